@@ -1,0 +1,3 @@
+from bostonia.cli import app
+
+app(prog_name="bostonia")

@@ -1,0 +1,174 @@
+"""The composition root: every service is built here, and `create_app` wires them into Litestar.
+
+Read this file to see the whole application: what exists, what depends on what, which routes serve it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pluggy
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar import Litestar
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import CacheControlHeader
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.template import TemplateConfig
+
+from bostonia import __version__
+from bostonia.auth.routes import AuthController
+from bostonia.auth.service import AuthService
+from bostonia.auth.store import SessionStore
+from bostonia.auth.tokens import AccessTokens, load_or_create_secret
+from bostonia.characters.bundled import seed_bundled_characters
+from bostonia.characters.routes import CharacterController
+from bostonia.characters.service import CharacterService
+from bostonia.characters.store import CharacterStore
+from bostonia.chat.routes import ConversationController
+from bostonia.chat.service import ChatService
+from bostonia.chat.store import ConversationStore
+from bostonia.config import Settings, load_settings
+from bostonia.db import Database, migrations
+from bostonia.http.auth import provide_optional_user, provide_user
+from bostonia.http.errors import EXCEPTION_HANDLERS
+from bostonia.llm.registry import ModelRegistry
+from bostonia.llm.worker import GenerationQueues
+from bostonia.observability import routes as ops_routes
+from bostonia.observability.metrics import Metrics
+from bostonia.observability.middleware import request_middleware
+from bostonia.plugins import make_plugin_manager
+from bostonia.ui import filters
+from bostonia.ui.routes import PagesController
+from bostonia.users.service import UserService
+from bostonia.users.store import UserStore
+
+log = logging.getLogger(__name__)
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+@dataclass
+class Services:
+    """Everything the application is made of, built once per process (or per test)."""
+
+    settings: Settings
+    plugins: pluggy.PluginManager
+    db: Database
+    metrics: Metrics
+    models: ModelRegistry
+    queues: GenerationQueues
+    auth: AuthService
+    users: UserService
+    characters: CharacterService
+    chat: ChatService
+
+    async def start(self) -> None:
+        applied = await self.db.write(migrations.apply)
+        if applied:
+            log.info("applied migrations", extra={"migrations": applied})
+        await seed_bundled_characters(self.characters.characters)
+
+    async def stop(self) -> None:
+        await self.chat.shutdown()
+        self.queues.stop()
+        self.db.close()
+
+
+def build_services(settings: Settings, plugins: pluggy.PluginManager | None = None) -> Services:
+    plugins = plugins or make_plugin_manager(settings.plugins.load)
+    settings.data_path.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_path, read_connections=settings.database.read_connections,
+                  busy_timeout_ms=settings.database.busy_timeout_ms)
+    metrics = Metrics()
+    models = ModelRegistry.from_plugins(plugins, settings)
+    queues = GenerationQueues(metrics.queue_observer())
+    user_store = UserStore(db)
+    tokens = AccessTokens(load_or_create_secret(settings.data_path / settings.auth.secret_file),
+                          lifetime_seconds=settings.auth.access_token_minutes * 60)
+    characters = CharacterService(CharacterStore(db))
+    return Services(
+        settings=settings,
+        plugins=plugins,
+        db=db,
+        metrics=metrics,
+        models=models,
+        queues=queues,
+        auth=AuthService(user_store, SessionStore(db), tokens, settings.auth),
+        users=UserService(user_store),
+        characters=characters,
+        chat=ChatService(ConversationStore(db), characters, models, queues, settings.llm),
+    )
+
+
+def _template_engine() -> JinjaTemplateEngine:
+    env = Environment(loader=FileSystemLoader(WEB_DIR / "templates"), autoescape=select_autoescape(["html"]),
+                      trim_blocks=True, lstrip_blocks=True)
+    env.globals["version"] = __version__
+    env.filters.update(filters.FILTERS)
+    return JinjaTemplateEngine.from_environment(env)
+
+
+def _provide(value: Any) -> Provide:
+    def provider() -> Any:
+        return value
+
+    return Provide(provider, use_cache=True, sync_to_thread=False)
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Litestar:
+    settings = settings or load_settings()
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await services.start()
+        try:
+            yield
+        finally:
+            await services.stop()
+
+    extra_routes: list[Any] = []
+    for routes in services.plugins.hook.extra_routes(settings=settings):
+        extra_routes.extend(routes or [])
+
+    dependencies: dict[str, Provide | Callable[..., Any]] = {
+        "settings": _provide(settings),
+        "db": _provide(services.db),
+        "metrics": _provide(services.metrics),
+        "auth": _provide(services.auth),
+        "users": _provide(services.users),
+        "characters": _provide(services.characters),
+        "chat": _provide(services.chat),
+        "user": Provide(provide_user),
+        "viewer": Provide(provide_optional_user),
+    }
+    app = Litestar(
+        route_handlers=[
+            *ops_routes.ROUTES,
+            AuthController,
+            CharacterController,
+            ConversationController,
+            PagesController,
+            create_static_files_router("/static", directories=[WEB_DIR / "static"],
+                                       cache_control=CacheControlHeader(max_age=3600)),
+            *extra_routes,
+        ],
+        dependencies=dependencies,
+        middleware=[request_middleware(services.metrics)],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=[lifespan],
+        plugins=[HTMXPlugin()],
+        template_config=TemplateConfig(instance=_template_engine()),
+        openapi_config=OpenAPIConfig(title="Bostonia", version=__version__, path="/schema"),
+        request_max_body_size=settings.server.max_body_bytes,
+        logging_config=None,
+    )
+    app.state.services = services
+    return app

@@ -1,0 +1,212 @@
+"""Instance configuration: `bostonia.toml` parsed into typed Structs, overridable by env vars.
+
+Every key can be overridden by `BOSTONIA_<SECTION>_<KEY>` (e.g. `BOSTONIA_SERVER_PORT=9000`); top-level
+keys by `BOSTONIA_<KEY>` (e.g. `BOSTONIA_DATA_DIR`). Unknown keys, in the file or the environment, are
+errors: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+
+from bostonia.errors import ConfigError
+
+CONFIG_ENV = "BOSTONIA_CONFIG"
+ENV_PREFIX = "BOSTONIA_"
+# Environment variables that share the prefix but are not configuration keys.
+NON_CONFIG_ENV = frozenset({CONFIG_ENV, "BOSTONIA_LOAD_PLUGINS"})
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ServerConfig(_Section):
+    host: str = "127.0.0.1"
+    port: Port = 8420
+    # Largest request body accepted, in bytes (card uploads are the largest legitimate bodies).
+    max_body_bytes: Positive = 20 * 1024 * 1024
+
+
+class DatabaseConfig(_Section):
+    # Relative paths are inside the data dir.
+    path: str = "bostonia.db"
+    read_connections: Positive = 4
+    busy_timeout_ms: Positive = 5000
+
+
+class LLMConfig(_Section):
+    # A model id: the file stem of a GGUF in `models_dir` or of the bundled default.
+    default_model: str = "SmolLM2-135M-Instruct.Q4_1"
+    # Relative paths are resolved against the working directory.
+    models_dir: str = "models"
+    context_size: Positive = 4096
+    # 0 = one thread per CPU core.
+    threads: Annotated[int, msgspec.Meta(ge=0)] = 0
+    batch_size: Positive = 512
+    max_tokens: Positive = 300
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=5)] = 0.8
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.95
+    top_k: Annotated[int, msgspec.Meta(ge=0)] = 40
+    min_p: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.05
+    repeat_penalty: Annotated[float, msgspec.Meta(ge=0)] = 1.1
+    # Longest user message accepted, in characters.
+    max_message_chars: Positive = 16000
+
+
+class AuthConfig(_Section):
+    access_token_minutes: Positive = 15
+    refresh_token_days: Positive = 30
+    session_days: Positive = 30
+    min_password_length: Positive = 8
+    # Send the session cookie only over HTTPS; turn on behind a TLS proxy.
+    secure_cookies: bool = False
+    # The JWT signing secret lives in this file inside the data dir (created on first start).
+    secret_file: str = "secret.key"
+
+
+class LoggingConfig(_Section):
+    level: str = "INFO"
+    json: bool = True
+
+
+class PluginsConfig(_Section):
+    # Entry-point plugin names to load; None loads every installed plugin.
+    load: list[str] | None = None
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    data_dir: str = "data"
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    llm: LLMConfig = msgspec.field(default_factory=LLMConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_path / self.database.path
+
+    @property
+    def models_path(self) -> Path:
+        return Path(self.llm.models_dir).expanduser().resolve()
+
+
+def _sections() -> dict[str, type[msgspec.Struct]]:
+    return {
+        field.name: field.type
+        for field in msgspec.structs.fields(Settings)
+        if isinstance(field.type, type) and issubclass(field.type, _Section)
+    }
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Turn BOSTONIA_* variables into a nested dict shaped like the TOML file."""
+    sections = _sections()
+    overrides: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in NON_CONFIG_ENV:
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        value: Any = raw
+        if raw[:1] in "[{":  # lists and tables are written as JSON
+            try:
+                value = msgspec.json.decode(raw)
+            except msgspec.DecodeError as exc:
+                raise ConfigError(f"{name}: not valid JSON ({exc})") from None
+        section = next((s for s in sorted(sections, key=len, reverse=True) if key.startswith(s + "_")), None)
+        if section is None:
+            overrides[key] = value
+        else:
+            overrides.setdefault(section, {})[key[len(section) + 1 :]] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def default_config_path() -> Path | None:
+    """`$BOSTONIA_CONFIG`, else `./bostonia.toml` when it exists."""
+    if env := os.environ.get(CONFIG_ENV):
+        return Path(env)
+    local = Path("bostonia.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Read `path` (or the default config file), then env vars, then explicit overrides (CLI flags)."""
+    environ = os.environ if environ is None else environ
+    path = path or default_config_path()
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {path}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        source = str(path)
+    try:  # validate the file on its own first, so its errors name the file rather than the env
+        msgspec.convert(data, Settings)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    data = _merge(data, _env_overrides(environ))
+    data = _merge(data, dict(overrides or {}))
+    try:
+        return msgspec.convert(data, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"configuration (file {source} + BOSTONIA_* environment): {exc}") from None
+
+
+def render_default_toml() -> str:
+    """The starter `bostonia.toml` written by `bostonia init`: every key with its default."""
+    settings = Settings()
+    lines = ["# Bostonia instance configuration. Every key: BOSTONIA_<SECTION>_<KEY> overrides it.", ""]
+    lines.append(f"data_dir = {_toml_value(settings.data_dir)}")
+    for name in _sections():
+        lines += ["", f"[{name}]"]
+        section = getattr(settings, name)
+        for field in msgspec.structs.fields(section):
+            value = getattr(section, field.name)
+            if value is None:
+                lines.append(f"# {field.name} = ")
+            else:
+                lines.append(f"{field.name} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return msgspec.json.encode(value).decode()
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return str(value)

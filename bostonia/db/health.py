@@ -1,0 +1,26 @@
+"""What `/ready` and `bostonia db check` look at."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bostonia.db import migrations
+from bostonia.db.connection import sqlite3
+
+
+def readiness(conn: sqlite3.Connection) -> dict[str, Any]:
+    """Raises if the database is unreachable or sqlite-vec is not loaded."""
+    return {
+        "sqlite_version": conn.execute("select sqlite_version()").fetchone()[0],
+        "vec_version": conn.execute("select vec_version()").fetchone()[0],
+        "pending_migrations": migrations.pending(conn),
+    }
+
+
+def integrity(conn: sqlite3.Connection) -> dict[str, Any]:
+    return {
+        "integrity": conn.execute("pragma integrity_check").fetchone()[0],
+        "foreign_key_violations": len(conn.execute("pragma foreign_key_check").fetchall()),
+        "journal_mode": conn.execute("pragma journal_mode").fetchone()[0],
+        **readiness(conn),
+    }

@@ -1,0 +1,29 @@
+"""Every plugin hook, one docstring each. A test fails when a hook here is undocumented."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from bostonia.config import Settings
+    from bostonia.llm.base import ChatModel
+
+hookspec = pluggy.HookspecMarker("bostonia")
+hookimpl = pluggy.HookimplMarker("bostonia")
+
+
+@hookspec
+def register_models(register: Callable[[ChatModel], None], settings: Settings) -> None:
+    """Register chat models by calling `register(model)` once per model.
+
+    The built-in default plugin registers the bundled GGUF and every GGUF in `[llm] models_dir`.
+    Cloud providers (OpenAI-compatible, Anthropic) register their models the same way.
+    """
+
+
+@hookspec
+def extra_routes(settings: Settings) -> list[Any] | None:
+    """Return extra Litestar route handlers or routers to mount in the app."""

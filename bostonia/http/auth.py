@@ -1,0 +1,41 @@
+"""Who is asking: a Bearer access token (API), `?token=` (WebSocket), or the browser session cookie."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.connection import ASGIConnection
+
+from bostonia.auth.service import AuthService
+from bostonia.errors import NotAuthenticated
+from bostonia.users.schemas import User
+
+SESSION_COOKIE = "bostonia_session"
+_RESOLVED = "bostonia_user"
+
+
+async def resolve_user(connection: ASGIConnection[Any, Any, Any, Any], auth: AuthService) -> User | None:
+    if _RESOLVED in connection.scope.get("state", {}):
+        return connection.scope["state"][_RESOLVED]
+    user: User | None = None
+    header = connection.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials:
+        user = await auth.user_for_access_token(credentials.strip())
+    elif connection.scope["type"] == "websocket" and (token := connection.query_params.get("token")):
+        user = await auth.user_for_access_token(token)
+    elif session := connection.cookies.get(SESSION_COOKIE):
+        user = await auth.user_for_session(session)
+    connection.scope.setdefault("state", {})[_RESOLVED] = user
+    return user
+
+
+async def provide_optional_user(request: ASGIConnection[Any, Any, Any, Any], auth: AuthService) -> User | None:
+    return await resolve_user(request, auth)
+
+
+async def provide_user(request: ASGIConnection[Any, Any, Any, Any], auth: AuthService) -> User:
+    user = await resolve_user(request, auth)
+    if user is None:
+        raise NotAuthenticated("authentication required: send a Bearer token or sign in")
+    return user

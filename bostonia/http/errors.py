@@ -1,0 +1,97 @@
+"""Map domain errors and framework exceptions to `{"error": {"code", "message", "details"}}`.
+
+API paths always get JSON. Pages get an HTML error page (or a redirect to the login form).
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect, Template
+
+from bostonia import errors
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: dict[type[errors.BostoniaError], int] = {
+    errors.InvalidInput: 422,
+    errors.NotAuthenticated: 401,
+    errors.PermissionDenied: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.PayloadTooLarge: 413,
+    errors.RateLimited: 429,
+    errors.Unavailable: 503,
+    errors.ConfigError: 500,
+}
+
+
+def status_for(exc: errors.BostoniaError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def wants_html(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/v1/", "/ws")) or request.headers.get("hx-request"):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_response(request: Request[Any, Any, Any], status: int, code: str, message: str,
+                   details: Any = None, headers: dict[str, str] | None = None) -> Response[Any]:
+    if wants_html(request):
+        if status == 401:
+            return Redirect(f"/login?next={quote(request.url.path)}")
+        return Template(template_name="error.html", status_code=status, headers=headers,
+                        context={"status": status, "message": message, "user": None})
+    body = {"error": {"code": code, "message": message, "details": details}}
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def handle_domain_error(request: Request[Any, Any, Any], exc: errors.BostoniaError) -> Response[Any]:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, errors.RateLimited) else None
+    return error_response(request, status_for(exc), exc.code, exc.message, exc.details, headers)
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("server error: %s", exc.detail)
+        return error_response(request, status, "internal_error", "internal server error")
+    if isinstance(exc, ValidationException):
+        details = exc.extra if isinstance(exc.extra, list) else None
+        return error_response(request, 400, "validation_error", _validation_message(details) or exc.detail,
+                              details)
+    code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    return error_response(request, status, code, exc.detail or HTTPStatus(status).phrase,
+                          exc.extra or None, dict(exc.headers or {}))
+
+
+def _validation_message(details: list[Any] | None) -> str | None:
+    if not details:
+        return None
+    first = details[0]
+    if isinstance(first, dict) and first.get("message"):
+        key = f" ({first['key']})" if first.get("key") else ""
+        return f"invalid request{key}: {first['message']}"
+    return None
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return error_response(request, 500, "internal_error", "internal server error")
+
+
+EXCEPTION_HANDLERS = {
+    errors.BostoniaError: handle_domain_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

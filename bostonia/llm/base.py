@@ -1,0 +1,47 @@
+"""The chat model interface every provider implements (local llama.cpp, cloud plugins, test fakes)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Literal, Protocol, runtime_checkable
+
+import msgspec
+
+Role = Literal["system", "user", "assistant"]
+
+
+class ChatMessage(msgspec.Struct, frozen=True):
+    role: Role
+    content: str
+
+
+class SamplingParams(msgspec.Struct, kw_only=True, frozen=True):
+    max_tokens: int = 300
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.1
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """A model that streams a chat reply.
+
+    `stream` and `count_tokens` are blocking and run on the generation worker thread (or a thread
+    pool), never on the event loop.
+    """
+
+    model_id: str
+    context_size: int
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes in this model's vocabulary (an estimate is fine for remote models)."""
+        ...
+
+    def stream(self, messages: list[ChatMessage], params: SamplingParams,
+               should_stop: Callable[[], bool]) -> Iterator[str]:
+        """Yield pieces of the reply as they are generated; stop early once `should_stop()` is true."""
+        ...

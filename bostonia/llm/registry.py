@@ -1,0 +1,45 @@
+"""Which chat models exist, filled by the `register_models` plugin hook."""
+
+from __future__ import annotations
+
+import pluggy
+
+from bostonia.config import Settings
+from bostonia.errors import NotFound
+from bostonia.llm.base import ChatModel
+
+
+class ModelRegistry:
+    def __init__(self, default_model_id: str) -> None:
+        self.default_model_id = default_model_id
+        self._models: dict[str, ChatModel] = {}
+
+    @classmethod
+    def from_plugins(cls, pm: pluggy.PluginManager, settings: Settings) -> ModelRegistry:
+        registry = cls(settings.llm.default_model)
+        pm.hook.register_models(register=registry.register, settings=settings)
+        return registry
+
+    def register(self, model: ChatModel) -> None:
+        # Later registrations win: a plugin can replace a model of the same id.
+        self._models[model.model_id] = model
+
+    def get(self, model_id: str | None = None) -> ChatModel:
+        model_id = model_id or self.default_model_id
+        try:
+            return self._models[model_id]
+        except KeyError:
+            raise NotFound(
+                f"no chat model {model_id!r}; available: {', '.join(sorted(self._models)) or 'none'}",
+                code="model_not_found",
+            ) from None
+
+    @property
+    def default(self) -> ChatModel:
+        return self.get()
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self._models.values())
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._models

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import MediaType, Response, get
+
+from bostonia.db import Database
+from bostonia.db.health import readiness
+from bostonia.observability.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+@get("/health", media_type=MediaType.JSON, tags=["ops"], sync_to_thread=False)
+def health() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@get("/ready", tags=["ops"])
+async def ready(db: Database) -> Response[dict[str, Any]]:
+    """The database answers, sqlite-vec is loaded and every migration is applied."""
+    try:
+        state = await db.read(readiness)
+    except Exception as exc:
+        log.warning("not ready: %s", exc)
+        return Response({"status": "unavailable", "error": str(exc)}, status_code=503)
+    if state["pending_migrations"]:
+        return Response({"status": "unavailable", **state}, status_code=503)
+    return Response({"status": "ready", **state})
+
+
+@get("/metrics", tags=["ops"], sync_to_thread=False)
+def metrics(metrics: Metrics) -> Response[bytes]:
+    """Prometheus text exposition."""
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+ROUTES = [health, ready, metrics]
