@@ -15,11 +15,11 @@ from typing import Any
 import pluggy
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 
@@ -84,14 +84,19 @@ class Services:
 def build_services(settings: Settings, plugins: pluggy.PluginManager | None = None) -> Services:
     plugins = plugins or make_plugin_manager(settings.plugins.load)
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.database_path, read_connections=settings.database.read_connections,
-                  busy_timeout_ms=settings.database.busy_timeout_ms)
+    db = Database(
+        settings.database_path,
+        read_connections=settings.database.read_connections,
+        busy_timeout_ms=settings.database.busy_timeout_ms,
+    )
     metrics = Metrics()
     models = ModelRegistry.from_plugins(plugins, settings)
     queues = GenerationQueues(metrics.queue_observer())
     user_store = UserStore(db)
-    tokens = AccessTokens(load_or_create_secret(settings.data_path / settings.auth.secret_file),
-                          lifetime_seconds=settings.auth.access_token_minutes * 60)
+    tokens = AccessTokens(
+        load_or_create_secret(settings.data_path / settings.auth.secret_file),
+        lifetime_seconds=settings.auth.access_token_minutes * 60,
+    )
     characters = CharacterService(CharacterStore(db))
     return Services(
         settings=settings,
@@ -108,8 +113,12 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
 
 
 def _template_engine() -> JinjaTemplateEngine:
-    env = Environment(loader=FileSystemLoader(WEB_DIR / "templates"), autoescape=select_autoescape(["html"]),
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(WEB_DIR / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.globals["version"] = __version__
     env.filters.update(filters.FILTERS)
     return JinjaTemplateEngine.from_environment(env)
@@ -156,8 +165,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             CharacterController,
             ConversationController,
             PagesController,
-            create_static_files_router("/static", directories=[WEB_DIR / "static"],
-                                       cache_control=CacheControlHeader(max_age=3600)),
+            create_static_files_router(
+                "/static", directories=[WEB_DIR / "static"], cache_control=CacheControlHeader(max_age=3600)
+            ),
             *extra_routes,
         ],
         dependencies=dependencies,

@@ -16,8 +16,9 @@ from bostonia.errors import BostoniaError
 
 T = TypeVar("T")
 
-app = typer.Typer(help="Bostonia: a self-hostable AI character chat server.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Bostonia: a self-hostable AI character chat server.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -66,8 +67,9 @@ def run_with_services(fn: Callable[[Any], Awaitable[T]], **overrides: Any) -> T:
 
 @app.callback()
 def main(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Path to bostonia.toml.",
-                                                 exists=True, dir_okay=False)] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Path to bostonia.toml.", exists=True, dir_okay=False)
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Data directory (database, caches).")] = None,
 ) -> None:
     state.config = config
@@ -102,15 +104,28 @@ def serve(
         os.environ["BOSTONIA_DATA_DIR"] = current.data_dir
         if state.config:
             os.environ["BOSTONIA_CONFIG"] = str(state.config)
-        uvicorn.run("bostonia.app:create_app", factory=True, host=current.server.host, port=current.server.port,
-                    reload=True, log_config=None)
+        uvicorn.run(
+            "bostonia.app:create_app",
+            factory=True,
+            host=current.server.host,
+            port=current.server.port,
+            reload=True,
+            log_config=None,
+        )
         return
     from bostonia.app import create_app
 
-    typer.echo(f"Bostonia {__version__} on http://{current.server.host}:{current.server.port} "
-               f"(data: {current.data_path})", err=True)
-    uvicorn.run(create_app(current), host=current.server.host, port=current.server.port, log_config=None,
-                timeout_graceful_shutdown=10)
+    typer.echo(
+        f"Bostonia {__version__} on http://{current.server.host}:{current.server.port} (data: {current.data_path})",
+        err=True,
+    )
+    uvicorn.run(
+        create_app(current),
+        host=current.server.host,
+        port=current.server.port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
 
 
 @app.command()

@@ -20,8 +20,14 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class AuthService:
-    def __init__(self, users: UserStore, sessions: SessionStore, tokens: AccessTokens, config: AuthConfig,
-                 hasher: PasswordHasher | None = None) -> None:
+    def __init__(
+        self,
+        users: UserStore,
+        sessions: SessionStore,
+        tokens: AccessTokens,
+        config: AuthConfig,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
         self.users = users
         self.sessions = sessions
         self.tokens = tokens
@@ -53,8 +59,9 @@ class AuthService:
 
     # -- accounts --------------------------------------------------------------------------------
 
-    async def register(self, email: str, password: str, display_name: str | None = None,
-                       *, role: str | None = None) -> User:
+    async def register(
+        self, email: str, password: str, display_name: str | None = None, *, role: str | None = None
+    ) -> User:
         email = email.strip()
         if not EMAIL_RE.match(email):
             raise InvalidInput("email is not a valid address", details={"field": "email"})
@@ -89,16 +96,24 @@ class AuthService:
 
     async def new_refresh_token(self, user: User) -> str:
         token = new_opaque_token()
-        await self.sessions.create(user_id=user.id, kind="refresh", token_hash=hash_token(token),
-                                   lifetime=timedelta(days=self.config.refresh_token_days))
+        await self.sessions.create(
+            user_id=user.id,
+            kind="refresh",
+            token_hash=hash_token(token),
+            lifetime=timedelta(days=self.config.refresh_token_days),
+        )
         return token
 
-    async def new_browser_session(self, user: User, *, user_agent: str | None = None,
-                                  ip: str | None = None) -> str:
+    async def new_browser_session(self, user: User, *, user_agent: str | None = None, ip: str | None = None) -> str:
         token = new_opaque_token()
-        await self.sessions.create(user_id=user.id, kind="browser", token_hash=hash_token(token),
-                                   lifetime=timedelta(days=self.config.session_days),
-                                   user_agent=user_agent, ip=ip)
+        await self.sessions.create(
+            user_id=user.id,
+            kind="browser",
+            token_hash=hash_token(token),
+            lifetime=timedelta(days=self.config.session_days),
+            user_agent=user_agent,
+            ip=ip,
+        )
         return token
 
     async def end_browser_session(self, token: str) -> None:

@@ -15,15 +15,32 @@ class SessionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, *, user_id: str, kind: SessionKind, token_hash: str, lifetime: timedelta,
-                     family_id: str | None = None, user_agent: str | None = None,
-                     ip: str | None = None) -> str:
+    async def create(
+        self,
+        *,
+        user_id: str,
+        kind: SessionKind,
+        token_hash: str,
+        lifetime: timedelta,
+        family_id: str | None = None,
+        user_agent: str | None = None,
+        ip: str | None = None,
+    ) -> str:
         session_id = new_id()
         await self.db.execute_write(
             "insert into auth_sessions (id, user_id, kind, token_hash, family_id, expires_at, user_agent, ip,"
             " created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (session_id, user_id, kind, token_hash, family_id or session_id, utc_in(lifetime),
-             (user_agent or "")[:300], ip, utcnow()),
+            (
+                session_id,
+                user_id,
+                kind,
+                token_hash,
+                family_id or session_id,
+                utc_in(lifetime),
+                (user_agent or "")[:300],
+                ip,
+                utcnow(),
+            ),
         )
         return session_id
 

@@ -8,8 +8,19 @@ import msgspec
 
 from bostonia.errors import InvalidInput
 
-TEXT_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example",
-               "creator_notes", "system_prompt", "post_history_instructions", "creator", "character_version")
+TEXT_FIELDS = (
+    "name",
+    "description",
+    "personality",
+    "scenario",
+    "first_mes",
+    "mes_example",
+    "creator_notes",
+    "system_prompt",
+    "post_history_instructions",
+    "creator",
+    "character_version",
+)
 # Fields the normalized card models itself; anything else in `data` is kept in `extra`.
 MODELLED = {*TEXT_FIELDS, "alternate_greetings", "tags", "extensions", "character_book"}
 
@@ -48,8 +59,11 @@ def _text(data: dict[str, Any], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidInput(f"card field {key!r} must be a string, not {type(value).__name__}",
-                           code="invalid_card", details={"field": key})
+        raise InvalidInput(
+            f"card field {key!r} must be a string, not {type(value).__name__}",
+            code="invalid_card",
+            details={"field": key},
+        )
     return value
 
 
@@ -58,8 +72,7 @@ def _strings(data: dict[str, Any], key: str) -> list[str]:
     if isinstance(value, str):  # some writers store tags as one comma-separated string
         value = [part.strip() for part in value.split(",")]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidInput(f"card field {key!r} must be a list of strings", code="invalid_card",
-                           details={"field": key})
+        raise InvalidInput(f"card field {key!r} must be a list of strings", code="invalid_card", details={"field": key})
     return [v for v in value if v.strip()] if key == "tags" else value
 
 

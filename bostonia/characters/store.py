@@ -35,8 +35,9 @@ class CharacterStore:
         row = await self.db.fetchone(SELECT + " where c.id = ? and c.deleted_at is null", (character_id,))
         return character_from_row(row) if row else None
 
-    async def list_visible(self, *, viewer_id: str | None, content_tiers: Sequence[str],
-                           limit: int = 100) -> list[Character]:
+    async def list_visible(
+        self, *, viewer_id: str | None, content_tiers: Sequence[str], limit: int = 100
+    ) -> list[Character]:
         """Public characters within the allowed content tiers, plus the viewer's own."""
         marks = ",".join("?" * len(content_tiers))
         rows = await self.db.fetchall(
@@ -47,21 +48,48 @@ class CharacterStore:
         )
         return [character_from_row(row) for row in rows]
 
-    async def create_from_card(self, character_id: str, card: CharacterCard, *, creator_id: str | None,
-                               visibility: str = "private", is_bundled: bool = False) -> None:
+    async def create_from_card(
+        self,
+        character_id: str,
+        card: CharacterCard,
+        *,
+        creator_id: str | None,
+        visibility: str = "private",
+        content_tier: str = "sfw",
+        is_bundled: bool = False,
+    ) -> None:
         def insert(conn: sqlite3.Connection) -> None:
             now = utcnow()
             conn.execute(
                 """insert into characters (id, creator_id, name, tagline, description, personality, scenario,
                     greeting, example_dialogue, system_prompt, post_history_instructions, alternate_greetings,
-                    creator_notes, creator_name, character_version, visibility, extensions, card_extra,
-                    is_bundled, created_at, updated_at)
-                   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                (character_id, creator_id, card.name, card.tagline, card.description, card.personality,
-                 card.scenario, card.first_mes, card.mes_example, card.system_prompt,
-                 card.post_history_instructions, to_json(card.alternate_greetings), card.creator_notes,
-                 card.creator, card.character_version, visibility, to_json(card.extensions),
-                 to_json(card.extra), int(is_bundled), now, now),
+                    creator_notes, creator_name, character_version, visibility, content_tier, extensions,
+                    card_extra, is_bundled, created_at, updated_at)
+                   values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    character_id,
+                    creator_id,
+                    card.name,
+                    card.tagline,
+                    card.description,
+                    card.personality,
+                    card.scenario,
+                    card.first_mes,
+                    card.mes_example,
+                    card.system_prompt,
+                    card.post_history_instructions,
+                    to_json(card.alternate_greetings),
+                    card.creator_notes,
+                    card.creator,
+                    card.character_version,
+                    visibility,
+                    content_tier,
+                    to_json(card.extensions),
+                    to_json(card.extra),
+                    int(is_bundled),
+                    now,
+                    now,
+                ),
             )
             conn.executemany(
                 "insert or ignore into character_tags (character_id, tag) values (?, ?)",

@@ -31,8 +31,14 @@ EMPTY_REPLY_RETRIES = 2
 
 
 class ChatService:
-    def __init__(self, conversations: ConversationStore, characters: CharacterService, models: ModelRegistry,
-                 queues: GenerationQueues, config: LLMConfig) -> None:
+    def __init__(
+        self,
+        conversations: ConversationStore,
+        characters: CharacterService,
+        models: ModelRegistry,
+        queues: GenerationQueues,
+        config: LLMConfig,
+    ) -> None:
         self.conversations = conversations
         self.characters = characters
         self.models = models
@@ -75,8 +81,11 @@ class ChatService:
         if not content:
             raise InvalidInput("message content must not be blank", details={"field": "content"})
         if len(content) > self.config.max_message_chars:
-            raise InvalidInput(f"message is longer than {self.config.max_message_chars} characters",
-                               code="message_too_long", details={"field": "content"})
+            raise InvalidInput(
+                f"message is longer than {self.config.max_message_chars} characters",
+                code="message_too_long",
+                details={"field": "content"},
+            )
         conversation = await self.get_conversation(user, conversation_id)
         if conversation_id in self._replies:
             raise Conflict("a reply is already being generated in this conversation", code="reply_in_progress")
@@ -84,8 +93,8 @@ class ChatService:
         character = await self.characters.get(user, conversation.character_id)
         history = await self.conversations.active_path(conversation_id)
         user_message = await self.conversations.append(
-            conversation_id=conversation_id, parent_id=history[-1].id if history else None,
-            role="user", content=content)
+            conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
+        )
         history.append(user_message)
 
         reply = ReplyStream(conversation_id=conversation_id, message_id=new_id(), user_message=user_message)
@@ -120,19 +129,30 @@ class ChatService:
         """Stop every reply in flight; each keeps what it generated so far as a partial message."""
         await asyncio.gather(*(self._cancel_and_wait(reply) for reply in list(self._replies.values())))
 
-    async def _generate(self, reply: ReplyStream, user: User, character: Character, history: list[Message],
-                        model_id: str) -> None:
+    async def _generate(
+        self, reply: ReplyStream, user: User, character: Character, history: list[Message], model_id: str
+    ) -> None:
         model = self.models.get(model_id)
         params = SamplingParams(
-            max_tokens=self.config.max_tokens, temperature=self.config.temperature, top_p=self.config.top_p,
-            top_k=self.config.top_k, min_p=self.config.min_p, repeat_penalty=self.config.repeat_penalty,
+            max_tokens=self.config.max_tokens,
+            temperature=self.config.temperature,
+            top_p=self.config.top_p,
+            top_k=self.config.top_k,
+            min_p=self.config.min_p,
+            repeat_penalty=self.config.repeat_penalty,
             stop=(f"\n{user.display_name}:", "\nUser:"),
         )
         chat = [ChatMessage(m.role, m.content) for m in history]
         budget = model.context_size - params.max_tokens - CONTEXT_MARGIN
         try:
-            prompt = await asyncio.to_thread(build_prompt, character, chat, user_name=user.display_name,
-                                             budget=budget, count_tokens=model.count_tokens)
+            prompt = await asyncio.to_thread(
+                build_prompt,
+                character,
+                chat,
+                user_name=user.display_name,
+                budget=budget,
+                count_tokens=model.count_tokens,
+            )
             content = ""
             for attempt in range(EMPTY_REPLY_RETRIES + 1):
                 job = self.queues.get(model).submit(user.id, prompt.messages, params)
@@ -156,9 +176,15 @@ class ChatService:
             if content:
                 tokens = await asyncio.to_thread(model.count_tokens, content)
                 message = await self.conversations.append(
-                    conversation_id=reply.conversation_id, parent_id=reply.user_message.id, role="assistant",
-                    content=content, message_id=reply.message_id, model_used=model.model_id,
-                    tokens_used=tokens, status="partial" if reply.cancelled else "complete")
+                    conversation_id=reply.conversation_id,
+                    parent_id=reply.user_message.id,
+                    role="assistant",
+                    content=content,
+                    message_id=reply.message_id,
+                    model_used=model.model_id,
+                    tokens_used=tokens,
+                    status="partial" if reply.cancelled else "complete",
+                )
                 reply.complete(message)
             else:
                 reply.fail(BostoniaError("the reply was cancelled before any text", code="cancelled"))

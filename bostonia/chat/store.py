@@ -49,13 +49,13 @@ class ConversationStore:
         def insert(conn: sqlite3.Connection) -> Conversation:
             conversation_id, now = new_id(), utcnow()
             conn.execute(
-                "insert into conversations (id, user_id, character_id, created_at, updated_at)"
-                " values (?, ?, ?, ?, ?)",
+                "insert into conversations (id, user_id, character_id, created_at, updated_at) values (?, ?, ?, ?, ?)",
                 (conversation_id, user_id, character_id, now, now),
             )
             if greeting.strip():
-                _insert_message(conn, conversation_id=conversation_id, parent_id=None, role="assistant",
-                                content=greeting, now=now)
+                _insert_message(
+                    conn, conversation_id=conversation_id, parent_id=None, role="assistant", content=greeting, now=now
+                )
             conn.execute(
                 "update characters set total_conversations = total_conversations + 1 where id = ?",
                 (character_id,),
@@ -89,19 +89,39 @@ class ConversationStore:
         row = await self.db.fetchone("select * from messages where id = ?", (message_id,))
         return message_from_row(row) if row else None
 
-    async def append(self, *, conversation_id: str, parent_id: str | None, role: str, content: str,
-                     message_id: str | None = None, model_used: str | None = None,
-                     tokens_used: int | None = None, status: str = "complete") -> Message:
+    async def append(
+        self,
+        *,
+        conversation_id: str,
+        parent_id: str | None,
+        role: str,
+        content: str,
+        message_id: str | None = None,
+        model_used: str | None = None,
+        tokens_used: int | None = None,
+        status: str = "complete",
+    ) -> Message:
         """Add a message under `parent_id` and make it the conversation's active leaf."""
 
         def insert(conn: sqlite3.Connection) -> Message:
             now = utcnow()
-            message = _insert_message(conn, conversation_id=conversation_id, parent_id=parent_id, role=role,
-                                      content=content, now=now, message_id=message_id, model_used=model_used,
-                                      tokens_used=tokens_used, status=status)
+            message = _insert_message(
+                conn,
+                conversation_id=conversation_id,
+                parent_id=parent_id,
+                role=role,
+                content=content,
+                now=now,
+                message_id=message_id,
+                model_used=model_used,
+                tokens_used=tokens_used,
+                status=status,
+            )
             if role == "user":  # the first thing the user says names the conversation
-                conn.execute("update conversations set title = ? where id = ? and title = ''",
-                             (title_from(content), conversation_id))
+                conn.execute(
+                    "update conversations set title = ? where id = ? and title = ''",
+                    (title_from(content), conversation_id),
+                )
             conn.execute(
                 "update characters set total_messages = total_messages + 1"
                 " where id = (select character_id from conversations where id = ?)",
@@ -112,9 +132,19 @@ class ConversationStore:
         return await self.db.write(insert)
 
 
-def _insert_message(conn: sqlite3.Connection, *, conversation_id: str, parent_id: str | None, role: str,
-                    content: str, now: str, message_id: str | None = None, model_used: str | None = None,
-                    tokens_used: int | None = None, status: str = "complete") -> Message:
+def _insert_message(
+    conn: sqlite3.Connection,
+    *,
+    conversation_id: str,
+    parent_id: str | None,
+    role: str,
+    content: str,
+    now: str,
+    message_id: str | None = None,
+    model_used: str | None = None,
+    tokens_used: int | None = None,
+    status: str = "complete",
+) -> Message:
     message_id = message_id or new_id()
     conn.execute(
         "insert into messages (id, conversation_id, parent_id, role, content, model_used, tokens_used, status,"

@@ -40,8 +40,9 @@ class ReplyStream:
         return self._finished.is_set()
 
     def _start_event(self) -> ChatEvent:
-        return ChatEvent(START, {"id": self.message_id, "conversation_id": self.conversation_id,
-                                 "parent_id": self.user_message.id})
+        return ChatEvent(
+            START, {"id": self.message_id, "conversation_id": self.conversation_id, "parent_id": self.user_message.id}
+        )
 
     def _publish(self, event: ChatEvent) -> None:
         for queue in self._listeners:

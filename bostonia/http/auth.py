@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 
 from bostonia.auth.service import AuthService
 from bostonia.errors import NotAuthenticated
@@ -30,11 +31,13 @@ async def resolve_user(connection: ASGIConnection[Any, Any, Any, Any], auth: Aut
     return user
 
 
-async def provide_optional_user(request: ASGIConnection[Any, Any, Any, Any], auth: AuthService) -> User | None:
+async def provide_optional_user(
+    request: ASGIConnection[Any, Any, Any, Any], auth: NamedDependency[AuthService]
+) -> User | None:
     return await resolve_user(request, auth)
 
 
-async def provide_user(request: ASGIConnection[Any, Any, Any, Any], auth: AuthService) -> User:
+async def provide_user(request: ASGIConnection[Any, Any, Any, Any], auth: NamedDependency[AuthService]) -> User:
     user = await resolve_user(request, auth)
     if user is None:
         raise NotAuthenticated("authentication required: send a Bearer token or sign in")

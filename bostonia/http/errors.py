@@ -45,13 +45,23 @@ def wants_html(request: Request[Any, Any, Any]) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def error_response(request: Request[Any, Any, Any], status: int, code: str, message: str,
-                   details: Any = None, headers: dict[str, str] | None = None) -> Response[Any]:
+def error_response(
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
     if wants_html(request):
         if status == 401:
             return Redirect(f"/login?next={quote(request.url.path)}")
-        return Template(template_name="error.html", status_code=status, headers=headers,
-                        context={"status": status, "message": message, "user": None})
+        return Template(
+            template_name="error.html",
+            status_code=status,
+            headers=headers,
+            context={"status": status, "message": message, "user": None},
+        )
     body = {"error": {"code": code, "message": message, "details": details}}
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
@@ -68,11 +78,11 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         return error_response(request, status, "internal_error", "internal server error")
     if isinstance(exc, ValidationException):
         details = exc.extra if isinstance(exc.extra, list) else None
-        return error_response(request, 400, "validation_error", _validation_message(details) or exc.detail,
-                              details)
+        return error_response(request, 400, "validation_error", _validation_message(details) or exc.detail, details)
     code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
-    return error_response(request, status, code, exc.detail or HTTPStatus(status).phrase,
-                          exc.extra or None, dict(exc.headers or {}))
+    return error_response(
+        request, status, code, exc.detail or HTTPStatus(status).phrase, exc.extra or None, dict(exc.headers or {})
+    )
 
 
 def _validation_message(details: list[Any] | None) -> str | None:

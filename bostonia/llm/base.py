@@ -41,7 +41,8 @@ class ChatModel(Protocol):
         """Tokens `text` takes in this model's vocabulary (an estimate is fine for remote models)."""
         ...
 
-    def stream(self, messages: list[ChatMessage], params: SamplingParams,
-               should_stop: Callable[[], bool]) -> Iterator[str]:
+    def stream(
+        self, messages: list[ChatMessage], params: SamplingParams, should_stop: Callable[[], bool]
+    ) -> Iterator[str]:
         """Yield pieces of the reply as they are generated; stop early once `should_stop()` is true."""
         ...

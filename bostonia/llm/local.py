@@ -59,8 +59,14 @@ class LlamaCppModel:
         from llama_cpp import Llama
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        llama = Llama(model_path=str(self.path), n_ctx=self.context_size, n_threads=self.threads,
-                      n_threads_batch=self.threads, n_batch=self.batch_size, verbose=False)
+        llama = Llama(
+            model_path=str(self.path),
+            n_ctx=self.context_size,
+            n_threads=self.threads,
+            n_threads_batch=self.threads,
+            n_batch=self.batch_size,
+            verbose=False,
+        )
         template = llama.metadata.get("tokenizer.chat_template")
         if not template:
             raise RuntimeError(f"{self.path.name} has no chat template in its GGUF metadata")
@@ -68,8 +74,9 @@ class LlamaCppModel:
         self._bos = _token_text(llama, vocab.token_bos())
         self._eos = _token_text(llama, vocab.token_eos())
         # The GGUF's own template, so every model gets the prompt format it was trained on.
-        self._template = Jinja2ChatFormatter(template=template, eos_token=self._eos, bos_token=self._bos,
-                                             add_generation_prompt=True)
+        self._template = Jinja2ChatFormatter(
+            template=template, eos_token=self._eos, bos_token=self._bos, add_generation_prompt=True
+        )
         return llama
 
     def count_tokens(self, text: str) -> int:
@@ -82,15 +89,23 @@ class LlamaCppModel:
         add_bos = bool(self._bos) and not rendered.startswith(self._bos) and llama._model.add_bos_token()
         return llama.tokenize(rendered.encode("utf-8"), add_bos=add_bos, special=True)
 
-    def stream(self, messages: list[ChatMessage], params: SamplingParams,
-               should_stop: Callable[[], bool]) -> Iterator[str]:
+    def stream(
+        self, messages: list[ChatMessage], params: SamplingParams, should_stop: Callable[[], bool]
+    ) -> Iterator[str]:
         llama = self.load()
         tokens = self.prompt_tokens(messages)
         max_tokens = max(1, min(params.max_tokens, self.context_size - len(tokens)))
         chunks = llama.create_completion(
-            tokens, max_tokens=max_tokens, temperature=params.temperature, top_p=params.top_p,
-            top_k=params.top_k, min_p=params.min_p, repeat_penalty=params.repeat_penalty,
-            stop=list(params.stop) or None, seed=params.seed, stream=True,
+            tokens,
+            max_tokens=max_tokens,
+            temperature=params.temperature,
+            top_p=params.top_p,
+            top_k=params.top_k,
+            min_p=params.min_p,
+            repeat_penalty=params.repeat_penalty,
+            stop=list(params.stop) or None,
+            seed=params.seed,
+            stream=True,
         )
         try:
             for chunk in chunks:
@@ -112,5 +127,11 @@ def _token_text(llama: Any, token: int) -> str:
 @hookimpl
 def register_models(register: Callable[[ChatModel], None], settings: Settings) -> None:
     for path in discover_gguf_files(settings.models_path):
-        register(LlamaCppModel(path, context_size=settings.llm.context_size, threads=settings.llm.threads,
-                               batch_size=settings.llm.batch_size))
+        register(
+            LlamaCppModel(
+                path,
+                context_size=settings.llm.context_size,
+                threads=settings.llm.threads,
+                batch_size=settings.llm.batch_size,
+            )
+        )

@@ -40,8 +40,15 @@ def request_middleware(metrics: Metrics):  # type: ignore[no-untyped-def]
                 elapsed = time.perf_counter() - started
                 route = scope.get("path_template") or "unmatched"
                 metrics.request_latency.labels(scope["method"], route, str(status)).observe(elapsed)
-                log.info("request", extra={"method": scope["method"], "path": scope["path"], "status": status,
-                                           "duration_ms": round(elapsed * 1000, 2)})
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
                 request_id.reset(token)
 
         return middleware

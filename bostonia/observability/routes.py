@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 from litestar import MediaType, Response, get
+from litestar.di import NamedDependency
 
 from bostonia.db import Database
 from bostonia.db.health import readiness
@@ -19,7 +20,7 @@ def health() -> dict[str, str]:
 
 
 @get("/ready", tags=["ops"])
-async def ready(db: Database) -> Response[dict[str, Any]]:
+async def ready(db: NamedDependency[Database]) -> Response[dict[str, Any]]:
     """The database answers, sqlite-vec is loaded and every migration is applied."""
     try:
         state = await db.read(readiness)
@@ -32,7 +33,7 @@ async def ready(db: Database) -> Response[dict[str, Any]]:
 
 
 @get("/metrics", tags=["ops"], sync_to_thread=False)
-def metrics(metrics: Metrics) -> Response[bytes]:
+def metrics(metrics: NamedDependency[Metrics]) -> Response[bytes]:
     """Prometheus text exposition."""
     return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -61,8 +61,14 @@ def _example_dialogue(text: str) -> str:
     return "\n\n".join(block for block in blocks if block)
 
 
-def build_prompt(character: Character, history: Sequence[ChatMessage], *, user_name: str, budget: int,
-                 count_tokens: Callable[[str], int]) -> BuiltPrompt:
+def build_prompt(
+    character: Character,
+    history: Sequence[ChatMessage],
+    *,
+    user_name: str,
+    budget: int,
+    count_tokens: Callable[[str], int],
+) -> BuiltPrompt:
     """`history` is the conversation so far, oldest first, ending with the user's new message."""
 
     def cost(text: str) -> int:
@@ -95,6 +101,5 @@ def build_prompt(character: Character, history: Sequence[ChatMessage], *, user_n
             messages[-1] = ChatMessage("user", f"{last.content}\n\n{post}")
         else:
             messages.append(ChatMessage("user", post))
-        sections.append(PromptSection(name="post_history_instructions", role="user", content=post,
-                                      tokens=post_tokens))
+        sections.append(PromptSection(name="post_history_instructions", role="user", content=post, tokens=post_tokens))
     return BuiltPrompt(messages=messages, sections=sections, dropped_messages=dropped)

@@ -11,8 +11,12 @@ LEGACY_RE = re.compile(r"<(BOT|USER|CHAR)>", re.IGNORECASE)
 
 def expand(text: str, *, char: str, user: str, extra: Mapping[str, Callable[[str], str]] | None = None) -> str:
     """Replace known macros (case-insensitive); unknown ones are left as written."""
-    names: dict[str, Callable[[str], str]] = {"char": lambda _: char, "user": lambda _: user,
-                                             "bot": lambda _: char, **(extra or {})}
+    names: dict[str, Callable[[str], str]] = {
+        "char": lambda _: char,
+        "user": lambda _: user,
+        "bot": lambda _: char,
+        **(extra or {}),
+    }
 
     def macro(match: re.Match[str]) -> str:
         body = match.group(1)

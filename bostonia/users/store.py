@@ -27,8 +27,9 @@ class UserStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, *, email: str, password_hash: str | None, display_name: str,
-                     role: str | None = None) -> User:
+    async def create(
+        self, *, email: str, password_hash: str | None, display_name: str, role: str | None = None
+    ) -> User:
         """Insert a user. With no explicit role, the very first account becomes the admin."""
 
         def insert(conn: sqlite3.Connection) -> User:
@@ -45,10 +46,13 @@ class UserStore:
             conn.execute("insert into user_preferences (user_id) values (?)", (user_id,))
             conn.execute("insert into credit_balances (user_id) values (?)", (user_id,))
             conn.execute(
-                "insert into subscriptions (id, user_id, tier, status, provider) values (?, ?, 'free', 'active', 'default')",
+                "insert into subscriptions (id, user_id, tier, status, provider)"
+                " values (?, ?, 'free', 'active', 'default')",
                 (new_id(), user_id),
             )
-            return user_from_row(conn.execute(f"select {USER_COLUMNS} from users u where u.id = ?", (user_id,)).fetchone())
+            return user_from_row(
+                conn.execute(f"select {USER_COLUMNS} from users u where u.id = ?", (user_id,)).fetchone()
+            )
 
         return await self.db.write(insert)
 
@@ -60,9 +64,7 @@ class UserStore:
         return user_from_row(row) if row else None
 
     async def get_with_password(self, email: str) -> tuple[User, str | None] | None:
-        row = await self.db.fetchone(
-            f"select {USER_COLUMNS}, u.password_hash from users u where u.email = ?", (email,)
-        )
+        row = await self.db.fetchone(f"select {USER_COLUMNS}, u.password_hash from users u where u.email = ?", (email,))
         if row is None:
             return None
         password_hash = row.pop("password_hash")
@@ -73,9 +75,7 @@ class UserStore:
         return [user_from_row(row) for row in rows]
 
     async def set_role(self, user_id: str, role: str) -> None:
-        await self.db.execute_write(
-            "update users set role = ?, updated_at = ? where id = ?", (role, utcnow(), user_id)
-        )
+        await self.db.execute_write("update users set role = ?, updated_at = ? where id = ?", (role, utcnow(), user_id))
 
     async def record_login(self, user_id: str) -> None:
         await self.db.execute_write("update users set last_login_at = ? where id = ?", (utcnow(), user_id))

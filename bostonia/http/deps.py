@@ -1,0 +1,24 @@
+"""Names for what routes receive by dependency injection (the keys registered in `app.py`)."""
+
+from __future__ import annotations
+
+from litestar.di import NamedDependency
+
+from bostonia.auth.service import AuthService
+from bostonia.characters.service import CharacterService
+from bostonia.chat.service import ChatService
+from bostonia.config import Settings as _Settings
+from bostonia.db import Database
+from bostonia.observability.metrics import Metrics as _Metrics
+from bostonia.users.schemas import User
+from bostonia.users.service import UserService
+
+Auth = NamedDependency[AuthService]
+Characters = NamedDependency[CharacterService]
+Chat = NamedDependency[ChatService]
+Db = NamedDependency[Database]
+Metrics = NamedDependency[_Metrics]
+Settings = NamedDependency[_Settings]
+Users = NamedDependency[UserService]
+CurrentUser = NamedDependency[User]  # parameter name `user`: signed in, else 401
+Viewer = NamedDependency[User | None]  # parameter name `viewer`: signed in or anonymous

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from bostonia.app import Services, build_services, create_app
+from bostonia.auth import service as auth_service
+from bostonia.config import Settings, load_settings
+from bostonia.plugins import make_plugin_manager
+from tests.fakes import ModelPlugin, ScriptedModel
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own data dir and no stray BOSTONIA_* settings from the shell.
+
+    Password hashing is made cheap: argon2's production cost (~100 ms a hash) would dominate the suite.
+    """
+    monkeypatch.setattr(
+        auth_service, "PasswordHasher", partial(PasswordHasher, time_cost=1, memory_cost=1024, parallelism=1)
+    )
+    for name in list(os.environ):
+        if name.startswith("BOSTONIA_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BOSTONIA_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def model() -> ScriptedModel:
+    return ScriptedModel()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    return load_settings(None, overrides={"llm": {"default_model": "scripted"}, **overrides})
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def services(settings: Settings, model: ScriptedModel) -> Services:
+    pm = make_plugin_manager(load=[])
+    pm.register(ModelPlugin(model))
+    return build_services(settings, pm)
+
+
+@pytest.fixture
+def app(settings: Settings, services: Services) -> Litestar:
+    return create_app(settings, services=services)
+
+
+@pytest.fixture
+def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
+    with TestClient(app) as client:
+        yield client
+
+
+def register(client: TestClient[Any], email: str, password: str = PASSWORD, name: str | None = None) -> dict[str, Any]:
+    response = client.post(
+        "/api/v1/auth/register",
+        json={"email": email, "password": password, "display_name": name or email.split("@")[0]},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def bearer(account: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {account['access_token']}"}
+
+
+@pytest.fixture
+def alice(client: TestClient[Any]) -> dict[str, Any]:
+    return register(client, "alice@example.com", name="Alice")
+
+
+@pytest.fixture
+def bob(client: TestClient[Any], alice: dict[str, Any]) -> dict[str, Any]:
+    return register(client, "bob@example.com", name="Bob")
+
+
+def error_of(response: Any) -> dict[str, Any]:
+    """The error object of a JSON error response (asserting the documented shape)."""
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert {"code", "message", "details"} <= set(body["error"]), body
+    return body["error"]

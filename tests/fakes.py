@@ -1,0 +1,66 @@
+"""Scriptable stand-ins for models, for unit and integration tests of the logic around them."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from bostonia import hookimpl
+from bostonia.llm.base import ChatMessage, SamplingParams
+
+
+class ScriptedModel:
+    """Replies with queued scripts, piece by piece; records every prompt it was given."""
+
+    def __init__(self, model_id: str = "scripted", context_size: int = 2048, delay: float = 0.0) -> None:
+        self.model_id = model_id
+        self.context_size = context_size
+        self.delay = delay
+        self.prompts: list[list[ChatMessage]] = []
+        self.params: list[SamplingParams] = []
+        self._scripts: list[list[str] | BaseException] = []
+        self.gate: threading.Event | None = None  # when set, generation waits for it after the first piece
+        self.default_reply = ["Hello", " from", " the", " scripted", " model."]
+
+    def enqueue(self, *scripts: list[str] | BaseException) -> None:
+        self._scripts.extend(scripts)
+
+    def hold(self) -> threading.Event:
+        """Make the next replies wait (after their first piece) until the returned event is set."""
+        self.gate = threading.Event()
+        return self.gate
+
+    def count_tokens(self, text: str) -> int:
+        return len(text.split())
+
+    def stream(
+        self, messages: list[ChatMessage], params: SamplingParams, should_stop: Callable[[], bool]
+    ) -> Iterator[str]:
+        self.prompts.append(list(messages))
+        self.params.append(params)
+        script = self._scripts.pop(0) if self._scripts else self.default_reply
+        if isinstance(script, BaseException):
+            raise script
+        for index, piece in enumerate(script):
+            if should_stop():
+                return
+            yield piece
+            if index == 0 and self.gate is not None:
+                while not self.gate.wait(0.01):
+                    if should_stop():
+                        return
+            if self.delay:
+                time.sleep(self.delay)
+
+
+class ModelPlugin:
+    """Registers the given models through the same hook real providers use."""
+
+    def __init__(self, *models: object) -> None:
+        self.models = models
+
+    @hookimpl
+    def register_models(self, register, settings):  # type: ignore[no-untyped-def]
+        for model in self.models:
+            register(model)
