@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 import os
+import socket
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from argon2 import PasswordHasher
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -68,7 +74,41 @@ def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
         yield client
 
 
-def register(client: TestClient[Any], email: str, password: str = PASSWORD, name: str | None = None) -> dict[str, Any]:
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_in_thread(app: Litestar) -> Iterator[str]:
+    """Run the app on a real uvicorn server (real sockets, real streaming); yields its base URL."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_config=None, lifespan="on", timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="test-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture
+def live(app: Litestar) -> Iterator[httpx.Client]:
+    """An HTTP client talking to the app over a real socket (the in-process TestClient buffers streams)."""
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+
+
+def register(client: httpx.Client, email: str, password: str = PASSWORD, name: str | None = None) -> dict[str, Any]:
     response = client.post(
         "/api/v1/auth/register",
         json={"email": email, "password": password, "display_name": name or email.split("@")[0]},
