@@ -1,0 +1,90 @@
+"""The walking skeleton in headless Chromium: register, pick a character, watch a real reply stream in,
+reload, find the chat again."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+@pytest.fixture
+def page(real_server: str) -> Iterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (make test installs it with apt-get)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(base_url=real_server)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        browser.close()
+
+
+# Records every length the streaming reply's text takes, so the test can tell streaming from one blob.
+WATCH_STREAM = """
+() => {
+  window.__lengths = [];
+  new MutationObserver(() => {
+    const el = document.querySelector('.msg.streaming .content');
+    if (el) window.__lengths.push(el.textContent.length);
+  }).observe(document.getElementById('messages'), {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def test_register_chat_stream_and_come_back(page: Any) -> None:
+    page.goto("/")
+    page.get_by_role("link", name="Create account").click()
+    page.get_by_label("Name").fill("Robin")
+    page.get_by_label("Email").fill("robin@example.com")
+    page.get_by_label("Password").fill("correct horse battery")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/")
+    assert page.locator(".character-card").count() >= 3
+    assert page.get_by_text("Robin").is_visible()
+
+    page.locator(".character-card").first.click()
+    greeting = page.locator("blockquote.greeting").inner_text()
+    assert len(greeting) > 20
+    page.get_by_role("button", name="Start a new chat").click()
+    page.wait_for_url("**/chats/*")
+    chat_url = page.url
+    assert page.locator(".msg.assistant .content").first.inner_text().strip()[:20] == greeting.strip()[:20]
+
+    page.evaluate(WATCH_STREAM)
+    page.get_by_label("Message").fill("Hello! Tell me about yourself.")
+    page.get_by_role("button", name="Send").click()
+    page.locator(".msg.user .content", has_text="Hello! Tell me about yourself.").wait_for()
+    page.locator(".msg.streaming").wait_for(state="detached", timeout=120_000)  # the stream finished
+    lengths = page.evaluate("window.__lengths")
+    growing = sorted({n for n in lengths if n > 0})
+    assert len(growing) >= 3, f"reply did not stream token by token: {lengths}"
+    reply = page.locator(".msg.assistant .content").last.inner_text()
+    assert reply.strip()
+
+    page.reload()
+    assert page.locator(".msg.user .content", has_text="Hello! Tell me about yourself.").count() == 1
+    assert page.locator(".msg.assistant .content").last.inner_text().strip() == reply.strip()
+
+    page.get_by_role("link", name="My chats").click()
+    page.wait_for_url("**/chats")
+    assert page.locator(f'a[href="{urlsplit(chat_url).path}"]').count() == 1

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from bostonia.llm.base import ChatMessage, SamplingParams
+from bostonia.llm.worker import GenerationQueue, QueueObserver
+from tests.fakes import ScriptedModel
+
+PARAMS = SamplingParams()
+
+
+def prompt(tag: str) -> list[ChatMessage]:
+    return [ChatMessage("user", tag)]
+
+
+async def collect(job) -> str:  # type: ignore[no-untyped-def]
+    return "".join([piece async for piece in job])
+
+
+def test_pieces_stream_back_to_the_event_loop() -> None:
+    model = ScriptedModel()
+    model.enqueue(["a", "b", "c"])
+
+    async def main() -> str:
+        queue = GenerationQueue(model)
+        try:
+            return await collect(queue.submit("u1", prompt("x"), PARAMS))
+        finally:
+            queue.stop()
+
+    assert asyncio.run(main()) == "abc"
+
+
+def test_jobs_are_taken_round_robin_across_users() -> None:
+    model = ScriptedModel()
+    gate = model.hold()
+    seen: list[str] = []
+    original = model.stream
+
+    def recording_stream(messages, params, should_stop):  # type: ignore[no-untyped-def]
+        seen.append(messages[0].content)
+        yield from original(messages, params, should_stop)
+
+    model.stream = recording_stream  # type: ignore[method-assign]
+
+    async def main() -> None:
+        queue = GenerationQueue(model)
+        try:
+            first = queue.submit("alice", prompt("alice-1"), PARAMS)
+            while not seen:  # alice-1 is running (and held by the gate)
+                await asyncio.sleep(0.01)
+            burst = [queue.submit("alice", prompt(f"alice-{n}"), PARAMS) for n in (2, 3, 4)]
+            bob = queue.submit("bob", prompt("bob-1"), PARAMS)
+            carol = queue.submit("carol", prompt("carol-1"), PARAMS)
+            assert queue.depth == 5
+            assert queue.position(bob) == 1 and queue.position(carol) == 2 and queue.position(burst[2]) == 4
+            gate.set()
+            await asyncio.gather(*(collect(job) for job in [first, *burst, bob, carol]))
+        finally:
+            queue.stop()
+
+    asyncio.run(main())
+    assert seen == ["alice-1", "alice-2", "bob-1", "carol-1", "alice-3", "alice-4"]
+
+
+def test_a_cancelled_waiting_job_never_runs() -> None:
+    model = ScriptedModel()
+    gate = model.hold()
+
+    async def main() -> str:
+        queue = GenerationQueue(model)
+        try:
+            running = queue.submit("u1", prompt("first"), PARAMS)
+            waiting = queue.submit("u2", prompt("second"), PARAMS)
+            waiting.cancel()
+            gate.set()
+            await collect(running)
+            return await collect(waiting)
+        finally:
+            queue.stop()
+
+    assert asyncio.run(main()) == ""
+    assert [p[0].content for p in model.prompts] == ["first"]
+
+
+def test_cancelling_a_running_job_stops_it_early() -> None:
+    model = ScriptedModel()
+    model.hold()
+
+    async def main() -> str:
+        queue = GenerationQueue(model)
+        try:
+            job = queue.submit("u1", prompt("x"), PARAMS)
+            first = await job.pieces.get()
+            job.cancel()
+            return first + await collect(job)
+        finally:
+            queue.stop()
+
+    assert asyncio.run(main()) == "Hello"
+
+
+def test_model_errors_surface_in_the_awaiting_coroutine() -> None:
+    model = ScriptedModel()
+    model.enqueue(ValueError("bad prompt"))
+
+    async def main() -> None:
+        queue = GenerationQueue(model)
+        try:
+            with pytest.raises(ValueError, match="bad prompt"):
+                await collect(queue.submit("u1", prompt("x"), PARAMS))
+            # The worker survives and serves the next job.
+            assert await collect(queue.submit("u1", prompt("y"), PARAMS)) == "Hello from the scripted model."
+        finally:
+            queue.stop()
+
+    asyncio.run(main())
+
+
+def test_observer_sees_depth_first_token_and_pieces() -> None:
+    depths: list[int] = []
+    firsts: list[float] = []
+    pieces: list[int] = []
+    lock = threading.Lock()
+
+    def record(target: list):  # type: ignore[no-untyped-def, type-arg]
+        def add(value):  # type: ignore[no-untyped-def]
+            with lock:
+                target.append(value)
+
+        return add
+
+    model = ScriptedModel()
+
+    async def main() -> None:
+        queue = GenerationQueue(
+            model, QueueObserver(depth=record(depths), first_piece=record(firsts), pieces=record(pieces))
+        )
+        try:
+            await collect(queue.submit("u1", prompt("x"), PARAMS))
+        finally:
+            queue.stop()
+
+    asyncio.run(main())
+    assert 1 in depths and depths[-1] == 0
+    assert len(firsts) == 1 and firsts[0] >= 0
+    assert pieces == [5]
+
+
+def test_stop_releases_waiting_jobs() -> None:
+    model = ScriptedModel()
+    model.hold()
+
+    async def main() -> str:
+        queue = GenerationQueue(model)
+        running = queue.submit("u1", prompt("x"), PARAMS)
+        await running.pieces.get()
+        waiting = queue.submit("u2", prompt("y"), PARAMS)
+        running.cancel()
+        await asyncio.to_thread(queue.stop)
+        return await collect(waiting)
+
+    assert asyncio.run(main()) == ""
