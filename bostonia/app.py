@@ -5,6 +5,7 @@ Read this file to see the whole application: what exists, what depends on what, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -37,6 +38,7 @@ from bostonia.chat.service import ChatService
 from bostonia.chat.store import ConversationStore
 from bostonia.config import Settings, load_settings
 from bostonia.db import Database, migrations
+from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
 from bostonia.llm.registry import ModelRegistry
@@ -75,10 +77,27 @@ class Services:
             log.info("applied migrations", extra={"migrations": applied})
         await seed_bundled_characters(self.characters.characters)
 
+    def warm_up(self) -> None:
+        """Load the default chat model in the background, so the first reply does not pay for it."""
+        try:
+            model = self.models.default
+        except Unavailable as exc:
+            log.warning("no default chat model: %s", exc.message)
+            return
+        load = getattr(model, "load", None)
+        if callable(load):
+            future = asyncio.get_running_loop().run_in_executor(None, load)
+            future.add_done_callback(_log_failure)
+
     async def stop(self) -> None:
         await self.chat.shutdown()
         self.queues.stop()
         self.db.close()
+
+
+def _log_failure(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("loading the default model failed", exc_info=future.exception())
 
 
 def build_services(settings: Settings, plugins: pluggy.PluginManager | None = None) -> Services:
@@ -138,6 +157,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await services.start()
+        services.warm_up()
         try:
             yield
         finally:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pluggy
 
 from bostonia.config import Settings
-from bostonia.errors import NotFound
+from bostonia.errors import NotFound, Unavailable
 from bostonia.llm.base import ChatModel
 
 
@@ -36,7 +36,11 @@ class ModelRegistry:
 
     @property
     def default(self) -> ChatModel:
-        return self.get()
+        """The configured default model; its absence is the server's problem, not the caller's."""
+        try:
+            return self.get()
+        except NotFound as exc:
+            raise Unavailable(exc.message, code="model_unavailable") from None
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._models.values())

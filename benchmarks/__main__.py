@@ -1,0 +1,18 @@
+"""Run benchmarks: `python -m benchmarks` runs all; `python -m benchmarks streaming` one."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = ["streaming"]
+
+
+def main(names: list[str]) -> None:
+    for name in names or BENCHMARKS:
+        if name not in BENCHMARKS:
+            raise SystemExit(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}")
+        importlib.import_module(f"benchmarks.{name}").main()
+
+
+main(sys.argv[1:])

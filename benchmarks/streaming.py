@@ -1,0 +1,156 @@
+"""Issue 2: tokens/s streamed through the HTTP API vs raw llama-cpp-python (same prompt, same model, same
+run), and p99 latency of GET /api/v1/characters while two replies stream."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import msgspec
+
+from benchmarks.common import account, median, percentile, running_server, stream_reply
+from bostonia.characters.schemas import Character
+from bostonia.config import LLMConfig
+from bostonia.llm.base import ChatMessage, SamplingParams
+from bostonia.llm.local import LlamaCppModel, bundled_model_path
+from bostonia.prompt.builder import build_prompt
+
+MAX_TOKENS = 160
+RUNS = 3
+QUESTIONS = [
+    "Tell me about the place where we are.",
+    "What should I be careful of here?",
+    "Describe your most treasured possession.",
+    "What happened to you yesterday?",
+]
+# Greedy decoding: the server and the raw baseline generate the very same tokens.
+ENV = {"BOSTONIA_LLM_TEMPERATURE": "0", "BOSTONIA_LLM_MAX_TOKENS": str(MAX_TOKENS)}
+
+
+def rate(timings: dict[str, Any], tokens: int) -> tuple[float, float]:
+    """(tokens/s from request to last token, decode tokens/s from first to last token)"""
+    stamps = timings["stamps"]
+    total = stamps[-1] - timings["started"]
+    decode = (stamps[-1] - stamps[0]) / max(1, tokens - 1)
+    return tokens / total, 1 / decode if decode else float("inf")
+
+
+def through_api(client, headers, character_id: str, question: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:  # type: ignore[no-untyped-def]
+    conversation = client.post("/api/v1/conversations", json={"character_id": character_id}, headers=headers).json()
+    history = client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=headers).json()["items"]
+    return stream_reply(client, headers, conversation["id"], question), history
+
+
+def raw_llama(model: LlamaCppModel, messages: list[ChatMessage], params: SamplingParams) -> dict[str, Any]:
+    llama = model.load()
+    tokens = model.prompt_tokens(messages)
+    started = time.perf_counter()
+    stamps = []
+    text = ""
+    for chunk in llama.create_completion(
+        tokens,
+        max_tokens=params.max_tokens,
+        temperature=0.0,
+        top_p=params.top_p,
+        top_k=params.top_k,
+        min_p=params.min_p,
+        repeat_penalty=params.repeat_penalty,
+        stop=list(params.stop),
+        stream=True,
+    ):
+        piece = chunk["choices"][0]["text"]
+        if piece:
+            stamps.append(time.perf_counter())
+            text += piece
+    return {
+        "started": started,
+        "stamps": stamps,
+        "text": text,
+        "tokens": len(llama.tokenize(text.strip().encode(), add_bos=False)),
+    }
+
+
+def main() -> None:
+    print(f"streaming: bundled model, greedy, max_tokens={MAX_TOKENS}, {RUNS} runs each, medians")
+    api_rates, api_decode, prompts = [], [], []
+    with running_server(ENV) as client:
+        headers = account(client, "bench@example.com")
+        character = client.get("/api/v1/characters").json()["items"][0]
+        through_api(client, headers, character["id"], "Hello!")  # warm-up: model load, prefix cache
+        for question in QUESTIONS[:RUNS]:
+            timings, history = through_api(client, headers, character["id"], question)
+            tokens = timings["message"]["tokens_used"]
+            overall, decode = rate(timings, tokens)
+            api_rates.append(overall)
+            api_decode.append(decode)
+            prompts.append((history, question, timings["message"]["content"]))
+
+        # p99 of a cheap GET while two replies stream (two users, queued on the one model worker).
+        latencies_idle = [timed_get(client, headers) for _ in range(200)]
+        second = account(client, "bench2@example.com")
+        streams = [
+            threading.Thread(target=through_api, args=(client, h, character["id"], q))
+            for h, q in ((headers, QUESTIONS[0]), (second, QUESTIONS[1]))
+        ]
+        for thread in streams:
+            thread.start()
+        latencies_busy = []
+        while any(thread.is_alive() for thread in streams):
+            latencies_busy.append(timed_get(client, headers))
+        for thread in streams:
+            thread.join()
+
+    settings = LLMConfig(temperature=0.0, max_tokens=MAX_TOKENS)
+    model = LlamaCppModel(
+        bundled_model_path(),
+        context_size=settings.context_size,
+        threads=settings.threads,
+        batch_size=settings.batch_size,
+    )
+    params = SamplingParams(
+        max_tokens=MAX_TOKENS,
+        temperature=0.0,
+        top_p=settings.top_p,
+        top_k=settings.top_k,
+        min_p=settings.min_p,
+        repeat_penalty=settings.repeat_penalty,
+        stop=("\nBench:", "\nUser:"),
+    )
+    char = msgspec.convert(character, Character)
+    raw_rates, raw_decode, same_text = [], [], 0
+
+    def chat_for(history: list[dict[str, Any]], question: str) -> list[ChatMessage]:
+        chat = [ChatMessage(m["role"], m["content"]) for m in history] + [ChatMessage("user", question)]
+        budget = model.context_size - MAX_TOKENS - 32
+        return build_prompt(char, chat, user_name="Bench", budget=budget, count_tokens=model.count_tokens).messages
+
+    raw_llama(model, chat_for(prompts[0][0], "Hello!"), params)  # warm-up, like the server's
+    for history, question, api_text in prompts:
+        result = raw_llama(model, chat_for(history, question), params)
+        overall, decode = rate(result, result["tokens"])
+        raw_rates.append(overall)
+        raw_decode.append(decode)
+        same_text += result["text"].strip() == api_text
+
+    api, raw = median(api_rates), median(raw_rates)
+    print(f"  tokens/s end to end   API {api:6.1f}   raw llama-cpp {raw:6.1f}   ratio {api / raw:.3f}x (goal >= 0.95)")
+    api_d, raw_d = median(api_decode), median(raw_decode)
+    print(f"  decode tokens/s       API {api_d:6.1f}   raw llama-cpp {raw_d:6.1f}   ratio {api_d / raw_d:.3f}x")
+    print(f"  identical greedy text in {same_text}/{len(prompts)} runs (same prompt and model)")
+    idle99, busy99 = percentile(latencies_idle, 99), percentile(latencies_busy, 99)
+    print(
+        f"  GET /api/v1/characters p50/p99 idle {percentile(latencies_idle, 50):.1f}/{idle99:.1f} ms, "
+        f"while 2 replies stream {percentile(latencies_busy, 50):.1f}/{busy99:.1f} ms over {len(latencies_busy)} "
+        f"requests; p99 ratio {busy99 / idle99:.2f}x (goal p99 <= 50 ms)"
+    )
+
+
+def timed_get(client, headers) -> float:  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    client.get("/api/v1/characters", headers=headers).raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+if __name__ == "__main__":
+    main()
