@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import sqlite_vec
 
@@ -24,7 +25,10 @@ def _sqlite_module() -> ModuleType:
     return stdlib_sqlite3
 
 
-sqlite3 = _sqlite_module()
+if TYPE_CHECKING:  # pysqlite3 and sqlean mirror the stdlib module's API
+    import sqlite3
+else:
+    sqlite3 = _sqlite_module()
 
 
 def connect(path: Path | str, *, busy_timeout_ms: int = 5000) -> sqlite3.Connection:

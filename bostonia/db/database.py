@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from bostonia.db.connection import connect, sqlite3
 
 T = TypeVar("T")
-Params = Iterable[Any] | dict[str, Any]
+Params = Sequence[Any] | Mapping[str, Any]
 
 
 class Database:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pluggy
 
 from bostonia.config import Settings
@@ -42,7 +44,7 @@ class ModelRegistry:
         except NotFound as exc:
             raise Unavailable(exc.message, code="model_unavailable") from None
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[ChatModel]:
         return iter(self._models.values())
 
     def __contains__(self, model_id: object) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,7 +16,7 @@ log = logging.getLogger("bostonia.request")
 REQUEST_ID_HEADER = b"x-request-id"
 
 
-def request_middleware(metrics: Metrics):  # type: ignore[no-untyped-def]
+def request_middleware(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http":
@@ -39,11 +40,12 @@ def request_middleware(metrics: Metrics):  # type: ignore[no-untyped-def]
             finally:
                 elapsed = time.perf_counter() - started
                 route = scope.get("path_template") or "unmatched"
-                metrics.request_latency.labels(scope["method"], route, str(status)).observe(elapsed)
+                method = str(scope.get("method", ""))
+                metrics.request_latency.labels(method, route, str(status)).observe(elapsed)
                 log.info(
                     "request",
                     extra={
-                        "method": scope["method"],
+                        "method": method,
                         "path": scope["path"],
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),

@@ -178,7 +178,9 @@ class PagesController(Controller):
         conversation = await chat.get_conversation(user, conversation_id)
         character = await characters.get(user, conversation.character_id)
         reply = chat.active_reply(user, conversation_id, message_id)
-        partials = request.app.template_engine.get_template("_message.html")
+        engine = request.app.template_engine
+        assert engine is not None  # configured in app.py
+        partials = engine.get_template("_message.html")
 
         def render(message: Any = None, error: str | None = None) -> str:
             return partials.render(message=message, error=error, character=character, user=user, message_id=message_id)
