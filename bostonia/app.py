@@ -23,6 +23,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
+from sqlite_utils import Migrations
 
 from bostonia import __version__
 from bostonia.auth.routes import AuthController
@@ -37,7 +38,8 @@ from bostonia.chat.routes import ConversationController
 from bostonia.chat.service import ChatService
 from bostonia.chat.store import ConversationStore
 from bostonia.config import Settings, load_settings
-from bostonia.db import Database, migrations
+from bostonia.db import Database
+from bostonia.db.migrations import migrations as seed_migrations
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
@@ -53,6 +55,8 @@ from bostonia.users.service import UserService
 from bostonia.users.store import UserStore
 
 log = logging.getLogger(__name__)
+# Every migration set, in the order they apply: the seed schema first, then capabilities' own.
+MIGRATIONS: tuple[Migrations, ...] = (seed_migrations,)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -72,7 +76,7 @@ class Services:
     chat: ChatService
 
     async def start(self) -> None:
-        applied = await self.db.write(migrations.apply)
+        applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
         await seed_bundled_characters(self.characters.characters)
@@ -100,14 +104,20 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
         log.error("loading the default model failed", exc_info=future.exception())
 
 
-def build_services(settings: Settings, plugins: pluggy.PluginManager | None = None) -> Services:
-    plugins = plugins or make_plugin_manager(settings.plugins.load)
+def open_database(settings: Settings, *, read_connections: int | None = None) -> Database:
+    """The instance's database, knowing every migration set its schema is made of."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
-    db = Database(
+    return Database(
         settings.database_path,
-        read_connections=settings.database.read_connections,
+        migrations=MIGRATIONS,
+        read_connections=read_connections or settings.database.read_connections,
         busy_timeout_ms=settings.database.busy_timeout_ms,
     )
+
+
+def build_services(settings: Settings, plugins: pluggy.PluginManager | None = None) -> Services:
+    plugins = plugins or make_plugin_manager(settings.plugins.load)
+    db = open_database(settings)
     metrics = Metrics()
     models = ModelRegistry.from_plugins(plugins, settings)
     queues = GenerationQueues(metrics.queue_observer())

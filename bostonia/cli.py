@@ -152,13 +152,11 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing bostoni
 @db_app.command("migrate")
 def db_migrate() -> None:
     """Apply pending database migrations."""
-    from bostonia.db import Database, migrations
+    from bostonia.app import open_database
 
-    current = settings()
-    current.data_path.mkdir(parents=True, exist_ok=True)
-    db = Database(current.database_path, read_connections=1)
+    db = open_database(settings(), read_connections=1)
     try:
-        applied = db.write_sync(migrations.apply)
+        applied = db.migrate_sync()
     finally:
         db.close()
     typer.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
@@ -167,15 +165,15 @@ def db_migrate() -> None:
 @db_app.command("check")
 def db_check() -> None:
     """Check integrity, foreign keys, sqlite-vec and migrations. Exits 1 on any problem."""
-    from bostonia.db import Database
+    from bostonia.app import open_database
     from bostonia.db.health import integrity
 
     current = settings()
     if not current.database_path.exists():
         raise fail(f"no database at {current.database_path} (run `bostonia init` or `bostonia serve`)")
-    db = Database(current.database_path, read_connections=1)
+    db = open_database(current, read_connections=1)
     try:
-        report = db.read_sync(integrity)
+        report = integrity(db)
     finally:
         db.close()
     for key, value in report.items():

@@ -40,7 +40,7 @@ def test_a_bad_config_is_a_clear_message(tmp_path: Path) -> None:
 
 
 def test_db_migrate_then_check() -> None:
-    assert "applied: m001_seed_schema" in run("db", "migrate").stdout
+    assert "applied: bostonia:m001_seed_schema" in run("db", "migrate").stdout
     assert "up to date" in run("db", "migrate").stdout
     result = run("db", "check")
     assert result.exit_code == 0, result.output

@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from bostonia.app import MIGRATIONS
 from bostonia.db import Database, migrations, sqlite3
-from bostonia.db.health import integrity, readiness
+from bostonia.db.health import integrity
 
 SEED_TABLES = {
     "users",
@@ -33,8 +34,8 @@ SEED_TABLES = {
 
 @pytest.fixture
 def db(tmp_path: Path):
-    database = Database(tmp_path / "test.db", read_connections=2)
-    database.write_sync(migrations.apply)
+    database = Database(tmp_path / "test.db", migrations=MIGRATIONS, read_connections=2)
+    database.migrate_sync()
     yield database
     database.close()
 
@@ -55,11 +56,11 @@ def test_seed_schema_is_complete(db: Database) -> None:
     names = {row[0] for row in db.read_sync(lambda c: c.execute("select name from sqlite_master").fetchall())}
     assert names >= SEED_TABLES
     assert "memory_embeddings" in names  # the vec0 table
-    assert db.read_sync(readiness)["pending_migrations"] == []
+    assert integrity(db)["pending_migrations"] == []
 
 
 def test_migrations_are_idempotent(db: Database) -> None:
-    assert db.write_sync(migrations.apply) == []
+    assert db.migrate_sync() == []
 
 
 def test_vec0_table_stores_and_finds_vectors(db: Database) -> None:
@@ -120,6 +121,6 @@ def test_backup_copies_a_live_database(db: Database, tmp_path: Path) -> None:
     copy = Database(target, read_connections=1)
     try:
         assert copy.read_sync(lambda c: c.execute("select email from users").fetchone()[0]) == "a@example.com"
-        assert copy.read_sync(integrity)["integrity"] == "ok"
+        assert integrity(copy)["integrity"] == "ok"
     finally:
         copy.close()

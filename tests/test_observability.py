@@ -26,8 +26,8 @@ def test_ready_fails_when_sqlite_vec_is_missing(
 ) -> None:
     from bostonia.db import health
 
-    def no_vec(conn):  # type: ignore[no-untyped-def]
-        return conn.execute("select vec_nonexistent_function()").fetchone()
+    async def no_vec(db):  # type: ignore[no-untyped-def]
+        return await db.read(lambda conn: conn.execute("select vec_nonexistent_function()").fetchone())
 
     monkeypatch.setattr("bostonia.observability.routes.readiness", no_vec)
     response = client.get("/ready")

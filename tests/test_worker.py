@@ -150,17 +150,17 @@ def test_observer_sees_depth_first_token_and_pieces() -> None:
     assert pieces == [5]
 
 
-def test_stop_releases_waiting_jobs() -> None:
+def test_stop_cancels_the_running_job_and_releases_waiting_ones() -> None:
     model = ScriptedModel()
     model.hold()
 
-    async def main() -> str:
+    async def main() -> tuple[str, str]:
         queue = GenerationQueue(model)
         running = queue.submit("u1", prompt("x"), PARAMS)
-        await running.pieces.get()
+        first = await running.pieces.get()
         waiting = queue.submit("u2", prompt("y"), PARAMS)
-        running.cancel()
-        await asyncio.to_thread(queue.stop)
-        return await collect(waiting)
+        await asyncio.to_thread(queue.stop)  # the running job is held by the gate: stop must cancel it
+        return first + await collect(running), await collect(waiting)
 
-    assert asyncio.run(main()) == ""
+    assert asyncio.run(main()) == ("Hello", "")
+    assert len(model.prompts) == 1

@@ -14,15 +14,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bostonia.db import migrations
 from bostonia.db.connection import connect, sqlite3
+from bostonia.db.migrations import MigrationSets
 
 T = TypeVar("T")
 Params = Sequence[Any] | Mapping[str, Any]
 
 
 class Database:
-    def __init__(self, path: Path, *, read_connections: int = 4, busy_timeout_ms: int = 5000) -> None:
+    def __init__(
+        self, path: Path, *, migrations: MigrationSets = (), read_connections: int = 4, busy_timeout_ms: int = 5000
+    ) -> None:
         self.path = Path(path)
+        self.migrations = tuple(migrations)  # the schema this database must have
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -79,6 +84,17 @@ class Database:
 
     def read_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return self._readers.submit(self._run_read, fn).result()
+
+    # -- schema ------------------------------------------------------------------------------------
+
+    async def migrate(self) -> list[str]:
+        return await self.write(lambda conn: migrations.apply(conn, self.migrations))
+
+    def migrate_sync(self) -> list[str]:
+        return self.write_sync(lambda conn: migrations.apply(conn, self.migrations))
+
+    def pending_migrations(self, conn: sqlite3.Connection) -> list[str]:
+        return migrations.pending(conn, self.migrations)
 
     # -- conveniences ----------------------------------------------------------------------------
 

@@ -1,12 +1,16 @@
 """Schema migrations: named functions, only ever appended. Applied at start-up and by `bostonia db migrate`.
 
+One migration set per owner: this module owns the seed schema (set "bostonia"); a capability that needs
+more (FTS indexes, new tables) declares its own `Migrations("<capability>")` in its `migrations.py`, and
+plugins bring theirs. `app.MIGRATIONS` lists the sets in the order they apply.
+
 The seed architecture's PostgreSQL schema, adapted to SQLite: UUID text ids, ISO-8601 UTC timestamps,
 JSON as TEXT guarded by `json_valid`, booleans as 0/1 integers, enums as CHECK constraints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import sqlite_utils
 from sqlite_utils import Migrations
@@ -14,6 +18,7 @@ from sqlite_utils import Migrations
 from bostonia.db.connection import sqlite3
 
 migrations = Migrations("bostonia")
+MigrationSets = Sequence[Migrations]
 
 NOW = "(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))"
 EMBEDDING_DIMENSIONS = 384  # all-MiniLM-L6-v2, the bundled embedding model
@@ -391,13 +396,16 @@ def m001_seed_schema(db: sqlite_utils.Database) -> None:
     run_script(db, SEED_SCHEMA)
 
 
-def pending(conn: sqlite3.Connection) -> list[str]:
-    return [m.name for m in migrations.pending(sqlite_utils.Database(conn))]
-
-
-def apply(conn: sqlite3.Connection) -> list[str]:
-    """Apply pending migrations; returns the names applied."""
+def pending(conn: sqlite3.Connection, sets: MigrationSets) -> list[str]:
+    """Names (`set:migration`) not applied yet."""
     db = sqlite_utils.Database(conn)
-    names = [m.name for m in migrations.pending(db)]
-    migrations.apply(db)
+    return [f"{s.name}:{m.name}" for s in sets for m in s.pending(db)]
+
+
+def apply(conn: sqlite3.Connection, sets: MigrationSets) -> list[str]:
+    """Apply every pending migration, set by set; returns the names applied."""
+    db = sqlite_utils.Database(conn)
+    names = pending(conn, sets)
+    for migration_set in sets:
+        migration_set.apply(db)
     return names

@@ -60,6 +60,7 @@ class GenerationQueue:
         self.model = model
         self.observer = observer or QueueObserver()
         self._waiting: OrderedDict[str, deque[GenerationJob]] = OrderedDict()
+        self._running: GenerationJob | None = None
         self._condition = threading.Condition()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=f"bostonia-gen-{model.model_id}", daemon=True)
@@ -91,8 +92,11 @@ class GenerationQueue:
         return order.index(job) if job in order else 0
 
     def stop(self) -> None:
+        """Cancel the running job and every waiting one, then end the worker thread."""
         with self._condition:
             self._stopping = True
+            if self._running is not None:
+                self._running.cancel()
             for jobs in self._waiting.values():
                 for job in jobs:
                     job.cancel()
@@ -116,6 +120,7 @@ class GenerationQueue:
             if jobs:
                 self._waiting[user_id] = jobs
             self.observer.depth(self.depth)
+            self._running = job
             return job
 
     def _run(self) -> None:
@@ -139,6 +144,8 @@ class GenerationQueue:
                 job._emit(_DONE)
             finally:
                 self.observer.pieces(job.piece_count)
+                with self._condition:
+                    self._running = None
 
 
 class GenerationQueues:

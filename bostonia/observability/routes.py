@@ -23,7 +23,7 @@ def health() -> dict[str, str]:
 async def ready(db: NamedDependency[Database]) -> Response[dict[str, Any]]:
     """The database answers, sqlite-vec is loaded and every migration is applied."""
     try:
-        state = await db.read(readiness)
+        state = await readiness(db)
     except Exception as exc:
         log.warning("not ready: %s", exc)
         return Response({"status": "unavailable", "error": str(exc)}, status_code=503)
