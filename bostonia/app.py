@@ -26,14 +26,17 @@ from litestar.template import TemplateConfig
 from sqlite_utils import Migrations
 
 from bostonia import __version__
+from bostonia.auth.pages import AccountPages
 from bostonia.auth.routes import AuthController
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
 from bostonia.characters.bundled import seed_bundled_characters
+from bostonia.characters.pages import CharacterPages
 from bostonia.characters.routes import CharacterController
 from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterStore
+from bostonia.chat.pages import ChatPages
 from bostonia.chat.routes import ConversationController
 from bostonia.chat.service import ChatService
 from bostonia.chat.store import ConversationStore
@@ -50,7 +53,6 @@ from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
 from bostonia.plugins import make_plugin_manager
 from bostonia.ui import filters
-from bostonia.ui.routes import PagesController
 from bostonia.users.service import UserService
 from bostonia.users.store import UserStore
 
@@ -194,7 +196,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             AuthController,
             CharacterController,
             ConversationController,
-            PagesController,
+            AccountPages,
+            CharacterPages,
+            ChatPages,
             create_static_files_router(
                 "/static", directories=[WEB_DIR / "static"], cache_control=CacheControlHeader(max_age=3600)
             ),
