@@ -117,6 +117,18 @@ def register(client: httpx.Client, email: str, password: str = PASSWORD, name: s
     return response.json()
 
 
+def post_form(
+    client: httpx.Client, url: str, data: dict[str, str] | None = None, *, htmx: bool = False, **kwargs: Any
+) -> httpx.Response:
+    """POST an HTML form (or, with `htmx=True`, an HTMX request) the way the browser sends it.
+
+    Page tests go through here so browser-only concerns (CSRF tokens) live in one place.
+    """
+    headers = {"hx-request": "true"} if htmx else {}
+    headers.update(kwargs.pop("headers", {}))
+    return client.post(url, data=data or {}, headers=headers, **kwargs)
+
+
 def bearer(account: dict[str, Any]) -> dict[str, str]:
     return {"Authorization": f"Bearer {account['access_token']}"}
 

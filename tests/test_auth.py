@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from tests.conftest import PASSWORD, bearer, error_of, register
+from tests.conftest import PASSWORD, bearer, error_of, post_form, register
 
 
 def test_register_returns_tokens_and_the_user(client: TestClient[Any]) -> None:
@@ -75,19 +75,20 @@ def test_bearer_token_authenticates_api_calls(client: TestClient[Any], alice: di
 
 
 def test_browser_session_cookie_is_httponly_and_works(client: TestClient[Any], alice: dict[str, Any]) -> None:
-    response = client.post(
-        "/login", data={"email": "alice@example.com", "password": PASSWORD, "next": "/chats"}, follow_redirects=False
+    response = post_form(
+        client, "/login", {"email": "alice@example.com", "password": PASSWORD, "next": "/chats"}, follow_redirects=False
     )
     assert response.status_code == 303 and response.headers["location"] == "/chats"
     cookie = response.headers["set-cookie"]
     assert "bostonia_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
     assert client.get("/api/v1/conversations").status_code == 200  # the client now carries the cookie
-    client.post("/logout", follow_redirects=False)
+    post_form(client, "/logout", follow_redirects=False)
     assert client.get("/api/v1/conversations").status_code == 401
 
 
 def test_login_page_does_not_redirect_off_site(client: TestClient[Any], alice: dict[str, Any]) -> None:
-    response = client.post(
+    response = post_form(
+        client,
         "/login",
         data={"email": "alice@example.com", "password": PASSWORD, "next": "//evil.example/steal"},
         follow_redirects=False,
@@ -96,6 +97,6 @@ def test_login_page_does_not_redirect_off_site(client: TestClient[Any], alice: d
 
 
 def test_failed_page_login_shows_the_form_again(client: TestClient[Any], alice: dict[str, Any]) -> None:
-    response = client.post("/login", data={"email": "alice@example.com", "password": "wrong password"})
+    response = post_form(client, "/login", {"email": "alice@example.com", "password": "wrong password"})
     assert response.status_code == 401
     assert "invalid email or password" in response.text

@@ -6,13 +6,14 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, post_form
 
 HTML = {"accept": "text/html"}
 
 
 def sign_in(client: TestClient[Any]) -> None:
-    response = client.post(
+    response = post_form(
+        client,
         "/register",
         data={"email": "web@example.com", "password": PASSWORD, "display_name": "Webby"},
         follow_redirects=False,
@@ -39,7 +40,7 @@ def test_chat_pages_need_a_session(client: TestClient[Any]) -> None:
 
 
 def test_register_page_shows_errors_and_keeps_input(client: TestClient[Any]) -> None:
-    page = client.post("/register", data={"email": "bad", "password": PASSWORD, "display_name": "Zed"})
+    page = post_form(client, "/register", {"email": "bad", "password": PASSWORD, "display_name": "Zed"})
     assert page.status_code == 422 and "not a valid address" in page.text and 'value="Zed"' in page.text
 
 
@@ -48,15 +49,13 @@ def test_full_chat_flow_in_html(client: TestClient[Any]) -> None:
     character = client.get("/api/v1/characters").json()["items"][0]
     page = client.get(f"/characters/{character['id']}", headers=HTML)
     assert character["name"] in page.text and "Start a new chat" in page.text
-    started = client.post(f"/characters/{character['id']}/chat", follow_redirects=False)
+    started = post_form(client, f"/characters/{character['id']}/chat", follow_redirects=False)
     chat_url = started.headers["location"]
     assert chat_url.startswith("/chats/")
     chat = client.get(chat_url, headers=HTML)
     assert 'id="composer"' in chat.text and 'class="msg assistant"' in chat.text
 
-    partial = client.post(
-        f"{chat_url}/messages", data={"content": "Hello <b>there</b>"}, headers={"hx-request": "true"}
-    )
+    partial = post_form(client, f"{chat_url}/messages", {"content": "Hello <b>there</b>"}, htmx=True)
     assert partial.status_code == 200
     assert "Hello &lt;b&gt;there&lt;/b&gt;" in partial.text  # user text is escaped
     assert "sse-connect=" in partial.text and "<html" not in partial.text
