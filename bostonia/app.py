@@ -15,7 +15,7 @@ from typing import Any
 
 import pluggy
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from litestar import Litestar
+from litestar import Litestar, Response
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
@@ -31,11 +31,15 @@ from bostonia.auth.routes import AuthController
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
+from bostonia.characters.builder import BuilderPages
 from bostonia.characters.bundled import seed_bundled_characters
+from bostonia.characters.media import MediaStore
+from bostonia.characters.migrations import migrations as character_migrations
 from bostonia.characters.pages import CharacterPages
 from bostonia.characters.routes import CharacterController
 from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterStore
+from bostonia.characters.transfer import CardTransfer
 from bostonia.chat.pages import ChatPages
 from bostonia.chat.routes import ConversationController
 from bostonia.chat.service import ChatService
@@ -48,6 +52,10 @@ from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
+from bostonia.lore.migrations import migrations as lore_migrations
+from bostonia.lore.routes import LorebookController
+from bostonia.lore.service import LoreService
+from bostonia.lore.store import LorebookStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
@@ -58,7 +66,7 @@ from bostonia.users.store import UserStore
 
 log = logging.getLogger(__name__)
 # Every migration set, in the order they apply: the seed schema first, then capabilities' own.
-MIGRATIONS: tuple[Migrations, ...] = (seed_migrations,)
+MIGRATIONS: tuple[Migrations, ...] = (seed_migrations, character_migrations, lore_migrations)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -74,7 +82,10 @@ class Services:
     queues: GenerationQueues
     auth: AuthService
     users: UserService
+    media: MediaStore
     characters: CharacterService
+    lore: LoreService
+    transfer: CardTransfer
     chat: ChatService
 
     async def start(self) -> None:
@@ -97,6 +108,7 @@ class Services:
 
     async def stop(self) -> None:
         await self.chat.shutdown()
+        await self.characters.stop()
         self.queues.stop()
         self.db.close()
 
@@ -128,7 +140,11 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         load_or_create_secret(settings.data_path / settings.auth.secret_file),
         lifetime_seconds=settings.auth.access_token_minutes * 60,
     )
-    characters = CharacterService(CharacterStore(db))
+    media = MediaStore(settings.data_path / "media")
+    lorebooks = LorebookStore(db)
+    characters = CharacterService(
+        CharacterStore(db), media=media, config=settings.characters, uploads=settings.uploads
+    )
     return Services(
         settings=settings,
         plugins=plugins,
@@ -138,7 +154,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         queues=queues,
         auth=AuthService(user_store, SessionStore(db), tokens, settings.auth),
         users=UserService(user_store),
+        media=media,
         characters=characters,
+        lore=LoreService(lorebooks),
+        transfer=CardTransfer(characters, lorebooks, media, settings.uploads),
         chat=ChatService(ConversationStore(db), characters, models, queues, settings.llm),
     )
 
@@ -153,6 +172,11 @@ def _template_engine() -> JinjaTemplateEngine:
     env.globals["version"] = __version__
     env.filters.update(filters.FILTERS)
     return JinjaTemplateEngine.from_environment(env)
+
+
+def _no_sniff(response: Response[Any]) -> Response[Any]:
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 def _provide(value: Any) -> Provide:
@@ -186,6 +210,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "auth": _provide(services.auth),
         "users": _provide(services.users),
         "characters": _provide(services.characters),
+        "lore": _provide(services.lore),
+        "transfer": _provide(services.transfer),
         "chat": _provide(services.chat),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
@@ -195,12 +221,22 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *ops_routes.ROUTES,
             AuthController,
             CharacterController,
+            LorebookController,
             ConversationController,
             AccountPages,
             CharacterPages,
+            BuilderPages,
             ChatPages,
             create_static_files_router(
                 "/static", directories=[WEB_DIR / "static"], cache_control=CacheControlHeader(max_age=3600)
+            ),
+            # Content-addressed file names: a URL never changes meaning, so browsers may keep it for a year.
+            create_static_files_router(
+                "/media/avatars",
+                directories=[services.media.avatars],
+                name="media-avatars",
+                cache_control=CacheControlHeader(max_age=31536000, public=True, immutable=True),
+                after_request=_no_sniff,
             ),
             *extra_routes,
         ],

@@ -79,6 +79,32 @@ class LoggingConfig(_Section):
     json: bool = True
 
 
+class UploadsConfig(_Section):
+    """Limits for user-supplied files: character cards (PNG, JSON, CharX) and avatar images."""
+
+    # One card file of any format; larger files are refused before they are parsed.
+    max_card_bytes: Positive = 20 * 1024 * 1024
+    # The decoded card JSON (a PNG text chunk may be at most its base64 size).
+    max_card_json_bytes: Positive = 8 * 1024 * 1024
+    # CharX zips: everything inside, uncompressed; the worst compression ratio; the number of entries.
+    max_charx_uncompressed_bytes: Positive = 100 * 1024 * 1024
+    max_charx_ratio: Positive = 100
+    max_charx_entries: Positive = 1000
+    # Avatar images: the upload, and the pixel count a decoder may allocate (decompression bombs).
+    max_avatar_bytes: Positive = 10 * 1024 * 1024
+    max_image_pixels: Positive = 40_000_000
+    # Files accepted in one import request (the CLI has no such limit).
+    max_files_per_import: Positive = 100
+
+
+class CharactersConfig(_Section):
+    # Trending: activity of the last `trending_window_days`, halving in weight every `trending_half_life_hours`;
+    # the ranking is cached and recomputed at most every `trending_refresh_seconds`.
+    trending_window_days: Positive = 7
+    trending_half_life_hours: Positive = 48
+    trending_refresh_seconds: Positive = 300
+
+
 class PluginsConfig(_Section):
     # Entry-point plugin names to load; None loads every installed plugin.
     load: list[str] | None = None
@@ -91,6 +117,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     llm: LLMConfig = msgspec.field(default_factory=LLMConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    uploads: UploadsConfig = msgspec.field(default_factory=UploadsConfig)
+    characters: CharactersConfig = msgspec.field(default_factory=CharactersConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
 
     @property

@@ -1,8 +1,13 @@
-"""Character cards (Tavern V1, V2 `chara_card_v2`, V3 `chara_card_v3`) read into one normalized shape."""
+"""Character cards (Tavern V1, V2 `chara_card_v2`, V3 `chara_card_v3`) read into one normalized shape,
+and written back as V2/V3 JSON objects.
+
+Nothing a card carries is dropped: unknown `data` keys go to `extra`, unknown top-level keys (SillyTavern's
+`creatorcomment`, `avatar`, `chat`, `fav`, ...) to `top_level`, and `extensions` is kept verbatim.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -21,8 +26,13 @@ TEXT_FIELDS = (
     "creator",
     "character_version",
 )
+# The V1 fields that V2/V3 writers copy to the top level of the card.
+V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example")
 # Fields the normalized card models itself; anything else in `data` is kept in `extra`.
 MODELLED = {*TEXT_FIELDS, "alternate_greetings", "tags", "extensions", "character_book"}
+CARD_SPECS = ("chara_card_v2", "chara_card_v3")
+V2, V3 = "chara_card_v2", "chara_card_v3"
+Spec = Literal["v2", "v3"]
 
 
 class CharacterCard(msgspec.Struct, kw_only=True):
@@ -43,15 +53,27 @@ class CharacterCard(msgspec.Struct, kw_only=True):
     character_book: dict[str, Any] | None = None
     # Other `data` keys (V3 nickname, assets, source, ...), kept verbatim for export.
     extra: dict[str, Any] = msgspec.field(default_factory=dict)
-    spec: str = "chara_card_v2"
+    # Top-level keys of a V2/V3 card besides spec, spec_version, data and the V1 copies of data fields.
+    top_level: dict[str, Any] = msgspec.field(default_factory=dict)
+    spec: str = V2
+    spec_version: str = "2.0"
 
     @property
     def tagline(self) -> str:
         ours = self.extensions.get("bostonia")
         if isinstance(ours, dict) and isinstance(ours.get("tagline"), str):
             return ours["tagline"]
-        first_line = (self.creator_notes or self.description).strip().splitlines()
-        return first_line[0][:160] if first_line else ""
+        return derived_tagline(self.creator_notes, self.description)
+
+
+def derived_tagline(creator_notes: str, description: str) -> str:
+    """The tagline of a card that does not name one: the first line of its notes or description."""
+    first_line = (creator_notes or description).strip().splitlines()
+    return first_line[0][:160] if first_line else ""
+
+
+def invalid(message: str, field: str | None = None) -> InvalidInput:
+    return InvalidInput(message, code="invalid_card", details={"field": field} if field else None)
 
 
 def _text(data: dict[str, Any], key: str) -> str:
@@ -59,11 +81,7 @@ def _text(data: dict[str, Any], key: str) -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise InvalidInput(
-            f"card field {key!r} must be a string, not {type(value).__name__}",
-            code="invalid_card",
-            details={"field": key},
-        )
+        raise invalid(f"card field {key!r} must be a string, not {type(value).__name__}", key)
     return value
 
 
@@ -72,31 +90,72 @@ def _strings(data: dict[str, Any], key: str) -> list[str]:
     if isinstance(value, str):  # some writers store tags as one comma-separated string
         value = [part.strip() for part in value.split(",")]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InvalidInput(f"card field {key!r} must be a list of strings", code="invalid_card", details={"field": key})
-    return [v for v in value if v.strip()] if key == "tags" else value
+        raise invalid(f"card field {key!r} must be a list of strings", key)
+    return [v.strip() for v in value if v.strip()] if key == "tags" else value
+
+
+def _check_v3_extras(data: dict[str, Any]) -> None:
+    """The V3 fields we do not model still have types; a wrong one is an error, not silent garbage."""
+    if not isinstance(data.get("nickname", ""), str | None):
+        raise invalid("card field 'nickname' must be a string", "nickname")
+    for key in ("group_only_greetings", "source"):
+        value = data.get(key, [])
+        if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+            raise invalid(f"card field {key!r} must be a list of strings", key)
+    notes = data.get("creator_notes_multilingual", {})
+    if notes is not None and (not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values())):
+        raise invalid("card field 'creator_notes_multilingual' must map language codes to strings",
+                      "creator_notes_multilingual")
+    for key in ("creation_date", "modification_date"):
+        value = data.get(key, 0)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise invalid(f"card field {key!r} must be a number (Unix seconds)", key)
+    assets = data.get("assets", [])
+    if assets is not None and (
+        not isinstance(assets, list)
+        or not all(isinstance(a, dict) and all(isinstance(a.get(k, ""), str) for k in ("type", "uri", "name", "ext"))
+                   for a in assets)
+    ):
+        raise invalid("card field 'assets' must be a list of {type, uri, name, ext} objects", "assets")
 
 
 def parse_card(obj: Any) -> CharacterCard:
     """Normalize a decoded card JSON object of any spec version."""
     if not isinstance(obj, dict):
-        raise InvalidInput("a character card must be a JSON object", code="invalid_card")
+        raise invalid("a character card must be a JSON object")
     spec = obj.get("spec")
-    if spec in ("chara_card_v2", "chara_card_v3"):
+    top_level: dict[str, Any] = {}
+    spec_version = "1.0"
+    if spec in CARD_SPECS or (spec is None and isinstance(obj.get("data"), dict)):
         data = obj.get("data")
         if not isinstance(data, dict):
-            raise InvalidInput(f"{spec} card has no `data` object", code="invalid_card")
+            raise invalid(f"{spec} card has no `data` object", "data")
+        spec = spec or V2
+        raw_version = obj.get("spec_version", "3.0" if spec == V3 else "2.0")
+        spec_version = str(raw_version) if isinstance(raw_version, str | int | float) else "2.0"
+        top_level = {
+            key: value
+            for key, value in obj.items()
+            if key not in ("spec", "spec_version", "data") and not (key in V1_FIELDS and data.get(key) == value)
+        }
+    elif spec is not None:
+        raise invalid(f"unsupported card spec {str(spec)[:40]!r} (expected chara_card_v2 or chara_card_v3)", "spec")
     else:
         data = obj  # V1: the fields sit at the top level
         spec = "chara_card_v1"
     name = _text(data, "name").strip()
     if not name:
-        raise InvalidInput("the card has no name", code="invalid_card", details={"field": "name"})
+        raise invalid("the card has no name", "name")
     extensions = data.get("extensions") or {}
     if not isinstance(extensions, dict):
-        raise InvalidInput("card field 'extensions' must be an object", code="invalid_card")
+        raise invalid("card field 'extensions' must be an object", "extensions")
     book = data.get("character_book")
     if book is not None and not isinstance(book, dict):
-        raise InvalidInput("card field 'character_book' must be an object", code="invalid_card")
+        raise invalid("card field 'character_book' must be an object", "character_book")
+    _check_v3_extras(data)
+    extra = {k: v for k, v in data.items() if k not in MODELLED}
+    if extra.get("group_only_greetings") == []:
+        del extra["group_only_greetings"]  # V3 requires it; we always write it, so an empty one is not data
     return CharacterCard(
         **{key: _text(data, key) for key in TEXT_FIELDS if key != "name"},
         name=name,
@@ -104,6 +163,33 @@ def parse_card(obj: Any) -> CharacterCard:
         tags=_strings(data, "tags"),
         extensions=extensions,
         character_book=book,
-        extra={k: v for k, v in data.items() if k not in MODELLED},
+        extra=extra,
+        top_level=top_level,
         spec=spec,
+        spec_version=spec_version,
     )
+
+
+def card_data(card: CharacterCard) -> dict[str, Any]:
+    """The card's `data` object, the same for V2 and V3 (V3's required `group_only_greetings` included)."""
+    data: dict[str, Any] = {key: getattr(card, key) for key in TEXT_FIELDS}
+    data["alternate_greetings"] = list(card.alternate_greetings)
+    data["tags"] = list(card.tags)
+    data["extensions"] = card.extensions
+    if card.character_book is not None:
+        data["character_book"] = card.character_book
+    data.update(card.extra)
+    data.setdefault("group_only_greetings", [])
+    return data
+
+
+def card_json(card: CharacterCard, spec: Spec = "v3") -> dict[str, Any]:
+    """A full card object as SillyTavern writes it: the V1 fields copied to the top level, then the
+    top-level extras the card arrived with, then spec, spec_version and data."""
+    data = card_data(card)
+    out: dict[str, Any] = {key: data[key] for key in V1_FIELDS}
+    out.update(card.top_level)
+    out["spec"] = V3 if spec == "v3" else V2
+    out["spec_version"] = "3.0" if spec == "v3" else "2.0"
+    out["data"] = data
+    return out

@@ -1,11 +1,37 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 Visibility = Literal["private", "unlisted", "public"]
 ContentTier = Literal["sfw", "mature", "adult"]
+Sort = Literal["new", "popular", "rating"]
+VISIBILITIES: tuple[Visibility, ...] = ("private", "unlisted", "public")
+CONTENT_TIERS: tuple[ContentTier, ...] = ("sfw", "mature", "adult")
+
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Line = Annotated[str, msgspec.Meta(max_length=300)]
+Text = Annotated[str, msgspec.Meta(max_length=200_000)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=50)]
+Greetings = Annotated[list[Text], msgspec.Meta(max_length=200)]
+Credits = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+
+
+class CharacterSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Per-character sampler defaults, read by the chat engine under exactly these names."""
+
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    top_k: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
+    min_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    repeat_penalty: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=32768)] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
 
 
 class Character(msgspec.Struct, kw_only=True):
@@ -40,7 +66,140 @@ class Character(msgspec.Struct, kw_only=True):
     total_messages: int
     created_at: str
     updated_at: str
+    avatar_thumb_url: str | None = None
+    # V3: replaces {{char}} in prompts when set; greetings used only in group chats.
+    nickname: str = ""
+    group_only_greetings: list[str] = msgspec.field(default_factory=list)
+    # The card's other fields (V3 source, assets, creator_notes_multilingual, dates, app keys), verbatim.
+    card_extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    lorebook_id: str | None = None  # the embedded lorebook (the card's character_book)
 
 
 class CharacterList(msgspec.Struct):
     items: list[Character]
+
+
+class CharacterPage(msgspec.Struct):
+    items: list[Character]
+    next_cursor: str | None = None
+
+
+class CharacterCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A character written in Bostonia (the builder or the API). Card names in the comments."""
+
+    name: Name
+    tagline: Line | None = None  # None: the first line of the creator notes or description
+    description: Text = ""
+    personality: Text = ""
+    scenario: Text = ""
+    greeting: Text = ""  # first_mes
+    example_dialogue: Text = ""  # mes_example
+    system_prompt: Text = ""
+    post_history_instructions: Text = ""
+    creator_notes: Text = ""
+    creator_name: Line = ""  # creator
+    character_version: Line = ""
+    nickname: Line = ""
+    alternate_greetings: Greetings = msgspec.field(default_factory=list)
+    group_only_greetings: Greetings = msgspec.field(default_factory=list)
+    tags: Tags = msgspec.field(default_factory=list)
+    visibility: Visibility = "private"
+    content_tier: ContentTier = "sfw"
+    is_premium: bool = False
+    premium_credits: Credits = 0
+    settings: CharacterSettings = msgspec.field(default_factory=CharacterSettings)
+    extensions: dict[str, Any] = msgspec.field(default_factory=dict)
+    card_extra: dict[str, Any] = msgspec.field(default_factory=dict)
+    character_book: dict[str, Any] | None = None  # in card format (V2/V3 `character_book`)
+
+
+class CharacterUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """PATCH: only the fields sent change. `character_book: null` removes the embedded lorebook."""
+
+    name: Name | UnsetType = UNSET
+    tagline: Line | UnsetType = UNSET
+    description: Text | UnsetType = UNSET
+    personality: Text | UnsetType = UNSET
+    scenario: Text | UnsetType = UNSET
+    greeting: Text | UnsetType = UNSET
+    example_dialogue: Text | UnsetType = UNSET
+    system_prompt: Text | UnsetType = UNSET
+    post_history_instructions: Text | UnsetType = UNSET
+    creator_notes: Text | UnsetType = UNSET
+    creator_name: Line | UnsetType = UNSET
+    character_version: Line | UnsetType = UNSET
+    nickname: Line | UnsetType = UNSET
+    alternate_greetings: Greetings | UnsetType = UNSET
+    group_only_greetings: Greetings | UnsetType = UNSET
+    tags: Tags | UnsetType = UNSET
+    visibility: Visibility | UnsetType = UNSET
+    content_tier: ContentTier | UnsetType = UNSET
+    is_premium: bool | UnsetType = UNSET
+    premium_credits: Credits | UnsetType = UNSET
+    settings: CharacterSettings | UnsetType = UNSET
+    extensions: dict[str, Any] | UnsetType = UNSET
+    card_extra: dict[str, Any] | UnsetType = UNSET
+    character_book: dict[str, Any] | UnsetType | None = UNSET
+
+    def changes(self) -> dict[str, Any]:
+        return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not UNSET}
+
+
+class Rate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    rating: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    review: Annotated[str, msgspec.Meta(max_length=5000)] | None = None
+
+
+class Review(msgspec.Struct, kw_only=True):
+    id: str
+    character_id: str
+    user_id: str
+    user_name: str
+    rating: int
+    review: str | None
+    created_at: str
+    updated_at: str
+
+
+class ReviewPage(msgspec.Struct):
+    items: list[Review]
+    next_cursor: str | None = None
+
+
+class RatingSummary(msgspec.Struct, kw_only=True):
+    character_id: str
+    avg_rating: float
+    rating_count: int
+    review: Review
+
+
+class ImportFailure(msgspec.Struct, kw_only=True):
+    file: str
+    status: int  # the HTTP status this file alone would have got
+    code: str
+    message: str
+    details: Any = None
+
+
+class ImportedLorebook(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    file: str
+    entry_count: int
+
+
+class ImportedFile(msgspec.Struct, kw_only=True):
+    """One uploaded file's outcome, in upload order."""
+
+    file: str
+    kind: Literal["character", "lorebook", "error"]
+    id: str | None = None
+    format: str | None = None  # png, json, charx, world_info, lorebook_v3, character_book
+    error: str | None = None
+
+
+class ImportResult(msgspec.Struct, kw_only=True):
+    items: list[Character]
+    lorebooks: list[ImportedLorebook] = msgspec.field(default_factory=list)
+    errors: list[ImportFailure] = msgspec.field(default_factory=list)
+    files: list[ImportedFile] = msgspec.field(default_factory=list)

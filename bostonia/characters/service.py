@@ -1,13 +1,59 @@
-"""Who may see which character: visibility and content tier, checked here for every caller."""
+"""The catalogue: who may see, change and rate which character; listing, search and trending.
+
+Visibility and content tier are checked here for every caller. Someone else's private character is
+reported as missing (404), so ids cannot be probed; a visible character the caller may not change is 403.
+"""
 
 from __future__ import annotations
 
-from bostonia.characters.schemas import Character
-from bostonia.characters.store import CharacterStore
-from bostonia.errors import NotFound
+import asyncio
+import base64
+import binascii
+import time
+from typing import Any
+
+import msgspec
+
+from bostonia.cards.model import MODELLED, CharacterCard, derived_tagline, parse_card
+from bostonia.characters.media import ImageLimits, MediaStore, ProcessedImage, process_image
+from bostonia.characters.schemas import (
+    CONTENT_TIERS,
+    Character,
+    CharacterCreate,
+    CharacterPage,
+    CharacterUpdate,
+    Rate,
+    RatingSummary,
+    ReviewPage,
+    Sort,
+)
+from bostonia.characters.search import TermIndex, fts_query, query_words
+from bostonia.characters.store import CharacterRecord, CharacterStore
+from bostonia.characters.trending import TrendingCache
+from bostonia.config import CharactersConfig, UploadsConfig
+from bostonia.db import sqlite3
+from bostonia.db.values import new_id
+from bostonia.errors import InvalidInput, NotFound, PermissionDenied
+from bostonia.lore.convert import book_from_card
+from bostonia.lore.schemas import Lorebook
 from bostonia.users.schemas import User
 
-TIER_ORDER = ("sfw", "mature", "adult")
+TIER_ORDER = CONTENT_TIERS
+# A vocabulary this small is rebuilt right away after a change; a bigger one in the background.
+SYNC_TERM_REBUILD = 20_000
+# Our field names -> the card's.
+CARD_NAMES = {
+    "name": "name", "description": "description", "personality": "personality", "scenario": "scenario",
+    "greeting": "first_mes", "example_dialogue": "mes_example", "creator_notes": "creator_notes",
+    "system_prompt": "system_prompt", "post_history_instructions": "post_history_instructions",
+    "creator_name": "creator", "character_version": "character_version",
+}  # fmt: skip
+# Fields of `CharacterCreate` that are columns under the same name.
+COLUMN_FIELDS = (
+    "name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogue", "system_prompt",
+    "post_history_instructions", "alternate_greetings", "creator_notes", "creator_name", "character_version",
+    "visibility", "content_tier", "is_premium", "premium_credits", "extensions",
+)  # fmt: skip
 
 
 def allowed_content_tiers(viewer: User | None) -> tuple[str, ...]:
@@ -17,14 +63,96 @@ def allowed_content_tiers(viewer: User | None) -> tuple[str, ...]:
     return TIER_ORDER[: TIER_ORDER.index(viewer.content_tier) + 1]
 
 
-class CharacterService:
-    def __init__(self, characters: CharacterStore) -> None:
-        self.characters = characters
+def encode_cursor(value: Any, character_id: str) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode([value, character_id])).decode().rstrip("=")
 
-    async def list(self, viewer: User | None) -> list[Character]:
-        return await self.characters.list_visible(
-            viewer_id=viewer.id if viewer else None, content_tiers=allowed_content_tiers(viewer)
+
+def decode_cursor(cursor: str) -> tuple[Any, str]:
+    try:
+        value, key = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(key, str) or not isinstance(value, str | int | float):
+            raise ValueError
+        return value, key
+    except (ValueError, TypeError, binascii.Error, msgspec.DecodeError):
+        raise InvalidInput(
+            "invalid cursor: pass back the next_cursor of the previous page", code="invalid_cursor"
+        ) from None
+
+
+def card_from_fields(data: CharacterCreate | dict[str, Any], extra: dict[str, Any]) -> CharacterCard:
+    """A card from builder/API fields, validated exactly like an imported one."""
+    clash = sorted(set(extra) & MODELLED)
+    if clash:
+        raise InvalidInput(
+            f"card_extra may not hold fields that have their own names: {', '.join(clash)}",
+            code="invalid_card",
+            details={"field": "card_extra"},
         )
+    fields = data if isinstance(data, dict) else msgspec.structs.asdict(data)
+    raw = {card_key: fields.get(key, "") for key, card_key in CARD_NAMES.items()}
+    raw.update(
+        alternate_greetings=fields.get("alternate_greetings") or [],
+        tags=fields.get("tags") or [],
+        extensions=fields.get("extensions") or {},
+    )
+    raw.update(extra)
+    return parse_card({"spec": "chara_card_v3", "spec_version": "3.0", "data": raw})
+
+
+class CharacterService:
+    def __init__(
+        self,
+        characters: CharacterStore,
+        *,
+        media: MediaStore | None = None,
+        config: CharactersConfig | None = None,
+        uploads: UploadsConfig | None = None,
+    ) -> None:
+        self.characters = characters
+        self.media = media
+        self.config = config or CharactersConfig()
+        self.uploads = uploads or UploadsConfig()
+        self.trending_cache = TrendingCache(self.config, characters.activity, characters.public_tiers)
+        self._terms: TermIndex | None = None
+        self._terms_dirty = False
+        self._terms_task: asyncio.Task[None] | None = None
+        self._tags: tuple[float, list[tuple[str, int]]] | None = None
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    async def browse(
+        self,
+        viewer: User | None,
+        *,
+        sort: Sort = "popular",
+        tag: str | None = None,
+        content_tier: str | None = None,
+        creator_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 24,
+    ) -> CharacterPage:
+        tiers = allowed_content_tiers(viewer)
+        if content_tier is not None:
+            tiers = tuple(t for t in tiers if t == content_tier)
+            if not tiers:
+                return CharacterPage(items=[])
+        limit = max(1, min(limit, 100))
+        items = await self.characters.list_visible(
+            viewer_id=viewer.id if viewer else None,
+            content_tiers=tiers,
+            sort=sort,
+            tag=tag.strip() if tag else None,
+            creator_id=creator_id,
+            after=decode_cursor(cursor) if cursor else None,
+            limit=limit + 1,
+        )
+        next_cursor = None
+        if len(items) > limit:
+            items = items[:limit]
+            last = items[-1]
+            column = {"new": "created_at", "popular": "total_conversations", "rating": "avg_rating"}[sort]
+            next_cursor = encode_cursor(getattr(last, column), last.id)
+        return CharacterPage(items=items, next_cursor=next_cursor)
 
     async def get(self, viewer: User | None, character_id: str) -> Character:
         """A character the viewer may see; anything else is reported as missing, not forbidden,
@@ -39,3 +167,185 @@ class CharacterService:
         if viewer is not None and (character.creator_id == viewer.id or viewer.is_admin):
             return True
         return character.visibility != "private" and character.content_tier in allowed_content_tiers(viewer)
+
+    @staticmethod
+    def can_edit(user: User | None, character: Character) -> bool:
+        """The creator or an admin; characters without a creator (bundled, CLI imports) only admins."""
+        if user is None:
+            return False
+        return user.is_admin or (character.creator_id is not None and character.creator_id == user.id)
+
+    async def editable(self, user: User, character_id: str) -> Character:
+        character = await self.get(user, character_id)
+        if not self.can_edit(user, character):
+            raise PermissionDenied("only the creator of this character or an admin may change it")
+        return character
+
+    async def search(self, viewer: User | None, text: str, *, limit: int = 20) -> list[Character]:
+        words = query_words(text)
+        if not words:
+            return []
+        terms = await self.term_index()
+        try:
+            return await self.characters.search(
+                fts_query(terms.expand(words)),
+                viewer_id=viewer.id if viewer else None,
+                content_tiers=allowed_content_tiers(viewer),
+                limit=max(1, min(limit, 50)),
+            )
+        except sqlite3.OperationalError as exc:  # our queries are quoted words; this is a safety net
+            raise InvalidInput(f"cannot search for {text[:80]!r}: {exc}", code="invalid_query") from None
+
+    async def trending(self, viewer: User | None, *, limit: int = 24) -> list[Character]:
+        """Public characters by recent engagement; when few have any, the most popular fill the list."""
+        limit = max(1, min(limit, 100))
+        tiers = allowed_content_tiers(viewer)
+        ranked = [cid for cid, tier in await self.trending_cache.ranking() if tier in tiers][: limit * 2]
+        found = await self.characters.get_many(ranked)
+        items = [found[cid] for cid in ranked if cid in found and found[cid].visibility == "public"][:limit]
+        if len(items) < limit:
+            seen = {c.id for c in items}
+            popular = await self.characters.list_visible(
+                viewer_id=None, content_tiers=tiers, sort="popular", limit=limit + len(seen)
+            )
+            items += [c for c in popular if c.id not in seen][: limit - len(items)]
+        return items
+
+    async def top_tags(self) -> list[tuple[str, int]]:
+        now = time.monotonic()
+        if self._tags is None or now - self._tags[0] > self.config.trending_refresh_seconds:
+            self._tags = (now, await self.characters.top_tags())
+        return self._tags[1]
+
+    async def term_index(self) -> TermIndex:
+        if self._terms is None or (self._terms_dirty and len(self._terms) < SYNC_TERM_REBUILD):
+            await self.refresh_search_terms()
+        elif self._terms_dirty and not (self._terms_task and not self._terms_task.done()):
+            self._terms_task = asyncio.create_task(self.refresh_search_terms())
+        assert self._terms is not None
+        return self._terms
+
+    async def refresh_search_terms(self) -> None:
+        self._terms_dirty = False
+        vocabulary = await self.characters.vocabulary()
+        self._terms = await asyncio.to_thread(TermIndex, vocabulary)
+
+    def catalogue_changed(self) -> None:
+        """Characters were added or edited: the typo-correction vocabulary is stale."""
+        self._terms_dirty = True
+        self._tags = None
+
+    async def stop(self) -> None:
+        await self.trending_cache.stop()
+        if self._terms_task and not self._terms_task.done():
+            self._terms_task.cancel()
+            await asyncio.gather(self._terms_task, return_exceptions=True)
+
+    # -- writing ------------------------------------------------------------------------------------
+
+    def _book(self, raw: dict[str, Any] | None) -> Lorebook | None:
+        return None if raw is None else book_from_card(raw)
+
+    async def create(self, user: User, data: CharacterCreate) -> Character:
+        extra = dict(data.card_extra)
+        if data.nickname:
+            extra["nickname"] = data.nickname
+        if data.group_only_greetings:
+            extra["group_only_greetings"] = data.group_only_greetings
+        card = card_from_fields(data, extra)
+        record = CharacterRecord(
+            id=new_id(),
+            card=card,
+            creator_id=user.id,
+            tagline=data.tagline if data.tagline is not None else derived_tagline(card.creator_notes, card.description),
+            visibility=data.visibility,
+            content_tier=data.content_tier,
+            is_premium=data.is_premium,
+            premium_credits=data.premium_credits,
+            settings=data.settings.as_dict(),
+            book=self._book(data.character_book),
+        )
+        await self.characters.insert([record])
+        self.catalogue_changed()
+        return await self.get(user, record.id)
+
+    async def update(self, user: User, character_id: str, data: CharacterUpdate) -> Character:
+        character = await self.editable(user, character_id)
+        changes = data.changes()
+        columns: dict[str, Any] = {k: v for k, v in changes.items() if k in COLUMN_FIELDS}
+        if "settings" in changes:
+            columns["settings"] = changes["settings"].as_dict()
+        if {"card_extra", "nickname", "group_only_greetings"} & changes.keys():
+            stored, _ = await self.characters.card_parts(character_id)
+            extra = dict(changes.get("card_extra", stored))
+            for key in ("nickname", "group_only_greetings"):
+                value = changes.get(key, stored.get(key))
+                extra.pop(key, None)
+                if value:
+                    extra[key] = value
+            columns["card_extra"] = extra
+        # Validate the edited character as a whole card (types, V3 fields, the book), like an import.
+        merged = {**msgspec.structs.asdict(character), **changes}
+        card_from_fields(merged, columns.get("card_extra", {}))
+        book = self._book(changes.get("character_book"))
+        await self.characters.update(
+            character_id,
+            columns,
+            tags=changes.get("tags"),
+            book=book,
+            replace_book="character_book" in changes,
+            owner_id=character.creator_id,
+        )
+        self.catalogue_changed()
+        return await self.get(user, character_id)
+
+    async def delete(self, user: User, character_id: str) -> None:
+        await self.editable(user, character_id)
+        await self.characters.soft_delete(character_id)
+        self.catalogue_changed()
+
+    async def process_avatar(self, image: bytes) -> ProcessedImage:
+        """Validate and re-encode an uploaded picture (no storage yet): errors come before anything is saved."""
+        limits = ImageLimits(self.uploads.max_avatar_bytes, self.uploads.max_image_pixels)
+        return await asyncio.to_thread(process_image, image, limits)
+
+    async def set_avatar(self, user: User, character_id: str, image: bytes | ProcessedImage) -> Character:
+        await self.editable(user, character_id)
+        if self.media is None:
+            raise InvalidInput("avatar storage is not configured")
+        processed = image if isinstance(image, ProcessedImage) else await self.process_avatar(image)
+        path = await asyncio.to_thread(self.media.save_avatar, processed)
+        await self.characters.update(character_id, {"avatar_path": path})
+        return await self.get(user, character_id)
+
+    # -- ratings --------------------------------------------------------------------------------------
+
+    async def rate(self, user: User, character_id: str, data: Rate) -> RatingSummary:
+        character = await self.get(user, character_id)
+        if character.creator_id == user.id:
+            raise PermissionDenied("you cannot rate your own character")
+        review_text = data.review.strip() if data.review else None
+        review, _ = await self.characters.rate(character_id, user.id, data.rating, review_text or None)
+        updated = await self.get(user, character_id)
+        return RatingSummary(
+            character_id=character_id, avg_rating=updated.avg_rating, rating_count=updated.rating_count, review=review
+        )
+
+    async def reviews(
+        self, viewer: User | None, character_id: str, *, cursor: str | None = None, limit: int = 20
+    ) -> ReviewPage:
+        await self.get(viewer, character_id)
+        limit = max(1, min(limit, 100))
+        after = decode_cursor(cursor) if cursor else None
+        items = await self.characters.reviews(
+            character_id, after=(str(after[0]), after[1]) if after else None, limit=limit + 1
+        )
+        next_cursor = None
+        if len(items) > limit:
+            items = items[:limit]
+            next_cursor = encode_cursor(items[-1].updated_at, items[-1].id)
+        return ReviewPage(items=items, next_cursor=next_cursor)
+
+    async def is_favorite(self, user: User | None, character_id: str) -> bool:
+        return user is not None and await self.characters.is_favorite(user.id, character_id)
+

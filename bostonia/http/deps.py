@@ -6,9 +6,11 @@ from litestar.di import NamedDependency
 
 from bostonia.auth.service import AuthService
 from bostonia.characters.service import CharacterService
+from bostonia.characters.transfer import CardTransfer
 from bostonia.chat.service import ChatService
 from bostonia.config import Settings as _Settings
 from bostonia.db import Database
+from bostonia.lore.service import LoreService
 from bostonia.observability.metrics import Metrics as _Metrics
 from bostonia.users.schemas import User
 from bostonia.users.service import UserService
@@ -17,8 +19,10 @@ Auth = NamedDependency[AuthService]
 Characters = NamedDependency[CharacterService]
 Chat = NamedDependency[ChatService]
 Db = NamedDependency[Database]
+Lore = NamedDependency[LoreService]
 Metrics = NamedDependency[_Metrics]
 Settings = NamedDependency[_Settings]
+Transfer = NamedDependency[CardTransfer]
 Users = NamedDependency[UserService]
 CurrentUser = NamedDependency[User]  # parameter name `user`: signed in, else 401
 Viewer = NamedDependency[User | None]  # parameter name `viewer`: signed in or anonymous

@@ -1,0 +1,154 @@
+"""Read any uploaded card file: the type is decided by the content (magic bytes), never by the name.
+
+PNG (`chara`/`ccv3` chunks), JSON (V1/V2/V3 cards, SillyTavern World Info, `lorebook_v3`) and CharX
+(zip, possibly behind leading bytes). Every failure is a domain error with a message naming the problem;
+nothing here touches storage.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, NamedTuple
+
+import msgspec
+
+from bostonia.cards.charx import LOCAL_HEADER, CharxLimits, asset_path, read_charx
+from bostonia.cards.model import CharacterCard, parse_card
+from bostonia.cards.png import SIGNATURE as PNG_SIGNATURE
+from bostonia.cards.png import card_text_from_png
+from bostonia.errors import InvalidInput, PayloadTooLarge
+
+LorebookFormat = Literal["world_info", "lorebook_v3", "character_book"]
+IMAGE_MAGIC = {
+    b"\xff\xd8\xff": "JPEG image",
+    b"GIF87a": "GIF image",
+    b"GIF89a": "GIF image",
+    b"RIFF": "RIFF (WebP?) image",
+}
+
+
+class CardLimits(NamedTuple):
+    max_card_bytes: int
+    max_card_json_bytes: int
+    charx: CharxLimits
+
+    @classmethod
+    def from_config(cls, uploads: Any) -> CardLimits:
+        return cls(
+            max_card_bytes=uploads.max_card_bytes,
+            max_card_json_bytes=uploads.max_card_json_bytes,
+            charx=CharxLimits(
+                max_uncompressed_bytes=uploads.max_charx_uncompressed_bytes,
+                max_ratio=uploads.max_charx_ratio,
+                max_entries=uploads.max_charx_entries,
+                max_card_json_bytes=uploads.max_card_json_bytes,
+            ),
+        )
+
+
+class CardFile(msgspec.Struct, kw_only=True):
+    card: CharacterCard
+    format: Literal["png", "json", "charx"]
+    image: bytes | None = None  # the picture to become the avatar (still to be validated and re-encoded)
+    assets: dict[str, bytes] = msgspec.field(default_factory=dict)
+
+
+class LorebookFile(msgspec.Struct, kw_only=True):
+    book: dict[str, Any]  # the decoded object, converted by bostonia.lore.convert
+    format: LorebookFormat
+    name: str
+
+
+def decode_json(text: str | bytes, *, what: str, max_bytes: int) -> Any:
+    if len(text) > max_bytes:
+        raise PayloadTooLarge(f"the {what} is larger than the limit of {max_bytes:,} bytes", code="card_too_large")
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError as exc:
+        reason = str(exc)
+        if "UTF-8" in reason or "utf-8" in reason:
+            raise InvalidInput(f"the {what} is not UTF-8 text", code="invalid_json") from None
+        raise InvalidInput(f"the {what} is not valid JSON: {reason[:200]}", code="invalid_json") from None
+    except RecursionError:
+        raise InvalidInput(f"the {what} is nested too deeply", code="invalid_json") from None
+
+
+def lorebook_format(obj: dict[str, Any]) -> LorebookFormat | None:
+    """World Info (`{"entries": {uid: ...}}`), `lorebook_v3`, or a bare card book; None for a card."""
+    if obj.get("spec") == "lorebook_v3":
+        return "lorebook_v3"
+    if "spec" in obj or "data" in obj or "first_mes" in obj:
+        return None
+    entries = obj.get("entries")
+    if isinstance(entries, dict):
+        return "world_info"
+    if isinstance(entries, list):
+        return "character_book"
+    return None
+
+
+def main_icon(card: CharacterCard, assets: dict[str, bytes]) -> bytes | None:
+    """The picture of a CharX card: the `icon` asset named `main`, else the first icon in the archive."""
+    declared = card.extra.get("assets")
+    icons = [a for a in declared if a.get("type") == "icon"] if isinstance(declared, list) else []
+    icons.sort(key=lambda a: a.get("name") != "main")
+    for icon in icons:
+        path = asset_path(str(icon.get("uri", "")))
+        if path is not None and path in assets:
+            return assets[path]
+    return None
+
+
+def _from_json_object(obj: Any, filename: str) -> CardFile | LorebookFile:
+    if not isinstance(obj, dict):
+        raise InvalidInput("the JSON file must hold an object (a card or a lorebook)", code="invalid_card")
+    fmt = lorebook_format(obj)
+    if fmt is not None:
+        return LorebookFile(book=obj, format=fmt, name=filename.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    return CardFile(card=parse_card(obj), format="json")
+
+
+def sniff(data: bytes) -> str:
+    """A short human name for what the bytes look like, for error messages."""
+    head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<script", b"<head", b"<body")):
+        return "an HTML document"
+    if head.startswith(b"<"):
+        return "an XML/HTML document"
+    for magic, name in IMAGE_MAGIC.items():
+        if data.startswith(magic):
+            return name
+    if data.startswith(b"%PDF"):
+        return "a PDF document"
+    return "an unknown binary format" if b"\0" in data[:512] else "plain text"
+
+
+def read_card_file(filename: str, data: bytes, limits: CardLimits) -> CardFile | LorebookFile:
+    if len(data) > limits.max_card_bytes:
+        raise PayloadTooLarge(
+            f"{len(data):,} bytes is more than the {limits.max_card_bytes:,}-byte limit for a card file",
+            code="file_too_large",
+        )
+    if not data:
+        raise InvalidInput("the file is empty", code="empty_file")
+    if data.startswith(PNG_SIGNATURE):
+        keyword, text = card_text_from_png(data, max_json_bytes=limits.max_card_json_bytes)
+        obj = decode_json(text, what=f"{keyword} card", max_bytes=limits.max_card_json_bytes)
+        if not isinstance(obj, dict):
+            raise InvalidInput(f"the {keyword} card must be a JSON object", code="invalid_card")
+        return CardFile(card=parse_card(obj), format="png", image=data)
+    stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if stripped.startswith((b"{", b"[")):
+        return _from_json_object(
+            decode_json(stripped, what="JSON file", max_bytes=limits.max_card_json_bytes), filename
+        )
+    if LOCAL_HEADER in data:  # CharX, possibly behind leading bytes (self-extracting, JPEG+ZIP)
+        contents = read_charx(data, limits.charx)
+        obj = decode_json(contents.card_text, what="CharX card.json", max_bytes=limits.max_card_json_bytes)
+        if not isinstance(obj, dict):
+            raise InvalidInput("card.json must hold a JSON object", code="invalid_card")
+        card = parse_card(obj)
+        return CardFile(card=card, format="charx", image=main_icon(card, contents.assets), assets=contents.assets)
+    raise InvalidInput(
+        f"unsupported file: this is {sniff(data)}, not a PNG card, JSON card, CharX or lorebook",
+        code="unsupported_file_type",
+    )

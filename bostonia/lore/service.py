@@ -1,0 +1,43 @@
+"""Lorebooks a user owns: standalone World Info / `lorebook_v3` imports and the books embedded in cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bostonia.errors import InvalidInput, NotFound
+from bostonia.lore import convert
+from bostonia.lore.schemas import ExportFormat, Lorebook, LorebookSummary
+from bostonia.lore.store import LorebookStore
+from bostonia.users.schemas import User
+
+
+class LoreService:
+    def __init__(self, books: LorebookStore) -> None:
+        self.books = books
+
+    async def list(self, user: User) -> list[LorebookSummary]:
+        return await self.books.list_for_owner(user.id)
+
+    async def get(self, user: User, book_id: str) -> Lorebook:
+        """The owner's book (or any, for an admin); others get 404 so ids cannot be probed."""
+        book = await self.books.get(book_id)
+        if book is None or not (book.owner_id == user.id or user.is_admin):
+            raise NotFound("lorebook not found")
+        return book
+
+    async def import_book(self, user: User, obj: dict[str, Any], fmt: str, name: str) -> Lorebook:
+        book = convert.book_from_file(obj, fmt, name)
+        book_id = await self.books.create(book, owner_id=user.id)
+        return await self.get(user, book_id)
+
+    async def export(self, user: User, book_id: str, fmt: ExportFormat = "world_info") -> dict[str, Any]:
+        book = await self.get(user, book_id)
+        if fmt == "world_info":
+            return convert.book_to_world_info(book)
+        if fmt == "lorebook_v3":
+            return convert.book_to_lorebook_v3(book)
+        raise InvalidInput(f"unknown lorebook format {fmt!r}; use world_info or lorebook_v3")
+
+    async def delete(self, user: User, book_id: str) -> None:
+        await self.get(user, book_id)
+        await self.books.delete(book_id)
