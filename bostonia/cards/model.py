@@ -87,7 +87,7 @@ def _text(data: dict[str, Any], key: str) -> str:
 
 def _strings(data: dict[str, Any], key: str) -> list[str]:
     value = data.get(key) or []
-    if isinstance(value, str):  # some writers store tags as one comma-separated string
+    if isinstance(value, str) and key == "tags":  # some writers store tags as one comma-separated string
         value = [part.strip() for part in value.split(",")]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise invalid(f"card field {key!r} must be a list of strings", key)
@@ -146,7 +146,8 @@ def parse_card(obj: Any) -> CharacterCard:
     name = _text(data, "name").strip()
     if not name:
         raise invalid("the card has no name", "name")
-    extensions = data.get("extensions") or {}
+    extensions = data.get("extensions")
+    extensions = {} if extensions is None else extensions
     if not isinstance(extensions, dict):
         raise invalid("card field 'extensions' must be an object", "extensions")
     book = data.get("character_book")

@@ -68,6 +68,8 @@ def decode_json(text: str | bytes, *, what: str, max_bytes: int) -> Any:
         if "UTF-8" in reason or "utf-8" in reason:
             raise InvalidInput(f"the {what} is not UTF-8 text", code="invalid_json") from None
         raise InvalidInput(f"the {what} is not valid JSON: {reason[:200]}", code="invalid_json") from None
+    except UnicodeDecodeError:
+        raise InvalidInput(f"the {what} is not UTF-8 text", code="invalid_json") from None
     except RecursionError:
         raise InvalidInput(f"the {what} is nested too deeply", code="invalid_json") from None
 

@@ -93,6 +93,20 @@ def settings_from(card: CharacterCard) -> dict[str, Any]:
         raise InvalidInput(f"extensions.bostonia.settings: {exc}", code="invalid_card") from None
 
 
+def with_picture_icon(declared: Any) -> list[dict[str, Any]] | None:
+    """The card's asset list pointing its main icon at our picture inside the CharX (no list: a list with just
+    that icon; `ccdefault:` means "the card's own image", which a zip does not have). None: leave it alone."""
+    icon = {"type": "icon", "uri": f"embeded://{ICON_PATH}", "name": "main", "ext": "png"}
+    if declared is None:
+        return [icon]
+    if not isinstance(declared, list):
+        return None
+    for index, asset in enumerate(declared):
+        if isinstance(asset, dict) and asset.get("type") == "icon" and asset.get("uri") == "ccdefault:":
+            return [*declared[:index], {**asset, "uri": icon["uri"], "ext": "png"}, *declared[index + 1 :]]
+    return None
+
+
 class CardTransfer:
     def __init__(
         self, characters: CharacterService, lorebooks: LorebookStore, media: MediaStore, uploads: UploadsConfig
@@ -279,14 +293,12 @@ class CardTransfer:
                 content = await asyncio.to_thread(self.media.read_asset, digest)
                 if content is not None:
                     assets[path] = content
-            if not assets and character.avatar_url and "assets" not in card.extra:
-                # No assets of its own: ship the picture as the V3 main icon so other apps show it.
-                assets[ICON_PATH] = await asyncio.to_thread(self._picture, character)
-                card.extra = {
-                    **card.extra,
-                    "assets": [{"type": "icon", "uri": f"embeded://{ICON_PATH}", "name": "main", "ext": "png"}],
-                }
-                v3 = msgspec.json.encode(card_json(card, "v3"))
+            if not assets and character.avatar_url:
+                icons = with_picture_icon(card.extra.get("assets"))
+                if icons is not None:
+                    assets[ICON_PATH] = await asyncio.to_thread(self._picture, character)
+                    card.extra = {**card.extra, "assets": icons}
+                    v3 = msgspec.json.encode(card_json(card, "v3"))
             return write_charx(v3, assets), MEDIA_TYPES[fmt], character
         raise InvalidInput(f"unknown export format {fmt!r}; use png, json or charx", details={"field": "format"})
 
