@@ -11,7 +11,7 @@ from bostonia.errors import InvalidInput, PayloadTooLarge
 from tests.characters_support import card_bytes
 
 LIMITS = CharxLimits(max_uncompressed_bytes=10 * 1024 * 1024, max_ratio=100, max_entries=50,
-                     max_card_json_bytes=1024 * 1024)  # fmt: skip
+                     max_card_json_bytes=1024 * 1024)
 
 
 def make_zip(files: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
@@ -30,7 +30,7 @@ def test_fixture_with_leading_bytes_is_read_with_all_assets() -> None:
     assert set(contents.assets) == {
         "assets/icon/images/main.png", "assets/emotion/images/happy.png", "assets/other/audio/clink.ogg",
         "x_meta/main.json", "module.risum",
-    }  # fmt: skip
+    }
 
 
 def test_write_then_read() -> None:
@@ -66,7 +66,7 @@ def test_too_many_entries() -> None:
 
 
 def test_missing_card_json_and_garbage() -> None:
-    with pytest.raises(InvalidInput, match="no card.json"):
+    with pytest.raises(InvalidInput, match=r"no card\.json"):
         read_charx(make_zip({"other.json": b"{}"}), LIMITS)
     with pytest.raises(InvalidInput, match="corrupt CharX"):
         read_charx(b"PK\x03\x04garbage", LIMITS)

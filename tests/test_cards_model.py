@@ -6,7 +6,7 @@ import pytest
 
 from bostonia.cards.model import V1_FIELDS, CharacterCard, card_json, parse_card
 from bostonia.errors import InvalidInput
-from tests.characters_support import CARDS, card_in_png, card_bytes
+from tests.characters_support import CARDS, card_bytes, card_in_png
 
 
 def test_v1_flat_card_keeps_unknown_keys() -> None:

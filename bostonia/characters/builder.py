@@ -27,9 +27,9 @@ from bostonia.users.schemas import User
 TEXT_FIELDS = (
     "name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogue", "system_prompt",
     "post_history_instructions", "creator_notes", "creator_name", "character_version", "nickname",
-)  # fmt: skip
+)
 SAMPLERS = {"temperature": float, "top_p": float, "top_k": int, "min_p": float, "repeat_penalty": float,
-            "max_tokens": int}  # fmt: skip
+            "max_tokens": int}
 LORE_FIELDS = ("ref", "keys", "secondary_keys", "comment", "content", "order", "position", "enabled", "constant")
 RowKind = Literal["greeting", "group_greeting", "lore"]
 
@@ -50,7 +50,7 @@ def blank_values() -> dict[str, Any]:
     values.update(
         alternate_greetings=[], group_only_greetings=[], tags="", visibility="private", content_tier="sfw",
         is_premium=False, premium_credits=0, settings={}, extensions_json="{}", card_extra_json="{}", lore=[],
-    )  # fmt: skip
+    )
     return values
 
 
@@ -193,7 +193,7 @@ class BuilderPages(Controller):
         return book_to_card(book) if book else None
 
     def _form(self, user: User, values: dict[str, Any], *, character: Character | None = None,
-              error: str | None = None, status: int = 200) -> Template:  # fmt: skip
+              error: str | None = None, status: int = 200) -> Template:
         return Template(
             "builder.html",
             status_code=status,
@@ -201,7 +201,7 @@ class BuilderPages(Controller):
                 "user": user, "values": values, "character": character, "error": error,
                 "visibilities": VISIBILITIES, "content_tiers": CONTENT_TIERS, "samplers": list(SAMPLERS),
             },
-        )  # fmt: skip
+        )
 
     @get("/characters/new")
     async def new_character(self, user: CurrentUser) -> Template:
@@ -267,7 +267,7 @@ class BuilderPages(Controller):
     async def row(self, user: CurrentUser, kind: FromQuery[RowKind] = "greeting") -> Template:
         """An empty row for a repeated field (alternate greeting, group greeting, lore entry)."""
         row = {"ref": "", "keys": "", "secondary_keys": "", "comment": "", "content": "", "order": 100,
-               "position": "before_char", "enabled": True, "constant": False}  # fmt: skip
+               "position": "before_char", "enabled": True, "constant": False}
         return Template("_builder_row.html", context={"kind": kind, "value": "", "row": row})
 
     @get("/characters/import")

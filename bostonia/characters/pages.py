@@ -44,7 +44,7 @@ async def discover(
     return {
         "characters": items, "q": q, "tab": tab, "tag": tag, "next_cursor": next_cursor, "tabs": TABS,
         "appending": bool(cursor),
-    }  # fmt: skip
+    }
 
 
 class CharacterPages(Controller):

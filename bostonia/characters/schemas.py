@@ -5,6 +5,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from bostonia.errors import InvalidInput
+
 Visibility = Literal["private", "unlisted", "public"]
 ContentTier = Literal["sfw", "mature", "adult"]
 Sort = Literal["new", "popular", "rating"]
@@ -32,6 +34,17 @@ class CharacterSettings(msgspec.Struct, forbid_unknown_fields=True, omit_default
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+
+
+def sampler_settings(raw: Any, field: str = "settings") -> dict[str, Any]:
+    """Validate per-character sampler defaults (names and ranges); raises InvalidInput naming the problem.
+
+    Request bodies carry `settings` as a plain object validated here, not as a nested Struct: Litestar reports
+    a body error whose key equals a dependency name (`settings`) as a 500 instead of a 400."""
+    try:
+        return msgspec.convert(raw, CharacterSettings).as_dict()
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"{field}: {exc}", code="invalid_settings", details={"field": field}) from None
 
 
 class Character(msgspec.Struct, kw_only=True):
@@ -107,7 +120,7 @@ class CharacterCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     content_tier: ContentTier = "sfw"
     is_premium: bool = False
     premium_credits: Credits = 0
-    settings: CharacterSettings = msgspec.field(default_factory=CharacterSettings)
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)  # see `CharacterSettings`
     extensions: dict[str, Any] = msgspec.field(default_factory=dict)
     card_extra: dict[str, Any] = msgspec.field(default_factory=dict)
     character_book: dict[str, Any] | None = None  # in card format (V2/V3 `character_book`)
@@ -136,7 +149,7 @@ class CharacterUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     content_tier: ContentTier | UnsetType = UNSET
     is_premium: bool | UnsetType = UNSET
     premium_credits: Credits | UnsetType = UNSET
-    settings: CharacterSettings | UnsetType = UNSET
+    settings: dict[str, Any] | UnsetType = UNSET
     extensions: dict[str, Any] | UnsetType = UNSET
     card_extra: dict[str, Any] | UnsetType = UNSET
     character_book: dict[str, Any] | UnsetType | None = UNSET

@@ -26,6 +26,7 @@ from bostonia.characters.schemas import (
     RatingSummary,
     ReviewPage,
     Sort,
+    sampler_settings,
 )
 from bostonia.characters.search import TermIndex, fts_query, query_words
 from bostonia.characters.store import CharacterRecord, CharacterStore
@@ -47,13 +48,13 @@ CARD_NAMES = {
     "greeting": "first_mes", "example_dialogue": "mes_example", "creator_notes": "creator_notes",
     "system_prompt": "system_prompt", "post_history_instructions": "post_history_instructions",
     "creator_name": "creator", "character_version": "character_version",
-}  # fmt: skip
+}
 # Fields of `CharacterCreate` that are columns under the same name.
 COLUMN_FIELDS = (
     "name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogue", "system_prompt",
     "post_history_instructions", "alternate_greetings", "creator_notes", "creator_name", "character_version",
     "visibility", "content_tier", "is_premium", "premium_credits", "extensions",
-)  # fmt: skip
+)
 
 
 def allowed_content_tiers(viewer: User | None) -> tuple[str, ...]:
@@ -262,7 +263,7 @@ class CharacterService:
             content_tier=data.content_tier,
             is_premium=data.is_premium,
             premium_credits=data.premium_credits,
-            settings=data.settings.as_dict(),
+            settings=sampler_settings(data.settings),
             book=self._book(data.character_book),
         )
         await self.characters.insert([record])
@@ -274,7 +275,7 @@ class CharacterService:
         changes = data.changes()
         columns: dict[str, Any] = {k: v for k, v in changes.items() if k in COLUMN_FIELDS}
         if "settings" in changes:
-            columns["settings"] = changes["settings"].as_dict()
+            columns["settings"] = sampler_settings(changes["settings"])
         if {"card_extra", "nickname", "group_only_greetings"} & changes.keys():
             stored, _ = await self.characters.card_parts(character_id)
             extra = dict(changes.get("card_extra", stored))

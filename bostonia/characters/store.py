@@ -29,7 +29,7 @@ UPDATABLE = frozenset({
     "post_history_instructions", "alternate_greetings", "creator_notes", "creator_name", "character_version",
     "visibility", "content_tier", "is_premium", "premium_credits", "settings", "extensions", "card_extra",
     "avatar_path",
-})  # fmt: skip
+})
 
 
 def avatar_urls(avatar_path: str | None) -> tuple[str | None, str | None]:
@@ -93,7 +93,7 @@ def insert_character(conn: sqlite3.Connection, record: CharacterRecord, now: str
             record.premium_credits, to_json(record.settings), to_json(card.extensions), to_json(card.extra),
             to_json(card.top_level), int(record.is_bundled), now, now,
         ),
-    )  # fmt: skip
+    )
     insert_tags(conn, record.id, card.tags)
     if record.book is not None:
         insert_lorebook(conn, record.book, owner_id=record.creator_id, character_id=record.id)

@@ -21,7 +21,7 @@ from bostonia.cards.model import CharacterCard, card_json, derived_tagline
 from bostonia.cards.png import embed_card
 from bostonia.cards.reader import CardFile, CardLimits, LorebookFile, read_card_file
 from bostonia.characters.media import ImageLimits, MediaStore, ProcessedImage, placeholder_png, process_image
-from bostonia.characters.schemas import CONTENT_TIERS, VISIBILITIES, Character, CharacterSettings, ImportedLorebook
+from bostonia.characters.schemas import CONTENT_TIERS, VISIBILITIES, Character, ImportedLorebook, sampler_settings
 from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterRecord
 from bostonia.config import UploadsConfig
@@ -85,12 +85,7 @@ def content_tier_for(card: CharacterCard, requested: str | None) -> str:
 
 def settings_from(card: CharacterCard) -> dict[str, Any]:
     raw = ours(card.extensions).get("settings")
-    if raw is None:
-        return {}
-    try:
-        return msgspec.convert(raw, CharacterSettings).as_dict()
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(f"extensions.bostonia.settings: {exc}", code="invalid_card") from None
+    return {} if raw is None else sampler_settings(raw, "extensions.bostonia.settings")
 
 
 def with_picture_icon(declared: Any) -> list[dict[str, Any]] | None:

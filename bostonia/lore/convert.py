@@ -52,11 +52,11 @@ EXTENSION_TO_WI = {snake: camel for camel, snake in WI_TO_EXTENSION.items()}
 CARD_ENTRY_FIELDS = {
     "keys", "secondary_keys", "content", "name", "comment", "enabled", "constant", "selective",
     "insertion_order", "priority", "position", "case_sensitive", "use_regex", "id", "extensions",
-}  # fmt: skip
+}
 WI_ENTRY_FIELDS = {
     "uid", "key", "keysecondary", "comment", "content", "constant", "selective", "order", "disable", "name",
     "extensions", *WI_TO_EXTENSION,
-}  # fmt: skip
+}
 BOOK_FIELDS = {"name", "description", "scan_depth", "token_budget", "recursive_scanning", "extensions", "entries"}
 
 

@@ -19,7 +19,7 @@ ENTRY_COLUMNS = (
     "keys", "secondary_keys", "content", "name", "comment", "enabled", "constant", "selective", "selective_logic",
     "insertion_order", "priority", "position", "depth", "role", "case_sensitive", "match_whole_words", "use_regex",
     "probability", "display_index", "extensions", "extra",
-)  # fmt: skip
+)
 JSON_ENTRY_COLUMNS = ("keys", "secondary_keys", "extensions", "extra")
 
 
@@ -45,7 +45,7 @@ def insert_lorebook(conn: sqlite3.Connection, book: Lorebook, *, owner_id: str |
             book_id, owner_id, character_id, book.name, book.description, book.scan_depth, book.token_budget,
             int(book.recursive_scanning), to_json(book.extensions), to_json(book.extra), now, now,
         ),
-    )  # fmt: skip
+    )
     marks = ", ".join("?" * (len(ENTRY_COLUMNS) + 6))
     conn.executemany(
         f"""insert into lorebook_entries (id, lorebook_id, uid, seq, created_at, updated_at, {", ".join(ENTRY_COLUMNS)})
