@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from bostonia import __version__
+from bostonia.characters.cli import character_app
 from bostonia.config import Settings, load_settings, render_default_toml
 from bostonia.errors import BostoniaError
 
@@ -23,6 +24,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
+app.add_typer(character_app, name="character")
 
 
 class State:

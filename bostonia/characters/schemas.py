@@ -130,7 +130,7 @@ class CharacterUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """PATCH: only the fields sent change. `character_book: null` removes the embedded lorebook."""
 
     name: Name | UnsetType = UNSET
-    tagline: Line | UnsetType = UNSET
+    tagline: Line | UnsetType | None = UNSET  # None: the first line of the creator notes or description
     description: Text | UnsetType = UNSET
     personality: Text | UnsetType = UNSET
     scenario: Text | UnsetType = UNSET

@@ -287,6 +287,8 @@ class CharacterService:
             columns["card_extra"] = extra
         # Validate the edited character as a whole card (types, V3 fields, the book), like an import.
         merged = {**msgspec.structs.asdict(character), **changes}
+        if "tagline" in changes and changes["tagline"] is None:
+            columns["tagline"] = derived_tagline(merged["creator_notes"], merged["description"])
         card_from_fields(merged, columns.get("card_extra", {}))
         book = self._book(changes.get("character_book"))
         await self.characters.update(
