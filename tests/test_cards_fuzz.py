@@ -3,6 +3,7 @@ the problem (a clean 4xx), never a crash; and a parsed card survives its own exp
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -59,10 +60,8 @@ def read_or_refuse(data: bytes) -> CardFile | None:
         return None
     if isinstance(parsed, CardFile):
         if parsed.card.character_book is not None:
-            try:
+            with contextlib.suppress(BostoniaError):
                 convert.book_from_card(parsed.card.character_book)
-            except BostoniaError:
-                pass
         return parsed
     return None
 
@@ -78,10 +77,8 @@ def test_random_bytes_never_crash(data: bytes) -> None:
 def test_damaged_real_cards_never_crash(data: bytes) -> None:
     parsed = read_or_refuse(data)
     if parsed is not None and parsed.image is not None:
-        try:
+        with contextlib.suppress(BostoniaError):
             process_image(parsed.image, ImageLimits(4 * 1024 * 1024, 4_000_000))
-        except BostoniaError:
-            pass
 
 
 @FAST
@@ -94,7 +91,8 @@ def test_any_json_shape_is_a_card_or_a_named_error(data: dict[str, Any], wrap: s
         assert exc.code == "invalid_card"
         return
     again = parse_card(card_json(card, "v3"))
-    assert (again.name, again.extensions, again.extra, again.tags) == (card.name, card.extensions, card.extra, card.tags)
+    fields = ("name", "extensions", "extra", "tags", "character_book", "alternate_greetings")
+    assert [getattr(again, f) for f in fields] == [getattr(card, f) for f in fields]
 
 
 @FAST

@@ -157,7 +157,8 @@ def test_builder_creates_every_field(client: TestClient[Any], web: dict[str, Any
     response = post_builder(client, "/characters/new", builder_form(), picture(), follow_redirects=False)
     assert response.status_code == 303, response.text
     character = client.get("/api/v1" + response.headers["location"]).json()
-    assert (character["name"], character["greeting"], character["tags"]) == ("Built", "Hello {{user}}", ["space", "calm"])
+    assert (character["name"], character["greeting"]) == ("Built", "Hello {{user}}")
+    assert character["tags"] == ["space", "calm"]
     assert character["alternate_greetings"] == ["Alt one"] and character["settings"] == {"temperature": 0.7}
     assert character["extensions"] == {"app": {"x": 1}} and character["avatar_url"]
     book = client.get(f"/api/v1/lorebooks/{character['lorebook_id']}", headers=bearer(web)).json()
@@ -170,7 +171,8 @@ def test_builder_errors_keep_what_was_typed(client: TestClient[Any], web: dict[s
     form = builder_form(name="Keep me", temperature="hot", alternate_greetings=["Still here"])
     response = post_builder(client, "/characters/new", form)
     assert response.status_code == 422 and "temperature must be a number" in response.text
-    assert 'value="Keep me"' in response.text and "Still here" in response.text and "The moon is green." in response.text
+    assert 'value="Keep me"' in response.text and "Still here" in response.text
+    assert "The moon is green." in response.text
     bad_json = post_builder(client, "/characters/new", builder_form(extensions_json="{nope"))
     assert bad_json.status_code == 422 and "extensions: not valid JSON" in bad_json.text
     bad_picture = post_builder(client, "/characters/new", builder_form(name="NoPic"), b"<html>")

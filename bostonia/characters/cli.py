@@ -101,7 +101,9 @@ def _read_capped(path: Path, limit: int) -> bytes:
 @character_app.command("export")
 def export_card(
     character_id: Annotated[str, typer.Argument(help="The character's id.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="File to write (a folder: named after the character).")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write (a folder: named after the character).")
+    ],
     format: Annotated[str, typer.Option("--format", "-f", help="png, json or charx.")] = "png",
     spec: Annotated[str, typer.Option(help="JSON only: v3 or v2.")] = "v3",
 ) -> None:
