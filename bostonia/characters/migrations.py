@@ -41,7 +41,14 @@ def m001_catalogue(db: sqlite_utils.Database) -> None:
             primary key (character_id, path)
         );
 
-        create index idx_characters_new on characters(created_at);
+        -- One index per sort order, covering what the listing filters on, so a page is read in order from the
+        -- index alone and stops after `limit` rows (the queries keep SQLite off the seed's listing index).
+        create index idx_characters_by_new
+            on characters(created_at, id, visibility, content_tier, deleted_at, creator_id);
+        create index idx_characters_by_popular
+            on characters(total_conversations, id, visibility, content_tier, deleted_at, creator_id);
+        create index idx_characters_by_rating
+            on characters(avg_rating, id, visibility, content_tier, deleted_at, creator_id);
         create index idx_conversations_created on conversations(created_at);
         create index idx_messages_created on messages(created_at);
         create index idx_character_ratings_character on character_ratings(character_id, updated_at);

@@ -7,6 +7,7 @@ trigram index of the vocabulary kept in memory (rebuilt from FTS5's own vocabula
 
 from __future__ import annotations
 
+import heapq
 import re
 import time
 import unicodedata
@@ -18,6 +19,7 @@ WORD = re.compile(r"\w+", re.UNICODE)
 MAX_WORDS = 8
 MAX_WORD_LENGTH = 40
 MAX_CORRECTIONS = 3
+MAX_CANDIDATES = 64  # terms whose edit distance is computed for one misspelt word
 
 
 def fold(word: str) -> str:
@@ -31,11 +33,12 @@ def query_words(text: str) -> list[str]:
 
 
 def fts_query(groups: list[list[str]]) -> str:
-    """AND of the groups; in each group the typed word (as a prefix when long enough) OR its corrections.
-    Words are `\\w+` runs, so quoting them is safe."""
+    """AND of the groups; in each group the typed word OR its corrections. Only the last word is a prefix (the
+    one still being typed; prefix queries cost more). Words are `\\w+` runs, so quoting them is safe."""
     parts = []
-    for typed, *corrections in groups:
-        alternatives = [f'"{typed}"*' if len(typed) >= 2 else f'"{typed}"', *(f'"{c}"' for c in corrections)]
+    for index, (typed, *corrections) in enumerate(groups):
+        prefix = index == len(groups) - 1 and len(typed) >= 2
+        alternatives = [f'"{typed}"*' if prefix else f'"{typed}"', *(f'"{c}"' for c in corrections)]
         parts.append(alternatives[0] if len(alternatives) == 1 else "(" + " OR ".join(alternatives) + ")")
     return " AND ".join(parts)
 
@@ -84,6 +87,10 @@ class TermIndex:
         at = bisect_left(self.terms, prefix)
         return at < len(self.terms) and self.terms[at].startswith(prefix)
 
+    def has(self, word: str) -> bool:
+        at = bisect_left(self.terms, word)
+        return at < len(self.terms) and self.terms[at] == word
+
     def corrections(self, word: str, limit: int = MAX_CORRECTIONS) -> list[str]:
         """Indexed terms within 1 edit (2 for words of 6+ letters), closest and most used first."""
         if len(word) < 3 or not word.isalpha():
@@ -93,12 +100,16 @@ class TermIndex:
         shared: Counter[int] = Counter()
         for gram in grams:
             shared.update(self.grams.get(gram, ()))
-        # One edit changes at most three trigrams of the padded word.
+        # One edit changes at most three trigrams of the padded word; of the candidates left, only those sharing
+        # the most trigrams get the (comparatively slow) edit distance computed.
         needed = max(1, len(grams) - 3 * max_distance)
+        candidates = [
+            (count, index)
+            for index, count in shared.items()
+            if count >= needed and abs(len(self.terms[index]) - len(word)) <= max_distance
+        ]
         scored = []
-        for index, count in shared.items():
-            if count < needed:
-                continue
+        for _, index in heapq.nlargest(MAX_CANDIDATES, candidates):
             term = self.terms[index]
             distance = edit_distance(word, term, max_distance)
             if 0 < distance <= max_distance:
@@ -106,5 +117,10 @@ class TermIndex:
         return [term for _, _, term in sorted(scored)[:limit]]
 
     def expand(self, words: list[str]) -> list[list[str]]:
-        """Each word with its corrections when no indexed term starts with it."""
-        return [[w, *([] if self.starts_any(w) else self.corrections(w))] for w in words]
+        """Each word with its corrections when it is not an indexed term (the last word: when no term starts
+        with it, since it may still be being typed)."""
+        groups = []
+        for index, word in enumerate(words):
+            known = self.starts_any(word) if index == len(words) - 1 else self.has(word)
+            groups.append([word, *([] if known or not word.isalpha() else self.corrections(word))])
+        return groups

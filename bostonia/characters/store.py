@@ -22,6 +22,8 @@ COLUMNS = """
 """
 SELECT = f"select {COLUMNS} from characters c"
 JSON_COLUMNS = ("alternate_greetings", "settings", "extensions", "tags")
+# Matches ranked per search at most (see `CharacterStore.search`).
+RANK_WINDOW = 500
 SORT_COLUMNS: dict[str, str] = {"new": "created_at", "popular": "total_conversations", "rating": "avg_rating"}
 # Columns a PATCH may change (the service validates values; the store only writes these names).
 UPDATABLE = frozenset({
@@ -52,6 +54,31 @@ def character_from_row(row: Any) -> Character:
     return msgspec.convert(data, Character, strict=False)
 
 
+def visible_to(viewer_id: str | None, content_tiers: Sequence[str]) -> tuple[list[str], list[Any]]:
+    """WHERE clauses (and parameters) for characters a viewer may find in lists and search.
+
+    The unary `+` keeps SQLite from choosing the (visibility, content_tier) index and then sorting every public
+    character: almost all of them match, so reading the sort-order index and filtering is what stays fast."""
+    where = ["c.deleted_at is null", f"+c.content_tier in ({','.join('?' * len(content_tiers))})"]
+    params: list[Any] = list(content_tiers)
+    if viewer_id is None:
+        where.append("+c.visibility = 'public'")
+    else:
+        where.append("(+c.visibility = 'public' or c.creator_id = ?)")
+        params.append(viewer_id)
+    return where, params
+
+
+def rows_in_order(conn: sqlite3.Connection, ids: Sequence[str]) -> list[Character]:
+    """Full characters for ids chosen by a cheap query, in that order. Selecting ids first matters: SQLite
+    evaluates the per-row subqueries (tags, lorebook) for every row it sorts, not just those it returns."""
+    if not ids:
+        return []
+    rows = conn.execute(SELECT + f" where c.id in ({','.join('?' * len(ids))})", tuple(ids)).fetchall()
+    by_id = {row["id"]: row for row in rows}
+    return [character_from_row(by_id[i]) for i in ids if i in by_id]
+
+
 class CharacterRecord(msgspec.Struct, kw_only=True):
     """Everything stored for a new character: its card plus what Bostonia adds."""
 
@@ -79,6 +106,10 @@ def insert_tags(conn: sqlite3.Connection, character_id: str, tags: Sequence[str]
 
 def insert_character(conn: sqlite3.Connection, record: CharacterRecord, now: str) -> None:
     card = record.card
+    # Tags first (foreign keys checked at commit): the FTS row the characters trigger writes then includes them,
+    # instead of being rewritten once per tag.
+    conn.execute("pragma defer_foreign_keys = on")
+    insert_tags(conn, record.id, card.tags)
     conn.execute(
         """insert into characters (id, creator_id, name, tagline, description, personality, scenario,
             greeting, example_dialogue, system_prompt, post_history_instructions, alternate_greetings,
@@ -94,7 +125,6 @@ def insert_character(conn: sqlite3.Connection, record: CharacterRecord, now: str
             to_json(card.top_level), int(record.is_bundled), now, now,
         ),
     )
-    insert_tags(conn, record.id, card.tags)
     if record.book is not None:
         insert_lorebook(conn, record.book, owner_id=record.creator_id, character_id=record.id)
     conn.executemany(
@@ -134,15 +164,9 @@ class CharacterStore:
         """Public characters within the allowed content tiers, plus the viewer's own; newest/most popular/best
         rated first; `after` is the (sort value, id) of the last item of the previous page."""
         column = SORT_COLUMNS[sort]
-        marks = ",".join("?" * len(content_tiers))
-        where = [
-            "c.deleted_at is null",
-            f"c.content_tier in ({marks})",
-            "(c.visibility = 'public' or (c.creator_id = ? and c.creator_id is not null))",
-        ]
-        params: list[Any] = [*content_tiers, viewer_id]
+        where, params = visible_to(viewer_id, content_tiers)
         if tag:
-            where.append("c.id in (select character_id from character_tags where tag = ?)")
+            where.append("exists (select 1 from character_tags t where t.character_id = c.id and t.tag = ?)")
             params.append(tag)
         if creator_id:
             where.append("c.creator_id = ?")
@@ -150,27 +174,42 @@ class CharacterStore:
         if after is not None:
             where.append(f"(c.{column}, c.id) < (?, ?)")
             params.extend(after)
-        rows = await self.db.fetchall(
-            SELECT + " where " + " and ".join(where) + f" order by c.{column} desc, c.id desc limit ?",
-            (*params, limit),
+        sql = (
+            f"select c.id from characters c where {' and '.join(where)}"
+            f" order by c.{column} desc, c.id desc limit ?"
         )
-        return [character_from_row(row) for row in rows]
+
+        def run(conn: sqlite3.Connection) -> list[Character]:
+            ids = [row[0] for row in conn.execute(sql, (*params, limit))]
+            return rows_in_order(conn, ids)
+
+        return await self.db.read(run)
 
     async def search(
         self, fts_query: str, *, viewer_id: str | None, content_tiers: Sequence[str], limit: int
     ) -> list[Character]:
         """Full-text matches the viewer may see, best first (bm25 weighted by column, see migrations)."""
-        marks = ",".join("?" * len(content_tiers))
-        rows = await self.db.fetchall(
-            f"""select {COLUMNS} from characters_fts f
+        where, params = visible_to(viewer_id, content_tiers)
+        sql = f"""select c.id from characters_fts f
                   join character_search_keys k on k.id = f.rowid
                   join characters c on c.id = k.character_id
-               where characters_fts match ? and c.deleted_at is null and c.content_tier in ({marks})
-                 and (c.visibility = 'public' or (c.creator_id = ? and c.creator_id is not null))
-               order by f.rank limit ?""",
-            (fts_query, *content_tiers, viewer_id, limit),
-        )
-        return [character_from_row(row) for row in rows]
+               where characters_fts match ? and f.rowid >= ? and {' and '.join(where)}
+               order by f.rank limit ?"""
+
+        def run(conn: sqlite3.Connection) -> list[Character]:
+            # Ranking is the costly part (bm25 reads every match's positions): a query matching more than
+            # RANK_WINDOW characters is ranked among the most recently added RANK_WINDOW of them. Finding where
+            # that window starts only walks row ids, which is cheap.
+            floor = conn.execute(
+                "select rowid from characters_fts where characters_fts match ? order by rowid desc limit 1 offset ?",
+                (fts_query, RANK_WINDOW - 1),
+            ).fetchone()
+            ids = [row[0] for row in conn.execute(sql, (fts_query, floor[0] if floor else 0, *params, limit))]
+            if floor and len(ids) < limit:  # the window held too few the viewer may see: rank them all
+                ids = [row[0] for row in conn.execute(sql, (fts_query, 0, *params, limit))]
+            return rows_in_order(conn, ids)
+
+        return await self.db.read(run)
 
     async def like_search(self, word: str, *, content_tiers: Sequence[str], limit: int) -> list[Character]:
         """A plain `LIKE` scan over names and descriptions: the benchmark's baseline for full-text search."""
