@@ -92,7 +92,7 @@ class UploadsConfig(_Section):
     max_charx_entries: Positive = 1000
     # Avatar images: the upload, and the pixel count a decoder may allocate (decompression bombs).
     max_avatar_bytes: Positive = 10 * 1024 * 1024
-    max_image_pixels: Positive = 40_000_000
+    max_image_pixels: Positive = 25_000_000
     # Files accepted in one import request (the CLI has no such limit).
     max_files_per_import: Positive = 100
 

@@ -90,6 +90,12 @@ def test_a_50mb_text_chunk_is_refused_before_reading_it() -> None:
         png.card_text_from_png(data, max_json_bytes=LIMIT)
 
 
+def test_endless_empty_chunks_are_cut_short() -> None:
+    data = tiny_png()[:33] + chunk(b"teXt", b"") * (png.MAX_CHUNKS + 1) + chunk(b"IEND", b"")
+    with pytest.raises(InvalidInput, match="more than 50,000 chunks"):
+        png.card_text_from_png(data, max_json_bytes=LIMIT)
+
+
 def test_payload_must_be_base64_then_utf8() -> None:
     with pytest.raises(InvalidInput, match="not valid base64"):
         png.card_text_from_png(tiny_png(text("chara", b"{not base64!}")), max_json_bytes=LIMIT)

@@ -21,6 +21,9 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CARD_KEYWORDS = ("ccv3", "chara")  # readers prefer ccv3
 TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 CHUNK_TYPE = re.compile(rb"[A-Za-z]{4}")
+# Real files have a few dozen chunks (encoders split IDAT into 8-64 KB pieces); millions of empty chunks would
+# only cost time.
+MAX_CHUNKS = 50_000
 _WHITESPACE = re.compile(rb"\s+")
 
 
@@ -42,7 +45,7 @@ def iter_chunks(png: bytes, *, max_text_chunk_bytes: int) -> Iterator[Chunk]:
     view = memoryview(png)
     pos = len(SIGNATURE)
     first = True
-    while True:
+    for _ in range(MAX_CHUNKS):
         if pos + 8 > len(png):
             raise bad_png("truncated PNG: it ends before its IEND chunk")
         (length,) = struct.unpack_from(">I", png, pos)
@@ -67,6 +70,7 @@ def iter_chunks(png: bytes, *, max_text_chunk_bytes: int) -> Iterator[Chunk]:
         if chunk_type == b"IEND":
             return
         pos = end
+    raise bad_png(f"corrupt PNG: more than {MAX_CHUNKS:,} chunks")
 
 
 def card_texts(png: bytes, *, max_text_chunk_bytes: int) -> dict[str, bytes]:
