@@ -36,9 +36,13 @@ from bostonia.characters.pages import CharacterPages
 from bostonia.characters.routes import CharacterController
 from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterStore
+from bostonia.chat.hub import ConversationHub
+from bostonia.chat.migrations import migrations as chat_migrations
 from bostonia.chat.pages import ChatPages
+from bostonia.chat.replies import ReplyService
 from bostonia.chat.routes import ConversationController
 from bostonia.chat.service import ChatService
+from bostonia.chat.socket import chat_socket
 from bostonia.chat.store import ConversationStore
 from bostonia.config import Settings, load_settings
 from bostonia.db import Database
@@ -51,6 +55,10 @@ from bostonia.llm.worker import GenerationQueues
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
+from bostonia.personas.pages import PersonaPages
+from bostonia.personas.routes import PersonaController
+from bostonia.personas.service import PersonaService
+from bostonia.personas.store import PersonaStore
 from bostonia.plugins import make_plugin_manager
 from bostonia.ui import filters
 from bostonia.users.service import UserService
@@ -58,7 +66,7 @@ from bostonia.users.store import UserStore
 
 log = logging.getLogger(__name__)
 # Every migration set, in the order they apply: the seed schema first, then capabilities' own.
-MIGRATIONS: tuple[Migrations, ...] = (seed_migrations,)
+MIGRATIONS: tuple[Migrations, ...] = (seed_migrations, chat_migrations)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -75,7 +83,10 @@ class Services:
     auth: AuthService
     users: UserService
     characters: CharacterService
+    personas: PersonaService
+    hub: ConversationHub
     chat: ChatService
+    replies: ReplyService
 
     async def start(self) -> None:
         applied = await self.db.migrate()
@@ -96,7 +107,8 @@ class Services:
             future.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
-        await self.chat.shutdown()
+        await self.replies.shutdown()
+        self.hub.close()
         self.queues.stop()
         self.db.close()
 
@@ -129,6 +141,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         lifetime_seconds=settings.auth.access_token_minutes * 60,
     )
     characters = CharacterService(CharacterStore(db))
+    personas = PersonaService(PersonaStore(db))
+    conversations = ConversationStore(db)
+    hub = ConversationHub()
+    chat = ChatService(conversations, characters, personas, hub, settings.llm)
     return Services(
         settings=settings,
         plugins=plugins,
@@ -139,7 +155,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         auth=AuthService(user_store, SessionStore(db), tokens, settings.auth),
         users=UserService(user_store),
         characters=characters,
-        chat=ChatService(ConversationStore(db), characters, models, queues, settings.llm),
+        personas=personas,
+        hub=hub,
+        chat=chat,
+        replies=ReplyService(chat, conversations, characters, personas, models, queues, hub, settings.llm),
     )
 
 
@@ -187,6 +206,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "users": _provide(services.users),
         "characters": _provide(services.characters),
         "chat": _provide(services.chat),
+        "replies": _provide(services.replies),
+        "personas": _provide(services.personas),
+        "hub": _provide(services.hub),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -196,6 +218,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             AuthController,
             CharacterController,
             ConversationController,
+            chat_socket,
+            PersonaController,
+            PersonaPages,
             AccountPages,
             CharacterPages,
             ChatPages,

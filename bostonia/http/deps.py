@@ -6,10 +6,13 @@ from litestar.di import NamedDependency
 
 from bostonia.auth.service import AuthService
 from bostonia.characters.service import CharacterService
+from bostonia.chat.hub import ConversationHub
+from bostonia.chat.replies import ReplyService
 from bostonia.chat.service import ChatService
 from bostonia.config import Settings as _Settings
 from bostonia.db import Database
 from bostonia.observability.metrics import Metrics as _Metrics
+from bostonia.personas.service import PersonaService
 from bostonia.users.schemas import User
 from bostonia.users.service import UserService
 
@@ -17,7 +20,10 @@ Auth = NamedDependency[AuthService]
 Characters = NamedDependency[CharacterService]
 Chat = NamedDependency[ChatService]
 Db = NamedDependency[Database]
+Hub = NamedDependency[ConversationHub]
 Metrics = NamedDependency[_Metrics]
+Personas = NamedDependency[PersonaService]
+Replies = NamedDependency[ReplyService]
 Settings = NamedDependency[_Settings]
 Users = NamedDependency[UserService]
 CurrentUser = NamedDependency[User]  # parameter name `user`: signed in, else 401
