@@ -199,7 +199,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         extra_routes.extend(routes or [])
 
     dependencies: dict[str, Provide | Callable[..., Any]] = {
-        "settings": _provide(settings),
+        "config": _provide(settings),
         "db": _provide(services.db),
         "metrics": _provide(services.metrics),
         "auth": _provide(services.auth),

@@ -1,4 +1,10 @@
-"""Names for what routes receive by dependency injection (the keys registered in `app.py`)."""
+"""Names for what routes receive by dependency injection (the keys registered in `app.py`).
+
+A dependency's name must never equal a top-level field of a request body: Litestar would blame a
+validation error in that field on the dependency and answer 500 instead of 400. That is why the
+instance configuration is `config`, not `settings` (conversation bodies have `settings`);
+tests/test_routes.py checks every route for such clashes.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ Hub = NamedDependency[ConversationHub]
 Metrics = NamedDependency[_Metrics]
 Personas = NamedDependency[PersonaService]
 Replies = NamedDependency[ReplyService]
-Settings = NamedDependency[_Settings]
+Config = NamedDependency[_Settings]  # parameter name `config`
 Users = NamedDependency[UserService]
 CurrentUser = NamedDependency[User]  # parameter name `user`: signed in, else 401
 Viewer = NamedDependency[User | None]  # parameter name `viewer`: signed in or anonymous

@@ -71,7 +71,7 @@ def test_register_chat_stream_and_come_back(page: Any) -> None:
     assert page.locator(".msg.assistant .content").first.inner_text().strip()[:20] == greeting.strip()[:20]
 
     page.evaluate(WATCH_STREAM)
-    page.get_by_label("Message").fill("Hello! Tell me about yourself.")
+    page.get_by_role("textbox", name="Write a message").fill("Hello! Tell me about yourself.")
     page.get_by_role("button", name="Send").click()
     page.locator(".msg.user .content", has_text="Hello! Tell me about yourself.").wait_for()
     page.locator(".msg.streaming").wait_for(state="detached", timeout=120_000)  # the stream finished
