@@ -144,7 +144,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     personas = PersonaService(PersonaStore(db))
     conversations = ConversationStore(db)
     hub = ConversationHub()
-    chat = ChatService(conversations, characters, personas, hub, settings.llm)
+    chat = ChatService(conversations, characters, personas, hub, settings.llm, forget_session=models.forget_session)
     return Services(
         settings=settings,
         plugins=plugins,

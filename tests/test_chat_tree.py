@@ -32,17 +32,27 @@ def chat_with_turns(client: TestClient[Any], account: dict[str, Any], model: Scr
 
 @pytest.fixture
 def card_with_alternates(client: TestClient[Any], services: Services, alice: dict[str, Any]) -> str:
-    card = parse_card({"spec": "chara_card_v2", "data": {
-        "name": "Echo", "first_mes": "Hello {{user}}.", "alternate_greetings": ["Hi there, {{user}}!", "Oh. It's you."],
-        "description": "A voice in a canyon."}})
+    card = parse_card(
+        {
+            "spec": "chara_card_v2",
+            "data": {
+                "name": "Echo",
+                "first_mes": "Hello {{user}}.",
+                "alternate_greetings": ["Hi there, {{user}}!", "Oh. It's you."],
+                "description": "A voice in a canyon.",
+            },
+        }
+    )
     with client.portal() as portal:
-        portal.call(lambda: services.characters.characters.create_from_card("echo-1", card,
-                                                                             creator_id=alice["user"]["id"]))
+        portal.call(
+            lambda: services.characters.characters.create_from_card("echo-1", card, creator_id=alice["user"]["id"])
+        )
     return "echo-1"
 
 
-def test_alternate_greetings_are_swipes_of_the_first_message(client: TestClient[Any], alice: dict[str, Any],
-                                                             card_with_alternates: str) -> None:
+def test_alternate_greetings_are_swipes_of_the_first_message(
+    client: TestClient[Any], alice: dict[str, Any], card_with_alternates: str
+) -> None:
     cid = client.post(API, json={"character_id": card_with_alternates}, headers=bearer(alice)).json()["id"]
     first = messages(client, alice, cid)
     assert len(first) == 1 and first[0]["content"] == "Hello Alice."
@@ -53,12 +63,15 @@ def test_alternate_greetings_are_swipes_of_the_first_message(client: TestClient[
     assert moved.status_code == 200 and moved.json()["leaf_id"] == siblings[1]["id"]
     shown = messages(client, alice, cid)
     assert shown[0]["content"] == "Hi there, Alice!" and shown[0]["sibling_index"] == 1
-    assert client.post(f"{API}/{cid}/messages/{siblings[0]['id']}/swipe?direction=left",
-                       headers=bearer(alice)).status_code == 422  # nothing left of the first
+    assert (
+        client.post(f"{API}/{cid}/messages/{siblings[0]['id']}/swipe?direction=left", headers=bearer(alice)).status_code
+        == 422
+    )  # nothing left of the first
 
 
-def test_regenerate_adds_a_swipe_and_shows_it(client: TestClient[Any], alice: dict[str, Any],
-                                              model: ScriptedModel) -> None:
+def test_regenerate_adds_a_swipe_and_shows_it(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = new_conversation(client, alice)["id"]
     model.enqueue(["First answer."], ["Second answer."])
     first = send(client, alice, cid, "Hi")["assistant_message"]
@@ -75,8 +88,9 @@ def test_regenerate_adds_a_swipe_and_shows_it(client: TestClient[Any], alice: di
     assert messages(client, alice, cid)[-1]["content"] == "First answer."
 
 
-def test_regenerate_from_an_earlier_point_starts_a_branch_in_place(client: TestClient[Any], alice: dict[str, Any],
-                                                                   model: ScriptedModel) -> None:
+def test_regenerate_from_an_earlier_point_starts_a_branch_in_place(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = chat_with_turns(client, alice, model, 3)
     path = messages(client, alice, cid)
     early_reply = path[2]  # reply 0
@@ -89,8 +103,9 @@ def test_regenerate_from_an_earlier_point_starts_a_branch_in_place(client: TestC
     assert [m["content"] for m in messages(client, alice, cid)][-1] == "reply 2"
 
 
-def test_regenerating_a_user_message_answers_it_again(client: TestClient[Any], alice: dict[str, Any],
-                                                      model: ScriptedModel) -> None:
+def test_regenerating_a_user_message_answers_it_again(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = new_conversation(client, alice)["id"]
     model.enqueue(["one"], ["two"])
     exchange = send(client, alice, cid, "Hi")
@@ -125,19 +140,22 @@ def test_continue_extends_the_last_reply(client: TestClient[Any], alice: dict[st
 def test_edit_a_message(client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel) -> None:
     cid = new_conversation(client, alice)["id"]
     exchange = send(client, alice, cid, "Helo")
-    edited = client.patch(f"{API}/{cid}/messages/{exchange['user_message']['id']}", json={"content": "Hello"},
-                          headers=bearer(alice))
+    edited = client.patch(
+        f"{API}/{cid}/messages/{exchange['user_message']['id']}", json={"content": "Hello"}, headers=bearer(alice)
+    )
     assert edited.status_code == 200 and edited.json()["content"] == "Hello" and edited.json()["edited_at"]
     assert messages(client, alice, cid)[1]["content"] == "Hello"
     for bad in ({"content": ""}, {"content": "   "}, {"text": "x"}):
-        response = client.patch(f"{API}/{cid}/messages/{exchange['user_message']['id']}", json=bad,
-                                headers=bearer(alice))
+        response = client.patch(
+            f"{API}/{cid}/messages/{exchange['user_message']['id']}", json=bad, headers=bearer(alice)
+        )
         assert response.status_code in (400, 422)
     assert messages(client, alice, cid)[1]["content"] == "Hello"
 
 
-def test_delete_removes_the_message_and_what_followed(client: TestClient[Any], alice: dict[str, Any],
-                                                      model: ScriptedModel) -> None:
+def test_delete_removes_the_message_and_what_followed(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = chat_with_turns(client, alice, model, 3)
     path = messages(client, alice, cid)
     response = client.delete(f"{API}/{cid}/messages/{path[3]['id']}", headers=bearer(alice))  # "message 1"
@@ -146,8 +164,9 @@ def test_delete_removes_the_message_and_what_followed(client: TestClient[Any], a
     assert client.get(f"{API}/{cid}", headers=bearer(alice)).json()["message_count"] == 3
 
 
-def test_deleting_a_swipe_falls_back_to_its_sibling(client: TestClient[Any], alice: dict[str, Any],
-                                                    model: ScriptedModel) -> None:
+def test_deleting_a_swipe_falls_back_to_its_sibling(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = new_conversation(client, alice)["id"]
     model.enqueue(["one"], ["two"])
     first = send(client, alice, cid, "Hi")["assistant_message"]
@@ -157,8 +176,9 @@ def test_deleting_a_swipe_falls_back_to_its_sibling(client: TestClient[Any], ali
     assert path[-1]["id"] == first["id"] and path[-1]["sibling_count"] == 1
 
 
-def test_branch_copies_history_and_goes_its_own_way(client: TestClient[Any], alice: dict[str, Any],
-                                                    model: ScriptedModel) -> None:
+def test_branch_copies_history_and_goes_its_own_way(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = chat_with_turns(client, alice, model, 3)
     path = messages(client, alice, cid)
     response = client.post(f"{API}/{cid}/branch", json={"message_id": path[3]["id"]}, headers=bearer(alice))
@@ -177,8 +197,9 @@ def test_branch_copies_history_and_goes_its_own_way(client: TestClient[Any], ali
     assert bad.status_code == 404
 
 
-def test_paging_backwards_through_a_long_path(client: TestClient[Any], alice: dict[str, Any],
-                                              model: ScriptedModel) -> None:
+def test_paging_backwards_through_a_long_path(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = chat_with_turns(client, alice, model, 6)  # 13 messages
     everything = messages(client, alice, cid)
     page = client.get(f"{API}/{cid}/messages?limit=5", headers=bearer(alice)).json()
@@ -191,13 +212,19 @@ def test_paging_backwards_through_a_long_path(client: TestClient[Any], alice: di
         assert client.get(f"{API}/{cid}/messages?{query}", headers=bearer(alice)).status_code == status, query
 
 
-def test_conversation_title_archive_and_settings(client: TestClient[Any], alice: dict[str, Any],
-                                                 model: ScriptedModel) -> None:
+def test_conversation_title_archive_and_settings(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = new_conversation(client, alice)["id"]
-    patched = client.patch(f"{API}/{cid}", json={"title": "  A  quiet   night ", "is_archived": True,
-                                                   "settings": {"temperature": 0.3, "max_tokens": 64,
-                                                                "stop": ["###"]}},
-                           headers=bearer(alice))
+    patched = client.patch(
+        f"{API}/{cid}",
+        json={
+            "title": "  A  quiet   night ",
+            "is_archived": True,
+            "settings": {"temperature": 0.3, "max_tokens": 64, "stop": ["###"]},
+        },
+        headers=bearer(alice),
+    )
     assert patched.status_code == 200
     body = patched.json()
     assert body["title"] == "A quiet night" and body["is_archived"]
@@ -208,8 +235,13 @@ def test_conversation_title_archive_and_settings(client: TestClient[Any], alice:
     send(client, alice, cid, "Hi")
     params = model.params[-1]
     assert params.temperature == 0.3 and params.max_tokens == 64 and "###" in params.stop
-    for bad in ({"settings": {"temperature": 9}}, {"settings": {"top_p": -1}}, {"settings": {"bogus": 1}},
-                {"title": "x" * 201}, {"is_archived": "maybe"}):
+    for bad in (
+        {"settings": {"temperature": 9}},
+        {"settings": {"top_p": -1}},
+        {"settings": {"bogus": 1}},
+        {"title": "x" * 201},
+        {"is_archived": "maybe"},
+    ):
         response = client.patch(f"{API}/{cid}", json=bad, headers=bearer(alice))
         assert response.status_code == 400, (bad, response.text)
 
@@ -218,10 +250,16 @@ def test_character_sampler_settings_apply_under_the_conversation_overrides(
     client: TestClient[Any], services: Services, alice: dict[str, Any], model: ScriptedModel
 ) -> None:
     with client.portal() as portal:
-        portal.call(lambda: services.characters.characters.create_from_card(
-            "warm-1", parse_card({"name": "Warm", "first_mes": "hi"}), creator_id=alice["user"]["id"]))
-        portal.call(lambda: services.db.execute_write(
-            "update characters set settings = ? where id = 'warm-1'", ('{"temperature": 1.4, "top_k": 12}',)))
+        portal.call(
+            lambda: services.characters.characters.create_from_card(
+                "warm-1", parse_card({"name": "Warm", "first_mes": "hi"}), creator_id=alice["user"]["id"]
+            )
+        )
+        portal.call(
+            lambda: services.db.execute_write(
+                "update characters set settings = ? where id = 'warm-1'", ('{"temperature": 1.4, "top_k": 12}',)
+            )
+        )
     cid = client.post(API, json={"character_id": "warm-1"}, headers=bearer(alice)).json()["id"]
     send(client, alice, cid, "one")
     assert (model.params[-1].temperature, model.params[-1].top_k) == (1.4, 12)
@@ -230,8 +268,9 @@ def test_character_sampler_settings_apply_under_the_conversation_overrides(
     assert (model.params[-1].temperature, model.params[-1].top_k) == (0.5, 12)
 
 
-def test_search_own_messages_only(client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any],
-                                  model: ScriptedModel) -> None:
+def test_search_own_messages_only(
+    client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = new_conversation(client, alice)["id"]
     send(client, alice, cid, "The lighthouse keeper waved")
     other = new_conversation(client, bob)["id"]
@@ -256,17 +295,24 @@ def test_prompt_inspection_lists_sections_with_tokens(client: TestClient[Any], a
     assert len(messages(client, alice, cid)) == 1  # inspecting stores nothing
 
 
-def test_other_users_cannot_touch_messages(client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any],
-                                           model: ScriptedModel) -> None:
+def test_other_users_cannot_touch_messages(
+    client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any], model: ScriptedModel
+) -> None:
     cid = new_conversation(client, alice)["id"]
     mid = send(client, alice, cid, "mine")["assistant_message"]["id"]
     for method, path, body in [
-        ("GET", f"{API}/{cid}/messages/{mid}", None), ("PATCH", f"{API}/{cid}/messages/{mid}", {"content": "x"}),
-        ("DELETE", f"{API}/{cid}/messages/{mid}", None), ("GET", f"{API}/{cid}/messages/{mid}/siblings", None),
-        ("POST", f"{API}/{cid}/messages/{mid}/select", None), ("POST", f"{API}/{cid}/messages/{mid}/regenerate", None),
-        ("POST", f"{API}/{cid}/messages/{mid}/continue", None), ("POST", f"{API}/{cid}/branch", {"message_id": mid}),
-        ("GET", f"{API}/{cid}/branches", None), ("GET", f"{API}/{cid}/prompt", None),
-        ("PATCH", f"{API}/{cid}", {"title": "x"}), ("GET", f"{API}/{cid}/export?format=json", None),
+        ("GET", f"{API}/{cid}/messages/{mid}", None),
+        ("PATCH", f"{API}/{cid}/messages/{mid}", {"content": "x"}),
+        ("DELETE", f"{API}/{cid}/messages/{mid}", None),
+        ("GET", f"{API}/{cid}/messages/{mid}/siblings", None),
+        ("POST", f"{API}/{cid}/messages/{mid}/select", None),
+        ("POST", f"{API}/{cid}/messages/{mid}/regenerate", None),
+        ("POST", f"{API}/{cid}/messages/{mid}/continue", None),
+        ("POST", f"{API}/{cid}/branch", {"message_id": mid}),
+        ("GET", f"{API}/{cid}/branches", None),
+        ("GET", f"{API}/{cid}/prompt", None),
+        ("PATCH", f"{API}/{cid}", {"title": "x"}),
+        ("GET", f"{API}/{cid}/export?format=json", None),
     ]:
         response = client.request(method, path, json=body, headers=bearer(bob))
         assert response.status_code == 404, (method, path, response.status_code)

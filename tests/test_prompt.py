@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import msgspec
@@ -107,7 +108,7 @@ def test_history_start_moves_in_chunks_not_every_turn() -> None:
     for length in range(10, 200):
         costs = [10] * length
         starts.append(history_start(costs, available=400, chunk=100))
-    changes = sum(1 for a, b in zip(starts, starts[1:], strict=False) if a != b)
+    changes = sum(1 for a, b in itertools.pairwise(starts) if a != b)
     assert changes <= (200 * 10 - 400) / 100 + 1  # about once per chunk of new conversation
     for length, start in zip(range(10, 200), starts, strict=True):
         assert (length - start) * 10 <= 400  # and always within the budget
@@ -115,9 +116,17 @@ def test_history_start_moves_in_chunks_not_every_turn() -> None:
 
 def test_injections_sit_at_a_fixed_depth_from_the_end() -> None:
     history = [ChatMessage("user" if i % 2 else "assistant", f"m{i}") for i in range(8)]
-    built = build_prompt(character(), history, user_name="Sam", budget=10_000, count_tokens=words,
-                         injections=[PromptInjection(name="lore", content="The tower is haunted.", depth=2),
-                                     PromptInjection(name="memory", content="Sam likes tea.", depth=2)])
+    built = build_prompt(
+        character(),
+        history,
+        user_name="Sam",
+        budget=10_000,
+        count_tokens=words,
+        injections=[
+            PromptInjection(name="lore", content="The tower is haunted.", depth=2),
+            PromptInjection(name="memory", content="Sam likes tea.", depth=2),
+        ],
+    )
     contents = [m.content for m in built.messages]
     assert contents[-3] == "The tower is haunted.\n\nSam likes tea." and contents[-2:] == ["m6", "m7"]
     assert built.messages[-3].role == "system"
@@ -131,18 +140,27 @@ def test_persona_description_joins_the_system_message() -> None:
 
 def test_continuing_keeps_the_last_assistant_message_last() -> None:
     history = [ChatMessage("user", "Hi"), ChatMessage("assistant", "Well, I")]
-    built = build_prompt(character(post_history_instructions="Be brief."), history, user_name="Sam", budget=10_000,
-                         count_tokens=words, injections=[PromptInjection(name="lore", content="x", depth=0)],
-                         continuing=True)
+    built = build_prompt(
+        character(post_history_instructions="Be brief."),
+        history,
+        user_name="Sam",
+        budget=10_000,
+        count_tokens=words,
+        injections=[PromptInjection(name="lore", content="x", depth=0)],
+        continuing=True,
+    )
     assert built.messages[-1] == ChatMessage("assistant", "Well, I")
 
 
 def test_pick_is_stable_per_conversation_and_random_is_not() -> None:
     first = expand_with("{{pick:red,green,blue,amber}}", MacroContext(char="a", user="b", seed="conv-1"))
-    assert all(expand_with("{{pick:red,green,blue,amber}}", MacroContext(char="a", user="b", seed="conv-1")) == first
-               for _ in range(10))
-    seeds = {expand_with("{{pick:red,green,blue,amber}}", MacroContext(char="a", user="b", seed=f"c{i}"))
-             for i in range(40)}
+    assert all(
+        expand_with("{{pick:red,green,blue,amber}}", MacroContext(char="a", user="b", seed="conv-1")) == first
+        for _ in range(10)
+    )
+    seeds = {
+        expand_with("{{pick:red,green,blue,amber}}", MacroContext(char="a", user="b", seed=f"c{i}")) for i in range(40)
+    }
     assert len(seeds) > 1
     rolls = {expand_with("{{random:a,b,c,d}}", MacroContext(char="a", user="b")) for _ in range(60)}
     assert len(rolls) > 1

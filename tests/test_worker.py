@@ -10,6 +10,7 @@ from bostonia.llm.base import ChatMessage, GenerationRequest
 from bostonia.llm.worker import GenerationQueue, QueueObserver
 from tests.fakes import ScriptedModel
 
+
 def prompt(tag: str, session: str | None = None) -> GenerationRequest:
     return GenerationRequest(messages=(ChatMessage("user", tag),), session=session)
 
@@ -173,10 +174,12 @@ def test_background_warmups_wait_for_replies_and_yield_to_them() -> None:
         try:
             reply = queue.submit("u1", prompt("reply", session="a"))
             await reply.pieces.get()  # running (held)
-            warm_b = queue.submit("u2", msgspec.structs.replace(prompt("warm", session="b"), prefill_only=True),
-                                  background=True)
-            newer_b = queue.submit("u2", msgspec.structs.replace(prompt("warm2", session="b"), prefill_only=True),
-                                   background=True)
+            warm_b = queue.submit(
+                "u2", msgspec.structs.replace(prompt("warm", session="b"), prefill_only=True), background=True
+            )
+            newer_b = queue.submit(
+                "u2", msgspec.structs.replace(prompt("warm2", session="b"), prefill_only=True), background=True
+            )
             assert warm_b.cancelled.is_set() and not newer_b.cancelled.is_set()  # only the newest warm-up stays
             second = queue.submit("u3", prompt("reply2", session="c"))
             assert queue.depth == 1  # warm-ups are not counted as waiting replies

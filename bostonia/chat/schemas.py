@@ -91,7 +91,8 @@ class CreateConversation(msgspec.Struct, forbid_unknown_fields=True):
 class UpdateConversation(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     title: Title | None = None
     is_archived: bool | None = None
-    persona_id: Id | None = None
+    # "" detaches the conversation's persona: it speaks as the user's default one again.
+    persona_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     settings: SamplerSettings | None = None
 
 

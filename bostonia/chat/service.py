@@ -8,6 +8,7 @@ tabs and sockets follow.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -37,12 +38,14 @@ class ChatService:
         personas: PersonaService,
         hub: ConversationHub,
         config: LLMConfig,
+        forget_session: Callable[[str], None] = lambda conversation_id: None,
     ) -> None:
         self.conversations = conversations
         self.characters = characters
         self.personas = personas
         self.hub = hub
         self.config = config
+        self.forget_session = forget_session  # models drop cached state of deleted conversations
         # Set by the reply service: conversations whose reply is being generated cannot be reshaped.
         self.busy: set[str] = set()
 
@@ -96,6 +99,7 @@ class ChatService:
         if conversation_id in self.busy:
             raise Conflict("a reply is being generated; stop it first", code="reply_in_progress")
         await self.conversations.delete(conversation_id)
+        self.forget_session(conversation_id)
 
     async def search(self, user: User, query: str) -> list[SearchHit]:
         if not query.strip():

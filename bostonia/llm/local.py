@@ -205,6 +205,13 @@ class LlamaCppModel:
 
     # -- sessions (the KV cache across conversations) -------------------------------------------
 
+    def forget(self, session: str) -> None:
+        """Drop a deleted conversation's saved state (it is derived from the conversation's text)."""
+        self.cache.discard(session)
+        if self._session == session:
+            self._session = None
+            self._dirty = False
+
     def _enter_session(self, session: str | None, tokens: list[int]) -> None:
         llama = self._llama
         if session == self._session:
