@@ -14,7 +14,12 @@
 
   function updateStopButton() {
     const stop = document.getElementById("stop");
-    if (stop) stop.hidden = !document.querySelector(".msg.streaming");
+    if (!stop) return;
+    const streaming = !!document.querySelector(".msg.streaming");
+    stop.hidden = !streaming;
+    // Swaps can land in any order (the stream, the Stop request's answer): re-check until it is over.
+    clearTimeout(updateStopButton.timer);
+    if (streaming) updateStopButton.timer = setTimeout(updateStopButton, 300);
   }
 
   function setConnected(connected) {
