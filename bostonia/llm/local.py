@@ -85,7 +85,7 @@ class LlamaCppModel:
         self.context_size = context_size
         self.threads = threads or os.cpu_count() or 1
         self.batch_size = batch_size
-        self.cache = cache or SessionCache(max_bytes=0)
+        self.cache = cache if cache is not None else SessionCache(max_bytes=0)
         self._llama: Any = None
         self._load_lock = threading.Lock()
         self._session: str | None = None  # whose tokens the context holds
