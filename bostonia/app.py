@@ -158,7 +158,17 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         personas=personas,
         hub=hub,
         chat=chat,
-        replies=ReplyService(chat, conversations, characters, personas, models, queues, hub, settings.llm),
+        replies=ReplyService(
+            chat,
+            conversations,
+            characters,
+            personas,
+            models,
+            queues,
+            hub,
+            settings.llm,
+            injectors=[i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []],
+        ),
     )
 
 

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -136,6 +136,7 @@ class ReplyService:
         self.injectors = list(injectors)
         self._replies: dict[str, ReplyStream] = {}  # conversation id -> the reply being generated
         self._counters: dict[str, TokenCounter] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- starting replies --------------------------------------------------------------------------
 
@@ -261,6 +262,12 @@ class ReplyService:
     async def shutdown(self) -> None:
         """Stop every reply in flight; each keeps what it generated so far as a partial message."""
         await asyncio.gather(*(self._cancel_and_wait(reply) for reply in list(self._replies.values())))
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)  # held until done: the event loop keeps only weak references
+        task.add_done_callback(self._background.discard)
 
     async def preview_prompt(self, user: User, conversation_id: str, content: str | None = None) -> BuiltPrompt:
         """The prompt that would be sent if the user sent `content` now (nothing is stored)."""
@@ -395,6 +402,10 @@ class ReplyService:
                     is_regeneration=reply.mode == "regenerate",
                 )
             reply.complete(message)
+            # While the user reads and types, let the idle model re-read the conversation as the next prompt
+            # will render it: sampled tokens are often not the canonical tokenization of the stored text, and
+            # the next reply would otherwise re-process everything from the first such token.
+            self._in_background(self.warm(user, reply.conversation_id))
         except BostoniaError as exc:
             reply.fail(exc)
         except Exception:
