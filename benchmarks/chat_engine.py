@@ -25,7 +25,10 @@ from benchmarks.common import PASSWORD, percentile, serve_app, stream_reply
 from bostonia import hookimpl
 from bostonia.prompt.builder import PromptInjection
 
-WORDS = ["forest", "river", "lantern", "guardian", "shadow", "ember", "moss", "stone", "whisper", "road", "tavern", "song", "blade", "healer", "storm", "meadow", "owl", "silver", "dawn", "harvest", "bridge", "mountain", "ancient", "spell", "wound", "rest", "journey"]
+WORDS = (
+    "forest river lantern guardian shadow ember moss stone whisper road tavern song blade healer storm meadow owl "
+    "silver dawn harvest bridge mountain ancient spell wound rest journey"
+).split()
 
 
 def long_chat(tag: str, character: str, messages: int, rng: random.Random) -> str:
