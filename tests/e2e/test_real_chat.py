@@ -56,7 +56,8 @@ def long_chat(tag: str, turns: int = 8) -> list[ChatMessage]:
     lines = [ChatMessage("system", f"You are a patient narrator. Story {tag}.")]
     for n in range(turns):
         lines.append(ChatMessage("user", f"{tag} question {n}: describe the river, the lantern and the road."))
-        lines.append(ChatMessage("assistant", f"{tag} answer {n}: the river bends, the lantern glows, the road goes on."))
+        answer = f"{tag} answer {n}: the river bends, the lantern glows, the road goes on."
+        lines.append(ChatMessage("assistant", answer))
     return lines
 
 
