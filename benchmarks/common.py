@@ -75,6 +75,39 @@ def running_server(env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+@contextmanager
+def serve_app(overrides: dict[str, Any], plugins: list[Any] = ()) -> Iterator[httpx.Client]:  # type: ignore[assignment]
+    """The app in this process on a real uvicorn server (so benchmark plugins can be registered)."""
+    import threading
+
+    import uvicorn
+
+    from bostonia.app import build_services, create_app
+    from bostonia.config import load_settings
+    from bostonia.plugins import make_plugin_manager
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bostonia-bench-"))
+    settings = load_settings(None, environ={}, overrides={"data_dir": str(data_dir), **overrides})
+    manager = make_plugin_manager(load=[])
+    for plugin in plugins:
+        manager.register(plugin)
+    app = create_app(settings, services=build_services(settings, manager))
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", log_config=None)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{config.port}", timeout=600)
+    try:
+        yield client
+    finally:
+        client.close()
+        server.should_exit = True
+        thread.join(60)
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 def account(client: httpx.Client, email: str) -> dict[str, str]:
     response = client.post(
         "/api/v1/auth/register", json={"email": email, "password": PASSWORD, "display_name": "Bench"}

@@ -40,9 +40,13 @@ from bostonia.characters.routes import CharacterController
 from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterStore
 from bostonia.characters.transfer import CardTransfer
+from bostonia.chat.hub import ConversationHub
+from bostonia.chat.migrations import migrations as chat_migrations
 from bostonia.chat.pages import ChatPages
+from bostonia.chat.replies import ReplyService
 from bostonia.chat.routes import ConversationController
 from bostonia.chat.service import ChatService
+from bostonia.chat.socket import chat_socket
 from bostonia.chat.store import ConversationStore
 from bostonia.config import Settings, load_settings
 from bostonia.db import Database
@@ -59,6 +63,10 @@ from bostonia.lore.store import LorebookStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
+from bostonia.personas.pages import PersonaPages
+from bostonia.personas.routes import PersonaController
+from bostonia.personas.service import PersonaService
+from bostonia.personas.store import PersonaStore
 from bostonia.plugins import make_plugin_manager
 from bostonia.ui import filters
 from bostonia.users.service import UserService
@@ -66,7 +74,7 @@ from bostonia.users.store import UserStore
 
 log = logging.getLogger(__name__)
 # Every migration set, in the order they apply: the seed schema first, then capabilities' own.
-MIGRATIONS: tuple[Migrations, ...] = (seed_migrations, character_migrations, lore_migrations)
+MIGRATIONS: tuple[Migrations, ...] = (seed_migrations, chat_migrations, character_migrations, lore_migrations)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -86,7 +94,10 @@ class Services:
     characters: CharacterService
     lore: LoreService
     transfer: CardTransfer
+    personas: PersonaService
+    hub: ConversationHub
     chat: ChatService
+    replies: ReplyService
 
     async def start(self) -> None:
         applied = await self.db.migrate()
@@ -107,8 +118,9 @@ class Services:
             future.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
-        await self.chat.shutdown()
+        await self.replies.shutdown()
         await self.characters.stop()
+        self.hub.close()
         self.queues.stop()
         self.db.close()
 
@@ -145,6 +157,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     characters = CharacterService(
         CharacterStore(db), media=media, config=settings.characters, uploads=settings.uploads
     )
+    personas = PersonaService(PersonaStore(db))
+    conversations = ConversationStore(db)
+    hub = ConversationHub()
+    chat = ChatService(conversations, characters, personas, hub, settings.llm, forget_session=models.forget_session)
     return Services(
         settings=settings,
         plugins=plugins,
@@ -158,7 +174,20 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         characters=characters,
         lore=LoreService(lorebooks),
         transfer=CardTransfer(characters, lorebooks, media, settings.uploads),
-        chat=ChatService(ConversationStore(db), characters, models, queues, settings.llm),
+        personas=personas,
+        hub=hub,
+        chat=chat,
+        replies=ReplyService(
+            chat,
+            conversations,
+            characters,
+            personas,
+            models,
+            queues,
+            hub,
+            settings.llm,
+            injectors=[i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []],
+        ),
     )
 
 
@@ -204,7 +233,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         extra_routes.extend(routes or [])
 
     dependencies: dict[str, Provide | Callable[..., Any]] = {
-        "settings": _provide(settings),
+        "config": _provide(settings),
         "db": _provide(services.db),
         "metrics": _provide(services.metrics),
         "auth": _provide(services.auth),
@@ -213,6 +242,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "lore": _provide(services.lore),
         "transfer": _provide(services.transfer),
         "chat": _provide(services.chat),
+        "replies": _provide(services.replies),
+        "personas": _provide(services.personas),
+        "hub": _provide(services.hub),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -223,6 +255,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             CharacterController,
             LorebookController,
             ConversationController,
+            chat_socket,
+            PersonaController,
+            PersonaPages,
             AccountPages,
             CharacterPages,
             BuilderPages,

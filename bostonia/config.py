@@ -61,6 +61,10 @@ class LLMConfig(_Section):
     repeat_penalty: Annotated[float, msgspec.Meta(ge=0)] = 1.1
     # Longest user message accepted, in characters.
     max_message_chars: Positive = 16000
+    # Saved llama.cpp KV states of recent conversations (per model), so switching back is instant.
+    kv_cache_mb: Annotated[int, msgspec.Meta(ge=0)] = 1024
+    # Older states spill to <data_dir>/kvcache up to this size; 0 turns spilling off.
+    kv_cache_disk_mb: Annotated[int, msgspec.Meta(ge=0)] = 2048
 
 
 class AuthConfig(_Section):

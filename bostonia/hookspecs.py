@@ -25,5 +25,15 @@ def register_models(register: Callable[[ChatModel], None], settings: Settings) -
 
 
 @hookspec
+def prompt_injectors(settings: Settings) -> list[Any] | None:
+    """Return objects that add dynamic material to the prompt of each reply (lore, memories, summaries).
+
+    Each has `async def injections(user, conversation, character, history) -> list[PromptInjection]`
+    (see `bostonia.chat.replies.PromptInjector`). Injections sit at a fixed depth from the end of the
+    history, so they never invalidate the model's cached prompt prefix.
+    """
+
+
+@hookspec
 def extra_routes(settings: Settings) -> list[Any] | None:
     """Return extra Litestar route handlers or routers to mount in the app."""

@@ -7,18 +7,17 @@ import time
 from collections.abc import Callable, Iterator
 
 from bostonia import hookimpl
-from bostonia.llm.base import ChatMessage, SamplingParams
+from bostonia.llm.base import ChatMessage, GenerationRequest, SamplingParams
 
 
 class ScriptedModel:
-    """Replies with queued scripts, piece by piece; records every prompt it was given."""
+    """Replies with queued scripts, piece by piece; records every request it was given."""
 
     def __init__(self, model_id: str = "scripted", context_size: int = 2048, delay: float = 0.0) -> None:
         self.model_id = model_id
         self.context_size = context_size
         self.delay = delay
-        self.prompts: list[list[ChatMessage]] = []
-        self.params: list[SamplingParams] = []
+        self.requests: list[GenerationRequest] = []
         self._scripts: list[list[str] | BaseException] = []
         self.gate: threading.Event | None = None  # when set, generation waits for it after the first piece
         self.default_reply = ["Hello", " from", " the", " scripted", " model."]
@@ -31,14 +30,26 @@ class ScriptedModel:
         self.gate = threading.Event()
         return self.gate
 
+    @property
+    def replies(self) -> list[GenerationRequest]:
+        """The requests that asked for text (not the cache warm-ups)."""
+        return [request for request in self.requests if not request.prefill_only]
+
+    @property
+    def prompts(self) -> list[list[ChatMessage]]:
+        return [list(request.messages) for request in self.replies]
+
+    @property
+    def params(self) -> list[SamplingParams]:
+        return [request.params for request in self.replies]
+
     def count_tokens(self, text: str) -> int:
         return len(text.split())
 
-    def stream(
-        self, messages: list[ChatMessage], params: SamplingParams, should_stop: Callable[[], bool]
-    ) -> Iterator[str]:
-        self.prompts.append(list(messages))
-        self.params.append(params)
+    def stream(self, request: GenerationRequest, should_stop: Callable[[], bool]) -> Iterator[str]:
+        self.requests.append(request)
+        if request.prefill_only:
+            return
         script = self._scripts.pop(0) if self._scripts else self.default_reply
         if isinstance(script, BaseException):
             raise script

@@ -360,3 +360,21 @@ def test_long_history_is_trimmed_to_the_context(
 
 def test_settings_fixture_uses_the_scripted_model() -> None:
     assert make_settings().llm.default_model == "scripted"
+
+
+def test_a_waiting_reply_is_told_its_place_in_the_queue(live: httpx.Client, model: ScriptedModel) -> None:
+    alice, bob = register(live, "alice@example.com"), register(live, "bob@example.com")
+    first, second = new_conversation(live, alice), new_conversation(live, bob)
+    gate = model.hold()
+    with live.stream("POST", f"/api/v1/conversations/{first['id']}/messages", json={"content": "Hi"},
+                     headers={**bearer(alice), **SSE}) as running:
+        events = parse_sse(running.iter_lines())
+        next(events), next(events)  # alice's reply is generating (and held)
+        with live.stream("POST", f"/api/v1/conversations/{second['id']}/messages", json={"content": "Hi"},
+                         headers={**bearer(bob), **SSE}) as waiting:
+            bob_events = parse_sse(waiting.iter_lines())
+            assert next(bob_events)[0] == "message:stream:start"
+            queued = next(bob_events)
+            assert queued[0] == "message:queued" and queued[1]["position"] == 1
+            gate.set()
+            assert [name for name, _ in bob_events][-1] == "message:stream:complete"

@@ -1,13 +1,22 @@
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import msgspec
 
 from bostonia.characters.schemas import Character
 from bostonia.llm.base import ChatMessage
-from bostonia.prompt.builder import DEFAULT_SYSTEM_PROMPT, PER_MESSAGE_OVERHEAD, build_prompt, card_system_text
-from bostonia.prompt.macros import expand
+from bostonia.prompt.builder import (
+    DEFAULT_SYSTEM_PROMPT,
+    PER_MESSAGE_OVERHEAD,
+    Persona,
+    PromptInjection,
+    build_prompt,
+    history_start,
+    system_parts,
+)
+from bostonia.prompt.macros import MacroContext, expand, expand_with
 
 
 def character(**fields: Any) -> Character:
@@ -56,6 +65,10 @@ def test_macros_are_case_insensitive_and_cover_tavern_spellings() -> None:
     assert expand(text, char="Mira", user="Sam") == "Mira greets Sam; Mira waves at Sam. Mira {{unknown}}"
 
 
+def card_system_text(char: Character, user_name: str, persona: Persona | None = None) -> str:
+    return "\n\n".join(text for _, text in system_parts(char, persona, MacroContext(char=char.name, user=user_name)))
+
+
 def test_system_text_holds_the_card_with_macros_expanded() -> None:
     text = card_system_text(character(), user_name="Sam")
     assert "Mira flies ships." in text and "Sam boards the ship." in text and "personality: brave" in text
@@ -64,9 +77,9 @@ def test_system_text_holds_the_card_with_macros_expanded() -> None:
 
 
 def test_card_system_prompt_replaces_the_default_and_can_include_it() -> None:
-    own = card_system_text(character(system_prompt="Only pirate talk."), user_name="Sam")
+    own = card_system_text(character(system_prompt="Only pirate talk."), "Sam")
     assert own.startswith("Only pirate talk.") and "roleplay" not in own
-    wrapped = card_system_text(character(system_prompt="{{original}} Arr."), user_name="Sam")
+    wrapped = card_system_text(character(system_prompt="{{original}} Arr."), "Sam")
     assert wrapped.startswith(expand(DEFAULT_SYSTEM_PROMPT, char="Mira", user="Sam")) and "Arr." in wrapped
 
 
@@ -80,11 +93,91 @@ def test_history_follows_the_system_message() -> None:
 
 def test_oldest_turns_are_dropped_to_fit_the_budget() -> None:
     history = [ChatMessage("user" if i % 2 else "assistant", f"turn {i} " + "x " * 10) for i in range(20)]
-    system_cost = words(card_system_text(character(), user_name="Sam")) + PER_MESSAGE_OVERHEAD
+    system_cost = words(card_system_text(character(), "Sam")) + PER_MESSAGE_OVERHEAD
     per_turn = 12 + PER_MESSAGE_OVERHEAD
     built = build_prompt(character(), history, user_name="Sam", budget=system_cost + 5 * per_turn, count_tokens=words)
-    assert [m.content.split()[1] for m in built.messages[1:]] == ["15", "16", "17", "18", "19"]
-    assert built.dropped_messages == 15
+    kept = [int(m.content.split()[1]) for m in built.messages[1:]]
+    assert kept[-1] == 19 and len(kept) <= 5  # the newest turns, within the budget
+    assert built.dropped_messages == 20 - len(kept)
+    assert built.tokens <= system_cost + 5 * per_turn
+
+
+def test_history_start_moves_in_chunks_not_every_turn() -> None:
+    """Once the context is full, the first kept message must stay put for many turns (KV cache reuse)."""
+    starts = []
+    for length in range(10, 200):
+        costs = [10] * length
+        starts.append(history_start(costs, available=400, chunk=100))
+    changes = sum(1 for a, b in itertools.pairwise(starts) if a != b)
+    assert changes <= (200 * 10 - 400) / 100 + 1  # about once per chunk of new conversation
+    for length, start in zip(range(10, 200), starts, strict=True):
+        assert (length - start) * 10 <= 400  # and always within the budget
+
+
+def test_injections_sit_at_a_fixed_depth_from_the_end() -> None:
+    history = [ChatMessage("user" if i % 2 else "assistant", f"m{i}") for i in range(8)]
+    built = build_prompt(
+        character(),
+        history,
+        user_name="Sam",
+        budget=10_000,
+        count_tokens=words,
+        injections=[
+            PromptInjection(name="lore", content="The tower is haunted.", depth=2),
+            PromptInjection(name="memory", content="Sam likes tea.", depth=2),
+        ],
+    )
+    contents = [m.content for m in built.messages]
+    assert contents[-3] == "The tower is haunted.\n\nSam likes tea." and contents[-2:] == ["m6", "m7"]
+    assert built.messages[-3].role == "system"
+    assert [s.name for s in built.sections][-3] == "lore+memory"
+
+
+def test_persona_description_joins_the_system_message() -> None:
+    text = card_system_text(character(), "Ren", Persona(name="Ren", description="A {{char}} fan from the docks."))
+    assert "About Ren: A Mira fan from the docks." in text
+
+
+def test_continuing_keeps_the_last_assistant_message_last() -> None:
+    history = [ChatMessage("user", "Hi"), ChatMessage("assistant", "Well, I")]
+    built = build_prompt(
+        character(post_history_instructions="Be brief."),
+        history,
+        user_name="Sam",
+        budget=10_000,
+        count_tokens=words,
+        injections=[PromptInjection(name="lore", content="x", depth=0)],
+        continuing=True,
+    )
+    assert built.messages[-1] == ChatMessage("assistant", "Well, I")
+
+
+def test_pick_is_stable_per_conversation_and_random_is_not() -> None:
+    first = expand_with("{{pick:red,green,blue,amber}}", MacroContext(char="a", user="b", seed="conv-1"))
+    assert all(
+        expand_with("{{pick:red,green,blue,amber}}", MacroContext(char="a", user="b", seed="conv-1")) == first
+        for _ in range(10)
+    )
+    seeds = {
+        expand_with("{{pick:red,green,blue,amber}}", MacroContext(char="a", user="b", seed=f"c{i}")) for i in range(40)
+    }
+    assert len(seeds) > 1
+    rolls = {expand_with("{{random:a,b,c,d}}", MacroContext(char="a", user="b")) for _ in range(60)}
+    assert len(rolls) > 1
+
+
+def test_dice_time_comments_and_idle() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 3, 4, 15, 7, tzinfo=UTC)
+    context = MacroContext(char="a", user="b", now=now, last_user_message_at=now - timedelta(hours=2, minutes=5))
+    assert expand_with("{{time}} {{date}} {{weekday}}", context) == "15:07 March 04, 2026 Wednesday"
+    assert expand_with("x{{// a note}}y", context) == "xy"
+    assert expand_with("{{idle_duration}}", context) == "2 hours"
+    for _ in range(30):
+        assert 3 <= int(expand_with("{{roll:3d6}}", context)) <= 18
+        assert 1 <= int(expand_with("{{roll:20}}", context)) <= 20
+    assert expand_with("{{roll:banana}}", context) == "{{roll:banana}}"
 
 
 def test_the_newest_message_is_kept_even_when_nothing_fits() -> None:

@@ -3,17 +3,16 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import msgspec
 import pytest
 
-from bostonia.llm.base import ChatMessage, SamplingParams
+from bostonia.llm.base import ChatMessage, GenerationRequest
 from bostonia.llm.worker import GenerationQueue, QueueObserver
 from tests.fakes import ScriptedModel
 
-PARAMS = SamplingParams()
 
-
-def prompt(tag: str) -> list[ChatMessage]:
-    return [ChatMessage("user", tag)]
+def prompt(tag: str, session: str | None = None) -> GenerationRequest:
+    return GenerationRequest(messages=(ChatMessage("user", tag),), session=session)
 
 
 async def collect(job) -> str:  # type: ignore[no-untyped-def]
@@ -27,7 +26,7 @@ def test_pieces_stream_back_to_the_event_loop() -> None:
     async def main() -> str:
         queue = GenerationQueue(model)
         try:
-            return await collect(queue.submit("u1", prompt("x"), PARAMS))
+            return await collect(queue.submit("u1", prompt("x")))
         finally:
             queue.stop()
 
@@ -40,21 +39,21 @@ def test_jobs_are_taken_round_robin_across_users() -> None:
     seen: list[str] = []
     original = model.stream
 
-    def recording_stream(messages, params, should_stop):  # type: ignore[no-untyped-def]
-        seen.append(messages[0].content)
-        yield from original(messages, params, should_stop)
+    def recording_stream(request, should_stop):  # type: ignore[no-untyped-def]
+        seen.append(request.messages[0].content)
+        yield from original(request, should_stop)
 
     model.stream = recording_stream  # type: ignore[method-assign]
 
     async def main() -> None:
         queue = GenerationQueue(model)
         try:
-            first = queue.submit("alice", prompt("alice-1"), PARAMS)
+            first = queue.submit("alice", prompt("alice-1"))
             while not seen:  # alice-1 is running (and held by the gate)
                 await asyncio.sleep(0.01)
-            burst = [queue.submit("alice", prompt(f"alice-{n}"), PARAMS) for n in (2, 3, 4)]
-            bob = queue.submit("bob", prompt("bob-1"), PARAMS)
-            carol = queue.submit("carol", prompt("carol-1"), PARAMS)
+            burst = [queue.submit("alice", prompt(f"alice-{n}")) for n in (2, 3, 4)]
+            bob = queue.submit("bob", prompt("bob-1"))
+            carol = queue.submit("carol", prompt("carol-1"))
             assert queue.depth == 5
             assert queue.position(bob) == 1 and queue.position(carol) == 2 and queue.position(burst[2]) == 4
             gate.set()
@@ -73,8 +72,8 @@ def test_a_cancelled_waiting_job_never_runs() -> None:
     async def main() -> str:
         queue = GenerationQueue(model)
         try:
-            running = queue.submit("u1", prompt("first"), PARAMS)
-            waiting = queue.submit("u2", prompt("second"), PARAMS)
+            running = queue.submit("u1", prompt("first"))
+            waiting = queue.submit("u2", prompt("second"))
             waiting.cancel()
             gate.set()
             await collect(running)
@@ -93,7 +92,7 @@ def test_cancelling_a_running_job_stops_it_early() -> None:
     async def main() -> str:
         queue = GenerationQueue(model)
         try:
-            job = queue.submit("u1", prompt("x"), PARAMS)
+            job = queue.submit("u1", prompt("x"))
             first = await job.pieces.get()
             job.cancel()
             return first + await collect(job)
@@ -111,9 +110,9 @@ def test_model_errors_surface_in_the_awaiting_coroutine() -> None:
         queue = GenerationQueue(model)
         try:
             with pytest.raises(ValueError, match="bad prompt"):
-                await collect(queue.submit("u1", prompt("x"), PARAMS))
+                await collect(queue.submit("u1", prompt("x")))
             # The worker survives and serves the next job.
-            assert await collect(queue.submit("u1", prompt("y"), PARAMS)) == "Hello from the scripted model."
+            assert await collect(queue.submit("u1", prompt("y"))) == "Hello from the scripted model."
         finally:
             queue.stop()
 
@@ -140,7 +139,7 @@ def test_observer_sees_depth_first_token_and_pieces() -> None:
             model, QueueObserver(depth=record(depths), first_piece=record(firsts), pieces=record(pieces))
         )
         try:
-            await collect(queue.submit("u1", prompt("x"), PARAMS))
+            await collect(queue.submit("u1", prompt("x")))
         finally:
             queue.stop()
 
@@ -156,11 +155,41 @@ def test_stop_cancels_the_running_job_and_releases_waiting_ones() -> None:
 
     async def main() -> tuple[str, str]:
         queue = GenerationQueue(model)
-        running = queue.submit("u1", prompt("x"), PARAMS)
+        running = queue.submit("u1", prompt("x"))
         first = await running.pieces.get()
-        waiting = queue.submit("u2", prompt("y"), PARAMS)
+        waiting = queue.submit("u2", prompt("y"))
         await asyncio.to_thread(queue.stop)  # the running job is held by the gate: stop must cancel it
         return first + await collect(running), await collect(waiting)
 
     assert asyncio.run(main()) == ("Hello", "")
     assert len(model.prompts) == 1
+
+
+def test_background_warmups_wait_for_replies_and_yield_to_them() -> None:
+    model = ScriptedModel()
+    gate = model.hold()
+
+    async def main() -> None:
+        queue = GenerationQueue(model)
+        try:
+            reply = queue.submit("u1", prompt("reply", session="a"))
+            await reply.pieces.get()  # running (held)
+            warm_b = queue.submit(
+                "u2", msgspec.structs.replace(prompt("warm", session="b"), prefill_only=True), background=True
+            )
+            newer_b = queue.submit(
+                "u2", msgspec.structs.replace(prompt("warm2", session="b"), prefill_only=True), background=True
+            )
+            assert warm_b.cancelled.is_set() and not newer_b.cancelled.is_set()  # only the newest warm-up stays
+            second = queue.submit("u3", prompt("reply2", session="c"))
+            assert queue.depth == 1  # warm-ups are not counted as waiting replies
+            gate.set()
+            await collect(reply)
+            await collect(second)
+            await collect(newer_b)
+        finally:
+            queue.stop()
+
+    asyncio.run(main())
+    order = [(r.messages[0].content, r.prefill_only) for r in model.requests]
+    assert order == [("reply", False), ("reply2", False), ("warm2", True)]

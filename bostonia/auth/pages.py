@@ -14,8 +14,7 @@ from bostonia.auth.service import AuthService
 from bostonia.config import Settings
 from bostonia.errors import BostoniaError
 from bostonia.http.auth import SESSION_COOKIE
-from bostonia.http.deps import Auth, Viewer
-from bostonia.http.deps import Settings as SettingsDep
+from bostonia.http.deps import Auth, Config, Viewer
 from bostonia.ui.forms import Form
 from bostonia.users.schemas import User
 
@@ -49,9 +48,7 @@ class AccountPages(Controller):
         return Template("login.html", context={"user": None, "next": safe_next(next), "error": None})
 
     @post("/login")
-    async def login(
-        self, data: Form, auth: Auth, settings: SettingsDep, request: Request[Any, Any, Any]
-    ) -> Response[Any]:
+    async def login(self, data: Form, auth: Auth, config: Config, request: Request[Any, Any, Any]) -> Response[Any]:
         target = safe_next(data.get("next"))
         try:
             user = await auth.login(data.get("email", ""), data.get("password", ""))
@@ -61,7 +58,7 @@ class AccountPages(Controller):
                 status_code=401,
                 context={"user": None, "next": target, "error": exc.message, "email": data.get("email", "")},
             )
-        return await self._signed_in(user, target, auth, settings, request)
+        return await self._signed_in(user, target, auth, config, request)
 
     @get("/register")
     async def register_form(self, viewer: Viewer) -> Response[Any]:
@@ -70,9 +67,7 @@ class AccountPages(Controller):
         return Template("register.html", context={"user": None, "error": None, "form": {}})
 
     @post("/register")
-    async def register(
-        self, data: Form, auth: Auth, settings: SettingsDep, request: Request[Any, Any, Any]
-    ) -> Response[Any]:
+    async def register(self, data: Form, auth: Auth, config: Config, request: Request[Any, Any, Any]) -> Response[Any]:
         try:
             user = await auth.register(data.get("email", ""), data.get("password", ""), data.get("display_name"))
         except BostoniaError as exc:
@@ -82,7 +77,7 @@ class AccountPages(Controller):
                 status_code=422 if exc.code != "email_taken" else 409,
                 context={"user": None, "error": exc.message, "form": form},
             )
-        return await self._signed_in(user, "/", auth, settings, request)
+        return await self._signed_in(user, "/", auth, config, request)
 
     async def _signed_in(
         self, user: User, target: str, auth: AuthService, settings: Settings, request: Request[Any, Any, Any]

@@ -17,7 +17,7 @@ from bostonia.characters.routes import CardUpload, import_result, import_upload
 from bostonia.characters.schemas import CONTENT_TIERS, VISIBILITIES, Character, CharacterCreate, CharacterUpdate
 from bostonia.characters.service import CharacterService
 from bostonia.errors import BostoniaError, InvalidInput
-from bostonia.http.deps import Characters, CurrentUser, Settings, Transfer
+from bostonia.http.deps import Characters, Config, CurrentUser, Transfer
 from bostonia.lore.convert import book_to_card
 from bostonia.lore.store import LorebookStore
 from bostonia.prompt.macros import expand
@@ -280,11 +280,11 @@ class BuilderPages(Controller):
         data: MultipartBody[CardUpload],
         user: CurrentUser,
         transfer: Transfer,
-        settings: Settings,
+        config: Config,
         request: Request[Any, Any, Any],
     ) -> Template:
         """Per-file results: a link to each imported character, the reason for each rejected file."""
-        result = import_result(await import_upload(data, transfer, user, settings))
+        result = import_result(await import_upload(data, transfer, user, config))
         template = "_import_results.html" if request.headers.get("hx-request") else "import.html"
         return Template(template, context={"user": user, "result": result, "visibilities": VISIBILITIES})
 

@@ -27,9 +27,9 @@ from bostonia.characters.schemas import (
     Visibility,
 )
 from bostonia.characters.transfer import CardTransfer, ExportFormat, ImportOutcome
-from bostonia.config import Settings as SettingsConfig
+from bostonia.config import Settings
 from bostonia.errors import InvalidInput, PayloadTooLarge
-from bostonia.http.deps import Characters, CurrentUser, Settings, Transfer, Viewer
+from bostonia.http.deps import Characters, Config, CurrentUser, Transfer, Viewer
 from bostonia.http.downloads import attachment
 from bostonia.http.errors import status_for
 from bostonia.users.schemas import User
@@ -91,11 +91,9 @@ def raise_if_nothing_imported(outcome: ImportOutcome) -> None:
     raise InvalidInput(message, code="import_failed", details=details)
 
 
-async def import_upload(
-    data: CardUpload, transfer: CardTransfer, user: User, settings: SettingsConfig
-) -> ImportOutcome:
+async def import_upload(data: CardUpload, transfer: CardTransfer, user: User, config: Settings) -> ImportOutcome:
     """Shared by the API and the import page: read the parts (capped), import each file on its own."""
-    uploads = settings.uploads
+    uploads = config.uploads
     if len(data.file) > uploads.max_files_per_import:
         raise PayloadTooLarge(
             f"{len(data.file)} files in one request; the limit is {uploads.max_files_per_import}",
@@ -149,12 +147,12 @@ class CharacterController(Controller):
 
     @post("/import", status_code=201)
     async def import_cards(
-        self, data: MultipartBody[CardUpload], transfer: Transfer, user: CurrentUser, settings: Settings
+        self, data: MultipartBody[CardUpload], transfer: Transfer, user: CurrentUser, config: Config
     ) -> ImportResult:
         """Import card files (PNG chara/ccv3, JSON V1/V2/V3, CharX) and lorebooks (World Info, lorebook_v3).
         Each file stands alone: 201 with the imported items and per-file errors when at least one
         succeeded; when none did, the error status of the failure (or 422 listing every failure)."""
-        outcome = await import_upload(data, transfer, user, settings)
+        outcome = await import_upload(data, transfer, user, config)
         raise_if_nothing_imported(outcome)
         return import_result(outcome)
 
@@ -179,10 +177,10 @@ class CharacterController(Controller):
         data: MultipartBody[ImageUpload],
         characters: Characters,
         user: CurrentUser,
-        settings: Settings,
+        config: Config,
     ) -> Character:
         """A PNG, JPEG, GIF or WebP picture; it is re-encoded and thumbnailed."""
-        image = await read_upload(data.file, settings.uploads.max_avatar_bytes)
+        image = await read_upload(data.file, config.uploads.max_avatar_bytes)
         return await characters.set_avatar(user, character_id, image)
 
     @post("/{character_id:str}/rate", status_code=200)

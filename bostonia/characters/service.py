@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import builtins
 import time
 from typing import Any
 
@@ -121,6 +122,10 @@ class CharacterService:
 
     # -- reading ------------------------------------------------------------------------------------
 
+    async def list(self, viewer: User | None) -> builtins.list[Character]:
+        """The first page of the catalogue (most popular first), for pickers that need a short list."""
+        return (await self.browse(viewer)).items
+
     async def browse(
         self,
         viewer: User | None,
@@ -182,7 +187,7 @@ class CharacterService:
             raise PermissionDenied("only the creator of this character or an admin may change it")
         return character
 
-    async def search(self, viewer: User | None, text: str, *, limit: int = 20) -> list[Character]:
+    async def search(self, viewer: User | None, text: str, *, limit: int = 20) -> builtins.list[Character]:
         words = query_words(text)
         if not words:
             return []
@@ -197,7 +202,7 @@ class CharacterService:
         except sqlite3.OperationalError as exc:  # our queries are quoted words; this is a safety net
             raise InvalidInput(f"cannot search for {text[:80]!r}: {exc}", code="invalid_query") from None
 
-    async def trending(self, viewer: User | None, *, limit: int = 24) -> list[Character]:
+    async def trending(self, viewer: User | None, *, limit: int = 24) -> builtins.list[Character]:
         """Public characters by recent engagement; when few have any, the most popular fill the list."""
         limit = max(1, min(limit, 100))
         tiers = allowed_content_tiers(viewer)
@@ -212,7 +217,7 @@ class CharacterService:
             items += [c for c in popular if c.id not in seen][: limit - len(items)]
         return items
 
-    async def top_tags(self) -> list[tuple[str, int]]:
+    async def top_tags(self) -> builtins.list[tuple[str, int]]:
         now = time.monotonic()
         if self._tags is None or now - self._tags[0] > self.config.trending_refresh_seconds:
             self._tags = (now, await self.characters.top_tags())

@@ -1,33 +1,33 @@
-"""Conversations and replies: ownership checks, storing messages, running generation in the background."""
+"""Conversations and their message tree: ownership, swipes, edits, deletes, branches, search.
+
+Generating replies is `chat.replies.ReplyService`; this service owns everything else a user does to a
+conversation. Every change that alters what a conversation shows is published to the hub, so other
+tabs and sockets follow.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import re
+from collections.abc import Callable
+from typing import Any, Literal
 
 import msgspec
 
-from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
-from bostonia.chat.schemas import Conversation, Message
+from bostonia.chat import transfer
+from bostonia.chat.hub import ConversationHub
+from bostonia.chat.schemas import ChatEvent, Conversation, Message, PathChange, SearchHit, UpdateConversation
 from bostonia.chat.store import ConversationStore
-from bostonia.chat.streams import ReplyStream
 from bostonia.config import LLMConfig
-from bostonia.db.values import new_id
-from bostonia.errors import BostoniaError, Conflict, InvalidInput, NotFound, Unavailable
-from bostonia.llm.base import ChatMessage, SamplingParams
-from bostonia.llm.registry import ModelRegistry
-from bostonia.llm.worker import GenerationQueues
-from bostonia.prompt.builder import build_prompt
-from bostonia.prompt.macros import expand
+from bostonia.errors import Conflict, InvalidInput, NotFound
+from bostonia.personas.service import PersonaService
+from bostonia.prompt.macros import MacroContext, expand_with
 from bostonia.users.schemas import User
 
 log = logging.getLogger(__name__)
-# Room left in the context for the template's own tokens beyond our per-message estimate.
-CONTEXT_MARGIN = 32
-# Tiny models occasionally end a reply before saying anything; ask again this many times.
-EMPTY_REPLY_RETRIES = 2
+MAX_PAGE = 10_000
+PATH_CHANGED = "conversation:path_changed"
+UPDATED = "conversation:updated"
 
 
 class ChatService:
@@ -35,26 +35,38 @@ class ChatService:
         self,
         conversations: ConversationStore,
         characters: CharacterService,
-        models: ModelRegistry,
-        queues: GenerationQueues,
+        personas: PersonaService,
+        hub: ConversationHub,
         config: LLMConfig,
+        forget_session: Callable[[str], None] = lambda conversation_id: None,
     ) -> None:
         self.conversations = conversations
         self.characters = characters
-        self.models = models
-        self.queues = queues
+        self.personas = personas
+        self.hub = hub
         self.config = config
-        self._replies: dict[str, ReplyStream] = {}  # conversation id -> the reply being generated
+        self.forget_session = forget_session  # models drop cached state of deleted conversations
+        # Set by the reply service: conversations whose reply is being generated cannot be reshaped.
+        self.busy: set[str] = set()
 
     # -- conversations ---------------------------------------------------------------------------
 
-    async def start_conversation(self, user: User, character_id: str) -> Conversation:
+    async def start_conversation(self, user: User, character_id: str, persona_id: str | None = None) -> Conversation:
         character = await self.characters.get(user, character_id)
-        greeting = expand(character.greeting, char=character.name, user=user.display_name)
-        return await self.conversations.create(user_id=user.id, character_id=character.id, greeting=greeting)
+        if persona_id is not None:
+            await self.personas.get(user, persona_id)
+        persona = await self.personas.for_chat(user, persona_id)
+        macros = MacroContext(char=character.name, user=persona.name)
+        # The card's alternate greetings are swipes of the first message.
+        greetings = [expand_with(text, macros) for text in [character.greeting, *character.alternate_greetings]]
+        return await self.conversations.create(
+            user_id=user.id, character_id=character.id, greetings=greetings, persona_id=persona_id
+        )
 
-    async def list_conversations(self, user: User, *, character_id: str | None = None) -> list[Conversation]:
-        return await self.conversations.list_for_user(user.id, character_id=character_id)
+    async def list_conversations(
+        self, user: User, *, character_id: str | None = None, archived: bool | None = None
+    ) -> list[Conversation]:
+        return await self.conversations.list_for_user(user.id, character_id=character_id, archived=archived)
 
     async def get_conversation(self, user: User, conversation_id: str) -> Conversation:
         """The user's own conversation. Someone else's is reported as missing: ids are not probeable."""
@@ -63,20 +75,156 @@ class ChatService:
             raise NotFound("conversation not found")
         return conversation
 
+    async def update_conversation(self, user: User, conversation_id: str, changes: UpdateConversation) -> Conversation:
+        await self.get_conversation(user, conversation_id)
+        fields: dict[str, Any] = {}
+        if changes.title is not None:
+            fields["title"] = " ".join(changes.title.split())
+        if changes.is_archived is not None:
+            fields["is_archived"] = int(changes.is_archived)
+        if changes.persona_id is not None:
+            # "" detaches the persona (back to the default one).
+            if changes.persona_id:
+                await self.personas.get(user, changes.persona_id)
+            fields["persona_id"] = changes.persona_id or None
+        if changes.settings is not None:
+            fields["settings"] = msgspec.to_builtins(changes.settings)
+        await self.conversations.update(conversation_id, fields)
+        conversation = await self.get_conversation(user, conversation_id)
+        self.hub.publish(conversation_id, ChatEvent(UPDATED, {"conversation": conversation}))
+        return conversation
+
     async def delete_conversation(self, user: User, conversation_id: str) -> None:
         await self.get_conversation(user, conversation_id)
-        if reply := self._replies.get(conversation_id):
-            await self._cancel_and_wait(reply)
+        if conversation_id in self.busy:
+            raise Conflict("a reply is being generated; stop it first", code="reply_in_progress")
         await self.conversations.delete(conversation_id)
+        self.forget_session(conversation_id)
 
-    async def messages(self, user: User, conversation_id: str) -> list[Message]:
+    async def search(self, user: User, query: str) -> list[SearchHit]:
+        if not query.strip():
+            raise InvalidInput("q must not be blank", details={"field": "q"})
+        return await self.conversations.search(user.id, query)
+
+    async def family(self, user: User, conversation_id: str) -> list[Conversation]:
         await self.get_conversation(user, conversation_id)
-        return await self.conversations.active_path(conversation_id)
+        return [c for c in await self.conversations.family(conversation_id) if c.user_id == user.id]
 
-    # -- replies -------------------------------------------------------------------------------
+    # -- messages ----------------------------------------------------------------------------------
 
-    async def send(self, user: User, conversation_id: str, content: str) -> ReplyStream:
-        """Store the user's message and start generating the reply in the background."""
+    async def messages(
+        self, user: User, conversation_id: str, *, limit: int | None = None, before: str | None = None
+    ) -> tuple[list[Message], bool]:
+        """The active path, oldest first (a page of it with `limit`/`before`), and whether more exist."""
+        await self.get_conversation(user, conversation_id)
+        if limit is not None and not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", details={"field": "limit"})
+        page = await self.conversations.active_path(conversation_id, limit=limit, before=before)
+        if page is None:
+            raise NotFound("no message with this id on the conversation's active path")
+        return page
+
+    async def message(self, user: User, conversation_id: str, message_id: str) -> Message:
+        await self.get_conversation(user, conversation_id)
+        message = await self.conversations.get_message(message_id)
+        if message is None or message.conversation_id != conversation_id:
+            raise NotFound("message not found")
+        return message
+
+    async def siblings(self, user: User, conversation_id: str, message_id: str) -> list[Message]:
+        return await self.conversations.siblings(await self.message(user, conversation_id, message_id))
+
+    async def select(self, user: User, conversation_id: str, message_id: str) -> PathChange:
+        """Show this message (a swipe, or a message on another branch): the path follows its newest line."""
+        await self.message(user, conversation_id, message_id)
+        self._ensure_idle(conversation_id)
+        leaf = await self.conversations.select(conversation_id, message_id)
+        return self._path_changed(conversation_id, leaf)
+
+    async def swipe(
+        self, user: User, conversation_id: str, message_id: str, direction: Literal["left", "right"]
+    ) -> PathChange:
+        siblings = await self.siblings(user, conversation_id, message_id)
+        index = next(i for i, sibling in enumerate(siblings) if sibling.id == message_id)
+        target = index - 1 if direction == "left" else index + 1
+        if not 0 <= target < len(siblings):
+            raise InvalidInput(f"no swipe to the {direction} of this message", code="no_more_swipes")
+        return await self.select(user, conversation_id, siblings[target].id)
+
+    async def edit(self, user: User, conversation_id: str, message_id: str, content: str) -> Message:
+        message = await self.message(user, conversation_id, message_id)
+        self._ensure_idle(conversation_id)
+        content = self.valid_content(content)
+        updated = await self.conversations.set_content(message.id, content, edited=True)
+        self.hub.publish(conversation_id, ChatEvent("message:updated", {"message": updated}))
+        return updated
+
+    async def delete_message(self, user: User, conversation_id: str, message_id: str) -> PathChange:
+        """Delete a message and everything that followed it on its branch."""
+        message = await self.message(user, conversation_id, message_id)
+        self._ensure_idle(conversation_id)
+        leaf = await self.conversations.delete_message(message)
+        return self._path_changed(conversation_id, leaf)
+
+    async def branch(self, user: User, conversation_id: str, message_id: str) -> Conversation:
+        """A new conversation that shares this one's history up to (and including) `message_id`."""
+        conversation = await self.get_conversation(user, conversation_id)
+        await self.message(user, conversation_id, message_id)
+        path = await self.conversations.path_to(message_id)
+        title = f"{conversation.title or conversation.character_name} (branch)"
+        return await self.conversations.branch(conversation, path, title=title[:200])
+
+    # -- files -----------------------------------------------------------------------------------------
+
+    async def export(self, user: User, conversation_id: str, format: str) -> tuple[str, str, str]:
+        """(body, media type, file name) of the conversation in `format`: jsonl, txt or json."""
+        conversation = await self.get_conversation(user, conversation_id)
+        persona = await self.personas.for_chat(user, conversation.persona_id)
+        stem = _file_stem(conversation)
+        metadata = await self.conversations.conversation_metadata(conversation_id)
+        if format == "json":
+            messages = await self.conversations.all_messages(conversation_id)
+            leaf = await self.conversations.active_leaf(conversation_id)
+            body = transfer.bostonia_json(conversation, messages, active_leaf_id=leaf, metadata=metadata)
+            return msgspec.json.encode(body).decode(), "application/json", f"{stem}.json"
+        path = await self.conversations.path(conversation_id)
+        if format == "txt":
+            text = transfer.plain_text(path, user_name=persona.name, character_name=conversation.character_name)
+            return text, "text/plain; charset=utf-8", f"{stem}.txt"
+        if format == "jsonl":
+            swipes = {m.id: await self.conversations.siblings(m) for m in path if m.sibling_count > 1}
+            chat_metadata = metadata.get("sillytavern", {}).get("chat_metadata", {})
+            text = transfer.sillytavern_jsonl(
+                conversation,
+                path,
+                swipes,
+                user_name=persona.name,
+                character_name=conversation.character_name,
+                chat_metadata=chat_metadata,
+            )
+            return text, "application/jsonl; charset=utf-8", f"{stem}.jsonl"
+        raise InvalidInput("format must be one of jsonl, txt, json", details={"field": "format"})
+
+    async def import_chat(self, user: User, character_id: str, data: bytes) -> Conversation:
+        """A new conversation with `character_id` from a SillyTavern JSONL or Bostonia JSON file."""
+        character = await self.characters.get(user, character_id)
+        parsed = transfer.parse_chat_file(data)
+        for message in parsed.messages:
+            if len(message.content) > 10 * self.config.max_message_chars:
+                raise InvalidInput("a message in the file is too long", code="message_too_long")
+        return await self.conversations.import_tree(
+            user_id=user.id,
+            character_id=character.id,
+            title=parsed.title,
+            messages=parsed.messages,
+            leaf_key=parsed.leaf_key,
+            created_at=parsed.created_at,
+            metadata=parsed.metadata,
+        )
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def valid_content(self, content: str) -> str:
         content = content.strip()
         if not content:
             raise InvalidInput("message content must not be blank", details={"field": "content"})
@@ -86,122 +234,20 @@ class ChatService:
                 code="message_too_long",
                 details={"field": "content"},
             )
-        conversation = await self.get_conversation(user, conversation_id)
-        if conversation_id in self._replies:
-            raise Conflict("a reply is already being generated in this conversation", code="reply_in_progress")
-        model = self.models.default  # raises before anything is stored if no model exists
-        character = await self.characters.get(user, conversation.character_id)
-        history = await self.conversations.active_path(conversation_id)
-        user_message = await self.conversations.append(
-            conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
+        return content
+
+    def _ensure_idle(self, conversation_id: str) -> None:
+        if conversation_id in self.busy:
+            raise Conflict("a reply is being generated in this conversation", code="reply_in_progress")
+
+    def _path_changed(self, conversation_id: str, leaf: str | None) -> PathChange:
+        change = PathChange(conversation_id=conversation_id, leaf_id=leaf)
+        self.hub.publish(
+            conversation_id, ChatEvent(PATH_CHANGED, {"leaf_id": leaf, "conversation_id": conversation_id})
         )
-        history.append(user_message)
-
-        reply = ReplyStream(conversation_id=conversation_id, message_id=new_id(), user_message=user_message)
-        self._replies[conversation_id] = reply
-        reply.task = asyncio.create_task(self._generate(reply, user, character, history, model.model_id))
-        return reply
-
-    def active_reply(self, user: User, conversation_id: str, message_id: str | None = None) -> ReplyStream | None:
-        reply = self._replies.get(conversation_id)
-        if reply is None or reply.user_message.conversation_id != conversation_id:
-            return None
-        if message_id is not None and reply.message_id != message_id:
-            return None
-        return reply
-
-    async def cancel(self, user: User, conversation_id: str) -> bool:
-        await self.get_conversation(user, conversation_id)
-        reply = self._replies.get(conversation_id)
-        if reply is None:
-            return False
-        await self._cancel_and_wait(reply)
-        return True
-
-    async def _cancel_and_wait(self, reply: ReplyStream) -> None:
-        reply.cancelled = True
-        if reply.job is not None:
-            reply.job.cancel()
-        if reply.task is not None:
-            await asyncio.wait([reply.task])
-
-    async def shutdown(self) -> None:
-        """Stop every reply in flight; each keeps what it generated so far as a partial message."""
-        await asyncio.gather(*(self._cancel_and_wait(reply) for reply in list(self._replies.values())))
-
-    async def _generate(
-        self, reply: ReplyStream, user: User, character: Character, history: list[Message], model_id: str
-    ) -> None:
-        model = self.models.get(model_id)
-        params = SamplingParams(
-            max_tokens=self.config.max_tokens,
-            temperature=self.config.temperature,
-            top_p=self.config.top_p,
-            top_k=self.config.top_k,
-            min_p=self.config.min_p,
-            repeat_penalty=self.config.repeat_penalty,
-            stop=(f"\n{user.display_name}:", "\nUser:"),
-        )
-        chat = [ChatMessage(m.role, m.content) for m in history]
-        budget = model.context_size - params.max_tokens - CONTEXT_MARGIN
-        try:
-            prompt = await asyncio.to_thread(
-                build_prompt,
-                character,
-                chat,
-                user_name=user.display_name,
-                budget=budget,
-                count_tokens=model.count_tokens,
-            )
-            content = ""
-            for attempt in range(EMPTY_REPLY_RETRIES + 1):
-                job = self.queues.get(model).submit(user.id, prompt.messages, params)
-                reply.job = job
-                if reply.cancelled:  # cancelled while the prompt was being built
-                    job.cancel()
-                leading = True
-                async for piece in job:
-                    if leading:  # don't stream the whitespace a model often starts with
-                        piece = piece.lstrip()
-                        leading = not piece
-                    if piece:
-                        reply.append(piece)
-                content = clean_reply(reply.text, character.name)
-                if content or reply.cancelled:
-                    break
-                log.info("empty reply from %s, retrying (attempt %d)", model.model_id, attempt + 1)
-                params = msgspec.structs.replace(params, temperature=params.temperature + 0.2)
-            if not content and not reply.cancelled:
-                raise Unavailable("the model produced an empty reply; try again", code="empty_reply")
-            if content:
-                tokens = await asyncio.to_thread(model.count_tokens, content)
-                message = await self.conversations.append(
-                    conversation_id=reply.conversation_id,
-                    parent_id=reply.user_message.id,
-                    role="assistant",
-                    content=content,
-                    message_id=reply.message_id,
-                    model_used=model.model_id,
-                    tokens_used=tokens,
-                    status="partial" if reply.cancelled else "complete",
-                )
-                reply.complete(message)
-            else:
-                reply.fail(BostoniaError("the reply was cancelled before any text", code="cancelled"))
-        except BostoniaError as exc:
-            reply.fail(exc)
-        except Exception:
-            log.exception("generation failed in conversation %s", reply.conversation_id)
-            reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
-        finally:
-            self._replies.pop(reply.conversation_id, None)
+        return change
 
 
-def clean_reply(text: str, character_name: str) -> str:
-    """Trim whitespace and a leading "Name:" that small models like to write before their line."""
-    text = text.strip()
-    first_name = re.escape(character_name.split()[0]) if character_name.split() else ""
-    pattern = rf"^(?:{re.escape(character_name)}|{first_name})\s*:\s*" if first_name else None
-    if pattern:
-        text = re.sub(pattern, "", text, count=1, flags=re.IGNORECASE).strip()
-    return text
+def _file_stem(conversation: Conversation) -> str:
+    name = "".join(ch if ch.isalnum() or ch in " -_" else "" for ch in conversation.character_name).strip()
+    return f"{name or 'chat'} - {conversation.created_at[:10]}"

@@ -1,37 +1,65 @@
-"""SQL for conversations and their message tree (each message points at its parent)."""
+"""SQL for conversations and their message tree.
+
+Every message points at its parent. Siblings (same parent) are swipes: alternatives for one turn. The
+conversation's `active_leaf_id` names the last message of the path being shown; walking parents from
+it gives the active path.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-from bostonia.chat.schemas import Conversation, Message
+from bostonia.chat.schemas import Conversation, Message, SearchHit
 from bostonia.db import Database, sqlite3
-from bostonia.db.values import new_id, utcnow
+from bostonia.db.values import from_json, new_id, to_json, utcnow
 
 CONVERSATION_SELECT = """
     select v.*, c.name as character_name from conversations v join characters c on c.id = v.character_id
 """
-# The active path: walk from the conversation's active leaf up through the parents.
-ACTIVE_PATH = """
+# The active path, leaf first: walk from the conversation's active leaf up through the parents.
+PATH_CTE = """
     with recursive path(id, depth) as (
-        select active_leaf_id, 0 from conversations where id = :conversation_id
+        select active_leaf_id, 0 from conversations where id = :conversation_id and active_leaf_id is not null
         union all
         select m.parent_id, path.depth + 1 from messages m join path on m.id = path.id
         where m.parent_id is not null
     )
-    select m.* from path join messages m on m.id = path.id order by path.depth desc
+"""
+MESSAGE_COLUMNS = """
+    m.*,
+    (select count(*) from messages s
+      where s.conversation_id = m.conversation_id and s.parent_id is m.parent_id) as sibling_count,
+    (select count(*) from messages s
+      where s.conversation_id = m.conversation_id and s.parent_id is m.parent_id
+        and (s.created_at, s.id) < (m.created_at, m.id)) as sibling_index
+"""
+# The newest descendant line under a message: where its branch of the tree currently ends.
+NEWEST_LEAF = """
+    with recursive down(id, depth) as (
+        select :message_id, 0
+        union all
+        select (select c.id from messages c where c.parent_id = down.id order by c.created_at desc, c.id desc limit 1),
+               down.depth + 1
+        from down where exists (select 1 from messages c where c.parent_id = down.id)
+    )
+    select id from down order by depth desc limit 1
 """
 TITLE_LENGTH = 60
 
 
 def conversation_from_row(row: Any) -> Conversation:
-    return msgspec.convert(dict(row), Conversation, strict=False)
+    data = dict(row)
+    data["settings"] = from_json(data["settings"], {})
+    return msgspec.convert(data, Conversation, strict=False)
 
 
 def message_from_row(row: Any) -> Message:
-    return msgspec.convert(dict(row), Message, strict=False)
+    data = dict(row)
+    data["metadata"] = from_json(data.get("metadata"), {})
+    return msgspec.convert(data, Message, strict=False)
 
 
 def title_from(text: str) -> str:
@@ -39,29 +67,71 @@ def title_from(text: str) -> str:
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
+def fts_query(text: str) -> str | None:
+    """A safe FTS5 query: every word must match, the last one as a prefix (search as you type)."""
+    words = ["".join(ch for ch in word if ch.isalnum()) for word in text.split()]
+    words = [word for word in words if word]
+    if not words:
+        return None
+    quoted = [f'"{word}"' for word in words]
+    quoted[-1] += "*"
+    return " ".join(quoted)
+
+
+class ImportedMessage(msgspec.Struct, kw_only=True):
+    """A message of an imported tree; `key`/`parent_key` are the file's own references."""
+
+    key: str
+    parent_key: str | None
+    role: str
+    content: str
+    created_at: str
+    model_used: str | None = None
+    tokens_used: int | None = None
+    status: str = "complete"
+    is_regeneration: bool = False
+    edited_at: str | None = None
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create(self, *, user_id: str, character_id: str, greeting: str) -> Conversation:
-        """A new conversation; a non-empty greeting becomes its first (assistant) message."""
+    # -- conversations ---------------------------------------------------------------------------
+
+    async def create(
+        self, *, user_id: str, character_id: str, greetings: Sequence[str], persona_id: str | None = None
+    ) -> Conversation:
+        """A new conversation. The greetings become the first message and its swipes (first one shown)."""
 
         def insert(conn: sqlite3.Connection) -> Conversation:
             conversation_id, now = new_id(), utcnow()
             conn.execute(
-                "insert into conversations (id, user_id, character_id, created_at, updated_at) values (?, ?, ?, ?, ?)",
-                (conversation_id, user_id, character_id, now, now),
+                "insert into conversations (id, user_id, character_id, persona_id, created_at, updated_at)"
+                " values (?, ?, ?, ?, ?, ?)",
+                (conversation_id, user_id, character_id, persona_id, now, now),
             )
-            if greeting.strip():
-                _insert_message(
-                    conn, conversation_id=conversation_id, parent_id=None, role="assistant", content=greeting, now=now
+            first = None
+            for index, greeting in enumerate(g for g in greetings if g.strip()):
+                # Distinct timestamps keep the swipe order stable: the card's first_mes comes first.
+                message = _insert_message(
+                    conn,
+                    conversation_id=conversation_id,
+                    parent_id=None,
+                    role="assistant",
+                    content=greeting,
+                    now=_plus_ms(now, index),
                 )
+                first = first or message
+            if first is not None:
+                _set_leaf(conn, conversation_id, first.id)
             conn.execute(
-                "update characters set total_conversations = total_conversations + 1 where id = ?",
-                (character_id,),
+                "update characters set total_conversations = total_conversations + 1 where id = ?", (character_id,)
             )
-            row = conn.execute(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,)).fetchone()
-            return conversation_from_row(row)
+            return conversation_from_row(
+                conn.execute(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,)).fetchone()
+            )
 
         return await self.db.write(insert)
 
@@ -69,25 +139,136 @@ class ConversationStore:
         row = await self.db.fetchone(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,))
         return conversation_from_row(row) if row else None
 
-    async def list_for_user(self, user_id: str, *, character_id: str | None = None) -> list[Conversation]:
+    async def list_for_user(
+        self, user_id: str, *, character_id: str | None = None, archived: bool | None = None
+    ) -> list[Conversation]:
         sql = CONVERSATION_SELECT + " where v.user_id = ?"
         params: list[Any] = [user_id]
         if character_id:
             sql += " and v.character_id = ?"
             params.append(character_id)
+        if archived is not None:
+            sql += " and v.is_archived = ?"
+            params.append(int(archived))
         rows = await self.db.fetchall(sql + " order by v.updated_at desc", params)
         return [conversation_from_row(row) for row in rows]
+
+    async def update(self, conversation_id: str, fields: dict[str, Any]) -> None:
+        if not fields:
+            return
+        values = {key: to_json(value) if key == "settings" else value for key, value in fields.items()}
+        assignments = ", ".join(f"{column} = :{column}" for column in values)
+        await self.db.execute_write(
+            f"update conversations set {assignments}, updated_at = :updated_at where id = :id",
+            {**values, "updated_at": utcnow(), "id": conversation_id},
+        )
 
     async def delete(self, conversation_id: str) -> None:
         await self.db.execute_write("delete from conversations where id = ?", (conversation_id,))
 
-    async def active_path(self, conversation_id: str) -> list[Message]:
-        rows = await self.db.fetchall(ACTIVE_PATH, {"conversation_id": conversation_id})
+    async def family(self, conversation_id: str) -> list[Conversation]:
+        """Every conversation connected to this one by branching, root first."""
+        rows = await self.db.fetchall(
+            """
+            with recursive up(id, parent) as (
+                select id, branched_from_id from conversations where id = :id
+                union all
+                select c.id, c.branched_from_id from conversations c join up on c.id = up.parent
+            ),
+            root(id) as (select id from up where parent is null limit 1),
+            down(id) as (
+                select id from root
+                union all
+                select c.id from conversations c join down on c.branched_from_id = down.id
+            )
+            """
+            + CONVERSATION_SELECT
+            + " where v.id in (select id from down) order by v.created_at",
+            {"id": conversation_id},
+        )
+        return [conversation_from_row(row) for row in rows]
+
+    # -- the message tree ----------------------------------------------------------------------
+
+    async def active_path(
+        self, conversation_id: str, *, limit: int | None = None, before: str | None = None
+    ) -> tuple[list[Message], bool] | None:
+        """The active path, oldest first, and whether older messages exist before the first one.
+
+        With `before`, the page ends just before that message; None if it is not on the path.
+        """
+
+        def read(conn: sqlite3.Connection) -> tuple[list[Message], bool] | None:
+            params: dict[str, Any] = {"conversation_id": conversation_id}
+            where = ""
+            if before is not None:
+                params["before"] = before
+                found = conn.execute(PATH_CTE + " select depth from path where id = :before", params).fetchone()
+                if found is None:
+                    return None
+                where = " where path.depth > :before_depth"
+                params["before_depth"] = found[0]
+            sql = PATH_CTE + f" select {MESSAGE_COLUMNS} from path join messages m on m.id = path.id{where}"
+            sql += " order by path.depth asc"
+            if limit is not None:
+                sql += " limit :limit"
+                params["limit"] = limit + 1  # one extra row tells whether more exist
+            rows = conn.execute(sql, params).fetchall()
+            has_more = limit is not None and len(rows) > limit
+            messages = [message_from_row(row) for row in rows[:limit] if row is not None]
+            messages.reverse()
+            return messages, has_more
+
+        return await self.db.read(read)
+
+    async def path(self, conversation_id: str) -> list[Message]:
+        result = await self.active_path(conversation_id)
+        return result[0] if result else []
+
+    async def path_to(self, message_id: str) -> list[Message]:
+        """The messages from the root down to `message_id` (inclusive), whatever the active path is."""
+        rows = await self.db.fetchall(
+            f"""
+            with recursive up(id, depth) as (
+                select :id, 0
+                union all
+                select m.parent_id, up.depth + 1 from messages m join up on m.id = up.id where m.parent_id is not null
+            )
+            select {MESSAGE_COLUMNS} from up join messages m on m.id = up.id order by up.depth desc
+            """,
+            {"id": message_id},
+        )
         return [message_from_row(row) for row in rows]
 
     async def get_message(self, message_id: str) -> Message | None:
-        row = await self.db.fetchone("select * from messages where id = ?", (message_id,))
+        row = await self.db.fetchone(f"select {MESSAGE_COLUMNS} from messages m where m.id = ?", (message_id,))
         return message_from_row(row) if row else None
+
+    async def siblings(self, message: Message) -> list[Message]:
+        rows = await self.db.fetchall(
+            f"select {MESSAGE_COLUMNS} from messages m where m.conversation_id = ? and m.parent_id is ?"
+            " order by m.created_at, m.id",
+            (message.conversation_id, message.parent_id),
+        )
+        return [message_from_row(row) for row in rows]
+
+    async def all_messages(self, conversation_id: str) -> list[Message]:
+        """The whole tree, in creation order (parents before children)."""
+        rows = await self.db.fetchall(
+            f"select {MESSAGE_COLUMNS} from messages m where m.conversation_id = ? order by m.created_at, m.rowid",
+            (conversation_id,),
+        )
+        return [message_from_row(row) for row in rows]
+
+    async def select(self, conversation_id: str, message_id: str) -> str:
+        """Show the branch through `message_id`: the active leaf becomes its newest descendant."""
+
+        def choose(conn: sqlite3.Connection) -> str:
+            leaf = conn.execute(NEWEST_LEAF, {"message_id": message_id}).fetchone()[0]
+            _set_leaf(conn, conversation_id, leaf)
+            return str(leaf)
+
+        return await self.db.write(choose)
 
     async def append(
         self,
@@ -100,23 +281,25 @@ class ConversationStore:
         model_used: str | None = None,
         tokens_used: int | None = None,
         status: str = "complete",
+        is_regeneration: bool = False,
     ) -> Message:
         """Add a message under `parent_id` and make it the conversation's active leaf."""
 
         def insert(conn: sqlite3.Connection) -> Message:
-            now = utcnow()
             message = _insert_message(
                 conn,
                 conversation_id=conversation_id,
                 parent_id=parent_id,
                 role=role,
                 content=content,
-                now=now,
+                now=utcnow(),
                 message_id=message_id,
                 model_used=model_used,
                 tokens_used=tokens_used,
                 status=status,
+                is_regeneration=is_regeneration,
             )
+            _set_leaf(conn, conversation_id, message.id)
             if role == "user":  # the first thing the user says names the conversation
                 conn.execute(
                     "update conversations set title = ? where id = ? and title = ''",
@@ -127,9 +310,218 @@ class ConversationStore:
                 " where id = (select character_id from conversations where id = ?)",
                 (conversation_id,),
             )
-            return message
+            return _read_message(conn, message.id)
 
         return await self.db.write(insert)
+
+    async def set_content(
+        self, message_id: str, content: str, *, edited: bool, status: str | None = None, tokens_used: int | None = None
+    ) -> Message:
+        def update(conn: sqlite3.Connection) -> Message:
+            now = utcnow()
+            conn.execute(
+                "update messages set content = ?, edited_at = case when ? then ? else edited_at end,"
+                " status = coalesce(?, status), tokens_used = coalesce(?, tokens_used) where id = ?",
+                (content, edited, now, status, tokens_used, message_id),
+            )
+            conn.execute(
+                "update conversations set updated_at = ?"
+                " where id = (select conversation_id from messages where id = ?)",
+                (now, message_id),
+            )
+            return _read_message(conn, message_id)
+
+        return await self.db.write(update)
+
+    async def delete_message(self, message: Message) -> str | None:
+        """Delete a message and everything after it in the tree; returns the new active leaf.
+
+        The path falls back to the newest remaining sibling (swipe), else to the parent.
+        """
+
+        def remove(conn: sqlite3.Connection) -> str | None:
+            leaf: str | None = None
+            sibling = conn.execute(
+                "select id from messages where conversation_id = ? and parent_id is ? and id != ?"
+                " order by created_at desc, id desc limit 1",
+                (message.conversation_id, message.parent_id, message.id),
+            ).fetchone()
+            conn.execute("delete from messages where id = ?", (message.id,))  # children cascade
+            if sibling is not None:
+                leaf = conn.execute(NEWEST_LEAF, {"message_id": sibling[0]}).fetchone()[0]
+            elif message.parent_id is not None:
+                leaf = message.parent_id
+            active = conn.execute(
+                "select active_leaf_id from conversations where id = ?", (message.conversation_id,)
+            ).fetchone()[0]
+            still_there = active and conn.execute("select 1 from messages where id = ?", (active,)).fetchone()
+            if not still_there:
+                _set_leaf(conn, message.conversation_id, leaf)
+            else:
+                leaf = active
+            conn.execute(
+                "update conversations set message_count = (select count(*) from messages where conversation_id = ?)"
+                " where id = ?",
+                (message.conversation_id, message.conversation_id),
+            )
+            return leaf
+
+        return await self.db.write(remove)
+
+    async def branch(self, source: Conversation, path: Sequence[Message], *, title: str) -> Conversation:
+        """A new conversation whose history is a copy of `path` (root first); it continues on its own."""
+
+        def copy(conn: sqlite3.Connection) -> Conversation:
+            conversation_id, now = new_id(), utcnow()
+            conn.execute(
+                "insert into conversations (id, user_id, character_id, persona_id, title, settings, branched_from_id,"
+                " branched_from_message_id, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    source.user_id,
+                    source.character_id,
+                    source.persona_id,
+                    title,
+                    to_json(source.settings),
+                    source.id,
+                    path[-1].id,
+                    now,
+                    now,
+                ),
+            )
+            parent: str | None = None
+            for message in path:
+                parent = _insert_message(
+                    conn,
+                    conversation_id=conversation_id,
+                    parent_id=parent,
+                    role=message.role,
+                    content=message.content,
+                    now=message.created_at,
+                    model_used=message.model_used,
+                    tokens_used=message.tokens_used,
+                    status=message.status,
+                    edited_at=message.edited_at,
+                ).id
+            _set_leaf(conn, conversation_id, parent)
+            conn.execute(
+                "update characters set total_conversations = total_conversations + 1 where id = ?",
+                (source.character_id,),
+            )
+            return conversation_from_row(
+                conn.execute(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,)).fetchone()
+            )
+
+        return await self.db.write(copy)
+
+    async def import_tree(
+        self,
+        *,
+        user_id: str,
+        character_id: str,
+        title: str,
+        messages: Sequence[ImportedMessage],
+        leaf_key: str | None,
+        persona_id: str | None = None,
+        created_at: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Conversation:
+        """Store an imported conversation in one transaction: all of it, or nothing."""
+
+        def insert(conn: sqlite3.Connection) -> Conversation:
+            conversation_id, now = new_id(), utcnow()
+            conn.execute(
+                "insert into conversations (id, user_id, character_id, persona_id, title, metadata, created_at,"
+                " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    user_id,
+                    character_id,
+                    persona_id,
+                    title,
+                    to_json(metadata or {}),
+                    created_at or now,
+                    now,
+                ),
+            )
+            ids: dict[str, str] = {}
+            for message in messages:
+                ids[message.key] = _insert_message(
+                    conn,
+                    conversation_id=conversation_id,
+                    parent_id=ids[message.parent_key] if message.parent_key is not None else None,
+                    role=message.role,
+                    content=message.content,
+                    now=message.created_at,
+                    model_used=message.model_used,
+                    tokens_used=message.tokens_used,
+                    status=message.status,
+                    is_regeneration=message.is_regeneration,
+                    edited_at=message.edited_at,
+                    metadata=message.metadata,
+                ).id
+            _set_leaf(conn, conversation_id, ids.get(leaf_key) if leaf_key else None)
+            conn.execute(
+                "update conversations set updated_at = coalesce(last_message_at, updated_at) where id = ?",
+                (conversation_id,),
+            )
+            conn.execute(
+                "update characters set total_conversations = total_conversations + 1 where id = ?", (character_id,)
+            )
+            return conversation_from_row(
+                conn.execute(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,)).fetchone()
+            )
+
+        return await self.db.write(insert)
+
+    async def conversation_metadata(self, conversation_id: str) -> dict[str, Any]:
+        return from_json(
+            await self.db.fetchval("select metadata from conversations where id = ?", (conversation_id,)), {}
+        )
+
+    async def active_leaf(self, conversation_id: str) -> str | None:
+        return await self.db.fetchval("select active_leaf_id from conversations where id = ?", (conversation_id,))
+
+    async def search(self, user_id: str, text: str, *, limit: int = 50) -> list[SearchHit]:
+        query = fts_query(text)
+        if query is None:
+            return []
+        rows = await self.db.fetchall(
+            """
+            select m.id as message_id, m.conversation_id, v.title as conversation_title, c.name as character_name,
+                   m.role, snippet(messages_fts, 0, '[', ']', '…', 12) as snippet, m.created_at
+            from messages_fts
+            join messages m on m.rowid = messages_fts.rowid
+            join conversations v on v.id = m.conversation_id
+            join characters c on c.id = v.character_id
+            where messages_fts match :query and v.user_id = :user_id
+            order by bm25(messages_fts), m.created_at desc
+            limit :limit
+            """,
+            {"query": query, "user_id": user_id, "limit": limit},
+        )
+        return [msgspec.convert(row, SearchHit) for row in rows]
+
+
+def _plus_ms(timestamp: str, milliseconds: int) -> str:
+    if not milliseconds:
+        return timestamp
+    from datetime import datetime, timedelta
+
+    moment = datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%fZ") + timedelta(milliseconds=milliseconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _set_leaf(conn: sqlite3.Connection, conversation_id: str, leaf_id: str | None) -> None:
+    conn.execute(
+        "update conversations set active_leaf_id = ?, updated_at = ? where id = ?", (leaf_id, utcnow(), conversation_id)
+    )
+
+
+def _read_message(conn: sqlite3.Connection, message_id: str) -> Message:
+    return message_from_row(
+        conn.execute(f"select {MESSAGE_COLUMNS} from messages m where m.id = ?", (message_id,)).fetchone()
+    )
 
 
 def _insert_message(
@@ -144,16 +536,32 @@ def _insert_message(
     model_used: str | None = None,
     tokens_used: int | None = None,
     status: str = "complete",
+    is_regeneration: bool = False,
+    edited_at: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Message:
     message_id = message_id or new_id()
     conn.execute(
         "insert into messages (id, conversation_id, parent_id, role, content, model_used, tokens_used, status,"
-        " created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (message_id, conversation_id, parent_id, role, content, model_used, tokens_used, status, now),
+        " is_regeneration, metadata, created_at, edited_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            message_id,
+            conversation_id,
+            parent_id,
+            role,
+            content,
+            model_used,
+            tokens_used,
+            status,
+            int(is_regeneration),
+            to_json(metadata or {}),
+            now,
+            edited_at,
+        ),
     )
     conn.execute(
-        "update conversations set active_leaf_id = ?, message_count = message_count + 1, last_message_at = ?,"
-        " updated_at = ? where id = ?",
-        (message_id, now, now, conversation_id),
+        "update conversations set message_count = message_count + 1,"
+        " last_message_at = max(coalesce(last_message_at, ''), ?) where id = ?",
+        (now, conversation_id),
     )
-    return message_from_row(conn.execute("select * from messages where id = ?", (message_id,)).fetchone())
+    return _read_message(conn, message_id)

@@ -1,15 +1,15 @@
-"""A reply being generated, fanned out to every listener (SSE requests, sockets, tabs).
+"""A reply being generated, fanned out to every listener.
 
-The reply belongs to the server, not to a connection: a listener that disconnects stops
-listening, the generation goes on and the message is stored. A listener that joins late first
-receives the text so far, then the live pieces.
+The reply belongs to the server, not to a connection: a listener that disconnects stops listening,
+the generation goes on and the message is stored. A listener that joins late first receives the text
+so far, then the live pieces. Every event also goes to the conversation's hub (sockets, open pages).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Literal
 
 from bostonia.chat.schemas import ChatEvent, Message
 from bostonia.errors import BostoniaError
@@ -18,20 +18,37 @@ from bostonia.llm.worker import GenerationJob
 START = "message:stream:start"
 CHUNK = "message:stream:chunk"
 COMPLETE = "message:stream:complete"
+QUEUED = "message:queued"
 ERROR = "error"
+
+ReplyMode = Literal["reply", "regenerate", "continue"]
 
 
 class ReplyStream:
-    def __init__(self, *, conversation_id: str, message_id: str, user_message: Message) -> None:
+    def __init__(
+        self,
+        *,
+        conversation_id: str,
+        message_id: str,
+        parent_id: str | None,
+        mode: ReplyMode,
+        user_message: Message | None = None,
+        prefix: str = "",
+        on_event: Callable[[ChatEvent], None] = lambda event: None,
+    ) -> None:
         self.conversation_id = conversation_id
         self.message_id = message_id
+        self.parent_id = parent_id
+        self.mode = mode
         self.user_message = user_message
-        self.text = ""
+        self.prefix = prefix  # the text a continued message already had
+        self.text = ""  # what this generation produced so far
         self.message: Message | None = None
         self.error: BostoniaError | None = None
         self.cancelled = False
         self.task: asyncio.Task[Any] | None = None
         self.job: GenerationJob | None = None  # the current generation attempt, to cancel it
+        self._on_event = on_event
         self._finished = asyncio.Event()
         self._listeners: set[asyncio.Queue[ChatEvent]] = set()
 
@@ -39,16 +56,30 @@ class ReplyStream:
     def finished(self) -> bool:
         return self._finished.is_set()
 
-    def _start_event(self) -> ChatEvent:
+    def start_event(self) -> ChatEvent:
         return ChatEvent(
-            START, {"id": self.message_id, "conversation_id": self.conversation_id, "parent_id": self.user_message.id}
+            START,
+            {
+                "id": self.message_id,
+                "conversation_id": self.conversation_id,
+                "parent_id": self.parent_id,
+                "mode": self.mode,
+                "prefix": self.prefix,
+            },
         )
 
     def _publish(self, event: ChatEvent) -> None:
         for queue in self._listeners:
             queue.put_nowait(event)
+        self._on_event(event)
 
     # -- producer ----------------------------------------------------------------------------------
+
+    def started(self) -> None:
+        self._on_event(self.start_event())
+
+    def queued(self, position: int) -> None:
+        self._publish(ChatEvent(QUEUED, {"id": self.message_id, "position": position}))
 
     def append(self, piece: str) -> None:
         self.text += piece
@@ -61,19 +92,40 @@ class ReplyStream:
 
     def fail(self, error: BostoniaError) -> None:
         self.error = error
-        self._publish(ChatEvent(ERROR, {"code": error.code, "message": error.message, "id": self.message_id}))
+        self._publish(self._error_event())
         self._finished.set()
 
+    def _error_event(self) -> ChatEvent:
+        assert self.error is not None
+        return ChatEvent(
+            ERROR,
+            {
+                "code": self.error.code,
+                "message": self.error.message,
+                "id": self.message_id,
+                "conversation_id": self.conversation_id,
+            },
+        )
+
     # -- consumers ---------------------------------------------------------------------------------
+
+    def catch_up(self) -> list[ChatEvent]:
+        """What a listener joining now has missed: the start and the text so far (or the end)."""
+        events = [self.start_event()]
+        if self.text:
+            events.append(ChatEvent(CHUNK, {"id": self.message_id, "content": self.text}))
+        if self.message is not None:
+            events.append(ChatEvent(COMPLETE, {"message": self.message}))
+        elif self.error is not None:
+            events.append(self._error_event())
+        return events
 
     async def events(self) -> AsyncIterator[ChatEvent]:
         """Every event of this reply from the start (catching up), until it completes or fails."""
         queue: asyncio.Queue[ChatEvent] = asyncio.Queue()
-        yield self._start_event()
-        if self.text:
-            yield ChatEvent(CHUNK, {"id": self.message_id, "content": self.text})
+        for event in self.catch_up():
+            yield event
         if self.finished:
-            yield self._final_event()
             return
         self._listeners.add(queue)
         try:
@@ -84,12 +136,6 @@ class ReplyStream:
                     return
         finally:
             self._listeners.discard(queue)
-
-    def _final_event(self) -> ChatEvent:
-        if self.message is not None:
-            return ChatEvent(COMPLETE, {"message": self.message})
-        assert self.error is not None
-        return ChatEvent(ERROR, {"code": self.error.code, "message": self.error.message, "id": self.message_id})
 
     async def result(self) -> Message:
         await self._finished.wait()

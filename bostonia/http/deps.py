@@ -1,4 +1,10 @@
-"""Names for what routes receive by dependency injection (the keys registered in `app.py`)."""
+"""Names for what routes receive by dependency injection (the keys registered in `app.py`).
+
+A dependency's name must never equal a top-level field of a request body: Litestar would blame a
+validation error in that field on the dependency and answer 500 instead of 400. That is why the
+instance configuration is `config`, not `settings` (conversation bodies have `settings`);
+tests/test_routes.py checks every route for such clashes.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,14 @@ from litestar.di import NamedDependency
 from bostonia.auth.service import AuthService
 from bostonia.characters.service import CharacterService
 from bostonia.characters.transfer import CardTransfer
+from bostonia.chat.hub import ConversationHub
+from bostonia.chat.replies import ReplyService
 from bostonia.chat.service import ChatService
 from bostonia.config import Settings as _Settings
 from bostonia.db import Database
 from bostonia.lore.service import LoreService
 from bostonia.observability.metrics import Metrics as _Metrics
+from bostonia.personas.service import PersonaService
 from bostonia.users.schemas import User
 from bostonia.users.service import UserService
 
@@ -19,9 +28,12 @@ Auth = NamedDependency[AuthService]
 Characters = NamedDependency[CharacterService]
 Chat = NamedDependency[ChatService]
 Db = NamedDependency[Database]
+Hub = NamedDependency[ConversationHub]
 Lore = NamedDependency[LoreService]
 Metrics = NamedDependency[_Metrics]
-Settings = NamedDependency[_Settings]
+Personas = NamedDependency[PersonaService]
+Replies = NamedDependency[ReplyService]
+Config = NamedDependency[_Settings]  # parameter name `config`
 Transfer = NamedDependency[CardTransfer]
 Users = NamedDependency[UserService]
 CurrentUser = NamedDependency[User]  # parameter name `user`: signed in, else 401

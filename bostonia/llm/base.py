@@ -26,6 +26,17 @@ class SamplingParams(msgspec.Struct, kw_only=True, frozen=True):
     seed: int | None = None
 
 
+class GenerationRequest(msgspec.Struct, kw_only=True, frozen=True):
+    messages: tuple[ChatMessage, ...]
+    params: SamplingParams = SamplingParams()
+    # Whose conversation this is: models that keep per-conversation state (llama.cpp's KV cache) key it here.
+    session: str | None = None
+    # Extend the final assistant message instead of starting a new turn ("continue").
+    continue_last: bool = False
+    # Only process the prompt (warm the cache for a conversation the user just opened); yield nothing.
+    prefill_only: bool = False
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """A model that streams a chat reply.
@@ -41,8 +52,6 @@ class ChatModel(Protocol):
         """Tokens `text` takes in this model's vocabulary (an estimate is fine for remote models)."""
         ...
 
-    def stream(
-        self, messages: list[ChatMessage], params: SamplingParams, should_stop: Callable[[], bool]
-    ) -> Iterator[str]:
+    def stream(self, request: GenerationRequest, should_stop: Callable[[], bool]) -> Iterator[str]:
         """Yield pieces of the reply as they are generated; stop early once `should_stop()` is true."""
         ...

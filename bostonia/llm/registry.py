@@ -44,6 +44,13 @@ class ModelRegistry:
         except NotFound as exc:
             raise Unavailable(exc.message, code="model_unavailable") from None
 
+    def forget_session(self, session: str) -> None:
+        """Every model that keeps per-conversation state drops what it holds for `session`."""
+        for model in self._models.values():
+            forget = getattr(model, "forget", None)
+            if callable(forget):
+                forget(session)
+
     def __iter__(self) -> Iterator[ChatModel]:
         return iter(self._models.values())
 

@@ -1,7 +1,9 @@
 """The generation queue: inference runs on one worker thread per model, never on the event loop.
 
-Jobs are taken round-robin across users, so one user's burst cannot starve the others. Text
-pieces travel back to the waiting coroutine through an asyncio queue (`call_soon_threadsafe`).
+Foreground jobs (replies) are taken round-robin across users, so one user's burst cannot starve the
+others. Background jobs (warming the KV cache for a conversation someone just opened) run only when
+no reply waits, and a reply for another conversation preempts them. Text pieces travel back to the
+waiting coroutine through an asyncio queue (`call_soon_threadsafe`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bostonia.llm.base import ChatMessage, ChatModel, SamplingParams
+from bostonia.llm.base import ChatModel, GenerationRequest
 
 _DONE = object()
 
@@ -22,11 +24,12 @@ _DONE = object()
 @dataclass(eq=False)
 class GenerationJob:
     user_id: str
-    messages: list[ChatMessage]
-    params: SamplingParams
+    request: GenerationRequest
     loop: asyncio.AbstractEventLoop
+    background: bool = False
     pieces: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
     cancelled: threading.Event = field(default_factory=threading.Event)
+    submitted_at: float = field(default_factory=time.perf_counter)
     started_at: float | None = None
     first_piece_at: float | None = None
     piece_count: int = 0
@@ -60,6 +63,7 @@ class GenerationQueue:
         self.model = model
         self.observer = observer or QueueObserver()
         self._waiting: OrderedDict[str, deque[GenerationJob]] = OrderedDict()
+        self._background: OrderedDict[str | None, GenerationJob] = OrderedDict()  # by session, newest wins
         self._running: GenerationJob | None = None
         self._condition = threading.Condition()
         self._stopping = False
@@ -68,20 +72,37 @@ class GenerationQueue:
 
     # -- producer side (event loop) ------------------------------------------------------------
 
-    def submit(self, user_id: str, messages: list[ChatMessage], params: SamplingParams) -> GenerationJob:
-        job = GenerationJob(user_id, messages, params, asyncio.get_running_loop())
+    def submit(self, user_id: str, request: GenerationRequest, *, background: bool = False) -> GenerationJob:
+        job = GenerationJob(user_id, request, asyncio.get_running_loop(), background=background)
         with self._condition:
-            self._waiting.setdefault(user_id, deque()).append(job)
+            if background:
+                if stale := self._background.pop(request.session, None):
+                    stale.cancel()
+                    stale._emit(_DONE)
+                self._background[request.session] = job
+            else:
+                self._waiting.setdefault(user_id, deque()).append(job)
+                running = self._running
+                if running is not None and running.background and running.request.session != request.session:
+                    running.cancel()  # warming someone's cache must not delay a reply
             self.observer.depth(self.depth)
             self._condition.notify()
         return job
 
     @property
     def depth(self) -> int:
+        """Replies waiting for the worker (background warm-ups are not counted)."""
         return sum(len(jobs) for jobs in self._waiting.values())
 
+    def ahead_of(self, job: GenerationJob) -> int:
+        """Replies that will run before this one, counting one already running."""
+        with self._condition:
+            running = self._running
+        busy = running is not None and running is not job and not running.background
+        return self.position(job) + int(busy) if job is not running else 0
+
     def position(self, job: GenerationJob) -> int:
-        """How many jobs run before this one (0 = next), following the round-robin order."""
+        """How many replies run before this one (0 = next), following the round-robin order."""
         with self._condition:
             queues = [list(jobs) for jobs in self._waiting.values()]
         order: list[GenerationJob] = []
@@ -97,11 +118,12 @@ class GenerationQueue:
             self._stopping = True
             if self._running is not None:
                 self._running.cancel()
-            for jobs in self._waiting.values():
-                for job in jobs:
-                    job.cancel()
-                    job._emit(_DONE)
+            waiting = [job for jobs in self._waiting.values() for job in jobs] + list(self._background.values())
+            for job in waiting:
+                job.cancel()
+                job._emit(_DONE)
             self._waiting.clear()
+            self._background.clear()
             self._condition.notify_all()
         self._thread.join(timeout=30)
 
@@ -109,16 +131,19 @@ class GenerationQueue:
 
     def _next_job(self) -> GenerationJob | None:
         with self._condition:
-            while not self._waiting and not self._stopping:
+            while not self._waiting and not self._background and not self._stopping:
                 self._condition.wait()
             if self._stopping:
                 return None
-            # Round-robin: take the first user's oldest job, then move that user to the back.
-            user_id, jobs = next(iter(self._waiting.items()))
-            job = jobs.popleft()
-            del self._waiting[user_id]
-            if jobs:
-                self._waiting[user_id] = jobs
+            if self._waiting:
+                # Round-robin: take the first user's oldest job, then move that user to the back.
+                user_id, jobs = next(iter(self._waiting.items()))
+                job = jobs.popleft()
+                del self._waiting[user_id]
+                if jobs:
+                    self._waiting[user_id] = jobs
+            else:
+                _, job = self._background.popitem(last=False)
             self.observer.depth(self.depth)
             self._running = job
             return job
@@ -127,10 +152,12 @@ class GenerationQueue:
         while (job := self._next_job()) is not None:
             if job.cancelled.is_set():
                 job._emit(_DONE)
+                with self._condition:
+                    self._running = None
                 continue
             job.started_at = time.perf_counter()
             try:
-                for piece in self.model.stream(job.messages, job.params, job.cancelled.is_set):
+                for piece in self.model.stream(job.request, job.cancelled.is_set):
                     if job.first_piece_at is None:
                         job.first_piece_at = time.perf_counter()
                         self.observer.first_piece(job.first_piece_at - job.started_at)

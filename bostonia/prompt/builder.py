@@ -1,7 +1,14 @@
-"""Assemble the prompt for the next reply from the character card and the chat so far.
+"""Assemble the prompt for the next reply from the character card, the persona and the chat so far.
 
-Order (stable first, so llama.cpp can reuse its KV cache across turns): system prompt and card,
-then the history, newest turns kept when the context is short, then post-history instructions.
+The order is chosen for llama.cpp's KV cache, which reuses the longest unchanged token prefix:
+
+1. the system message — system prompt, card, persona, example dialogue — identical every turn;
+2. the history, oldest first; when it no longer fits, old turns are dropped in chunks of about a
+   quarter of the budget, at boundaries fixed by the conversation itself, so the start of the kept
+   history moves rarely instead of on every turn;
+3. dynamic injections (lore, memories, summaries) at a fixed depth from the end, so a change in them
+   only invalidates the last few messages;
+4. the new user message, with the card's post-history instructions.
 """
 
 from __future__ import annotations
@@ -11,8 +18,8 @@ from collections.abc import Callable, Sequence
 import msgspec
 
 from bostonia.characters.schemas import Character
-from bostonia.llm.base import ChatMessage
-from bostonia.prompt.macros import expand
+from bostonia.llm.base import ChatMessage, Role
+from bostonia.prompt.macros import MacroContext, expand_with
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are {{char}} in an ongoing roleplay chat with {{user}}. Write {{char}}'s next reply only: stay "
@@ -21,6 +28,22 @@ DEFAULT_SYSTEM_PROMPT = (
 # Tokens the chat template adds around each message (role markers, separators): an estimate that
 # errs on the safe side so the prompt never overflows the context.
 PER_MESSAGE_OVERHEAD = 8
+# How much history is dropped at once when the context is full, as a fraction of the history budget.
+DROP_CHUNK_FRACTION = 0.25
+
+
+class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
+    """Dynamic text placed `depth` messages from the end of the history (0 = after the last one)."""
+
+    name: str
+    content: str
+    depth: int = 4
+    role: Role = "system"
+
+
+class Persona(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    description: str = ""
 
 
 class PromptSection(msgspec.Struct, kw_only=True):
@@ -34,31 +57,57 @@ class BuiltPrompt(msgspec.Struct, kw_only=True):
     messages: list[ChatMessage]
     sections: list[PromptSection]
     dropped_messages: int
+    budget: int
 
     @property
     def tokens(self) -> int:
         return sum(section.tokens for section in self.sections)
 
 
-def card_system_text(character: Character, *, user_name: str) -> str:
-    system = character.system_prompt.strip() or DEFAULT_SYSTEM_PROMPT
-    system = system.replace("{{original}}", DEFAULT_SYSTEM_PROMPT)
-    parts = [system]
-    if character.description.strip():
-        parts.append(character.description.strip())
-    if character.personality.strip():
-        parts.append(f"{{{{char}}}}'s personality: {character.personality.strip()}")
-    if character.scenario.strip():
-        parts.append(f"Scenario: {character.scenario.strip()}")
-    examples = _example_dialogue(character.example_dialogue)
-    if examples:
-        parts.append("Example of how {{char}} talks (style only, not part of this chat):\n" + examples)
-    return expand("\n\n".join(parts), char=character.name, user=user_name)
-
-
-def _example_dialogue(text: str) -> str:
+def example_dialogue(text: str) -> str:
     blocks = [block.strip() for block in text.replace("\r\n", "\n").split("<START>")]
     return "\n\n".join(block for block in blocks if block)
+
+
+def system_parts(character: Character, persona: Persona | None, macros: MacroContext) -> list[tuple[str, str]]:
+    """(section name, text) of the system message, macros expanded, empty parts left out."""
+    system = character.system_prompt.strip() or DEFAULT_SYSTEM_PROMPT
+    system = system.replace("{{original}}", DEFAULT_SYSTEM_PROMPT)
+    card = []
+    if character.description.strip():
+        card.append(character.description.strip())
+    if character.personality.strip():
+        card.append(f"{{{{char}}}}'s personality: {character.personality.strip()}")
+    if character.scenario.strip():
+        card.append(f"Scenario: {character.scenario.strip()}")
+    parts = [("system", system), ("card", "\n\n".join(card))]
+    if persona is not None and persona.description.strip():
+        parts.append(("persona", f"About {{{{user}}}}: {persona.description.strip()}"))
+    examples = example_dialogue(character.example_dialogue)
+    if examples:
+        parts.append(("examples", "Example of how {{char}} talks (style only, not part of this chat):\n" + examples))
+    return [(name, expand_with(text, macros)) for name, text in parts if text.strip()]
+
+
+def history_start(costs: Sequence[int], available: int, chunk: int) -> int:
+    """Index of the first history message to keep.
+
+    Dropping the minimum would move the start on every turn once the context is full (and with it the
+    whole KV cache). Instead the start snaps forward to the next chunk boundary — a message before which
+    the conversation's running token total crosses a multiple of `chunk` — so it moves once per chunk.
+    """
+    if sum(costs) <= available:
+        return 0
+    minimum, remaining = 0, sum(costs)
+    while minimum < len(costs) - 1 and remaining > available:  # the newest message is always kept
+        remaining -= costs[minimum]
+        minimum += 1
+    before = sum(costs[:minimum])  # tokens of the conversation before message `index`
+    for index in range(minimum, len(costs)):
+        if index == 0 or before // chunk != (before - costs[index - 1]) // chunk:
+            return index
+        before += costs[index]
+    return minimum
 
 
 def build_prompt(
@@ -68,32 +117,54 @@ def build_prompt(
     user_name: str,
     budget: int,
     count_tokens: Callable[[str], int],
+    persona: Persona | None = None,
+    macros: MacroContext | None = None,
+    injections: Sequence[PromptInjection] = (),
+    continuing: bool = False,
 ) -> BuiltPrompt:
-    """`history` is the conversation so far, oldest first, ending with the user's new message."""
+    """`history` is the conversation so far, oldest first (ending with the user's new message, if any).
+
+    `continuing`: the model will extend the last (assistant) message, so nothing may follow it.
+    """
+    macros = macros or MacroContext(char=character.name, user=user_name)
 
     def cost(text: str) -> int:
         return count_tokens(text) + PER_MESSAGE_OVERHEAD
 
-    system = card_system_text(character, user_name=user_name)
-    sections = [PromptSection(name="system", role="system", content=system, tokens=cost(system))]
-    post = expand(character.post_history_instructions.strip(), char=character.name, user=user_name)
-    post_tokens = cost(post) if post else 0
-    remaining = budget - sections[0].tokens - post_tokens
+    parts = system_parts(character, persona, macros)
+    system_text = "\n\n".join(text for _, text in parts)
+    sections = [
+        PromptSection(name=name, role="system", content=text, tokens=count_tokens(text)) for name, text in parts
+    ]
+    sections[0].tokens += PER_MESSAGE_OVERHEAD
+    post = "" if continuing else expand_with(character.post_history_instructions.strip(), macros)
+    injected = [
+        msgspec.structs.replace(i, content=expand_with(i.content, macros), depth=max(i.depth, int(continuing)))
+        for i in injections
+        if i.content.strip()
+    ]
+    fixed = cost(system_text) + (cost(post) if post else 0) + sum(cost(i.content) for i in injected)
 
-    kept: list[tuple[ChatMessage, int]] = []
-    for message in reversed(history):
-        tokens = cost(message.content)
-        if tokens > remaining and kept:  # always keep the newest message, even if it must be cut later
-            break
-        kept.append((message, tokens))
-        remaining -= tokens
-    kept.reverse()
-    dropped = len(history) - len(kept)
+    costs = [cost(message.content) for message in history]
+    available = budget - fixed
+    start = history_start(costs, available, max(1, int(max(available, 1) * DROP_CHUNK_FRACTION)))
+    kept = list(history[start:])
+    kept_costs = costs[start:]
 
-    messages = [ChatMessage("system", system)]
-    for message, tokens in kept:
-        messages.append(message)
-        sections.append(PromptSection(name="history", role=message.role, content=message.content, tokens=tokens))
+    messages = [ChatMessage("system", system_text)]
+    body: list[tuple[ChatMessage, PromptSection]] = [
+        (message, PromptSection(name="history", role=message.role, content=message.content, tokens=tokens))
+        for message, tokens in zip(kept, kept_costs, strict=True)
+    ]
+    for depth in sorted({i.depth for i in injected}, reverse=True):
+        group = [i for i in injected if i.depth == depth]
+        text = "\n\n".join(i.content for i in group)
+        role = group[0].role
+        position = max(0, len(body) - depth)
+        section = PromptSection(name="+".join(i.name for i in group), role=role, content=text, tokens=cost(text))
+        body.insert(position, (ChatMessage(role, text), section))
+    messages += [message for message, _ in body]
+    sections += [section for _, section in body]
     if post:
         # Folded into the last user turn: many chat templates reject a system message after the first.
         last = messages[-1]
@@ -101,5 +172,5 @@ def build_prompt(
             messages[-1] = ChatMessage("user", f"{last.content}\n\n{post}")
         else:
             messages.append(ChatMessage("user", post))
-        sections.append(PromptSection(name="post_history_instructions", role="user", content=post, tokens=post_tokens))
-    return BuiltPrompt(messages=messages, sections=sections, dropped_messages=dropped)
+        sections.append(PromptSection(name="post_history_instructions", role="user", content=post, tokens=cost(post)))
+    return BuiltPrompt(messages=messages, sections=sections, dropped_messages=start, budget=budget)

@@ -3,40 +3,19 @@ reload, find the chat again."""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-pytestmark = [pytest.mark.browser, pytest.mark.model]
+from tests.e2e.conftest import open_page, register_in_browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 
 @pytest.fixture
-def page(real_server: str) -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (make test installs it with apt-get)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=real_server)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        yield page
-        browser.close()
+def page(real_server: str, browser: Any) -> Any:
+    return open_page(browser, real_server)
 
 
 # Records every length the streaming reply's text takes, so the test can tell streaming from one blob.
@@ -54,11 +33,8 @@ WATCH_STREAM = """
 def test_register_chat_stream_and_come_back(page: Any) -> None:
     page.goto("/")
     page.get_by_role("link", name="Create account").click()
-    page.get_by_label("Name").fill("Robin")
-    page.get_by_label("Email").fill("robin@example.com")
-    page.get_by_label("Password").fill("correct horse battery")
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/")
+    page.wait_for_url("**/register")
+    register_in_browser(page)
     assert page.locator(".character-card").count() >= 3
     assert page.get_by_text("Robin").is_visible()
 
@@ -71,7 +47,7 @@ def test_register_chat_stream_and_come_back(page: Any) -> None:
     assert page.locator(".msg.assistant .content").first.inner_text().strip()[:20] == greeting.strip()[:20]
 
     page.evaluate(WATCH_STREAM)
-    page.get_by_label("Message").fill("Hello! Tell me about yourself.")
+    page.get_by_role("textbox", name="Write a message").fill("Hello! Tell me about yourself.")
     page.get_by_role("button", name="Send").click()
     page.locator(".msg.user .content", has_text="Hello! Tell me about yourself.").wait_for()
     page.locator(".msg.streaming").wait_for(state="detached", timeout=120_000)  # the stream finished

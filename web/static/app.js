@@ -1,10 +1,11 @@
-// Small behaviours around HTMX: Enter to send, keep the chat scrolled, show errors, Stop while streaming.
+// Small behaviours around HTMX: Enter to send, keep the chat scrolled, show errors, Stop while streaming,
+// send only once the chat's event stream is connected, confirmations without inline handlers.
 (function () {
   "use strict";
 
   function messages() { return document.getElementById("messages"); }
 
-  function nearBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 120; }
+  function nearBottom(el) { return el.scrollHeight - el.scrollTop - el.clientHeight < 160; }
 
   function scrollToEnd(force) {
     const el = messages();
@@ -13,7 +14,18 @@
 
   function updateStopButton() {
     const stop = document.getElementById("stop");
-    if (stop) stop.hidden = !document.querySelector(".msg.streaming");
+    if (!stop) return;
+    const streaming = !!document.querySelector(".msg.streaming");
+    stop.hidden = !streaming;
+    // Swaps can land in any order (the stream, the Stop request's answer): re-check until it is over.
+    clearTimeout(updateStopButton.timer);
+    if (streaming) updateStopButton.timer = setTimeout(updateStopButton, 300);
+  }
+
+  function setConnected(connected) {
+    const send = document.getElementById("send");
+    if (send) send.disabled = !connected;
+    document.body.classList.toggle("disconnected", !connected);
   }
 
   function toast(text) {
@@ -29,9 +41,16 @@
     const target = event.target;
     if (target.matches && target.matches("#composer textarea") && event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
-      if (target.value.trim()) htmx.trigger(target.form, "submit");
+      const send = document.getElementById("send");
+      if (target.value.trim() && send && !send.disabled) htmx.trigger(target.form, "submit");
     }
   });
+
+  // <form data-confirm="..."> asks before submitting (no inline JavaScript: the CSP forbids it).
+  document.addEventListener("submit", function (event) {
+    const question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
 
   document.addEventListener("htmx:afterRequest", function (event) {
     const form = event.detail.elt;
@@ -69,8 +88,25 @@
   });
 
   document.addEventListener("htmx:sendError", function () { toast("The server cannot be reached."); });
-  document.addEventListener("htmx:afterSwap", function () { scrollToEnd(true); updateStopButton(); });
+  document.addEventListener("htmx:sseOpen", function () { setConnected(true); });
+  document.addEventListener("htmx:sseError", function () { setConnected(false); });
+  document.addEventListener("htmx:oobAfterSwap", function () { scrollToEnd(false); updateStopButton(); });
   document.addEventListener("htmx:sseMessage", function () { scrollToEnd(false); updateStopButton(); });
-  document.addEventListener("htmx:sseClose", updateStopButton);
-  document.addEventListener("DOMContentLoaded", function () { scrollToEnd(true); updateStopButton(); });
+  document.addEventListener("htmx:afterSwap", function () { updateStopButton(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    scrollToEnd(true);
+    updateStopButton();
+    // Whatever changes the conversation (a stream, another tab, a swipe), keep the controls in step.
+    const el = messages();
+    if (el) new MutationObserver(function () { updateStopButton(); scrollToEnd(false); }).observe(el, {childList: true, subtree: true});
+  });
+
+  // A typing notice from another tab fades by itself.
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    const el = event.detail.target;
+    if (el && el.id === "typing-indicator" && el.classList.contains("active")) {
+      clearTimeout(setConnected.typingTimer);
+      setConnected.typingTimer = setTimeout(function () { el.classList.remove("active"); el.textContent = ""; }, 4000);
+    }
+  });
 })();

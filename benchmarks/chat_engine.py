@@ -1,0 +1,208 @@
+"""Issue 5: the prompt/KV-cache design, on the bundled model, through the HTTP API (SSE).
+
+(a) TTFT returning to a ~3,000-token conversation A after a reply in conversation B, with the KV-state
+    cache vs without it (same run; the cache turned off in a second server). Also with 5 s of "reading
+    time" before returning, which lets the idle model re-read A in the background.
+(b) TTFT at turn 30 / turn 2 with lore and memory injection active (a lorebook-style keyword injector
+    and a memory-style injector, both changing every turn, at fixed depths).
+(c) Four users chatting at once: p50/p99 TTFT and tokens/s per user.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from benchmarks.common import PASSWORD, percentile, serve_app, stream_reply
+from bostonia import hookimpl
+from bostonia.prompt.builder import PromptInjection
+
+WORDS = (
+    "forest river lantern guardian shadow ember moss stone whisper road tavern song blade healer storm meadow owl "
+    "silver dawn harvest bridge mountain ancient spell wound rest journey"
+).split()
+
+
+def long_chat(tag: str, character: str, messages: int, rng: random.Random) -> str:
+    lines = [json.dumps({"user_name": "User", "character_name": character, "create_date": "2026-01-01"})]
+    for i in range(messages):
+        text = f"{tag} " + " ".join(rng.choice(WORDS) for _ in range(45)) + "."
+        lines.append(
+            json.dumps(
+                {
+                    "name": "User" if i % 2 == 0 else character,
+                    "is_user": i % 2 == 0,
+                    "is_system": False,
+                    "send_date": "2026-01-01",
+                    "mes": text,
+                }
+            )
+        )
+    return "\n".join(lines)
+
+
+class LoreAndMemory:
+    """Benchmark injectors: keyword-activated lore entries at depth 4 and 'memories' at depth 2 that
+    change with every turn, like a lorebook and a memory system would."""
+
+    def __init__(self) -> None:
+        self.entries = {
+            word: f"[Lore: the {word} of the valley is older than the kingdom; travellers speak "
+            f"of it in hushed voices and leave offerings at its edge.]"
+            for word in WORDS
+        }
+
+    async def injections(self, user: Any, conversation: Any, character: Any, history: Sequence[Any]) -> list[Any]:
+        recent = " ".join(m.content for m in history[-2:]).lower()
+        lore = [text for word, text in self.entries.items() if word in recent][:3]
+        memory = f"[Memory: {user.display_name} has sent {len(history)} messages so far in this story.]"
+        return [
+            PromptInjection(name="lore", content="\n".join(lore), depth=4),
+            PromptInjection(name="memory", content=memory, depth=2),
+        ]
+
+
+class InjectorPlugin:
+    @hookimpl
+    def prompt_injectors(self, settings: Any) -> list[Any]:
+        return [LoreAndMemory()]
+
+
+def account(client: httpx.Client, email: str) -> dict[str, str]:
+    response = client.post("/api/v1/auth/register", json={"email": email, "password": PASSWORD})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def import_chat(client: httpx.Client, headers: dict[str, str], character_id: str, text: str) -> str:
+    response = client.post(
+        "/api/v1/conversations/import",
+        data={"character_id": character_id},
+        files={"file": ("chat.jsonl", text.encode(), "application/jsonl")},
+        headers=headers,
+    )
+    response.raise_for_status()
+    return str(response.json()["id"])
+
+
+def ttft(timings: dict[str, Any]) -> float:
+    return float(timings["stamps"][0] - timings["started"])
+
+
+@contextmanager
+def server(kv_cache: bool, max_tokens: int, injectors: bool = False) -> Iterator[httpx.Client]:
+    overrides = {
+        "llm": {
+            "max_tokens": max_tokens,
+            "temperature": 0.7,
+            **({} if kv_cache else {"kv_cache_mb": 0, "kv_cache_disk_mb": 0}),
+        }
+    }
+    with serve_app(overrides, [InjectorPlugin()] if injectors else []) as client:
+        yield client
+
+
+def return_to_a(kv_cache: bool, think_time: float) -> tuple[float, float, int]:
+    rng = random.Random(7)
+    with server(kv_cache, max_tokens=120) as client:
+        headers = account(client, "a@example.com")
+        character = client.get("/api/v1/characters").json()["items"][0]
+        a = import_chat(client, headers, character["id"], long_chat("alpha", character["name"], 64, rng))
+        b = import_chat(client, headers, character["id"], long_chat("beta", character["name"], 64, rng))
+        prompt = client.get(f"/api/v1/conversations/{a}/prompt", params={"content": "Go on."}, headers=headers).json()
+        first = ttft(stream_reply(client, headers, a, "What did we talk about?"))
+        stream_reply(client, headers, b, "And here?")
+        time.sleep(think_time)
+        back = ttft(stream_reply(client, headers, a, "Go on."))
+        return first, back, int(prompt["total_tokens"])
+
+
+def turn_ratio() -> tuple[float, float]:
+    rng = random.Random(11)
+    with server(True, max_tokens=60, injectors=True) as client:
+        headers = account(client, "t@example.com")
+        character = client.get("/api/v1/characters").json()["items"][1]
+        short = import_chat(client, headers, character["id"], long_chat("short", character["name"], 1, rng))
+        long = import_chat(client, headers, character["id"], long_chat("long", character["name"], 57, rng))
+        stream_reply(client, headers, short, "The forest road, tell me of it.")  # turn 1
+        turn2 = ttft(stream_reply(client, headers, short, "And the river by the mountain?"))  # turn 2
+        stream_reply(client, headers, long, "The forest road, tell me of it.")  # turn 29
+        turn30 = ttft(stream_reply(client, headers, long, "And the river by the mountain?"))  # turn 30
+        return turn2, turn30
+
+
+def four_users() -> dict[str, Any]:
+    results: dict[int, list[dict[str, float]]] = {n: [] for n in range(4)}
+    with server(True, max_tokens=80) as client:
+        characters = client.get("/api/v1/characters").json()["items"]
+        users = [account(client, f"u{n}@example.com") for n in range(4)]
+        conversations = [
+            client.post(
+                "/api/v1/conversations", json={"character_id": characters[n % 3]["id"]}, headers=users[n]
+            ).json()["id"]
+            for n in range(4)
+        ]
+
+        def chat(n: int) -> None:
+            for turn in range(3):
+                timings = stream_reply(client, users[n], conversations[n], f"Tell me something new, part {turn}.")
+                tokens = timings["message"]["tokens_used"] or len(timings["stamps"])
+                stamps = timings["stamps"]
+                results[n].append(
+                    {
+                        "ttft": ttft(timings),
+                        "tokens_per_s": tokens / max(1e-6, stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0,
+                    }
+                )
+
+        threads = [threading.Thread(target=chat, args=(n,)) for n in range(4)]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        elapsed = time.perf_counter() - started
+    ttfts = [r["ttft"] for rs in results.values() for r in rs]
+    return {
+        "ttfts": ttfts,
+        "per_user_rate": [statistics.mean(r["tokens_per_s"] for r in results[n]) for n in range(4)],
+        "per_user_ttft": [statistics.mean(r["ttft"] for r in results[n]) for n in range(4)],
+        "elapsed": elapsed,
+    }
+
+
+def main() -> None:
+    print("chat engine: bundled model, through the HTTP API (SSE), cold servers per measurement")
+    cold_first, cold_back, tokens = return_to_a(kv_cache=False, think_time=0)
+    warm_first, warm_back, _ = return_to_a(kv_cache=True, think_time=0)
+    _, idle_back, _ = return_to_a(kv_cache=True, think_time=5)
+    print(
+        f"  (a) back to A (~{tokens} prompt tokens) after a reply in B: TTFT with the state cache "
+        f"{warm_back:.2f}s vs without {cold_back:.2f}s = {warm_back / cold_back:.3f}x (goal <= 0.05); "
+        f"after 5 s of reading time {idle_back:.2f}s = {idle_back / cold_back:.3f}x "
+        f"(first visit {warm_first:.1f}s / {cold_first:.1f}s)"
+    )
+    turn2, turn30 = turn_ratio()
+    print(
+        f"  (b) with lore + memory injections: TTFT turn 30 {turn30:.2f}s / turn 2 {turn2:.2f}s = "
+        f"{turn30 / turn2:.2f}x (goal <= 1.5)"
+    )
+    load = four_users()
+    rates = ", ".join(f"{rate:.1f}" for rate in load["per_user_rate"])
+    print(
+        f"  (c) 4 users x 3 turns at once ({load['elapsed']:.0f}s): TTFT p50 {percentile(load['ttfts'], 50):.2f}s "
+        f"p99 {percentile(load['ttfts'], 99):.2f}s; tokens/s per user while streaming [{rates}]; "
+        f"mean TTFT per user [{', '.join(f'{t:.1f}' for t in load['per_user_ttft'])}]s"
+    )
+
+
+if __name__ == "__main__":
+    main()

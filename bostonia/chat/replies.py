@@ -1,0 +1,416 @@
+"""Generating replies: send, regenerate (a new swipe), continue, cancel — and warming the model's cache.
+
+A reply runs as a background task owned by the server: it builds the prompt (on a thread: token
+counting needs the model's tokenizer), queues a job on the model's worker, fans pieces out through a
+`ReplyStream` and the conversation hub, and stores the message when done (a partial one on cancel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+import msgspec
+
+from bostonia.characters.schemas import Character
+from bostonia.characters.service import CharacterService
+from bostonia.chat.hub import ConversationHub
+from bostonia.chat.schemas import ChatEvent, Conversation, Message, SamplerSettings
+from bostonia.chat.service import ChatService
+from bostonia.chat.store import ConversationStore
+from bostonia.chat.streams import ReplyMode, ReplyStream
+from bostonia.config import LLMConfig
+from bostonia.db.values import new_id
+from bostonia.errors import BostoniaError, Conflict, InvalidInput, Unavailable
+from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, SamplingParams
+from bostonia.llm.registry import ModelRegistry
+from bostonia.llm.worker import GenerationQueues
+from bostonia.personas.service import PersonaService
+from bostonia.prompt.builder import BuiltPrompt, Persona, PromptInjection, build_prompt
+from bostonia.prompt.macros import MacroContext
+from bostonia.users.schemas import User
+
+log = logging.getLogger(__name__)
+# Room left in the context for the template's own tokens beyond our per-message estimate.
+CONTEXT_MARGIN = 32
+# Tiny models occasionally end a reply before saying anything; ask again this many times.
+EMPTY_REPLY_RETRIES = 2
+RECEIVED = "message:received"
+
+
+class PromptInjector(Protocol):
+    """Supplies dynamic prompt material (lore, memories, summaries) for the next reply."""
+
+    async def injections(
+        self, user: User, conversation: Conversation, character: Character, history: Sequence[Message]
+    ) -> list[PromptInjection]: ...
+
+
+class TokenCounter:
+    """Memoized token counts per model: history messages are counted again on every turn."""
+
+    def __init__(self, model: ChatModel, size: int = 20_000) -> None:
+        self.model = model
+        self._counts: OrderedDict[str, int] = OrderedDict()
+        self._size = size
+
+    def __call__(self, text: str) -> int:
+        count = self._counts.get(text)
+        if count is None:
+            count = self._counts[text] = self.model.count_tokens(text)
+            if len(self._counts) > self._size:
+                self._counts.popitem(last=False)
+        return count
+
+
+def merged_settings(config: LLMConfig, character: Character, conversation: Conversation) -> SamplingParams:
+    """Server defaults, then the character's sampler settings, then the conversation's overrides."""
+    try:
+        from_card = msgspec.convert(character.settings, SamplerSettings, strict=False)
+    except msgspec.ValidationError:
+        log.warning("ignoring invalid sampler settings of character %s", character.id)
+        from_card = SamplerSettings()
+    values: dict[str, Any] = {
+        "max_tokens": config.max_tokens,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "top_k": config.top_k,
+        "min_p": config.min_p,
+        "repeat_penalty": config.repeat_penalty,
+    }
+    stop: list[str] = []
+    for layer in (from_card, conversation.settings):
+        for key, value in msgspec.structs.asdict(layer).items():
+            if value is None:
+                continue
+            if key == "stop":
+                stop = list(value)
+            else:
+                values[key] = value
+    return SamplingParams(**values, stop=tuple(stop))
+
+
+def clean_reply(text: str, character_name: str) -> str:
+    """Trim whitespace and a leading "Name:" that small models like to write before their line."""
+    text = text.strip()
+    words = character_name.split()
+    if words:
+        pattern = rf"^(?:{re.escape(character_name)}|{re.escape(words[0])})\s*:\s*"
+        text = re.sub(pattern, "", text, count=1, flags=re.IGNORECASE).strip()
+    return text
+
+
+def _parse_time(stamp: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class ReplyService:
+    def __init__(
+        self,
+        chat: ChatService,
+        conversations: ConversationStore,
+        characters: CharacterService,
+        personas: PersonaService,
+        models: ModelRegistry,
+        queues: GenerationQueues,
+        hub: ConversationHub,
+        config: LLMConfig,
+        injectors: Sequence[PromptInjector] = (),
+    ) -> None:
+        self.chat = chat
+        self.conversations = conversations
+        self.characters = characters
+        self.personas = personas
+        self.models = models
+        self.queues = queues
+        self.hub = hub
+        self.config = config
+        self.injectors = list(injectors)
+        self._replies: dict[str, ReplyStream] = {}  # conversation id -> the reply being generated
+        self._counters: dict[str, TokenCounter] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- starting replies --------------------------------------------------------------------------
+
+    async def send(self, user: User, conversation_id: str, content: str, *, sender: str | None = None) -> ReplyStream:
+        """Store the user's message and start generating the reply in the background."""
+        content = self.chat.valid_content(content)
+        conversation = await self._idle_conversation(user, conversation_id)
+        model = self.models.default  # raises before anything is stored if there is no model
+        history = await self.conversations.path(conversation_id)
+        user_message = await self.conversations.append(
+            conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
+        )
+        self.hub.publish(conversation_id, ChatEvent(RECEIVED, {"message": user_message}), sender=sender)
+        return await self._start(
+            user,
+            conversation,
+            model,
+            [*history, user_message],
+            mode="reply",
+            parent_id=user_message.id,
+            user_message=user_message,
+        )
+
+    async def regenerate(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
+        """A new reply to the same turn: a sibling (swipe) of an assistant message, or a (new) answer to
+        a user message. The new one becomes the shown path; the old ones stay as swipes."""
+        target = await self.chat.message(user, conversation_id, message_id)
+        conversation = await self._idle_conversation(user, conversation_id)
+        model = self.models.default
+        if target.role == "assistant":
+            if target.parent_id is None:
+                raise InvalidInput(
+                    "a greeting cannot be regenerated; swipe to an alternate greeting",
+                    code="cannot_regenerate_greeting",
+                )
+            history = await self.conversations.path_to(target.parent_id)
+        elif target.role == "user":
+            history = await self.conversations.path_to(target.id)
+        else:
+            raise InvalidInput("only user and assistant messages can be regenerated")
+        return await self._start(user, conversation, model, history, mode="regenerate", parent_id=history[-1].id)
+
+    async def continue_reply(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
+        """Make the last assistant message longer: the model picks up exactly where it stopped."""
+        target = await self.chat.message(user, conversation_id, message_id)
+        conversation = await self._idle_conversation(user, conversation_id)
+        model = self.models.default
+        path = await self.conversations.path(conversation_id)
+        if target.role != "assistant" or not path or path[-1].id != target.id:
+            raise Conflict(
+                "only the last message of the conversation, a reply, can be continued", code="cannot_continue"
+            )
+        return await self._start(
+            user,
+            conversation,
+            model,
+            path,
+            mode="continue",
+            parent_id=target.parent_id,
+            message_id=target.id,
+            prefix=target.content,
+        )
+
+    async def _idle_conversation(self, user: User, conversation_id: str) -> Conversation:
+        conversation = await self.chat.get_conversation(user, conversation_id)
+        if conversation_id in self._replies:
+            raise Conflict("a reply is already being generated in this conversation", code="reply_in_progress")
+        return conversation
+
+    async def _start(
+        self,
+        user: User,
+        conversation: Conversation,
+        model: ChatModel,
+        history: list[Message],
+        *,
+        mode: ReplyMode,
+        parent_id: str | None,
+        user_message: Message | None = None,
+        message_id: str | None = None,
+        prefix: str = "",
+    ) -> ReplyStream:
+        conversation_id = conversation.id
+        reply = ReplyStream(
+            conversation_id=conversation_id,
+            message_id=message_id or new_id(),
+            parent_id=parent_id,
+            mode=mode,
+            user_message=user_message,
+            prefix=prefix,
+            on_event=lambda event: self.hub.publish(conversation_id, event),
+        )
+        self._replies[conversation_id] = reply
+        self.chat.busy.add(conversation_id)
+        reply.started()
+        reply.task = asyncio.create_task(self._generate(reply, user, conversation, model, history))
+        return reply
+
+    # -- inspecting, following, stopping -------------------------------------------------------------
+
+    def active_reply(self, conversation_id: str, message_id: str | None = None) -> ReplyStream | None:
+        """The reply in flight (callers have checked the conversation is the user's)."""
+        reply = self._replies.get(conversation_id)
+        if reply is None or (message_id is not None and reply.message_id != message_id):
+            return None
+        return reply
+
+    async def cancel(self, user: User, conversation_id: str) -> bool:
+        await self.chat.get_conversation(user, conversation_id)
+        reply = self._replies.get(conversation_id)
+        if reply is None:
+            return False
+        await self._cancel_and_wait(reply)
+        return True
+
+    async def _cancel_and_wait(self, reply: ReplyStream) -> None:
+        reply.cancelled = True
+        if reply.job is not None:
+            reply.job.cancel()
+        if reply.task is not None:
+            await asyncio.wait([reply.task])
+
+    async def shutdown(self) -> None:
+        """Stop every reply in flight; each keeps what it generated so far as a partial message."""
+        await asyncio.gather(*(self._cancel_and_wait(reply) for reply in list(self._replies.values())))
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)  # held until done: the event loop keeps only weak references
+        task.add_done_callback(self._background.discard)
+
+    async def preview_prompt(self, user: User, conversation_id: str, content: str | None = None) -> BuiltPrompt:
+        """The prompt that would be sent if the user sent `content` now (nothing is stored)."""
+        conversation = await self.chat.get_conversation(user, conversation_id)
+        model = self.models.default
+        history = await self.conversations.path(conversation_id)
+        extra = ChatMessage("user", self.chat.valid_content(content)) if content and content.strip() else None
+        prompt, _ = await self._prompt(user, conversation, model, history, extra=extra)
+        return prompt
+
+    async def warm(self, user: User, conversation_id: str) -> None:
+        """Process the conversation's prompt so far in the background (when the model is idle), so the
+        next reply only has to read the new message. Called when a user opens a conversation."""
+        if conversation_id in self._replies:
+            return
+        try:
+            conversation = await self.chat.get_conversation(user, conversation_id)
+            model = self.models.default
+            history = await self.conversations.path(conversation_id)
+            prompt, params = await self._prompt(user, conversation, model, history)
+        except BostoniaError:
+            return
+        request = GenerationRequest(
+            messages=tuple(prompt.messages), params=params, session=conversation_id, prefill_only=True
+        )
+        self.queues.get(model).submit(user.id, request, background=True)
+
+    # -- generation ------------------------------------------------------------------------------
+
+    def _counter(self, model: ChatModel) -> Callable[[str], int]:
+        counter = self._counters.get(model.model_id)
+        if counter is None or counter.model is not model:
+            counter = self._counters[model.model_id] = TokenCounter(model)
+        return counter
+
+    async def _prompt(
+        self,
+        user: User,
+        conversation: Conversation,
+        model: ChatModel,
+        history: list[Message],
+        *,
+        extra: ChatMessage | None = None,
+        continuing: bool = False,
+    ) -> tuple[BuiltPrompt, SamplingParams]:
+        """The prompt for the next reply to `history` (+ `extra`, a message not stored yet)."""
+        character = await self.characters.get(user, conversation.character_id)
+        persona: Persona = await self.personas.for_chat(user, conversation.persona_id)
+        params = merged_settings(self.config, character, conversation)
+        params = msgspec.structs.replace(params, stop=(f"\n{persona.name}:", "\nUser:", *params.stop))
+        injections: list[PromptInjection] = []
+        for injector in self.injectors:
+            injections += await injector.injections(user, conversation, character, history)
+        last_user = next((m for m in reversed(history[:-1]) if m.role == "user"), None)
+        macros = MacroContext(
+            char=character.name,
+            user=persona.name,
+            seed=conversation.id,
+            last_user_message_at=_parse_time(last_user.created_at) if last_user else None,
+        )
+        chat = [ChatMessage(m.role, m.content) for m in history] + ([extra] if extra else [])
+        budget = model.context_size - params.max_tokens - CONTEXT_MARGIN
+        prompt = await asyncio.to_thread(
+            build_prompt,
+            character,
+            chat,
+            user_name=persona.name,
+            budget=budget,
+            count_tokens=self._counter(model),
+            persona=persona,
+            macros=macros,
+            injections=injections,
+            continuing=continuing,
+        )
+        return prompt, params
+
+    async def _generate(
+        self, reply: ReplyStream, user: User, conversation: Conversation, model: ChatModel, history: list[Message]
+    ) -> None:
+        continuing = reply.mode == "continue"
+        try:
+            character = await self.characters.get(user, conversation.character_id)
+            prompt, params = await self._prompt(user, conversation, model, history, continuing=continuing)
+            queue = self.queues.get(model)
+            content = ""
+            for attempt in range(EMPTY_REPLY_RETRIES + 1):
+                request = GenerationRequest(
+                    messages=tuple(prompt.messages), params=params, session=conversation.id, continue_last=continuing
+                )
+                job = queue.submit(user.id, request)
+                reply.job = job
+                if reply.cancelled:  # cancelled while the prompt was being built
+                    job.cancel()
+                if ahead := queue.ahead_of(job):
+                    reply.queued(ahead)
+                leading = not continuing
+                async for piece in job:
+                    if leading:  # don't stream the whitespace a model often starts with
+                        piece = piece.lstrip()
+                        leading = not piece
+                    if piece:
+                        reply.append(piece)
+                content = reply.text.rstrip() if continuing else clean_reply(reply.text, character.name)
+                if content or reply.cancelled:
+                    break
+                log.info("empty reply from %s, retrying (attempt %d)", model.model_id, attempt + 1)
+                params = msgspec.structs.replace(params, temperature=params.temperature + 0.2)
+            if not content and not reply.cancelled:
+                raise Unavailable("the model produced an empty reply; try again", code="empty_reply")
+            if not content:
+                reply.fail(BostoniaError("the reply was cancelled before any text", code="cancelled"))
+                return
+            status = "partial" if reply.cancelled else "complete"
+            if continuing:
+                message = await self.conversations.set_content(
+                    reply.message_id,
+                    reply.prefix + content,
+                    edited=False,
+                    status=status,
+                    tokens_used=await asyncio.to_thread(model.count_tokens, reply.prefix + content),
+                )
+            else:
+                message = await self.conversations.append(
+                    conversation_id=reply.conversation_id,
+                    parent_id=reply.parent_id,
+                    role="assistant",
+                    content=content,
+                    message_id=reply.message_id,
+                    model_used=model.model_id,
+                    tokens_used=await asyncio.to_thread(model.count_tokens, content),
+                    status=status,
+                    is_regeneration=reply.mode == "regenerate",
+                )
+            reply.complete(message)
+            # While the user reads and types, let the idle model re-read the conversation as the next prompt
+            # will render it: sampled tokens are often not the canonical tokenization of the stored text, and
+            # the next reply would otherwise re-process everything from the first such token.
+            self._in_background(self.warm(user, reply.conversation_id))
+        except BostoniaError as exc:
+            reply.fail(exc)
+        except Exception:
+            log.exception("generation failed in conversation %s", reply.conversation_id)
+            reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
+        finally:
+            self._replies.pop(reply.conversation_id, None)
+            self.chat.busy.discard(reply.conversation_id)

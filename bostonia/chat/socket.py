@@ -1,0 +1,227 @@
+"""The real-time protocol over WebSocket at `/ws`: JSON frames `{"event": name, "data": {...}}`.
+
+Client → server: `conversation:join`, `conversation:leave`, `message:send`, `message:regenerate`,
+`message:continue`, `message:cancel`, `typing:start`, `typing:stop`, `ping`.
+Server → client: `conversation:joined`, `message:received`, `message:queued`, `message:stream:start`,
+`message:stream:chunk`, `message:stream:complete`, `message:updated`, `conversation:path_changed`,
+`conversation:updated`, `typing:start`, `typing:stop`, `pong`, `error` `{code, message}`.
+
+A socket receives the events of every conversation it joined (sending a message joins it), from any
+source: other tabs, other sockets, the HTML UI, the HTTP API. A bad frame gets an `error` event and the
+socket stays open. A socket that drops loses nothing: replies are generated and stored regardless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgspec
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from bostonia.chat.hub import ConversationHub, Subscription
+from bostonia.chat.replies import ReplyService
+from bostonia.chat.schemas import ChatEvent
+from bostonia.chat.service import ChatService
+from bostonia.db.values import to_json
+from bostonia.errors import BostoniaError, InvalidInput
+from bostonia.http.auth import resolve_user
+from bostonia.http.deps import Auth, Chat, Hub, Metrics, Replies
+from bostonia.users.schemas import User
+
+log = logging.getLogger(__name__)
+MAX_FRAME_BYTES = 64 * 1024
+
+
+class Frame(msgspec.Struct, forbid_unknown_fields=True):
+    event: str
+    data: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class ConversationRef(msgspec.Struct):
+    conversation_id: str
+
+
+class SendFrame(msgspec.Struct):
+    conversation_id: str
+    content: str
+
+
+class MessageRef(msgspec.Struct):
+    conversation_id: str
+    message_id: str
+
+
+class SocketSession:
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        user: User,
+        chat: ChatService,
+        replies: ReplyService,
+        hub: ConversationHub,
+    ) -> None:
+        self.socket = socket
+        self.user = user
+        self.chat = chat
+        self.replies = replies
+        self.hub = hub
+        self.client_id = uuid.uuid4().hex
+        self.outbox: asyncio.Queue[ChatEvent] = asyncio.Queue()
+        self.joined: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
+        self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
+            "conversation:join": self.join,
+            "conversation:leave": self.leave,
+            "message:send": self.send_message,
+            "message:regenerate": self.regenerate,
+            "message:continue": self.continue_message,
+            "message:cancel": self.cancel,
+            "typing:start": lambda data: self.typing("typing:start", data),
+            "typing:stop": lambda data: self.typing("typing:stop", data),
+            "ping": self.ping,
+        }
+
+    async def run(self) -> None:
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            await self._receive_loop()
+        finally:
+            for subscription, task in self.joined.values():
+                subscription.close()
+                task.cancel()
+            sender.cancel()
+
+    # -- plumbing ------------------------------------------------------------------------------------
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        self.outbox.put_nowait(ChatEvent(event, data))
+
+    async def _send_loop(self) -> None:
+        while True:
+            event = await self.outbox.get()
+            try:
+                await self.socket.send_text(to_json({"event": event.event, "data": event.data}))
+            except (WebSocketDisconnect, RuntimeError):
+                return
+
+    async def _forward(self, subscription: Subscription) -> None:
+        async for event in subscription:
+            self.outbox.put_nowait(event)
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                raw = await self.socket.receive_data(mode="text")
+            except WebSocketDisconnect:
+                return
+            name = "?"
+            try:
+                frame = self._parse(raw)
+                name = frame.event
+                handler = self.handlers.get(frame.event)
+                if handler is None:
+                    raise InvalidInput(f"unknown event {frame.event!r}", code="unknown_event")
+                await handler(frame.data)
+            except BostoniaError as exc:
+                self.emit("error", {"code": exc.code, "message": exc.message, "event": name})
+            except Exception:
+                log.exception("websocket event %s failed", name)
+                self.emit("error", {"code": "internal_error", "message": "internal server error", "event": name})
+
+    def _parse(self, raw: str | bytes) -> Frame:
+        if len(raw) > MAX_FRAME_BYTES:
+            raise InvalidInput(f"frames are limited to {MAX_FRAME_BYTES // 1024} KB", code="frame_too_large")
+        try:
+            return msgspec.json.decode(raw, type=Frame)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise InvalidInput(f"a frame is a JSON object {{event, data}}: {exc}", code="invalid_frame") from None
+
+    @staticmethod
+    def _data(data: dict[str, Any], shape: type[msgspec.Struct]) -> Any:
+        try:
+            return msgspec.convert(data, shape)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(f"invalid data: {exc}", code="invalid_frame") from None
+
+    # -- events -----------------------------------------------------------------------------------------
+
+    async def join(self, data: dict[str, Any]) -> None:
+        ref = self._data(data, ConversationRef)
+        await self._join(ref.conversation_id)
+        reply = self.replies.active_reply(ref.conversation_id)
+        self.emit(
+            "conversation:joined",
+            {
+                "conversation_id": ref.conversation_id,
+                "active_reply": {"id": reply.message_id, "content": reply.text} if reply else None,
+            },
+        )
+        if reply is not None:  # catch up on the reply in flight, then the hub carries the rest
+            for event in reply.catch_up():
+                self.outbox.put_nowait(event)
+        else:
+            await self.replies.warm(self.user, ref.conversation_id)
+
+    async def _join(self, conversation_id: str) -> None:
+        await self.chat.get_conversation(self.user, conversation_id)  # ownership, or NotFound
+        if conversation_id not in self.joined:
+            subscription = self.hub.subscribe(conversation_id, self.client_id)
+            self.joined[conversation_id] = (subscription, asyncio.create_task(self._forward(subscription)))
+
+    async def leave(self, data: dict[str, Any]) -> None:
+        ref = self._data(data, ConversationRef)
+        if joined := self.joined.pop(ref.conversation_id, None):
+            joined[0].close()
+            joined[1].cancel()
+
+    async def send_message(self, data: dict[str, Any]) -> None:
+        frame = self._data(data, SendFrame)
+        await self._join(frame.conversation_id)
+        await self.replies.send(self.user, frame.conversation_id, frame.content)
+
+    async def regenerate(self, data: dict[str, Any]) -> None:
+        ref = self._data(data, MessageRef)
+        await self._join(ref.conversation_id)
+        await self.replies.regenerate(self.user, ref.conversation_id, ref.message_id)
+
+    async def continue_message(self, data: dict[str, Any]) -> None:
+        ref = self._data(data, MessageRef)
+        await self._join(ref.conversation_id)
+        await self.replies.continue_reply(self.user, ref.conversation_id, ref.message_id)
+
+    async def cancel(self, data: dict[str, Any]) -> None:
+        ref = self._data(data, ConversationRef)
+        await self.replies.cancel(self.user, ref.conversation_id)
+
+    async def typing(self, event: str, data: dict[str, Any]) -> None:
+        ref = self._data(data, ConversationRef)
+        await self._join(ref.conversation_id)
+        self.hub.publish(
+            ref.conversation_id,
+            ChatEvent(event, {"conversation_id": ref.conversation_id, "user_id": self.user.id}),
+            sender=self.client_id,
+        )
+
+    async def ping(self, data: dict[str, Any]) -> None:
+        self.emit("pong", data)
+
+
+@websocket("/ws")
+async def chat_socket(
+    socket: WebSocket[Any, Any, Any], auth: Auth, chat: Chat, replies: Replies, hub: Hub, metrics: Metrics
+) -> None:
+    """The chat protocol. Authenticate with the session cookie, `?token=<access token>` or a Bearer header."""
+    user = await resolve_user(socket, auth)
+    if user is None:
+        await socket.close(code=4401, reason="authentication required")
+        return
+    await socket.accept()
+    metrics.active_websockets.inc()
+    try:
+        await SocketSession(socket, user, chat, replies, hub).run()
+    finally:
+        metrics.active_websockets.dec()

@@ -1,0 +1,318 @@
+"""Conversation files: SillyTavern chat JSONL, plain text, and Bostonia JSON (the whole tree).
+
+Export writes the active path (SillyTavern keeps one line per turn, alternatives as `swipes`); the
+Bostonia format keeps every branch. Import reads both into a new conversation. Whatever a SillyTavern
+line carries that Bostonia does not model is kept in the message's metadata and written back on
+export, so a round trip loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+
+from bostonia.chat.schemas import Conversation, Message
+from bostonia.chat.store import ImportedMessage, title_from
+from bostonia.errors import InvalidInput
+
+BOSTONIA_FORMAT = "bostonia.conversation"
+MAX_IMPORT_MESSAGES = 100_000
+# Keys of a SillyTavern message line that Bostonia models itself; the rest go to metadata["sillytavern"].
+ST_MODELLED = {"name", "is_user", "is_system", "send_date", "mes", "swipes", "swipe_id", "swipe_info"}
+ST_DATE_FORMATS = (
+    "%B %d, %Y %I:%M%p",
+    "%B %d, %Y %I:%M %p",
+    "%Y-%m-%d@%Hh%Mm%Ss%fms",
+    "%Y-%m-%d@%Hh%Mm%Ss",
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%dT%H:%M:%S",
+)
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def parse_date(value: Any) -> str | None:
+    """SillyTavern writes dates in several styles over its versions; read them all, else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if value > 1e11 else value
+        try:
+            return _iso(datetime.fromtimestamp(seconds, UTC))
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return _iso(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError:
+        pass
+    compact = text.replace(" am", "am").replace(" pm", "pm").replace(" AM", "AM").replace(" PM", "PM")
+    for pattern in ST_DATE_FORMATS:
+        try:
+            return _iso(datetime.strptime(compact, pattern))
+        except ValueError:
+            continue
+    return None
+
+
+# -- export ----------------------------------------------------------------------------------------
+
+
+def sillytavern_jsonl(
+    conversation: Conversation,
+    path: Sequence[Message],
+    swipes: dict[str, list[Message]],
+    *,
+    user_name: str,
+    character_name: str,
+    chat_metadata: dict[str, Any],
+) -> str:
+    """SillyTavern's chat format: a metadata line, then one line per message of the active path."""
+    lines = [
+        {
+            "user_name": user_name,
+            "character_name": character_name,
+            "create_date": conversation.created_at,
+            "chat_metadata": chat_metadata,
+        }
+    ]
+    for message in path:
+        alternatives = swipes.get(message.id, [message])
+        extra_keys: dict[str, Any] = dict(message.metadata.get("sillytavern", {}))
+        extra = dict(extra_keys.pop("extra", {}) or {})
+        if message.model_used:
+            extra.setdefault("model", message.model_used)
+        if message.tokens_used is not None:
+            extra["token_count"] = message.tokens_used
+        line: dict[str, Any] = {
+            "name": user_name if message.role == "user" else character_name,
+            "is_user": message.role == "user",
+            "is_system": message.role == "system",
+            "send_date": message.created_at,
+            "mes": message.content,
+            **extra_keys,
+            "extra": extra,
+        }
+        if len(alternatives) > 1 or message.role == "assistant":
+            line["swipe_id"] = next(i for i, m in enumerate(alternatives) if m.id == message.id)
+            line["swipes"] = [m.content for m in alternatives]
+            line["swipe_info"] = [
+                {"send_date": m.created_at, "extra": {"model": m.model_used} if m.model_used else {}}
+                for m in alternatives
+            ]
+        lines.append(line)
+    return "\n".join(msgspec.json.encode(line).decode() for line in lines) + "\n"
+
+
+def plain_text(path: Sequence[Message], *, user_name: str, character_name: str) -> str:
+    blocks = [f"{user_name if m.role == 'user' else character_name}: {m.content}" for m in path if m.role != "system"]
+    return "\n\n".join(blocks) + "\n"
+
+
+def bostonia_json(
+    conversation: Conversation, messages: Sequence[Message], *, active_leaf_id: str | None, metadata: dict[str, Any]
+) -> dict[str, Any]:
+    """Every message of every branch, parents before children."""
+    return {
+        "format": BOSTONIA_FORMAT,
+        "version": 1,
+        "conversation": {
+            "id": conversation.id,
+            "title": conversation.title,
+            "character_id": conversation.character_id,
+            "character_name": conversation.character_name,
+            "created_at": conversation.created_at,
+            "settings": msgspec.to_builtins(conversation.settings),
+            "metadata": metadata,
+            "active_leaf_id": active_leaf_id,
+        },
+        "messages": [
+            {
+                "id": m.id,
+                "parent_id": m.parent_id,
+                "role": m.role,
+                "content": m.content,
+                "created_at": m.created_at,
+                "edited_at": m.edited_at,
+                "model_used": m.model_used,
+                "tokens_used": m.tokens_used,
+                "status": m.status,
+                "is_regeneration": m.is_regeneration,
+                "metadata": m.metadata,
+            }
+            for m in messages
+        ],
+    }
+
+
+# -- import ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ParsedChat:
+    title: str
+    messages: list[ImportedMessage]
+    leaf_key: str | None
+    created_at: str | None
+    metadata: dict[str, Any]
+
+
+def parse_chat_file(data: bytes) -> ParsedChat:
+    """Read an uploaded conversation (SillyTavern JSONL or Bostonia JSON); InvalidInput names the problem."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput("the file is not UTF-8 text", code="invalid_chat_file") from None
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidInput("the file is empty", code="invalid_chat_file")
+    if stripped.startswith("{") and "\n" not in stripped.split("}", 1)[0]:
+        try:
+            whole = msgspec.json.decode(stripped)
+        except msgspec.DecodeError:
+            whole = None
+        if isinstance(whole, dict) and whole.get("format") == BOSTONIA_FORMAT:
+            return _parse_bostonia(whole)
+    return _parse_sillytavern(stripped.splitlines())
+
+
+def _parse_sillytavern(lines: list[str]) -> ParsedChat:
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = msgspec.json.decode(line)
+        except msgspec.DecodeError as exc:
+            raise InvalidInput(f"line {number} is not valid JSON ({exc})", code="invalid_chat_file") from None
+        if not isinstance(record, dict):
+            raise InvalidInput(f"line {number} is not a JSON object", code="invalid_chat_file")
+        records.append((number, record))
+    if not records:
+        raise InvalidInput("the file has no lines", code="invalid_chat_file")
+    header: dict[str, Any] = {}
+    if "mes" not in records[0][1]:
+        header = records.pop(0)[1]
+    if len(records) > MAX_IMPORT_MESSAGES:
+        raise InvalidInput(f"more than {MAX_IMPORT_MESSAGES} messages", code="chat_too_large")
+    fallback = _iso(datetime.now(UTC))
+    messages: list[ImportedMessage] = []
+    parent: str | None = None
+    for number, record in records:
+        mes = record.get("mes")
+        if not isinstance(mes, str):
+            raise InvalidInput(f"line {number}: `mes` must be a string", code="invalid_chat_file")
+        role = "system" if record.get("is_system") is True else "user" if record.get("is_user") is True else "assistant"
+        created = parse_date(record.get("send_date")) or fallback
+        raw_swipes = record.get("swipes")
+        swipes: list[str] = [mes]
+        if isinstance(raw_swipes, list) and raw_swipes and all(isinstance(s, str) for s in raw_swipes):
+            swipes = list(raw_swipes)
+        swipe_id = record.get("swipe_id")
+        chosen = swipe_id if isinstance(swipe_id, int) and 0 <= swipe_id < len(swipes) else None
+        if chosen is None:
+            chosen = swipes.index(mes) if mes in swipes else 0
+        swipes[chosen] = mes  # the shown text wins if the two disagree
+        raw_info = record.get("swipe_info")
+        info: list[Any] = raw_info if isinstance(raw_info, list) else []
+        kept = {k: v for k, v in record.items() if k not in ST_MODELLED}
+        raw_extra = kept.get("extra")
+        extra: dict[str, Any] = raw_extra if isinstance(raw_extra, dict) else {}
+        chosen_key = None
+        for index, content in enumerate(swipes):
+            key = f"{number}:{index}"
+            when = created
+            if index < len(info) and isinstance(info[index], dict):
+                when = parse_date(info[index].get("send_date")) or created
+            messages.append(
+                ImportedMessage(
+                    key=key,
+                    parent_key=parent,
+                    role=role,
+                    content=content,
+                    created_at=when,
+                    model_used=extra.get("model") if isinstance(extra.get("model"), str) else None,
+                    tokens_used=extra.get("token_count") if isinstance(extra.get("token_count"), int) else None,
+                    is_regeneration=index > 0,
+                    metadata={"sillytavern": kept} if index == chosen and kept else {},
+                )
+            )
+            if index == chosen:
+                chosen_key = key
+        parent = chosen_key
+    first_user = next((m.content for m in messages if m.role == "user"), "")
+    metadata = header.get("chat_metadata") if isinstance(header.get("chat_metadata"), dict) else {}
+    st_header = {k: v for k, v in header.items() if k not in ("chat_metadata",)}
+    return ParsedChat(
+        title=title_from(first_user) if first_user else "Imported chat",
+        messages=messages,
+        leaf_key=parent,
+        created_at=parse_date(header.get("create_date")),
+        metadata={"sillytavern": {"chat_metadata": metadata, "header": st_header}},
+    )
+
+
+def _parse_bostonia(whole: dict[str, Any]) -> ParsedChat:
+    conversation = whole.get("conversation")
+    raw = whole.get("messages")
+    if not isinstance(conversation, dict) or not isinstance(raw, list):
+        raise InvalidInput("a Bostonia conversation file needs `conversation` and `messages`", code="invalid_chat_file")
+    if len(raw) > MAX_IMPORT_MESSAGES:
+        raise InvalidInput(f"more than {MAX_IMPORT_MESSAGES} messages", code="chat_too_large")
+    seen: set[str] = set()
+    messages: list[ImportedMessage] = []
+    now = _iso(datetime.now(UTC))
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise InvalidInput(f"message {index} is not an object", code="invalid_chat_file")
+        try:
+            message = msgspec.convert(
+                {
+                    "key": item.get("id"),
+                    "parent_key": item.get("parent_id"),
+                    "role": item.get("role"),
+                    "content": item.get("content"),
+                    "created_at": parse_date(item.get("created_at")) or now,
+                    "model_used": item.get("model_used"),
+                    "tokens_used": item.get("tokens_used"),
+                    "status": item.get("status") or "complete",
+                    "is_regeneration": bool(item.get("is_regeneration")),
+                    "edited_at": parse_date(item.get("edited_at")),
+                    "metadata": item.get("metadata") if isinstance(item.get("metadata"), dict) else {},
+                },
+                ImportedMessage,
+            )
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(f"message {index}: {exc}", code="invalid_chat_file") from None
+        if message.role not in ("user", "assistant", "system") or message.status not in ("complete", "partial"):
+            raise InvalidInput(f"message {index}: unknown role or status", code="invalid_chat_file")
+        if message.key in seen or (message.parent_key is not None and message.parent_key not in seen):
+            raise InvalidInput(
+                f"message {index}: duplicate id or parent not listed before it", code="invalid_chat_file"
+            )
+        seen.add(message.key)
+        messages.append(message)
+    leaf = conversation.get("active_leaf_id")
+    if leaf is not None and leaf not in seen:
+        raise InvalidInput("active_leaf_id is not one of the messages", code="invalid_chat_file")
+    raw_title = conversation.get("title")
+    title: str = raw_title if isinstance(raw_title, str) and raw_title else "Imported chat"
+    raw_metadata = conversation.get("metadata")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    return ParsedChat(
+        title=title[:200],
+        messages=messages,
+        leaf_key=leaf,
+        created_at=parse_date(conversation.get("created_at")),
+        metadata=metadata,
+    )

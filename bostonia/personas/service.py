@@ -1,0 +1,47 @@
+"""Personas belong to one user; a conversation uses its own persona, else the user's default."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bostonia.errors import NotFound
+from bostonia.personas.schemas import PersonaOut
+from bostonia.personas.store import PersonaStore
+from bostonia.prompt.builder import Persona
+from bostonia.users.schemas import User
+
+
+class PersonaService:
+    def __init__(self, personas: PersonaStore) -> None:
+        self.personas = personas
+
+    async def list(self, user: User) -> list[PersonaOut]:
+        return await self.personas.list(user.id)
+
+    async def get(self, user: User, persona_id: str) -> PersonaOut:
+        found = await self.personas.get(persona_id)
+        if found is None or found[0] != user.id:
+            raise NotFound("persona not found")
+        return found[1]
+
+    async def create(self, user: User, fields: dict[str, Any]) -> PersonaOut:
+        return await self.personas.save(user.id, {**fields, "name": fields["name"].strip()})
+
+    async def update(self, user: User, persona_id: str, fields: dict[str, Any]) -> PersonaOut:
+        await self.get(user, persona_id)
+        return await self.personas.save(user.id, fields, persona_id)
+
+    async def delete(self, user: User, persona_id: str) -> None:
+        await self.get(user, persona_id)
+        await self.personas.delete(persona_id)
+
+    async def for_chat(self, user: User, persona_id: str | None) -> Persona:
+        """The persona a conversation speaks as: its own, else the default, else the account's name."""
+        chosen = None
+        if persona_id is not None:
+            found = await self.personas.get(persona_id)
+            chosen = found[1] if found and found[0] == user.id else None
+        chosen = chosen or await self.personas.default(user.id)
+        if chosen is None:
+            return Persona(name=user.display_name)
+        return Persona(name=chosen.name, description=chosen.description)

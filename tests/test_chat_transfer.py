@@ -1,0 +1,240 @@
+"""Conversation export (SillyTavern JSONL, text, Bostonia JSON) and import, with round trips."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from bostonia.chat.transfer import parse_date
+from tests.conftest import bearer, error_of
+from tests.fakes import ScriptedModel
+from tests.test_chat import first_character, messages, new_conversation
+from tests.test_chat_tree import API, send
+
+# A chat as SillyTavern writes it (1.12-style: humanized dates, swipes with swipe_info, extras).
+ST_CHAT = (
+    "\n".join(
+        json.dumps(line)
+        for line in [
+            {
+                "user_name": "Ren",
+                "character_name": "Juniper Ashdown",
+                "create_date": "2025-04-01@21h05m09s",
+                "chat_metadata": {
+                    "note_prompt": "Keep it cozy.",
+                    "note_depth": 4,
+                    "world_info": "Tavern lore",
+                    "variables": {"mood": "warm"},
+                },
+            },
+            {
+                "name": "Juniper Ashdown",
+                "is_user": False,
+                "is_system": False,
+                "send_date": "April 1, 2025 9:05pm",
+                "mes": "Well, look what the storm dragged in!",
+                "extra": {},
+                "swipe_id": 0,
+                "swipes": ["Well, look what the storm dragged in!"],
+                "swipe_info": [],
+                "force_avatar": "juniper.png",
+            },
+            {
+                "name": "Ren",
+                "is_user": True,
+                "is_system": False,
+                "send_date": "April 1, 2025 9:06pm",
+                "mes": "Any rooms left?",
+                "extra": {"bias": "x"},
+                "force_avatar": "User Avatars/ren.png",
+            },
+            {
+                "name": "Juniper Ashdown",
+                "is_user": False,
+                "is_system": False,
+                "send_date": "April 1, 2025 9:06pm",
+                "mes": "One, above the kitchen.",
+                "extra": {"api": "koboldcpp", "model": "mythomax", "token_count": 7},
+                "swipe_id": 1,
+                "swipes": ["All full, sorry.", "One, above the kitchen.", "Only the stable."],
+                "swipe_info": [
+                    {"send_date": "April 1, 2025 9:06pm", "extra": {}},
+                    {"send_date": "April 1, 2025 9:07pm", "extra": {}},
+                    {"send_date": "April 1, 2025 9:08pm", "extra": {}},
+                ],
+                "gen_started": "2025-04-01T21:06:40.000Z",
+                "gen_finished": "2025-04-01T21:06:44.000Z",
+            },
+            {"name": "System", "is_user": False, "is_system": True, "send_date": 1743541620000, "mes": "[Ren rests.]"},
+        ]
+    )
+    + "\n"
+)
+
+
+def upload(
+    client: TestClient[Any], account: dict[str, Any], character_id: str, content: bytes, name: str = "chat.jsonl"
+) -> Any:
+    return client.post(
+        f"{API}/import",
+        data={"character_id": character_id},
+        files={"file": (name, content, "application/octet-stream")},
+        headers=bearer(account),
+    )
+
+
+def test_sillytavern_chat_imports_with_order_swipes_and_dates(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    juniper = first_character(client, "Juniper Ashdown")
+    response = upload(client, alice, juniper["id"], ST_CHAT.encode())
+    assert response.status_code == 201, response.text
+    conversation = response.json()
+    assert conversation["title"] == "Any rooms left?" and conversation["character_id"] == juniper["id"]
+    path = messages(client, alice, conversation["id"])
+    assert [(m["role"], m["content"]) for m in path] == [
+        ("assistant", "Well, look what the storm dragged in!"),
+        ("user", "Any rooms left?"),
+        ("assistant", "One, above the kitchen."),
+        ("system", "[Ren rests.]"),
+    ]
+    assert (path[2]["sibling_count"], path[2]["sibling_index"]) == (3, 1)
+    assert path[2]["model_used"] == "mythomax" and path[2]["tokens_used"] == 7
+    assert path[1]["created_at"].startswith("2025-04-01T21:06")
+    assert path[3]["created_at"].startswith("2025-04-01T")
+    siblings = client.get(f"{API}/{conversation['id']}/messages/{path[2]['id']}/siblings", headers=bearer(alice))
+    assert [s["content"] for s in siblings.json()["items"]] == [
+        "All full, sorry.",
+        "One, above the kitchen.",
+        "Only the stable.",
+    ]
+
+
+def test_sillytavern_round_trip_is_lossless(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    juniper = first_character(client, "Juniper Ashdown")
+    cid = upload(client, alice, juniper["id"], ST_CHAT.encode()).json()["id"]
+    exported = client.get(f"{API}/{cid}/export?format=jsonl", headers=bearer(alice))
+    assert exported.status_code == 200 and exported.headers["content-type"].startswith("application/jsonl")
+    assert "attachment" in exported.headers["content-disposition"]
+    lines = [json.loads(line) for line in exported.text.splitlines()]
+    original = [json.loads(line) for line in ST_CHAT.splitlines()]
+    assert lines[0]["chat_metadata"] == original[0]["chat_metadata"]
+    assert len(lines) == len(original)
+    for got, want in zip(lines[1:], original[1:], strict=True):
+        assert got["mes"] == want["mes"] and got["is_user"] == want["is_user"] and got["is_system"] == want["is_system"]
+        for key in ("force_avatar", "gen_started", "gen_finished"):
+            assert got.get(key) == want.get(key), key
+        if "swipes" in want and len(want["swipes"]) > 1:
+            assert got["swipes"] == want["swipes"] and got["swipe_id"] == want["swipe_id"]
+        for key, value in want.get("extra", {}).items():
+            assert got["extra"][key] == value
+    again = upload(client, alice, juniper["id"], exported.content).json()["id"]
+    assert [(m["role"], m["content"], m["sibling_count"]) for m in messages(client, alice, again)] == [
+        (m["role"], m["content"], m["sibling_count"]) for m in messages(client, alice, cid)
+    ]
+
+
+def test_bostonia_json_keeps_every_branch(client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel) -> None:
+    cid = new_conversation(client, alice)["id"]
+    model.enqueue(["one"], ["deeper"], ["two"])
+    first = send(client, alice, cid, "Hi")["assistant_message"]
+    send(client, alice, cid, "Go on")  # continues below "one"
+    client.post(f"{API}/{cid}/messages/{first['id']}/regenerate", headers=bearer(alice))  # "two" beside "one"
+    exported = client.get(f"{API}/{cid}/export?format=json", headers=bearer(alice)).json()
+    assert exported["format"] == "bostonia.conversation" and len(exported["messages"]) == 6
+    character = client.get(f"{API}/{cid}", headers=bearer(alice)).json()["character_id"]
+    copy = upload(client, alice, character, json.dumps(exported).encode(), "chat.json").json()["id"]
+    assert [m["content"] for m in messages(client, alice, copy)] == [m["content"] for m in messages(client, alice, cid)]
+    # The hidden branch came along: swiping back to "one" shows its continuation.
+    one = next(
+        m
+        for m in client.get(
+            f"{API}/{copy}/messages/{messages(client, alice, copy)[-1]['id']}/siblings", headers=bearer(alice)
+        ).json()["items"]
+        if m["content"] == "one"
+    )
+    client.post(f"{API}/{copy}/messages/{one['id']}/select", headers=bearer(alice))
+    assert [m["content"] for m in messages(client, alice, copy)][-3:] == ["one", "Go on", "deeper"]
+
+
+def test_text_export(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    juniper = first_character(client, "Juniper Ashdown")
+    cid = upload(client, alice, juniper["id"], ST_CHAT.encode()).json()["id"]
+    text = client.get(f"{API}/{cid}/export?format=txt", headers=bearer(alice)).text
+    assert text.startswith("Juniper Ashdown: Well, look what the storm dragged in!\n\nAlice: Any rooms left?")
+    assert "[Ren rests.]" not in text  # system lines are skipped, as SillyTavern does
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        (b"", "empty"),
+        (b"\xff\xfe\x00garbage", "UTF-8"),
+        (b'{"user_name": "x"}\n{not json}\n', "line 2"),
+        (b'{"user_name": "x"}\n{"mes": 5, "is_user": true}\n', "`mes` must be a string"),
+        (b"[1, 2, 3]\n", "not a JSON object"),
+        (
+            b'{"format": "bostonia.conversation", "conversation": {}, "messages": [{"id": "a", "parent_id": "zzz", '
+            b'"role": "user", "content": "x", "created_at": "2025-01-01T00:00:00Z"}]}',
+            "parent not listed",
+        ),
+        (
+            b'{"format": "bostonia.conversation", "conversation": {}, "messages": [{"id": "a", "parent_id": null, '
+            b'"role": "wizard", "content": "x"}]}',
+            "unknown role",
+        ),
+    ],
+)
+def test_bad_chat_files_are_rejected_and_store_nothing(
+    client: TestClient[Any], alice: dict[str, Any], content: bytes, fragment: str
+) -> None:
+    character = first_character(client)["id"]
+    response = upload(client, alice, character, content)
+    assert response.status_code == 422, response.text
+    assert fragment in error_of(response)["message"]
+    assert client.get(API, headers=bearer(alice)).json()["items"] == []
+
+
+def test_import_needs_a_visible_character_and_a_file(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    missing = upload(client, alice, "no-such-character", ST_CHAT.encode())
+    assert missing.status_code == 404
+    no_file = client.post(f"{API}/import", data={"character_id": first_character(client)["id"]}, headers=bearer(alice))
+    assert no_file.status_code == 400
+    assert client.get(API, headers=bearer(alice)).json()["items"] == []
+
+
+def test_export_format_is_checked(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    cid = new_conversation(client, alice)["id"]
+    response = client.get(f"{API}/{cid}/export?format=docx", headers=bearer(alice))
+    assert response.status_code == 422 and error_of(response)["details"] == {"field": "format"}
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("April 1, 2025 9:05pm", "2025-04-01T21:05:00.000Z"),
+        ("2025-04-01@21h05m09s", "2025-04-01T21:05:09.000Z"),
+        ("2025-04-01T21:05:09.123Z", "2025-04-01T21:05:09.123Z"),
+        (1743541509000, "2025-04-01T21:05:09.000Z"),
+        ("yesterday-ish", None),
+        (None, None),
+    ],
+)
+def test_sillytavern_dates_in_every_style(value: Any, expected: str | None) -> None:
+    assert parse_date(value) == expected
+
+
+def test_import_from_the_chats_page(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    from tests.conftest import post_form
+
+    post_form(client, "/login", {"email": "alice@example.com", "password": "correct horse battery"})
+    juniper = first_character(client, "Juniper Ashdown")
+    page = client.get("/chats", headers={"accept": "text/html"}).text
+    assert 'action="/chats/import"' in page and juniper["name"] in page
+    response = client.post("/chats/import", data={"character_id": juniper["id"]},
+                           files={"file": ("chat.jsonl", ST_CHAT.encode(), "application/jsonl")},
+                           follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"].startswith("/chats/")
+    chat = client.get(response.headers["location"], headers={"accept": "text/html"}).text
+    assert "One, above the kitchen." in chat and "2/3" in chat
