@@ -81,6 +81,7 @@ def test_live_search_tabs_and_tags(page: Any) -> None:
     page.wait_for_function("document.querySelector('#results .results-for')?.textContent.includes('inkeeper')")
     assert card_names(page) == ["Juniper Ashdown"]
     search.fill("")
+    page.wait_for_function("!document.querySelector('#results .results-for')")  # the cleared search answered
     page.get_by_role("link", name="New", exact=True).click()
     page.wait_for_selector("#results .tab.active:has-text('New')")
     assert len(card_names(page)) == 3
