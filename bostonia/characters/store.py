@@ -23,7 +23,7 @@ COLUMNS = """
 SELECT = f"select {COLUMNS} from characters c"
 JSON_COLUMNS = ("alternate_greetings", "settings", "extensions", "tags")
 # Matches ranked per search at most (see `CharacterStore.search`).
-RANK_WINDOW = 500
+RANK_WINDOW = 300
 SORT_COLUMNS: dict[str, str] = {"new": "created_at", "popular": "total_conversations", "rating": "avg_rating"}
 # Columns a PATCH may change (the service validates values; the store only writes these names).
 UPDATABLE = frozenset({
