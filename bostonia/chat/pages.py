@@ -31,7 +31,7 @@ class ChatPages(Controller):
     async def chat_page(
         self, conversation_id: FromPath[str], user: CurrentUser, chat: Chat, characters: Characters
     ) -> Template:
-        conversation = await chat.get_conversation(user, conversation_id)
+        conversation = await chat.get_conversation(user, conversation_id, access="read")
         return Template(
             "chat.html",
             context={

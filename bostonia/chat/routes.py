@@ -68,7 +68,7 @@ class ConversationController(Controller):
 
     @get("/{conversation_id:str}")
     async def get_conversation(self, conversation_id: FromPath[str], chat: Chat, user: CurrentUser) -> Conversation:
-        return await chat.get_conversation(user, conversation_id)
+        return await chat.get_conversation(user, conversation_id, access="read")
 
     @delete("/{conversation_id:str}", status_code=204)
     async def delete_conversation(self, conversation_id: FromPath[str], chat: Chat, user: CurrentUser) -> None:

@@ -21,6 +21,7 @@ from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
 from bostonia.prompt.builder import build_prompt
 from bostonia.prompt.macros import expand
+from bostonia.users.privacy import Access, ConversationAccessPolicy
 from bostonia.users.schemas import User
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,11 @@ class ChatService:
         models: ModelRegistry,
         queues: GenerationQueues,
         config: LLMConfig,
+        *,
+        access: ConversationAccessPolicy | None = None,
     ) -> None:
         self.conversations = conversations
+        self.access = access
         self.characters = characters
         self.models = models
         self.queues = queues
@@ -56,10 +60,18 @@ class ChatService:
     async def list_conversations(self, user: User, *, character_id: str | None = None) -> list[Conversation]:
         return await self.conversations.list_for_user(user.id, character_id=character_id)
 
-    async def get_conversation(self, user: User, conversation_id: str) -> Conversation:
-        """The user's own conversation. Someone else's is reported as missing: ids are not probeable."""
+    async def get_conversation(self, user: User, conversation_id: str, *, access: Access = "write") -> Conversation:
+        """The user's own conversation. Someone else's is reported as missing: ids are not probeable.
+        Only the access policy may let an admin `read` another user's conversation (audit-logged)."""
         conversation = await self.conversations.get(conversation_id)
-        if conversation is None or conversation.user_id != user.id:
+        if conversation is None:
+            raise NotFound("conversation not found")
+        if conversation.user_id != user.id and (
+            self.access is None
+            or not await self.access.allows(
+                user, owner_id=conversation.user_id, conversation_id=conversation.id, access=access
+            )
+        ):
             raise NotFound("conversation not found")
         return conversation
 
@@ -70,7 +82,7 @@ class ChatService:
         await self.conversations.delete(conversation_id)
 
     async def messages(self, user: User, conversation_id: str) -> list[Message]:
-        await self.get_conversation(user, conversation_id)
+        await self.get_conversation(user, conversation_id, access="read")
         return await self.conversations.active_path(conversation_id)
 
     # -- replies -------------------------------------------------------------------------------

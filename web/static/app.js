@@ -45,6 +45,19 @@
   });
 
   document.addEventListener("htmx:sendError", function () { toast("The server cannot be reached."); });
+
+  // Forms that need a second thought carry data-confirm="question" (no inline handlers: the CSP forbids them).
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    const question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  }, true);
+
+  // The theme picker applies its choice at once; the preferences form saves it (HTMX, on change).
+  document.addEventListener("change", function (event) {
+    const picker = event.target;
+    if (picker.matches && picker.matches("[data-theme-picker]")) document.documentElement.dataset.theme = picker.value;
+  });
   document.addEventListener("htmx:afterSwap", function () { scrollToEnd(true); updateStopButton(); });
   document.addEventListener("htmx:sseMessage", function () { scrollToEnd(false); updateStopButton(); });
   document.addEventListener("htmx:sseClose", updateStopButton);
