@@ -33,8 +33,12 @@ class Provider:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = "test-key-1"
         self.redirect_uris: set[str] = set()
-        self.next_user: dict[str, Any] = {"sub": "user-1", "email": "oidc@example.com", "email_verified": True,
-                                          "name": "Oidc User"}
+        self.next_user: dict[str, Any] = {
+            "sub": "user-1",
+            "email": "oidc@example.com",
+            "email_verified": True,
+            "name": "Oidc User",
+        }
         self.codes: dict[str, dict[str, Any]] = {}
         self.access_tokens: dict[str, dict[str, Any]] = {}
         self.token_requests: list[dict[str, str]] = []

@@ -178,7 +178,6 @@ def test_no_buttons_without_providers(client: Any) -> None:
     assert "Sign in with" not in client.get("/login", headers={"accept": "text/html"}).text
 
 
-
 def test_the_form_post_callback_finishes_a_login_without_a_csrf_token(browser: httpx.Client) -> None:
     """Providers in `response_mode=form_post` (Apple) POST code and state back; the single-use state
     bound to this browser protects that request instead of a CSRF token."""

@@ -117,7 +117,12 @@ class ProviderClient:
 
     async def exchange(self, *, code: str, verifier: str, redirect_uri: str) -> dict[str, Any]:
         """Trade the authorization code (and the PKCE verifier) for tokens."""
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri, "code_verifier": verifier}
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": redirect_uri,
+            "code_verifier": verifier,
+        }
         secret = self.client_secret()
         auth: tuple[str, str] | None = None
         if self.config.token_auth_method == "client_secret_basic" and secret is not None:
