@@ -62,6 +62,7 @@ class LoginThrottle:
                 "too many failed sign-in attempts; try again later",
                 retry_after=max(1, math.ceil(wait)),
                 details={"retry_after": max(1, math.ceil(wait))},
+                code="login_throttled",
             )
 
     def failed(self, email: str, ip: str | None) -> None:
