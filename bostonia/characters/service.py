@@ -36,6 +36,8 @@ class CharacterService:
 
     @staticmethod
     def can_view(viewer: User | None, character: Character) -> bool:
-        if viewer is not None and (character.creator_id == viewer.id or viewer.is_admin):
+        if viewer is not None and character.creator_id == viewer.id:
             return True
-        return character.visibility != "private" and character.content_tier in allowed_content_tiers(viewer)
+        if character.content_tier not in allowed_content_tiers(viewer):
+            return False  # admins too: without a verified age, no mature or adult content for anyone
+        return character.visibility != "private" or (viewer is not None and viewer.is_admin)

@@ -10,11 +10,11 @@ from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from bostonia.audit.schemas import AuditList
-from bostonia.errors import InvalidInput
 from bostonia.http.auth import public_base_url
 from bostonia.http.deps import Audit, CurrentUser, Recovery, Settings, Users
 from bostonia.users.schemas import AdminUserUpdate, Profile, ResetLink, User, UserList
 from bostonia.users.service import require_admin
+from bostonia.users.store import DeleteMode
 
 
 class AdminController(Controller):
@@ -45,12 +45,10 @@ class AdminController(Controller):
 
     @delete("/users/{user_id:str}", status_code=204)
     async def delete_user(
-        self, user_id: FromPath[str], user: CurrentUser, users: Users, mode: FromQuery[str | None] = None
+        self, user_id: FromPath[str], user: CurrentUser, users: Users, mode: FromQuery[DeleteMode | None] = None
     ) -> None:
         """Delete the account and everything it owns (`?mode=delete|anonymise`, default from config)."""
-        if mode not in (None, "delete", "anonymise"):
-            raise InvalidInput("mode must be delete or anonymise", details={"field": "mode"})
-        await users.delete(user_id, actor=user, mode=mode)  # type: ignore[arg-type]
+        await users.delete(user_id, actor=user, mode=mode)
 
     @post("/users/{user_id:str}/reset-link", status_code=201)
     async def reset_link(
