@@ -119,7 +119,9 @@ def test_a_token_signed_with_another_secret_is_refused(client: TestClient[Any], 
     import jwt
 
     claims = jwt.decode(alice["access_token"], options={"verify_signature": False})
-    forged = jwt.encode({**claims, "role": "admin"}, "not the instance secret, but long enough for HS256", algorithm="HS256")
+    forged = jwt.encode(
+        {**claims, "role": "admin"}, "not the instance secret, but long enough for HS256", algorithm="HS256"
+    )
     assert client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
 
 

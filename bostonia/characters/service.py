@@ -38,6 +38,6 @@ class CharacterService:
     def can_view(viewer: User | None, character: Character) -> bool:
         if viewer is not None and character.creator_id == viewer.id:
             return True
-        if character.content_tier not in allowed_content_tiers(viewer):
-            return False  # admins too: without a verified age, no mature or adult content for anyone
-        return character.visibility != "private" or (viewer is not None and viewer.is_admin)
+        # Admins too: another user's private character is theirs alone, and without a verified age
+        # there is no mature or adult content for anyone.
+        return character.visibility != "private" and character.content_tier in allowed_content_tiers(viewer)
