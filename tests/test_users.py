@@ -147,6 +147,13 @@ def test_verify_age_unlocks_mature_content_for_adults_only(
     assert lie.status_code == 409 and error_of(lie)["code"] == "date_of_birth_recorded"
     assert client.patch("/api/v1/users/me", json={"content_tier": "mature"}, headers=bearer(bob)).status_code == 403
     assert not {mature, adult} & visible(bob)
+    # An admin can clear a mistyped date; then it can be given again.
+    cleared = client.patch(
+        f"/api/v1/admin/users/{bob['user']['id']}", json={"reset_age_verification": True}, headers=bearer(alice)
+    )
+    assert cleared.status_code == 200 and cleared.json()["age_verified"] is False
+    again = client.post("/api/v1/auth/verify-age", json={"date_of_birth": years_ago(40)}, headers=bearer(bob))
+    assert again.status_code == 200 and again.json()["age_verified"] is True
     # Anonymous visitors never see them either.
     anonymous = {c["id"] for c in client.get("/api/v1/characters").json()["items"]}
     assert not {mature, adult} & anonymous

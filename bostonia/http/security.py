@@ -66,6 +66,7 @@ def csrf_config(signing_secret: str, *, secure: bool) -> CSRFConfig:
         header_name=CSRF_HEADER,
         cookie_secure=secure,
         cookie_samesite="lax",
+        cookie_httponly=True,  # pages carry the token themselves; scripts never need the cookie
     )
 
 

@@ -33,7 +33,8 @@ class AdminController(Controller):
     async def update_user(
         self, user_id: FromPath[str], data: JSONBody[AdminUserUpdate], user: CurrentUser, users: Users
     ) -> User:
-        """Set `role` (user, creator, admin), `tier` (free, plus, pro, creator) and/or `is_active`."""
+        """Set `role` (user, creator, admin), `tier` (free, plus, pro, creator) and/or `is_active`;
+        `reset_age_verification: true` forgets a recorded date of birth."""
         target = await users.find(user_id, actor=user)
         if data.role is not msgspec.UNSET:
             target = await users.set_role(target.id, data.role, actor=user)
@@ -41,6 +42,8 @@ class AdminController(Controller):
             target = await users.set_tier(target.id, data.tier, actor=user)
         if data.is_active is not msgspec.UNSET:
             target = await users.set_active(target.id, data.is_active, actor=user)
+        if data.reset_age_verification:
+            target = await users.reset_age(target.id, actor=user)
         return target
 
     @delete("/users/{user_id:str}", status_code=204)

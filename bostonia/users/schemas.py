@@ -104,6 +104,8 @@ class AdminUserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     role: Role | msgspec.UnsetType = msgspec.UNSET
     tier: Tier | msgspec.UnsetType = msgspec.UNSET
     is_active: bool | msgspec.UnsetType = msgspec.UNSET
+    # Forget a recorded date of birth (a typo): the user verifies again; content goes back to sfw.
+    reset_age_verification: bool = False
 
 
 class UserList(msgspec.Struct):

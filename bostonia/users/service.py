@@ -161,6 +161,11 @@ class UserService:
         await self.users.set_active(user.id, active, actor_id=actor.id if actor else None)
         return await self.find(user.id)
 
+    async def reset_age(self, email_or_id: str, *, actor: User | None = None) -> User:
+        user = await self.find(email_or_id, actor=actor)
+        await self.users.reset_age(user.id, actor_id=actor.id if actor else None)
+        return await self.find(user.id)
+
     async def delete(
         self, email_or_id: str, *, actor: User | None = None, mode: DeleteMode | None = None
     ) -> dict[str, int]:

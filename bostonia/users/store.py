@@ -130,6 +130,17 @@ class UserStore:
             (date_of_birth, int(age_verified), content_tier, utcnow(), user_id),
         )
 
+    async def reset_age(self, user_id: str, *, actor_id: str | None = None) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "update users set date_of_birth = null, age_verified = 0, content_tier = 'sfw', updated_at = ?"
+                " where id = ?",
+                (utcnow(), user_id),
+            )
+            record_in(conn, actor_id=actor_id, action="user.reset_age", target_type="user", target_id=user_id)
+
+        await self.db.write(run)
+
     async def set_password(self, user_id: str, password_hash: str, *, keep_family: str | None = None) -> None:
         """Change the password and sign out every other session, in one transaction."""
 
