@@ -325,6 +325,7 @@ def access_table() -> str:
     lines = ["| Method | Route | Access |", "|---|---|---|"]
     for (method, path), case in sorted(ACCESS_RULES.items(), key=lambda item: (item[0][1], item[0][0])):
         lines.append(f"| {method} | `{path}` | {case.rule.text} |")
+    lines += [f"| WS | `{path}` | {text} |" for path, (text, _check) in sorted(WEBSOCKET_RULES.items())]
     return "\n".join(lines)
 
 

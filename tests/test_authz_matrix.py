@@ -244,3 +244,9 @@ def test_private_characters_never_appear_in_lists(client: TestClient[Any], world
             assert world.ids["private_character"] not in client.get(path, headers=headers).text
     owner = {"Authorization": f"Bearer {world.tokens['owner']}"}
     assert world.ids["private_character"] in client.get("/api/v1/characters", headers=owner).text
+
+
+def test_websocket_access(client: TestClient[Any], world: World) -> None:
+    """WebSocket routes bring their own checker in WEBSOCKET_RULES: fn(client, ids, tokens by identity)."""
+    for _text, check in WEBSOCKET_RULES.values():
+        check(client, world.ids, world.tokens)
