@@ -186,3 +186,17 @@ def test_the_form_post_callback_finishes_a_login_without_a_csrf_token(browser: h
     response = browser.post("/auth/oidc/test/callback", data=params)
     assert response.status_code == 303 and "bostonia_session=" in response.headers["set-cookie"]
     assert browser.get("/api/v1/users/me").json()["email"] == "oidc@example.com"
+
+
+def test_no_new_account_for_an_unverified_email(browser: httpx.Client, provider: Provider) -> None:
+    provider.next_user = {"sub": "user-9", "email": "squat@example.com", "email_verified": False}
+    refused = sign_in(browser)
+    assert refused.status_code == 403 and "not verified your email" in refused.text
+    assert browser.get("/api/v1/users/me").status_code == 401
+    assert (
+        httpx.post(
+            f"{browser.base_url}".rstrip("/") + "/api/v1/auth/register",
+            json={"email": "squat@example.com", "password": PASSWORD},
+        ).status_code
+        == 201
+    )

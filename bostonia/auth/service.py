@@ -16,7 +16,7 @@ from bostonia.auth.store import IdentityStore, SessionStore
 from bostonia.auth.throttle import LoginThrottle
 from bostonia.auth.tokens import AccessTokens, hash_token, new_opaque_token
 from bostonia.config import AuthConfig
-from bostonia.errors import Conflict, InvalidInput, NotAuthenticated
+from bostonia.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied
 from bostonia.users.schemas import User
 from bostonia.users.store import UserStore
 
@@ -138,8 +138,9 @@ class AuthService:
     ) -> User:
         """The local account for an identity at an external provider, linking or creating it.
 
-        An existing account with the same email is linked only when the provider vouches for the email
-        (email_verified); otherwise anyone could create a provider account with someone else's address.
+        An existing account with the same email is linked, and a new account created, only when the
+        provider vouches for the email (email_verified); otherwise anyone could create a provider account
+        with someone else's address and take over, or squat, theirs.
         A signed-in user who completes a provider login links that identity to their own account.
         """
         linked_id = await self.identities.user_id_for(provider, subject)
@@ -166,6 +167,11 @@ class AuthService:
                     raise NotAuthenticated("this account is disabled", code="account_disabled")
                 user = existing
             else:
+                if not email_verified:  # an unverified address would let anyone squat someone else's email
+                    raise PermissionDenied(
+                        "the provider has not verified your email address; verify it there first",
+                        code="email_unverified",
+                    )
                 name = (display_name or email.split("@")[0]).strip()[:64] or "user"
                 user = await self.users.create(
                     email=email, password_hash=None, display_name=name, email_verified=email_verified
