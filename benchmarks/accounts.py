@@ -46,7 +46,7 @@ def main() -> None:
             data={"email": "bench@example.com", "password": "benchmark password 1", "_csrf_token": _csrf(client)},
         )
         assert login.status_code in (200, 303), login.status_code
-        with httpx.Client(base_url=client.base_url) as cookieless:  # no session, no CSRF cookie
+        with httpx.Client(base_url=client.base_url) as cookieless:  # no session cookie
             rows = {
                 "GET /health (baseline)": timed(cookieless, "/health"),
                 "GET /api/v1/characters (anonymous)": timed(cookieless, "/api/v1/characters"),
