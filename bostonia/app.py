@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -26,10 +27,13 @@ from litestar.template import TemplateConfig
 from sqlite_utils import Migrations
 
 from bostonia import __version__
+from bostonia.audit.store import AuditLog
+from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages
+from bostonia.auth.recovery import PasswordRecovery
 from bostonia.auth.routes import AuthController
 from bostonia.auth.service import AuthService
-from bostonia.auth.store import SessionStore
+from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
 from bostonia.characters.bundled import seed_bundled_characters
 from bostonia.characters.pages import CharacterPages
@@ -50,8 +54,11 @@ from bostonia.db.migrations import migrations as seed_migrations
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
+from bostonia.http.ratelimit import rate_limit_middleware
+from bostonia.http.security import BostoniaCSRFMiddleware, csrf_config, security_headers
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
+from bostonia.mail.sender import Mailer
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
@@ -60,13 +67,21 @@ from bostonia.personas.routes import PersonaController
 from bostonia.personas.service import PersonaService
 from bostonia.personas.store import PersonaStore
 from bostonia.plugins import make_plugin_manager
+from bostonia.ratelimit.service import RateLimiter
 from bostonia.ui import filters
+from bostonia.users.admin_pages import AdminPages
+from bostonia.users.admin_routes import AdminController
+from bostonia.users.library import LibraryService
+from bostonia.users.library_store import LibraryStore
+from bostonia.users.pages import UserPages
+from bostonia.users.privacy import ConversationAccessPolicy
+from bostonia.users.routes import CollectionController, MeController
 from bostonia.users.service import UserService
 from bostonia.users.store import UserStore
 
 log = logging.getLogger(__name__)
 # Every migration set, in the order they apply: the seed schema first, then capabilities' own.
-MIGRATIONS: tuple[Migrations, ...] = (seed_migrations, chat_migrations)
+MIGRATIONS: tuple[Migrations, ...] = (seed_migrations, auth_migrations, chat_migrations)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -80,8 +95,13 @@ class Services:
     metrics: Metrics
     models: ModelRegistry
     queues: GenerationQueues
+    secret: str  # the instance's signing secret (JWTs, CSRF tokens)
+    audit: AuditLog
     auth: AuthService
+    recovery: PasswordRecovery
     users: UserService
+    library: LibraryService
+    limiter: RateLimiter
     characters: CharacterService
     personas: PersonaService
     hub: ConversationHub
@@ -109,6 +129,7 @@ class Services:
     async def stop(self) -> None:
         await self.replies.shutdown()
         self.hub.close()
+        await self.recovery.drain()
         self.queues.stop()
         self.db.close()
 
@@ -136,15 +157,23 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     models = ModelRegistry.from_plugins(plugins, settings)
     queues = GenerationQueues(metrics.queue_observer())
     user_store = UserStore(db)
-    tokens = AccessTokens(
-        load_or_create_secret(settings.data_path / settings.auth.secret_file),
-        lifetime_seconds=settings.auth.access_token_minutes * 60,
-    )
+    secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
+    tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
+    audit = AuditLog(db)
+    auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     characters = CharacterService(CharacterStore(db))
     personas = PersonaService(PersonaStore(db))
     conversations = ConversationStore(db)
     hub = ConversationHub()
-    chat = ChatService(conversations, characters, personas, hub, settings.llm, forget_session=models.forget_session)
+    chat = ChatService(
+        conversations,
+        characters,
+        personas,
+        hub,
+        settings.llm,
+        forget_session=models.forget_session,
+        access=ConversationAccessPolicy(settings.privacy, audit),
+    )
     return Services(
         settings=settings,
         plugins=plugins,
@@ -152,8 +181,19 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         metrics=metrics,
         models=models,
         queues=queues,
-        auth=AuthService(user_store, SessionStore(db), tokens, settings.auth),
-        users=UserService(user_store),
+        secret=secret,
+        audit=audit,
+        auth=auth,
+        recovery=PasswordRecovery(
+            auth,
+            PasswordResetStore(db),
+            Mailer(settings.email),
+            audit,
+            lifetime_minutes=settings.auth.password_reset_minutes,
+        ),
+        users=UserService(user_store, auth_config=settings.auth, privacy=settings.privacy),
+        library=LibraryService(LibraryStore(db), characters),
+        limiter=RateLimiter(settings.rate_limits),
         characters=characters,
         personas=personas,
         hub=hub,
@@ -207,13 +247,21 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     extra_routes: list[Any] = []
     for routes in services.plugins.hook.extra_routes(settings=settings):
         extra_routes.extend(routes or [])
+    login_options: list[dict[str, str]] = []
+    for options in services.plugins.hook.login_providers(settings=settings):
+        login_options.extend(options or [])
 
     dependencies: dict[str, Provide | Callable[..., Any]] = {
         "config": _provide(settings),
         "db": _provide(services.db),
         "metrics": _provide(services.metrics),
+        "audit": _provide(services.audit),
         "auth": _provide(services.auth),
+        "recovery": _provide(services.recovery),
         "users": _provide(services.users),
+        "library": _provide(services.library),
+        "limiter": _provide(services.limiter),
+        "login_options": _provide(login_options),
         "characters": _provide(services.characters),
         "chat": _provide(services.chat),
         "replies": _provide(services.replies),
@@ -226,12 +274,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         route_handlers=[
             *ops_routes.ROUTES,
             AuthController,
+            MeController,
+            CollectionController,
+            AdminController,
             CharacterController,
             ConversationController,
             chat_socket,
             PersonaController,
             PersonaPages,
             AccountPages,
+            UserPages,
+            AdminPages,
             CharacterPages,
             ChatPages,
             create_static_files_router(
@@ -240,7 +293,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *extra_routes,
         ],
         dependencies=dependencies,
-        middleware=[request_middleware(services.metrics)],
+        # Outermost first: log every request, then count it against its rate limit, then check CSRF.
+        middleware=[
+            request_middleware(services.metrics),
+            rate_limit_middleware(services.limiter, services.auth),
+            DefineMiddleware(
+                BostoniaCSRFMiddleware, config=csrf_config(services.secret, secure=settings.auth.secure_cookies)
+            ),
+        ],
+        before_send=[security_headers(https=settings.auth.secure_cookies)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         plugins=[HTMXPlugin()],
