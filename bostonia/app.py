@@ -18,6 +18,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar import Litestar, Response
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -26,10 +27,13 @@ from litestar.template import TemplateConfig
 from sqlite_utils import Migrations
 
 from bostonia import __version__
+from bostonia.audit.store import AuditLog
+from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages
+from bostonia.auth.recovery import PasswordRecovery
 from bostonia.auth.routes import AuthController
 from bostonia.auth.service import AuthService
-from bostonia.auth.store import SessionStore
+from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
 from bostonia.characters.builder import BuilderPages
 from bostonia.characters.bundled import seed_bundled_characters
@@ -54,12 +58,15 @@ from bostonia.db.migrations import migrations as seed_migrations
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
+from bostonia.http.ratelimit import rate_limit_middleware
+from bostonia.http.security import BostoniaCSRFMiddleware, csrf_config, security_headers
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
 from bostonia.lore.migrations import migrations as lore_migrations
 from bostonia.lore.routes import LorebookController
 from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
+from bostonia.mail.sender import Mailer
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
@@ -68,13 +75,23 @@ from bostonia.personas.routes import PersonaController
 from bostonia.personas.service import PersonaService
 from bostonia.personas.store import PersonaStore
 from bostonia.plugins import make_plugin_manager
+from bostonia.ratelimit.service import RateLimiter
 from bostonia.ui import filters
+from bostonia.users.admin_pages import AdminPages
+from bostonia.users.admin_routes import AdminController
+from bostonia.users.library import LibraryService
+from bostonia.users.library_store import LibraryStore
+from bostonia.users.pages import UserPages
+from bostonia.users.privacy import ConversationAccessPolicy
+from bostonia.users.routes import CollectionController, MeController
 from bostonia.users.service import UserService
 from bostonia.users.store import UserStore
 
 log = logging.getLogger(__name__)
 # Every migration set, in the order they apply: the seed schema first, then capabilities' own.
-MIGRATIONS: tuple[Migrations, ...] = (seed_migrations, chat_migrations, character_migrations, lore_migrations)
+MIGRATIONS: tuple[Migrations, ...] = (
+    seed_migrations, auth_migrations, chat_migrations, character_migrations, lore_migrations
+)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -88,8 +105,13 @@ class Services:
     metrics: Metrics
     models: ModelRegistry
     queues: GenerationQueues
+    secret: str  # the instance's signing secret (JWTs, CSRF tokens)
+    audit: AuditLog
     auth: AuthService
+    recovery: PasswordRecovery
     users: UserService
+    library: LibraryService
+    limiter: RateLimiter
     media: MediaStore
     characters: CharacterService
     lore: LoreService
@@ -121,6 +143,7 @@ class Services:
         await self.replies.shutdown()
         await self.characters.stop()
         self.hub.close()
+        await self.recovery.drain()
         self.queues.stop()
         self.db.close()
 
@@ -148,10 +171,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     models = ModelRegistry.from_plugins(plugins, settings)
     queues = GenerationQueues(metrics.queue_observer())
     user_store = UserStore(db)
-    tokens = AccessTokens(
-        load_or_create_secret(settings.data_path / settings.auth.secret_file),
-        lifetime_seconds=settings.auth.access_token_minutes * 60,
-    )
+    secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
+    tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
+    audit = AuditLog(db)
+    auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     media = MediaStore(settings.data_path / "media")
     lorebooks = LorebookStore(db)
     characters = CharacterService(
@@ -160,7 +183,15 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     personas = PersonaService(PersonaStore(db))
     conversations = ConversationStore(db)
     hub = ConversationHub()
-    chat = ChatService(conversations, characters, personas, hub, settings.llm, forget_session=models.forget_session)
+    chat = ChatService(
+        conversations,
+        characters,
+        personas,
+        hub,
+        settings.llm,
+        forget_session=models.forget_session,
+        access=ConversationAccessPolicy(settings.privacy, audit),
+    )
     return Services(
         settings=settings,
         plugins=plugins,
@@ -168,8 +199,19 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         metrics=metrics,
         models=models,
         queues=queues,
-        auth=AuthService(user_store, SessionStore(db), tokens, settings.auth),
-        users=UserService(user_store),
+        secret=secret,
+        audit=audit,
+        auth=auth,
+        recovery=PasswordRecovery(
+            auth,
+            PasswordResetStore(db),
+            Mailer(settings.email),
+            audit,
+            lifetime_minutes=settings.auth.password_reset_minutes,
+        ),
+        users=UserService(user_store, auth_config=settings.auth, privacy=settings.privacy),
+        library=LibraryService(LibraryStore(db), characters),
+        limiter=RateLimiter(settings.rate_limits),
         media=media,
         characters=characters,
         lore=LoreService(lorebooks),
@@ -231,13 +273,21 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     extra_routes: list[Any] = []
     for routes in services.plugins.hook.extra_routes(settings=settings):
         extra_routes.extend(routes or [])
+    login_options: list[dict[str, str]] = []
+    for options in services.plugins.hook.login_providers(settings=settings):
+        login_options.extend(options or [])
 
     dependencies: dict[str, Provide | Callable[..., Any]] = {
         "config": _provide(settings),
         "db": _provide(services.db),
         "metrics": _provide(services.metrics),
+        "audit": _provide(services.audit),
         "auth": _provide(services.auth),
+        "recovery": _provide(services.recovery),
         "users": _provide(services.users),
+        "library": _provide(services.library),
+        "limiter": _provide(services.limiter),
+        "login_options": _provide(login_options),
         "characters": _provide(services.characters),
         "lore": _provide(services.lore),
         "transfer": _provide(services.transfer),
@@ -252,6 +302,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         route_handlers=[
             *ops_routes.ROUTES,
             AuthController,
+            MeController,
+            CollectionController,
+            AdminController,
             CharacterController,
             LorebookController,
             ConversationController,
@@ -259,6 +312,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             PersonaController,
             PersonaPages,
             AccountPages,
+            UserPages,
+            AdminPages,
             CharacterPages,
             BuilderPages,
             ChatPages,
@@ -276,7 +331,15 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *extra_routes,
         ],
         dependencies=dependencies,
-        middleware=[request_middleware(services.metrics)],
+        # Outermost first: log every request, then count it against its rate limit, then check CSRF.
+        middleware=[
+            request_middleware(services.metrics),
+            rate_limit_middleware(services.limiter, services.auth),
+            DefineMiddleware(
+                BostoniaCSRFMiddleware, config=csrf_config(services.secret, secure=settings.auth.secure_cookies)
+            ),
+        ],
+        before_send=[security_headers(https=settings.auth.secure_cookies)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         plugins=[HTMXPlugin()],

@@ -14,6 +14,7 @@ from bostonia import __version__
 from bostonia.characters.cli import character_app
 from bostonia.config import Settings, load_settings, render_default_toml
 from bostonia.errors import BostoniaError
+from bostonia.users.cli import user_app
 
 T = TypeVar("T")
 
@@ -21,7 +22,6 @@ app = typer.Typer(
     help="Bostonia: a self-hostable AI character chat server.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(character_app, name="character")
@@ -202,40 +202,3 @@ def db_backup(path: Annotated[Path, typer.Argument(help="Where to write the copy
     finally:
         db.close()
     typer.echo(f"backed up {current.database_path} to {path} ({path.stat().st_size:,} bytes)")
-
-
-# -- users --------------------------------------------------------------------------------------------
-
-
-@user_app.command("create")
-def user_create(
-    email: str,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
-    display_name: Annotated[str | None, typer.Option(help="Name shown in chats.")] = None,
-    role: Annotated[str, typer.Option(help="user, creator or admin.")] = "user",
-) -> None:
-    """Create an account."""
-    from bostonia.users.schemas import ROLES
-
-    if role not in ROLES:
-        raise fail(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-    user = run_with_services(lambda s: s.auth.register(email, password, display_name, role=role))
-    typer.echo(f"created {user.email} ({user.role}) id={user.id}")
-
-
-@user_app.command("list")
-def user_list() -> None:
-    """List accounts."""
-    users = run_with_services(lambda s: s.users.list())
-    if not users:
-        typer.echo("no users yet")
-    for user in users:
-        flags = "" if user.is_active else " [disabled]"
-        typer.echo(f"{user.email:<40} {user.role:<8} {user.tier:<8} {user.display_name}{flags}")
-
-
-@user_app.command("set-role")
-def user_set_role(email: str, role: str) -> None:
-    """Change an account's role (user, creator, admin)."""
-    user = run_with_services(lambda s: s.users.set_role(email, role))
-    typer.echo(f"{user.email} is now {user.role}")

@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -24,6 +24,7 @@ NON_CONFIG_ENV = frozenset({CONFIG_ENV, "BOSTONIA_LOAD_PLUGINS"})
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
+ProviderName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -35,6 +36,9 @@ class ServerConfig(_Section):
     port: Port = 8420
     # Largest request body accepted, in bytes (card uploads are the largest legitimate bodies).
     max_body_bytes: Positive = 20 * 1024 * 1024
+    # The address users reach this server at (e.g. "https://chat.example.org"), used in emailed links and
+    # OAuth redirect URIs. Empty: derived from each request (and http://host:port in the CLI).
+    public_url: str = ""
 
 
 class DatabaseConfig(_Section):
@@ -76,6 +80,80 @@ class AuthConfig(_Section):
     secure_cookies: bool = False
     # The JWT signing secret lives in this file inside the data dir (created on first start).
     secret_file: str = "secret.key"
+    # Password-reset links stop working after this long (and after one use).
+    password_reset_minutes: Positive = 60
+    # Mature and adult characters unlock only for users at least this old (from /auth/verify-age).
+    adult_age: Positive = 18
+    # Login throttling: after this many failed attempts for one email (or from one IP), each further
+    # failure blocks that email (or IP) for 1, 2, 4, ... seconds, up to login_max_block_seconds.
+    login_free_attempts: Positive = 5
+    login_free_attempts_per_ip: Positive = 20
+    login_max_block_seconds: Positive = 900
+
+
+class RateLimitConfig(_Section):
+    """Requests per minute: signed-in users by their plan's tier, anonymous clients by IP."""
+
+    enabled: bool = True
+    free: Positive = 100
+    plus: Positive = 300
+    pro: Positive = 600
+    creator: Positive = 1000
+    anonymous: Positive = 60
+
+
+class EmailConfig(_Section):
+    """Outgoing mail (password resets). An empty host means email is not configured."""
+
+    host: str = ""
+    port: Port = 587
+    username: str = ""
+    # The NAME of the environment variable holding the SMTP password: secrets never go in this file.
+    # (Not a BOSTONIA_* name: those are configuration keys.)
+    password_env: str = ""
+    from_address: str = "Bostonia <bostonia@localhost>"
+    starttls: bool = True
+    timeout_seconds: Positive = 10
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host.strip())
+
+
+class PrivacyConfig(_Section):
+    # Admins cannot open other users' conversations or memories unless this is true; every such read
+    # is then written to the audit log.
+    admin_can_read_chats: bool = False
+    # Deleting an account: "delete" removes everything it owns (its characters too); "anonymise" keeps
+    # its public and unlisted characters, detached from the account and with the author name removed.
+    delete_mode: Literal["delete", "anonymise"] = "delete"
+
+
+class OIDCProvider(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """One OpenID Connect (or OAuth 2) sign-in provider, used by the bostonia-oidc plugin."""
+
+    name: ProviderName  # in URLs: /auth/oidc/<name>/login
+    label: str = ""  # shown as "Sign in with <label>"
+    # Discovery reads <issuer>/.well-known/openid-configuration; explicit endpoints below override it.
+    issuer: str = ""
+    client_id: str
+    client_secret_env: str = ""  # NAME of the environment variable holding the client secret
+    scopes: list[str] = msgspec.field(default_factory=lambda: ["openid", "email", "profile"])
+    authorization_endpoint: str = ""
+    token_endpoint: str = ""
+    userinfo_endpoint: str = ""
+    jwks_uri: str = ""
+    token_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
+    # "form_post" for providers that POST the result back (Apple when asking for name/email).
+    response_mode: Literal["query", "form_post"] = "query"
+    # Claim names, for OAuth 2 providers whose user info is not standard OIDC (Discord: "id", "verified").
+    subject_claim: str = "sub"
+    email_verified_claim: str = "email_verified"
+    name_claim: str = "name"
+
+
+class OIDCConfig(_Section):
+    providers: list[OIDCProvider] = msgspec.field(default_factory=list)
 
 
 class LoggingConfig(_Section):
@@ -120,6 +198,10 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     llm: LLMConfig = msgspec.field(default_factory=LLMConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    rate_limits: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
+    email: EmailConfig = msgspec.field(default_factory=EmailConfig)
+    privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
+    oidc: OIDCConfig = msgspec.field(default_factory=OIDCConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     uploads: UploadsConfig = msgspec.field(default_factory=UploadsConfig)
     characters: CharactersConfig = msgspec.field(default_factory=CharactersConfig)

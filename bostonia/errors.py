@@ -52,8 +52,8 @@ class PayloadTooLarge(BostoniaError):
 class RateLimited(BostoniaError):
     code = "rate_limited"
 
-    def __init__(self, message: str, *, retry_after: int, details: Any = None) -> None:
-        super().__init__(message, details=details)
+    def __init__(self, message: str, *, retry_after: int, details: Any = None, code: str | None = None) -> None:
+        super().__init__(message, details=details, code=code)
         self.retry_after = retry_after
 
 

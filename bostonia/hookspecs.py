@@ -37,3 +37,11 @@ def prompt_injectors(settings: Settings) -> list[Any] | None:
 @hookspec
 def extra_routes(settings: Settings) -> list[Any] | None:
     """Return extra Litestar route handlers or routers to mount in the app."""
+
+
+@hookspec
+def login_providers(settings: Settings) -> list[dict[str, str]] | None:
+    """Return the extra ways to sign in shown on the login page, as dicts with `label` (the button
+    text, e.g. "Sign in with Google") and `url` (a same-site path that starts the sign-in; the page
+    appends `?next=<path>`). The bostonia-oidc plugin returns one per configured provider.
+    """

@@ -20,6 +20,7 @@ from litestar.testing import TestClient
 from bostonia.app import Services, build_services, create_app
 from bostonia.auth import service as auth_service
 from bostonia.config import Settings, load_settings
+from bostonia.http.security import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER
 from bostonia.plugins import make_plugin_manager
 from tests.fakes import ModelPlugin, ScriptedModel
 
@@ -47,8 +48,14 @@ def model() -> ScriptedModel:
     return ScriptedModel()
 
 
+# Tests make many requests quickly; rate-limit tests ask for small limits explicitly.
+GENEROUS_RATE_LIMITS = {"free": 100_000, "plus": 100_000, "pro": 100_000, "creator": 100_000, "anonymous": 100_000}
+
+
 def make_settings(**overrides: Any) -> Settings:
-    return load_settings(None, overrides={"llm": {"default_model": "scripted"}, **overrides})
+    return load_settings(
+        None, overrides={"llm": {"default_model": "scripted"}, "rate_limits": GENEROUS_RATE_LIMITS, **overrides}
+    )
 
 
 @pytest.fixture
@@ -122,11 +129,23 @@ def post_form(
 ) -> httpx.Response:
     """POST an HTML form (or, with `htmx=True`, an HTMX request) the way the browser sends it.
 
-    Page tests go through here so browser-only concerns (CSRF tokens) live in one place.
+    Page tests go through here so browser-only concerns live in one place: like the browser, it sends the
+    CSRF token from the cookie — in the form's hidden field, or in the `x-csrftoken` header for HTMX.
     """
-    headers = {"hx-request": "true"} if htmx else {}
+    token = csrf_token(client)
+    headers = {"hx-request": "true", CSRF_HEADER: token} if htmx else {}
     headers.update(kwargs.pop("headers", {}))
-    return client.post(url, data=data or {}, headers=headers, **kwargs)
+    data = dict(data or {})
+    if not htmx:
+        data.setdefault(CSRF_FIELD, token)
+    return client.post(url, data=data, headers=headers, **kwargs)
+
+
+def csrf_token(client: httpx.Client) -> str:
+    """The CSRF token the browser would hold (the cookie set on the first page view)."""
+    if CSRF_COOKIE not in client.cookies:
+        client.get("/health")
+    return str(client.cookies[CSRF_COOKIE])
 
 
 def bearer(account: dict[str, Any]) -> dict[str, str]:

@@ -100,3 +100,104 @@ def test_failed_page_login_shows_the_form_again(client: TestClient[Any], alice: 
     response = post_form(client, "/login", {"email": "alice@example.com", "password": "wrong password"})
     assert response.status_code == 401
     assert "invalid email or password" in response.text
+
+
+# -- access tokens, refresh rotation, logout ------------------------------------------------------
+
+
+def test_access_token_carries_the_seed_claims(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    import jwt
+
+    claims = jwt.decode(alice["access_token"], options={"verify_signature": False})
+    assert {"sub", "email", "tier", "age_verified", "content_tier", "iat", "exp", "sid"} <= set(claims)
+    assert claims["sub"] == alice["user"]["id"] and claims["email"] == "alice@example.com"
+    assert claims["tier"] == "free" and claims["age_verified"] is False and claims["content_tier"] == "sfw"
+    assert claims["exp"] - claims["iat"] == 15 * 60
+
+
+def test_a_token_signed_with_another_secret_is_refused(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    import jwt
+
+    claims = jwt.decode(alice["access_token"], options={"verify_signature": False})
+    forged = jwt.encode(
+        {**claims, "role": "admin"}, "not the instance secret, but long enough for HS256", algorithm="HS256"
+    )
+    assert client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+
+
+def test_refresh_rotates_and_a_reused_token_revokes_the_family(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    first = client.post("/api/v1/auth/refresh", json={"refresh_token": alice["refresh_token"]})
+    assert first.status_code == 200
+    rotated = first.json()
+    assert rotated["refresh_token"] != alice["refresh_token"] and rotated["user"]["id"] == alice["user"]["id"]
+    assert client.get("/api/v1/users/me", headers=bearer(rotated)).status_code == 200
+
+    # The old refresh token comes back (stolen, replayed): 401, and the whole sign-in is revoked,
+    # including the newest refresh token and every access token issued for it.
+    reused = client.post("/api/v1/auth/refresh", json={"refresh_token": alice["refresh_token"]})
+    assert reused.status_code == 401 and error_of(reused)["code"] == "refresh_token_reused"
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}).status_code == 401
+    assert client.get("/api/v1/users/me", headers=bearer(rotated)).status_code == 401
+    assert client.get("/api/v1/users/me", headers=bearer(alice)).status_code == 401
+
+
+def test_other_sign_ins_survive_a_revoked_family(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    other = client.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD}).json()
+    client.post("/api/v1/auth/refresh", json={"refresh_token": alice["refresh_token"]})
+    client.post("/api/v1/auth/refresh", json={"refresh_token": alice["refresh_token"]})  # reuse
+    assert client.get("/api/v1/users/me", headers=bearer(other)).status_code == 200
+
+
+def test_refresh_rejects_unknown_and_malformed_tokens(client: TestClient[Any]) -> None:
+    unknown = client.post("/api/v1/auth/refresh", json={"refresh_token": "nope"})
+    assert unknown.status_code == 401 and error_of(unknown)["code"] == "invalid_refresh_token"
+    assert client.post("/api/v1/auth/refresh", json={}).status_code == 400
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": ""}).status_code == 400
+
+
+def test_logout_revokes_the_refresh_token_and_its_access_tokens(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    response = client.post("/api/v1/auth/logout", json={"refresh_token": alice["refresh_token"]})
+    assert response.status_code == 204
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": alice["refresh_token"]}).status_code == 401
+    assert client.get("/api/v1/users/me", headers=bearer(alice)).status_code == 401
+
+
+def test_logout_with_just_the_access_token(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    assert client.post("/api/v1/auth/logout", headers=bearer(alice)).status_code == 204
+    assert client.get("/api/v1/users/me", headers=bearer(alice)).status_code == 401
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": alice["refresh_token"]}).status_code == 401
+
+
+def test_logout_is_quiet_about_bad_tokens(client: TestClient[Any]) -> None:
+    assert client.post("/api/v1/auth/logout", json={"refresh_token": "whatever"}).status_code == 204
+    assert client.post("/api/v1/auth/logout").status_code == 204
+    bad = client.post("/api/v1/auth/logout", content=b"{oops", headers={"content-type": "application/json"})
+    assert bad.status_code == 400
+
+
+def test_api_logout_ends_the_browser_session(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    post_form(client, "/login", {"email": "alice@example.com", "password": PASSWORD}, follow_redirects=False)
+    assert client.get("/api/v1/users/me").status_code == 200
+    token = client.cookies["bostonia_csrf"]
+    assert client.post("/api/v1/auth/logout", headers={"x-csrftoken": token}).status_code == 204
+    assert client.get("/api/v1/users/me").status_code == 401
+
+
+def test_pages_accept_a_bearer_token(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    page = client.get("/account", headers={**bearer(alice), "accept": "text/html"})
+    assert page.status_code == 200 and "alice@example.com" in page.text
+
+
+def test_a_disabled_account_loses_access_at_once(
+    client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any]
+) -> None:
+    assert (
+        client.patch(
+            f"/api/v1/admin/users/{bob['user']['id']}", json={"is_active": False}, headers=bearer(alice)
+        ).status_code
+        == 200
+    )
+    assert client.get("/api/v1/users/me", headers=bearer(bob)).status_code == 401
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": bob["refresh_token"]}).status_code == 401
+    login = client.post("/api/v1/auth/login", json={"email": "bob@example.com", "password": PASSWORD})
+    assert login.status_code == 401 and error_of(login)["code"] == "invalid_credentials"

@@ -366,12 +366,20 @@ def test_a_waiting_reply_is_told_its_place_in_the_queue(live: httpx.Client, mode
     alice, bob = register(live, "alice@example.com"), register(live, "bob@example.com")
     first, second = new_conversation(live, alice), new_conversation(live, bob)
     gate = model.hold()
-    with live.stream("POST", f"/api/v1/conversations/{first['id']}/messages", json={"content": "Hi"},
-                     headers={**bearer(alice), **SSE}) as running:
+    with live.stream(
+        "POST",
+        f"/api/v1/conversations/{first['id']}/messages",
+        json={"content": "Hi"},
+        headers={**bearer(alice), **SSE},
+    ) as running:
         events = parse_sse(running.iter_lines())
         next(events), next(events)  # alice's reply is generating (and held)
-        with live.stream("POST", f"/api/v1/conversations/{second['id']}/messages", json={"content": "Hi"},
-                         headers={**bearer(bob), **SSE}) as waiting:
+        with live.stream(
+            "POST",
+            f"/api/v1/conversations/{second['id']}/messages",
+            json={"content": "Hi"},
+            headers={**bearer(bob), **SSE},
+        ) as waiting:
             bob_events = parse_sse(waiting.iter_lines())
             assert next(bob_events)[0] == "message:stream:start"
             queued = next(bob_events)

@@ -8,9 +8,14 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD, bearer, post_form, register
+from tests.conftest import PASSWORD, bearer, csrf_token, post_form, register
 from tests.fakes import ScriptedModel
 from tests.test_chat import first_character
+
+
+def htmx(client: httpx.Client) -> dict[str, str]:
+    """What HTMX sends with a request from a page: its marker and the CSRF token."""
+    return {"hx-request": "true", "x-csrftoken": csrf_token(client)}
 
 
 def sign_in(live: httpx.Client) -> dict[str, Any]:
@@ -71,7 +76,7 @@ def test_page_actions_answer_204_and_check_input(live: httpx.Client, model: Scri
         f"/api/v1/conversations/{cid}/messages", json={"content": "Hi"}, headers=bearer(account)
     ).json()
     reply = exchange["assistant_message"]["id"]
-    edit = live.patch(f"/chats/{cid}/messages/{reply}", data={"content": "Edited."}, headers={"hx-request": "true"})
+    edit = live.patch(f"/chats/{cid}/messages/{reply}", data={"content": "Edited."}, headers=htmx(live))
     assert edit.status_code == 204
     settings = live.patch(
         f"/chats/{cid}/settings",
@@ -84,18 +89,18 @@ def test_page_actions_answer_204_and_check_input(live: httpx.Client, model: Scri
             "max_tokens": "50",
             "stop": "END|###",
         },
-        headers={"hx-request": "true"},
+        headers=htmx(live),
     )
     assert settings.status_code == 204
     conversation = live.get(f"/api/v1/conversations/{cid}", headers=bearer(account)).json()
     assert conversation["settings"] == {"temperature": 0.4, "max_tokens": 50, "stop": ["END", "###"]}
-    bad = live.patch(f"/chats/{cid}/settings", data={"temperature": "hot"}, headers={"hx-request": "true"})
+    bad = live.patch(f"/chats/{cid}/settings", data={"temperature": "hot"}, headers=htmx(live))
     assert bad.status_code == 422 and bad.json()["error"]["details"] == {"field": "temperature"}
-    too_high = live.patch(f"/chats/{cid}/settings", data={"temperature": "7"}, headers={"hx-request": "true"})
+    too_high = live.patch(f"/chats/{cid}/settings", data={"temperature": "7"}, headers=htmx(live))
     assert too_high.status_code == 422
     prompt = live.get(f"/chats/{cid}/prompt")
     assert prompt.status_code == 200 and "section-system" in prompt.text and "Edited." in prompt.text
-    branch = live.post(f"/chats/{cid}/messages/{reply}/branch", headers={"hx-request": "true"})
+    branch = live.post(f"/chats/{cid}/messages/{reply}/branch", headers=htmx(live))
     assert branch.status_code == 204 and branch.headers["hx-redirect"].startswith("/chats/")
     search = live.get("/chats/search?q=Edit")
     assert "Edited" in search.text

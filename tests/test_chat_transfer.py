@@ -226,15 +226,18 @@ def test_sillytavern_dates_in_every_style(value: Any, expected: str | None) -> N
 
 
 def test_import_from_the_chats_page(client: TestClient[Any], alice: dict[str, Any]) -> None:
-    from tests.conftest import post_form
+    from tests.conftest import csrf_token, post_form
 
     post_form(client, "/login", {"email": "alice@example.com", "password": "correct horse battery"})
     juniper = first_character(client, "Juniper Ashdown")
     page = client.get("/chats", headers={"accept": "text/html"}).text
     assert 'action="/chats/import"' in page and juniper["name"] in page
-    response = client.post("/chats/import", data={"character_id": juniper["id"]},
-                           files={"file": ("chat.jsonl", ST_CHAT.encode(), "application/jsonl")},
-                           follow_redirects=False)
+    response = client.post(
+        "/chats/import",
+        data={"character_id": juniper["id"], "_csrf_token": csrf_token(client)},
+        files={"file": ("chat.jsonl", ST_CHAT.encode(), "application/jsonl")},
+        follow_redirects=False,
+    )
     assert response.status_code == 303 and response.headers["location"].startswith("/chats/")
     chat = client.get(response.headers["location"], headers={"accept": "text/html"}).text
     assert "One, above the kitchen." in chat and "2/3" in chat

@@ -1,4 +1,4 @@
-"""Sign-in pages: register, login, logout (the browser's session cookie)."""
+"""Sign-in pages: register, login, logout (the browser's session cookie), forgotten passwords."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from litestar.response import Redirect, Template
 
 from bostonia.auth.service import AuthService
 from bostonia.config import Settings
-from bostonia.errors import BostoniaError
-from bostonia.http.auth import SESSION_COOKIE
-from bostonia.http.deps import Auth, Config, Viewer
+from bostonia.errors import BostoniaError, RateLimited
+from bostonia.http.auth import SESSION_COOKIE, client_ip, public_base_url
+from bostonia.http.deps import Auth, Config, LoginOptions, Recovery, Viewer
+from bostonia.http.errors import status_for
 from bostonia.ui.forms import Form
 from bostonia.users.schemas import User
 
@@ -22,6 +23,8 @@ from bostonia.users.schemas import User
 def safe_next(target: str | None) -> str:
     """Only same-site paths: `next=` must not become an open redirect."""
     if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+        return "/"
+    if "\\" in target:  # browsers read "/\evil.example" as "//evil.example"
         return "/"
     return target
 
@@ -38,27 +41,73 @@ def session_cookie(token: str, settings: Settings) -> Cookie:
     )
 
 
+async def signed_in_redirect(
+    user: User, target: str, auth: AuthService, settings: Settings, request: Request[Any, Any, Any]
+) -> Response[Any]:
+    """Start a browser session for `user` and send the browser on to `target`."""
+    token = await auth.new_browser_session(user, user_agent=request.headers.get("user-agent"), ip=client_ip(request))
+    return Redirect(target, status_code=303, cookies=[session_cookie(token, settings)])
+
+
+# Messages the login page shows for `?notice=<code>` (codes only: the page never echoes request text).
+NOTICES = {
+    "password_changed": "Your password was changed. Sign in with the new one.",
+    "account_deleted": "Your account and everything in it were deleted.",
+}
+
+
+def error_headers(exc: BostoniaError) -> dict[str, str] | None:
+    return {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+
+
 class AccountPages(Controller):
     include_in_schema = False
 
     @get("/login")
-    async def login_form(self, viewer: Viewer, next: FromQuery[str | None] = None) -> Response[Any]:
+    async def login_form(
+        self,
+        viewer: Viewer,
+        login_options: LoginOptions,
+        next: FromQuery[str | None] = None,
+        notice: FromQuery[str | None] = None,
+    ) -> Response[Any]:
         if viewer:
             return Redirect(safe_next(next))
-        return Template("login.html", context={"user": None, "next": safe_next(next), "error": None})
+        context = {
+            "user": None,
+            "next": safe_next(next),
+            "error": None,
+            "notice": NOTICES.get(notice or ""),
+            "login_options": login_options,
+        }
+        return Template("login.html", context=context)
 
     @post("/login")
-    async def login(self, data: Form, auth: Auth, config: Config, request: Request[Any, Any, Any]) -> Response[Any]:
+    async def login(
+        self,
+        data: Form,
+        auth: Auth,
+        config: Config,
+        login_options: LoginOptions,
+        request: Request[Any, Any, Any],
+    ) -> Response[Any]:
         target = safe_next(data.get("next"))
         try:
-            user = await auth.login(data.get("email", ""), data.get("password", ""))
+            user = await auth.login(data.get("email", ""), data.get("password", ""), ip=client_ip(request))
         except BostoniaError as exc:
             return Template(
                 "login.html",
-                status_code=401,
-                context={"user": None, "next": target, "error": exc.message, "email": data.get("email", "")},
+                status_code=status_for(exc),
+                headers=error_headers(exc),
+                context={
+                    "user": None,
+                    "next": target,
+                    "error": exc.message,
+                    "email": data.get("email", ""),
+                    "login_options": login_options,
+                },
             )
-        return await self._signed_in(user, target, auth, config, request)
+        return await signed_in_redirect(user, target, auth, config, request)
 
     @get("/register")
     async def register_form(self, viewer: Viewer) -> Response[Any]:
@@ -74,23 +123,47 @@ class AccountPages(Controller):
             form = {"email": data.get("email", ""), "display_name": data.get("display_name", "")}
             return Template(
                 "register.html",
-                status_code=422 if exc.code != "email_taken" else 409,
+                status_code=status_for(exc),
                 context={"user": None, "error": exc.message, "form": form},
             )
-        return await self._signed_in(user, "/", auth, config, request)
-
-    async def _signed_in(
-        self, user: User, target: str, auth: AuthService, settings: Settings, request: Request[Any, Any, Any]
-    ) -> Response[Any]:
-        token = await auth.new_browser_session(
-            user, user_agent=request.headers.get("user-agent"), ip=request.client.host if request.client else None
-        )
-        return Redirect(target, status_code=303, cookies=[session_cookie(token, settings)])
+        return await signed_in_redirect(user, "/", auth, config, request)
 
     @post("/logout")
     async def logout(self, auth: Auth, request: Request[Any, Any, Any]) -> Response[Any]:
         if token := request.cookies.get(SESSION_COOKIE):
             await auth.end_browser_session(token)
         response = Redirect("/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    # -- forgotten passwords ------------------------------------------------------------------------
+
+    @get("/forgot-password")
+    async def forgot_password_form(self, viewer: Viewer) -> Template:
+        return Template("forgot_password.html", context={"user": viewer, "notice": None})
+
+    @post("/forgot-password")
+    async def forgot_password(
+        self, data: Form, viewer: Viewer, recovery: Recovery, config: Config, request: Request[Any, Any, Any]
+    ) -> Template:
+        notice = recovery.request_reset(data.get("email", ""), public_base_url(request, config.server.public_url))
+        return Template("forgot_password.html", context={"user": viewer, "notice": notice})
+
+    @get("/reset-password")
+    async def reset_password_form(self, viewer: Viewer, token: FromQuery[str] = "") -> Template:
+        return Template("reset_password.html", context={"user": viewer, "token": token, "error": None})
+
+    @post("/reset-password")
+    async def reset_password(self, data: Form, viewer: Viewer, recovery: Recovery) -> Response[Any]:
+        token = data.get("token", "")
+        try:
+            await recovery.reset_password(token, data.get("password", ""))
+        except BostoniaError as exc:
+            return Template(
+                "reset_password.html",
+                status_code=status_for(exc),
+                context={"user": viewer, "token": token, "error": exc.message},
+            )
+        response = Redirect("/login?notice=password_changed", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -1,21 +1,39 @@
+"""The auth API: accounts, token pairs with rotating refresh tokens, logout, age verification and
+password recovery."""
+
 from __future__ import annotations
 
-from litestar import Controller, post
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, post
+from litestar.exceptions import ValidationException
 from litestar.params import JSONBody
 
-from bostonia.auth.schemas import LoginRequest, RegisterRequest, TokenPair
-from bostonia.auth.service import AuthService
-from bostonia.http.deps import Auth
-from bostonia.users.schemas import User
+from bostonia.auth.schemas import (
+    ForgotPasswordRequest,
+    LoginRequest,
+    LogoutRequest,
+    Notice,
+    RefreshRequest,
+    RegisterRequest,
+    ResetPasswordRequest,
+    TokenPair,
+)
+from bostonia.http.auth import SESSION_COOKIE, bearer_token, client_ip, public_base_url
+from bostonia.http.deps import Auth, Config, CurrentUser, Recovery, Users
+from bostonia.users.schemas import AgeVerification, Profile
 
 
-async def token_pair(auth: AuthService, user: User) -> TokenPair:
-    return TokenPair(
-        access_token=auth.access_token(user),
-        refresh_token=await auth.new_refresh_token(user),
-        user=user,
-        expires_in=auth.tokens.lifetime_seconds,
-    )
+async def optional_body(request: Request[Any, Any, Any], schema: type[msgspec.Struct]) -> Any:
+    """A JSON body that may be absent altogether (an empty POST)."""
+    body = await request.body()
+    if not body.strip():
+        return schema()
+    try:
+        return msgspec.json.decode(body, type=schema)
+    except msgspec.DecodeError as exc:
+        raise ValidationException(f"invalid request body: {exc}") from None
 
 
 class AuthController(Controller):
@@ -26,9 +44,56 @@ class AuthController(Controller):
     async def register(self, data: JSONBody[RegisterRequest], auth: Auth) -> TokenPair:
         """Create an account. The first account on a server becomes its admin."""
         user = await auth.register(data.email, data.password, data.display_name)
-        return await token_pair(auth, user)
+        return await auth.issue_tokens(user)
 
     @post("/login", status_code=200)
-    async def login(self, data: JSONBody[LoginRequest], auth: Auth) -> TokenPair:
-        user = await auth.login(data.email, data.password)
-        return await token_pair(auth, user)
+    async def login(self, data: JSONBody[LoginRequest], auth: Auth, request: Request[Any, Any, Any]) -> TokenPair:
+        """Sign in with email and password. Unknown email and wrong password get the same 401; repeated
+        failures get 429 with Retry-After."""
+        user = await auth.login(data.email, data.password, ip=client_ip(request))
+        return await auth.issue_tokens(user)
+
+    @post("/refresh", status_code=200)
+    async def refresh(self, data: JSONBody[RefreshRequest], auth: Auth) -> TokenPair:
+        """A new token pair for a refresh token, which is spent. Presenting a spent refresh token again
+        revokes every token of that sign-in (401)."""
+        return await auth.refresh(data.refresh_token)
+
+    @post("/logout", status_code=204)
+    async def logout(self, auth: Auth, request: Request[Any, Any, Any]) -> Response[None]:
+        """End a sign-in: the refresh token's (body `{"refresh_token": ...}`, optional), the Bearer
+        access token's, and the browser session's. Always 204."""
+        data: LogoutRequest = await optional_body(request, LogoutRequest)
+        if data.refresh_token:
+            await auth.revoke_refresh_token(data.refresh_token)
+        if token := bearer_token(request):
+            await auth.revoke_access_token(token)
+        response: Response[None] = Response(None, status_code=204)
+        if session := request.cookies.get(SESSION_COOKIE):
+            await auth.end_browser_session(session)
+            response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @post("/verify-age", status_code=200)
+    async def verify_age(self, data: JSONBody[AgeVerification], user: CurrentUser, users: Users) -> Profile:
+        """Record the date of birth (`YYYY-MM-DD`). Adults get `age_verified` and the content tier
+        they ask for (`content_tier`, default "mature"); minors stay on "sfw"."""
+        return await users.verify_age(user, data)
+
+    @post("/forgot-password", status_code=202)
+    async def forgot_password(
+        self,
+        data: JSONBody[ForgotPasswordRequest],
+        recovery: Recovery,
+        config: Config,
+        request: Request[Any, Any, Any],
+    ) -> Notice:
+        """Mail a reset link if the address has an account (when `[email]` is configured). The answer is
+        the same whether or not it does."""
+        return Notice(message=recovery.request_reset(data.email, public_base_url(request, config.server.public_url)))
+
+    @post("/reset-password", status_code=200)
+    async def reset_password(self, data: JSONBody[ResetPasswordRequest], recovery: Recovery) -> Notice:
+        """Choose a new password with a reset token. The token works once; every session is signed out."""
+        await recovery.reset_password(data.token, data.password)
+        return Notice(message="your password has been changed; sign in with the new one")

@@ -32,3 +32,25 @@ class TokenPair(msgspec.Struct, kw_only=True):
     user: User
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = 0
+
+
+class LogoutRequest(msgspec.Struct, forbid_unknown_fields=True):
+    # The refresh token to revoke (with its whole family). Optional: a Bearer token or the browser
+    # session identifies the sign-in to end as well.
+    refresh_token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)] | None = None
+
+
+class ForgotPasswordRequest(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+
+
+class ResetPasswordRequest(msgspec.Struct, forbid_unknown_fields=True):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    password: Password
+
+
+class Notice(msgspec.Struct, kw_only=True):
+    """An answer that carries no data, only what happened."""
+
+    status: Literal["ok"] = "ok"
+    message: str

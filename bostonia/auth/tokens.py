@@ -42,10 +42,13 @@ class AccessTokens:
         self._secret = secret
         self.lifetime_seconds = lifetime_seconds
 
-    def issue(self, user: User) -> str:
+    def issue(self, user: User, session_id: str) -> str:
+        """A signed access token. `sid` names the sign-in (refresh-token family) it belongs to, so that
+        revoking the sign-in (logout, password reset, refresh-token reuse) ends its access tokens too."""
         now = int(time.time())
         claims = {
             "sub": user.id,
+            "sid": session_id,
             "email": user.email,
             "role": user.role,
             "tier": user.tier,
@@ -59,6 +62,6 @@ class AccessTokens:
     def decode(self, token: str) -> dict[str, Any] | None:
         """The claims of a valid, unexpired token; None for anything else."""
         try:
-            return jwt.decode(token, self._secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
+            return jwt.decode(token, self._secret, algorithms=[ALGORITHM], options={"require": ["sub", "sid", "exp"]})
         except jwt.PyJWTError:
             return None

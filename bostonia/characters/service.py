@@ -170,8 +170,10 @@ class CharacterService:
 
     @staticmethod
     def can_view(viewer: User | None, character: Character) -> bool:
-        if viewer is not None and (character.creator_id == viewer.id or viewer.is_admin):
+        if viewer is not None and character.creator_id == viewer.id:
             return True
+        # Admins too: another user's private character is theirs alone, and without a verified age
+        # there is no mature or adult content for anyone.
         return character.visibility != "private" and character.content_tier in allowed_content_tiers(viewer)
 
     @staticmethod

@@ -47,7 +47,8 @@ class ChatView:
 
 
 async def chat_view(user: User, conversation_id: str, chat: ChatService, personas: Any) -> ChatView:
-    conversation = await chat.get_conversation(user, conversation_id)
+    # "read": an admin allowed by `[privacy] admin_can_read_chats` may look (audited), never act.
+    conversation = await chat.get_conversation(user, conversation_id, access="read")
     character = await chat.characters.get(user, conversation.character_id)
     persona = await personas.for_chat(user, conversation.persona_id)
     default = await personas.for_chat(user, None)
@@ -208,11 +209,15 @@ class ChatPages(Controller):
         personas: Personas,
         request: Request[Any, Any, Any],
         tab: FromQuery[str] = "",
+        snapshot: FromQuery[bool] = False,
     ) -> ServerSentEvent:
+        """The tab's event stream; `snapshot=true` sends the current state once and ends (polling clients)."""
         view = await chat_view(user, conversation_id, chat, personas)
         engine = request.app.template_engine
         assert engine is not None
         fragments = Fragments(engine.get_template("_chat.html"), view, chat, replies, user)
+        if snapshot:
+            return ServerSentEvent(_snapshot(fragments))
         subscription = chat.hub.subscribe(conversation_id, tab or None)
         return ServerSentEvent(_event_stream(subscription, fragments))
 
@@ -364,6 +369,10 @@ class ChatPages(Controller):
     async def delete_chat(self, conversation_id: FromPath[str], user: CurrentUser, chat: Chat) -> Redirect:
         await chat.delete_conversation(user, conversation_id)
         return Redirect("/chats", status_code=303)
+
+
+async def _snapshot(fragments: Fragments) -> AsyncIterator[ServerSentEventMessage]:
+    yield ServerSentEventMessage(event="oob", data=await fragments.whole_path())
 
 
 async def _event_stream(subscription: Subscription, fragments: Fragments) -> AsyncIterator[ServerSentEventMessage]:

@@ -116,7 +116,7 @@ class ConversationController(Controller):
 
     @get("/{conversation_id:str}")
     async def get_conversation(self, conversation_id: FromPath[str], chat: Chat, user: CurrentUser) -> Conversation:
-        return await chat.get_conversation(user, conversation_id)
+        return await chat.get_conversation(user, conversation_id, access="read")
 
     @patch("/{conversation_id:str}")
     async def update_conversation(
@@ -170,7 +170,7 @@ class ConversationController(Controller):
     async def get_message(
         self, conversation_id: FromPath[str], message_id: FromPath[str], chat: Chat, user: CurrentUser
     ) -> Message:
-        return await chat.message(user, conversation_id, message_id)
+        return await chat.message(user, conversation_id, message_id, access="read")
 
     @patch("/{conversation_id:str}/messages/{message_id:str}")
     async def edit_message(

@@ -22,6 +22,7 @@ from bostonia.config import LLMConfig
 from bostonia.errors import Conflict, InvalidInput, NotFound
 from bostonia.personas.service import PersonaService
 from bostonia.prompt.macros import MacroContext, expand_with
+from bostonia.users.privacy import Access, ConversationAccessPolicy
 from bostonia.users.schemas import User
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,11 @@ class ChatService:
         hub: ConversationHub,
         config: LLMConfig,
         forget_session: Callable[[str], None] = lambda conversation_id: None,
+        *,
+        access: ConversationAccessPolicy | None = None,
     ) -> None:
         self.conversations = conversations
+        self.access = access
         self.characters = characters
         self.personas = personas
         self.hub = hub
@@ -68,10 +72,18 @@ class ChatService:
     ) -> list[Conversation]:
         return await self.conversations.list_for_user(user.id, character_id=character_id, archived=archived)
 
-    async def get_conversation(self, user: User, conversation_id: str) -> Conversation:
-        """The user's own conversation. Someone else's is reported as missing: ids are not probeable."""
+    async def get_conversation(self, user: User, conversation_id: str, *, access: Access = "write") -> Conversation:
+        """The user's own conversation. Someone else's is reported as missing: ids are not probeable.
+        Only the access policy may let an admin `read` another user's conversation (audit-logged)."""
         conversation = await self.conversations.get(conversation_id)
-        if conversation is None or conversation.user_id != user.id:
+        if conversation is None:
+            raise NotFound("conversation not found")
+        if conversation.user_id != user.id and (
+            self.access is None
+            or not await self.access.allows(
+                user, owner_id=conversation.user_id, conversation_id=conversation.id, access=access
+            )
+        ):
             raise NotFound("conversation not found")
         return conversation
 
@@ -107,8 +119,8 @@ class ChatService:
         return await self.conversations.search(user.id, query)
 
     async def family(self, user: User, conversation_id: str) -> list[Conversation]:
-        await self.get_conversation(user, conversation_id)
-        return [c for c in await self.conversations.family(conversation_id) if c.user_id == user.id]
+        conversation = await self.get_conversation(user, conversation_id, access="read")
+        return [c for c in await self.conversations.family(conversation_id) if c.user_id == conversation.user_id]
 
     # -- messages ----------------------------------------------------------------------------------
 
@@ -116,7 +128,7 @@ class ChatService:
         self, user: User, conversation_id: str, *, limit: int | None = None, before: str | None = None
     ) -> tuple[list[Message], bool]:
         """The active path, oldest first (a page of it with `limit`/`before`), and whether more exist."""
-        await self.get_conversation(user, conversation_id)
+        await self.get_conversation(user, conversation_id, access="read")
         if limit is not None and not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", details={"field": "limit"})
         page = await self.conversations.active_path(conversation_id, limit=limit, before=before)
@@ -124,15 +136,15 @@ class ChatService:
             raise NotFound("no message with this id on the conversation's active path")
         return page
 
-    async def message(self, user: User, conversation_id: str, message_id: str) -> Message:
-        await self.get_conversation(user, conversation_id)
+    async def message(self, user: User, conversation_id: str, message_id: str, *, access: Access = "write") -> Message:
+        await self.get_conversation(user, conversation_id, access=access)
         message = await self.conversations.get_message(message_id)
         if message is None or message.conversation_id != conversation_id:
             raise NotFound("message not found")
         return message
 
     async def siblings(self, user: User, conversation_id: str, message_id: str) -> list[Message]:
-        return await self.conversations.siblings(await self.message(user, conversation_id, message_id))
+        return await self.conversations.siblings(await self.message(user, conversation_id, message_id, access="read"))
 
     async def select(self, user: User, conversation_id: str, message_id: str) -> PathChange:
         """Show this message (a swipe, or a message on another branch): the path follows its newest line."""
@@ -178,7 +190,7 @@ class ChatService:
 
     async def export(self, user: User, conversation_id: str, format: str) -> tuple[str, str, str]:
         """(body, media type, file name) of the conversation in `format`: jsonl, txt or json."""
-        conversation = await self.get_conversation(user, conversation_id)
+        conversation = await self.get_conversation(user, conversation_id, access="read")
         persona = await self.personas.for_chat(user, conversation.persona_id)
         stem = _file_stem(conversation)
         metadata = await self.conversations.conversation_metadata(conversation_id)

@@ -42,3 +42,17 @@ async def provide_user(request: ASGIConnection[Any, Any, Any, Any], auth: NamedD
     if user is None:
         raise NotAuthenticated("authentication required: send a Bearer token or sign in")
     return user
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+    return credentials.strip() or None if scheme.lower() == "bearer" else None
+
+
+def client_ip(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    return connection.client.host if connection.client else None
+
+
+def public_base_url(connection: ASGIConnection[Any, Any, Any, Any], public_url: str) -> str:
+    """Where users reach this server: `[server] public_url`, else what this request was sent to."""
+    return (public_url or str(connection.base_url)).rstrip("/")

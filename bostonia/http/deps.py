@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from litestar.di import NamedDependency
 
+from bostonia.audit.store import AuditLog
+from bostonia.auth.recovery import PasswordRecovery
 from bostonia.auth.service import AuthService
 from bostonia.characters.service import CharacterService
 from bostonia.characters.transfer import CardTransfer
@@ -21,19 +23,26 @@ from bostonia.db import Database
 from bostonia.lore.service import LoreService
 from bostonia.observability.metrics import Metrics as _Metrics
 from bostonia.personas.service import PersonaService
+from bostonia.ratelimit.service import RateLimiter
+from bostonia.users.library import LibraryService
 from bostonia.users.schemas import User
 from bostonia.users.service import UserService
 
+Audit = NamedDependency[AuditLog]
 Auth = NamedDependency[AuthService]
 Characters = NamedDependency[CharacterService]
 Chat = NamedDependency[ChatService]
+Config = NamedDependency[_Settings]  # parameter name `config`
 Db = NamedDependency[Database]
 Hub = NamedDependency[ConversationHub]
+Library = NamedDependency[LibraryService]
+Limiter = NamedDependency[RateLimiter]
+LoginOptions = NamedDependency[list[dict[str, str]]]  # parameter name `login_options`: plugin sign-in buttons
 Lore = NamedDependency[LoreService]
 Metrics = NamedDependency[_Metrics]
 Personas = NamedDependency[PersonaService]
+Recovery = NamedDependency[PasswordRecovery]
 Replies = NamedDependency[ReplyService]
-Config = NamedDependency[_Settings]  # parameter name `config`
 Transfer = NamedDependency[CardTransfer]
 Users = NamedDependency[UserService]
 CurrentUser = NamedDependency[User]  # parameter name `user`: signed in, else 401

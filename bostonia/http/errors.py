@@ -13,6 +13,7 @@ from urllib.parse import quote
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
+from litestar.types import Receive, Scope, Send
 
 from bostonia import errors
 
@@ -105,3 +106,14 @@ EXCEPTION_HANDLERS = {
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }
+
+
+async def send_error(scope: Scope, receive: Receive, send: Send, exc: errors.BostoniaError) -> None:
+    """Answer from inside a middleware exactly as the exception handlers would (JSON or an HTML page).
+
+    Middleware that refuses a request (rate limit, CSRF) answers itself instead of raising, so the
+    middleware wrapped around it (request log, metrics) still sees the real status code.
+    """
+    request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope=scope, receive=receive)
+    response = handle_domain_error(request, exc)
+    await response.to_asgi_response(None, request)(scope, receive, send)

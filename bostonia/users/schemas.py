@@ -1,13 +1,25 @@
 from __future__ import annotations
 
-from typing import Literal
+import datetime
+from typing import Annotated, Literal
 
 import msgspec
+
+from bostonia.characters.schemas import Character
 
 Role = Literal["user", "creator", "admin"]
 Tier = Literal["free", "plus", "pro", "creator"]
 ContentTier = Literal["sfw", "mature", "adult"]
+Theme = Literal["light", "dark", "system"]
 ROLES: tuple[Role, ...] = ("user", "creator", "admin")
+TIERS: tuple[Tier, ...] = ("free", "plus", "pro", "creator")
+CONTENT_TIERS: tuple[ContentTier, ...] = ("sfw", "mature", "adult")
+THEMES: tuple[Theme, ...] = ("light", "dark", "system")
+
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Bio = Annotated[str, msgspec.Meta(max_length=2000)]
+Language = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class User(msgspec.Struct, kw_only=True):
@@ -20,7 +32,136 @@ class User(msgspec.Struct, kw_only=True):
     age_verified: bool
     content_tier: ContentTier
     created_at: str
+    theme: Theme = "system"  # from the preferences: every page needs it for <html data-theme>
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+
+class Profile(msgspec.Struct, kw_only=True):
+    """What `GET /users/me` shows: the account as its owner sees it."""
+
+    id: str
+    email: str
+    display_name: str
+    bio: str
+    role: Role
+    tier: Tier
+    is_active: bool
+    email_verified: bool
+    age_verified: bool
+    date_of_birth: str | None
+    content_tier: ContentTier
+    has_password: bool
+    linked_providers: list[str] = msgspec.field(default_factory=list)
+    created_at: str
+    last_login_at: str | None
+
+
+class ProfileUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    display_name: DisplayName | msgspec.UnsetType = msgspec.UNSET
+    bio: Bio | msgspec.UnsetType = msgspec.UNSET
+    # Above "sfw" only after /auth/verify-age confirmed an adult.
+    content_tier: ContentTier | msgspec.UnsetType = msgspec.UNSET
+
+
+class PasswordChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Required when the account has a password (accounts made through OIDC may not have one yet).
+    current_password: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+    new_password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+class AccountDeletion(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    # Required when the account has a password.
+    password: Annotated[str, msgspec.Meta(max_length=1024)] = ""
+
+
+class AgeVerification(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    date_of_birth: datetime.date
+    # The content tier to switch to when the date shows an adult.
+    content_tier: ContentTier = "mature"
+
+
+class Preferences(msgspec.Struct, kw_only=True):
+    theme: Theme
+    language: str
+    notifications_enabled: bool
+    memory_visible: bool
+    typing_indicators: bool
+    updated_at: str
+
+
+class PreferencesUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    theme: Theme | msgspec.UnsetType = msgspec.UNSET
+    language: Language | msgspec.UnsetType = msgspec.UNSET
+    notifications_enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    memory_visible: bool | msgspec.UnsetType = msgspec.UNSET
+    typing_indicators: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class AdminUserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    role: Role | msgspec.UnsetType = msgspec.UNSET
+    tier: Tier | msgspec.UnsetType = msgspec.UNSET
+    is_active: bool | msgspec.UnsetType = msgspec.UNSET
+    # Forget a recorded date of birth (a typo): the user verifies again; content goes back to sfw.
+    reset_age_verification: bool = False
+
+
+class UserList(msgspec.Struct):
+    items: list[User]
+
+
+class ResetLink(msgspec.Struct, kw_only=True):
+    url: str
+    expires_at: str
+
+
+# -- favorites and collections ---------------------------------------------------------------------
+
+CollectionName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+CollectionDescription = Annotated[str, msgspec.Meta(max_length=1000)]
+
+
+class CharacterRef(msgspec.Struct, forbid_unknown_fields=True):
+    character_id: Id
+
+
+class FavoriteState(msgspec.Struct, kw_only=True):
+    character_id: str
+    favorited: bool
+    favorite_count: int
+
+
+class Collection(msgspec.Struct, kw_only=True):
+    id: str
+    user_id: str
+    name: str
+    description: str
+    is_public: bool
+    character_count: int
+    created_at: str
+    updated_at: str
+
+
+class CollectionList(msgspec.Struct):
+    items: list[Collection]
+
+
+class CollectionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: CollectionName
+    description: CollectionDescription = ""
+    is_public: bool = False
+
+
+class CollectionUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    name: CollectionName | msgspec.UnsetType = msgspec.UNSET
+    description: CollectionDescription | msgspec.UnsetType = msgspec.UNSET
+    is_public: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class CollectionDetail(msgspec.Struct, kw_only=True):
+    """A collection with the characters in it that the viewer may see."""
+
+    collection: Collection
+    characters: list[Character]

@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import msgspec
 
+from bostonia.audit.store import record_in
+from bostonia.auth.store import revoke_user_sessions
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utcnow
-from bostonia.users.schemas import User
+from bostonia.users.schemas import Preferences, Profile, User
 
 # The effective plan: the newest active subscription, else free.
 USER_COLUMNS = """
     u.id, u.email, u.display_name, u.role, u.is_active, u.age_verified, u.content_tier, u.created_at,
     coalesce((select s.tier from subscriptions s
               where s.user_id = u.id and s.status in ('active', 'trialing')
-              order by s.created_at desc limit 1), 'free') as tier
+              order by s.created_at desc, s.rowid desc limit 1), 'free') as tier,
+    coalesce((select p.theme from user_preferences p where p.user_id = u.id), 'system') as theme
 """
+PROFILE_COLUMNS = """
+    u.bio, u.email_verified, u.date_of_birth, u.last_login_at, u.password_hash is not null as has_password
+"""
+PREFERENCE_COLUMNS = ("theme", "language", "notifications_enabled", "memory_visible", "typing_indicators")
+PROFILE_FIELDS = ("display_name", "bio", "content_tier")
+DeleteMode = Literal["delete", "anonymise"]
 
 
 def user_from_row(row: Any) -> User:
@@ -28,7 +38,13 @@ class UserStore:
         self.db = db
 
     async def create(
-        self, *, email: str, password_hash: str | None, display_name: str, role: str | None = None
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        display_name: str,
+        role: str | None = None,
+        email_verified: bool = False,
     ) -> User:
         """Insert a user. With no explicit role, the very first account becomes the admin."""
 
@@ -39,9 +55,9 @@ class UserStore:
                 chosen = "user" if has_users else "admin"
             user_id, now = new_id(), utcnow()
             conn.execute(
-                "insert into users (id, email, password_hash, display_name, role, created_at, updated_at)"
-                " values (?, ?, ?, ?, ?, ?, ?)",
-                (user_id, email, password_hash, display_name, chosen, now, now),
+                "insert into users (id, email, password_hash, display_name, role, email_verified, created_at,"
+                " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
+                (user_id, email, password_hash, display_name, chosen, int(email_verified), now, now),
             )
             conn.execute("insert into user_preferences (user_id) values (?)", (user_id,))
             conn.execute("insert into credit_balances (user_id) values (?)", (user_id,))
@@ -63,6 +79,10 @@ class UserStore:
         row = await self.db.fetchone(f"select {USER_COLUMNS} from users u where u.id = ?", (user_id,))
         return user_from_row(row) if row else None
 
+    async def get_by_email(self, email: str) -> User | None:
+        row = await self.db.fetchone(f"select {USER_COLUMNS} from users u where u.email = ?", (email,))
+        return user_from_row(row) if row else None
+
     async def get_with_password(self, email: str) -> tuple[User, str | None] | None:
         row = await self.db.fetchone(f"select {USER_COLUMNS}, u.password_hash from users u where u.email = ?", (email,))
         if row is None:
@@ -70,12 +90,212 @@ class UserStore:
         password_hash = row.pop("password_hash")
         return user_from_row(row), password_hash
 
+    async def password_hash(self, user_id: str) -> str | None:
+        return await self.db.fetchval("select password_hash from users where id = ?", (user_id,))
+
+    async def profile(self, user_id: str) -> Profile | None:
+        row = await self.db.fetchone(
+            f"select {USER_COLUMNS}, {PROFILE_COLUMNS} from users u where u.id = ?", (user_id,)
+        )
+        if row is None:
+            return None
+        providers = await self.db.fetchall(
+            "select provider from auth_identities where user_id = ? order by created_at", (user_id,)
+        )
+        row["linked_providers"] = [p["provider"] for p in providers]
+        return msgspec.convert(row, Profile, strict=False)
+
     async def list(self) -> list[User]:
         rows = await self.db.fetchall(f"select {USER_COLUMNS} from users u order by u.created_at")
         return [user_from_row(row) for row in rows]
 
-    async def set_role(self, user_id: str, role: str) -> None:
-        await self.db.execute_write("update users set role = ?, updated_at = ? where id = ?", (role, utcnow(), user_id))
+    async def count_active_admins(self) -> int:
+        return int(await self.db.fetchval("select count(*) from users where role = 'admin' and is_active = 1"))
+
+    # -- changes ---------------------------------------------------------------------------------
+
+    async def update_profile(self, user_id: str, changes: Mapping[str, Any]) -> None:
+        columns = [name for name in PROFILE_FIELDS if name in changes]
+        if not columns:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        await self.db.execute_write(
+            f"update users set {assignments}, updated_at = ? where id = ?",
+            (*(changes[name] for name in columns), utcnow(), user_id),
+        )
+
+    async def set_age(self, user_id: str, *, date_of_birth: str, age_verified: bool, content_tier: str) -> None:
+        await self.db.execute_write(
+            "update users set date_of_birth = ?, age_verified = ?, content_tier = ?, updated_at = ? where id = ?",
+            (date_of_birth, int(age_verified), content_tier, utcnow(), user_id),
+        )
+
+    async def reset_age(self, user_id: str, *, actor_id: str | None = None) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "update users set date_of_birth = null, age_verified = 0, content_tier = 'sfw', updated_at = ?"
+                " where id = ?",
+                (utcnow(), user_id),
+            )
+            record_in(conn, actor_id=actor_id, action="user.reset_age", target_type="user", target_id=user_id)
+
+        await self.db.write(run)
+
+    async def set_password(self, user_id: str, password_hash: str, *, keep_family: str | None = None) -> None:
+        """Change the password and sign out every other session, in one transaction."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "update users set password_hash = ?, updated_at = ? where id = ?", (password_hash, utcnow(), user_id)
+            )
+            revoke_user_sessions(conn, user_id, keep_family=keep_family)
+
+        await self.db.write(run)
 
     async def record_login(self, user_id: str) -> None:
         await self.db.execute_write("update users set last_login_at = ? where id = ?", (utcnow(), user_id))
+
+    async def preferences(self, user_id: str) -> Preferences | None:
+        columns = ", ".join(PREFERENCE_COLUMNS)
+        row = await self.db.fetchone(
+            f"select {columns}, updated_at from user_preferences where user_id = ?", (user_id,)
+        )
+        return msgspec.convert(row, Preferences, strict=False) if row else None
+
+    async def update_preferences(self, user_id: str, changes: Mapping[str, Any]) -> None:
+        columns = [name for name in PREFERENCE_COLUMNS if name in changes]
+        if not columns:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        values = [int(v) if isinstance(v, bool) else v for v in (changes[name] for name in columns)]
+        await self.db.execute_write(
+            f"update user_preferences set {assignments}, updated_at = ? where user_id = ?",
+            (*values, utcnow(), user_id),
+        )
+
+    # -- administration (each change is audit-logged in the same transaction) ----------------------
+
+    async def set_role(self, user_id: str, role: str, *, actor_id: str | None = None) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute("update users set role = ?, updated_at = ? where id = ?", (role, utcnow(), user_id))
+            record_in(
+                conn,
+                actor_id=actor_id,
+                action="user.set_role",
+                target_type="user",
+                target_id=user_id,
+                details={"role": role},
+            )
+
+        await self.db.write(run)
+
+    async def set_tier(self, user_id: str, tier: str, *, actor_id: str | None = None) -> None:
+        """An admin-granted plan: it replaces earlier default/admin plans (payment providers' stay)."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            now = utcnow()
+            conn.execute(
+                "update subscriptions set status = 'canceled', updated_at = ? where user_id = ?"
+                " and provider in ('default', 'admin') and status in ('active', 'trialing')",
+                (now, user_id),
+            )
+            conn.execute(
+                "insert into subscriptions (id, user_id, tier, status, provider, created_at, updated_at)"
+                " values (?, ?, ?, 'active', 'admin', ?, ?)",
+                (new_id(), user_id, tier, now, now),
+            )
+            record_in(
+                conn,
+                actor_id=actor_id,
+                action="user.set_tier",
+                target_type="user",
+                target_id=user_id,
+                details={"tier": tier},
+            )
+
+        await self.db.write(run)
+
+    async def set_active(self, user_id: str, active: bool, *, actor_id: str | None = None) -> None:
+        """Disable (signing the account out everywhere) or re-enable an account."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "update users set is_active = ?, updated_at = ? where id = ?", (int(active), utcnow(), user_id)
+            )
+            if not active:
+                revoke_user_sessions(conn, user_id)
+            record_in(
+                conn,
+                actor_id=actor_id,
+                action="user.enable" if active else "user.disable",
+                target_type="user",
+                target_id=user_id,
+            )
+
+        await self.db.write(run)
+
+    async def delete(self, user_id: str, mode: DeleteMode, *, actor_id: str | None = None) -> dict[str, int]:
+        """Remove an account and everything it owns in one transaction; returns what went, by kind.
+
+        Foreign-key cascades remove the rows that hang off the user (preferences, plans, sessions,
+        conversations with their messages and memories, personas, favorites, collections...). Characters
+        only point at their creator (`on delete set null`), so they are handled here: "delete" removes
+        them all, "anonymise" keeps the public and unlisted ones with no author.
+        """
+
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            def ids(sql: str) -> list[str]:
+                return [row[0] for row in conn.execute(sql, (user_id,))]
+
+            favorited = ids("select character_id from user_favorites where user_id = ?")
+            rated = ids("select character_id from character_ratings where user_id = ?")
+            counts = {
+                "conversations": conn.execute(
+                    "select count(*) from conversations where user_id = ?", (user_id,)
+                ).fetchone()[0],
+            }
+            if mode == "anonymise":
+                counts["characters"] = conn.execute(
+                    "delete from characters where creator_id = ? and visibility = 'private'", (user_id,)
+                ).rowcount
+                kept = ids("select id from characters where creator_id = ?")
+                marks = ",".join("?" * len(kept))
+                conn.execute(
+                    f"update lorebooks set owner_id = null where owner_id = ? and character_id in ({marks})",
+                    (user_id, *kept),
+                )
+                counts["characters_kept"] = conn.execute(
+                    "update characters set creator_id = null, creator_name = '', updated_at = ? where creator_id = ?",
+                    (utcnow(), user_id),
+                ).rowcount
+            else:
+                counts["characters"] = conn.execute("delete from characters where creator_id = ?", (user_id,)).rowcount
+            counts["users"] = conn.execute("delete from users where id = ?", (user_id,)).rowcount
+            _recount(conn, favorited, rated)
+            actor = actor_id if actor_id != user_id else None  # a self-deletion leaves no actor behind
+            record_in(
+                conn,
+                actor_id=actor,
+                action="user.delete",
+                target_type="user",
+                target_id=user_id,
+                details={"mode": mode},
+            )
+            return counts
+
+        return await self.db.write(run)
+
+
+def _recount(conn: sqlite3.Connection, favorited: list[str], rated: list[str]) -> None:
+    """Keep the characters' denormalised counters true after a user's favorites and ratings went."""
+    conn.executemany(
+        "update characters set favorite_count = (select count(*) from user_favorites f where f.character_id = ?)"
+        " where id = ?",
+        [(cid, cid) for cid in favorited],
+    )
+    conn.executemany(
+        "update characters set rating_count = (select count(*) from character_ratings r where r.character_id = ?),"
+        " avg_rating = coalesce((select avg(rating) from character_ratings r where r.character_id = ?), 0)"
+        " where id = ?",
+        [(cid, cid, cid) for cid in rated],
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.conftest import open_page, register_in_browser
 from tests.fakes import ScriptedModel
@@ -17,7 +18,7 @@ def start_chat(page: Any) -> str:
     page.locator(".character-card", has_text="Juniper Ashdown").click()
     page.get_by_role("button", name="Start a new chat").click()
     page.wait_for_url("**/chats/*")
-    page.wait_for_function("!document.getElementById('send').disabled")  # the event stream is connected
+    page.locator("#send:not([disabled])").wait_for()  # the event stream is connected
     return str(page.url)
 
 
@@ -71,7 +72,7 @@ def test_swipes_stop_edit_branch(scripted_server: str, browser: Any, model: Scri
     first_reply = page.locator("#messages .msg.assistant").nth(1)
     first_reply.hover()
     first_reply.get_by_role("button", name="Branch from here").click()
-    page.wait_for_function("document.querySelectorAll('#messages .msg').length === 3")
+    expect(page.locator("#messages .msg")).to_have_count(3)
     assert page.locator("#messages .msg.user").count() == 1
     page.locator("#branches summary").click()
     assert page.locator("#branches li").count() == 2
@@ -83,7 +84,7 @@ def test_two_tabs_stay_in_step(scripted_server: str, browser: Any, model: Script
     url = start_chat(first)
     second = first.context.new_page()
     second.goto(url)
-    second.wait_for_function("!document.getElementById('send').disabled")
+    second.locator("#send:not([disabled])").wait_for()
 
     second.get_by_role("textbox", name="Write a message").press_sequentially("hel")
     first.locator("#typing-indicator", has_text="typing").wait_for()  # the other tab is typing

@@ -19,8 +19,9 @@ def test_regenerate_and_branch_with_the_real_model(real_client: httpx.Client) ->
     alice = register(real_client, "alice@example.com", name="Alice")
     character = real_client.get("/api/v1/characters").json()["items"][0]
     cid = real_client.post(API, json={"character_id": character["id"]}, headers=bearer(alice)).json()["id"]
-    first = real_client.post(f"{API}/{cid}/messages", json={"content": "What do you see out there?"},
-                             headers=bearer(alice)).json()
+    first = real_client.post(
+        f"{API}/{cid}/messages", json={"content": "What do you see out there?"}, headers=bearer(alice)
+    ).json()
     reply = first["assistant_message"]
     assert reply["content"].strip()
     again = real_client.post(f"{API}/{cid}/messages/{reply['id']}/regenerate", headers=bearer(alice))
@@ -30,15 +31,16 @@ def test_regenerate_and_branch_with_the_real_model(real_client: httpx.Client) ->
     path = real_client.get(f"{API}/{cid}/messages", headers=bearer(alice)).json()["items"]
     assert path[-1]["id"] == swipe["id"] and path[-1]["sibling_count"] == 2
 
-    branch = real_client.post(f"{API}/{cid}/branch", json={"message_id": first["user_message"]["id"]},
-                              headers=bearer(alice)).json()
-    answered = real_client.post(f"{API}/{branch['id']}/messages/{path[-2]['id']}/regenerate",
-                                headers=bearer(alice))
+    branch = real_client.post(
+        f"{API}/{cid}/branch", json={"message_id": first["user_message"]["id"]}, headers=bearer(alice)
+    ).json()
+    answered = real_client.post(f"{API}/{branch['id']}/messages/{path[-2]['id']}/regenerate", headers=bearer(alice))
     assert answered.status_code == 404  # message ids belong to their own conversation
     branch_path = real_client.get(f"{API}/{branch['id']}/messages", headers=bearer(alice)).json()["items"]
     assert [m["content"] for m in branch_path] == [m["content"] for m in path[:2]]
-    reply_in_branch = real_client.post(f"{API}/{branch['id']}/messages/{branch_path[-1]['id']}/regenerate",
-                                       headers=bearer(alice)).json()["assistant_message"]
+    reply_in_branch = real_client.post(
+        f"{API}/{branch['id']}/messages/{branch_path[-1]['id']}/regenerate", headers=bearer(alice)
+    ).json()["assistant_message"]
     assert reply_in_branch["content"].strip()
     assert len(real_client.get(f"{API}/{cid}/messages", headers=bearer(alice)).json()["items"]) == 3
 
@@ -69,8 +71,12 @@ def test_a_restored_conversation_continues_exactly_like_a_cold_one(tmp_path: obj
     generate(cached, [*chat_a, ChatMessage("user", "Go on.")], "a")
     generate(cached, [*chat_b, ChatMessage("user", "Go on.")], "b")  # takes the context: a is saved
     assert cached.saves == 1 and len(cached.cache) == 1
-    follow_up = [*chat_a, ChatMessage("user", "Go on."), ChatMessage("assistant", "Then"),
-                 ChatMessage("user", "And then?")]
+    follow_up = [
+        *chat_a,
+        ChatMessage("user", "Go on."),
+        ChatMessage("assistant", "Then"),
+        ChatMessage("user", "And then?"),
+    ]
     restored = generate(cached, follow_up, "a")
     assert cached.restores == 1
 

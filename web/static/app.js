@@ -91,6 +91,12 @@
   document.addEventListener("htmx:sseOpen", function () { setConnected(true); });
   document.addEventListener("htmx:sseError", function () { setConnected(false); });
   document.addEventListener("htmx:oobAfterSwap", function () { scrollToEnd(false); updateStopButton(); });
+
+  // The theme picker applies its choice at once; the preferences form saves it (HTMX, on change).
+  document.addEventListener("change", function (event) {
+    const picker = event.target;
+    if (picker.matches && picker.matches("[data-theme-picker]")) document.documentElement.dataset.theme = picker.value;
+  });
   document.addEventListener("htmx:sseMessage", function () { scrollToEnd(false); updateStopButton(); });
   document.addEventListener("htmx:afterSwap", function () { updateStopButton(); });
   document.addEventListener("DOMContentLoaded", function () {

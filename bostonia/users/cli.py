@@ -1,0 +1,135 @@
+"""`bostonia user ...`: account administration from the shell (whoever runs it owns the server)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from bostonia.users.schemas import ROLES, TIERS, User
+
+user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+EMAIL = typer.Argument(help="The account's email address (or its id).")
+
+
+def _run(fn: Any) -> Any:
+    from bostonia.cli import run_with_services
+
+    return run_with_services(fn)
+
+
+def _fail(message: str) -> typer.Exit:
+    from bostonia.cli import fail
+
+    return fail(message)
+
+
+def _line(user: User) -> str:
+    flags = "" if user.is_active else " [disabled]"
+    return f"{user.email:<40} {user.role:<8} {user.tier:<8} {user.display_name}{flags}"
+
+
+@user_app.command("create")
+def user_create(
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    display_name: Annotated[str | None, typer.Option(help="Name shown in chats.")] = None,
+    role: Annotated[str, typer.Option(help="user, creator or admin.")] = "user",
+) -> None:
+    """Create an account."""
+    if role not in ROLES:
+        raise _fail(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    user = _run(lambda s: s.auth.register(email, password, display_name, role=role))
+    typer.echo(f"created {user.email} ({user.role}) id={user.id}")
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List accounts: email, role, tier, name."""
+    users = _run(lambda s: s.users.list())
+    if not users:
+        typer.echo("no users yet")
+    for user in users:
+        typer.echo(_line(user))
+
+
+@user_app.command("show")
+def user_show(email: Annotated[str, EMAIL]) -> None:
+    """Show one account (never its conversations)."""
+    profile = _run(lambda s: s.users.show(email))
+    for key, value in (
+        ("id", profile.id),
+        ("email", profile.email),
+        ("name", profile.display_name),
+        ("role", profile.role),
+        ("tier", profile.tier),
+        ("status", "active" if profile.is_active else "disabled"),
+        ("age verified", "yes" if profile.age_verified else "no"),
+        ("content tier", profile.content_tier),
+        ("password", "set" if profile.has_password else "none"),
+        ("linked sign-ins", ", ".join(profile.linked_providers) or "none"),
+        ("created", profile.created_at),
+        ("last login", profile.last_login_at or "never"),
+    ):
+        typer.echo(f"{key + ':':<17}{value}")
+
+
+@user_app.command("set-role")
+def user_set_role(email: Annotated[str, EMAIL], role: str) -> None:
+    """Change an account's role (user, creator, admin)."""
+    user = _run(lambda s: s.users.set_role(email, role))
+    typer.echo(f"{user.email} is now {user.role}")
+
+
+@user_app.command("set-tier")
+def user_set_tier(email: Annotated[str, EMAIL], tier: str) -> None:
+    """Put an account on a plan (free, plus, pro, creator): its rate limit and entitlements follow."""
+    if tier not in TIERS:
+        raise _fail(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
+    user = _run(lambda s: s.users.set_tier(email, tier))
+    typer.echo(f"{user.email} is now on the {user.tier} tier")
+
+
+@user_app.command("disable")
+def user_disable(email: Annotated[str, EMAIL]) -> None:
+    """Disable an account: it is signed out everywhere and cannot sign in."""
+    user = _run(lambda s: s.users.set_active(email, False))
+    typer.echo(f"{user.email} is disabled")
+
+
+@user_app.command("enable")
+def user_enable(email: Annotated[str, EMAIL]) -> None:
+    """Enable a disabled account again."""
+    user = _run(lambda s: s.users.set_active(email, True))
+    typer.echo(f"{user.email} is enabled")
+
+
+@user_app.command("delete")
+def user_delete(
+    email: Annotated[str, EMAIL],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    mode: Annotated[str | None, typer.Option(help="delete or anonymise (default: [privacy] delete_mode).")] = None,
+) -> None:
+    """Delete an account and everything it owns, in one transaction."""
+    if mode not in (None, "delete", "anonymise"):
+        raise _fail(f"unknown mode {mode!r}; choose delete or anonymise")
+    if not yes:
+        typer.confirm(f"Delete {email} and everything it owns? This cannot be undone", abort=True)
+    counts = _run(lambda s: s.users.delete(email, mode=mode))
+    removed = ", ".join(f"{n} {kind}" for kind, n in counts.items() if kind != "users")
+    typer.echo(f"deleted {email} ({removed})")
+
+
+@user_app.command("reset-link")
+def user_reset_link(email: Annotated[str, EMAIL]) -> None:
+    """Print a single-use password-reset link to hand to the user."""
+
+    async def make(services: Any) -> Any:
+        settings = services.settings
+        base = settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
+        user = await services.users.find(email)
+        return await services.recovery.admin_link(user, base)
+
+    link = _run(make)
+    typer.echo(link.url)
+    typer.echo(f"(single use; expires {link.expires_at})", err=True)

@@ -1,0 +1,472 @@
+"""The access rule of every route: what anonymous visitors, other users, the owner and admins get.
+
+tests/test_authz_matrix.py checks each entry against the app (and fails for any route missing here).
+`python -m tests.access_rules` prints the table for the closing note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar.testing import TestClient
+
+from tests.conftest import PASSWORD
+
+IDENTITIES = ("anonymous", "other", "owner", "admin")
+Status = int | tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Rule:
+    text: str
+    anonymous: Status
+    other: Status
+    owner: Status
+    admin: Status
+
+    def expected(self, identity: str) -> tuple[int, ...]:
+        status = getattr(self, identity)
+        return status if isinstance(status, tuple) else (status,)
+
+
+def anyone(status: Status = 200, text: str = "anyone") -> Rule:
+    return Rule(text, status, status, status, status)
+
+
+def signed_in(status: Status = 200, *, admin: Status | None = None, text: str = "") -> Rule:
+    return Rule(
+        text or "signed in (401 otherwise); acts on the caller's own account",
+        401,
+        status,
+        status,
+        status if admin is None else admin,
+    )
+
+
+def owner_only(status: Status = 200, *, anonymous: Status = 401, text: str = "") -> Rule:
+    return Rule(
+        text or "the owner only; anyone else, admins included, gets 404 (anonymous: 401)",
+        anonymous,
+        404,
+        status,
+        404,
+    )
+
+
+def admins(status: Status = 200) -> Rule:
+    return Rule("admins only (403 for users, 401 anonymous)", 401, 403, 403, status)
+
+
+@dataclass(frozen=True)
+class Case:
+    rule: Rule
+    path: str  # with {placeholders} for the owner's objects
+    json: Any = None
+    form: dict[str, str] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    files: dict[str, tuple[str, bytes, str]] | None = None
+
+
+C = Case
+PRIVATE_CHARACTER = "the owner's private character"
+# Pages with a signed-in visitor redirect away from the sign-in forms.
+SIGN_IN_FORM = anyone((200, 302), text="anyone (signed-in visitors are redirected)")
+
+HTMX = {"hx-request": "true"}
+READ = "the owner only (404 for others; admins only with [privacy] admin_can_read_chats, audited)"
+CONVERSATION = "/api/v1/conversations/{conversation}"
+MESSAGE = "/api/v1/conversations/{conversation}/messages"
+PAGE = "/chats/{conversation}"
+ST_CHAT = b'{"user_name": "U", "character_name": "C"}\n{"name": "U", "is_user": true, "mes": "hello"}\n'
+
+# The chat engine (issue 5): the owner's conversation, its messages, its pages.
+CHAT_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/conversations/search"): C(
+        signed_in(text="signed in; searches the caller's own messages only"), "/api/v1/conversations/search?q=hello"
+    ),
+    ("POST", "/api/v1/conversations/import"): C(
+        signed_in(201, text="signed in; with a character the caller may see"),
+        "/api/v1/conversations/import",
+        form={"character_id": "{public_character}"},
+        files={"file": ("chat.jsonl", ST_CHAT, "application/jsonl")},
+    ),
+    ("PATCH", "/api/v1/conversations/{conversation_id:str}"): C(owner_only(), CONVERSATION, json={"title": "mine"}),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/branches"): C(
+        owner_only(text=READ), f"{CONVERSATION}/branches"
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:str}/branch"): C(
+        owner_only(201), f"{CONVERSATION}/branch", json={"message_id": "{reply}"}
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/export"): C(
+        owner_only(text=READ), f"{CONVERSATION}/export?format=json"
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/prompt"): C(owner_only(), f"{CONVERSATION}/prompt?content=hi"),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/messages/{message_id:str}"): C(
+        owner_only(text=READ), f"{MESSAGE}/{{reply}}"
+    ),
+    ("PATCH", "/api/v1/conversations/{conversation_id:str}/messages/{message_id:str}"): C(
+        owner_only(), f"{MESSAGE}/{{reply}}", json={"content": "edited"}
+    ),
+    ("DELETE", "/api/v1/conversations/{conversation_id:str}/messages/{message_id:str}"): C(
+        owner_only(), f"{MESSAGE}/{{reply}}"
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/messages/{message_id:str}/siblings"): C(
+        owner_only(text=READ), f"{MESSAGE}/{{reply}}/siblings"
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:str}/messages/{message_id:str}/select"): C(
+        owner_only(), f"{MESSAGE}/{{reply}}/select"
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:str}/messages/{message_id:str}/swipe"): C(
+        owner_only(), f"{MESSAGE}/{{second_reply}}/swipe?direction=left"
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:str}/messages/{message_id:str}/regenerate"): C(
+        owner_only(201), f"{MESSAGE}/{{second_reply}}/regenerate"
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:str}/messages/{message_id:str}/continue"): C(
+        owner_only(), f"{MESSAGE}/{{second_reply}}/continue"
+    ),
+    ("GET", "/chats/search"): C(
+        signed_in(text="signed in; searches the caller's own messages only"), "/chats/search?q=hi"
+    ),
+    ("POST", "/chats/import"): C(
+        signed_in(303, text="signed in; with a character the caller may see"),
+        "/chats/import",
+        form={"character_id": "{public_character}"},
+        files={"file": ("chat.jsonl", ST_CHAT, "application/jsonl")},
+    ),
+    ("GET", "/chats/{conversation_id:str}/events"): C(owner_only(text=READ), f"{PAGE}/events?snapshot=true"),
+    ("GET", "/chats/{conversation_id:str}/earlier"): C(
+        owner_only(text=READ), f"{PAGE}/earlier?before={{second_reply}}"
+    ),
+    ("GET", "/chats/{conversation_id:str}/prompt"): C(owner_only(), f"{PAGE}/prompt"),
+    ("PATCH", "/chats/{conversation_id:str}/settings"): C(
+        owner_only(204), f"{PAGE}/settings", form={"title": "mine"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/archive"): C(owner_only(303), f"{PAGE}/archive", form={}),
+    ("POST", "/chats/{conversation_id:str}/typing"): C(owner_only(204), f"{PAGE}/typing", form={}, headers=HTMX),
+    ("GET", "/chats/{conversation_id:str}/messages/{message_id:str}/edit"): C(
+        owner_only(), f"{PAGE}/messages/{{reply}}/edit"
+    ),
+    ("GET", "/chats/{conversation_id:str}/messages/{message_id:str}/content"): C(
+        owner_only(), f"{PAGE}/messages/{{reply}}/content"
+    ),
+    ("PATCH", "/chats/{conversation_id:str}/messages/{message_id:str}"): C(
+        owner_only(204), f"{PAGE}/messages/{{reply}}", form={"content": "edited"}, headers=HTMX
+    ),
+    ("DELETE", "/chats/{conversation_id:str}/messages/{message_id:str}"): C(
+        owner_only(204), f"{PAGE}/messages/{{reply}}", headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/messages/{message_id:str}/swipe"): C(
+        owner_only(204), f"{PAGE}/messages/{{second_reply}}/swipe?direction=left", form={}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/messages/{message_id:str}/regenerate"): C(
+        owner_only(204), f"{PAGE}/messages/{{second_reply}}/regenerate", form={}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/messages/{message_id:str}/continue"): C(
+        owner_only(204), f"{PAGE}/messages/{{second_reply}}/continue", form={}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/messages/{message_id:str}/branch"): C(
+        owner_only(204), f"{PAGE}/messages/{{reply}}/branch", form={}, headers=HTMX
+    ),
+}
+
+PERSONA_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/personas"): C(signed_in(text="signed in; lists the caller's own personas"), "/api/v1/personas"),
+    ("POST", "/api/v1/personas"): C(signed_in(201), "/api/v1/personas", json={"name": "Ren"}),
+    ("GET", "/api/v1/personas/{persona_id:str}"): C(owner_only(), "/api/v1/personas/{persona}"),
+    ("PATCH", "/api/v1/personas/{persona_id:str}"): C(owner_only(), "/api/v1/personas/{persona}", json={"name": "X"}),
+    ("DELETE", "/api/v1/personas/{persona_id:str}"): C(owner_only(204), "/api/v1/personas/{persona}"),
+    ("GET", "/personas"): C(signed_in(text="signed in; the caller's own personas"), "/personas"),
+    ("POST", "/personas"): C(signed_in(303), "/personas", form={"name": "Ren"}),
+    ("POST", "/personas/{persona_id:str}/default"): C(owner_only(303), "/personas/{persona}/default", form={}),
+    ("POST", "/personas/{persona_id:str}/delete"): C(owner_only(303), "/personas/{persona}/delete", form={}),
+}
+
+ACCESS_RULES: dict[tuple[str, str], Case] = {
+    # -- operations and static files ---------------------------------------------------------------
+    ("GET", "/health"): C(anyone(), "/health"),
+    ("GET", "/ready"): C(anyone(), "/ready"),
+    ("GET", "/metrics"): C(anyone(), "/metrics"),
+    ("GET", "/static/{file_path:path}"): C(anyone(), "/static/app.css"),
+    ("HEAD", "/static/{file_path:path}"): C(anyone(), "/static/app.css"),
+    ("GET", "/schema"): C(anyone(), "/schema"),
+    ("GET", "/schema/openapi.json"): C(anyone(), "/schema/openapi.json"),
+    ("GET", "/schema/openapi.yaml"): C(anyone(), "/schema/openapi.yaml"),
+    ("GET", "/schema/openapi.yml"): C(anyone(), "/schema/openapi.yml"),
+    ("GET", "/schema/redoc"): C(anyone(), "/schema/redoc"),
+    ("GET", "/schema/rapidoc"): C(anyone(), "/schema/rapidoc"),
+    ("GET", "/schema/elements"): C(anyone(), "/schema/elements"),
+    ("GET", "/schema/swagger"): C(anyone(), "/schema/swagger"),
+    ("GET", "/schema/oauth2-redirect.html"): C(anyone(), "/schema/oauth2-redirect.html"),
+    ("GET", "/schema/{path:str}"): C(anyone(404), "/schema/nothing-here"),
+    # -- auth API ------------------------------------------------------------------------------------
+    ("POST", "/api/v1/auth/register"): C(
+        anyone(201), "/api/v1/auth/register", json={"email": "{fresh_email}", "password": PASSWORD}
+    ),
+    ("POST", "/api/v1/auth/login"): C(
+        anyone(200, "anyone (throttled per email and IP)"),
+        "/api/v1/auth/login",
+        json={"email": "{owner_email}", "password": PASSWORD},
+    ),
+    ("POST", "/api/v1/auth/refresh"): C(
+        anyone(200, "anyone holding a live refresh token"),
+        "/api/v1/auth/refresh",
+        json={"refresh_token": "{fresh_refresh}"},
+    ),
+    ("POST", "/api/v1/auth/logout"): C(anyone(204, "anyone; ends the sign-in it is given"), "/api/v1/auth/logout"),
+    ("POST", "/api/v1/auth/verify-age"): C(
+        signed_in(), "/api/v1/auth/verify-age", json={"date_of_birth": "1990-01-01"}
+    ),
+    ("POST", "/api/v1/auth/forgot-password"): C(
+        anyone(202, "anyone; same answer for every email"),
+        "/api/v1/auth/forgot-password",
+        json={"email": "{owner_email}"},
+    ),
+    ("POST", "/api/v1/auth/reset-password"): C(
+        anyone(200, "anyone holding a valid reset token"),
+        "/api/v1/auth/reset-password",
+        json={"token": "{fresh_reset}", "password": PASSWORD},
+    ),
+    # -- the caller's own account ----------------------------------------------------------------------
+    ("GET", "/api/v1/users/me"): C(signed_in(), "/api/v1/users/me"),
+    ("PATCH", "/api/v1/users/me"): C(signed_in(), "/api/v1/users/me", json={"bio": "changed"}),
+    ("DELETE", "/api/v1/users/me"): C(
+        signed_in(204, text="signed in; deletes the caller's own account (password; not the last admin)"),
+        "/api/v1/users/me",
+        json={"password": PASSWORD},
+    ),
+    ("POST", "/api/v1/users/me/password"): C(
+        signed_in(), "/api/v1/users/me/password", json={"current_password": PASSWORD, "new_password": PASSWORD}
+    ),
+    ("GET", "/api/v1/users/me/preferences"): C(signed_in(), "/api/v1/users/me/preferences"),
+    ("PATCH", "/api/v1/users/me/preferences"): C(signed_in(), "/api/v1/users/me/preferences", json={"theme": "dark"}),
+    ("GET", "/api/v1/users/me/favorites"): C(signed_in(), "/api/v1/users/me/favorites"),
+    ("POST", "/api/v1/users/me/favorites"): C(
+        signed_in(201, text="signed in; only characters the caller may see"),
+        "/api/v1/users/me/favorites",
+        json={"character_id": "{public_character}"},
+    ),
+    ("DELETE", "/api/v1/users/me/favorites/{character_id:str}"): C(
+        owner_only(204, text="signed in; the caller's own favorite (404 otherwise)"),
+        "/api/v1/users/me/favorites/{public_character}",
+    ),
+    ("GET", "/api/v1/users/me/collections"): C(signed_in(), "/api/v1/users/me/collections"),
+    ("POST", "/api/v1/users/me/collections"): C(signed_in(201), "/api/v1/users/me/collections", json={"name": "mine"}),
+    ("GET", "/api/v1/users/me/collections/{collection_id:str}"): C(
+        owner_only(), "/api/v1/users/me/collections/{collection}"
+    ),
+    ("PATCH", "/api/v1/users/me/collections/{collection_id:str}"): C(
+        owner_only(), "/api/v1/users/me/collections/{collection}", json={"name": "taken over"}
+    ),
+    ("DELETE", "/api/v1/users/me/collections/{collection_id:str}"): C(
+        owner_only(204), "/api/v1/users/me/collections/{collection}"
+    ),
+    ("POST", "/api/v1/users/me/collections/{collection_id:str}/characters"): C(
+        owner_only(201),
+        "/api/v1/users/me/collections/{collection}/characters",
+        json={"character_id": "{second_character}"},
+    ),
+    ("DELETE", "/api/v1/users/me/collections/{collection_id:str}/characters/{character_id:str}"): C(
+        owner_only(204), "/api/v1/users/me/collections/{collection}/characters/{public_character}"
+    ),
+    ("GET", "/api/v1/collections/{collection_id:str}"): C(
+        owner_only(anonymous=404, text="anyone if the collection is public, else the owner only (404)"),
+        "/api/v1/collections/{collection}",
+    ),
+    # -- administration ---------------------------------------------------------------------------------
+    ("GET", "/api/v1/admin/users"): C(admins(), "/api/v1/admin/users"),
+    ("GET", "/api/v1/admin/users/{user_id:str}"): C(admins(), "/api/v1/admin/users/{owner_id}"),
+    ("PATCH", "/api/v1/admin/users/{user_id:str}"): C(
+        admins(), "/api/v1/admin/users/{owner_id}", json={"tier": "plus"}
+    ),
+    ("DELETE", "/api/v1/admin/users/{user_id:str}"): C(admins(204), "/api/v1/admin/users/{owner_id}"),
+    ("POST", "/api/v1/admin/users/{user_id:str}/reset-link"): C(
+        admins(201), "/api/v1/admin/users/{owner_id}/reset-link"
+    ),
+    ("GET", "/api/v1/admin/audit"): C(admins(), "/api/v1/admin/audit"),
+    # -- characters ---------------------------------------------------------------------------------------
+    ("GET", "/api/v1/characters"): C(
+        anyone(text="anyone; lists only public characters (+ own) within the viewer's content tiers"),
+        "/api/v1/characters",
+    ),
+    ("GET", "/api/v1/characters/{character_id:str}"): C(
+        owner_only(
+            anonymous=404, text="public ones: anyone within their content tier; private: the creator only (404)"
+        ),
+        "/api/v1/characters/{private_character}",
+    ),
+    # -- conversations --------------------------------------------------------------------------------------
+    ("GET", "/api/v1/conversations"): C(
+        signed_in(text="signed in; lists the caller's own conversations"), "/api/v1/conversations"
+    ),
+    ("POST", "/api/v1/conversations"): C(
+        signed_in(201, text="signed in; with a character the caller may see"),
+        "/api/v1/conversations",
+        json={"character_id": "{public_character}"},
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:str}"): C(
+        owner_only(text="the owner only (404 for others; admins only with [privacy] admin_can_read_chats, audited)"),
+        "/api/v1/conversations/{conversation}",
+    ),
+    ("DELETE", "/api/v1/conversations/{conversation_id:str}"): C(
+        owner_only(204), "/api/v1/conversations/{conversation}"
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/messages"): C(
+        owner_only(text="the owner only (404 for others; admins only with [privacy] admin_can_read_chats, audited)"),
+        "/api/v1/conversations/{conversation}/messages",
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:str}/messages"): C(
+        owner_only(201), "/api/v1/conversations/{conversation}/messages", json={"content": "hello"}
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/messages/{message_id:str}/stream"): C(
+        owner_only(), "/api/v1/conversations/{conversation}/messages/{message}/stream"
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:str}/cancel"): C(
+        owner_only(), "/api/v1/conversations/{conversation}/cancel"
+    ),
+    # -- sign-in pages --------------------------------------------------------------------------------------
+    ("GET", "/login"): C(SIGN_IN_FORM, "/login"),
+    ("POST", "/login"): C(
+        anyone(303, "anyone (throttled per email and IP)"),
+        "/login",
+        form={"email": "{owner_email}", "password": PASSWORD},
+    ),
+    ("GET", "/register"): C(SIGN_IN_FORM, "/register"),
+    ("POST", "/register"): C(anyone(303), "/register", form={"email": "{fresh_email}", "password": PASSWORD}),
+    ("POST", "/logout"): C(anyone(303, "anyone; ends the browser session"), "/logout", form={}),
+    ("GET", "/forgot-password"): C(anyone(), "/forgot-password"),
+    ("POST", "/forgot-password"): C(
+        anyone(200, "anyone; same answer for every email"), "/forgot-password", form={"email": "{owner_email}"}
+    ),
+    ("GET", "/reset-password"): C(anyone(), "/reset-password?token=x"),
+    ("POST", "/reset-password"): C(
+        anyone(303, "anyone holding a valid reset token"),
+        "/reset-password",
+        form={"token": "{fresh_reset}", "password": PASSWORD},
+    ),
+    # -- account pages --------------------------------------------------------------------------------------
+    ("GET", "/account"): C(signed_in(), "/account"),
+    ("POST", "/account"): C(signed_in(303), "/account", form={"display_name": "Changed"}),
+    ("POST", "/account/password"): C(
+        signed_in(303), "/account/password", form={"current_password": PASSWORD, "new_password": PASSWORD}
+    ),
+    ("POST", "/account/verify-age"): C(signed_in(303), "/account/verify-age", form={"date_of_birth": "1990-01-01"}),
+    ("POST", "/account/delete"): C(
+        signed_in(303, text="signed in; deletes the caller's own account (password; not the last admin)"),
+        "/account/delete",
+        form={"password": PASSWORD, "confirm": "delete"},
+    ),
+    ("GET", "/account/preferences"): C(signed_in(), "/account/preferences"),
+    ("POST", "/account/preferences"): C(
+        signed_in(303), "/account/preferences", form={"theme": "dark", "language": "en"}
+    ),
+    ("GET", "/favorites"): C(signed_in(), "/favorites"),
+    ("POST", "/favorites/{character_id:str}/remove"): C(
+        owner_only(303, text="signed in; the caller's own favorite (404 otherwise)"),
+        "/favorites/{public_character}/remove",
+        form={},
+    ),
+    ("GET", "/collections"): C(signed_in(), "/collections"),
+    ("POST", "/collections"): C(signed_in(303), "/collections", form={"name": "mine"}),
+    ("GET", "/collections/{collection_id:str}"): C(
+        owner_only(anonymous=404, text="anyone if the collection is public, else the owner only (404)"),
+        "/collections/{collection}",
+    ),
+    ("POST", "/collections/{collection_id:str}"): C(owner_only(303), "/collections/{collection}", form={"name": "x"}),
+    ("POST", "/collections/{collection_id:str}/delete"): C(
+        owner_only(303), "/collections/{collection}/delete", form={}
+    ),
+    ("POST", "/collections/{collection_id:str}/characters"): C(
+        owner_only(303), "/collections/{collection}/characters", form={"character_id": "{second_character}"}
+    ),
+    ("POST", "/collections/{collection_id:str}/characters/{character_id:str}/remove"): C(
+        owner_only(303), "/collections/{collection}/characters/{public_character}/remove", form={}
+    ),
+    ("GET", "/admin/users"): C(admins(), "/admin/users"),
+    ("POST", "/admin/users/{user_id:str}/{action:str}"): C(
+        admins(303), "/admin/users/{owner_id}/tier", form={"tier": "plus"}
+    ),
+    # -- catalogue and chat pages -------------------------------------------------------------------------
+    ("GET", "/"): C(anyone(text="anyone; shows public characters within the viewer's content tiers"), "/"),
+    ("GET", "/characters/{character_id:str}"): C(
+        owner_only(
+            anonymous=404, text="public ones: anyone within their content tier; private: the creator only (404)"
+        ),
+        "/characters/{private_character}",
+    ),
+    ("POST", "/characters/{character_id:str}/chat"): C(
+        signed_in(303, text="signed in; with a character the caller may see"),
+        "/characters/{public_character}/chat",
+        form={},
+    ),
+    ("GET", "/chats"): C(signed_in(text="signed in; lists the caller's own conversations"), "/chats"),
+    ("GET", "/chats/{conversation_id:str}"): C(
+        owner_only(text="the owner only (404 for others; admins only with [privacy] admin_can_read_chats, audited)"),
+        "/chats/{conversation}",
+    ),
+    ("POST", "/chats/{conversation_id:str}/messages"): C(
+        owner_only(204), "/chats/{conversation}/messages", form={"content": "hi"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/cancel"): C(owner_only(204), "/chats/{conversation}/cancel", form={}),
+    ("POST", "/chats/{conversation_id:str}/delete"): C(owner_only(303), "/chats/{conversation}/delete", form={}),
+    **CHAT_RULES,
+    **PERSONA_RULES,
+    # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
+    ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),
+    ("GET", "/auth/oidc/{provider:str}/callback"): C(
+        anyone(401, "anyone; finishes only a login this browser started (state + cookie)"),
+        "/auth/oidc/test/callback?code=c&state=forged",
+    ),
+    ("POST", "/auth/oidc/{provider:str}/callback"): C(
+        anyone(401, "anyone; finishes only a login this browser started (state + cookie); no CSRF token"),
+        "/auth/oidc/test/callback",
+        form={"code": "c", "state": "forged"},
+    ),
+}
+
+
+def check_chat_socket(client: TestClient[Any], ids: dict[str, str], tokens: dict[str, str]) -> None:
+    """Anyone signed in may open /ws; only the owner may join (or act on) the owner's conversation."""
+    from litestar.exceptions import WebSocketDisconnect
+
+    try:
+        with client.websocket_connect("/ws") as socket:
+            socket.receive_json()
+        raise AssertionError("an anonymous socket was accepted")
+    except WebSocketDisconnect:
+        pass
+    for identity, joins in (("other", False), ("admin", False), ("owner", True)):
+        with client.websocket_connect(f"/ws?token={tokens[identity]}") as socket:
+            socket.send_json({"event": "conversation:join", "data": {"conversation_id": ids["conversation"]}})
+            frame = socket.receive_json()
+            if joins:
+                assert frame["event"] == "conversation:joined", (identity, frame)
+            else:
+                assert frame == {
+                    "event": "error",
+                    "data": {"code": "not_found", "message": "conversation not found", "event": "conversation:join"},
+                }, (identity, frame)
+
+
+# WebSocket routes need a checker of their own: fn(client, ids, tokens) asserting the four identities.
+WEBSOCKET_RULES: dict[str, tuple[str, Callable[[TestClient[Any], dict[str, str], dict[str, str]], None]]] = {
+    "/ws": (
+        "signed in (closed with 4401 otherwise); joins and acts on the caller's own conversations only",
+        check_chat_socket,
+    ),
+}
+
+
+def access_table() -> str:
+    """The routes and their access rules, as the closing note's Markdown table."""
+    lines = ["| Method | Route | Access |", "|---|---|---|"]
+    for (method, path), case in sorted(ACCESS_RULES.items(), key=lambda item: (item[0][1], item[0][0])):
+        lines.append(f"| {method} | `{path}` | {case.rule.text} |")
+    lines += [f"| WS | `{path}` | {text} |" for path, (text, _check) in sorted(WEBSOCKET_RULES.items())]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(access_table())
