@@ -172,6 +172,110 @@ CHAT_RULES: dict[tuple[str, str], Case] = {
     ),
 }
 
+def _tiny_png() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\0\x10\x20\x30")
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+CARD = ("card.json", b'{"name": "Imported"}', "application/json")
+NO_PICTURE = {"avatar": ("", b"", "application/octet-stream")}  # the builder form as browsers send it
+CHARACTER = "/api/v1/characters/{private_character}"
+VISIBLE = "public ones: anyone within their content tier; private: the creator only (404)"
+LOREBOOK = "/api/v1/lorebooks/{lorebook}"
+
+# Characters, discovery and cards (issue 4).
+CHARACTER_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/characters/trending"): C(
+        anyone(text="anyone; public characters within the viewer's content tiers"), "/api/v1/characters/trending"
+    ),
+    ("GET", "/api/v1/characters/search"): C(
+        anyone(text="anyone; public characters (+ own) within the viewer's content tiers"),
+        "/api/v1/characters/search?q=secret",
+    ),
+    ("POST", "/api/v1/characters"): C(
+        signed_in(201, text="signed in; the caller becomes the creator"), "/api/v1/characters", json={"name": "New"}
+    ),
+    ("POST", "/api/v1/characters/import"): C(
+        signed_in(201, text="signed in; the caller owns what is imported"),
+        "/api/v1/characters/import",
+        files={"file": CARD},
+    ),
+    ("PATCH", "/api/v1/characters/{character_id:str}"): C(
+        owner_only(text="the creator (admins: public and bundled ones; private: 404)"), CHARACTER, json={"tagline": "x"}
+    ),
+    ("DELETE", "/api/v1/characters/{character_id:str}"): C(
+        owner_only(204, text="the creator (admins: public and bundled ones; private: 404); soft delete"), CHARACTER
+    ),
+    ("POST", "/api/v1/characters/{character_id:str}/avatar"): C(
+        owner_only(text="the creator (admins: public and bundled ones; private: 404)"),
+        f"{CHARACTER}/avatar",
+        files={"file": ("a.png", _tiny_png(), "image/png")},
+    ),
+    ("POST", "/api/v1/characters/{character_id:str}/rate"): C(
+        signed_in(text="signed in; a character the caller may see and did not create (403)"),
+        "/api/v1/characters/{public_character}/rate",
+        json={"rating": 4},
+    ),
+    ("GET", "/api/v1/characters/{character_id:str}/reviews"): C(
+        owner_only(anonymous=404, text=VISIBLE), f"{CHARACTER}/reviews"
+    ),
+    ("GET", "/api/v1/characters/{character_id:str}/export"): C(
+        owner_only(anonymous=404, text=VISIBLE + "; premium ones: the creator or an admin (403)"),
+        f"{CHARACTER}/export?format=json",
+    ),
+    ("GET", "/api/v1/lorebooks"): C(signed_in(text="signed in; the caller's own lorebooks"), "/api/v1/lorebooks"),
+    ("GET", "/api/v1/lorebooks/{book_id:str}"): C(owner_only(), LOREBOOK),
+    ("GET", "/api/v1/lorebooks/{book_id:str}/export"): C(owner_only(), f"{LOREBOOK}/export"),
+    ("DELETE", "/api/v1/lorebooks/{book_id:str}"): C(owner_only(204), LOREBOOK),
+    ("GET", "/media/avatars/{file_path:path}"): C(
+        anyone(404, "anyone; content-addressed pictures (a missing one: 404)"), "/media/avatars/00/none.png"
+    ),
+    ("HEAD", "/media/avatars/{file_path:path}"): C(
+        anyone(404, "anyone; content-addressed pictures (a missing one: 404)"), "/media/avatars/00/none.png"
+    ),
+    ("GET", "/characters/new"): C(signed_in(), "/characters/new"),
+    ("POST", "/characters/new"): C(signed_in(303), "/characters/new", form={"name": "Built"}, files=NO_PICTURE),
+    ("GET", "/characters/import"): C(signed_in(), "/characters/import"),
+    ("POST", "/characters/import"): C(
+        signed_in(text="signed in; the caller owns what is imported"),
+        "/characters/import",
+        form={"visibility": "private"},
+        files={"file": CARD},
+        headers=HTMX,
+    ),
+    ("GET", "/characters/builder/row"): C(signed_in(), "/characters/builder/row?kind=lore"),
+    ("POST", "/characters/builder/preview"): C(
+        signed_in(), "/characters/builder/preview", form={"greeting": "Hi {{user}}"}, headers=HTMX
+    ),
+    ("GET", "/characters/{character_id:str}/edit"): C(
+        owner_only(text="the creator (admins: public and bundled ones; private: 404)"),
+        "/characters/{private_character}/edit",
+    ),
+    ("POST", "/characters/{character_id:str}/edit"): C(
+        owner_only(303, text="the creator (admins: public and bundled ones; private: 404)"),
+        "/characters/{private_character}/edit",
+        form={"name": "Renamed"},
+        files=NO_PICTURE,
+    ),
+    ("POST", "/characters/{character_id:str}/delete"): C(
+        owner_only(303, text="the creator (admins: public and bundled ones; private: 404); soft delete"),
+        "/characters/{private_character}/delete",
+        form={},
+    ),
+    ("POST", "/characters/{character_id:str}/rate"): C(
+        signed_in(303, text="signed in; a character the caller may see and did not create (403)"),
+        "/characters/{public_character}/rate",
+        form={"rating": "4"},
+    ),
+}
+
 PERSONA_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/personas"): C(signed_in(text="signed in; lists the caller's own personas"), "/api/v1/personas"),
     ("POST", "/api/v1/personas"): C(signed_in(201), "/api/v1/personas", json={"name": "Ren"}),
@@ -413,6 +517,7 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/chats/{conversation_id:str}/delete"): C(owner_only(303), "/chats/{conversation}/delete", form={}),
     **CHAT_RULES,
     **PERSONA_RULES,
+    **CHARACTER_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
     ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),
     ("GET", "/auth/oidc/{provider:str}/callback"): C(

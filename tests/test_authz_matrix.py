@@ -141,6 +141,10 @@ def world(client: TestClient[Any], services: Services) -> World:
         )
     client.post("/api/v1/users/me/favorites", json={"character_id": public}, headers=bearer(owner))
     client.patch("/api/v1/users/me/preferences", json={"theme": "light"}, headers=bearer(owner))
+    world_info = b'{"entries": {"0": {"uid": 0, "key": ["secret"], "content": "The owner\'s lore."}}}'
+    lore_file = {"file": ("lore.json", world_info, "application/json")}
+    imported = client.post("/api/v1/characters/import", files=lore_file, headers=bearer(owner))
+    lorebook = imported.json()["lorebooks"][0]["id"]
     ids = {
         "public_character": public,
         "second_character": second,
@@ -151,11 +155,13 @@ def world(client: TestClient[Any], services: Services) -> World:
         "second_reply": second_reply,
         "persona": persona["id"],
         "collection": collection["id"],
+        "lorebook": lorebook,
         "owner_id": owner["user"]["id"],
         "owner_email": f"owner{n}@example.com",
         "reset_email": f"reset{n}@example.com",
     }
     secrets = [private, conversation["id"], message["id"], reply, second_reply, persona["id"], collection["id"]]
+    secrets.append(lorebook)
     return World({k: v["access_token"] for k, v in accounts.items()}, ids, secrets)
 
 

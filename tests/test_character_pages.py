@@ -12,19 +12,21 @@ from litestar.testing import TestClient
 from PIL import Image
 
 from tests.characters_support import card_bytes
-from tests.conftest import PASSWORD, bearer, post_form, register
+from tests.conftest import PASSWORD, bearer, csrf_token, post_form, register
 
 HTML = {"accept": "text/html"}
 GRID = {**HTML, "hx-request": "true", "hx-target": "results"}
 
 
 @pytest.fixture
-def web(client: TestClient[Any], alice: dict[str, Any]) -> dict[str, Any]:
-    """A signed-in browser session (not the admin: alice registered first)."""
+def web(client: TestClient[Any], bob: dict[str, Any]) -> dict[str, Any]:
+    """A signed-in browser session (not the admin: alice registered first). Other accounts exist before it:
+    API calls made while the browser's session cookie is set would need a CSRF token."""
     response = post_form(client, "/register", {"email": "web@example.com", "password": PASSWORD,
                                                "display_name": "Webby"}, follow_redirects=False)
     assert response.status_code == 303
-    login = client.post("/api/v1/auth/login", json={"email": "web@example.com", "password": PASSWORD})
+    login = client.post("/api/v1/auth/login", json={"email": "web@example.com", "password": PASSWORD},
+                        headers={"x-csrftoken": csrf_token(client)})
     return login.json()
 
 
@@ -50,7 +52,7 @@ def builder_form(**overrides: Any) -> dict[str, Any]:
 def post_builder(client: TestClient[Any], url: str, form: dict[str, Any], avatar: bytes = b"", **kwargs: Any) -> Any:
     """The builder form as a browser sends it: multipart, with an empty file part when no picture is chosen."""
     files = {"avatar": ("me.png" if avatar else "", avatar, "image/png" if avatar else "application/octet-stream")}
-    return client.post(url, data=form, files=files, **kwargs)
+    return client.post(url, data={**form, "_csrf_token": csrf_token(client)}, files=files, **kwargs)
 
 
 def picture() -> bytes:
@@ -115,9 +117,13 @@ def test_character_page_for_a_visitor_and_for_the_creator(client: TestClient[Any
     page = client.get(f"/characters/{character['id']}", headers=HTML).text
     assert "I am Q" in page and "Psst, Webby" in page and "1 alternate greeting" in page
     assert 'hx-post="/api/v1/users/me/favorites"' in page and f'"character_id": "{character["id"]}"' in page
-    assert 'hx-ext="json-body"' in page and 'name="rating"' in page
+    assert 'class="favorite"' in page and 'name="rating"' in page
     assert f"/api/v1/characters/{character['id']}/export?format=png" in page
     assert "/edit" not in page  # not the creator
+    liked = client.post("/api/v1/users/me/favorites", json={"character_id": character["id"]}, headers=bearer(web))
+    assert liked.status_code == 201
+    page = client.get(f"/characters/{character['id']}", headers=HTML).text
+    assert f'hx-delete="/api/v1/users/me/favorites/{character["id"]}"' in page and "♥ Favorited" in page
     client.cookies.clear()
     anonymous = client.get(f"/characters/{character['id']}", headers=HTML).text
     assert "Sign in to rate" not in anonymous and "to rate Quill" in anonymous and "favorites" not in anonymous
@@ -236,13 +242,13 @@ def test_import_page_reports_each_file(client: TestClient[Any], web: dict[str, A
     files = [("file", ("flux.png", card_bytes("default_FluxTheCat.png"), "image/png")),
              ("file", ("evil.png", b"<script>alert(1)</script>", "image/png"))]
     partial = client.post("/characters/import", files=files, data={"visibility": "public"},
-                          headers={"hx-request": "true"})
+                          headers={"hx-request": "true", "x-csrftoken": csrf_token(client)})
     assert partial.status_code == 200 and "<html" not in partial.text
     assert "Imported 1 character; 1 file rejected" in partial.text and "Flux the Cat" in partial.text
     assert "evil.png" in partial.text and "<script>" not in partial.text
     flux = client.get("/api/v1/characters/search?q=flux").json()["items"]
     assert flux and flux[0]["visibility"] == "public" and flux[0]["creator_id"] == web["user"]["id"]
-    full = client.post("/characters/import", files=files[:1])
+    full = client.post("/characters/import", files=files[:1], data={"_csrf_token": csrf_token(client)})
     assert "<html" in full.text and "Imported 1 character" in full.text
 
 

@@ -17,7 +17,7 @@ from bostonia.characters.service import CharacterService
 from bostonia.errors import InvalidInput
 from bostonia.http.deps import Characters, Chat, CurrentUser, Viewer
 from bostonia.ui.forms import Form
-from bostonia.users.schemas import User
+from bostonia.users.schemas import FavoriteState, User
 
 Tab = Literal["trending", "new", "popular", "rating"]
 TABS = [("trending", "Trending"), ("new", "New"), ("rating", "Top rated"), ("popular", "Popular")]
@@ -123,7 +123,11 @@ async def _social(characters: CharacterService, viewer: User | None, character: 
     return {
         "reviews": reviews.items,
         "my_review": mine,
-        "is_favorite": await characters.is_favorite(viewer, character.id),
+        "favorite": FavoriteState(
+            character_id=character.id,
+            favorited=await characters.is_favorite(viewer, character.id),
+            favorite_count=character.favorite_count,
+        ),
         "can_edit": characters.can_edit(viewer, character),
         "can_export": not character.is_premium or characters.can_edit(viewer, character),
         "can_rate": viewer is not None and character.creator_id != viewer.id,

@@ -19,9 +19,10 @@ class LoreService:
         return await self.books.list_for_owner(user.id)
 
     async def get(self, user: User, book_id: str) -> Lorebook:
-        """The owner's book (or any, for an admin); others get 404 so ids cannot be probed."""
+        """The owner's book. Anyone else (admins too: a user's books are theirs alone, like their private
+        characters) gets 404, so ids cannot be probed."""
         book = await self.books.get(book_id)
-        if book is None or not (book.owner_id == user.id or user.is_admin):
+        if book is None or book.owner_id != user.id:
             raise NotFound("lorebook not found")
         return book
 

@@ -56,6 +56,13 @@ def page(server: str) -> Iterator[Any]:
         browser.close()
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's retrying assertions (no page-side eval: the CSP forbids it)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def sign_up(page: Any, name: str = "Robin") -> None:
     page.goto("/register")
     page.get_by_label("Name").fill(name)
@@ -74,14 +81,14 @@ def test_live_search_tabs_and_tags(page: Any) -> None:
     assert len(card_names(page)) == 3
     search = page.get_by_label("Search characters")
     search.press_sequentially("innkeep", delay=20)  # prefix, typed like a person
-    page.wait_for_function("document.querySelectorAll('#results .character-card').length === 1")
+    expect(page.locator("#results .character-card")).to_have_count(1)
     assert card_names(page) == ["Juniper Ashdown"]
     assert "q=innkeep" in page.url  # the search is in the address bar: reload and share work
     search.fill("inkeeper")  # a typo
-    page.wait_for_function("document.querySelector('#results .results-for')?.textContent.includes('inkeeper')")
+    expect(page.locator("#results .results-for")).to_contain_text("inkeeper")
     assert card_names(page) == ["Juniper Ashdown"]
     search.fill("")
-    page.wait_for_function("!document.querySelector('#results .results-for')")  # the cleared search answered
+    expect(page.locator("#results .results-for")).to_have_count(0)  # the cleared search answered
     page.get_by_role("link", name="New", exact=True).click()
     page.wait_for_selector("#results .tab.active:has-text('New')")
     assert len(card_names(page)) == 3
@@ -97,7 +104,7 @@ def test_builder_creates_a_character_with_an_alternate_greeting_and_lore(page: A
     page.wait_for_url("**/characters/new")
     page.get_by_label("Name", exact=True).fill("Nimbus")
     page.get_by_label("First message").fill("*drifts closer* Hello, {{user}}! I am {{char}}.")
-    page.wait_for_function("document.querySelector('#preview').textContent.includes('Hello, Robin! I am Nimbus.')")
+    expect(page.locator("#preview")).to_contain_text("Hello, Robin! I am Nimbus.")
 
     page.get_by_role("button", name="Add alternate greeting").click()
     page.get_by_label("Alternate greeting").fill("Rain again, {{user}}?")

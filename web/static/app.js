@@ -69,24 +69,6 @@
     if (button) button.closest("[data-row]").remove();
   });
 
-  // Forms that ask before doing something that cannot be undone.
-  document.addEventListener("submit", function (event) {
-    const message = event.target.dataset && event.target.dataset.confirm;
-    if (message && !window.confirm(message)) event.preventDefault();
-  });
-
-  // hx-ext="json-body": send the request parameters as a JSON object (for the JSON API). Deferred scripts run
-  // in order before DOMContentLoaded, so htmx exists here and has not processed the page yet.
-  htmx.defineExtension("json-body", {
-    onEvent: function (name, event) {
-      if (name === "htmx:configRequest") event.detail.headers["Content-Type"] = "application/json";
-    },
-    encodeParameters: function (xhr, parameters) {
-      xhr.overrideMimeType("text/json");
-      return JSON.stringify(Object.fromEntries(parameters));
-    }
-  });
-
   document.addEventListener("htmx:sendError", function () { toast("The server cannot be reached."); });
   document.addEventListener("htmx:sseOpen", function () { setConnected(true); });
   document.addEventListener("htmx:sseError", function () { setConnected(false); });
