@@ -25,7 +25,12 @@ QUESTIONS = [
     "What happened to you yesterday?",
 ]
 # Greedy decoding: the server and the raw baseline generate the very same tokens.
-ENV = {"BOSTONIA_LLM_TEMPERATURE": "0", "BOSTONIA_LLM_MAX_TOKENS": str(MAX_TOKENS)}
+# The rate limiter stays on (its cost is part of the measurement) with a limit this load won't reach.
+ENV = {
+    "BOSTONIA_LLM_TEMPERATURE": "0",
+    "BOSTONIA_LLM_MAX_TOKENS": str(MAX_TOKENS),
+    "BOSTONIA_RATE_LIMITS_FREE": "1000000",
+}
 
 
 def rate(timings: dict[str, Any], tokens: int) -> tuple[float, float]:
