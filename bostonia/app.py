@@ -62,6 +62,7 @@ from bostonia.http.ratelimit import rate_limit_middleware
 from bostonia.http.security import BostoniaCSRFMiddleware, csrf_config, security_headers
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
+from bostonia.lore.activation import LoreInjector
 from bostonia.lore.migrations import migrations as lore_migrations
 from bostonia.lore.routes import LorebookController
 from bostonia.lore.service import LoreService
@@ -90,7 +91,11 @@ from bostonia.users.store import UserStore
 log = logging.getLogger(__name__)
 # Every migration set, in the order they apply: the seed schema first, then capabilities' own.
 MIGRATIONS: tuple[Migrations, ...] = (
-    seed_migrations, auth_migrations, chat_migrations, character_migrations, lore_migrations
+    seed_migrations,
+    auth_migrations,
+    chat_migrations,
+    character_migrations,
+    lore_migrations,
 )
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -177,9 +182,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     media = MediaStore(settings.data_path / "media")
     lorebooks = LorebookStore(db)
-    characters = CharacterService(
-        CharacterStore(db), media=media, config=settings.characters, uploads=settings.uploads
-    )
+    characters = CharacterService(CharacterStore(db), media=media, config=settings.characters, uploads=settings.uploads)
     personas = PersonaService(PersonaStore(db))
     conversations = ConversationStore(db)
     hub = ConversationHub()
@@ -228,7 +231,11 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             queues,
             hub,
             settings.llm,
-            injectors=[i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []],
+            # The character's lorebook first; plugins (memory, summaries, ...) add their own.
+            injectors=[
+                LoreInjector(lorebooks),
+                *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
+            ],
         ),
     )
 

@@ -172,6 +172,7 @@ CHAT_RULES: dict[tuple[str, str], Case] = {
     ),
 }
 
+
 def _tiny_png() -> bytes:
     import struct
     import zlib

@@ -63,8 +63,15 @@ def row_counts(client: Any, services: Services) -> dict[str, int]:
     """Rows in every table an import writes, plus the files in the media folder."""
 
     def count(conn: Any) -> dict[str, int]:
-        tables = ("characters", "character_tags", "lorebooks", "lorebook_entries", "character_assets",
-                  "character_search_keys", "characters_fts")
+        tables = (
+            "characters",
+            "character_tags",
+            "lorebooks",
+            "lorebook_entries",
+            "character_assets",
+            "character_search_keys",
+            "characters_fts",
+        )
         return {t: conn.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
 
     with client.portal() as portal:
@@ -74,8 +81,15 @@ def row_counts(client: Any, services: Services) -> dict[str, int]:
 
 
 # Optional card keys an export may add with their default value (V2/V3 list them; SillyTavern writes them).
-CARD_ENTRY_DEFAULTS = {"comment": "", "constant": False, "selective": False, "secondary_keys": [],
-                       "position": "before_char", "use_regex": False, "enabled": True}
+CARD_ENTRY_DEFAULTS = {
+    "comment": "",
+    "constant": False,
+    "selective": False,
+    "secondary_keys": [],
+    "position": "before_char",
+    "use_regex": False,
+    "enabled": True,
+}
 
 
 def assert_kept(original: Any, exported: Any, path: str = "$", additions: dict[str, Any] | None = None) -> None:

@@ -10,8 +10,9 @@ from bostonia.cards.charx import CharxLimits, asset_path, read_charx, safe_name,
 from bostonia.errors import InvalidInput, PayloadTooLarge
 from tests.characters_support import card_bytes
 
-LIMITS = CharxLimits(max_uncompressed_bytes=10 * 1024 * 1024, max_ratio=100, max_entries=50,
-                     max_card_json_bytes=1024 * 1024)
+LIMITS = CharxLimits(
+    max_uncompressed_bytes=10 * 1024 * 1024, max_ratio=100, max_entries=50, max_card_json_bytes=1024 * 1024
+)
 
 
 def make_zip(files: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
@@ -28,8 +29,11 @@ def test_fixture_with_leading_bytes_is_read_with_all_assets() -> None:
     contents = read_charx(data, LIMITS)
     assert json.loads(contents.card_text)["data"]["name"] == "Bram Stonehollow"
     assert set(contents.assets) == {
-        "assets/icon/images/main.png", "assets/emotion/images/happy.png", "assets/other/audio/clink.ogg",
-        "x_meta/main.json", "module.risum",
+        "assets/icon/images/main.png",
+        "assets/emotion/images/happy.png",
+        "assets/other/audio/clink.ogg",
+        "x_meta/main.json",
+        "module.risum",
     }
 
 

@@ -32,8 +32,22 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=12,
 )
-CARD_KEYS = ["name", "description", "first_mes", "tags", "alternate_greetings", "extensions", "character_book",
-             "group_only_greetings", "assets", "nickname", "creation_date", "spec", "data", "entries"]
+CARD_KEYS = [
+    "name",
+    "description",
+    "first_mes",
+    "tags",
+    "alternate_greetings",
+    "extensions",
+    "character_book",
+    "group_only_greetings",
+    "assets",
+    "nickname",
+    "creation_date",
+    "spec",
+    "data",
+    "entries",
+]
 
 
 @st.composite
@@ -96,9 +110,29 @@ def test_any_json_shape_is_a_card_or_a_named_error(data: dict[str, Any], wrap: s
 
 
 @FAST
-@given(st.lists(st.dictionaries(st.sampled_from(["keys", "content", "enabled", "id", "insertion_order", "position",
-                                                  "extensions", "secondary_keys", "priority", "x"]),
-                                json_values, max_size=6), max_size=4))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "keys",
+                    "content",
+                    "enabled",
+                    "id",
+                    "insertion_order",
+                    "position",
+                    "extensions",
+                    "secondary_keys",
+                    "priority",
+                    "x",
+                ]
+            ),
+            json_values,
+            max_size=6,
+        ),
+        max_size=4,
+    )
+)
 def test_any_lorebook_shape_converts_or_names_the_field(entries: list[dict[str, Any]]) -> None:
     try:
         book = convert.book_from_card({"entries": entries})

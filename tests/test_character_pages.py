@@ -22,11 +22,18 @@ GRID = {**HTML, "hx-request": "true", "hx-target": "results"}
 def web(client: TestClient[Any], bob: dict[str, Any]) -> dict[str, Any]:
     """A signed-in browser session (not the admin: alice registered first). Other accounts exist before it:
     API calls made while the browser's session cookie is set would need a CSRF token."""
-    response = post_form(client, "/register", {"email": "web@example.com", "password": PASSWORD,
-                                               "display_name": "Webby"}, follow_redirects=False)
+    response = post_form(
+        client,
+        "/register",
+        {"email": "web@example.com", "password": PASSWORD, "display_name": "Webby"},
+        follow_redirects=False,
+    )
     assert response.status_code == 303
-    login = client.post("/api/v1/auth/login", json={"email": "web@example.com", "password": PASSWORD},
-                        headers={"x-csrftoken": csrf_token(client)})
+    login = client.post(
+        "/api/v1/auth/login",
+        json={"email": "web@example.com", "password": PASSWORD},
+        headers={"x-csrftoken": csrf_token(client)},
+    )
     return login.json()
 
 
@@ -36,14 +43,37 @@ def cards_in(html: str) -> list[str]:
 
 def builder_form(**overrides: Any) -> dict[str, Any]:
     form = {
-        "name": "Built", "tagline": "", "nickname": "", "tags": "space, calm", "description": "{{char}} builds.",
-        "personality": "", "scenario": "", "greeting": "Hello {{user}}", "example_dialogue": "", "system_prompt": "",
-        "post_history_instructions": "", "creator_notes": "", "creator_name": "", "character_version": "",
-        "alternate_greetings": ["Alt one"], "visibility": "public", "content_tier": "sfw", "premium_credits": "0",
-        "temperature": "0.7", "top_k": "", "extensions_json": '{"app": {"x": 1}}', "card_extra_json": "{}",
-        "lore_ref": [""], "lore_keys": ["moon, sun"], "lore_secondary_keys": [""], "lore_comment": ["sky"],
-        "lore_content": ["The moon is green."], "lore_order": ["50"], "lore_position": ["after_char"],
-        "lore_enabled": ["yes"], "lore_constant": ["no"],
+        "name": "Built",
+        "tagline": "",
+        "nickname": "",
+        "tags": "space, calm",
+        "description": "{{char}} builds.",
+        "personality": "",
+        "scenario": "",
+        "greeting": "Hello {{user}}",
+        "example_dialogue": "",
+        "system_prompt": "",
+        "post_history_instructions": "",
+        "creator_notes": "",
+        "creator_name": "",
+        "character_version": "",
+        "alternate_greetings": ["Alt one"],
+        "visibility": "public",
+        "content_tier": "sfw",
+        "premium_credits": "0",
+        "temperature": "0.7",
+        "top_k": "",
+        "extensions_json": '{"app": {"x": 1}}',
+        "card_extra_json": "{}",
+        "lore_ref": [""],
+        "lore_keys": ["moon, sun"],
+        "lore_secondary_keys": [""],
+        "lore_comment": ["sky"],
+        "lore_content": ["The moon is green."],
+        "lore_order": ["50"],
+        "lore_position": ["after_char"],
+        "lore_enabled": ["yes"],
+        "lore_constant": ["no"],
     }
     form.update(overrides)
     return form
@@ -87,8 +117,14 @@ def test_search_typo_and_empty_result(client: TestClient[Any]) -> None:
 
 
 def test_tag_chip_and_tabs_filter(client: TestClient[Any], bob: dict[str, Any]) -> None:
-    made = [client.post("/api/v1/characters", json={"name": f"N{i}", "visibility": "public", "tags": ["robots"]},
-                        headers=bearer(bob)).json()["id"] for i in range(3)]
+    made = [
+        client.post(
+            "/api/v1/characters",
+            json={"name": f"N{i}", "visibility": "public", "tags": ["robots"]},
+            headers=bearer(bob),
+        ).json()["id"]
+        for i in range(3)
+    ]
     tagged = client.get("/?tag=robots", headers=GRID).text
     assert set(cards_in(tagged)) == set(made) and "#robots" in tagged
     newest = cards_in(client.get("/?tab=new", headers=GRID).text)
@@ -109,10 +145,17 @@ def test_load_more_appends_the_next_page(client: TestClient[Any], bob: dict[str,
 # -- the character page -----------------------------------------------------------------------------------------------
 
 
-def test_character_page_for_a_visitor_and_for_the_creator(client: TestClient[Any], web: dict[str, Any],
-                                                          bob: dict[str, Any]) -> None:
-    body = {"name": "Quill", "visibility": "public", "alternate_greetings": ["Psst, {{user}}"], "nickname": "Q",
-            "greeting": "I am {{char}}", "tags": ["mystery"]}
+def test_character_page_for_a_visitor_and_for_the_creator(
+    client: TestClient[Any], web: dict[str, Any], bob: dict[str, Any]
+) -> None:
+    body = {
+        "name": "Quill",
+        "visibility": "public",
+        "alternate_greetings": ["Psst, {{user}}"],
+        "nickname": "Q",
+        "greeting": "I am {{char}}",
+        "tags": ["mystery"],
+    }
     character = client.post("/api/v1/characters", json=body, headers=bearer(bob)).json()
     page = client.get(f"/characters/{character['id']}", headers=HTML).text
     assert "I am Q" in page and "Psst, Webby" in page and "1 alternate greeting" in page
@@ -129,8 +172,9 @@ def test_character_page_for_a_visitor_and_for_the_creator(client: TestClient[Any
     assert "Sign in to rate" not in anonymous and "to rate Quill" in anonymous and "favorites" not in anonymous
 
 
-def test_premium_characters_hide_export_links(client: TestClient[Any], web: dict[str, Any],
-                                              bob: dict[str, Any]) -> None:
+def test_premium_characters_hide_export_links(
+    client: TestClient[Any], web: dict[str, Any], bob: dict[str, Any]
+) -> None:
     body = {"name": "Paid", "visibility": "public", "is_premium": True, "premium_credits": 2}
     character = client.post("/api/v1/characters", json=body, headers=bearer(bob)).json()
     page = client.get(f"/characters/{character['id']}", headers=HTML).text
@@ -138,8 +182,9 @@ def test_premium_characters_hide_export_links(client: TestClient[Any], web: dict
 
 
 def test_rating_from_the_page(client: TestClient[Any], web: dict[str, Any], bob: dict[str, Any]) -> None:
-    character = client.post("/api/v1/characters", json={"name": "Rated", "visibility": "public"},
-                            headers=bearer(bob)).json()
+    character = client.post(
+        "/api/v1/characters", json={"name": "Rated", "visibility": "public"}, headers=bearer(bob)
+    ).json()
     url = f"/characters/{character['id']}/rate"
     partial = post_form(client, url, {"rating": "4", "review": "Pretty <b>good</b>"}, htmx=True)
     assert partial.status_code == 200 and "<html" not in partial.text
@@ -170,7 +215,12 @@ def test_builder_creates_every_field(client: TestClient[Any], web: dict[str, Any
     book = client.get(f"/api/v1/lorebooks/{character['lorebook_id']}", headers=bearer(web)).json()
     entry = book["entries"][0]
     assert (entry["keys"], entry["content"], entry["insertion_order"], entry["position"], entry["comment"]) == (
-        ["moon", "sun"], "The moon is green.", 50, "after_char", "sky")
+        ["moon", "sun"],
+        "The moon is green.",
+        50,
+        "after_char",
+        "sky",
+    )
 
 
 def test_builder_errors_keep_what_was_typed(client: TestClient[Any], web: dict[str, Any]) -> None:
@@ -187,15 +237,25 @@ def test_builder_errors_keep_what_was_typed(client: TestClient[Any], web: dict[s
 
 
 def test_editing_keeps_what_the_builder_does_not_show(client: TestClient[Any], web: dict[str, Any]) -> None:
-    imported = client.post("/api/v1/characters/import", files={"file": ("a.png", card_bytes("v3_aria.png"))},
-                           headers=bearer(web)).json()["items"][0]
+    imported = client.post(
+        "/api/v1/characters/import", files={"file": ("a.png", card_bytes("v3_aria.png"))}, headers=bearer(web)
+    ).json()["items"][0]
     edit = client.get(f"/characters/{imported['id']}/edit", headers=HTML)
     assert edit.status_code == 200 and "Skyreach drifts" in edit.text and 'name="lore_ref" value="1"' in edit.text
-    form = builder_form(name="Aria Windsong", extensions_json=None, card_extra_json=None, lore_ref=["0", "1"],
-                        lore_keys=["Skyreach, sky city", "Captain Vell"], lore_secondary_keys=["", "ship"],
-                        lore_comment=["the city", ""], lore_content=["Edited.", "Vell."], lore_order=["100", "50"],
-                        lore_position=["before_char", "after_char"], lore_enabled=["yes", "no"],
-                        lore_constant=["yes", "no"])
+    form = builder_form(
+        name="Aria Windsong",
+        extensions_json=None,
+        card_extra_json=None,
+        lore_ref=["0", "1"],
+        lore_keys=["Skyreach, sky city", "Captain Vell"],
+        lore_secondary_keys=["", "ship"],
+        lore_comment=["the city", ""],
+        lore_content=["Edited.", "Vell."],
+        lore_order=["100", "50"],
+        lore_position=["before_char", "after_char"],
+        lore_enabled=["yes", "no"],
+        lore_constant=["yes", "no"],
+    )
     for key in ("extensions_json", "card_extra_json"):  # re-post what the edit form showed
         form[key] = re.search(rf'name="{key}"[^>]*>([^<]*)</textarea>', edit.text).group(1).replace("&#34;", '"')
     response = post_builder(client, f"/characters/{imported['id']}/edit", form, follow_redirects=False)
@@ -209,16 +269,20 @@ def test_editing_keeps_what_the_builder_does_not_show(client: TestClient[Any], w
 
 
 def test_only_the_creator_gets_the_edit_page(client: TestClient[Any], web: dict[str, Any], bob: dict[str, Any]) -> None:
-    character = client.post("/api/v1/characters", json={"name": "Bob's", "visibility": "public"},
-                            headers=bearer(bob)).json()
+    character = client.post(
+        "/api/v1/characters", json={"name": "Bob's", "visibility": "public"}, headers=bearer(bob)
+    ).json()
     assert client.get(f"/characters/{character['id']}/edit", headers=HTML).status_code == 403
     assert post_form(client, f"/characters/{character['id']}/delete", headers=HTML).status_code == 403
 
 
 def test_preview_and_rows(client: TestClient[Any], web: dict[str, Any]) -> None:
-    preview = post_form(client, "/characters/builder/preview",
-                        {"name": "Zed", "nickname": "Z", "greeting": "Hi {{user}}, I am {{char}}. *waves* <b>"},
-                        htmx=True)
+    preview = post_form(
+        client,
+        "/characters/builder/preview",
+        {"name": "Zed", "nickname": "Z", "greeting": "Hi {{user}}, I am {{char}}. *waves* <b>"},
+        htmx=True,
+    )
     assert "Hi Webby, I am Z. <em>waves</em> &lt;b&gt;" in preview.text
     lore = client.get("/characters/builder/row?kind=lore").text
     assert 'name="lore_keys"' in lore and "data-remove-row" in lore
@@ -239,10 +303,16 @@ def test_deleting_from_the_page(client: TestClient[Any], web: dict[str, Any]) ->
 
 def test_import_page_reports_each_file(client: TestClient[Any], web: dict[str, Any]) -> None:
     assert 'name="file" multiple' in client.get("/characters/import", headers=HTML).text
-    files = [("file", ("flux.png", card_bytes("default_FluxTheCat.png"), "image/png")),
-             ("file", ("evil.png", b"<script>alert(1)</script>", "image/png"))]
-    partial = client.post("/characters/import", files=files, data={"visibility": "public"},
-                          headers={"hx-request": "true", "x-csrftoken": csrf_token(client)})
+    files = [
+        ("file", ("flux.png", card_bytes("default_FluxTheCat.png"), "image/png")),
+        ("file", ("evil.png", b"<script>alert(1)</script>", "image/png")),
+    ]
+    partial = client.post(
+        "/characters/import",
+        files=files,
+        data={"visibility": "public"},
+        headers={"hx-request": "true", "x-csrftoken": csrf_token(client)},
+    )
     assert partial.status_code == 200 and "<html" not in partial.text
     assert "Imported 1 character; 1 file rejected" in partial.text and "Flux the Cat" in partial.text
     assert "evil.png" in partial.text and "<script>" not in partial.text

@@ -80,16 +80,46 @@ def test_private_and_mature_characters_are_hidden(
 
 
 def test_create_with_every_field(client: TestClient[Any], bob: dict[str, Any]) -> None:
-    book = {"name": "Lore", "extensions": {"k": 1},
-            "entries": [{"keys": ["moon"], "content": "The moon is green.", "extensions": {"depth": 3},
-                         "enabled": True, "insertion_order": 5, "use_regex": False}]}
+    book = {
+        "name": "Lore",
+        "extensions": {"k": 1},
+        "entries": [
+            {
+                "keys": ["moon"],
+                "content": "The moon is green.",
+                "extensions": {"depth": 3},
+                "enabled": True,
+                "insertion_order": 5,
+                "use_regex": False,
+            }
+        ],
+    }
     character = create(
-        client, bob, name="Luna", tagline="Moon keeper", description="{{char}} keeps the moon.", personality="calm",
-        scenario="Night.", greeting="Hello {{user}}", example_dialogue="<START>\n{{user}}: hi", system_prompt="sys",
-        post_history_instructions="phi", creator_notes="notes", creator_name="Bob", character_version="2",
-        nickname="Lu", alternate_greetings=["Hey", "Yo"], group_only_greetings=["Hi all"], tags=["space", "calm"],
-        visibility="unlisted", content_tier="sfw", is_premium=True, premium_credits=3,
-        settings={"temperature": 0.7, "top_k": 20}, extensions={"app": {"x": 1}}, card_extra={"source": ["a"]},
+        client,
+        bob,
+        name="Luna",
+        tagline="Moon keeper",
+        description="{{char}} keeps the moon.",
+        personality="calm",
+        scenario="Night.",
+        greeting="Hello {{user}}",
+        example_dialogue="<START>\n{{user}}: hi",
+        system_prompt="sys",
+        post_history_instructions="phi",
+        creator_notes="notes",
+        creator_name="Bob",
+        character_version="2",
+        nickname="Lu",
+        alternate_greetings=["Hey", "Yo"],
+        group_only_greetings=["Hi all"],
+        tags=["space", "calm"],
+        visibility="unlisted",
+        content_tier="sfw",
+        is_premium=True,
+        premium_credits=3,
+        settings={"temperature": 0.7, "top_k": 20},
+        extensions={"app": {"x": 1}},
+        card_extra={"source": ["a"]},
         character_book=book,
     )
     assert character["creator_id"] == bob["user"]["id"] and character["visibility"] == "unlisted"
@@ -133,8 +163,10 @@ def test_invalid_fields_are_400(client: TestClient[Any], bob: dict[str, Any], bo
         ({"name": "x", "settings": {"top_k": "many"}}, "settings"),
         ({"name": "x", "card_extra": {"name": "other"}}, "card_extra"),
         ({"name": "x", "card_extra": {"source": "not a list"}}, "source"),
-        ({"name": "x", "character_book": {"entries": [{"keys": "k", "content": 1}]}},
-         "character_book.entries[0].content"),
+        (
+            {"name": "x", "character_book": {"entries": [{"keys": "k", "content": 1}]}},
+            "character_book.entries[0].content",
+        ),
     ],
 )
 def test_invalid_card_content_is_422(client: TestClient[Any], bob: dict[str, Any], body: dict, field: str) -> None:
@@ -147,11 +179,19 @@ def test_creating_needs_an_account(client: TestClient[Any]) -> None:
 
 
 def test_patch_changes_only_what_is_sent(client: TestClient[Any], bob: dict[str, Any]) -> None:
-    character = create(client, bob, description="old", tags=["a"], nickname="N", card_extra={"source": ["s"]},
-                       character_book={"entries": [{"keys": ["k"], "content": "c"}]})
+    character = create(
+        client,
+        bob,
+        description="old",
+        tags=["a"],
+        nickname="N",
+        card_extra={"source": ["s"]},
+        character_book={"entries": [{"keys": ["k"], "content": "c"}]},
+    )
     url = f"/api/v1/characters/{character['id']}"
-    updated = client.patch(url, json={"description": "new", "tags": ["b", "c"], "settings": {"min_p": 0.1}},
-                           headers=bearer(bob)).json()
+    updated = client.patch(
+        url, json={"description": "new", "tags": ["b", "c"], "settings": {"min_p": 0.1}}, headers=bearer(bob)
+    ).json()
     assert updated["description"] == "new" and updated["tags"] == ["b", "c"] and updated["settings"] == {"min_p": 0.1}
     assert updated["name"] == "Someone" and updated["nickname"] == "N" and updated["card_extra"] == {"source": ["s"]}
     assert updated["lorebook_id"] == character["lorebook_id"]
@@ -170,8 +210,10 @@ def test_only_the_creator_or_an_admin_edits_and_deletes(
         url = f"/api/v1/characters/{character['id']}"
         assert client.patch(url, json={"name": "Mine"}, headers=bearer(carol)).status_code == status
         assert client.delete(url, headers=bearer(carol)).status_code == status
-    assert client.patch(f"/api/v1/characters/{public['id']}", json={"name": "Admin"},
-                        headers=bearer(alice)).json()["name"] == "Admin"
+    assert (
+        client.patch(f"/api/v1/characters/{public['id']}", json={"name": "Admin"}, headers=bearer(alice)).json()["name"]
+        == "Admin"
+    )
     own = client.patch(f"/api/v1/characters/{public['id']}", json={"name": "Bob's"}, headers=bearer(bob))
     assert own.status_code == 200
 
@@ -200,12 +242,17 @@ def test_delete_is_soft_and_hides_everywhere(client: TestClient[Any], services: 
 
 
 def test_filters_sorts_and_cursor_pages(client: TestClient[Any], services: Services, bob: dict[str, Any]) -> None:
-    made = [create(client, bob, name=f"C{i}", visibility="public", tags=["paged"] if i % 2 else ["other"])
-            for i in range(7)]
+    made = [
+        create(client, bob, name=f"C{i}", visibility="public", tags=["paged"] if i % 2 else ["other"]) for i in range(7)
+    ]
     with client.portal() as portal:
         for index, character in enumerate(made):
-            portal.call(lambda c=character, i=index: services.db.execute_write(
-                "update characters set total_conversations = ?, avg_rating = ? where id = ?", (i * 10, i % 3, c["id"])))
+            portal.call(
+                lambda c=character, i=index: services.db.execute_write(
+                    "update characters set total_conversations = ?, avg_rating = ? where id = ?",
+                    (i * 10, i % 3, c["id"]),
+                )
+            )
     newest = ids(client.get("/api/v1/characters?sort=new&limit=3", headers=bearer(bob)))
     assert newest == [c["id"] for c in made[::-1][:3]]
     popular = ids(client.get("/api/v1/characters?sort=popular&limit=2", headers=bearer(bob)))
@@ -228,13 +275,17 @@ def test_filters_sorts_and_cursor_pages(client: TestClient[Any], services: Servi
     assert len(seen) == len(set(seen)) == len(made) + 3
 
 
-def test_content_tier_filter_respects_age_verification(client: TestClient[Any], services: Services,
-                                                       bob: dict[str, Any]) -> None:
+def test_content_tier_filter_respects_age_verification(
+    client: TestClient[Any], services: Services, bob: dict[str, Any]
+) -> None:
     create(client, bob, name="Grown", visibility="public", content_tier="mature")
     assert ids(client.get("/api/v1/characters?content_tier=mature", headers=bearer(bob))) == []
     with client.portal() as portal:
-        portal.call(lambda: services.db.execute_write(
-            "update users set age_verified = 1, content_tier = 'mature' where id = ?", (bob["user"]["id"],)))
+        portal.call(
+            lambda: services.db.execute_write(
+                "update users set age_verified = 1, content_tier = 'mature' where id = ?", (bob["user"]["id"],)
+            )
+        )
     assert len(ids(client.get("/api/v1/characters?content_tier=mature", headers=bearer(bob)))) == 1
 
 
@@ -247,10 +298,17 @@ def test_a_bad_cursor_is_422(client: TestClient[Any]) -> None:
 
 
 def test_search_ranks_prefix_and_typo(client: TestClient[Any], bob: dict[str, Any], carol: dict[str, Any]) -> None:
-    dragon = create(client, bob, name="Ember the Dragon", description="A grumpy dragon who hoards teacups.",
-                    tags=["fantasy"], visibility="public")
-    mention = create(client, bob, name="Pip", description="A squire who once saw a dragon far away.",
-                     visibility="public")
+    dragon = create(
+        client,
+        bob,
+        name="Ember the Dragon",
+        description="A grumpy dragon who hoards teacups.",
+        tags=["fantasy"],
+        visibility="public",
+    )
+    mention = create(
+        client, bob, name="Pip", description="A squire who once saw a dragon far away.", visibility="public"
+    )
     create(client, bob, name="Secret dragon", visibility="private")
 
     def search(q: str, who: dict[str, Any] = carol) -> list[str]:
@@ -264,7 +322,7 @@ def test_search_ranks_prefix_and_typo(client: TestClient[Any], bob: dict[str, An
     assert search("fantasy grumpy") == [dragon["id"]]  # tags count
     assert set(search("Bob")) == {dragon["id"], mention["id"]}  # creators' names are searchable
     assert len(search("dragon", bob)) == 3  # bob sees his own private character too
-    assert search("") == [] and search("\"*)(") == []
+    assert search("") == [] and search('"*)(') == []
 
 
 def test_search_by_creator_and_diacritics(client: TestClient[Any], bob: dict[str, Any]) -> None:
@@ -276,8 +334,9 @@ def test_search_by_creator_and_diacritics(client: TestClient[Any], bob: dict[str
 # -- trending ------------------------------------------------------------------------------------------------
 
 
-def test_trending_follows_recent_activity(client: TestClient[Any], services: Services, alice: dict[str, Any],
-                                          bob: dict[str, Any], carol: dict[str, Any]) -> None:
+def test_trending_follows_recent_activity(
+    client: TestClient[Any], services: Services, alice: dict[str, Any], bob: dict[str, Any], carol: dict[str, Any]
+) -> None:
     quiet = create(client, bob, name="Quiet", visibility="public")
     busy = create(client, bob, name="Busy", visibility="public")
     hidden = create(client, bob, name="Hidden")
@@ -292,14 +351,18 @@ def test_trending_follows_recent_activity(client: TestClient[Any], services: Ser
     # A favorite weighs more than a conversation: three favorites beat three conversations.
     with client.portal() as portal:
         for user in (alice, bob, carol):
-            portal.call(lambda u=user: services.db.execute_write(
-                "insert into user_favorites (user_id, character_id) values (?, ?)", (u["user"]["id"], quiet["id"])))
+            portal.call(
+                lambda u=user: services.db.execute_write(
+                    "insert into user_favorites (user_id, character_id) values (?, ?)", (u["user"]["id"], quiet["id"])
+                )
+            )
         portal.call(services.characters.trending_cache.refresh)
     assert ids(client.get("/api/v1/characters/trending", headers=bearer(carol)))[0] == quiet["id"]
 
 
-def test_trending_is_cached_then_refreshed_in_the_background(client: TestClient[Any], services: Services,
-                                                              bob: dict[str, Any]) -> None:
+def test_trending_is_cached_then_refreshed_in_the_background(
+    client: TestClient[Any], services: Services, bob: dict[str, Any]
+) -> None:
     first = create(client, bob, name="First", visibility="public")
     client.post("/api/v1/conversations", json={"character_id": first["id"]}, headers=bearer(bob))
     assert ids(client.get("/api/v1/characters/trending"))[0] == first["id"]  # computed on the first request
@@ -318,8 +381,9 @@ def test_trending_is_cached_then_refreshed_in_the_background(client: TestClient[
 # -- ratings -------------------------------------------------------------------------------------------------
 
 
-def test_rating_once_per_user_and_editable(client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any],
-                                           carol: dict[str, Any]) -> None:
+def test_rating_once_per_user_and_editable(
+    client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any], carol: dict[str, Any]
+) -> None:
     character = create(client, bob, visibility="public")
     url = f"/api/v1/characters/{character['id']}"
     first = client.post(f"{url}/rate", json={"rating": 5, "review": "Lovely"}, headers=bearer(carol)).json()
@@ -343,8 +407,10 @@ def test_rating_rules(client: TestClient[Any], bob: dict[str, Any], carol: dict[
     assert client.post(url, json={"rating": 6}, headers=bearer(carol)).status_code == 400
     assert client.post(url, json={"rating": 0}, headers=bearer(carol)).status_code == 400
     assert client.post(url, json={"rating": 3}).status_code == 401
-    assert client.post(f"/api/v1/characters/{private['id']}/rate", json={"rating": 3},
-                       headers=bearer(carol)).status_code == 404
+    assert (
+        client.post(f"/api/v1/characters/{private['id']}/rate", json={"rating": 3}, headers=bearer(carol)).status_code
+        == 404
+    )
 
 
 def test_reviews_are_paged(client: TestClient[Any], bob: dict[str, Any]) -> None:

@@ -31,8 +31,16 @@ from tests.characters_support import (
 from tests.conftest import bearer, error_of, register
 
 # What a V2/V3 export states that a V1 card (or a sparse one) may leave out: the spec's defaults.
-V2_DEFAULTS = {"creator_notes": "", "system_prompt": "", "post_history_instructions": "", "alternate_greetings": [],
-               "tags": [], "creator": "", "character_version": "", "extensions": {}}
+V2_DEFAULTS = {
+    "creator_notes": "",
+    "system_prompt": "",
+    "post_history_instructions": "",
+    "alternate_greetings": [],
+    "tags": [],
+    "creator": "",
+    "character_version": "",
+    "extensions": {},
+}
 # Fields of a character that must survive import -> export -> import (everything but identity and time).
 VOLATILE = {"id", "created_at", "updated_at", "lorebook_id"}
 
@@ -114,8 +122,9 @@ def test_v3_fixture_keeps_v3_fields_and_its_lorebook(client: TestClient[Any], al
     assert entries[1]["extra"] == {"x_unknown_entry_key": "kept"}
 
 
-def test_charx_fixture_keeps_assets_and_takes_the_main_icon(client: TestClient[Any], alice: dict[str, Any],
-                                                            services: Services) -> None:
+def test_charx_fixture_keeps_assets_and_takes_the_main_icon(
+    client: TestClient[Any], alice: dict[str, Any], services: Services
+) -> None:
     character = import_one(client, alice, "bram.charx", card_bytes("v3_bram.charx"))
     assert character["name"] == "Bram Stonehollow" and character["avatar_url"]
     icon = Image.open(io.BytesIO(client.get(character["avatar_url"]).content))
@@ -180,7 +189,11 @@ def test_png_export_carries_v2_and_v3_with_the_avatar(client: TestClient[Any], a
     assert 'filename="Flux the Cat.png"' in response.headers["content-disposition"]
     v2, v3 = card_in_png(response.content, "chara"), card_in_png(response.content, "ccv3")
     assert (v2["spec"], v2["spec_version"], v3["spec"], v3["spec_version"]) == (
-        "chara_card_v2", "2.0", "chara_card_v3", "3.0")
+        "chara_card_v2",
+        "2.0",
+        "chara_card_v3",
+        "3.0",
+    )
     assert v2["data"] == v3["data"]
     assert png_text_chunks(response.content)["__order__"].endswith(b"tEXt,tEXt,IEND")
     with Image.open(io.BytesIO(response.content)) as image:
@@ -194,20 +207,33 @@ def test_json_export_v2(client: TestClient[Any], alice: dict[str, Any]) -> None:
     assert card["spec"] == "chara_card_v2" and card["data"]["character_book"]["entries"][0]["id"] == 7
 
 
-def test_created_character_exports_with_a_placeholder_and_its_settings(client: TestClient[Any],
-                                                                       alice: dict[str, Any]) -> None:
-    body = {"name": "Plain", "greeting": "Hi {{user}}", "tagline": "A custom line", "content_tier": "mature",
-            "settings": {"temperature": 0.5, "max_tokens": 99}, "visibility": "public"}
+def test_created_character_exports_with_a_placeholder_and_its_settings(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    body = {
+        "name": "Plain",
+        "greeting": "Hi {{user}}",
+        "tagline": "A custom line",
+        "content_tier": "mature",
+        "settings": {"temperature": 0.5, "max_tokens": 99},
+        "visibility": "public",
+    }
     character = client.post("/api/v1/characters", json=body, headers=bearer(alice)).json()
     png = export(client, alice, character["id"], "png").content
     with Image.open(io.BytesIO(png)) as image:
         assert image.size == (400, 600)
     ours = card_in_png(png, "ccv3")["data"]["extensions"]["bostonia"]
-    assert ours == {"tagline": "A custom line", "settings": {"temperature": 0.5, "max_tokens": 99},
-                    "content_tier": "mature"}
+    assert ours == {
+        "tagline": "A custom line",
+        "settings": {"temperature": 0.5, "max_tokens": 99},
+        "content_tier": "mature",
+    }
     again = import_one(client, alice, "plain.png", png)
     assert (again["tagline"], again["settings"], again["content_tier"]) == (
-        "A custom line", {"temperature": 0.5, "max_tokens": 99}, "mature")
+        "A custom line",
+        {"temperature": 0.5, "max_tokens": 99},
+        "mature",
+    )
 
 
 # -- who may import and export --------------------------------------------------------------------------------
@@ -231,8 +257,9 @@ def test_visibility_and_tier_options(client: TestClient[Any], alice: dict[str, A
     assert export(client, None, public["id"], "json").status_code == 200
 
 
-def test_premium_characters_leave_only_through_their_creator(client: TestClient[Any], alice: dict[str, Any],
-                                                             bob: dict[str, Any], carol: dict[str, Any]) -> None:
+def test_premium_characters_leave_only_through_their_creator(
+    client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any], carol: dict[str, Any]
+) -> None:
     body = {"name": "Paid", "visibility": "public", "is_premium": True, "premium_credits": 5}
     character = client.post("/api/v1/characters", json=body, headers=bearer(bob)).json()
     denied = export(client, carol, character["id"], "png")
@@ -250,17 +277,30 @@ def test_unknown_export_format_is_a_400(client: TestClient[Any], alice: dict[str
 
 
 def test_each_file_stands_alone(client: TestClient[Any], alice: dict[str, Any]) -> None:
-    files = [("good.png", card_bytes("default_CodingSensei.png")), ("bad.png", b"<html>nope</html>"),
-             ("book.json", b'{"entries": {"0": {"uid": 0, "key": ["k"], "content": "c"}}}')]
+    files = [
+        ("good.png", card_bytes("default_CodingSensei.png")),
+        ("bad.png", b"<html>nope</html>"),
+        ("book.json", b'{"entries": {"0": {"uid": 0, "key": ["k"], "content": "c"}}}'),
+    ]
     response = upload(client, files, bearer(alice))
     assert response.status_code == 201
     body = response.json()
     assert [c["name"] for c in body["items"]] == ["Coding Sensei"] and len(body["lorebooks"]) == 1
-    assert body["errors"] == [{"file": "bad.png", "status": 422, "code": "unsupported_file_type",
-                               "message": body["errors"][0]["message"], "details": None}]
+    assert body["errors"] == [
+        {
+            "file": "bad.png",
+            "status": 422,
+            "code": "unsupported_file_type",
+            "message": body["errors"][0]["message"],
+            "details": None,
+        }
+    ]
     assert "HTML" in body["errors"][0]["message"]
     assert [(f["file"], f["kind"]) for f in body["files"]] == [
-        ("good.png", "character"), ("bad.png", "error"), ("book.json", "lorebook")]
+        ("good.png", "character"),
+        ("bad.png", "error"),
+        ("book.json", "lorebook"),
+    ]
 
 
 def test_all_files_failing_is_an_error_listing_each(client: TestClient[Any], alice: dict[str, Any]) -> None:
@@ -268,7 +308,9 @@ def test_all_files_failing_is_an_error_listing_each(client: TestClient[Any], ali
     error = error_of(response)
     assert response.status_code == 422 and error["code"] == "import_failed"
     assert [(e["file"], e["code"]) for e in error["details"]["errors"]] == [
-        ("a.png", "unsupported_file_type"), ("b.json", "invalid_card")]
+        ("a.png", "unsupported_file_type"),
+        ("b.json", "invalid_card"),
+    ]
 
 
 def test_too_many_files_in_one_request(client: TestClient[Any], alice: dict[str, Any], services: Services) -> None:
@@ -317,16 +359,29 @@ HOSTILE = [
     ("crc.png", _wrong_crc(), 422, "invalid_png"),
     ("big-chunk.png", _png_with(_chunk(b"tEXt", b"chara\0" + b"A" * (12 * 1024 * 1024))), 413, "chunk_too_large"),
     ("nob64.png", _png_with(_chunk(b"tEXt", b"chara\0{not base64}")), 422, "invalid_card"),
-    ("utf16.png", _png_with(_chunk(b"tEXt", b"chara\0" + base64.b64encode("{}".encode("utf-16")))), 422,
-     "invalid_card"),
+    (
+        "utf16.png",
+        _png_with(_chunk(b"tEXt", b"chara\0" + base64.b64encode("{}".encode("utf-16")))),
+        422,
+        "invalid_card",
+    ),
     ("types.png", _png_with(_card_chunk({"spec": "chara_card_v2", "data": {"name": ["x"]}})), 422, "invalid_card"),
-    ("book.png", _png_with(_card_chunk({"spec": "chara_card_v2", "data": {"name": "x", "character_book":
-                                                                         {"entries": [{"keys": 7}]}}})), 422,
-     "invalid_lorebook"),
+    (
+        "book.png",
+        _png_with(
+            _card_chunk({"spec": "chara_card_v2", "data": {"name": "x", "character_book": {"entries": [{"keys": 7}]}}})
+        ),
+        422,
+        "invalid_lorebook",
+    ),
     ("pixels.png", _png_with(_card_chunk({"name": "x"}), idat=b"not zlib at all"), 422, "invalid_image"),
     ("html.png", b"<!DOCTYPE html><html><script>alert(1)</script></html>", 422, "unsupported_file_type"),
-    ("types.json", b'{"spec": "chara_card_v2", "data": {"name": "x", "alternate_greetings": "hi"}}', 422,
-     "invalid_card"),
+    (
+        "types.json",
+        b'{"spec": "chara_card_v2", "data": {"name": "x", "alternate_greetings": "hi"}}',
+        422,
+        "invalid_card",
+    ),
     ("latin1.json", '{"name": "café"}'.encode("latin-1"), 422, "invalid_json"),
     ("bomb.charx", _zip({"card.json": GOOD_CARD, "bomb.bin": b"\0" * (120 * 1024 * 1024)}), 413, "charx_too_large"),
     ("escape.charx", _zip({"card.json": GOOD_CARD, "../../etc/evil": b"x"}), 422, "invalid_charx"),
@@ -355,8 +410,9 @@ def test_hostile_files_are_refused_and_nothing_is_stored(
     assert row_counts(client, services) == before
 
 
-def test_a_body_over_the_server_limit_is_refused(client: TestClient[Any], alice: dict[str, Any],
-                                                 services: Services) -> None:
+def test_a_body_over_the_server_limit_is_refused(
+    client: TestClient[Any], alice: dict[str, Any], services: Services
+) -> None:
     before = row_counts(client, services)
     payload = _png_with(_chunk(b"tEXt", b"chara\0" + b"A" * (50 * 1024 * 1024)))
     response = upload(client, [("huge.png", payload)], bearer(alice))
@@ -374,8 +430,11 @@ def _image(kind: str = "PNG", size: tuple[int, int] = (300, 200)) -> bytes:
 
 
 def _avatar(client: TestClient[Any], account: dict[str, Any], character_id: str, content: bytes) -> Any:
-    return client.post(f"/api/v1/characters/{character_id}/avatar", files={"file": ("a.png", content, "image/png")},
-                       headers=bearer(account))
+    return client.post(
+        f"/api/v1/characters/{character_id}/avatar",
+        files={"file": ("a.png", content, "image/png")},
+        headers=bearer(account),
+    )
 
 
 def test_avatar_upload_is_reencoded_thumbnailed_and_cached(client: TestClient[Any], alice: dict[str, Any]) -> None:
@@ -400,8 +459,9 @@ def test_avatar_upload_is_reencoded_thumbnailed_and_cached(client: TestClient[An
     ],
     ids=["html", "garbage-png", "truncated", "decompression-bomb"],
 )
-def test_bad_avatars_are_refused(client: TestClient[Any], alice: dict[str, Any], services: Services,
-                                 content: bytes, status: int, code: str) -> None:
+def test_bad_avatars_are_refused(
+    client: TestClient[Any], alice: dict[str, Any], services: Services, content: bytes, status: int, code: str
+) -> None:
     character = client.post("/api/v1/characters", json={"name": "Pic"}, headers=bearer(alice)).json()
     before = row_counts(client, services)
     response = _avatar(client, alice, character["id"], content)
@@ -410,8 +470,10 @@ def test_bad_avatars_are_refused(client: TestClient[Any], alice: dict[str, Any],
     assert client.get(f"/api/v1/characters/{character['id']}", headers=bearer(alice)).json()["avatar_url"] is None
 
 
-def test_only_the_creator_changes_the_avatar(client: TestClient[Any], bob: dict[str, Any],
-                                             carol: dict[str, Any]) -> None:
-    character = client.post("/api/v1/characters", json={"name": "P", "visibility": "public"},
-                            headers=bearer(bob)).json()
+def test_only_the_creator_changes_the_avatar(
+    client: TestClient[Any], bob: dict[str, Any], carol: dict[str, Any]
+) -> None:
+    character = client.post(
+        "/api/v1/characters", json={"name": "P", "visibility": "public"}, headers=bearer(bob)
+    ).json()
     assert _avatar(client, carol, character["id"], _image()).status_code == 403

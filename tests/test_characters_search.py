@@ -24,8 +24,14 @@ def test_only_the_last_word_is_a_prefix() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b", "distance"),
-    [("dragon", "dragon", 0), ("dragon", "dargon", 1), ("dragon", "dragons", 1), ("dragon", "wagon", 2),
-     ("kitten", "sitting", 3), ("abc", "xyz", 3)],
+    [
+        ("dragon", "dragon", 0),
+        ("dragon", "dargon", 1),
+        ("dragon", "dragons", 1),
+        ("dragon", "wagon", 2),
+        ("kitten", "sitting", 3),
+        ("abc", "xyz", 3),
+    ],
 )
 def test_edit_distance(a: str, b: str, distance: int) -> None:
     assert edit_distance(a, b, 3) == distance
@@ -42,11 +48,16 @@ def test_corrections_prefer_close_and_common_terms() -> None:
     assert "2024" not in index.terms  # only words are corrected towards
 
 
-def test_broad_queries_rank_a_window_and_fall_back(client: TestClient[Any], bob: dict[str, Any],
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broad_queries_rank_a_window_and_fall_back(
+    client: TestClient[Any], bob: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(store_module, "RANK_WINDOW", 3)
-    public = [client.post("/api/v1/characters", json={"name": f"Knight {i}", "visibility": "public"},
-                          headers=bearer(bob)).json()["id"] for i in range(5)]
+    public = [
+        client.post(
+            "/api/v1/characters", json={"name": f"Knight {i}", "visibility": "public"}, headers=bearer(bob)
+        ).json()["id"]
+        for i in range(5)
+    ]
     for i in range(4):  # the most recent matches are private: the window holds too few for others
         client.post("/api/v1/characters", json={"name": f"Knight secret {i}"}, headers=bearer(bob))
     found = [c["id"] for c in client.get("/api/v1/characters/search?q=knight").json()["items"]]

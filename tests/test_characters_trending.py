@@ -9,7 +9,7 @@ def test_scores_weigh_kinds_and_decay_with_age() -> None:
     fresh = scores([("a", "conversation", 0, 1)], half_life_hours=48)["a"]
     assert fresh == pytest.approx(WEIGHTS["conversation"] * 0.5 ** (12 / 48))
     old = scores([("a", "conversation", 4, 1)], half_life_hours=48)["a"]
-    assert old == pytest.approx(fresh * 0.5 ** 2)  # four days = two half-lives
+    assert old == pytest.approx(fresh * 0.5**2)  # four days = two half-lives
 
 
 def test_bad_ratings_pull_down() -> None:

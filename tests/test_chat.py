@@ -386,3 +386,33 @@ def test_a_waiting_reply_is_told_its_place_in_the_queue(live: httpx.Client, mode
             assert queued[0] == "message:queued" and queued[1]["position"] == 1
             gate.set()
             assert [name for name, _ in bob_events][-1] == "message:stream:complete"
+
+
+def test_a_chat_outlives_its_character_becoming_private_or_deleted(
+    client: TestClient[Any], services: Any, alice: dict[str, Any], bob: dict[str, Any]
+) -> None:
+    from bostonia.cards.model import parse_card
+
+    with client.portal() as portal:
+        portal.call(
+            lambda: services.characters.characters.create_from_card(
+                "shared-1",
+                parse_card({"name": "Wren", "first_mes": "Hi."}),
+                creator_id=alice["user"]["id"],
+                visibility="public",
+            )
+        )
+    cid = client.post("/api/v1/conversations", json={"character_id": "shared-1"}, headers=bearer(bob)).json()["id"]
+    with client.portal() as portal:
+        portal.call(
+            lambda: services.db.execute_write(
+                "update characters set visibility = 'private', deleted_at = '2026-01-01T00:00:00Z'"
+                " where id = 'shared-1'"
+            )
+        )
+    assert client.get("/api/v1/characters/shared-1", headers=bearer(bob)).status_code == 404
+    reply = client.post(f"/api/v1/conversations/{cid}/messages", json={"content": "Still there?"}, headers=bearer(bob))
+    assert reply.status_code == 201  # bob's own chat goes on
+    assert (
+        client.post("/api/v1/conversations", json={"character_id": "shared-1"}, headers=bearer(bob)).status_code == 404
+    )  # but no new ones

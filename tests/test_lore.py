@@ -45,13 +45,34 @@ def test_query_columns_come_from_extensions() -> None:
 
 
 def test_world_info_fields_go_to_snake_case_extensions_in_a_card() -> None:
-    wi = {"entries": {"3": {"uid": 3, "key": ["k"], "content": "c", "excludeRecursion": True, "matchWholeWords": False,
-                            "position": 4, "depth": 2, "useProbability": True, "caseSensitive": True,
-                            "automationId": "a1", "x_app": 1}}}
+    wi = {
+        "entries": {
+            "3": {
+                "uid": 3,
+                "key": ["k"],
+                "content": "c",
+                "excludeRecursion": True,
+                "matchWholeWords": False,
+                "position": 4,
+                "depth": 2,
+                "useProbability": True,
+                "caseSensitive": True,
+                "automationId": "a1",
+                "x_app": 1,
+            }
+        }
+    }
     card = convert.book_to_card(convert.book_from_world_info(wi, "w"))
     entry = card["entries"][0]
-    assert entry["extensions"] == {"exclude_recursion": True, "match_whole_words": False, "position": 4, "depth": 2,
-                                   "useProbability": True, "case_sensitive": True, "automation_id": "a1"}
+    assert entry["extensions"] == {
+        "exclude_recursion": True,
+        "match_whole_words": False,
+        "position": 4,
+        "depth": 2,
+        "useProbability": True,
+        "case_sensitive": True,
+        "automation_id": "a1",
+    }
     assert entry["position"] == "after_char" and entry["x_app"] == 1 and entry["id"] == 3
     # ...and back to World Info camelCase.
     back = convert.book_to_world_info(convert.book_from_card(card))["entries"]["3"]
@@ -66,7 +87,11 @@ def test_card_book_to_world_info_and_back_to_card() -> None:
     again = convert.book_from_world_info(wi, "Skyreach lore")
     for before, after in zip(book.entries, again.entries, strict=True):
         assert (before.keys, before.content, before.enabled, before.insertion_order) == (
-            after.keys, after.content, after.enabled, after.insertion_order)
+            after.keys,
+            after.content,
+            after.enabled,
+            after.insertion_order,
+        )
         # World Info always states a position (the card said before_char = 0) and caseSensitive (top-level).
         assert_kept(before.extensions, after.extensions, additions={"position": 0, "case_sensitive": False})
 
@@ -98,8 +123,9 @@ def test_placement_defaults() -> None:
 # -- API ------------------------------------------------------------------------------------------------------
 
 
-def test_import_list_get_and_export_a_world_info_book(client: TestClient[Any], alice: dict[str, Any],
-                                                      bob: dict[str, Any]) -> None:
+def test_import_list_get_and_export_a_world_info_book(
+    client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any]
+) -> None:
     response = upload(client, [("Eldoria.json", (LOREBOOKS / "Eldoria.json").read_bytes())], bearer(alice))
     assert response.status_code == 201, response.text
     body = response.json()

@@ -104,8 +104,9 @@ def _check_v3_extras(data: dict[str, Any]) -> None:
             raise invalid(f"card field {key!r} must be a list of strings", key)
     notes = data.get("creator_notes_multilingual", {})
     if notes is not None and (not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values())):
-        raise invalid("card field 'creator_notes_multilingual' must map language codes to strings",
-                      "creator_notes_multilingual")
+        raise invalid(
+            "card field 'creator_notes_multilingual' must map language codes to strings", "creator_notes_multilingual"
+        )
     for key in ("creation_date", "modification_date"):
         value = data.get(key, 0)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
@@ -113,8 +114,10 @@ def _check_v3_extras(data: dict[str, Any]) -> None:
     assets = data.get("assets", [])
     if assets is not None and (
         not isinstance(assets, list)
-        or not all(isinstance(a, dict) and all(isinstance(a.get(k, ""), str) for k in ("type", "uri", "name", "ext"))
-                   for a in assets)
+        or not all(
+            isinstance(a, dict) and all(isinstance(a.get(k, ""), str) for k in ("type", "uri", "name", "ext"))
+            for a in assets
+        )
     ):
         raise invalid("card field 'assets' must be a list of {type, uri, name, ext} objects", "assets")
 

@@ -25,11 +25,28 @@ from bostonia.ui.forms import Form
 from bostonia.users.schemas import User
 
 TEXT_FIELDS = (
-    "name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogue", "system_prompt",
-    "post_history_instructions", "creator_notes", "creator_name", "character_version", "nickname",
+    "name",
+    "tagline",
+    "description",
+    "personality",
+    "scenario",
+    "greeting",
+    "example_dialogue",
+    "system_prompt",
+    "post_history_instructions",
+    "creator_notes",
+    "creator_name",
+    "character_version",
+    "nickname",
 )
-SAMPLERS = {"temperature": float, "top_p": float, "top_k": int, "min_p": float, "repeat_penalty": float,
-            "max_tokens": int}
+SAMPLERS = {
+    "temperature": float,
+    "top_p": float,
+    "top_k": int,
+    "min_p": float,
+    "repeat_penalty": float,
+    "max_tokens": int,
+}
 LORE_FIELDS = ("ref", "keys", "secondary_keys", "comment", "content", "order", "position", "enabled", "constant")
 RowKind = Literal["greeting", "group_greeting", "lore"]
 
@@ -48,8 +65,17 @@ def split_keys(text: str) -> list[str]:
 def blank_values() -> dict[str, Any]:
     values: dict[str, Any] = {field: "" for field in TEXT_FIELDS}
     values.update(
-        alternate_greetings=[], group_only_greetings=[], tags="", visibility="private", content_tier="sfw",
-        is_premium=False, premium_credits=0, settings={}, extensions_json="{}", card_extra_json="{}", lore=[],
+        alternate_greetings=[],
+        group_only_greetings=[],
+        tags="",
+        visibility="private",
+        content_tier="sfw",
+        is_premium=False,
+        premium_credits=0,
+        settings={},
+        extensions_json="{}",
+        card_extra_json="{}",
+        lore=[],
     )
     return values
 
@@ -192,14 +218,26 @@ class BuilderPages(Controller):
         book = await lorebooks.for_character(character_id)
         return book_to_card(book) if book else None
 
-    def _form(self, user: User, values: dict[str, Any], *, character: Character | None = None,
-              error: str | None = None, status: int = 200) -> Template:
+    def _form(
+        self,
+        user: User,
+        values: dict[str, Any],
+        *,
+        character: Character | None = None,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Template:
         return Template(
             "builder.html",
             status_code=status,
             context={
-                "user": user, "values": values, "character": character, "error": error,
-                "visibilities": VISIBILITIES, "content_tiers": CONTENT_TIERS, "samplers": list(SAMPLERS),
+                "user": user,
+                "values": values,
+                "character": character,
+                "error": error,
+                "visibilities": VISIBILITIES,
+                "content_tiers": CONTENT_TIERS,
+                "samplers": list(SAMPLERS),
             },
         )
 
@@ -266,8 +304,17 @@ class BuilderPages(Controller):
     @get("/characters/builder/row")
     async def row(self, user: CurrentUser, kind: FromQuery[RowKind] = "greeting") -> Template:
         """An empty row for a repeated field (alternate greeting, group greeting, lore entry)."""
-        row = {"ref": "", "keys": "", "secondary_keys": "", "comment": "", "content": "", "order": 100,
-               "position": "before_char", "enabled": True, "constant": False}
+        row = {
+            "ref": "",
+            "keys": "",
+            "secondary_keys": "",
+            "comment": "",
+            "content": "",
+            "order": 100,
+            "position": "before_char",
+            "enabled": True,
+            "constant": False,
+        }
         return Template("_builder_row.html", context={"kind": kind, "value": "", "row": row})
 
     @get("/characters/import")

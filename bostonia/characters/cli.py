@@ -40,8 +40,15 @@ def _operator() -> Any:
     from bostonia.users.schemas import User
 
     return User(
-        id="", email="operator@localhost", display_name="operator", role="admin", tier="free", is_active=True,
-        age_verified=True, content_tier="adult", created_at="",
+        id="",
+        email="operator@localhost",
+        display_name="operator",
+        role="admin",
+        tier="free",
+        is_active=True,
+        age_verified=True,
+        content_tier="adult",
+        created_at="",
     )
 
 

@@ -42,7 +42,12 @@ async def discover(
         page = await characters.browse(viewer, sort=sort, tag=tag, cursor=cursor, limit=PAGE_SIZE)
         items, next_cursor = page.items, page.next_cursor
     return {
-        "characters": items, "q": q, "tab": tab, "tag": tag, "next_cursor": next_cursor, "tabs": TABS,
+        "characters": items,
+        "q": q,
+        "tab": tab,
+        "tag": tag,
+        "next_cursor": next_cursor,
+        "tabs": TABS,
         "appending": bool(cursor),
     }
 

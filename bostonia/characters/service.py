@@ -45,16 +45,38 @@ TIER_ORDER = CONTENT_TIERS
 SYNC_TERM_REBUILD = 20_000
 # Our field names -> the card's.
 CARD_NAMES = {
-    "name": "name", "description": "description", "personality": "personality", "scenario": "scenario",
-    "greeting": "first_mes", "example_dialogue": "mes_example", "creator_notes": "creator_notes",
-    "system_prompt": "system_prompt", "post_history_instructions": "post_history_instructions",
-    "creator_name": "creator", "character_version": "character_version",
+    "name": "name",
+    "description": "description",
+    "personality": "personality",
+    "scenario": "scenario",
+    "greeting": "first_mes",
+    "example_dialogue": "mes_example",
+    "creator_notes": "creator_notes",
+    "system_prompt": "system_prompt",
+    "post_history_instructions": "post_history_instructions",
+    "creator_name": "creator",
+    "character_version": "character_version",
 }
 # Fields of `CharacterCreate` that are columns under the same name.
 COLUMN_FIELDS = (
-    "name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogue", "system_prompt",
-    "post_history_instructions", "alternate_greetings", "creator_notes", "creator_name", "character_version",
-    "visibility", "content_tier", "is_premium", "premium_credits", "extensions",
+    "name",
+    "tagline",
+    "description",
+    "personality",
+    "scenario",
+    "greeting",
+    "example_dialogue",
+    "system_prompt",
+    "post_history_instructions",
+    "alternate_greetings",
+    "creator_notes",
+    "creator_name",
+    "character_version",
+    "visibility",
+    "content_tier",
+    "is_premium",
+    "premium_credits",
+    "extensions",
 )
 
 
@@ -165,6 +187,15 @@ class CharacterService:
         so that private ids cannot be probed."""
         character = await self.characters.get(character_id)
         if character is None or not self.can_view(viewer, character):
+            raise NotFound("character not found")
+        return character
+
+    async def of_conversation(self, character_id: str) -> Character:
+        """The character of a conversation its owner is having: available even if it was since made private
+        or deleted — the chat is the user's, and the prompt still needs its card. (Callers have checked the
+        conversation belongs to the user; starting a new conversation goes through `get`.)"""
+        character = await self.characters.get(character_id, include_deleted=True)
+        if character is None:
             raise NotFound("character not found")
         return character
 
@@ -358,4 +389,3 @@ class CharacterService:
 
     async def is_favorite(self, user: User | None, character_id: str) -> bool:
         return user is not None and await self.characters.is_favorite(user.id, character_id)
-

@@ -26,12 +26,31 @@ JSON_COLUMNS = ("alternate_greetings", "settings", "extensions", "tags")
 RANK_WINDOW = 300
 SORT_COLUMNS: dict[str, str] = {"new": "created_at", "popular": "total_conversations", "rating": "avg_rating"}
 # Columns a PATCH may change (the service validates values; the store only writes these names).
-UPDATABLE = frozenset({
-    "name", "tagline", "description", "personality", "scenario", "greeting", "example_dialogue", "system_prompt",
-    "post_history_instructions", "alternate_greetings", "creator_notes", "creator_name", "character_version",
-    "visibility", "content_tier", "is_premium", "premium_credits", "settings", "extensions", "card_extra",
-    "avatar_path",
-})
+UPDATABLE = frozenset(
+    {
+        "name",
+        "tagline",
+        "description",
+        "personality",
+        "scenario",
+        "greeting",
+        "example_dialogue",
+        "system_prompt",
+        "post_history_instructions",
+        "alternate_greetings",
+        "creator_notes",
+        "creator_name",
+        "character_version",
+        "visibility",
+        "content_tier",
+        "is_premium",
+        "premium_credits",
+        "settings",
+        "extensions",
+        "card_extra",
+        "avatar_path",
+    }
+)
 
 
 def avatar_urls(avatar_path: str | None) -> tuple[str | None, str | None]:
@@ -117,12 +136,33 @@ def insert_character(conn: sqlite3.Connection, record: CharacterRecord, now: str
             premium_credits, settings, extensions, card_extra, card_top_level, is_bundled, created_at, updated_at)
            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
-            record.id, record.creator_id, card.name, record.tagline, card.description, card.personality,
-            card.scenario, card.first_mes, card.mes_example, card.system_prompt, card.post_history_instructions,
-            to_json(card.alternate_greetings), card.creator_notes, card.creator, card.character_version,
-            record.avatar_path, record.visibility, record.content_tier, int(record.is_premium),
-            record.premium_credits, to_json(record.settings), to_json(card.extensions), to_json(card.extra),
-            to_json(card.top_level), int(record.is_bundled), now, now,
+            record.id,
+            record.creator_id,
+            card.name,
+            record.tagline,
+            card.description,
+            card.personality,
+            card.scenario,
+            card.first_mes,
+            card.mes_example,
+            card.system_prompt,
+            card.post_history_instructions,
+            to_json(card.alternate_greetings),
+            card.creator_notes,
+            card.creator,
+            card.character_version,
+            record.avatar_path,
+            record.visibility,
+            record.content_tier,
+            int(record.is_premium),
+            record.premium_credits,
+            to_json(record.settings),
+            to_json(card.extensions),
+            to_json(card.extra),
+            to_json(card.top_level),
+            int(record.is_bundled),
+            now,
+            now,
         ),
     )
     if record.book is not None:
@@ -139,8 +179,9 @@ class CharacterStore:
 
     # -- reading ------------------------------------------------------------------------------------
 
-    async def get(self, character_id: str) -> Character | None:
-        row = await self.db.fetchone(SELECT + " where c.id = ? and c.deleted_at is null", (character_id,))
+    async def get(self, character_id: str, *, include_deleted: bool = False) -> Character | None:
+        live = "" if include_deleted else " and c.deleted_at is null"
+        row = await self.db.fetchone(SELECT + " where c.id = ?" + live, (character_id,))
         return character_from_row(row) if row else None
 
     async def get_many(self, ids: Sequence[str]) -> dict[str, Character]:
@@ -174,10 +215,7 @@ class CharacterStore:
         if after is not None:
             where.append(f"(c.{column}, c.id) < (?, ?)")
             params.extend(after)
-        sql = (
-            f"select c.id from characters c where {' and '.join(where)}"
-            f" order by c.{column} desc, c.id desc limit ?"
-        )
+        sql = f"select c.id from characters c where {' and '.join(where)} order by c.{column} desc, c.id desc limit ?"
 
         def run(conn: sqlite3.Connection) -> list[Character]:
             ids = [row[0] for row in conn.execute(sql, (*params, limit))]
@@ -193,7 +231,7 @@ class CharacterStore:
         sql = f"""select c.id from characters_fts f
                   join character_search_keys k on k.id = f.rowid
                   join characters c on c.id = k.character_id
-               where characters_fts match ? and f.rowid >= ? and {' and '.join(where)}
+               where characters_fts match ? and f.rowid >= ? and {" and ".join(where)}
                order by f.rank limit ?"""
 
         def run(conn: sqlite3.Connection) -> list[Character]:
@@ -272,9 +310,7 @@ class CharacterStore:
 
     async def card_parts(self, character_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The raw `card_extra` and `card_top_level` columns, for a lossless export."""
-        row = await self.db.fetchone(
-            "select card_extra, card_top_level from characters where id = ?", (character_id,)
-        )
+        row = await self.db.fetchone("select card_extra, card_top_level from characters where id = ?", (character_id,))
         if row is None:
             return {}, {}
         return from_json(row["card_extra"], {}), from_json(row["card_top_level"], {})

@@ -225,8 +225,9 @@ class CardTransfer:
                 out.characters.append((name, outcome.format, found[outcome.record.id]))
             elif isinstance(outcome, PreparedLorebook):
                 book_id = await self.lorebooks.create(outcome.book, owner_id=owner.id if owner else None)
-                imported = ImportedLorebook(id=book_id, name=outcome.book.name, file=name,
-                                            entry_count=len(outcome.book.entries))
+                imported = ImportedLorebook(
+                    id=book_id, name=outcome.book.name, file=name, entry_count=len(outcome.book.entries)
+                )
                 out.order.append((name, "lorebook", len(out.lorebooks)))
                 out.lorebooks.append((name, outcome.format, imported))
 

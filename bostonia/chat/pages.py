@@ -49,7 +49,7 @@ class ChatView:
 async def chat_view(user: User, conversation_id: str, chat: ChatService, personas: Any) -> ChatView:
     # "read": an admin allowed by `[privacy] admin_can_read_chats` may look (audited), never act.
     conversation = await chat.get_conversation(user, conversation_id, access="read")
-    character = await chat.characters.get(user, conversation.character_id)
+    character = await chat.characters.of_conversation(conversation.character_id)
     persona = await personas.for_chat(user, conversation.persona_id)
     default = await personas.for_chat(user, None)
     return ChatView(conversation, character, persona.name, default.name)

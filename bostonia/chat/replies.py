@@ -47,8 +47,10 @@ class PromptInjector(Protocol):
     """Supplies dynamic prompt material (lore, memories, summaries) for the next reply."""
 
     async def injections(
-        self, user: User, conversation: Conversation, character: Character, history: Sequence[Message]
-    ) -> list[PromptInjection]: ...
+        self, user: User, conversation: Conversation, character: Character, history: Sequence[Message | ChatMessage]
+    ) -> list[PromptInjection]:
+        """Material for the reply to `history` (oldest first; the last item is what the user just said)."""
+        ...
 
 
 class TokenCounter:
@@ -314,13 +316,14 @@ class ReplyService:
         continuing: bool = False,
     ) -> tuple[BuiltPrompt, SamplingParams]:
         """The prompt for the next reply to `history` (+ `extra`, a message not stored yet)."""
-        character = await self.characters.get(user, conversation.character_id)
+        character = await self.characters.of_conversation(conversation.character_id)
         persona: Persona = await self.personas.for_chat(user, conversation.persona_id)
         params = merged_settings(self.config, character, conversation)
         params = msgspec.structs.replace(params, stop=(f"\n{persona.name}:", "\nUser:", *params.stop))
         injections: list[PromptInjection] = []
+        scanned: Sequence[Message | ChatMessage] = [*history, extra] if extra else history
         for injector in self.injectors:
-            injections += await injector.injections(user, conversation, character, history)
+            injections += await injector.injections(user, conversation, character, scanned)
         last_user = next((m for m in reversed(history[:-1]) if m.role == "user"), None)
         macros = MacroContext(
             char=character.name,
@@ -349,7 +352,7 @@ class ReplyService:
     ) -> None:
         continuing = reply.mode == "continue"
         try:
-            character = await self.characters.get(user, conversation.character_id)
+            character = await self.characters.of_conversation(conversation.character_id)
             prompt, params = await self._prompt(user, conversation, model, history, continuing=continuing)
             queue = self.queues.get(model)
             content = ""

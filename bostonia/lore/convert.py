@@ -50,12 +50,35 @@ WI_TO_EXTENSION = {
 }
 EXTENSION_TO_WI = {snake: camel for camel, snake in WI_TO_EXTENSION.items()}
 CARD_ENTRY_FIELDS = {
-    "keys", "secondary_keys", "content", "name", "comment", "enabled", "constant", "selective",
-    "insertion_order", "priority", "position", "case_sensitive", "use_regex", "id", "extensions",
+    "keys",
+    "secondary_keys",
+    "content",
+    "name",
+    "comment",
+    "enabled",
+    "constant",
+    "selective",
+    "insertion_order",
+    "priority",
+    "position",
+    "case_sensitive",
+    "use_regex",
+    "id",
+    "extensions",
 }
 WI_ENTRY_FIELDS = {
-    "uid", "key", "keysecondary", "comment", "content", "constant", "selective", "order", "disable", "name",
-    "extensions", *WI_TO_EXTENSION,
+    "uid",
+    "key",
+    "keysecondary",
+    "comment",
+    "content",
+    "constant",
+    "selective",
+    "order",
+    "disable",
+    "name",
+    "extensions",
+    *WI_TO_EXTENSION,
 }
 BOOK_FIELDS = {"name", "description", "scan_depth", "token_budget", "recursive_scanning", "extensions", "entries"}
 

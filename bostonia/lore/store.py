@@ -16,9 +16,27 @@ from bostonia.db.values import from_json, new_id, to_json, utcnow
 from bostonia.lore.schemas import Lorebook, LorebookSummary, LoreEntry
 
 ENTRY_COLUMNS = (
-    "keys", "secondary_keys", "content", "name", "comment", "enabled", "constant", "selective", "selective_logic",
-    "insertion_order", "priority", "position", "depth", "role", "case_sensitive", "match_whole_words", "use_regex",
-    "probability", "display_index", "extensions", "extra",
+    "keys",
+    "secondary_keys",
+    "content",
+    "name",
+    "comment",
+    "enabled",
+    "constant",
+    "selective",
+    "selective_logic",
+    "insertion_order",
+    "priority",
+    "position",
+    "depth",
+    "role",
+    "case_sensitive",
+    "match_whole_words",
+    "use_regex",
+    "probability",
+    "display_index",
+    "extensions",
+    "extra",
 )
 JSON_ENTRY_COLUMNS = ("keys", "secondary_keys", "extensions", "extra")
 
@@ -42,8 +60,18 @@ def insert_lorebook(conn: sqlite3.Connection, book: Lorebook, *, owner_id: str |
                recursive_scanning, extensions, extra, created_at, updated_at)
            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
-            book_id, owner_id, character_id, book.name, book.description, book.scan_depth, book.token_budget,
-            int(book.recursive_scanning), to_json(book.extensions), to_json(book.extra), now, now,
+            book_id,
+            owner_id,
+            character_id,
+            book.name,
+            book.description,
+            book.scan_depth,
+            book.token_budget,
+            int(book.recursive_scanning),
+            to_json(book.extensions),
+            to_json(book.extra),
+            now,
+            now,
         ),
     )
     marks = ", ".join("?" * (len(ENTRY_COLUMNS) + 6))

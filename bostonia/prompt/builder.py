@@ -161,7 +161,9 @@ def build_prompt(
         text = "\n\n".join(i.content for i in group)
         role = group[0].role
         position = max(0, len(body) - depth)
-        section = PromptSection(name="+".join(i.name for i in group), role=role, content=text, tokens=cost(text))
+        section = PromptSection(
+            name="+".join(dict.fromkeys(i.name for i in group)), role=role, content=text, tokens=cost(text)
+        )
         body.insert(position, (ChatMessage(role, text), section))
     messages += [message for message, _ in body]
     sections += [section for _, section in body]

@@ -28,8 +28,15 @@ from tests.fakes import ModelPlugin, ScriptedModel
 pytestmark = pytest.mark.browser
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture
@@ -97,8 +104,9 @@ def test_live_search_tabs_and_tags(page: Any) -> None:
     assert 1 <= len(card_names(page)) <= 3
 
 
-def test_builder_creates_a_character_with_an_alternate_greeting_and_lore(page: Any, server: str,
-                                                                       tmp_path: Path) -> None:
+def test_builder_creates_a_character_with_an_alternate_greeting_and_lore(
+    page: Any, server: str, tmp_path: Path
+) -> None:
     sign_up(page)
     page.get_by_role("link", name="Create").click()
     page.wait_for_url("**/characters/new")
