@@ -33,30 +33,218 @@ IMPORT_CARDS = int(os.environ.get("BENCH_IMPORT_CARDS", "300"))
 RUNS = 40
 SEED = 4
 COMMON = [
-    "the", "a", "of", "and", "to", "in", "is", "was", "he", "she", "it", "his", "her", "with", "as", "for", "on",
-    "at", "by", "from", "they", "that", "this", "be", "are", "an", "old", "young", "who", "has", "had", "will",
-    "would", "can", "could", "dark", "light", "city", "forest", "sea", "sky", "mountain", "village", "castle",
-    "tower", "ship", "star", "moon", "sun", "fire", "water", "storm", "wind", "shadow", "blood", "iron", "gold",
-    "silver", "crystal", "ancient", "secret", "hidden", "lost", "knight", "mage", "witch", "queen", "king",
-    "prince", "princess", "captain", "pirate", "thief", "assassin", "healer", "priest", "scholar", "merchant",
-    "librarian", "detective", "soldier", "hunter", "dragon", "wolf", "fox", "cat", "raven", "demon", "angel",
-    "ghost", "vampire", "robot", "android", "alien", "pilot", "engineer", "doctor", "student", "teacher", "chef",
-    "barista", "bard", "ranger", "druid", "warlock", "necromancer", "samurai", "ninja", "kind", "cold", "warm",
-    "shy", "bold", "cheerful", "grumpy", "sarcastic", "gentle", "fierce", "loyal", "curious", "clever", "lazy",
-    "stubborn", "proud", "loves", "hates", "fears", "guards", "hunts", "seeks", "protects", "serves", "studies",
-    "travels", "sings", "brews", "forges", "writes", "rules", "magic", "music", "books", "tea", "coffee", "stars",
-    "maps", "swords", "potions", "secrets", "stories", "dreams", "memories", "rumours", "gardens"
+    "the",
+    "a",
+    "of",
+    "and",
+    "to",
+    "in",
+    "is",
+    "was",
+    "he",
+    "she",
+    "it",
+    "his",
+    "her",
+    "with",
+    "as",
+    "for",
+    "on",
+    "at",
+    "by",
+    "from",
+    "they",
+    "that",
+    "this",
+    "be",
+    "are",
+    "an",
+    "old",
+    "young",
+    "who",
+    "has",
+    "had",
+    "will",
+    "would",
+    "can",
+    "could",
+    "dark",
+    "light",
+    "city",
+    "forest",
+    "sea",
+    "sky",
+    "mountain",
+    "village",
+    "castle",
+    "tower",
+    "ship",
+    "star",
+    "moon",
+    "sun",
+    "fire",
+    "water",
+    "storm",
+    "wind",
+    "shadow",
+    "blood",
+    "iron",
+    "gold",
+    "silver",
+    "crystal",
+    "ancient",
+    "secret",
+    "hidden",
+    "lost",
+    "knight",
+    "mage",
+    "witch",
+    "queen",
+    "king",
+    "prince",
+    "princess",
+    "captain",
+    "pirate",
+    "thief",
+    "assassin",
+    "healer",
+    "priest",
+    "scholar",
+    "merchant",
+    "librarian",
+    "detective",
+    "soldier",
+    "hunter",
+    "dragon",
+    "wolf",
+    "fox",
+    "cat",
+    "raven",
+    "demon",
+    "angel",
+    "ghost",
+    "vampire",
+    "robot",
+    "android",
+    "alien",
+    "pilot",
+    "engineer",
+    "doctor",
+    "student",
+    "teacher",
+    "chef",
+    "barista",
+    "bard",
+    "ranger",
+    "druid",
+    "warlock",
+    "necromancer",
+    "samurai",
+    "ninja",
+    "kind",
+    "cold",
+    "warm",
+    "shy",
+    "bold",
+    "cheerful",
+    "grumpy",
+    "sarcastic",
+    "gentle",
+    "fierce",
+    "loyal",
+    "curious",
+    "clever",
+    "lazy",
+    "stubborn",
+    "proud",
+    "loves",
+    "hates",
+    "fears",
+    "guards",
+    "hunts",
+    "seeks",
+    "protects",
+    "serves",
+    "studies",
+    "travels",
+    "sings",
+    "brews",
+    "forges",
+    "writes",
+    "rules",
+    "magic",
+    "music",
+    "books",
+    "tea",
+    "coffee",
+    "stars",
+    "maps",
+    "swords",
+    "potions",
+    "secrets",
+    "stories",
+    "dreams",
+    "memories",
+    "rumours",
+    "gardens",
 ]
 TAGS = [
-    "fantasy", "sci-fi", "romance", "horror", "mystery", "adventure", "comedy", "slice-of-life", "historical",
-    "cyberpunk", "anime", "drama", "action", "cozy", "dark-fantasy", "space", "school", "isekai", "mythology",
-    "steampunk", "western", "noir"
+    "fantasy",
+    "sci-fi",
+    "romance",
+    "horror",
+    "mystery",
+    "adventure",
+    "comedy",
+    "slice-of-life",
+    "historical",
+    "cyberpunk",
+    "anime",
+    "drama",
+    "action",
+    "cozy",
+    "dark-fantasy",
+    "space",
+    "school",
+    "isekai",
+    "mythology",
+    "steampunk",
+    "western",
+    "noir",
 ]
 
 
 def pseudo_word(rng: random.Random) -> str:
-    syllables = ["ka", "ri", "lo", "mae", "th", "ven", "dor", "ell", "is", "qu", "zar", "ny", "bel", "ros", "ith",
-                 "an", "ur", "gal", "wen", "tor", "sha", "mir", "os", "del", "fyn", "cal", "ra", "sol"]
+    syllables = [
+        "ka",
+        "ri",
+        "lo",
+        "mae",
+        "th",
+        "ven",
+        "dor",
+        "ell",
+        "is",
+        "qu",
+        "zar",
+        "ny",
+        "bel",
+        "ros",
+        "ith",
+        "an",
+        "ur",
+        "gal",
+        "wen",
+        "tor",
+        "sha",
+        "mir",
+        "os",
+        "del",
+        "fyn",
+        "cal",
+        "ra",
+        "sol",
+    ]
     return "".join(rng.choice(syllables) for _ in range(rng.randint(2, 3)))
 
 
@@ -85,9 +273,23 @@ def generate(db_path: Path, count: int) -> dict[str, Any]:
         created = (now - timedelta(minutes=count - i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         character_id = str(uuid.uuid4())
         creator = rng.choice(users)[0]
-        characters.append((character_id, creator, name, description[:120], description, "{{char}} greets you.",
-                           "public", rng.choice(["sfw", "sfw", "sfw", "mature"]), rng.randint(0, 5000),
-                           round(rng.uniform(1, 5), 2), rng.randint(0, 300), created, created))
+        characters.append(
+            (
+                character_id,
+                creator,
+                name,
+                description[:120],
+                description,
+                "{{char}} greets you.",
+                "public",
+                rng.choice(["sfw", "sfw", "sfw", "mature"]),
+                rng.randint(0, 5000),
+                round(rng.uniform(1, 5), 2),
+                rng.randint(0, 300),
+                created,
+                created,
+            )
+        )
         tags += [(character_id, tag, n) for n, tag in enumerate(rng.sample(TAGS, 3))]
         names.append((character_id, name, description))
     started = time.perf_counter()
@@ -138,8 +340,14 @@ def generate(db_path: Path, count: int) -> dict[str, Any]:
     conn.close()
     sample = rng.choice([n for n, c in zip(names, characters, strict=True) if c[7] == "sfw"])
     rare = max((w for w in sample[2].split() if w not in COMMON), key=len, default="ancient")
-    return {"seconds": seconds, "messages": len(messages), "conversations": len(conversations),
-            "sample_name": sample[1], "rare_word": rare, "creator": users[0][2]}
+    return {
+        "seconds": seconds,
+        "messages": len(messages),
+        "conversations": len(conversations),
+        "sample_name": sample[1],
+        "rare_word": rare,
+        "creator": users[0][2],
+    }
 
 
 async def timings(fn: Callable[[], Awaitable[Any]], runs: int = RUNS) -> list[float]:
@@ -169,11 +377,29 @@ def card_files(count: int) -> list[tuple[str, bytes]]:
     words = vocabulary(rng)
     files = []
     for i in range(count):
-        card = {"spec": "chara_card_v3", "spec_version": "3.0", "data": {
-            "name": f"{pseudo_word(rng).title()} {i}", "description": " ".join(rng.choices(words[:400], k=120)),
-            "first_mes": "Hello {{user}}.", "tags": rng.sample(TAGS, 3), "extensions": {"talkativeness": "0.5"},
-            "character_book": {"entries": [{"keys": [rng.choice(words)], "content": "lore " * 20, "enabled": True,
-                                            "insertion_order": 100, "extensions": {}} for _ in range(3)]}}}
+        card = {
+            "spec": "chara_card_v3",
+            "spec_version": "3.0",
+            "data": {
+                "name": f"{pseudo_word(rng).title()} {i}",
+                "description": " ".join(rng.choices(words[:400], k=120)),
+                "first_mes": "Hello {{user}}.",
+                "tags": rng.sample(TAGS, 3),
+                "extensions": {"talkativeness": "0.5"},
+                "character_book": {
+                    "entries": [
+                        {
+                            "keys": [rng.choice(words)],
+                            "content": "lore " * 20,
+                            "enabled": True,
+                            "insertion_order": 100,
+                            "extensions": {},
+                        }
+                        for _ in range(3)
+                    ]
+                },
+            },
+        }
         raw = json.dumps(card).encode()
         if i % 2:
             files.append((f"card{i}.json", raw))
@@ -224,8 +450,12 @@ async def measure_catalogue(data_dir: Path, facts: dict[str, Any]) -> None:
             return await characters.trending(None)
 
         line("trending (cached; baseline: computed)", cached, await timings(uncached, runs=10))
-        for label, kwargs in (("list: new", {"sort": "new"}), ("list: popular", {"sort": "popular"}),
-                              ("list: rating", {"sort": "rating"}), ("list: tag noir", {"tag": "noir"})):
+        for label, kwargs in (
+            ("list: new", {"sort": "new"}),
+            ("list: popular", {"sort": "popular"}),
+            ("list: rating", {"sort": "rating"}),
+            ("list: tag noir", {"tag": "noir"}),
+        ):
             line(label, await timings(lambda k=kwargs: characters.browse(None, **k)))
         page = await characters.browse(None, sort="new")
         deep = await timings(lambda: characters.browse(None, sort="new", cursor=page.next_cursor))
@@ -288,8 +518,10 @@ def main() -> None:
         db.close()
         facts = generate(settings.database_path, CHARACTERS)
         size = settings.database_path.stat().st_size / 1e6
-        print(f"  generated in {facts['seconds']:.1f} s ({CHARACTERS / facts['seconds']:,.0f} characters/s with FTS "
-              f"triggers; {facts['conversations']:,} conversations, {facts['messages']:,} messages); db {size:.0f} MB")
+        print(
+            f"  generated in {facts['seconds']:.1f} s ({CHARACTERS / facts['seconds']:,.0f} characters/s with FTS "
+            f"triggers; {facts['conversations']:,} conversations, {facts['messages']:,} messages); db {size:.0f} MB"
+        )
         asyncio.run(measure_catalogue(workdir / "big", facts))
         files = card_files(IMPORT_CARDS)
         service_rate = asyncio.run(measure_import(workdir / "import", files))
@@ -300,4 +532,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -3,8 +3,8 @@
 (a) TTFT returning to a ~3,000-token conversation A after a reply in conversation B, with the KV-state
     cache vs without it (same run; the cache turned off in a second server). Also with 5 s of "reading
     time" before returning, which lets the idle model re-read A in the background.
-(b) TTFT at turn 30 / turn 2 with lore and memory injection active (a lorebook-style keyword injector
-    and a memory-style injector, both changing every turn, at fixed depths).
+(b) TTFT at turn 30 / turn 2 with lore and memory injection active: the character's real lorebook
+    (an entry per word the chat uses, so lore changes every turn) and a stand-in memory injector.
 (c) Four users chatting at once: p50/p99 TTFT and tokens/s per user.
 """
 
@@ -49,31 +49,46 @@ def long_chat(tag: str, character: str, messages: int, rng: random.Random) -> st
     return "\n".join(lines)
 
 
-class LoreAndMemory:
-    """Benchmark injectors: keyword-activated lore entries at depth 4 and 'memories' at depth 2 that
-    change with every turn, like a lorebook and a memory system would."""
+# A card whose lorebook has an entry for every word the chats use: lore changes with every turn.
+LORE_CARD = {
+    "spec": "chara_card_v2",
+    "spec_version": "2.0",
+    "data": {
+        "name": "Valley Keeper",
+        "first_mes": "Welcome, traveller. Ask me anything about the valley.",
+        "description": "An old keeper who knows every stone and story of the valley.",
+        "personality": "patient, wry, precise",
+        "scenario": "{{user}} rests at the keeper's hut.",
+        "character_book": {
+            "scan_depth": 2,
+            "token_budget": 400,
+            "entries": [
+                {
+                    "keys": [word],
+                    "enabled": True,
+                    "insertion_order": 100 + n,
+                    "extensions": {},
+                    "content": f"[The {word} of the valley is older than the kingdom; travellers leave offerings.]",
+                }
+                for n, word in enumerate(WORDS)
+            ],
+        },
+    },
+}
 
-    def __init__(self) -> None:
-        self.entries = {
-            word: f"[Lore: the {word} of the valley is older than the kingdom; travellers speak "
-            f"of it in hushed voices and leave offerings at its edge.]"
-            for word in WORDS
-        }
+
+class MemoryStandIn:
+    """Stands in for the memory system (not built yet): a 'memory' that changes with every turn."""
 
     async def injections(self, user: Any, conversation: Any, character: Any, history: Sequence[Any]) -> list[Any]:
-        recent = " ".join(m.content for m in history[-2:]).lower()
-        lore = [text for word, text in self.entries.items() if word in recent][:3]
         memory = f"[Memory: {user.display_name} has sent {len(history)} messages so far in this story.]"
-        return [
-            PromptInjection(name="lore", content="\n".join(lore), depth=4),
-            PromptInjection(name="memory", content=memory, depth=2),
-        ]
+        return [PromptInjection(name="memory", content=memory, depth=2)]
 
 
 class InjectorPlugin:
     @hookimpl
     def prompt_injectors(self, settings: Any) -> list[Any]:
-        return [LoreAndMemory()]
+        return [MemoryStandIn()]
 
 
 def account(client: httpx.Client, email: str) -> dict[str, str]:
@@ -129,7 +144,14 @@ def turn_ratio() -> tuple[float, float]:
     rng = random.Random(11)
     with server(True, max_tokens=60, injectors=True) as client:
         headers = account(client, "t@example.com")
-        character = client.get("/api/v1/characters").json()["items"][1]
+        imported = client.post(
+            "/api/v1/characters/import",
+            headers=headers,
+            files={"file": ("keeper.json", json.dumps(LORE_CARD).encode(), "application/json")},
+        )
+        imported.raise_for_status()
+        body = imported.json()
+        character = body["items"][0] if "items" in body else body
         short = import_chat(client, headers, character["id"], long_chat("short", character["name"], 1, rng))
         long = import_chat(client, headers, character["id"], long_chat("long", character["name"], 57, rng))
         stream_reply(client, headers, short, "The forest road, tell me of it.")  # turn 1
