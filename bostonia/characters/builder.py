@@ -21,7 +21,7 @@ from bostonia.http.deps import Characters, Config, CurrentUser, Transfer
 from bostonia.lore.convert import book_to_card
 from bostonia.lore.store import LorebookStore
 from bostonia.prompt.macros import expand
-from bostonia.ui.forms import Form
+from bostonia.ui.forms import SAMPLER_FIELDS, Form, sampler_values
 from bostonia.users.schemas import User
 
 TEXT_FIELDS = (
@@ -39,14 +39,6 @@ TEXT_FIELDS = (
     "character_version",
     "nickname",
 )
-SAMPLERS = {
-    "temperature": float,
-    "top_p": float,
-    "top_k": int,
-    "min_p": float,
-    "repeat_penalty": float,
-    "max_tokens": int,
-}
 LORE_FIELDS = ("ref", "keys", "secondary_keys", "comment", "content", "order", "position", "enabled", "constant")
 RowKind = Literal["greeting", "group_greeting", "lore"]
 
@@ -123,7 +115,7 @@ def values_from_form(form: dict[str, Any]) -> dict[str, Any]:
         content_tier=form.get("content_tier") or "sfw",
         is_premium=form.get("is_premium") == "on",
         premium_credits=form.get("premium_credits") or 0,
-        settings={k: form.get(k) for k in SAMPLERS if str(form.get(k) or "").strip()},
+        settings={k: form.get(k) for k in SAMPLER_FIELDS if str(form.get(k) or "").strip()},
         extensions_json=str(form.get("extensions_json") or "{}"),
         card_extra_json=str(form.get("card_extra_json") or "{}"),
     )
@@ -153,14 +145,7 @@ def character_fields(values: dict[str, Any], original_book: dict[str, Any] | Non
     (`ref`) start from that entry, so its extensions and unknown keys survive the edit."""
     fields: dict[str, Any] = {field: values[field] for field in TEXT_FIELDS}
     fields["tagline"] = values["tagline"].strip() or None
-    settings = {}
-    for key, kind in SAMPLERS.items():
-        raw = str(values["settings"].get(key, "")).strip()
-        if raw:
-            try:
-                settings[key] = kind(raw)
-            except ValueError:
-                raise InvalidInput(f"{key} must be a number", details={"field": key}) from None
+    settings = sampler_values(values["settings"])
     try:
         credits = int(values["premium_credits"] or 0)
     except ValueError:
@@ -237,7 +222,7 @@ class BuilderPages(Controller):
                 "error": error,
                 "visibilities": VISIBILITIES,
                 "content_tiers": CONTENT_TIERS,
-                "samplers": list(SAMPLERS),
+                "samplers": list(SAMPLER_FIELDS),
             },
         )
 

@@ -6,6 +6,7 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from bostonia.errors import InvalidInput
+from bostonia.llm.base import SamplerSettings
 
 Visibility = Literal["private", "unlisted", "public"]
 ContentTier = Literal["sfw", "mature", "adult"]
@@ -22,18 +23,8 @@ Greetings = Annotated[list[Text], msgspec.Meta(max_length=200)]
 Credits = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 
 
-class CharacterSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
-    """Per-character sampler defaults, read by the chat engine under exactly these names."""
-
-    temperature: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
-    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
-    top_k: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
-    min_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
-    repeat_penalty: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
-    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=32768)] | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+# Per-character sampler defaults, read by the chat engine under exactly these names.
+CharacterSettings = SamplerSettings
 
 
 def sampler_settings(raw: Any, field: str = "settings") -> dict[str, Any]:
@@ -42,7 +33,7 @@ def sampler_settings(raw: Any, field: str = "settings") -> dict[str, Any]:
     Request bodies carry `settings` as a plain object validated here, not as a nested Struct: Litestar reports
     a body error whose key equals a dependency name (`settings`) as a 500 instead of a 400."""
     try:
-        return msgspec.convert(raw, CharacterSettings).as_dict()
+        return dict(msgspec.to_builtins(msgspec.convert(raw, SamplerSettings)))
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"{field}: {exc}", code="invalid_settings", details={"field": field}) from None
 

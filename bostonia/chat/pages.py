@@ -29,7 +29,7 @@ from bostonia.chat.service import PATH_CHANGED, ChatService
 from bostonia.chat.streams import CHUNK, COMPLETE, ERROR, QUEUED, START
 from bostonia.errors import BostoniaError, InvalidInput, PayloadTooLarge
 from bostonia.http.deps import Chat, CurrentUser, Personas, Replies
-from bostonia.ui.forms import Form
+from bostonia.ui.forms import Form, sampler_values
 from bostonia.users.schemas import User
 
 PAGE_SIZE = 200  # messages rendered at once; older ones load on demand
@@ -123,26 +123,10 @@ def _message(data: dict[str, Any]) -> Any:
 
 
 def sampler_from_form(data: dict[str, str]) -> SamplerSettings:
-    values: dict[str, Any] = {}
-    for field in ("temperature", "top_p", "min_p", "repeat_penalty"):
-        if raw := data.get(field, "").strip():
-            values[field] = _number(field, raw, float)
-    for field in ("top_k", "max_tokens"):
-        if raw := data.get(field, "").strip():
-            values[field] = _number(field, raw, int)
-    if raw := data.get("stop", "").strip():
-        values["stop"] = [part for part in raw.replace("\n", "|").split("|") if part]
     try:
-        return msgspec.convert(values, SamplerSettings)
+        return msgspec.convert(sampler_values(data), SamplerSettings)
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"invalid sampler settings: {exc}", details={"field": "settings"}) from None
-
-
-def _number(field: str, raw: str, kind: type[float] | type[int]) -> float | int:
-    try:
-        return kind(raw)
-    except ValueError:
-        raise InvalidInput(f"{field} must be a number", details={"field": field}) from None
 
 
 class ChatPages(Controller):

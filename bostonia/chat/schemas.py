@@ -4,23 +4,12 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from bostonia.llm.base import SamplerSettings
+
 Role = Literal["system", "user", "assistant"]
 MessageStatus = Literal["complete", "partial"]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Title = Annotated[str, msgspec.Meta(max_length=200)]
-StopString = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-
-
-class SamplerSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
-    """Sampler overrides: a character's defaults (`characters.settings`), then a conversation's."""
-
-    temperature: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
-    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
-    top_k: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
-    min_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
-    repeat_penalty: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
-    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=8192)] | None = None
-    stop: Annotated[list[StopString], msgspec.Meta(max_length=8)] | None = None
 
 
 class Conversation(msgspec.Struct, kw_only=True):

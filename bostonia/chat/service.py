@@ -60,7 +60,7 @@ class ChatService:
         if persona_id is not None:
             await self.personas.get(user, persona_id)
         persona = await self.personas.for_chat(user, persona_id)
-        macros = MacroContext(char=character.name, user=persona.name)
+        macros = MacroContext(char=character.nickname or character.name, user=persona.name)
         # The card's alternate greetings are swipes of the first message.
         greetings = [expand_with(text, macros) for text in [character.greeting, *character.alternate_greetings]]
         return await self.conversations.create(

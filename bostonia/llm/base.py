@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Literal, Protocol, runtime_checkable
+from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import msgspec
 
 Role = Literal["system", "user", "assistant"]
+StopString = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class ChatMessage(msgspec.Struct, frozen=True):
@@ -24,6 +25,19 @@ class SamplingParams(msgspec.Struct, kw_only=True, frozen=True):
     repeat_penalty: float = 1.1
     stop: tuple[str, ...] = ()
     seed: int | None = None
+
+
+class SamplerSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Sampler overrides, every field optional: a character's defaults (`characters.settings`), then a
+    conversation's. The names are `SamplingParams` field names."""
+
+    temperature: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    top_k: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
+    min_p: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    repeat_penalty: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=32768)] | None = None
+    stop: Annotated[list[StopString], msgspec.Meta(max_length=8)] | None = None
 
 
 class GenerationRequest(msgspec.Struct, kw_only=True, frozen=True):

@@ -1,6 +1,37 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from litestar.params import URLEncodedBody
+
+from bostonia.errors import InvalidInput
 
 # An HTML form post, read leniently: pages validate fields themselves and re-render with a message.
 Form = URLEncodedBody[dict[str, str]]
+
+# The sampler fields of a settings form, as `SamplerSettings` names them, with their number types.
+SAMPLER_FIELDS: dict[str, type[float] | type[int]] = {
+    "temperature": float,
+    "top_p": float,
+    "top_k": int,
+    "min_p": float,
+    "repeat_penalty": float,
+    "max_tokens": int,
+}
+
+
+def sampler_values(form: Mapping[str, Any]) -> dict[str, Any]:
+    """The sampler fields a form filled in, as numbers (blank = not set); `stop` split on `|` or lines.
+    Ranges are checked by `SamplerSettings`; this only reads what was typed."""
+    values: dict[str, Any] = {}
+    for field, kind in SAMPLER_FIELDS.items():
+        raw = str(form.get(field) or "").strip()
+        if raw:
+            try:
+                values[field] = kind(raw)
+            except ValueError:
+                raise InvalidInput(f"{field} must be a number", details={"field": field}) from None
+    if raw := str(form.get("stop") or "").strip():
+        values["stop"] = [part for part in raw.replace("\n", "|").split("|") if part.strip()]
+    return values

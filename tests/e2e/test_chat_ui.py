@@ -42,10 +42,10 @@ def test_swipes_stop_edit_branch(scripted_server: str, browser: Any, model: Scri
     last.hover()
     page.get_by_role("button", name="New alternative").click()
     page.locator("#messages .msg.assistant .content", has_text="Second answer.").wait_for()
-    assert page.locator("#messages .msg.assistant").last.locator(".swipe-count").inner_text() == "2/2"
+    expect(page.locator("#messages .msg.assistant").last.locator(".swipe-count")).to_have_text("2/2")
     page.get_by_role("button", name="Previous alternative").last.click()
     page.locator("#messages .msg.assistant .content", has_text="First answer.").wait_for()
-    assert page.locator("#messages .msg.assistant").last.locator(".swipe-count").inner_text() == "1/2"
+    expect(page.locator("#messages .msg.assistant").last.locator(".swipe-count")).to_have_text("1/2")
 
     # Stop: the reply is held after its first piece; Stop keeps what was written, marked as stopped.
     gate = model.hold()
@@ -55,7 +55,7 @@ def test_swipes_stop_edit_branch(scripted_server: str, browser: Any, model: Scri
     assert stop.is_visible()
     stop.click()
     page.locator(".msg.partial .content", has_text="Hello").wait_for()
-    assert page.locator(".msg.streaming").count() == 0
+    expect(page.locator(".msg.streaming")).to_have_count(0)
     stop.wait_for(state="hidden")
     gate.set()
     model.gate = None
@@ -73,9 +73,9 @@ def test_swipes_stop_edit_branch(scripted_server: str, browser: Any, model: Scri
     first_reply.hover()
     first_reply.get_by_role("button", name="Branch from here").click()
     expect(page.locator("#messages .msg")).to_have_count(3)
-    assert page.locator("#messages .msg.user").count() == 1
+    expect(page.locator("#messages .msg.user")).to_have_count(1)
     page.locator("#branches summary").click()
-    assert page.locator("#branches li").count() == 2
+    expect(page.locator("#branches li")).to_have_count(2)
 
 
 def test_two_tabs_stay_in_step(scripted_server: str, browser: Any, model: ScriptedModel) -> None:
@@ -103,13 +103,13 @@ def test_sampler_panel_and_prompt_view(scripted_server: str, browser: Any, model
     page.get_by_text("Sampler settings").click()
     page.get_by_label("Temperature").fill("0.25")
     page.get_by_label("Max tokens").fill("42")
-    page.get_by_role("button", name="Save settings").click()
-    page.wait_for_timeout(300)
+    with page.expect_response(lambda response: response.request.method == "PATCH" and "/settings" in response.url):
+        page.get_by_role("button", name="Save settings").click()
     say(page, "Hi")
     page.locator("#messages .msg.assistant .content", has_text="scripted model").wait_for()
     assert model.params[-1].temperature == 0.25 and model.params[-1].max_tokens == 42
 
     page.get_by_text("Prompt", exact=True).click()
     page.locator(".prompt-view tr.section-system").wait_for()
-    assert page.locator(".prompt-view tr.section-card").count() == 1
+    expect(page.locator(".prompt-view tr.section-card")).to_have_count(1)
     assert "Juniper" in page.locator(".prompt-view").inner_text()
