@@ -24,6 +24,7 @@ from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
+
 @pytest.fixture
 def page(scripted_server: str, browser: Any) -> Iterator[Any]:
     context = browser.new_context(base_url=scripted_server, accept_downloads=True)
