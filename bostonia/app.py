@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +97,7 @@ MIGRATIONS: tuple[Migrations, ...] = (
     character_migrations,
     lore_migrations,
 )
+HOUSEKEEPING_SECONDS = 3600
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
 
@@ -125,12 +126,23 @@ class Services:
     hub: ConversationHub
     chat: ChatService
     replies: ReplyService
+    _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
         await seed_bundled_characters(self.characters.characters)
+        self._housekeeping = asyncio.create_task(self._housekeep())
+
+    async def _housekeep(self) -> None:
+        """Periodic chores of a long-running server: now, forgetting expired credentials."""
+        while True:
+            try:
+                await self.auth.purge_expired()
+            except Exception:  # a failed chore is retried next round; it must not end the loop
+                log.exception("housekeeping failed")
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
     def warm_up(self) -> None:
         """Load the default chat model in the background, so the first reply does not pay for it."""
@@ -145,6 +157,8 @@ class Services:
             future.add_done_callback(_log_failure)
 
     async def stop(self) -> None:
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
         await self.replies.shutdown()
         await self.characters.stop()
         self.hub.close()

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
+from bostonia.app import Services
 from tests.conftest import PASSWORD, bearer, error_of, post_form, register
 
 
@@ -201,3 +202,33 @@ def test_a_disabled_account_loses_access_at_once(
     assert client.post("/api/v1/auth/refresh", json={"refresh_token": bob["refresh_token"]}).status_code == 401
     login = client.post("/api/v1/auth/login", json={"email": "bob@example.com", "password": PASSWORD})
     assert login.status_code == 401 and error_of(login)["code"] == "invalid_credentials"
+
+
+def test_expired_credentials_are_purged_and_live_ones_kept(
+    client: TestClient[Any], alice: dict[str, Any], services: Services
+) -> None:
+    """Housekeeping forgets what can never be accepted again; a live sign-in (and the revoked tokens of
+    its family that reuse detection still needs) survives it."""
+    rotated = client.post("/api/v1/auth/refresh", json={"refresh_token": alice["refresh_token"]}).json()
+    stale = client.post("/api/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD}).json()
+    with client.portal() as portal:
+        user = portal.call(services.auth.users.get, alice["user"]["id"])
+        portal.call(services.recovery.create_link, user, "http://localhost")
+    stale_family = services.auth.session_of_access_token(stale["access_token"])
+    services.db.write_sync(
+        lambda conn: (
+            conn.execute(
+                "update auth_sessions set expires_at = '2000-01-01T00:00:00Z' where family_id = ?", (stale_family,)
+            ),
+            conn.execute("update password_resets set expires_at = '2000-01-01T00:00:00Z'"),
+        )
+    )
+
+    with client.portal() as portal:
+        purged = portal.call(services.auth.purge_expired)
+
+    assert purged == {"sessions": 1, "password_resets": 1}
+    assert client.get("/api/v1/users/me", headers=bearer(rotated)).status_code == 200
+    reused = client.post("/api/v1/auth/refresh", json={"refresh_token": alice["refresh_token"]})
+    assert error_of(reused)["code"] == "refresh_token_reused"  # the spent token was kept, so reuse is still caught
+    assert client.post("/api/v1/auth/refresh", json={"refresh_token": stale["refresh_token"]}).status_code == 401

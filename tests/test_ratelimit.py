@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import TestClient
+from websockets.sync.client import connect
 
 from bostonia.config import RateLimitConfig, Settings
 from bostonia.errors import RateLimited
 from bostonia.ratelimit.service import RateLimiter
 from bostonia.users.schemas import User
 from tests.conftest import bearer, error_of, make_settings, register
+from tests.test_chat import new_conversation
 
 LIMITS = {"free": 5, "plus": 8, "pro": 12, "creator": 20, "anonymous": 3}
 
@@ -141,3 +146,24 @@ def test_refusals_are_logged_with_their_real_status(client: TestClient[Any]) -> 
         client.get("/api/v1/characters")
     metrics = client.get("/metrics").text
     assert 'status="429"' in metrics and 'status="500"' not in metrics
+
+
+def test_websocket_frames_share_the_users_budget(live: httpx.Client, settings: Settings) -> None:
+    """A frame over the limit gets an `error` event with `retry_after`, is not acted on, and the socket
+    stays open. HTTP requests and frames draw on the same budget."""
+    account = register(live, "alice@example.com")  # anonymous: counted by IP
+    conversation = new_conversation(live, account)  # 1 of the user's budget
+    url = str(live.base_url).replace("http://", "ws://") + f"/ws?token={account['access_token']}"
+    with connect(url, open_timeout=10) as ws:
+        for n in range(LIMITS["free"] - 1):
+            ws.send(json.dumps({"event": "ping", "data": {"n": n}}))
+            assert json.loads(ws.recv(timeout=10)) == {"event": "pong", "data": {"n": n}}
+        ws.send(json.dumps({"event": "message:send", "data": {"conversation_id": conversation["id"], "content": "Hi"}}))
+        refused = json.loads(ws.recv(timeout=10))
+        assert refused["event"] == "error" and refused["data"]["code"] == "rate_limited"
+        assert 1 <= refused["data"]["retry_after"] <= 60
+        ws.send("not even json")  # still counted, still refused, socket still open
+        assert json.loads(ws.recv(timeout=10))["data"]["code"] == "rate_limited"
+    with sqlite3.connect(settings.database_path) as db:
+        assert db.execute("select count(*) from messages where role = 'user'").fetchone() == (0,)
+    assert live.get("/api/v1/users/me", headers=bearer(account)).status_code == 429

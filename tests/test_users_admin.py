@@ -215,6 +215,42 @@ def test_anonymise_mode_keeps_public_characters_without_their_author(
     assert client.delete(f"{ADMIN}/users/{alice['user']['id']}?mode=shred", headers=bearer(alice)).status_code == 400
 
 
+@pytest.mark.parametrize("mode", ["delete", "anonymise"])
+def test_other_users_chats_outlive_the_author_of_their_character(
+    client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any], services: Services, mode: str
+) -> None:
+    """Alice's chats with Bob's characters are Alice's: deleting Bob (either mode) must not take them.
+    A character only Bob used goes; one Alice chats with stays behind, hidden, without its author."""
+    owned = owned_everything(client, services, bob)
+    chats = [client.post("/api/v1/conversations", json={"character_id": owned["public"]}, headers=bearer(alice)).json()]
+    # Bob made this one private after Alice started chatting with it.
+    services.db.write_sync(
+        lambda conn: conn.execute("update characters set visibility = 'public' where id = ?", (owned["private"],))
+    )
+    chats.append(
+        client.post("/api/v1/conversations", json={"character_id": owned["private"]}, headers=bearer(alice)).json()
+    )
+    services.db.write_sync(
+        lambda conn: conn.execute("update characters set visibility = 'private' where id = ?", (owned["private"],))
+    )
+    unused = add_character(services, "Nobody else's", creator_id=bob["user"]["id"], visibility="private")
+
+    response = client.delete(f"{ADMIN}/users/{bob['user']['id']}?mode={mode}", headers=bearer(alice))
+    assert response.status_code == 204
+    assert_nothing_personal_left(services, bob["user"]["id"])
+    assert count(services, "select count(*) from characters where id = ?", unused) == 0
+    for chat in chats:
+        assert client.get(f"/api/v1/conversations/{chat['id']}", headers=bearer(alice)).status_code == 200
+        sent = client.post(
+            f"/api/v1/conversations/{chat['id']}/messages", json={"content": "Still there?"}, headers=bearer(alice)
+        )
+        assert sent.status_code == 201 and sent.json()["assistant_message"]["content"]
+    # The once-private character is hidden from everyone; the public one stays listed only when anonymising.
+    assert client.get(f"/api/v1/characters/{owned['private']}", headers=bearer(alice)).status_code == 404
+    public = client.get(f"/api/v1/characters/{owned['public']}", headers=bearer(alice))
+    assert public.status_code == (200 if mode == "anonymise" else 404)
+
+
 def test_deletion_is_one_transaction(
     client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any], services: Services
 ) -> None:

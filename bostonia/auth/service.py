@@ -229,6 +229,13 @@ class AuthService:
         claims = self.tokens.decode(access_token)
         return bool(claims and await self.sessions.revoke_family(str(claims["sid"])))
 
+    async def purge_expired(self) -> dict[str, int]:
+        """Housekeeping: drop expired sessions and reset tokens (run periodically by the server)."""
+        purged = await self.sessions.purge_expired()
+        if any(purged.values()):
+            log.info("purged expired credentials", extra=purged)
+        return purged
+
     def session_of_access_token(self, access_token: str) -> str | None:
         claims = self.tokens.decode(access_token)
         return str(claims["sid"]) if claims else None

@@ -169,8 +169,21 @@ class SessionStore:
             (utcnow(), family_id),
         )
 
+    async def purge_expired(self) -> dict[str, int]:
+        return await self.db.write(lambda conn: purge_expired(conn, utcnow()))
+
     async def revoke_all(self, user_id: str, *, keep_family: str | None = None) -> int:
         return await self.db.write(lambda conn: revoke_user_sessions(conn, user_id, keep_family=keep_family))
+
+
+def purge_expired(conn: sqlite3.Connection, now: str) -> dict[str, int]:
+    """Forget sessions, refresh tokens and reset tokens past their expiry: they can never be accepted
+    again, so keeping them only grows the table. (A revoked refresh token that has not expired stays:
+    its reuse must still be recognised and revoke its family.)"""
+    return {
+        "sessions": conn.execute("delete from auth_sessions where expires_at <= ?", (now,)).rowcount,
+        "password_resets": conn.execute("delete from password_resets where expires_at <= ?", (now,)).rowcount,
+    }
 
 
 class PasswordResetStore:

@@ -30,7 +30,7 @@ from bostonia.characters.schemas import (
     sampler_settings,
 )
 from bostonia.characters.search import TermIndex, fts_query, query_words
-from bostonia.characters.store import CharacterRecord, CharacterStore
+from bostonia.characters.store import PLAIN_COLUMNS, CharacterRecord, CharacterStore
 from bostonia.characters.trending import TrendingCache
 from bostonia.config import CharactersConfig, UploadsConfig
 from bostonia.db import sqlite3
@@ -57,27 +57,6 @@ CARD_NAMES = {
     "creator_name": "creator",
     "character_version": "character_version",
 }
-# Fields of `CharacterCreate` that are columns under the same name.
-COLUMN_FIELDS = (
-    "name",
-    "tagline",
-    "description",
-    "personality",
-    "scenario",
-    "greeting",
-    "example_dialogue",
-    "system_prompt",
-    "post_history_instructions",
-    "alternate_greetings",
-    "creator_notes",
-    "creator_name",
-    "character_version",
-    "visibility",
-    "content_tier",
-    "is_premium",
-    "premium_credits",
-    "extensions",
-)
 
 
 def allowed_content_tiers(viewer: User | None) -> tuple[str, ...]:
@@ -311,7 +290,7 @@ class CharacterService:
     async def update(self, user: User, character_id: str, data: CharacterUpdate) -> Character:
         character = await self.editable(user, character_id)
         changes = data.changes()
-        columns: dict[str, Any] = {k: v for k, v in changes.items() if k in COLUMN_FIELDS}
+        columns: dict[str, Any] = {k: v for k, v in changes.items() if k in PLAIN_COLUMNS}
         if "settings" in changes:
             columns["settings"] = sampler_settings(changes["settings"])
         if {"card_extra", "nickname", "group_only_greetings"} & changes.keys():

@@ -25,32 +25,29 @@ JSON_COLUMNS = ("alternate_greetings", "settings", "extensions", "tags")
 # Matches ranked per search at most (see `CharacterStore.search`).
 RANK_WINDOW = 300
 SORT_COLUMNS: dict[str, str] = {"new": "created_at", "popular": "total_conversations", "rating": "avg_rating"}
-# Columns a PATCH may change (the service validates values; the store only writes these names).
-UPDATABLE = frozenset(
-    {
-        "name",
-        "tagline",
-        "description",
-        "personality",
-        "scenario",
-        "greeting",
-        "example_dialogue",
-        "system_prompt",
-        "post_history_instructions",
-        "alternate_greetings",
-        "creator_notes",
-        "creator_name",
-        "character_version",
-        "visibility",
-        "content_tier",
-        "is_premium",
-        "premium_credits",
-        "settings",
-        "extensions",
-        "card_extra",
-        "avatar_path",
-    }
+# Character columns that take a `CharacterCreate`/`CharacterUpdate` field of the same name as it is.
+PLAIN_COLUMNS = (
+    "name",
+    "tagline",
+    "description",
+    "personality",
+    "scenario",
+    "greeting",
+    "example_dialogue",
+    "system_prompt",
+    "post_history_instructions",
+    "alternate_greetings",
+    "creator_notes",
+    "creator_name",
+    "character_version",
+    "visibility",
+    "content_tier",
+    "is_premium",
+    "premium_credits",
+    "extensions",
 )
+# Columns a PATCH may change (the service validates values; the store only writes these names).
+UPDATABLE = frozenset({*PLAIN_COLUMNS, "settings", "card_extra", "avatar_path"})
 
 
 def avatar_urls(avatar_path: str | None) -> tuple[str | None, str | None]:

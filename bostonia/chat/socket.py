@@ -9,6 +9,8 @@ Server → client: `conversation:joined`, `message:received`, `message:queued`, 
 A socket receives the events of every conversation it joined (sending a message joins it), from any
 source: other tabs, other sockets, the HTML UI, the HTTP API. A bad frame gets an `error` event and the
 socket stays open. A socket that drops loses nothing: replies are generated and stored regardless.
+Every frame counts against the user's rate limit like an HTTP request; a frame over the limit gets
+`error` {code: "rate_limited", retry_after} and is not acted on.
 """
 
 from __future__ import annotations
@@ -28,9 +30,11 @@ from bostonia.chat.replies import ReplyService
 from bostonia.chat.schemas import ChatEvent
 from bostonia.chat.service import ChatService
 from bostonia.db.values import to_json
-from bostonia.errors import BostoniaError, InvalidInput
+from bostonia.errors import BostoniaError, InvalidInput, RateLimited
 from bostonia.http.auth import resolve_user
-from bostonia.http.deps import Auth, Chat, Hub, Metrics, Replies
+from bostonia.http.deps import Auth, Chat, Hub, Limiter, Metrics, Replies
+from bostonia.http.ratelimit import client_ip
+from bostonia.ratelimit.service import RateLimiter
 from bostonia.users.schemas import User
 
 log = logging.getLogger(__name__)
@@ -64,12 +68,15 @@ class SocketSession:
         chat: ChatService,
         replies: ReplyService,
         hub: ConversationHub,
+        limiter: RateLimiter,
     ) -> None:
         self.socket = socket
         self.user = user
         self.chat = chat
         self.replies = replies
         self.hub = hub
+        self.limiter = limiter
+        self.client_ip = client_ip(socket.scope)
         self.client_id = uuid.uuid4().hex
         self.outbox: asyncio.Queue[ChatEvent] = asyncio.Queue()
         self.joined: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
@@ -120,12 +127,15 @@ class SocketSession:
                 return
             name = "?"
             try:
+                await self.limiter.hit(self.user, self.client_ip)  # bad frames count too: no free spamming
                 frame = self._parse(raw)
                 name = frame.event
                 handler = self.handlers.get(frame.event)
                 if handler is None:
                     raise InvalidInput(f"unknown event {frame.event!r}", code="unknown_event")
                 await handler(frame.data)
+            except RateLimited as exc:
+                self.emit("error", {"code": exc.code, "message": exc.message, "retry_after": exc.retry_after})
             except BostoniaError as exc:
                 self.emit("error", {"code": exc.code, "message": exc.message, "event": name})
             except Exception:
@@ -212,7 +222,13 @@ class SocketSession:
 
 @websocket("/ws")
 async def chat_socket(
-    socket: WebSocket[Any, Any, Any], auth: Auth, chat: Chat, replies: Replies, hub: Hub, metrics: Metrics
+    socket: WebSocket[Any, Any, Any],
+    auth: Auth,
+    chat: Chat,
+    replies: Replies,
+    hub: Hub,
+    limiter: Limiter,
+    metrics: Metrics,
 ) -> None:
     """The chat protocol. Authenticate with the session cookie, `?token=<access token>` or a Bearer header."""
     user = await resolve_user(socket, auth)
@@ -222,6 +238,6 @@ async def chat_socket(
     await socket.accept()
     metrics.active_websockets.inc()
     try:
-        await SocketSession(socket, user, chat, replies, hub).run()
+        await SocketSession(socket, user, chat, replies, hub, limiter).run()
     finally:
         metrics.active_websockets.dec()

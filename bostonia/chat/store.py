@@ -129,9 +129,7 @@ class ConversationStore:
             conn.execute(
                 "update characters set total_conversations = total_conversations + 1 where id = ?", (character_id,)
             )
-            return conversation_from_row(
-                conn.execute(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,)).fetchone()
-            )
+            return _read_conversation(conn, conversation_id)
 
         return await self.db.write(insert)
 
@@ -370,49 +368,30 @@ class ConversationStore:
 
     async def branch(self, source: Conversation, path: Sequence[Message], *, title: str) -> Conversation:
         """A new conversation whose history is a copy of `path` (root first); it continues on its own."""
-
-        def copy(conn: sqlite3.Connection) -> Conversation:
-            conversation_id, now = new_id(), utcnow()
-            conn.execute(
-                "insert into conversations (id, user_id, character_id, persona_id, title, settings, branched_from_id,"
-                " branched_from_message_id, created_at, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    source.user_id,
-                    source.character_id,
-                    source.persona_id,
-                    title,
-                    to_json(source.settings),
-                    source.id,
-                    path[-1].id,
-                    now,
-                    now,
-                ),
+        copies = [
+            ImportedMessage(
+                key=message.id,
+                parent_key=path[i - 1].id if i else None,
+                role=message.role,
+                content=message.content,
+                created_at=message.created_at,
+                model_used=message.model_used,
+                tokens_used=message.tokens_used,
+                status=message.status,
+                edited_at=message.edited_at,
             )
-            parent: str | None = None
-            for message in path:
-                parent = _insert_message(
-                    conn,
-                    conversation_id=conversation_id,
-                    parent_id=parent,
-                    role=message.role,
-                    content=message.content,
-                    now=message.created_at,
-                    model_used=message.model_used,
-                    tokens_used=message.tokens_used,
-                    status=message.status,
-                    edited_at=message.edited_at,
-                ).id
-            _set_leaf(conn, conversation_id, parent)
-            conn.execute(
-                "update characters set total_conversations = total_conversations + 1 where id = ?",
-                (source.character_id,),
-            )
-            return conversation_from_row(
-                conn.execute(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,)).fetchone()
-            )
-
-        return await self.db.write(copy)
+            for i, message in enumerate(path)
+        ]
+        columns = {
+            "user_id": source.user_id,
+            "character_id": source.character_id,
+            "persona_id": source.persona_id,
+            "title": title,
+            "settings": to_json(source.settings),
+            "branched_from_id": source.id,
+            "branched_from_message_id": path[-1].id,
+        }
+        return await self.db.write(lambda conn: _insert_tree(conn, columns, copies, path[-1].id))
 
     async def import_tree(
         self,
@@ -426,51 +405,25 @@ class ConversationStore:
         created_at: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> Conversation:
-        """Store an imported conversation in one transaction: all of it, or nothing."""
+        """Store an imported conversation in one transaction: all of it, or nothing. It is as recent as its
+        last message, so an old chat does not jump to the top of the list."""
+        columns = {
+            "user_id": user_id,
+            "character_id": character_id,
+            "persona_id": persona_id,
+            "title": title,
+            "metadata": to_json(metadata or {}),
+        }
+        if created_at:
+            columns["created_at"] = created_at
 
         def insert(conn: sqlite3.Connection) -> Conversation:
-            conversation_id, now = new_id(), utcnow()
-            conn.execute(
-                "insert into conversations (id, user_id, character_id, persona_id, title, metadata, created_at,"
-                " updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    conversation_id,
-                    user_id,
-                    character_id,
-                    persona_id,
-                    title,
-                    to_json(metadata or {}),
-                    created_at or now,
-                    now,
-                ),
-            )
-            ids: dict[str, str] = {}
-            for message in messages:
-                ids[message.key] = _insert_message(
-                    conn,
-                    conversation_id=conversation_id,
-                    parent_id=ids[message.parent_key] if message.parent_key is not None else None,
-                    role=message.role,
-                    content=message.content,
-                    now=message.created_at,
-                    model_used=message.model_used,
-                    tokens_used=message.tokens_used,
-                    status=message.status,
-                    is_regeneration=message.is_regeneration,
-                    edited_at=message.edited_at,
-                    metadata=message.metadata,
-                ).id
-            _set_leaf(conn, conversation_id, ids.get(leaf_key) if leaf_key else None)
+            conversation = _insert_tree(conn, columns, messages, leaf_key)
             conn.execute(
                 "update conversations set updated_at = coalesce(last_message_at, updated_at) where id = ?",
-                (conversation_id,),
+                (conversation.id,),
             )
-            conn.execute(
-                "update characters set total_conversations = total_conversations + 1 where id = ?", (character_id,)
-            )
-            return conversation_from_row(
-                conn.execute(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,)).fetchone()
-            )
+            return _read_conversation(conn, conversation.id)
 
         return await self.db.write(insert)
 
@@ -512,10 +465,50 @@ def _plus_ms(timestamp: str, milliseconds: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def _insert_tree(
+    conn: sqlite3.Connection,
+    columns: dict[str, Any],
+    messages: Sequence[ImportedMessage],
+    leaf_key: str | None,
+) -> Conversation:
+    """A new conversation (`columns` of the conversations table) holding `messages`, parents before
+    children; `leaf_key` names the message the active path ends at."""
+    conversation_id, now = new_id(), utcnow()
+    row = {"id": conversation_id, "created_at": now, "updated_at": now, **columns}
+    conn.execute(
+        f"insert into conversations ({', '.join(row)}) values ({', '.join('?' * len(row))})", tuple(row.values())
+    )
+    ids: dict[str, str] = {}
+    for message in messages:
+        ids[message.key] = _insert_message(
+            conn,
+            conversation_id=conversation_id,
+            parent_id=ids[message.parent_key] if message.parent_key is not None else None,
+            role=message.role,
+            content=message.content,
+            now=message.created_at,
+            model_used=message.model_used,
+            tokens_used=message.tokens_used,
+            status=message.status,
+            is_regeneration=message.is_regeneration,
+            edited_at=message.edited_at,
+            metadata=message.metadata,
+        ).id
+    _set_leaf(conn, conversation_id, ids.get(leaf_key) if leaf_key else None)
+    conn.execute(
+        "update characters set total_conversations = total_conversations + 1 where id = ?", (row["character_id"],)
+    )
+    return _read_conversation(conn, conversation_id)
+
+
 def _set_leaf(conn: sqlite3.Connection, conversation_id: str, leaf_id: str | None) -> None:
     conn.execute(
         "update conversations set active_leaf_id = ?, updated_at = ? where id = ?", (leaf_id, utcnow(), conversation_id)
     )
+
+
+def _read_conversation(conn: sqlite3.Connection, conversation_id: str) -> Conversation:
+    return conversation_from_row(conn.execute(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,)).fetchone())
 
 
 def _read_message(conn: sqlite3.Connection, message_id: str) -> Message:

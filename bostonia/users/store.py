@@ -240,7 +240,8 @@ class UserStore:
         Foreign-key cascades remove the rows that hang off the user (preferences, plans, sessions,
         conversations with their messages and memories, personas, favorites, collections...). Characters
         only point at their creator (`on delete set null`), so they are handled here: "delete" removes
-        them all, "anonymise" keeps the public and unlisted ones with no author.
+        them all, "anonymise" keeps the public and unlisted ones with no author. Either way a character
+        that other users have conversations with is only hidden, so their chats keep working.
         """
 
         def run(conn: sqlite3.Connection) -> dict[str, int]:
@@ -254,22 +255,45 @@ class UserStore:
                     "select count(*) from conversations where user_id = ?", (user_id,)
                 ).fetchone()[0],
             }
-            if mode == "anonymise":
-                counts["characters"] = conn.execute(
-                    "delete from characters where creator_id = ? and visibility = 'private'", (user_id,)
-                ).rowcount
-                kept = ids("select id from characters where creator_id = ?")
-                marks = ",".join("?" * len(kept))
-                conn.execute(
-                    f"update lorebooks set owner_id = null where owner_id = ? and character_id in ({marks})",
-                    (user_id, *kept),
+            # Another user's conversation with one of these characters is theirs, not this account's: the
+            # character it needs stays behind, hidden (soft-deleted) or, when anonymising a public one,
+            # listed without an author. Only characters nobody else chats with are removed for good.
+            in_use = set(
+                ids(
+                    "select distinct c.id from characters c join conversations v on v.character_id = c.id"
+                    " where c.creator_id = ? and v.user_id is not c.creator_id"
                 )
-                counts["characters_kept"] = conn.execute(
-                    "update characters set creator_id = null, creator_name = '', updated_at = ? where creator_id = ?",
-                    (utcnow(), user_id),
-                ).rowcount
-            else:
-                counts["characters"] = conn.execute("delete from characters where creator_id = ?", (user_id,)).rowcount
+            )
+            kept_listed = mode == "anonymise"
+            now = utcnow()
+            removed = hidden = 0
+            for character_id, visibility in conn.execute(
+                "select id, visibility from characters where creator_id = ?", (user_id,)
+            ).fetchall():
+                if kept_listed and visibility != "private":
+                    continue
+                if character_id in in_use:
+                    conn.execute(
+                        "update characters set deleted_at = coalesce(deleted_at, ?), updated_at = ? where id = ?",
+                        (now, now, character_id),
+                    )
+                    hidden += 1
+                else:
+                    conn.execute("delete from characters where id = ?", (character_id,))
+                    removed += 1
+            counts["characters"] = removed + hidden
+            counts["characters_hidden"] = hidden
+            conn.execute(
+                "update lorebooks set owner_id = null where owner_id = ? and character_id in"
+                " (select id from characters where creator_id = ?)",
+                (user_id, user_id),
+            )
+            counts["characters_kept"] = conn.execute(
+                "update characters set creator_id = null, creator_name = '', updated_at = ? where creator_id = ?"
+                " and deleted_at is null",
+                (now, user_id),
+            ).rowcount
+            conn.execute("update characters set creator_id = null, creator_name = '' where creator_id = ?", (user_id,))
             counts["users"] = conn.execute("delete from users where id = ?", (user_id,)).rowcount
             _recount(conn, favorited, rated)
             actor = actor_id if actor_id != user_id else None  # a self-deletion leaves no actor behind
