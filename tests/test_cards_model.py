@@ -77,5 +77,10 @@ def test_wrong_types_are_named(card: dict, field: str) -> None:
     assert info.value.code == "invalid_card" and info.value.details == {"field": field}
 
 
+def test_numbers_in_text_fields_read_as_their_text() -> None:
+    card = parse_card({"spec": "chara_card_v2", "data": {"name": "x", "character_version": 1.2}})
+    assert card.character_version == "1.2"
+
+
 def test_comma_separated_tags_are_split() -> None:
     assert parse_card({"name": "x", "tags": "a, b,, c"}).tags == ["a", "b", "c"]

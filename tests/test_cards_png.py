@@ -113,3 +113,37 @@ def test_payload_over_the_json_limit() -> None:
     big = base64.b64encode(b"x" * 5000)
     with pytest.raises(PayloadTooLarge):
         png.card_text_from_png(tiny_png(text("chara", big)), max_json_bytes=1000)
+
+
+CARD = json.dumps({"spec": "chara_card_v2", "data": {"name": "Zed"}}).encode()
+
+
+def test_cards_in_compressed_and_international_text_chunks_are_read() -> None:
+    """Some editors re-save a card's picture with zTXt/iTXt chunks; the card must still be found."""
+    payload = base64.b64encode(CARD)
+    ztxt = chunk(b"zTXt", b"chara\0\0" + zlib.compress(payload))
+    itxt_plain = chunk(b"iTXt", b"chara\0\0\0en\0\0" + payload)
+    itxt_packed = chunk(b"iTXt", b"ccv3\0\1\0\0\0" + zlib.compress(payload))
+    for image in (tiny_png(ztxt), tiny_png(itxt_plain), tiny_png(itxt_packed)):
+        keyword, text_json = png.card_text_from_png(image, max_json_bytes=LIMIT)
+        assert json.loads(text_json)["data"]["name"] == "Zed", keyword
+
+
+def test_a_compressed_chunk_bomb_is_refused() -> None:
+    bomb = chunk(b"zTXt", b"chara\0\0" + zlib.compress(b"A" * (LIMIT * 2)))
+    with pytest.raises(PayloadTooLarge):
+        png.card_text_from_png(tiny_png(bomb), max_json_bytes=LIMIT // 2)
+    with pytest.raises(InvalidInput, match="does not decompress"):
+        png.card_text_from_png(tiny_png(chunk(b"zTXt", b"chara\0\0not zlib")), max_json_bytes=LIMIT)
+
+
+def test_a_byte_order_mark_before_the_json_is_ignored() -> None:
+    image = tiny_png(text("chara", base64.b64encode(b"\xef\xbb\xbf" + CARD)))
+    assert json.loads(png.card_text_from_png(image, max_json_bytes=LIMIT)[1])["data"]["name"] == "Zed"
+
+
+def test_export_replaces_compressed_card_chunks_too() -> None:
+    old = chunk(b"zTXt", b"chara\0\0" + zlib.compress(base64.b64encode(CARD)))
+    written = png.embed_card(tiny_png(old), {"chara": b'{"name": "New"}'})
+    assert b"zTXt" not in written
+    assert png.card_text_from_png(written, max_json_bytes=LIMIT)[1] == '{"name": "New"}'

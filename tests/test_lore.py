@@ -115,6 +115,24 @@ def test_bad_books_name_the_field() -> None:
         assert info.value.details == {"field": field}, book
 
 
+def test_books_in_the_shapes_found_inside_real_cards() -> None:
+    """Cards carry books other tools wrote: entries keyed by uid (World Info's shape), World Info entries
+    (`key`, `keysecondary`, `disable`), or SillyTavern's numeric position in the card field."""
+    wi_entry = {"uid": 3, "key": ["tower"], "keysecondary": [], "content": "A tall tower.", "disable": False}
+    book = convert.book_from_card(
+        {
+            "entries": {
+                "3": wi_entry,
+                "4": {"keys": ["moat"], "content": "A wide moat.", "position": 1, "extensions": {"depth": 2}},
+            }
+        }
+    )
+    tower, moat = book.entries
+    assert (tower.uid, tower.keys, tower.content, tower.enabled) == (3, ["tower"], "A tall tower.", True)
+    assert (moat.keys, moat.position, moat.extensions) == (["moat"], "after_char", {"position": 1, "depth": 2})
+    assert convert.book_from_card(convert.book_to_card(book)).entries == book.entries
+
+
 def test_placement_defaults() -> None:
     assert LoreEntry(position="after_char").placement == "after_char"
     assert LoreEntry(extensions={"position": 6}).placement == "em_bottom"

@@ -80,6 +80,8 @@ def _text(data: dict[str, Any], key: str) -> str:
     value = data.get(key, "")
     if value is None:
         return ""
+    if isinstance(value, int | float) and not isinstance(value, bool) and key != "name":
+        return str(value)  # e.g. `"character_version": 1.2` from hand-written cards: the text is unambiguous
     if not isinstance(value, str):
         raise invalid(f"card field {key!r} must be a string, not {type(value).__name__}", key)
     return value

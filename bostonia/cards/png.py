@@ -1,4 +1,5 @@
-"""Cards inside PNG files: `tEXt` chunks `chara` (V2) and `ccv3` (V3), base64 of the UTF-8 card JSON.
+"""Cards inside PNG files: `tEXt` chunks `chara` (V2) and `ccv3` (V3), base64 of the UTF-8 card JSON
+(read from `zTXt`/`iTXt` chunks as well).
 
 Reading walks the chunk list with every check a hostile file needs (signature, lengths, CRCs, a cap on
 text chunks, a final IEND) before anything is decoded. Writing replaces existing card chunks and puts
@@ -73,16 +74,49 @@ def iter_chunks(png: bytes, *, max_text_chunk_bytes: int) -> Iterator[Chunk]:
     raise bad_png(f"corrupt PNG: more than {MAX_CHUNKS:,} chunks")
 
 
+def text_keyword(chunk: Chunk) -> str | None:
+    """The lower-cased keyword of a text chunk (tEXt, zTXt, iTXt all start with `keyword\0`)."""
+    if chunk.type not in TEXT_CHUNKS:
+        return None
+    keyword, sep, _ = bytes(chunk.data[:80]).partition(b"\0")
+    return keyword.decode("latin-1").lower() if sep else None
+
+
+def _inflate(data: bytes, limit: int, chunk_type: bytes) -> bytes:
+    """zlib data of a compressed text chunk, refusing more than `limit` bytes out (a bomb stops there)."""
+    inflater = zlib.decompressobj()
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error:
+        raise bad_png(f"corrupt PNG: the {chunk_type.decode()} chunk does not decompress") from None
+    if len(out) > limit:
+        raise PayloadTooLarge(
+            f"PNG {chunk_type.decode()} chunk inflates past the limit of {limit:,} bytes", code="chunk_too_large"
+        )
+    return out
+
+
+def text_of(chunk: Chunk, limit: int) -> bytes:
+    """The text of a tEXt chunk, or of a zTXt/iTXt one (which some editors write when they re-save a
+    card's picture), decompressed within `limit`."""
+    body = bytes(chunk.data).partition(b"\0")[2]
+    if chunk.type == b"tEXt":
+        return body
+    if chunk.type == b"zTXt":
+        return _inflate(body[1:], limit, chunk.type)
+    compressed, text = body[:1] == b"\1", body[2:]
+    text = text.split(b"\0", 2)[-1]  # skip the language tag and the translated keyword
+    return _inflate(text, limit, chunk.type) if compressed else text
+
+
 def card_texts(png: bytes, *, max_text_chunk_bytes: int) -> dict[str, bytes]:
-    """The card text chunks of a PNG: lower-cased keyword (`chara`, `ccv3`) -> raw text."""
+    """The card text chunks of a PNG: lower-cased keyword (`chara`, `ccv3`) -> raw text. The first chunk of
+    each keyword counts, as in SillyTavern."""
     found: dict[str, bytes] = {}
     for chunk in iter_chunks(png, max_text_chunk_bytes=max_text_chunk_bytes):
-        if chunk.type != b"tEXt":
-            continue
-        keyword, sep, text = bytes(chunk.data).partition(b"\0")
-        name = keyword.decode("latin-1").lower()
-        if sep and name in CARD_KEYWORDS:
-            found.setdefault(name, text)
+        name = text_keyword(chunk)
+        if name in CARD_KEYWORDS and name not in found:
+            found[name] = text_of(chunk, max_text_chunk_bytes)
     return found
 
 
@@ -98,7 +132,7 @@ def decode_payload(keyword: str, text: bytes, *, max_json_bytes: int) -> str:
     except (binascii.Error, ValueError):
         raise InvalidInput(f"the PNG {keyword!r} chunk is not valid base64", code="invalid_card") from None
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # a byte-order mark is not part of the JSON
     except UnicodeDecodeError:
         raise InvalidInput(f"the PNG {keyword!r} chunk is not UTF-8 text", code="invalid_card") from None
 
@@ -122,7 +156,7 @@ def embed_card(png: bytes, cards: dict[str, bytes]) -> bytes:
     out = bytearray(SIGNATURE)
     limit = len(png)  # our own image: no text-chunk cap needed beyond its size
     for chunk in iter_chunks(png, max_text_chunk_bytes=limit):
-        if chunk.type == b"tEXt" and bytes(chunk.data).partition(b"\0")[0].decode("latin-1").lower() in CARD_KEYWORDS:
+        if text_keyword(chunk) in CARD_KEYWORDS:
             continue
         if chunk.type == b"IEND":
             for keyword, payload in cards.items():

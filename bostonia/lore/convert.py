@@ -181,7 +181,15 @@ def with_derived_columns(entry: LoreEntry) -> LoreEntry:
 def entry_from_card(obj: Any, where: str) -> LoreEntry:
     if not isinstance(obj, dict):
         raise invalid(f"{where} must be an object", where)
-    position = _str(obj, "position", where, "before_char")
+    if "key" in obj and "keys" not in obj:
+        return entry_from_world_info(obj, where)  # a World Info entry pasted into a card's book
+    raw_position = obj.get("position")
+    if isinstance(raw_position, int) and not isinstance(raw_position, bool):
+        # Some writers put SillyTavern's numeric position here; the number lives on in the extensions.
+        obj = {**obj, "extensions": {"position": raw_position, **_object(obj, "extensions", where)}}
+        position = "before_char" if raw_position == 0 else "after_char"
+    else:
+        position = _str(obj, "position", where, "before_char")
     return with_derived_columns(
         LoreEntry(
             uid=_uid(obj.get("id"), where),
@@ -210,6 +218,8 @@ def book_from_card(obj: Any, where: str = "character_book") -> Lorebook:
     entries = obj.get("entries", [])
     if entries is None:
         entries = []
+    if isinstance(entries, dict):  # World Info's shape (entries keyed by uid), seen inside cards too
+        entries = list(entries.values())
     if not isinstance(entries, list):
         raise invalid(f"{where}.entries must be a list", f"{where}.entries")
     return Lorebook(
