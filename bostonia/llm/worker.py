@@ -83,8 +83,10 @@ class GenerationQueue:
             else:
                 self._waiting.setdefault(user_id, deque()).append(job)
                 running = self._running
-                if running is not None and running.background and running.request.session != request.session:
-                    running.cancel()  # warming someone's cache must not delay a reply
+                if running is not None and running.background:
+                    # Warming must not delay a reply, not even its own conversation's: what it has read so far
+                    # stays in the KV cache (it stops between slices), and the reply goes on from there.
+                    running.cancel()
             self.observer.depth(self.depth)
             self._condition.notify()
         return job

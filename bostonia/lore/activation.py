@@ -22,7 +22,11 @@ from bostonia.lore.store import LorebookStore
 from bostonia.prompt.builder import PromptInjection
 
 DEFAULT_SCAN_DEPTH = 2
-DEFAULT_DEPTH = 4
+# Lore goes in just before the last two messages (the latest reply and the user's new message): lore
+# changes with the words of those very messages, so everything after it is re-read every turn. Deeper
+# would re-read more history each turn for no gain; at 2 a long chat's turn re-reads as little as a new
+# chat's (measured: benchmarks/chat_engine.py (b)).
+DEFAULT_DEPTH = 2
 DEFAULT_BUDGET_TOKENS = 600
 CHARS_PER_TOKEN = 4  # the injector has no tokenizer; the prompt builder counts exactly afterwards
 REGEX_KEY = re.compile(r"^/(.+)/([a-z]*)$", re.DOTALL)
