@@ -23,7 +23,7 @@ COLUMNS = """
 SELECT = f"select {COLUMNS} from characters c"
 JSON_COLUMNS = ("alternate_greetings", "settings", "extensions", "tags")
 # Matches ranked per search at most (see `CharacterStore.search`).
-RANK_WINDOW = 300
+RANK_WINDOW = 200
 SORT_COLUMNS: dict[str, str] = {"new": "created_at", "popular": "total_conversations", "rating": "avg_rating"}
 # Character columns that take a `CharacterCreate`/`CharacterUpdate` field of the same name as it is.
 PLAIN_COLUMNS = (
