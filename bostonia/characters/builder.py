@@ -14,7 +14,14 @@ from litestar.response import Redirect, Response, Template
 
 from bostonia.characters.media import ProcessedImage
 from bostonia.characters.routes import CardUpload, import_result, import_upload
-from bostonia.characters.schemas import CONTENT_TIERS, VISIBILITIES, Character, CharacterCreate, CharacterUpdate
+from bostonia.characters.schemas import (
+    CONTENT_TIERS,
+    TEXT_FIELDS,
+    VISIBILITIES,
+    Character,
+    CharacterCreate,
+    CharacterUpdate,
+)
 from bostonia.characters.service import CharacterService
 from bostonia.errors import BostoniaError, InvalidInput
 from bostonia.http.deps import Characters, Config, CurrentUser, Transfer
@@ -24,21 +31,8 @@ from bostonia.prompt.macros import expand
 from bostonia.ui.forms import SAMPLER_FIELDS, Form, sampler_values
 from bostonia.users.schemas import User
 
-TEXT_FIELDS = (
-    "name",
-    "tagline",
-    "description",
-    "personality",
-    "scenario",
-    "greeting",
-    "example_dialogue",
-    "system_prompt",
-    "post_history_instructions",
-    "creator_notes",
-    "creator_name",
-    "character_version",
-    "nickname",
-)
+# The builder's text inputs: the character's text fields and the card's V3 nickname.
+FORM_TEXT_FIELDS = (*TEXT_FIELDS, "nickname")
 LORE_FIELDS = ("ref", "keys", "secondary_keys", "comment", "content", "order", "position", "enabled", "constant")
 RowKind = Literal["greeting", "group_greeting", "lore"]
 
@@ -55,7 +49,7 @@ def split_keys(text: str) -> list[str]:
 
 
 def blank_values() -> dict[str, Any]:
-    values: dict[str, Any] = {field: "" for field in TEXT_FIELDS}
+    values: dict[str, Any] = {field: "" for field in FORM_TEXT_FIELDS}
     values.update(
         alternate_greetings=[],
         group_only_greetings=[],
@@ -73,7 +67,7 @@ def blank_values() -> dict[str, Any]:
 
 
 def values_from(character: Character, book: dict[str, Any] | None) -> dict[str, Any]:
-    values = {field: getattr(character, field) for field in TEXT_FIELDS}
+    values = {field: getattr(character, field) for field in FORM_TEXT_FIELDS}
     values.update(
         alternate_greetings=character.alternate_greetings,
         group_only_greetings=character.group_only_greetings,
@@ -106,7 +100,7 @@ def values_from(character: Character, book: dict[str, Any] | None) -> dict[str, 
 def values_from_form(form: dict[str, Any]) -> dict[str, Any]:
     """What the creator typed, shaped like `values_from` (to re-render the form after an error)."""
     values = blank_values()
-    values.update({field: str(form.get(field) or "") for field in TEXT_FIELDS})
+    values.update({field: str(form.get(field) or "") for field in FORM_TEXT_FIELDS})
     values.update(
         alternate_greetings=[str(g) for g in getall(form, "alternate_greetings") if str(g).strip()],
         group_only_greetings=[str(g) for g in getall(form, "group_only_greetings") if str(g).strip()],
@@ -143,7 +137,7 @@ def _json_object(text: str, field: str) -> dict[str, Any]:
 def character_fields(values: dict[str, Any], original_book: dict[str, Any] | None) -> dict[str, Any]:
     """The API fields for `CharacterCreate`/`CharacterUpdate`. Lore rows that came from the stored book
     (`ref`) start from that entry, so its extensions and unknown keys survive the edit."""
-    fields: dict[str, Any] = {field: values[field] for field in TEXT_FIELDS}
+    fields: dict[str, Any] = {field: values[field] for field in FORM_TEXT_FIELDS}
     fields["tagline"] = values["tagline"].strip() or None
     settings = sampler_values(values["settings"])
     try:

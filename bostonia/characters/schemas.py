@@ -88,6 +88,23 @@ class CharacterPage(msgspec.Struct):
     next_cursor: str | None = None
 
 
+# The plain-text fields of a character, each a column under the same name.
+TEXT_FIELDS = (
+    "name",
+    "tagline",
+    "description",
+    "personality",
+    "scenario",
+    "greeting",
+    "example_dialogue",
+    "system_prompt",
+    "post_history_instructions",
+    "creator_notes",
+    "creator_name",
+    "character_version",
+)
+
+
 class CharacterCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """A character written in Bostonia (the builder or the API). Card names in the comments."""
 

@@ -8,7 +8,7 @@ from typing import Any
 import msgspec
 
 from bostonia.cards.model import CharacterCard
-from bostonia.characters.schemas import Character, Review, Sort
+from bostonia.characters.schemas import TEXT_FIELDS, Character, Review, Sort
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import from_json, new_id, to_json, utcnow
 from bostonia.lore.schemas import Lorebook
@@ -27,19 +27,8 @@ RANK_WINDOW = 200
 SORT_COLUMNS: dict[str, str] = {"new": "created_at", "popular": "total_conversations", "rating": "avg_rating"}
 # Character columns that take a `CharacterCreate`/`CharacterUpdate` field of the same name as it is.
 PLAIN_COLUMNS = (
-    "name",
-    "tagline",
-    "description",
-    "personality",
-    "scenario",
-    "greeting",
-    "example_dialogue",
-    "system_prompt",
-    "post_history_instructions",
+    *TEXT_FIELDS,
     "alternate_greetings",
-    "creator_notes",
-    "creator_name",
-    "character_version",
     "visibility",
     "content_tier",
     "is_premium",
