@@ -16,9 +16,10 @@ from bostonia.audit.store import AuditLog
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import PasswordResetStore
 from bostonia.auth.tokens import hash_token, new_opaque_token
-from bostonia.errors import BostoniaError, InvalidInput, PermissionDenied
+from bostonia.errors import BostoniaError, InvalidInput
 from bostonia.mail.sender import Mailer
 from bostonia.users.schemas import ResetLink, User
+from bostonia.users.service import require_admin
 
 log = logging.getLogger(__name__)
 # One reset mail per address per this many seconds, so the form cannot be used to flood an inbox.
@@ -56,8 +57,7 @@ class PasswordRecovery:
 
     async def admin_link(self, user: User, base_url: str, *, actor: User | None = None) -> ResetLink:
         """A reset link an admin hands over (web page, API or CLI, where actor is None); audit-logged."""
-        if actor is not None and not actor.is_admin:
-            raise PermissionDenied("only admins can do this", code="admin_only")
+        require_admin(actor)
         link = await self.create_link(user, base_url)
         await self.audit.record(
             actor_id=actor.id if actor else None, action="user.reset_link", target_type="user", target_id=user.id

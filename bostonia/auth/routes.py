@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, Response, post
-from litestar.exceptions import ValidationException
 from litestar.params import JSONBody
 
 from bostonia.auth.schemas import (
@@ -21,19 +19,9 @@ from bostonia.auth.schemas import (
     TokenPair,
 )
 from bostonia.http.auth import SESSION_COOKIE, bearer_token, client_ip, public_base_url
+from bostonia.http.bodies import optional_body
 from bostonia.http.deps import Auth, Config, CurrentUser, Recovery, Users
 from bostonia.users.schemas import AgeVerification, Profile
-
-
-async def optional_body(request: Request[Any, Any, Any], schema: type[msgspec.Struct]) -> Any:
-    """A JSON body that may be absent altogether (an empty POST)."""
-    body = await request.body()
-    if not body.strip():
-        return schema()
-    try:
-        return msgspec.json.decode(body, type=schema)
-    except msgspec.DecodeError as exc:
-        raise ValidationException(f"invalid request body: {exc}") from None
 
 
 class AuthController(Controller):

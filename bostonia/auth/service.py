@@ -258,9 +258,6 @@ class AuthService:
     async def end_browser_session(self, token: str) -> None:
         await self.sessions.revoke(hash_token(token))
 
-    async def end_all_sessions(self, user: User) -> int:
-        return await self.sessions.revoke_all(user.id)
-
     async def user_for_access_token(self, token: str) -> User | None:
         claims = self.tokens.decode(token)
         if claims is None:

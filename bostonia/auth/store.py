@@ -55,6 +55,14 @@ def _insert_session(
     return session_id
 
 
+def set_password_in(
+    conn: sqlite3.Connection, user_id: str, password_hash: str, *, keep_family: str | None = None
+) -> None:
+    """A new password signs out every session of the user (but `keep_family`, the one changing it)."""
+    conn.execute("update users set password_hash = ?, updated_at = ? where id = ?", (password_hash, utcnow(), user_id))
+    revoke_user_sessions(conn, user_id, keep_family=keep_family)
+
+
 def revoke_user_sessions(conn: sqlite3.Connection, user_id: str, *, keep_family: str | None = None) -> int:
     """Revoke every session and refresh token of a user (inside the caller's transaction)."""
     return conn.execute(
@@ -172,9 +180,6 @@ class SessionStore:
     async def purge_expired(self) -> dict[str, int]:
         return await self.db.write(lambda conn: purge_expired(conn, utcnow()))
 
-    async def revoke_all(self, user_id: str, *, keep_family: str | None = None) -> int:
-        return await self.db.write(lambda conn: revoke_user_sessions(conn, user_id, keep_family=keep_family))
-
 
 def purge_expired(conn: sqlite3.Connection, now: str) -> dict[str, int]:
     """Forget sessions, refresh tokens and reset tokens past their expiry: they can never be accepted
@@ -214,10 +219,7 @@ class PasswordResetStore:
                 return None
             user_id = str(row["user_id"])
             conn.execute("update password_resets set used_at = ? where user_id = ? and used_at is null", (now, user_id))
-            conn.execute(
-                "update users set password_hash = ?, updated_at = ? where id = ?", (password_hash, now, user_id)
-            )
-            revoke_user_sessions(conn, user_id)
+            set_password_in(conn, user_id, password_hash)
             return user_id
 
         return await self.db.write(run)
@@ -239,9 +241,3 @@ class IdentityStore:
             "insert into auth_identities (id, user_id, provider, subject, email, created_at) values (?, ?, ?, ?, ?, ?)",
             (new_id(), user_id, provider, subject, email, utcnow()),
         )
-
-    async def providers_of(self, user_id: str) -> list[str]:
-        rows = await self.db.fetchall(
-            "select provider from auth_identities where user_id = ? order by created_at", (user_id,)
-        )
-        return [row["provider"] for row in rows]

@@ -30,7 +30,6 @@ TEXT_FIELDS = (
 V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes_example")
 # Fields the normalized card models itself; anything else in `data` is kept in `extra`.
 MODELLED = {*TEXT_FIELDS, "alternate_greetings", "tags", "extensions", "character_book"}
-CARD_SPECS = ("chara_card_v2", "chara_card_v3")
 V2, V3 = "chara_card_v2", "chara_card_v3"
 Spec = Literal["v2", "v3"]
 
@@ -131,7 +130,7 @@ def parse_card(obj: Any) -> CharacterCard:
     spec = obj.get("spec")
     top_level: dict[str, Any] = {}
     spec_version = "1.0"
-    if spec in CARD_SPECS or (spec is None and isinstance(obj.get("data"), dict)):
+    if spec in (V2, V3) or (spec is None and isinstance(obj.get("data"), dict)):
         data = obj.get("data")
         if not isinstance(data, dict):
             raise invalid(f"{spec} card has no `data` object", "data")

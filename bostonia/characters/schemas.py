@@ -23,10 +23,6 @@ Greetings = Annotated[list[Text], msgspec.Meta(max_length=200)]
 Credits = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
 
 
-# Per-character sampler defaults, read by the chat engine under exactly these names.
-CharacterSettings = SamplerSettings
-
-
 def sampler_settings(raw: Any, field: str = "settings") -> dict[str, Any]:
     """Validate per-character sampler defaults (names and ranges); raises InvalidInput naming the problem.
 
@@ -128,7 +124,7 @@ class CharacterCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     content_tier: ContentTier = "sfw"
     is_premium: bool = False
     premium_credits: Credits = 0
-    settings: dict[str, Any] = msgspec.field(default_factory=dict)  # see `CharacterSettings`
+    settings: dict[str, Any] = msgspec.field(default_factory=dict)  # a `SamplerSettings` (bostonia.llm.base)
     extensions: dict[str, Any] = msgspec.field(default_factory=dict)
     card_extra: dict[str, Any] = msgspec.field(default_factory=dict)
     character_book: dict[str, Any] | None = None  # in card format (V2/V3 `character_book`)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import heapq
 import re
-import time
 import unicodedata
 from bisect import bisect_left
 from collections import Counter
@@ -78,7 +77,6 @@ class TermIndex:
         for index, term in enumerate(self.terms):
             for gram in trigrams(term):
                 self.grams.setdefault(gram, []).append(index)
-        self.built_at = time.monotonic()
 
     def __len__(self) -> int:
         return len(self.terms)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import builtins
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -30,7 +31,7 @@ from bostonia.characters.schemas import (
     sampler_settings,
 )
 from bostonia.characters.search import TermIndex, fts_query, query_words
-from bostonia.characters.store import PLAIN_COLUMNS, CharacterRecord, CharacterStore
+from bostonia.characters.store import PLAIN_COLUMNS, SORT_COLUMNS, CharacterRecord, CharacterStore
 from bostonia.characters.trending import TrendingCache
 from bostonia.config import CharactersConfig, UploadsConfig
 from bostonia.db import sqlite3
@@ -40,7 +41,6 @@ from bostonia.lore.convert import book_from_card
 from bostonia.lore.schemas import Lorebook
 from bostonia.users.schemas import User
 
-TIER_ORDER = CONTENT_TIERS
 # A vocabulary this small is rebuilt right away after a change; a bigger one in the background.
 SYNC_TERM_REBUILD = 20_000
 # Our field names -> the card's.
@@ -63,7 +63,7 @@ def allowed_content_tiers(viewer: User | None) -> tuple[str, ...]:
     """Mature and adult characters exist only for adults who verified their age and opted in."""
     if viewer is None or not viewer.age_verified:
         return ("sfw",)
-    return TIER_ORDER[: TIER_ORDER.index(viewer.content_tier) + 1]
+    return CONTENT_TIERS[: CONTENT_TIERS.index(viewer.content_tier) + 1]
 
 
 def encode_cursor(value: Any, character_id: str) -> str:
@@ -157,8 +157,7 @@ class CharacterService:
         if len(items) > limit:
             items = items[:limit]
             last = items[-1]
-            column = {"new": "created_at", "popular": "total_conversations", "rating": "avg_rating"}[sort]
-            next_cursor = encode_cursor(getattr(last, column), last.id)
+            next_cursor = encode_cursor(getattr(last, SORT_COLUMNS[sort]), last.id)
         return CharacterPage(items=items, next_cursor=next_cursor)
 
     async def get(self, viewer: User | None, character_id: str) -> Character:
@@ -168,6 +167,11 @@ class CharacterService:
         if character is None or not self.can_view(viewer, character):
             raise NotFound("character not found")
         return character
+
+    async def visible(self, viewer: User | None, character_ids: Sequence[str]) -> builtins.list[Character]:
+        """The characters among `character_ids` the viewer may see, in the given order (one query)."""
+        found = await self.characters.get_many(character_ids)
+        return [found[cid] for cid in character_ids if cid in found and self.can_view(viewer, found[cid])]
 
     async def of_conversation(self, character_id: str) -> Character:
         """The character of a conversation its owner is having: available even if it was since made private

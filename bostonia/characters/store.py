@@ -327,9 +327,6 @@ class CharacterStore:
     async def exists(self, character_id: str) -> bool:
         return bool(await self.db.fetchval("select exists(select 1 from characters where id = ?)", (character_id,)))
 
-    async def count(self) -> int:
-        return int(await self.db.fetchval("select count(*) from characters where deleted_at is null"))
-
     # -- writing ------------------------------------------------------------------------------------
 
     async def insert(self, records: Sequence[CharacterRecord]) -> None:

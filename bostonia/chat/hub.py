@@ -69,9 +69,6 @@ class ConversationHub:
             if sender is None or subscription.client_id != sender:
                 subscription.deliver(event)
 
-    def listeners(self, conversation_id: str) -> int:
-        return len(self._subscribers.get(conversation_id, ()))
-
     def close(self) -> None:
         """End every subscription (server shutdown), so open streams finish instead of hanging."""
         for subscribers in list(self._subscribers.values()):

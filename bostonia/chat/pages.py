@@ -168,7 +168,7 @@ class ChatPages(Controller):
     ) -> Template:
         view = await chat_view(user, conversation_id, chat, personas)
         messages, has_more = await chat.messages(user, conversation_id, limit=PAGE_SIZE)
-        await replies.warm(user, conversation_id)  # the user is about to type: prepare the model meanwhile
+        replies.warm_soon(user, conversation_id)  # the user is about to type: prepare the model meanwhile
         return Template(
             "chat.html",
             context={

@@ -137,6 +137,7 @@ class ReplyService:
         self.config = config
         self.injectors = list(injectors)
         self._replies: dict[str, ReplyStream] = {}  # conversation id -> the reply being generated
+        chat.replying = self._replies  # the chat service refuses edits while a reply is in flight
         self._counters: dict[str, TokenCounter] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -204,8 +205,7 @@ class ReplyService:
 
     async def _idle_conversation(self, user: User, conversation_id: str) -> Conversation:
         conversation = await self.chat.get_conversation(user, conversation_id)
-        if conversation_id in self._replies:
-            raise Conflict("a reply is already being generated in this conversation", code="reply_in_progress")
+        self.chat.ensure_idle(conversation_id)
         return conversation
 
     async def _start(
@@ -232,7 +232,6 @@ class ReplyService:
             on_event=lambda event: self.hub.publish(conversation_id, event),
         )
         self._replies[conversation_id] = reply
-        self.chat.busy.add(conversation_id)
         reply.started()
         reply.task = asyncio.create_task(self._generate(reply, user, conversation, model, history))
         return reply
@@ -270,6 +269,10 @@ class ReplyService:
         task = asyncio.create_task(work)
         self._background.add(task)  # held until done: the event loop keeps only weak references
         task.add_done_callback(self._background.discard)
+
+    def warm_soon(self, user: User, conversation_id: str) -> None:
+        """`warm` without holding up the caller (a page or a join answers first; the model reads after)."""
+        self._in_background(self.warm(user, conversation_id))
 
     async def preview_prompt(self, user: User, conversation_id: str, content: str | None = None) -> BuiltPrompt:
         """The prompt that would be sent if the user sent `content` now (nothing is stored)."""
@@ -314,9 +317,11 @@ class ReplyService:
         *,
         extra: ChatMessage | None = None,
         continuing: bool = False,
+        character: Character | None = None,
     ) -> tuple[BuiltPrompt, SamplingParams]:
-        """The prompt for the next reply to `history` (+ `extra`, a message not stored yet)."""
-        character = await self.characters.of_conversation(conversation.character_id)
+        """The prompt for the next reply to `history` (+ `extra`, a message not stored yet); pass the
+        conversation's `character` when it is at hand."""
+        character = character or await self.characters.of_conversation(conversation.character_id)
         persona: Persona = await self.personas.for_chat(user, conversation.persona_id)
         params = merged_settings(self.config, character, conversation)
         params = msgspec.structs.replace(params, stop=(f"\n{persona.name}:", "\nUser:", *params.stop))
@@ -353,7 +358,9 @@ class ReplyService:
         continuing = reply.mode == "continue"
         try:
             character = await self.characters.of_conversation(conversation.character_id)
-            prompt, params = await self._prompt(user, conversation, model, history, continuing=continuing)
+            prompt, params = await self._prompt(
+                user, conversation, model, history, continuing=continuing, character=character
+            )
             queue = self.queues.get(model)
             content = ""
             for attempt in range(EMPTY_REPLY_RETRIES + 1):
@@ -408,7 +415,7 @@ class ReplyService:
             # While the user reads and types, let the idle model re-read the conversation as the next prompt
             # will render it: sampled tokens are often not the canonical tokenization of the stored text, and
             # the next reply would otherwise re-process everything from the first such token.
-            self._in_background(self.warm(user, reply.conversation_id))
+            self.warm_soon(user, reply.conversation_id)
         except BostoniaError as exc:
             reply.fail(exc)
         except Exception:
@@ -416,4 +423,3 @@ class ReplyService:
             reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
         finally:
             self._replies.pop(reply.conversation_id, None)
-            self.chat.busy.discard(reply.conversation_id)

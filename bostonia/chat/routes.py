@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any, Literal
-from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -33,6 +32,7 @@ from bostonia.chat.streams import COMPLETE, START, ReplyStream
 from bostonia.db.values import to_json
 from bostonia.errors import PayloadTooLarge
 from bostonia.http.deps import Chat, CurrentUser, Replies
+from bostonia.http.downloads import attachment
 from bostonia.prompt.builder import PromptSection
 
 MAX_CHAT_FILE = 20 * 1024 * 1024
@@ -98,7 +98,7 @@ class ConversationController(Controller):
     ) -> Conversation:
         """Start a conversation; the greeting (and the card's alternate greetings, as its swipes) come first."""
         conversation = await chat.start_conversation(user, data.character_id, data.persona_id)
-        await replies.warm(user, conversation.id)
+        replies.warm_soon(user, conversation.id)
         return conversation
 
     @get("/search")
@@ -278,10 +278,5 @@ class ConversationController(Controller):
     ) -> Response[str]:
         """Download: `jsonl` (SillyTavern chat), `txt`, or `json` (Bostonia: every branch)."""
         body, media_type, filename = await chat.export(user, conversation_id, format)
-        return Response(body, media_type=media_type, headers={"Content-Disposition": attachment(filename)})
-
-
-def attachment(filename: str) -> str:
-    """A download header that survives any character name (headers are Latin-1; RFC 6266 for the rest)."""
-    ascii_name = filename.encode("ascii", "ignore").decode().replace('"', "") or "download"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+        stem, _, extension = filename.rpartition(".")
+        return Response(body, media_type=media_type, headers=attachment(stem, extension))

@@ -8,7 +8,7 @@ tabs and sockets follow.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import msgspec
@@ -51,7 +51,8 @@ class ChatService:
         self.config = config
         self.forget_session = forget_session  # models drop cached state of deleted conversations
         # Set by the reply service: conversations whose reply is being generated cannot be reshaped.
-        self.busy: set[str] = set()
+        # Conversations with a reply in flight (the reply service's own record, shared): no edits meanwhile.
+        self.replying: Mapping[str, object] = {}
 
     # -- conversations ---------------------------------------------------------------------------
 
@@ -108,8 +109,7 @@ class ChatService:
 
     async def delete_conversation(self, user: User, conversation_id: str) -> None:
         await self.get_conversation(user, conversation_id)
-        if conversation_id in self.busy:
-            raise Conflict("a reply is being generated; stop it first", code="reply_in_progress")
+        self.ensure_idle(conversation_id)
         await self.conversations.delete(conversation_id)
         self.forget_session(conversation_id)
 
@@ -149,7 +149,7 @@ class ChatService:
     async def select(self, user: User, conversation_id: str, message_id: str) -> PathChange:
         """Show this message (a swipe, or a message on another branch): the path follows its newest line."""
         await self.message(user, conversation_id, message_id)
-        self._ensure_idle(conversation_id)
+        self.ensure_idle(conversation_id)
         leaf = await self.conversations.select(conversation_id, message_id)
         return self._path_changed(conversation_id, leaf)
 
@@ -165,7 +165,7 @@ class ChatService:
 
     async def edit(self, user: User, conversation_id: str, message_id: str, content: str) -> Message:
         message = await self.message(user, conversation_id, message_id)
-        self._ensure_idle(conversation_id)
+        self.ensure_idle(conversation_id)
         content = self.valid_content(content)
         updated = await self.conversations.set_content(message.id, content, edited=True)
         self.hub.publish(conversation_id, ChatEvent("message:updated", {"message": updated}))
@@ -174,7 +174,7 @@ class ChatService:
     async def delete_message(self, user: User, conversation_id: str, message_id: str) -> PathChange:
         """Delete a message and everything that followed it on its branch."""
         message = await self.message(user, conversation_id, message_id)
-        self._ensure_idle(conversation_id)
+        self.ensure_idle(conversation_id)
         leaf = await self.conversations.delete_message(message)
         return self._path_changed(conversation_id, leaf)
 
@@ -248,9 +248,9 @@ class ChatService:
             )
         return content
 
-    def _ensure_idle(self, conversation_id: str) -> None:
-        if conversation_id in self.busy:
-            raise Conflict("a reply is being generated in this conversation", code="reply_in_progress")
+    def ensure_idle(self, conversation_id: str) -> None:
+        if conversation_id in self.replying:
+            raise Conflict("a reply is being generated in this conversation; stop it first", code="reply_in_progress")
 
     def _path_changed(self, conversation_id: str, leaf: str | None) -> PathChange:
         change = PathChange(conversation_id=conversation_id, leaf_id=leaf)

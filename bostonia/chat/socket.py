@@ -31,9 +31,8 @@ from bostonia.chat.schemas import ChatEvent
 from bostonia.chat.service import ChatService
 from bostonia.db.values import to_json
 from bostonia.errors import BostoniaError, InvalidInput, RateLimited
-from bostonia.http.auth import resolve_user
+from bostonia.http.auth import client_ip, resolve_user
 from bostonia.http.deps import Auth, Chat, Hub, Limiter, Metrics, Replies
-from bostonia.http.ratelimit import client_ip
 from bostonia.ratelimit.service import RateLimiter
 from bostonia.users.schemas import User
 
@@ -76,7 +75,7 @@ class SocketSession:
         self.replies = replies
         self.hub = hub
         self.limiter = limiter
-        self.client_ip = client_ip(socket.scope)
+        self.client_ip = client_ip(socket)
         self.client_id = uuid.uuid4().hex
         self.outbox: asyncio.Queue[ChatEvent] = asyncio.Queue()
         self.joined: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
@@ -174,7 +173,7 @@ class SocketSession:
             for event in reply.catch_up():
                 self.outbox.put_nowait(event)
         else:
-            await self.replies.warm(self.user, ref.conversation_id)
+            self.replies.warm_soon(self.user, ref.conversation_id)
 
     async def _join(self, conversation_id: str) -> None:
         await self.chat.get_conversation(self.user, conversation_id)  # ownership, or NotFound

@@ -8,27 +8,23 @@ Every counted response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from bostonia.auth.service import AuthService
 from bostonia.errors import RateLimited
-from bostonia.http.auth import resolve_user
+from bostonia.http.auth import client_ip, resolve_user
 from bostonia.http.errors import send_error
 from bostonia.ratelimit.service import RateLimiter
 
-# Probes and static files are never limited: monitoring and page assets must keep working.
-EXEMPT_PATHS = ("/health", "/ready", "/metrics", "/static")
+# Probes, static files and avatars are never limited: monitoring and page assets must keep working.
+EXEMPT_PATHS = ("/health", "/ready", "/metrics", "/static", "/media")
 
 
 def is_exempt(path: str) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in EXEMPT_PATHS)
-
-
-def client_ip(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return str(client[0]) if client else None
 
 
 def rate_limit_middleware(limiter: RateLimiter, auth: AuthService) -> Callable[[ASGIApp], ASGIApp]:
@@ -37,9 +33,10 @@ def rate_limit_middleware(limiter: RateLimiter, auth: AuthService) -> Callable[[
             if scope["type"] != "http" or not limiter.enabled or is_exempt(scope["path"]):
                 await app(scope, receive, send)
                 return
-            user = await resolve_user(ASGIConnection(scope, receive), auth)
+            connection: ASGIConnection[Any, Any, Any, Any] = ASGIConnection(scope, receive)
+            user = await resolve_user(connection, auth)
             try:
-                allowance = await limiter.hit(user, client_ip(scope))
+                allowance = await limiter.hit(user, client_ip(connection))
             except RateLimited as exc:
                 await send_error(scope, receive, send, exc)
                 return

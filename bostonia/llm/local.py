@@ -262,9 +262,11 @@ class LlamaCppModel:
         self.restores += 1
 
 
-def make_session_cache(settings: Settings) -> SessionCache:
+def make_session_cache(settings: Settings, model_id: str) -> SessionCache:
+    """A model's own state cache: a saved state only fits the model that made it, so each model keeps
+    its states in its own folder (and its own budget)."""
     llm = settings.llm
-    disk = settings.data_path / "kvcache" if llm.kv_cache_disk_mb > 0 else None
+    disk = settings.data_path / "kvcache" / model_id if llm.kv_cache_disk_mb > 0 else None
     return SessionCache(llm.kv_cache_mb * 1024 * 1024, disk, llm.kv_cache_disk_mb * 1024 * 1024)
 
 
@@ -277,6 +279,6 @@ def register_models(register: Callable[[ChatModel], None], settings: Settings) -
                 context_size=settings.llm.context_size,
                 threads=settings.llm.threads,
                 batch_size=settings.llm.batch_size,
-                cache=make_session_cache(settings),
+                cache=make_session_cache(settings, path.stem),
             )
         )

@@ -83,7 +83,9 @@ class LoreInjector:
     async def injections(
         self, user: Any, conversation: Any, character: Any, history: Sequence[Any]
     ) -> list[PromptInjection]:
-        book = await self.lorebooks.for_character(character.id)
+        if character.lorebook_id is None:  # most characters: no read on this per-turn path
+            return []
+        book = await self.lorebooks.get(character.lorebook_id)
         if book is None or not book.entries:
             return []
         scan_depth = book.scan_depth if book.scan_depth and book.scan_depth > 0 else DEFAULT_SCAN_DEPTH

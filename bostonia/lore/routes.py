@@ -30,9 +30,8 @@ class LorebookController(Controller):
         self, book_id: FromPath[str], lore: Lore, user: CurrentUser, format: FromQuery[ExportFormat] = "world_info"
     ) -> Response[dict[str, Any]]:
         """SillyTavern World Info JSON (default) or `lorebook_v3`, as a download."""
-        book = await lore.get(user, book_id)
-        body = await lore.export(user, book_id, format)
-        return Response(body, headers=attachment(book.name or "lorebook", "json"))
+        name, body = await lore.export(user, book_id, format)
+        return Response(body, headers=attachment(name or "lorebook", "json"))
 
     @delete("/{book_id:str}", status_code=204)
     async def delete_lorebook(self, book_id: FromPath[str], lore: Lore, user: CurrentUser) -> None:

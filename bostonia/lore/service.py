@@ -26,17 +26,13 @@ class LoreService:
             raise NotFound("lorebook not found")
         return book
 
-    async def import_book(self, user: User, obj: dict[str, Any], fmt: str, name: str) -> Lorebook:
-        book = convert.book_from_file(obj, fmt, name)
-        book_id = await self.books.create(book, owner_id=user.id)
-        return await self.get(user, book_id)
-
-    async def export(self, user: User, book_id: str, fmt: ExportFormat = "world_info") -> dict[str, Any]:
+    async def export(self, user: User, book_id: str, fmt: ExportFormat = "world_info") -> tuple[str, dict[str, Any]]:
+        """(name, file body) of the book in `fmt`."""
         book = await self.get(user, book_id)
         if fmt == "world_info":
-            return convert.book_to_world_info(book)
+            return book.name, convert.book_to_world_info(book)
         if fmt == "lorebook_v3":
-            return convert.book_to_lorebook_v3(book)
+            return book.name, convert.book_to_lorebook_v3(book)
         raise InvalidInput(f"unknown lorebook format {fmt!r}; use world_info or lorebook_v3")
 
     async def delete(self, user: User, book_id: str) -> None:

@@ -34,22 +34,10 @@ class LibraryService:
         self.store = store
         self.characters = characters
 
-    async def _visible(self, viewer: User | None, character_ids: list[str]) -> list[Character]:
-        visible = []
-        for character_id in character_ids:
-            try:
-                visible.append(await self.characters.get(viewer, character_id))
-            except NotFound:
-                continue
-        return visible
-
     # -- favorites ---------------------------------------------------------------------------------
 
     async def favorites(self, user: User) -> list[Character]:
-        return await self._visible(user, await self.store.favorite_ids(user.id))
-
-    async def is_favorite(self, user: User | None, character_id: str) -> bool:
-        return user is not None and await self.store.is_favorite(user.id, character_id)
+        return await self.characters.visible(user, await self.store.favorite_ids(user.id))
 
     async def favorite(self, user: User, character_id: str) -> FavoriteState:
         character = await self.characters.get(user, character_id)  # 404 unless the user may see it
@@ -85,13 +73,13 @@ class LibraryService:
     async def collection(self, viewer: User | None, collection_id: str) -> CollectionDetail:
         """The owner's collection, or anyone's public one."""
         collection = await self._readable(viewer, collection_id)
-        characters = await self._visible(viewer, await self.store.collection_character_ids(collection.id))
+        characters = await self.characters.visible(viewer, await self.store.collection_character_ids(collection.id))
         return CollectionDetail(collection=collection, characters=characters)
 
     async def own_collection(self, user: User, collection_id: str) -> CollectionDetail:
         """The user's own collection (someone else's, public or not, is not theirs to manage)."""
         collection = await self._owned(user, collection_id)
-        characters = await self._visible(user, await self.store.collection_character_ids(collection.id))
+        characters = await self.characters.visible(user, await self.store.collection_character_ids(collection.id))
         return CollectionDetail(collection=collection, characters=characters)
 
     async def update_collection(self, user: User, collection_id: str, update: CollectionUpdate) -> Collection:

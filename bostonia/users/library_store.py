@@ -65,14 +65,6 @@ class LibraryStore:
         )
         return [row["character_id"] for row in rows]
 
-    async def is_favorite(self, user_id: str, character_id: str) -> bool:
-        return bool(
-            await self.db.fetchval(
-                "select exists(select 1 from user_favorites where user_id = ? and character_id = ?)",
-                (user_id, character_id),
-            )
-        )
-
     # -- collections -------------------------------------------------------------------------------
 
     async def create_collection(self, user_id: str, name: str, description: str, is_public: bool) -> Collection:

@@ -16,6 +16,7 @@ from bostonia.auth.schemas import Notice
 from bostonia.characters.schemas import CharacterList
 from bostonia.errors import InvalidInput
 from bostonia.http.auth import SESSION_COOKIE, bearer_token
+from bostonia.http.bodies import optional_body
 from bostonia.http.deps import Auth, CurrentUser, Library, Users, Viewer
 from bostonia.users.schemas import (
     AccountDeletion,
@@ -77,11 +78,7 @@ class MeController(Controller):
         self, user: CurrentUser, users: Users, auth: Auth, request: Request[Any, Any, Any]
     ) -> Response[None]:
         """Delete your account and everything it owns (body `{"password": ...}` when it has one)."""
-        body = await request.body()
-        try:
-            data = msgspec.json.decode(body, type=AccountDeletion) if body.strip() else AccountDeletion()
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            raise ValidationException(f"invalid request: {exc}") from None
+        data = await optional_body(request, AccountDeletion)
         if (await users.profile(user)).has_password and not await auth.password_matches(user, data.password):
             raise InvalidInput("the password is not correct", code="wrong_password", details={"field": "password"})
         await users.delete_account(user, actor=user)

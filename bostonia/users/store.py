@@ -8,7 +8,7 @@ from typing import Any, Literal
 import msgspec
 
 from bostonia.audit.store import record_in
-from bostonia.auth.store import revoke_user_sessions
+from bostonia.auth.store import revoke_user_sessions, set_password_in
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utcnow
 from bostonia.users.schemas import Preferences, Profile, User
@@ -144,13 +144,7 @@ class UserStore:
     async def set_password(self, user_id: str, password_hash: str, *, keep_family: str | None = None) -> None:
         """Change the password and sign out every other session, in one transaction."""
 
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "update users set password_hash = ?, updated_at = ? where id = ?", (password_hash, utcnow(), user_id)
-            )
-            revoke_user_sessions(conn, user_id, keep_family=keep_family)
-
-        await self.db.write(run)
+        await self.db.write(lambda conn: set_password_in(conn, user_id, password_hash, keep_family=keep_family))
 
     async def record_login(self, user_id: str) -> None:
         await self.db.execute_write("update users set last_login_at = ? where id = ?", (utcnow(), user_id))
