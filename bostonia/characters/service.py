@@ -349,11 +349,8 @@ class CharacterService:
         if character.creator_id == user.id:
             raise PermissionDenied("you cannot rate your own character")
         review_text = data.review.strip() if data.review else None
-        review, _ = await self.characters.rate(character_id, user.id, data.rating, review_text or None)
-        updated = await self.get(user, character_id)
-        return RatingSummary(
-            character_id=character_id, avg_rating=updated.avg_rating, rating_count=updated.rating_count, review=review
-        )
+        review, average, count = await self.characters.rate(character_id, user.id, data.rating, review_text or None)
+        return RatingSummary(character_id=character_id, avg_rating=average, rating_count=count, review=review)
 
     async def reviews(
         self, viewer: User | None, character_id: str, *, cursor: str | None = None, limit: int = 20

@@ -399,11 +399,11 @@ class CharacterStore:
 
     # -- ratings --------------------------------------------------------------------------------------
 
-    async def rate(self, character_id: str, user_id: str, rating: int, review: str | None) -> tuple[Review, bool]:
+    async def rate(self, character_id: str, user_id: str, rating: int, review: str | None) -> tuple[Review, float, int]:
         """Insert or update the user's rating and refresh the character's average in the same transaction.
-        Returns the review and whether it was new."""
+        Returns the review and the character's new average and count."""
 
-        def write(conn: sqlite3.Connection) -> tuple[Review, bool]:
+        def write(conn: sqlite3.Connection) -> tuple[Review, float, int]:
             now = utcnow()
             existing = conn.execute(
                 "select id from character_ratings where character_id = ? and user_id = ?", (character_id, user_id)
@@ -429,7 +429,10 @@ class CharacterStore:
             row = conn.execute(
                 REVIEW_SELECT + " where r.character_id = ? and r.user_id = ?", (character_id, user_id)
             ).fetchone()
-            return msgspec.convert(dict(row), Review), existing is None
+            average, count = conn.execute(
+                "select avg_rating, rating_count from characters where id = ?", (character_id,)
+            ).fetchone()
+            return msgspec.convert(dict(row), Review), float(average), int(count)
 
         return await self.db.write(write)
 

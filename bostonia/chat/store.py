@@ -115,7 +115,7 @@ class ConversationStore:
             first = None
             for index, greeting in enumerate(g for g in greetings if g.strip()):
                 # Distinct timestamps keep the swipe order stable: the card's first_mes comes first.
-                message = _insert_message(
+                message_id = _insert_message(
                     conn,
                     conversation_id=conversation_id,
                     parent_id=None,
@@ -123,9 +123,9 @@ class ConversationStore:
                     content=greeting,
                     now=_plus_ms(now, index),
                 )
-                first = first or message
+                first = first or message_id
             if first is not None:
-                _set_leaf(conn, conversation_id, first.id)
+                _set_leaf(conn, conversation_id, first)
             conn.execute(
                 "update characters set total_conversations = total_conversations + 1 where id = ?", (character_id,)
             )
@@ -284,7 +284,7 @@ class ConversationStore:
         """Add a message under `parent_id` and make it the conversation's active leaf."""
 
         def insert(conn: sqlite3.Connection) -> Message:
-            message = _insert_message(
+            inserted = _insert_message(
                 conn,
                 conversation_id=conversation_id,
                 parent_id=parent_id,
@@ -297,7 +297,7 @@ class ConversationStore:
                 status=status,
                 is_regeneration=is_regeneration,
             )
-            _set_leaf(conn, conversation_id, message.id)
+            _set_leaf(conn, conversation_id, inserted)
             if role == "user":  # the first thing the user says names the conversation
                 conn.execute(
                     "update conversations set title = ? where id = ? and title = ''",
@@ -308,7 +308,7 @@ class ConversationStore:
                 " where id = (select character_id from conversations where id = ?)",
                 (conversation_id,),
             )
-            return _read_message(conn, message.id)
+            return _read_message(conn, inserted)
 
         return await self.db.write(insert)
 
@@ -493,7 +493,7 @@ def _insert_tree(
             is_regeneration=message.is_regeneration,
             edited_at=message.edited_at,
             metadata=message.metadata,
-        ).id
+        )
     _set_leaf(conn, conversation_id, ids.get(leaf_key) if leaf_key else None)
     conn.execute(
         "update characters set total_conversations = total_conversations + 1 where id = ?", (row["character_id"],)
@@ -532,7 +532,7 @@ def _insert_message(
     is_regeneration: bool = False,
     edited_at: str | None = None,
     metadata: dict[str, Any] | None = None,
-) -> Message:
+) -> str:
     message_id = message_id or new_id()
     conn.execute(
         "insert into messages (id, conversation_id, parent_id, role, content, model_used, tokens_used, status,"
@@ -557,4 +557,4 @@ def _insert_message(
         " last_message_at = max(coalesce(last_message_at, ''), ?) where id = ?",
         (now, conversation_id),
     )
-    return _read_message(conn, message_id)
+    return message_id
