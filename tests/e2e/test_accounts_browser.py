@@ -4,7 +4,6 @@ refused; too many requests show the 429 page. Nothing trips the Content-Security
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from bostonia.app import build_services, create_app
 from bostonia.plugins import make_plugin_manager
 from tests.conftest import make_settings, serve_in_thread
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.fakes import ModelPlugin, ScriptedModel
 
 pytestmark = pytest.mark.browser
@@ -26,18 +24,6 @@ def server(**overrides: Any) -> Any:
     plugins = make_plugin_manager(load=[])
     plugins.register(ModelPlugin(ScriptedModel()))
     return serve_in_thread(create_app(settings, services=build_services(settings, plugins)))
-
-
-@pytest.fixture
-def browser_context() -> Iterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed (make test installs it with apt-get)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser: Any, base_url: str) -> tuple[Any, list[str]]:
@@ -69,9 +55,9 @@ def register_and_sign_in(page: Any) -> None:
     page.get_by_role("link", name="Robin").wait_for()
 
 
-def test_register_login_change_theme_logout(browser_context: Any) -> None:
+def test_register_login_change_theme_logout(browser: Any) -> None:
     with server() as url:
-        page, problems = open_page(browser_context, url)
+        page, problems = open_page(browser, url)
         register_and_sign_in(page)
         assert background(page) == LIGHT  # "system" follows the (light) OS setting
 
@@ -97,9 +83,9 @@ def test_register_login_change_theme_logout(browser_context: Any) -> None:
         assert problems == []
 
 
-def test_forged_form_and_htmx_requests_are_refused(browser_context: Any) -> None:
+def test_forged_form_and_htmx_requests_are_refused(browser: Any) -> None:
     with server() as url:
-        page, problems = open_page(browser_context, url)
+        page, problems = open_page(browser, url)
         register_and_sign_in(page)
         page.goto("/account")
         page.evaluate("document.querySelector('form[action=\"/account\"] input[name=_csrf_token]').value = 'forged'")
@@ -118,9 +104,9 @@ def test_forged_form_and_htmx_requests_are_refused(browser_context: Any) -> None
         assert problems == []
 
 
-def test_too_many_requests_show_the_429_page(browser_context: Any) -> None:
+def test_too_many_requests_show_the_429_page(browser: Any) -> None:
     with server(rate_limits={"anonymous": 4}) as url:
-        page, _ = open_page(browser_context, url)
+        page, _ = open_page(browser, url)
         statuses = [page.goto("/").status for _ in range(5)]
         assert statuses == [200, 200, 200, 200, 429]
         assert page.get_by_role("heading", name="429").is_visible()
