@@ -60,6 +60,7 @@ from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
 from bostonia.http.ratelimit import rate_limit_middleware
 from bostonia.http.security import BostoniaCSRFMiddleware, csrf_config, security_headers
+from bostonia.llm.base import LoadableModel
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
 from bostonia.lore.activation import LoreInjector
@@ -151,9 +152,8 @@ class Services:
         except Unavailable as exc:
             log.warning("no default chat model: %s", exc.message)
             return
-        load = getattr(model, "load", None)
-        if callable(load):
-            future = asyncio.get_running_loop().run_in_executor(None, load)
+        if isinstance(model, LoadableModel):
+            future = asyncio.get_running_loop().run_in_executor(None, model.load)
             future.add_done_callback(_log_failure)
 
     async def stop(self) -> None:

@@ -15,8 +15,8 @@ from websockets.sync.client import connect
 
 from bostonia.config import RateLimitConfig, Settings
 from bostonia.errors import RateLimited
+from bostonia.identity import User
 from bostonia.ratelimit.service import RateLimiter
-from bostonia.users.schemas import User
 from tests.conftest import bearer, error_of, make_settings, register
 from tests.test_chat import new_conversation
 

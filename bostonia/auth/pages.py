@@ -16,8 +16,8 @@ from bostonia.errors import BostoniaError, RateLimited
 from bostonia.http.auth import SESSION_COOKIE, client_ip, public_base_url
 from bostonia.http.deps import Auth, Config, LoginOptions, Recovery, Viewer
 from bostonia.http.errors import status_for
+from bostonia.identity import User
 from bostonia.ui.forms import Form
-from bostonia.users.schemas import User
 
 
 def safe_next(target: str | None) -> str:

@@ -17,8 +17,9 @@ from bostonia.auth.service import AuthService
 from bostonia.auth.store import PasswordResetStore
 from bostonia.auth.tokens import hash_token, new_opaque_token
 from bostonia.errors import BostoniaError, InvalidInput
+from bostonia.identity import User
 from bostonia.mail.sender import Mailer
-from bostonia.users.schemas import ResetLink, User
+from bostonia.users.schemas import ResetLink
 from bostonia.users.service import require_admin
 
 log = logging.getLogger(__name__)

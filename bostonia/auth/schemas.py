@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from bostonia.users.schemas import User
+from bostonia.identity import User
 
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]

@@ -17,7 +17,7 @@ from bostonia.auth.throttle import LoginThrottle
 from bostonia.auth.tokens import AccessTokens, hash_token, new_opaque_token
 from bostonia.config import AuthConfig
 from bostonia.errors import Conflict, InvalidInput, NotAuthenticated, PermissionDenied
-from bostonia.users.schemas import User
+from bostonia.identity import User
 from bostonia.users.store import UserStore
 
 log = logging.getLogger(__name__)

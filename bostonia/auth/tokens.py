@@ -11,7 +11,7 @@ from typing import Any
 
 import jwt
 
-from bostonia.users.schemas import User
+from bostonia.identity import User
 
 ALGORITHM = "HS256"
 

@@ -15,7 +15,6 @@ from litestar.response import Redirect, Response, Template
 from bostonia.characters.media import ProcessedImage
 from bostonia.characters.routes import CardUpload, import_result, import_upload
 from bostonia.characters.schemas import (
-    CONTENT_TIERS,
     TEXT_FIELDS,
     VISIBILITIES,
     Character,
@@ -25,11 +24,11 @@ from bostonia.characters.schemas import (
 from bostonia.characters.service import CharacterService
 from bostonia.errors import BostoniaError, InvalidInput
 from bostonia.http.deps import Characters, Config, CurrentUser, Transfer
+from bostonia.identity import CONTENT_TIERS, User
 from bostonia.lore.convert import book_to_card
 from bostonia.lore.store import LorebookStore
 from bostonia.prompt.macros import expand
 from bostonia.ui.forms import SAMPLER_FIELDS, Form, sampler_values
-from bostonia.users.schemas import User
 
 # The builder's text inputs: the character's text fields and the card's V3 nickname.
 FORM_TEXT_FIELDS = (*TEXT_FIELDS, "nickname")

@@ -37,7 +37,7 @@ def card_files(paths: list[Path]) -> list[Path]:
 
 def _operator() -> Any:
     """The instance operator at the command line: sees and exports every character, like an admin."""
-    from bostonia.users.schemas import User
+    from bostonia.identity import User
 
     return User(
         id="",

@@ -16,8 +16,9 @@ from bostonia.characters.schemas import Character, Rate
 from bostonia.characters.service import CharacterService
 from bostonia.errors import InvalidInput
 from bostonia.http.deps import Characters, Chat, CurrentUser, Viewer
+from bostonia.identity import User
 from bostonia.ui.forms import Form
-from bostonia.users.schemas import FavoriteState, User
+from bostonia.users.schemas import FavoriteState
 
 Tab = Literal["trending", "new", "popular", "rating"]
 TABS = [("trending", "Trending"), ("new", "New"), ("rating", "Top rated"), ("popular", "Popular")]

@@ -16,7 +16,6 @@ from bostonia.characters.schemas import (
     CharacterList,
     CharacterPage,
     CharacterUpdate,
-    ContentTier,
     ImportedFile,
     ImportFailure,
     ImportResult,
@@ -32,7 +31,7 @@ from bostonia.errors import InvalidInput, PayloadTooLarge
 from bostonia.http.deps import Characters, Config, CurrentUser, Transfer, Viewer
 from bostonia.http.downloads import attachment
 from bostonia.http.errors import status_for
-from bostonia.users.schemas import User
+from bostonia.identity import ContentTier, User
 
 
 @dataclass

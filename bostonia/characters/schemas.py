@@ -6,13 +6,12 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from bostonia.errors import InvalidInput
+from bostonia.identity import ContentTier
 from bostonia.llm.base import SamplerSettings
 
 Visibility = Literal["private", "unlisted", "public"]
-ContentTier = Literal["sfw", "mature", "adult"]
 Sort = Literal["new", "popular", "rating"]
 VISIBILITIES: tuple[Visibility, ...] = ("private", "unlisted", "public")
-CONTENT_TIERS: tuple[ContentTier, ...] = ("sfw", "mature", "adult")
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Line = Annotated[str, msgspec.Meta(max_length=300)]

@@ -19,7 +19,6 @@ import msgspec
 from bostonia.cards.model import MODELLED, CharacterCard, derived_tagline, parse_card
 from bostonia.characters.media import ImageLimits, MediaStore, ProcessedImage, process_image
 from bostonia.characters.schemas import (
-    CONTENT_TIERS,
     Character,
     CharacterCreate,
     CharacterPage,
@@ -37,9 +36,9 @@ from bostonia.config import CharactersConfig, UploadsConfig
 from bostonia.db import sqlite3
 from bostonia.db.values import new_id
 from bostonia.errors import InvalidInput, NotFound, PermissionDenied
+from bostonia.identity import CONTENT_TIERS, User
 from bostonia.lore.convert import book_from_card
 from bostonia.lore.schemas import Lorebook
-from bostonia.users.schemas import User
 
 # A vocabulary this small is rebuilt right away after a change; a bigger one in the background.
 SYNC_TERM_REBUILD = 20_000

@@ -21,17 +21,17 @@ from bostonia.cards.model import CharacterCard, card_json, derived_tagline
 from bostonia.cards.png import embed_card
 from bostonia.cards.reader import CardFile, CardLimits, LorebookFile, read_card_file
 from bostonia.characters.media import ImageLimits, MediaStore, ProcessedImage, placeholder_png, process_image
-from bostonia.characters.schemas import CONTENT_TIERS, VISIBILITIES, Character, ImportedLorebook, sampler_settings
+from bostonia.characters.schemas import VISIBILITIES, Character, ImportedLorebook, sampler_settings
 from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterRecord
 from bostonia.config import UploadsConfig
 from bostonia.db.values import new_id
 from bostonia.errors import BostoniaError, InvalidInput, PermissionDenied
+from bostonia.identity import CONTENT_TIERS, User
 from bostonia.lore.convert import book_from_card, book_from_file, book_to_card
 from bostonia.lore.schemas import Lorebook
 from bostonia.lore.store import LorebookStore
 from bostonia.ui.filters import avatar_hue
-from bostonia.users.schemas import User
 
 log = logging.getLogger(__name__)
 ExportFormat = Literal["png", "json", "charx"]

@@ -29,8 +29,8 @@ from bostonia.chat.service import PATH_CHANGED, ChatService
 from bostonia.chat.streams import CHUNK, COMPLETE, ERROR, QUEUED, START
 from bostonia.errors import BostoniaError, InvalidInput, PayloadTooLarge
 from bostonia.http.deps import Chat, CurrentUser, Personas, Replies
+from bostonia.identity import User
 from bostonia.ui.forms import Form, sampler_values
-from bostonia.users.schemas import User
 
 PAGE_SIZE = 200  # messages rendered at once; older ones load on demand
 KEEPALIVE_SECONDS = 20

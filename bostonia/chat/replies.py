@@ -27,13 +27,13 @@ from bostonia.chat.streams import ReplyMode, ReplyStream
 from bostonia.config import LLMConfig
 from bostonia.db.values import new_id
 from bostonia.errors import BostoniaError, Conflict, InvalidInput, Unavailable
+from bostonia.identity import User
 from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, SamplingParams
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
 from bostonia.personas.service import PersonaService
 from bostonia.prompt.builder import BuiltPrompt, Persona, PromptInjection, build_prompt
 from bostonia.prompt.macros import MacroContext
-from bostonia.users.schemas import User
 
 log = logging.getLogger(__name__)
 # Room left in the context for the template's own tokens beyond our per-message estimate.

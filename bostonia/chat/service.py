@@ -20,10 +20,10 @@ from bostonia.chat.schemas import ChatEvent, Conversation, Message, PathChange, 
 from bostonia.chat.store import ConversationStore
 from bostonia.config import LLMConfig
 from bostonia.errors import Conflict, InvalidInput, NotFound
+from bostonia.identity import User
 from bostonia.personas.service import PersonaService
 from bostonia.prompt.macros import MacroContext, expand_with
 from bostonia.users.privacy import Access, ConversationAccessPolicy
-from bostonia.users.schemas import User
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 10_000

@@ -33,8 +33,8 @@ from bostonia.db.values import to_json
 from bostonia.errors import BostoniaError, InvalidInput, RateLimited
 from bostonia.http.auth import client_ip, resolve_user
 from bostonia.http.deps import Auth, Chat, Hub, Limiter, Metrics, Replies
+from bostonia.identity import User
 from bostonia.ratelimit.service import RateLimiter
-from bostonia.users.schemas import User
 
 log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 64 * 1024

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 
 from bostonia.auth.service import AuthService
 from bostonia.errors import NotAuthenticated
-from bostonia.users.schemas import User
+from bostonia.identity import User
 
 SESSION_COOKIE = "bostonia_session"
 _RESOLVED = "bostonia_user"

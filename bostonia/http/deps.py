@@ -20,12 +20,12 @@ from bostonia.chat.replies import ReplyService
 from bostonia.chat.service import ChatService
 from bostonia.config import Settings as _Settings
 from bostonia.db import Database
+from bostonia.identity import User
 from bostonia.lore.service import LoreService
 from bostonia.observability.metrics import Metrics as _Metrics
 from bostonia.personas.service import PersonaService
 from bostonia.ratelimit.service import RateLimiter
 from bostonia.users.library import LibraryService
-from bostonia.users.schemas import User
 from bostonia.users.service import UserService
 
 Audit = NamedDependency[AuditLog]

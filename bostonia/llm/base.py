@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Literal, Protocol, runtime_checkable
+from typing import Annotated, Any, Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -49,6 +49,11 @@ class GenerationRequest(msgspec.Struct, kw_only=True, frozen=True):
     continue_last: bool = False
     # Only process the prompt (warm the cache for a conversation the user just opened); yield nothing.
     prefill_only: bool = False
+    # Structured output: the reply must match this JSON schema (models that cannot constrain decoding
+    # still receive it and should ask for it in their own way, e.g. a provider's `response_format`).
+    json_schema: dict[str, Any] | None = None
+    # Or a llama.cpp GBNF grammar, for local models (ignored by providers that have no grammar support).
+    grammar: str | None = None
 
 
 @runtime_checkable
@@ -68,4 +73,22 @@ class ChatModel(Protocol):
 
     def stream(self, request: GenerationRequest, should_stop: Callable[[], bool]) -> Iterator[str]:
         """Yield pieces of the reply as they are generated; stop early once `should_stop()` is true."""
+        ...
+
+
+@runtime_checkable
+class LoadableModel(ChatModel, Protocol):
+    """A model with a costly first use (weights to read): the server loads it in the background at start."""
+
+    def load(self) -> object:
+        """Load the weights now (blocking; called off the event loop). Idempotent."""
+        ...
+
+
+@runtime_checkable
+class SessionModel(ChatModel, Protocol):
+    """A model that keeps per-conversation state (llama.cpp's KV cache), keyed by `GenerationRequest.session`."""
+
+    def forget(self, session: str) -> None:
+        """Drop whatever is kept for `session` (its conversation was deleted or rewritten)."""
         ...

@@ -8,7 +8,7 @@ import pluggy
 
 from bostonia.config import Settings
 from bostonia.errors import NotFound, Unavailable
-from bostonia.llm.base import ChatModel
+from bostonia.llm.base import ChatModel, SessionModel
 
 
 class ModelRegistry:
@@ -47,9 +47,8 @@ class ModelRegistry:
     def forget_session(self, session: str) -> None:
         """Every model that keeps per-conversation state drops what it holds for `session`."""
         for model in self._models.values():
-            forget = getattr(model, "forget", None)
-            if callable(forget):
-                forget(session)
+            if isinstance(model, SessionModel):
+                model.forget(session)
 
     def __iter__(self) -> Iterator[ChatModel]:
         return iter(self._models.values())

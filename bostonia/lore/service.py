@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from bostonia.errors import InvalidInput, NotFound
+from bostonia.identity import User
 from bostonia.lore import convert
 from bostonia.lore.schemas import ExportFormat, Lorebook, LorebookSummary
 from bostonia.lore.store import LorebookStore
-from bostonia.users.schemas import User
 
 
 class LoreService:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from bostonia.errors import NotFound
+from bostonia.identity import User
 from bostonia.personas.schemas import PersonaOut
 from bostonia.personas.store import PersonaStore
 from bostonia.prompt.builder import Persona
-from bostonia.users.schemas import User
 
 
 class PersonaService:

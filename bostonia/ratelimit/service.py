@@ -17,7 +17,7 @@ import msgspec
 
 from bostonia.config import RateLimitConfig
 from bostonia.errors import RateLimited
-from bostonia.users.schemas import User
+from bostonia.identity import User
 
 WINDOW_SECONDS = 60.0
 SWEEP_EVERY = 5000

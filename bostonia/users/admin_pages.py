@@ -12,8 +12,9 @@ from bostonia.errors import BostoniaError, NotFound
 from bostonia.http.auth import public_base_url
 from bostonia.http.deps import Config, CurrentUser, Recovery, Users
 from bostonia.http.errors import status_for
+from bostonia.identity import ROLES, TIERS, User
 from bostonia.ui.forms import Form
-from bostonia.users.schemas import ROLES, TIERS, ResetLink, User
+from bostonia.users.schemas import ResetLink
 from bostonia.users.service import UserService, require_admin
 
 ACTIONS = ("role", "tier", "disable", "enable", "delete", "reset-link")

@@ -12,7 +12,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from bostonia.audit.schemas import AuditList
 from bostonia.http.auth import public_base_url
 from bostonia.http.deps import Audit, Config, CurrentUser, Recovery, Users
-from bostonia.users.schemas import AdminUserUpdate, Profile, ResetLink, User, UserList
+from bostonia.identity import User
+from bostonia.users.schemas import AdminUserUpdate, Profile, ResetLink, UserList
 from bostonia.users.service import require_admin
 from bostonia.users.store import DeleteMode
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from bostonia.users.schemas import ROLES, TIERS, User
+from bostonia.identity import ROLES, TIERS, User
 
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 EMAIL = typer.Argument(help="The account's email address (or its id).")

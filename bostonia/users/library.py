@@ -9,6 +9,7 @@ from __future__ import annotations
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
 from bostonia.errors import InvalidInput, NotFound
+from bostonia.identity import User
 from bostonia.users.library_store import LibraryStore
 from bostonia.users.schemas import (
     Collection,
@@ -16,7 +17,6 @@ from bostonia.users.schemas import (
     CollectionDetail,
     CollectionUpdate,
     FavoriteState,
-    User,
 )
 from bostonia.users.service import changes_of
 

@@ -13,16 +13,14 @@ from bostonia.errors import BostoniaError, InvalidInput
 from bostonia.http.auth import SESSION_COOKIE
 from bostonia.http.deps import Auth, Characters, CurrentUser, Library, Users, Viewer
 from bostonia.http.errors import status_for
+from bostonia.identity import CONTENT_TIERS, THEMES, User
 from bostonia.ui.forms import Form
 from bostonia.users.schemas import (
-    CONTENT_TIERS,
-    THEMES,
     AgeVerification,
     CollectionCreate,
     CollectionUpdate,
     PreferencesUpdate,
     ProfileUpdate,
-    User,
 )
 
 S = TypeVar("S", bound=msgspec.Struct)

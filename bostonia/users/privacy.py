@@ -11,7 +11,7 @@ from typing import Literal
 
 from bostonia.audit.store import AuditLog
 from bostonia.config import PrivacyConfig
-from bostonia.users.schemas import User
+from bostonia.identity import User
 
 Access = Literal["read", "write"]
 

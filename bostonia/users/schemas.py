@@ -1,42 +1,17 @@
 from __future__ import annotations
 
 import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 import msgspec
 
 from bostonia.characters.schemas import Character
-
-Role = Literal["user", "creator", "admin"]
-Tier = Literal["free", "plus", "pro", "creator"]
-ContentTier = Literal["sfw", "mature", "adult"]
-Theme = Literal["light", "dark", "system"]
-ROLES: tuple[Role, ...] = ("user", "creator", "admin")
-TIERS: tuple[Tier, ...] = ("free", "plus", "pro", "creator")
-CONTENT_TIERS: tuple[ContentTier, ...] = ("sfw", "mature", "adult")
-THEMES: tuple[Theme, ...] = ("light", "dark", "system")
+from bostonia.identity import ContentTier, Role, Theme, Tier, User
 
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Bio = Annotated[str, msgspec.Meta(max_length=2000)]
 Language = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", max_length=35)]
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-
-
-class User(msgspec.Struct, kw_only=True):
-    id: str
-    email: str
-    display_name: str
-    role: Role
-    tier: Tier
-    is_active: bool
-    age_verified: bool
-    content_tier: ContentTier
-    created_at: str
-    theme: Theme = "system"  # from the preferences: every page needs it for <html data-theme>
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 class Profile(msgspec.Struct, kw_only=True):

@@ -10,15 +10,13 @@ import msgspec
 
 from bostonia.config import AuthConfig, PrivacyConfig
 from bostonia.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from bostonia.identity import ROLES, TIERS, User
 from bostonia.users.schemas import (
-    ROLES,
-    TIERS,
     AgeVerification,
     Preferences,
     PreferencesUpdate,
     Profile,
     ProfileUpdate,
-    User,
 )
 from bostonia.users.store import DeleteMode, UserStore
 

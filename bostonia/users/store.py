@@ -11,7 +11,8 @@ from bostonia.audit.store import record_in
 from bostonia.auth.store import revoke_user_sessions, set_password_in
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utcnow
-from bostonia.users.schemas import Preferences, Profile, User
+from bostonia.identity import User
+from bostonia.users.schemas import Preferences, Profile
 
 # The effective plan: the newest active subscription, else free.
 USER_COLUMNS = """

@@ -28,7 +28,7 @@ from bostonia.errors import BostoniaError, NotAuthenticated, NotFound
 from bostonia.http.auth import public_base_url
 from bostonia.http.deps import Auth, Config, LoginOptions, Viewer
 from bostonia.http.errors import status_for
-from bostonia.users.schemas import User
+from bostonia.identity import User
 from bostonia_oidc.client import ProviderClient, pkce_pair
 
 BINDING_COOKIE = "bostonia_oidc"
