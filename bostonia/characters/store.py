@@ -419,13 +419,6 @@ class CharacterStore:
                     "update character_ratings set rating = ?, review = ?, updated_at = ? where id = ?",
                     (rating, review, now, existing["id"]),
                 )
-            conn.execute(
-                """update characters set
-                       avg_rating = coalesce((select avg(rating) from character_ratings where character_id = ?), 0),
-                       rating_count = (select count(*) from character_ratings where character_id = ?)
-                   where id = ?""",
-                (character_id, character_id, character_id),
-            )
             row = conn.execute(
                 REVIEW_SELECT + " where r.character_id = ? and r.user_id = ?", (character_id, user_id)
             ).fetchone()

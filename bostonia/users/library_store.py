@@ -31,16 +31,14 @@ class LibraryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    # -- favorites (characters.favorite_count changes in the same transaction) ----------------------
+    # -- favorites (the characters capability's triggers keep favorite_count in the same transaction) --
 
     async def add_favorite(self, user_id: str, character_id: str) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            added = conn.execute(
+            conn.execute(
                 "insert or ignore into user_favorites (user_id, character_id, created_at) values (?, ?, ?)",
                 (user_id, character_id, utcnow()),
-            ).rowcount
-            if added:
-                conn.execute("update characters set favorite_count = favorite_count + 1 where id = ?", (character_id,))
+            )
             return _favorite_count(conn, character_id)
 
         return await self.db.write(run)
@@ -50,10 +48,6 @@ class LibraryStore:
             removed = conn.execute(
                 "delete from user_favorites where user_id = ? and character_id = ?", (user_id, character_id)
             ).rowcount
-            if removed:
-                conn.execute(
-                    "update characters set favorite_count = max(favorite_count - 1, 0) where id = ?", (character_id,)
-                )
             return bool(removed), _favorite_count(conn, character_id)
 
         return await self.db.write(run)
