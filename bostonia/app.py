@@ -27,11 +27,15 @@ from litestar.template import TemplateConfig
 from sqlite_utils import Migrations
 
 from bostonia import __version__
+from bostonia.accounts.admin_pages import AdminPages
+from bostonia.accounts.admin_routes import AdminController
+from bostonia.accounts.pages import AccountDeletionPages
+from bostonia.accounts.service import AccountService
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages
 from bostonia.auth.recovery import PasswordRecovery
-from bostonia.auth.routes import AuthController
+from bostonia.auth.routes import AuthController, PasswordController
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
@@ -60,6 +64,10 @@ from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
 from bostonia.http.ratelimit import rate_limit_middleware
 from bostonia.http.security import BostoniaCSRFMiddleware, csrf_config, security_headers
+from bostonia.library.pages import LibraryPages
+from bostonia.library.routes import CollectionController, MyLibraryController
+from bostonia.library.service import LibraryService
+from bostonia.library.store import LibraryStore
 from bostonia.llm.base import LoadableModel
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
@@ -79,13 +87,9 @@ from bostonia.personas.store import PersonaStore
 from bostonia.plugins import make_plugin_manager
 from bostonia.ratelimit.service import RateLimiter
 from bostonia.ui import filters
-from bostonia.users.admin_pages import AdminPages
-from bostonia.users.admin_routes import AdminController
-from bostonia.users.library import LibraryService
-from bostonia.users.library_store import LibraryStore
 from bostonia.users.pages import UserPages
 from bostonia.users.privacy import ConversationAccessPolicy
-from bostonia.users.routes import CollectionController, MeController
+from bostonia.users.routes import MeController
 from bostonia.users.service import UserService
 from bostonia.users.store import UserStore
 
@@ -117,6 +121,7 @@ class Services:
     auth: AuthService
     recovery: PasswordRecovery
     users: UserService
+    accounts: AccountService
     library: LibraryService
     limiter: RateLimiter
     media: MediaStore
@@ -193,6 +198,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
     tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
     audit = AuditLog(db)
+    users = UserService(user_store, auth_config=settings.auth)
     auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     media = MediaStore(settings.data_path / "media")
     lorebooks = LorebookStore(db)
@@ -226,7 +232,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             audit,
             lifetime_minutes=settings.auth.password_reset_minutes,
         ),
-        users=UserService(user_store, auth_config=settings.auth, privacy=settings.privacy),
+        users=users,
+        accounts=AccountService(db, users, auth, settings.privacy),
         library=LibraryService(LibraryStore(db), characters),
         limiter=RateLimiter(settings.rate_limits),
         media=media,
@@ -306,6 +313,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "auth": _provide(services.auth),
         "recovery": _provide(services.recovery),
         "users": _provide(services.users),
+        "accounts": _provide(services.accounts),
         "library": _provide(services.library),
         "limiter": _provide(services.limiter),
         "login_options": _provide(login_options),
@@ -323,7 +331,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         route_handlers=[
             *ops_routes.ROUTES,
             AuthController,
+            PasswordController,
             MeController,
+            MyLibraryController,
             CollectionController,
             AdminController,
             CharacterController,
@@ -334,6 +344,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             PersonaPages,
             AccountPages,
             UserPages,
+            AccountDeletionPages,
+            LibraryPages,
             AdminPages,
             CharacterPages,
             BuilderPages,

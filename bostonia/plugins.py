@@ -11,7 +11,7 @@ import pluggy
 from bostonia import hookspecs
 
 # Core behaviour implemented as plugins, so third-party plugins use the very same hooks.
-DEFAULT_PLUGINS = ("bostonia.llm.local",)
+DEFAULT_PLUGINS = ("bostonia.default_plugins.local_models",)
 
 
 def make_plugin_manager(load: list[str] | None = None) -> pluggy.PluginManager:

@@ -12,6 +12,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, MultipartBody
 from litestar.response import Redirect, Response, Template
 
+from bostonia.characters.deps import Characters, Transfer
 from bostonia.characters.media import ProcessedImage
 from bostonia.characters.routes import CardUpload, import_result, import_upload
 from bostonia.characters.schemas import (
@@ -23,7 +24,7 @@ from bostonia.characters.schemas import (
 )
 from bostonia.characters.service import CharacterService
 from bostonia.errors import BostoniaError, InvalidInput
-from bostonia.http.deps import Characters, Config, CurrentUser, Transfer
+from bostonia.http.deps import Config, CurrentUser
 from bostonia.identity import CONTENT_TIERS, User
 from bostonia.lore.convert import book_to_card
 from bostonia.lore.store import LorebookStore

@@ -129,18 +129,23 @@ def m002_counters(db: sqlite_utils.Database) -> None:
             update characters set favorite_count = max(favorite_count - 1, 0) where id = old.character_id;
         end;
         create trigger character_counts_rating after insert on character_ratings begin
-            update characters set rating_count = (select count(*) from character_ratings where character_id = new.character_id),
-                avg_rating = coalesce((select avg(rating) from character_ratings where character_id = new.character_id), 0)
+            update characters set
+                rating_count = (select count(*) from character_ratings r where r.character_id = new.character_id),
+                avg_rating = coalesce((select avg(r.rating) from character_ratings r
+                                       where r.character_id = new.character_id), 0)
             where id = new.character_id;
         end;
         create trigger character_counts_rating_change after update of rating on character_ratings begin
-            update characters
-            set avg_rating = coalesce((select avg(rating) from character_ratings where character_id = new.character_id), 0)
+            update characters set
+                avg_rating = coalesce((select avg(r.rating) from character_ratings r
+                                       where r.character_id = new.character_id), 0)
             where id = new.character_id;
         end;
         create trigger character_counts_unrating after delete on character_ratings begin
-            update characters set rating_count = (select count(*) from character_ratings where character_id = old.character_id),
-                avg_rating = coalesce((select avg(rating) from character_ratings where character_id = old.character_id), 0)
+            update characters set
+                rating_count = (select count(*) from character_ratings r where r.character_id = old.character_id),
+                avg_rating = coalesce((select avg(r.rating) from character_ratings r
+                                       where r.character_id = old.character_id), 0)
             where id = old.character_id;
         end;
         """,

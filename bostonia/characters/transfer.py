@@ -27,7 +27,7 @@ from bostonia.characters.store import CharacterRecord
 from bostonia.config import UploadsConfig
 from bostonia.db.values import new_id
 from bostonia.errors import BostoniaError, InvalidInput, PermissionDenied
-from bostonia.identity import CONTENT_TIERS, User
+from bostonia.identity import CONTENT_TIERS, Operator, User
 from bostonia.lore.convert import book_from_card, book_from_file, book_to_card
 from bostonia.lore.schemas import Lorebook
 from bostonia.lore.store import LorebookStore
@@ -269,7 +269,11 @@ class CardTransfer:
         )
 
     async def export(
-        self, viewer: User | None, character_id: str, fmt: ExportFormat = "png", spec: Literal["v2", "v3"] = "v3"
+        self,
+        viewer: User | Operator | None,
+        character_id: str,
+        fmt: ExportFormat = "png",
+        spec: Literal["v2", "v3"] = "v3",
     ) -> tuple[bytes, str, Character]:
         """(file bytes, media type, character). Premium characters leave only through their creator or an admin."""
         character = await self.characters.get(viewer, character_id)

@@ -21,6 +21,7 @@ from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage,
 from markupsafe import escape
 
 from bostonia.characters.schemas import Character
+from bostonia.chat.deps import Chat, Replies
 from bostonia.chat.hub import Subscription
 from bostonia.chat.replies import ReplyService
 from bostonia.chat.routes import MAX_CHAT_FILE, ImportForm
@@ -28,8 +29,9 @@ from bostonia.chat.schemas import ChatEvent, Conversation, SamplerSettings, Upda
 from bostonia.chat.service import PATH_CHANGED, ChatService
 from bostonia.chat.streams import CHUNK, COMPLETE, ERROR, QUEUED, START
 from bostonia.errors import BostoniaError, InvalidInput, PayloadTooLarge
-from bostonia.http.deps import Chat, CurrentUser, Personas, Replies
+from bostonia.http.deps import CurrentUser
 from bostonia.identity import User
+from bostonia.personas.deps import Personas
 from bostonia.ui.forms import Form, sampler_values
 
 PAGE_SIZE = 200  # messages rendered at once; older ones load on demand

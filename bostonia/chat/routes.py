@@ -13,6 +13,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from bostonia.chat.deps import Chat, Replies
 from bostonia.chat.schemas import (
     BranchRequest,
     ChatEvent,
@@ -31,7 +32,7 @@ from bostonia.chat.schemas import (
 from bostonia.chat.streams import COMPLETE, START, ReplyStream
 from bostonia.db.values import to_json
 from bostonia.errors import PayloadTooLarge
-from bostonia.http.deps import Chat, CurrentUser, Replies
+from bostonia.http.deps import CurrentUser
 from bostonia.http.downloads import attachment
 from bostonia.prompt.builder import PromptSection
 

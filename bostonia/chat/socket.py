@@ -25,6 +25,8 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from bostonia.auth.deps import Auth
+from bostonia.chat.deps import Chat, Hub, Replies
 from bostonia.chat.hub import ConversationHub, Subscription
 from bostonia.chat.replies import ReplyService
 from bostonia.chat.schemas import ChatEvent
@@ -32,7 +34,7 @@ from bostonia.chat.service import ChatService
 from bostonia.db.values import to_json
 from bostonia.errors import BostoniaError, InvalidInput, RateLimited
 from bostonia.http.auth import client_ip, resolve_user
-from bostonia.http.deps import Auth, Chat, Hub, Limiter, Metrics, Replies
+from bostonia.http.deps import Limiter, Metrics
 from bostonia.identity import User
 from bostonia.ratelimit.service import RateLimiter
 

@@ -94,6 +94,11 @@ class ImportedMessage(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> int:
+    """A deleted account's conversations, with their messages (and all that hangs off them)."""
+    return conn.execute("delete from conversations where user_id = ?", (user_id,)).rowcount
+
+
 class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db

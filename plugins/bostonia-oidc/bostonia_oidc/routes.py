@@ -21,12 +21,13 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from bostonia.auth.deps import Auth, LoginOptions
 from bostonia.auth.pages import safe_next, signed_in_redirect
 from bostonia.auth.service import AuthService
 from bostonia.config import Settings
 from bostonia.errors import BostoniaError, NotAuthenticated, NotFound
 from bostonia.http.auth import public_base_url
-from bostonia.http.deps import Auth, Config, LoginOptions, Viewer
+from bostonia.http.deps import Config, Viewer
 from bostonia.http.errors import status_for
 from bostonia.identity import User
 from bostonia_oidc.client import ProviderClient, pkce_pair

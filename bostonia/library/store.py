@@ -9,7 +9,7 @@ import msgspec
 
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utcnow
-from bostonia.users.schemas import Collection
+from bostonia.library.schemas import Collection
 
 COLLECTION_SELECT = """
     select c.*, (select count(*) from collection_characters cc where cc.collection_id = c.id) as character_count
@@ -25,6 +25,14 @@ def collection_from_row(row: Any) -> Collection:
 def _favorite_count(conn: sqlite3.Connection, character_id: str) -> int:
     row = conn.execute("select favorite_count from characters where id = ?", (character_id,)).fetchone()
     return int(row[0]) if row else 0
+
+
+def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> dict[str, int]:
+    """A deleted account's favorites and collections (the characters' counters follow by trigger)."""
+    return {
+        "favorites": conn.execute("delete from user_favorites where user_id = ?", (user_id,)).rowcount,
+        "collections": conn.execute("delete from collections where user_id = ?", (user_id,)).rowcount,
+    }
 
 
 class LibraryStore:
