@@ -40,7 +40,6 @@ from bostonia.auth.service import AuthService
 from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
 from bostonia.characters.builder import BuilderPages
-from bostonia.characters.bundled import seed_bundled_characters
 from bostonia.characters.media import MediaStore
 from bostonia.characters.migrations import migrations as character_migrations
 from bostonia.characters.pages import CharacterPages
@@ -56,6 +55,7 @@ from bostonia.chat.routes import ConversationController
 from bostonia.chat.service import ChatService
 from bostonia.chat.socket import chat_socket
 from bostonia.chat.store import ConversationStore
+from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import Settings, load_settings
 from bostonia.db import Database
 from bostonia.db.migrations import migrations as seed_migrations
@@ -138,7 +138,7 @@ class Services:
         applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
-        await seed_bundled_characters(self.characters.characters)
+        await self.characters.seed_bundled()
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
@@ -202,10 +202,12 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     media = MediaStore(settings.data_path / "media")
     lorebooks = LorebookStore(db)
-    characters = CharacterService(CharacterStore(db), media=media, config=settings.characters, uploads=settings.uploads)
+    character_store = CharacterStore(db)
+    characters = CharacterService(character_store, media=media, config=settings.characters, uploads=settings.uploads)
     personas = PersonaService(PersonaStore(db))
     conversations = ConversationStore(db)
     hub = ConversationHub()
+    in_flight = RepliesInFlight()
     chat = ChatService(
         conversations,
         characters,
@@ -213,6 +215,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         hub,
         settings.llm,
         forget_session=models.forget_session,
+        in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
     )
     return Services(
@@ -239,7 +242,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         media=media,
         characters=characters,
         lore=LoreService(lorebooks),
-        transfer=CardTransfer(characters, lorebooks, media, settings.uploads),
+        transfer=CardTransfer(characters, character_store, lorebooks, media, settings.uploads),
         personas=personas,
         hub=hub,
         chat=chat,
@@ -257,6 +260,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
                 LoreInjector(lorebooks),
                 *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
             ],
+            in_flight=in_flight,
         ),
     )
 

@@ -26,8 +26,6 @@ from bostonia.characters.service import CharacterService
 from bostonia.errors import BostoniaError, InvalidInput
 from bostonia.http.deps import Config, CurrentUser
 from bostonia.identity import CONTENT_TIERS, User
-from bostonia.lore.convert import book_to_card
-from bostonia.lore.store import LorebookStore
 from bostonia.prompt.macros import expand
 from bostonia.ui.forms import SAMPLER_FIELDS, Form, sampler_values
 
@@ -193,10 +191,6 @@ def validation_message(exc: msgspec.ValidationError) -> str:
 class BuilderPages(Controller):
     include_in_schema = False
 
-    async def _book(self, lorebooks: LorebookStore, character_id: str) -> dict[str, Any] | None:
-        book = await lorebooks.for_character(character_id)
-        return book_to_card(book) if book else None
-
     def _form(
         self,
         user: User,
@@ -246,7 +240,7 @@ class BuilderPages(Controller):
         self, character_id: FromPath[str], user: CurrentUser, characters: Characters, transfer: Transfer
     ) -> Template:
         character = await characters.editable(user, character_id)
-        book = await self._book(transfer.lorebooks, character_id)
+        book = await transfer.embedded_book(character_id)
         return self._form(user, values_from(character, book), character=character)
 
     @post("/characters/{character_id:str}/edit")
@@ -261,7 +255,7 @@ class BuilderPages(Controller):
         character = await characters.editable(user, character_id)
         values = values_from_form(data)
         try:
-            fields = character_fields(values, await self._book(transfer.lorebooks, character_id))
+            fields = character_fields(values, await transfer.embedded_book(character_id))
             update = msgspec.convert(fields, CharacterUpdate)
             avatar = await _avatar(characters, data.get("avatar"))
             await characters.update(user, character_id, update)

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from bostonia.cards.model import MODELLED, CharacterCard, derived_tagline, parse_card
+from bostonia.characters.bundled import seed_bundled_characters
 from bostonia.characters.media import ImageLimits, MediaStore, ProcessedImage, process_image
 from bostonia.characters.schemas import (
     Character,
@@ -158,6 +159,10 @@ class CharacterService:
             last = items[-1]
             next_cursor = encode_cursor(getattr(last, SORT_COLUMNS[sort]), last.id)
         return CharacterPage(items=items, next_cursor=next_cursor)
+
+    async def seed_bundled(self) -> int:
+        """Add the bundled characters a fresh (or older) database does not have yet."""
+        return await seed_bundled_characters(self.characters)
 
     async def get(self, viewer: User | Operator | None, character_id: str) -> Character:
         """A character the viewer may see; anything else is reported as missing, not forbidden,
