@@ -84,7 +84,13 @@ from bostonia.personas.pages import PersonaPages
 from bostonia.personas.routes import PersonaController
 from bostonia.personas.service import PersonaService
 from bostonia.personas.store import PersonaStore
-from bostonia.plugins import make_plugin_manager
+from bostonia.plugins import (
+    call_all,
+    configure_plugins,
+    make_plugin_manager,
+    plugin_migrations,
+    plugin_template_dirs,
+)
 from bostonia.ratelimit.service import RateLimiter
 from bostonia.ui import filters
 from bostonia.users.pages import UserPages
@@ -103,7 +109,16 @@ MIGRATIONS: tuple[Migrations, ...] = (
     lore_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def web_dir() -> Path:
+    """Templates and static files: inside the package when installed from a wheel, else the source tree's
+    top-level `web/` (where they are edited)."""
+    packaged = Path(__file__).resolve().parent / "web"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "web"
+
+
+WEB_DIR = web_dir()
 
 
 @dataclass
@@ -139,6 +154,7 @@ class Services:
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
         await self.characters.seed_bundled()
+        await call_all(self.plugins.hook.startup(services=self))
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
@@ -164,6 +180,11 @@ class Services:
     async def stop(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        for impl in self.plugins.hook.shutdown.get_hookimpls():
+            try:
+                await call_all([impl.function(**({"services": self} if "services" in impl.argnames else {}))])
+            except Exception:  # one plugin's failure must not keep the others (or the database) open
+                log.exception("plugin %s failed to shut down", impl.plugin_name)
         await self.replies.shutdown()
         await self.characters.stop()
         self.hub.close()
@@ -177,20 +198,23 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
         log.error("loading the default model failed", exc_info=future.exception())
 
 
-def open_database(settings: Settings, *, read_connections: int | None = None) -> Database:
-    """The instance's database, knowing every migration set its schema is made of."""
+def open_database(
+    settings: Settings, plugins: pluggy.PluginManager | None = None, *, read_connections: int | None = None
+) -> Database:
+    """The instance's database, knowing every migration set its schema is made of (the plugins' too)."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
     return Database(
         settings.database_path,
-        migrations=MIGRATIONS,
+        migrations=(*MIGRATIONS, *(plugin_migrations(plugins) if plugins else ())),
         read_connections=read_connections or settings.database.read_connections,
         busy_timeout_ms=settings.database.busy_timeout_ms,
     )
 
 
 def build_services(settings: Settings, plugins: pluggy.PluginManager | None = None) -> Services:
-    plugins = plugins or make_plugin_manager(settings.plugins.load)
-    db = open_database(settings)
+    plugins = plugins or make_plugin_manager(settings.plugins.enabled)
+    settings = configure_plugins(plugins, settings)
+    db = open_database(settings, plugins)
     metrics = Metrics()
     models = ModelRegistry.from_plugins(plugins, settings)
     queues = GenerationQueues(metrics.queue_observer())
@@ -265,9 +289,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     )
 
 
-def _template_engine() -> JinjaTemplateEngine:
+def _template_engine(plugin_dirs: list[Path]) -> JinjaTemplateEngine:
     env = Environment(
-        loader=FileSystemLoader(WEB_DIR / "templates"),
+        # The core's templates first: a plugin adds pages, it does not replace the app's.
+        loader=FileSystemLoader([WEB_DIR / "templates", *plugin_dirs]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -290,8 +315,8 @@ def _provide(value: Any) -> Provide:
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Litestar:
-    settings = settings or load_settings()
-    services = services or build_services(settings)
+    services = services or build_services(settings or load_settings())
+    settings = services.settings  # with the plugins' validated tables
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -380,7 +405,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         plugins=[HTMXPlugin()],
-        template_config=TemplateConfig(instance=_template_engine()),
+        template_config=TemplateConfig(instance=_template_engine(plugin_template_dirs(services.plugins))),
         openapi_config=OpenAPIConfig(title="Bostonia", version=__version__, path="/schema"),
         request_max_body_size=settings.server.max_body_bytes,
         logging_config=None,

@@ -24,7 +24,7 @@ app.add_typer(character_app, name="character")
 
 
 @app.callback()
-def main(
+def global_options(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Path to bostonia.toml.", exists=True, dir_okay=False)
     ] = None,
@@ -102,3 +102,23 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing bostoni
 
     data_path = run_with_services(prepare)
     typer.echo(f"data directory ready: {data_path}")
+
+
+def register_plugin_commands(cli: typer.Typer = app) -> None:
+    """Let the enabled plugins add their commands (read from the default config file and environment,
+    since the command line is parsed only after the commands exist)."""
+    from bostonia.config import load_settings
+    from bostonia.errors import BostoniaError
+    from bostonia.plugins import make_plugin_manager
+
+    try:
+        enabled = load_settings().plugins.enabled
+        make_plugin_manager(enabled).hook.register_commands(cli=cli)
+    except BostoniaError:  # a broken config is reported by the command that reads it
+        return
+
+
+def main() -> None:
+    """The `bostonia` executable."""
+    register_plugin_commands()
+    app()

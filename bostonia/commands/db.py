@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from bostonia.commands.common import fail, settings
+from bostonia.plugins import make_plugin_manager
 
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 
@@ -17,7 +18,8 @@ def db_migrate() -> None:
     """Apply pending database migrations."""
     from bostonia.app import open_database
 
-    db = open_database(settings(), read_connections=1)
+    current = settings()
+    db = open_database(current, make_plugin_manager(current.plugins.enabled), read_connections=1)
     try:
         applied = db.migrate_sync()
     finally:
@@ -34,7 +36,7 @@ def db_check() -> None:
     current = settings()
     if not current.database_path.exists():
         raise fail(f"no database at {current.database_path} (run `bostonia init` or `bostonia serve`)")
-    db = open_database(current, read_connections=1)
+    db = open_database(current, make_plugin_manager(current.plugins.enabled), read_connections=1)
     try:
         report = integrity(db)
     finally:
