@@ -1,0 +1,173 @@
+"""How a World Info key matches the scanned chat text (SillyTavern's `matchKeys`), fast.
+
+- A key written `/pattern/flags` is a regular expression (JavaScript flags: `i`, `m`, `s`, `u`; `g`, `y`,
+  `d`, `v` change nothing for a yes/no search); so is every key of a V3 entry with `use_regex`. A regex
+  key ignores the case and whole-word settings. Patterns run under the `regex` module with a time
+  limit, so a catastrophic pattern in an imported book costs at most `REGEX_TIMEOUT` per key and turn
+  (then counts as no match); the API refuses invalid and nested-repetition patterns before they are saved.
+- Otherwise a key is plain text, compared case-insensitively unless the entry (or the user's settings)
+  says otherwise. With "match whole words", a one-word key must stand between non-word characters;
+  a key of several words is matched as it is written (SillyTavern's rule).
+
+Speed: one scan over a 1,000-entry book must take a few milliseconds, and most keys do not match.
+`ScanText` indexes the scanned text once — its set of words and of character trigrams — so a plain key
+is ruled out by set lookups before any substring search runs.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import regex
+
+# JavaScript-style regex key: `/body/flags`. The body may contain slashes and commas.
+REGEX_KEY = re.compile(r"^/(.+)/([a-z]*)$", re.DOTALL)
+JS_FLAGS = {"i": regex.IGNORECASE, "m": regex.MULTILINE, "s": regex.DOTALL, "u": 0, "g": 0, "y": 0, "d": 0, "v": 0}
+REGEX_TIMEOUT = 0.02  # seconds per search
+MAX_PATTERN_CHARS = 1_000
+WORD = re.compile(r"\w+")
+ONE_WORD = re.compile(r"^\w+$")
+# A repeated group that itself contains an unbounded repetition: `(a+)+`, `(\w*\s?)*`, `(x+x+){2,}`.
+NESTED_REPETITION = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)(?:[+*]|\{\d*,\d*\})")
+
+
+class InvalidPattern(ValueError):
+    pass
+
+
+def regex_parts(key: str, use_regex: bool) -> tuple[str, str] | None:
+    """(pattern, flags) if `key` is a regex key, else None."""
+    found = REGEX_KEY.match(key)
+    if found:
+        return found.group(1), found.group(2)
+    if use_regex:
+        return key, ""
+    return None
+
+
+@lru_cache(maxsize=4096)
+def compile_key(pattern: str, flags: str, ignore_case: bool = False) -> regex.Pattern[str]:
+    """The compiled pattern; raises `InvalidPattern` with a reason people can act on."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise InvalidPattern(f"the pattern is longer than {MAX_PATTERN_CHARS} characters")
+    value = regex.IGNORECASE if ignore_case else 0
+    for flag in flags:
+        if flag not in JS_FLAGS:
+            raise InvalidPattern(f"unknown regex flag {flag!r} (use i, m, s, u)")
+        value |= JS_FLAGS[flag]
+    try:
+        return regex.compile(pattern, value | regex.V0)
+    except regex.error as exc:
+        raise InvalidPattern(str(exc)) from None
+
+
+def check_pattern(pattern: str, flags: str) -> None:
+    """Refuse what the API must not store: an invalid pattern, or one whose nested repetition can take
+    exponential time (the classic `(a+)+$`). Imported books are not refused; their keys run time-bounded."""
+    compile_key(pattern, flags)
+    if NESTED_REPETITION.search(pattern):
+        raise InvalidPattern("nested repetition such as (a+)+ can take exponential time; simplify the pattern")
+
+
+def trigrams(text: str) -> set[str]:
+    return {text[i : i + 3] for i in range(len(text) - 2)}
+
+
+class ScanText:
+    """The text one scan looks at, with the indexes that make plain keys cheap to rule out."""
+
+    __slots__ = ("raw", "_folded", "_words", "_folded_words", "_grams", "_folded_grams")
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self._folded: str | None = None
+        self._words: set[str] | None = None
+        self._folded_words: set[str] | None = None
+        self._grams: set[str] | None = None
+        self._folded_grams: set[str] | None = None
+
+    def text(self, case_sensitive: bool) -> str:
+        if case_sensitive:
+            return self.raw
+        if self._folded is None:
+            self._folded = self.raw.lower()
+        return self._folded
+
+    def words(self, case_sensitive: bool) -> set[str]:
+        if case_sensitive:
+            if self._words is None:
+                self._words = set(WORD.findall(self.raw))
+            return self._words
+        if self._folded_words is None:
+            self._folded_words = set(WORD.findall(self.text(False)))
+        return self._folded_words
+
+    def grams(self, case_sensitive: bool) -> set[str]:
+        if case_sensitive:
+            if self._grams is None:
+                self._grams = trigrams(self.raw)
+            return self._grams
+        if self._folded_grams is None:
+            self._folded_grams = trigrams(self.text(False))
+        return self._folded_grams
+
+
+class Key:
+    """One key of an entry, prepared for matching (plain text folded once, a pattern compiled once)."""
+
+    __slots__ = ("text", "needle", "case_sensitive", "whole_words", "one_word", "multi_word", "pattern", "grams", "invalid")
+
+    def __init__(self, text: str, *, case_sensitive: bool, whole_words: bool, use_regex: bool) -> None:
+        self.text = text
+        self.case_sensitive = case_sensitive
+        self.whole_words = whole_words
+        self.pattern: regex.Pattern[str] | None = None
+        self.invalid = False
+        parts = regex_parts(text, use_regex)
+        if parts is not None:
+            pattern, flags = parts
+            try:
+                # A bare V3 pattern (no slashes, so no flags) follows the entry's case setting.
+                ignore_case = not case_sensitive and not REGEX_KEY.match(text)
+                self.pattern = compile_key(pattern, flags, ignore_case)
+            except InvalidPattern:
+                self.invalid = True  # the V3 rule: an invalid pattern is never a match
+        self.needle = text if case_sensitive else text.lower()
+        self.one_word = bool(ONE_WORD.match(self.needle))
+        self.multi_word = len(self.needle.split()) > 1
+        self.grams = tuple(trigrams(self.needle))
+
+    def matches(self, scan: ScanText) -> bool:
+        if self.invalid:
+            return False
+        if self.pattern is not None:
+            try:
+                return self.pattern.search(scan.raw, timeout=REGEX_TIMEOUT) is not None
+            except TimeoutError:
+                return False
+        if self.whole_words and self.one_word:
+            return self.needle in scan.words(self.case_sensitive)
+        if self.grams:
+            grams = scan.grams(self.case_sensitive)
+            for gram in self.grams:
+                if gram not in grams:
+                    return False
+        haystack = scan.text(self.case_sensitive)
+        if not self.whole_words or self.multi_word:
+            return self.needle in haystack
+        # A one-"word" key with non-word characters in it (`C++`, `Dr.`): bounded by non-word characters.
+        return _bounded(self.needle).search(haystack) is not None
+
+
+@lru_cache(maxsize=4096)
+def _bounded(needle: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:^|\W){re.escape(needle)}(?:$|\W)")
+
+
+def prepare_keys(keys: list[str], *, case_sensitive: bool, whole_words: bool, use_regex: bool) -> tuple[Key, ...]:
+    return tuple(
+        Key(key.strip(), case_sensitive=case_sensitive, whole_words=whole_words, use_regex=use_regex)
+        for key in keys
+        if key.strip()
+    )
