@@ -22,6 +22,7 @@ def entry(id: str, **fields: Any) -> LoreEntry:
 def compiled(
     entries: Sequence[LoreEntry], settings: LoreSettings | None = None, *, source: str = "character", **book: Any
 ) -> list[CompiledEntry]:
+    book.setdefault("recursive_scanning", True)
     lorebook = Lorebook(id=book.pop("id", "book"), name=book.pop("name", "Book"), entries=list(entries), **book)
     out = compile_book(lorebook, source, settings or LoreSettings(), "Sage", "Ren")
     return sorted(out, key=lambda e: -e.order)

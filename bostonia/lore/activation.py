@@ -266,8 +266,6 @@ def scan(entries: Sequence[CompiledEntry], ctx: ScanContext) -> ScanResult:
             refused = budget.admit(entry)
             if refused is not None:
                 dropped[entry.id] = refused
-                if budget.overflowed:
-                    break
                 continue
             activated[entry.id] = (entry, reasons[entry.id])
             admitted.append(entry)
@@ -278,9 +276,9 @@ def scan(entries: Sequence[CompiledEntry], ctx: ScanContext) -> ScanResult:
         if settings.recursive and not budget.overflowed and state == MIN_ACTIVATIONS and buffer.recursion:
             next_state = RECURSION
         if not next_state and not budget.overflowed and len(activated) < settings.min_activations:
-            depth = settings.scan_depth + buffer.skew
-            too_deep = settings.min_activations_depth_max > 0 and depth > settings.min_activations_depth_max
-            if not too_deep and depth <= len(buffer.messages):
+            wider = settings.scan_depth + buffer.skew + 1  # the depth the next step would scan
+            too_deep = settings.min_activations_depth_max > 0 and wider > settings.min_activations_depth_max
+            if not too_deep and wider <= len(buffer.messages):
                 next_state = MIN_ACTIVATIONS
                 buffer.skew += 1
         if not next_state and levels:

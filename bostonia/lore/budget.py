@@ -5,9 +5,9 @@ absolute number of tokens (`budget_cap`) when one is set. Entries are admitted i
 sticky entries first, then the sorted book order (chat lore, persona lore, then character and global lore
 by the insertion strategy; within each, highest `insertion_order` first) — and scan steps in turn, so
 directly matched entries come before those pulled in by recursion. As in SillyTavern, the first entry
-that would reach the budget stops admission (and recursion) for the rest of the scan. A book's own
+that would reach the budget stops admission (and recursion) for the rest of the scan; only entries marked
+`ignore_budget` still go in after that. A book's own
 `token_budget` additionally caps that book's entries: one over it is left out and admission goes on.
-Entries marked `ignore_budget` are always admitted.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ class Budget:
         """None if the entry fits (and is counted), else why it was left out."""
         if entry.ignore_budget:
             return None
+        if self.overflowed:
+            return f"the World Info budget of {self.limit} tokens was already full"
         if entry.book_budget is not None:
             spent = self.per_book.get(entry.book_id, 0)
             if spent + entry.tokens > entry.book_budget:
