@@ -433,8 +433,9 @@ class ReplyService:
                     status=status,
                     is_regeneration=reply.mode == "regenerate",
                 )
-            reply.complete(message)
+            # Before `complete`: whoever waits for the reply then also sees the state it leaves (lore timers).
             await self._reply_stored(user, conversation, history, message)
+            reply.complete(message)
             # While the user reads and types, let the idle model re-read the conversation as the next prompt
             # will render it: sampled tokens are often not the canonical tokenization of the stored text, and
             # the next reply would otherwise re-process everything from the first such token.

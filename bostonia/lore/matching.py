@@ -62,12 +62,25 @@ def compile_key(pattern: str, flags: str, ignore_case: bool = False) -> regex.Pa
         raise InvalidPattern(str(exc)) from None
 
 
+def _stress_texts(pattern: str) -> list[str]:
+    """Texts that make backtracking patterns blow up: long runs of each character the pattern names,
+    ending in one that breaks the match."""
+    chars = list(dict.fromkeys(c for c in pattern if c.isalnum() or c == " "))[:12] or ["a"]
+    return [c * 32 + "\x00" for c in chars] + ["".join(chars) * 8 + "\x00"]
+
+
 def check_pattern(pattern: str, flags: str) -> None:
-    """Refuse what the API must not store: an invalid pattern, or one whose nested repetition can take
-    exponential time (the classic `(a+)+$`). Imported books are not refused; their keys run time-bounded."""
-    compile_key(pattern, flags)
+    """Refuse what the API must not store: an invalid pattern, or one that can take exponential time —
+    nested repetition (`(a+)+`) seen in the pattern, or a slow search on texts built to provoke it
+    (`(a|aa)*b`). Imported books are not refused: their keys run under the time limit instead."""
+    compiled = compile_key(pattern, flags)
     if NESTED_REPETITION.search(pattern):
         raise InvalidPattern("nested repetition such as (a+)+ can take exponential time; simplify the pattern")
+    for text in _stress_texts(pattern):
+        try:
+            compiled.search(text, timeout=REGEX_TIMEOUT * 5)
+        except TimeoutError:
+            raise InvalidPattern("the pattern can take exponential time (overlapping repetition); simplify it") from None
 
 
 def trigrams(text: str) -> set[str]:
