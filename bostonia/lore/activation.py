@@ -127,11 +127,11 @@ class _Buffer:
         """Where the matched key was found: a message of the window, or an activated entry's content."""
         depth = self.depth_for(entry)
         for index, message in enumerate(self.messages[:depth]):
-            if key.matches(ScanText(message)):
+            if key.found_in(message):
                 widened = " (scan widened for min activations)" if index >= self.settings.scan_depth else ""
                 return Why("key", f"key '{key.text}' in {_where(index)}{widened}", key=key.text)
         for source, content in self.recursion:
-            if key.matches(ScanText(content)):
+            if key.found_in(content):
                 return Why(
                     "recursion",
                     f"key '{key.text}' in the content of '{source.title}'",

@@ -10,8 +10,8 @@
   a key of several words is matched as it is written (SillyTavern's rule).
 
 Speed: one scan over a 1,000-entry book must take a few milliseconds, and most keys do not match.
-`ScanText` indexes the scanned text once — its set of words and of character trigrams — so a plain key
-is ruled out by set lookups before any substring search runs.
+`ScanText` indexes the scanned text once — its set of words, and the trigrams inside those words (from a
+cache per word) — so a plain key is ruled out by set lookups before any substring search runs.
 """
 
 from __future__ import annotations
@@ -87,6 +87,20 @@ def trigrams(text: str) -> set[str]:
     return {text[i : i + 3] for i in range(len(text) - 2)}
 
 
+_WORD_GRAMS: dict[str, frozenset[str]] = {}
+WORD_GRAMS_CACHE = 200_000
+
+
+def word_grams(word: str) -> frozenset[str]:
+    """The trigrams of one word, cached across scans: chats repeat their words, turn after turn."""
+    grams = _WORD_GRAMS.get(word)
+    if grams is None:
+        if len(_WORD_GRAMS) >= WORD_GRAMS_CACHE:
+            _WORD_GRAMS.clear()
+        grams = _WORD_GRAMS[word] = frozenset(trigrams(word))
+    return grams
+
+
 class ScanText:
     """The text one scan looks at, with the indexes that make plain keys cheap to rule out."""
 
@@ -117,13 +131,18 @@ class ScanText:
         return self._folded_words
 
     def grams(self, case_sensitive: bool) -> set[str]:
-        if case_sensitive:
-            if self._grams is None:
-                self._grams = trigrams(self.raw)
-            return self._grams
-        if self._folded_grams is None:
-            self._folded_grams = trigrams(self.text(False))
-        return self._folded_grams
+        """The trigrams inside the text's words (not across them): built from cached per-word sets, so
+        the cost follows the distinct words, not every character."""
+        found = self._grams if case_sensitive else self._folded_grams
+        if found is None:
+            found = set()
+            for word in self.words(case_sensitive):
+                found |= word_grams(word)
+            if case_sensitive:
+                self._grams = found
+            else:
+                self._folded_grams = found
+        return found
 
 
 class Key:
@@ -149,7 +168,9 @@ class Key:
         self.needle = text if case_sensitive else text.lower()
         self.one_word = bool(ONE_WORD.match(self.needle))
         self.multi_word = len(self.needle.split()) > 1
-        self.grams = tuple(trigrams(self.needle))
+        # A key found in the text has each of its word-runs inside a word of the text (interior ones as
+        # whole words), so the runs' trigrams must all be among the text's word trigrams: an exact filter.
+        self.grams = tuple({gram for run in WORD.findall(self.needle) for gram in trigrams(run)})
 
     def matches(self, scan: ScanText) -> bool:
         if self.invalid:
@@ -170,6 +191,21 @@ class Key:
         if not self.whole_words or self.multi_word:
             return self.needle in haystack
         # A one-"word" key with non-word characters in it (`C++`, `Dr.`): bounded by non-word characters.
+        return _bounded(self.needle).search(haystack) is not None
+
+
+    def found_in(self, raw: str) -> bool:
+        """The same test on one short text, without building indexes (to say where a key matched)."""
+        if self.invalid:
+            return False
+        if self.pattern is not None:
+            try:
+                return self.pattern.search(raw, timeout=REGEX_TIMEOUT) is not None
+            except TimeoutError:
+                return False
+        haystack = raw if self.case_sensitive else raw.lower()
+        if not self.whole_words or self.multi_word:
+            return self.needle in haystack
         return _bounded(self.needle).search(haystack) is not None
 
 
