@@ -48,7 +48,11 @@ def build_book(rng: random.Random, words: list[str]) -> list[LoreEntry]:
     entries = []
     for i in range(ENTRIES):
         keys = [" ".join(rng.sample(words, rng.choice([1, 1, 1, 2, 3]))) for _ in range(rng.randint(1, 3))]
-        fields: dict[str, Any] = {"keys": keys, "content": " ".join(rng.sample(words, 40)), "insertion_order": rng.randint(1, 500)}
+        fields: dict[str, Any] = {
+            "keys": keys,
+            "content": " ".join(rng.sample(words, 40)),
+            "insertion_order": rng.randint(1, 500),
+        }
         if rng.random() < 0.10:
             fields |= {"secondary_keys": rng.sample(words, 2), "selective_logic": rng.choice(logics)}
         if rng.random() < 0.20:
@@ -108,7 +112,10 @@ async def injector_numbers(entries: list[LoreEntry], messages: list[str]) -> tup
         user = SimpleNamespace(id="bench-user", display_name="Ren")
         conversation = SimpleNamespace(id="bench-chat", persona_id=None)
         character = SimpleNamespace(name="Sage", lorebook_id=book_id)
-        history = [SimpleNamespace(content=m, role="user" if i % 2 else "assistant", id=f"m{i}") for i, m in enumerate(messages)]
+        history = [
+            SimpleNamespace(content=m, role="user" if i % 2 else "assistant", id=f"m{i}")
+            for i, m in enumerate(messages)
+        ]
         started = time.perf_counter()
         first = await injector.injections(user, conversation, character, history)
         cold = (time.perf_counter() - started) * 1000
@@ -138,21 +145,35 @@ def main() -> None:
     compiled = sorted(compile_book(book, "character", settings, "Sage", "Ren"), key=lambda e: -e.order)
     compile_ms = (time.perf_counter() - started) * 1000
     ctx = ScanContext(
-        messages=messages[::-1], settings=settings, chat_length=MESSAGES, assistant_messages=25, seed="chat|50", context_tokens=8192
+        messages=messages[::-1],
+        settings=settings,
+        chat_length=MESSAGES,
+        assistant_messages=25,
+        seed="chat|50",
+        context_tokens=8192,
     )
     result = scan(compiled, ctx)
     full = median_ms(lambda: scan(compiled, ctx))
-    print(f"  scan (full World Info loop, compiled book):  {full:7.2f} ms  ({len(result.activated)} entries, "
-          f"{result.steps} steps)  = {full / baseline:.2f}x baseline")
+    print(
+        f"  scan (full World Info loop, compiled book):  {full:7.2f} ms  ({len(result.activated)} entries, "
+        f"{result.steps} steps)  = {full / baseline:.2f}x baseline"
+    )
     flat = LoreSettings(scan_depth=MESSAGES, recursive=False)
     flat_ctx = ScanContext(
-        messages=messages[::-1], settings=flat, chat_length=MESSAGES, assistant_messages=25, seed="chat|50", context_tokens=8192
+        messages=messages[::-1],
+        settings=flat,
+        chat_length=MESSAGES,
+        assistant_messages=25,
+        seed="chat|50",
+        context_tokens=8192,
     )
     flat_ms = median_ms(lambda: scan(compiled, flat_ctx))
     print(f"  scan without recursion (like the baseline):  {flat_ms:7.2f} ms  = {flat_ms / baseline:.2f}x baseline")
     print(f"  compiling the book once (cached after):      {compile_ms:7.2f} ms")
     cold, warm, count = asyncio.run(injector_numbers(entries, messages))
-    print(f"  injector, per turn (DB reads + scan):        {warm:7.2f} ms  ({count} injections); first turn {cold:.1f} ms")
+    print(
+        f"  injector, per turn (DB reads + scan):        {warm:7.2f} ms  ({count} injections); first turn {cold:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -287,7 +287,9 @@ LORE_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/api/v1/lorebooks"): C(
         signed_in(201, text="signed in; the caller owns the new book"), "/api/v1/lorebooks", json={"name": "New"}
     ),
-    ("GET", "/api/v1/lorebooks/settings"): C(signed_in(text="signed in; the caller's own settings"), "/api/v1/lorebooks/settings"),
+    ("GET", "/api/v1/lorebooks/settings"): C(
+        signed_in(text="signed in; the caller's own settings"), "/api/v1/lorebooks/settings"
+    ),
     ("PATCH", "/api/v1/lorebooks/settings"): C(
         signed_in(text="signed in; the caller's own settings"), "/api/v1/lorebooks/settings", json={"scan_depth": 3}
     ),
@@ -316,7 +318,9 @@ LORE_RULES: dict[tuple[str, str], Case] = {
         owner_only(text="the chat's owner only (404 for others, admins included)"), f"{CONVERSATION}/lorebooks"
     ),
     ("GET", "/lorebooks"): C(signed_in(text="signed in; the caller's own lorebooks"), "/lorebooks"),
-    ("POST", "/lorebooks"): C(signed_in(303, text="signed in; the caller owns the new book"), "/lorebooks", form={"name": "New"}),
+    ("POST", "/lorebooks"): C(
+        signed_in(303, text="signed in; the caller owns the new book"), "/lorebooks", form={"name": "New"}
+    ),
     ("POST", "/lorebooks/settings"): C(
         signed_in(303, text="signed in; the caller's own settings"),
         "/lorebooks/settings",

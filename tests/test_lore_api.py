@@ -72,10 +72,18 @@ def test_book_and_entry_crud(client: TestClient[Any], alice: dict[str, Any]) -> 
     entry = created.json()
     ext = entry["extensions"]
     assert (entry["selective_logic"], entry["depth"], entry["role"], entry["probability"]) == (2, 1, "assistant", 70)
-    assert (ext["position"], ext["sticky"], ext["cooldown"], ext["delay"], ext["delay_until_recursion"]) == (4, 2, 3, 1, 2)
+    assert (ext["position"], ext["sticky"], ext["cooldown"], ext["delay"], ext["delay_until_recursion"]) == (
+        4,
+        2,
+        3,
+        1,
+        2,
+    )
     assert entry["case_sensitive"] is True and entry["match_whole_words"] is True and ext["vectorized"] is True
     eid = entry["id"]
-    patched = client.patch(f"{API}/{bid}/entries/{eid}", json={"sticky": None, "comment": "wyrms"}, headers=bearer(alice))
+    patched = client.patch(
+        f"{API}/{bid}/entries/{eid}", json={"sticky": None, "comment": "wyrms"}, headers=bearer(alice)
+    )
     assert patched.status_code == 200 and "sticky" not in patched.json()["extensions"]
     assert patched.json()["comment"] == "wyrms" and patched.json()["extensions"]["cooldown"] == 3
     assert client.get(f"{API}/{bid}/entries/{eid}", headers=bearer(alice)).json()["comment"] == "wyrms"
@@ -84,13 +92,20 @@ def test_book_and_entry_crud(client: TestClient[Any], alice: dict[str, Any]) -> 
     # The edited book exports as SillyTavern World Info, camelCase and all.
     exported = client.get(f"{API}/{bid}/export", headers=bearer(alice)).json()["entries"]
     wyrm = next(e for e in exported.values() if e["comment"] == "wyrms")
-    assert (wyrm["selectiveLogic"], wyrm["position"], wyrm["groupOverride"], wyrm["delayUntilRecursion"]) == (2, 4, True, 2)
+    assert (wyrm["selectiveLogic"], wyrm["position"], wyrm["groupOverride"], wyrm["delayUntilRecursion"]) == (
+        2,
+        4,
+        True,
+        2,
+    )
     assert client.delete(f"{API}/{bid}/entries/{eid}", headers=bearer(alice)).status_code == 204
     assert client.get(f"{API}/{bid}/entries/{eid}", headers=bearer(alice)).status_code == 404
     assert len(client.get(f"{API}/{bid}", headers=bearer(alice)).json()["entries"]) == 1
 
 
-def test_bad_input_is_refused_and_changes_nothing(client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any]) -> None:
+def test_bad_input_is_refused_and_changes_nothing(
+    client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any]
+) -> None:
     made = book(client, alice, entries=[{"keys": ["dragon"], "content": "Dragons sleep."}])
     bid, eid = made["id"], made["entries"][0]["id"]
     before = client.get(f"{API}/{bid}", headers=bearer(alice)).json()
@@ -118,7 +133,9 @@ def test_bad_input_is_refused_and_changes_nothing(client: TestClient[Any], alice
     refused = client.post(f"{API}/{bid}/entries", json={"keys": ["/(a|aa)+$/"]}, headers=bearer(alice))
     assert refused.status_code == 422 and "exponential" in error_of(refused)["message"]
     assert client.post(API, json={"name": ""}, headers=bearer(alice)).status_code == 400
-    assert client.post(API, json={"name": "x", "entries": [{"keys": ["/(/"]}]}, headers=bearer(alice)).status_code == 422
+    assert (
+        client.post(API, json={"name": "x", "entries": [{"keys": ["/(/"]}]}, headers=bearer(alice)).status_code == 422
+    )
     assert client.patch(f"{API}/{bid}", json={"scan_depth": 5000}, headers=bearer(alice)).status_code == 400
     assert client.get(f"{API}/{bid}", headers=bearer(alice)).json() == before
     assert len(client.get(API, headers=bearer(alice)).json()["items"]) == 1
@@ -169,7 +186,9 @@ def test_attachments_decide_which_books_apply(
     # Detach.
     assert client.delete(f"{API}/{world['id']}/attachments/global", headers=bearer(alice)).status_code == 204
     assert client.delete(f"{API}/{world['id']}/attachments/global", headers=bearer(alice)).status_code == 404
-    assert client.delete(f"{API}/{local['id']}/attachments/conversation/{plain}", headers=bearer(alice)).status_code == 204
+    assert (
+        client.delete(f"{API}/{local['id']}/attachments/conversation/{plain}", headers=bearer(alice)).status_code == 204
+    )
     assert client.delete(f"{API}/{local['id']}/attachments/sideways/x", headers=bearer(alice)).status_code == 422
     assert client.get(f"/api/v1/conversations/{plain}/lorebooks", headers=bearer(alice)).json()["items"] == []
     assert lore_of(prompt(client, alice, plain, "look at the sky")) == []
@@ -179,7 +198,9 @@ def test_settings(client: TestClient[Any], alice: dict[str, Any]) -> None:
     assert client.get(f"{API}/settings", headers=bearer(alice)).json()["scan_depth"] == 2
     changed = client.patch(f"{API}/settings", json={"scan_depth": 5, "budget_cap": 300}, headers=bearer(alice))
     assert changed.status_code == 200 and (changed.json()["scan_depth"], changed.json()["budget_cap"]) == (5, 300)
-    assert client.patch(f"{API}/settings", json={"insertion_strategy": "random"}, headers=bearer(alice)).status_code == 400
+    assert (
+        client.patch(f"{API}/settings", json={"insertion_strategy": "random"}, headers=bearer(alice)).status_code == 400
+    )
     assert client.patch(f"{API}/settings", json={"nope": 1}, headers=bearer(alice)).status_code == 400
     assert client.get(f"{API}/settings", headers=bearer(alice)).json()["scan_depth"] == 5
 
@@ -189,7 +210,9 @@ def test_timed_effects_follow_real_turns(client: TestClient[Any], alice: dict[st
     re-decides its turn."""
     cid = chat(client, alice)
     made = book(client, alice, entries=[{"keys": ["storm"], "content": "A storm rages.", "sticky": 3, "cooldown": 2}])
-    client.post(f"{API}/{made['id']}/attachments", json={"scope": "conversation", "target_id": cid}, headers=bearer(alice))
+    client.post(
+        f"{API}/{made['id']}/attachments", json={"scope": "conversation", "target_id": cid}, headers=bearer(alice)
+    )
     prompt(client, alice, cid, "a storm comes")  # a preview: nothing remembered
     services = client.app.state.services
     injector = services.replies.injectors[0]
@@ -201,7 +224,9 @@ def test_timed_effects_follow_real_turns(client: TestClient[Any], alice: dict[st
         return [(r.kind, r.start, r.end) for r in rows]
 
     assert state() == []
-    send = client.post(f"/api/v1/conversations/{cid}/messages", json={"content": "a storm comes"}, headers=bearer(alice))
+    send = client.post(
+        f"/api/v1/conversations/{cid}/messages", json={"content": "a storm comes"}, headers=bearer(alice)
+    )
     assert send.status_code in (200, 201), send.text
     assert "A storm rages." in [m.content for m in model.prompts[-1]]
     assert state() == [("cooldown", 2, 4), ("sticky", 2, 5)]  # greeting + the user's message = length 2

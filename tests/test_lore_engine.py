@@ -176,7 +176,10 @@ def test_recursion_flags() -> None:
 
 def test_book_without_recursive_scanning_is_not_recursed_into() -> None:
     """V3: `recursive_scanning: false` means its entries MUST NOT match other entries' content."""
-    book = [entry("bessie", keys=["Bessie"], content="friends with Rufus"), entry("rufus", keys=["Rufus"], content="a dog")]
+    book = [
+        entry("bessie", keys=["Bessie"], content="friends with Rufus"),
+        entry("rufus", keys=["Rufus"], content="a dog"),
+    ]
     assert ids(run(compiled(book, recursive_scanning=False), ["Bessie"])) == ["bessie"]
 
 
@@ -213,7 +216,9 @@ def test_group_scoring() -> None:
         entry("ghosts", keys=["song", "sing", "Ghosts"], group="songs", content="Ghost song."),
     ]
     settings = S(use_group_scoring=True)
-    assert all(ids(run(book, ["sing me a song about Ghosts"], settings, seed=f"c|{t}")) == ["ghosts"] for t in range(10))
+    assert all(
+        ids(run(book, ["sing me a song about Ghosts"], settings, seed=f"c|{t}")) == ["ghosts"] for t in range(10)
+    )
     assert {ids(run(book, ["sing me a song"], settings, seed=f"c|{t}"))[0] for t in range(30)} == {"cat", "ghosts"}
 
 
@@ -311,7 +316,10 @@ def test_budget_admits_by_order_and_stops_at_the_first_overflow() -> None:
 
 
 def test_a_books_own_budget() -> None:
-    book = [entry("a", keys=["k"], content="a" * 200, insertion_order=9), entry("b", keys=["k"], content="b" * 60, insertion_order=1)]
+    book = [
+        entry("a", keys=["k"], content="a" * 200, insertion_order=9),
+        entry("b", keys=["k"], content="b" * 60, insertion_order=1),
+    ]
     result = run(compiled(book, token_budget=60), ["k"])
     assert ids(result) == ["a"] and "its book's budget" in result.dropped["b"]
 
@@ -331,7 +339,9 @@ def test_decorator_parsing() -> None:
 
 def test_activation_decorators() -> None:
     def fires(content: str, text: str = "storm", assistant: int = 3, **ctx: object) -> bool:
-        return ids(run([entry("d", keys=["storm"], content=content)], [text], assistant_messages=assistant, **ctx)) == ["d"]
+        return ids(run([entry("d", keys=["storm"], content=content)], [text], assistant_messages=assistant, **ctx)) == [
+            "d"
+        ]
 
     assert fires("@@activate\nx", text="calm") and not fires("@@dont_activate\nx")
     assert fires("@@activate\n@@dont_activate\nx", text="calm")  # @@activate wins

@@ -247,22 +247,25 @@ def scan(entries: Sequence[CompiledEntry], ctx: ScanContext) -> ScanResult:
             (entry for entry in entries if entry.id in reasons),
             key=lambda e: (e.id not in timed.sticky, position[e.id]),
         )
+        def score(entry: CompiledEntry, step: int = state) -> int:
+            return _score(entry, buffer.text(entry, step))
+
         new = filter_groups(
             new,
             [entry for entry, _ in activated.values()],
             is_sticky=lambda e: e.id in timed.sticky,
-            score=lambda e: _score(e, buffer.text(e, state)),
+            score=score,
             group_scoring=settings.use_group_scoring,
             seed=ctx.seed,
             dropped=dropped,
         )
         admitted: list[CompiledEntry] = []
         for entry in new:
-            if entry.use_probability and entry.probability < 100 and entry.id not in timed.sticky:
-                if seeded_fraction(ctx.seed, "probability", entry.id) * 100 >= entry.probability:
-                    failed.add(entry.id)
-                    dropped[entry.id] = f"lost its {entry.probability}% probability roll"
-                    continue
+            rolls = entry.use_probability and entry.probability < 100 and entry.id not in timed.sticky
+            if rolls and seeded_fraction(ctx.seed, "probability", entry.id) * 100 >= entry.probability:
+                failed.add(entry.id)
+                dropped[entry.id] = f"lost its {entry.probability}% probability roll"
+                continue
             refused = budget.admit(entry)
             if refused is not None:
                 dropped[entry.id] = refused

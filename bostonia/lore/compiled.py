@@ -179,7 +179,9 @@ class CompiledBooks:
         self._size = size
 
     @staticmethod
-    def key(book_id: str, updated_at: str, source: str, settings: LoreSettings, char: str, user: str) -> tuple[Any, ...]:
+    def key(
+        book_id: str, updated_at: str, source: str, settings: LoreSettings, char: str, user: str
+    ) -> tuple[Any, ...]:
         return (book_id, updated_at, source, settings.case_sensitive, settings.match_whole_words, char, user)
 
     def get(self, key: tuple[Any, ...]) -> list[CompiledEntry] | None:

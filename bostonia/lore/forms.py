@@ -98,10 +98,25 @@ def book_patch(form: Mapping[str, Any]) -> BookPatch:
     )
 
 
-SETTING_FLAGS = ("recursive", "case_sensitive", "match_whole_words", "use_group_scoring", "vector_enabled",
-                 "vector_all_entries")
-SETTING_NUMBERS = ("scan_depth", "budget_percent", "budget_cap", "min_activations", "min_activations_depth_max",
-                   "max_recursion_steps", "depth", "vector_max_entries", "vector_query_messages")
+SETTING_FLAGS = (
+    "recursive",
+    "case_sensitive",
+    "match_whole_words",
+    "use_group_scoring",
+    "vector_enabled",
+    "vector_all_entries",
+)
+SETTING_NUMBERS = (
+    "scan_depth",
+    "budget_percent",
+    "budget_cap",
+    "min_activations",
+    "min_activations_depth_max",
+    "max_recursion_steps",
+    "depth",
+    "vector_max_entries",
+    "vector_query_messages",
+)
 
 
 def settings_patch(form: Mapping[str, Any]) -> LoreSettingsPatch:

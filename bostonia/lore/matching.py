@@ -80,7 +80,9 @@ def check_pattern(pattern: str, flags: str) -> None:
         try:
             compiled.search(text, timeout=REGEX_TIMEOUT * 5)
         except TimeoutError:
-            raise InvalidPattern("the pattern can take exponential time (overlapping repetition); simplify it") from None
+            raise InvalidPattern(
+                "the pattern can take exponential time (overlapping repetition); simplify it"
+            ) from None
 
 
 def trigrams(text: str) -> set[str]:
@@ -104,7 +106,7 @@ def word_grams(word: str) -> frozenset[str]:
 class ScanText:
     """The text one scan looks at, with the indexes that make plain keys cheap to rule out."""
 
-    __slots__ = ("raw", "_folded", "_words", "_folded_words", "_grams", "_folded_grams")
+    __slots__ = ("_folded", "_folded_grams", "_folded_words", "_grams", "_words", "raw")
 
     def __init__(self, raw: str) -> None:
         self.raw = raw
@@ -148,7 +150,17 @@ class ScanText:
 class Key:
     """One key of an entry, prepared for matching (plain text folded once, a pattern compiled once)."""
 
-    __slots__ = ("text", "needle", "case_sensitive", "whole_words", "one_word", "multi_word", "pattern", "grams", "invalid")
+    __slots__ = (
+        "case_sensitive",
+        "grams",
+        "invalid",
+        "multi_word",
+        "needle",
+        "one_word",
+        "pattern",
+        "text",
+        "whole_words",
+    )
 
     def __init__(self, text: str, *, case_sensitive: bool, whole_words: bool, use_regex: bool) -> None:
         self.text = text
@@ -192,7 +204,6 @@ class Key:
             return self.needle in haystack
         # A one-"word" key with non-word characters in it (`C++`, `Dr.`): bounded by non-word characters.
         return _bounded(self.needle).search(haystack) is not None
-
 
     def found_in(self, raw: str) -> bool:
         """The same test on one short text, without building indexes (to say where a key matched)."""

@@ -26,7 +26,9 @@ def _htmx(request: Request[Any, Any, Any]) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
-def _entry(book_id: str, entry: LoreEntry, *, error: str | None = None, saved: bool = False, open_: bool = False) -> Template:
+def _entry(
+    book_id: str, entry: LoreEntry, *, error: str | None = None, saved: bool = False, open_: bool = False
+) -> Template:
     return Template(
         "_lore_entry.html",
         context={
@@ -47,7 +49,12 @@ class LorePages(Controller):
         return Template(
             "lorebooks.html",
             status_code=status,
-            context={"user": user, "books": await lore.list(user), "settings": await lore.settings(user), "error": error},
+            context={
+                "user": user,
+                "books": await lore.list(user),
+                "settings": await lore.settings(user),
+                "error": error,
+            },
         )
 
     @get("/lorebooks")
@@ -86,7 +93,10 @@ class LorePages(Controller):
                 "book": book,
                 "entries": [forms.entry_values(entry) for entry in book.entries],
                 "choices": forms.choices(),
-                "links": [{"scope": link.scope, "target_id": link.target_id, "name": names.get(link.target_id, "")} for link in links],
+                "links": [
+                    {"scope": link.scope, "target_id": link.target_id, "name": names.get(link.target_id, "")}
+                    for link in links
+                ],
                 "is_global": any(link.scope == "global" for link in links),
                 "conversations": conversations,
                 "personas": persona_list,
@@ -104,7 +114,9 @@ class LorePages(Controller):
         return Redirect("/lorebooks", status_code=303)
 
     @post("/lorebooks/{book_id:str}/entries")
-    async def add_entry(self, book_id: FromPath[str], request: Request[Any, Any, Any], user: CurrentUser, lore: Lore) -> Template | Redirect:
+    async def add_entry(
+        self, book_id: FromPath[str], request: Request[Any, Any, Any], user: CurrentUser, lore: Lore
+    ) -> Template | Redirect:
         entry = await lore.add_entry(user, book_id, EntryFields(comment="New entry"))
         if _htmx(request):
             return _entry(book_id, entry, open_=True)
@@ -132,7 +144,12 @@ class LorePages(Controller):
 
     @post("/lorebooks/{book_id:str}/entries/{entry_id:str}/delete")
     async def delete_entry(
-        self, book_id: FromPath[str], entry_id: FromPath[str], request: Request[Any, Any, Any], user: CurrentUser, lore: Lore
+        self,
+        book_id: FromPath[str],
+        entry_id: FromPath[str],
+        request: Request[Any, Any, Any],
+        user: CurrentUser,
+        lore: Lore,
     ) -> Template | Redirect:
         await lore.delete_entry(user, book_id, entry_id)
         if _htmx(request):

@@ -28,7 +28,9 @@ from bostonia.lore.schemas import (
 
 def link_in(kind: str, target_id: str | None = None) -> LinkIn:
     if kind not in ("global", "persona", "conversation"):
-        raise InvalidInput(f"unknown attachment {kind!r}; use global, persona or conversation", details={"field": "scope"})
+        raise InvalidInput(
+            f"unknown attachment {kind!r}; use global, persona or conversation", details={"field": "scope"}
+        )
     return LinkIn(scope=kind, target_id=target_id)  # type: ignore[arg-type]
 
 
@@ -60,7 +62,9 @@ class LorebookController(Controller):
         return await lore.get(user, book_id)
 
     @patch("/{book_id:str}")
-    async def update_lorebook(self, book_id: FromPath[str], data: JSONBody[BookPatch], lore: Lore, user: CurrentUser) -> Lorebook:
+    async def update_lorebook(
+        self, book_id: FromPath[str], data: JSONBody[BookPatch], lore: Lore, user: CurrentUser
+    ) -> Lorebook:
         return await lore.update(user, book_id, data)
 
     @get("/{book_id:str}/export")
@@ -78,21 +82,32 @@ class LorebookController(Controller):
     # -- entries ------------------------------------------------------------------------------------------
 
     @post("/{book_id:str}/entries", status_code=201)
-    async def create_entry(self, book_id: FromPath[str], data: JSONBody[EntryFields], lore: Lore, user: CurrentUser) -> LoreEntry:
+    async def create_entry(
+        self, book_id: FromPath[str], data: JSONBody[EntryFields], lore: Lore, user: CurrentUser
+    ) -> LoreEntry:
         return await lore.add_entry(user, book_id, data)
 
     @get("/{book_id:str}/entries/{entry_id:str}")
-    async def get_entry(self, book_id: FromPath[str], entry_id: FromPath[str], lore: Lore, user: CurrentUser) -> LoreEntry:
+    async def get_entry(
+        self, book_id: FromPath[str], entry_id: FromPath[str], lore: Lore, user: CurrentUser
+    ) -> LoreEntry:
         return await lore.entry(user, book_id, entry_id)
 
     @patch("/{book_id:str}/entries/{entry_id:str}")
     async def update_entry(
-        self, book_id: FromPath[str], entry_id: FromPath[str], data: JSONBody[EntryFields], lore: Lore, user: CurrentUser
+        self,
+        book_id: FromPath[str],
+        entry_id: FromPath[str],
+        data: JSONBody[EntryFields],
+        lore: Lore,
+        user: CurrentUser,
     ) -> LoreEntry:
         return await lore.update_entry(user, book_id, entry_id, data)
 
     @delete("/{book_id:str}/entries/{entry_id:str}", status_code=204)
-    async def delete_entry(self, book_id: FromPath[str], entry_id: FromPath[str], lore: Lore, user: CurrentUser) -> None:
+    async def delete_entry(
+        self, book_id: FromPath[str], entry_id: FromPath[str], lore: Lore, user: CurrentUser
+    ) -> None:
         await lore.delete_entry(user, book_id, entry_id)
 
     # -- where the book applies ------------------------------------------------------------------------------

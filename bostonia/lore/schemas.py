@@ -119,30 +119,30 @@ class EntryFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit
     selective: bool | msgspec.UnsetType = msgspec.UNSET
     selective_logic: int | str | msgspec.UnsetType = msgspec.UNSET
     insertion_order: Order | msgspec.UnsetType = msgspec.UNSET
-    priority: Order | None | msgspec.UnsetType = msgspec.UNSET
+    priority: Order | msgspec.UnsetType | None = msgspec.UNSET
     position: int | str | msgspec.UnsetType = msgspec.UNSET
-    depth: Depth | None | msgspec.UnsetType = msgspec.UNSET
-    role: Role | None | msgspec.UnsetType = msgspec.UNSET
-    case_sensitive: bool | None | msgspec.UnsetType = msgspec.UNSET
-    match_whole_words: bool | None | msgspec.UnsetType = msgspec.UNSET
+    depth: Depth | msgspec.UnsetType | None = msgspec.UNSET
+    role: Role | msgspec.UnsetType | None = msgspec.UNSET
+    case_sensitive: bool | msgspec.UnsetType | None = msgspec.UNSET
+    match_whole_words: bool | msgspec.UnsetType | None = msgspec.UNSET
     use_regex: bool | msgspec.UnsetType = msgspec.UNSET
     probability: Annotated[int, msgspec.Meta(ge=0, le=100)] | msgspec.UnsetType = msgspec.UNSET
     use_probability: bool | msgspec.UnsetType = msgspec.UNSET
     group: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
     group_override: bool | msgspec.UnsetType = msgspec.UNSET
     group_weight: Count | msgspec.UnsetType = msgspec.UNSET
-    use_group_scoring: bool | None | msgspec.UnsetType = msgspec.UNSET
-    scan_depth: Depth | None | msgspec.UnsetType = msgspec.UNSET
+    use_group_scoring: bool | msgspec.UnsetType | None = msgspec.UNSET
+    scan_depth: Depth | msgspec.UnsetType | None = msgspec.UNSET
     exclude_recursion: bool | msgspec.UnsetType = msgspec.UNSET
     prevent_recursion: bool | msgspec.UnsetType = msgspec.UNSET
     delay_until_recursion: bool | Annotated[int, msgspec.Meta(ge=1, le=100)] | msgspec.UnsetType = msgspec.UNSET
-    sticky: Count | None | msgspec.UnsetType = msgspec.UNSET
-    cooldown: Count | None | msgspec.UnsetType = msgspec.UNSET
-    delay: Count | None | msgspec.UnsetType = msgspec.UNSET
+    sticky: Count | msgspec.UnsetType | None = msgspec.UNSET
+    cooldown: Count | msgspec.UnsetType | None = msgspec.UNSET
+    delay: Count | msgspec.UnsetType | None = msgspec.UNSET
     vectorized: bool | msgspec.UnsetType = msgspec.UNSET
     ignore_budget: bool | msgspec.UnsetType = msgspec.UNSET
     automation_id: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
-    display_index: Order | None | msgspec.UnsetType = msgspec.UNSET
+    display_index: Order | msgspec.UnsetType | None = msgspec.UNSET
 
 
 BookName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -163,8 +163,8 @@ class BookCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 class BookPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     name: BookName | msgspec.UnsetType = msgspec.UNSET
     description: BookDescription | msgspec.UnsetType = msgspec.UNSET
-    scan_depth: Depth | None | msgspec.UnsetType = msgspec.UNSET
-    token_budget: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] | None | msgspec.UnsetType = msgspec.UNSET
+    scan_depth: Depth | msgspec.UnsetType | None = msgspec.UNSET
+    token_budget: Annotated[int, msgspec.Meta(ge=0, le=10000000)] | msgspec.UnsetType | None = msgspec.UNSET
     recursive_scanning: bool | msgspec.UnsetType = msgspec.UNSET
 
 

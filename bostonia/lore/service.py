@@ -8,6 +8,7 @@ characters) is reported as missing, so ids cannot be probed.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Protocol
 
 import msgspec
@@ -70,7 +71,7 @@ class LoreService:
 
     # -- books ------------------------------------------------------------------------------------------
 
-    async def list(self, user: User) -> list[LorebookSummary]:
+    async def list(self, user: User) -> builtins.list[LorebookSummary]:
         return await self.books.list_for_owner(user.id)
 
     async def _own(self, user: User, book_id: str) -> None:
@@ -171,11 +172,11 @@ class LoreService:
             raise NotFound("conversation not found")
         return link.target_id
 
-    async def links(self, user: User, book_id: str) -> list[Link]:
+    async def links(self, user: User, book_id: str) -> builtins.list[Link]:
         await self._own(user, book_id)
         return await self.books.links(book_id)
 
-    async def attach(self, user: User, book_id: str, link: LinkIn) -> list[Link]:
+    async def attach(self, user: User, book_id: str, link: LinkIn) -> builtins.list[Link]:
         await self._own(user, book_id)
         target = await self._target(user, link)
         await self.books.link(book_id, link.scope, target)
@@ -187,7 +188,7 @@ class LoreService:
         if not target or not await self.books.unlink(book_id, link.scope, target):
             raise NotFound("this lorebook is not attached there")
 
-    async def applied(self, user: User, conversation_id: str) -> list[AppliedBook]:
+    async def applied(self, user: User, conversation_id: str) -> builtins.list[AppliedBook]:
         """The books that take part in a chat's World Info, in the order they are scanned."""
         assert self.conversations is not None and self.personas is not None and self.characters is not None
         conversation = await self.conversations.get_conversation(user, conversation_id)
@@ -197,7 +198,7 @@ class LoreService:
         persona_id, _ = await self.personas.chat_persona(user, conversation.persona_id)
         return await self.books.applied(user.id, conversation.id, character.lorebook_id, persona_id)
 
-    async def chat_state(self, user: User, conversation_id: str) -> list[EntryState]:
+    async def chat_state(self, user: User, conversation_id: str) -> builtins.list[EntryState]:
         assert self.conversations is not None
         conversation = await self.conversations.get_conversation(user, conversation_id)
         if conversation.user_id != user.id:

@@ -244,14 +244,18 @@ class LorebookStore:
             (conversation_id,),
         )
         return [
-            EntryState(entry_id=r["entry_id"], kind=r["kind"], start=r["start"], end=r["end"], protected=bool(r["protected"]))
+            EntryState(
+                entry_id=r["entry_id"], kind=r["kind"], start=r["start"], end=r["end"], protected=bool(r["protected"])
+            )
             for r in rows
         ]
 
     # -- settings --------------------------------------------------------------------------------------
 
     async def settings(self, user_id: str) -> LoreSettings:
-        return settings_from_json(await self.db.fetchval("select settings from lore_settings where user_id = ?", (user_id,)))
+        return settings_from_json(
+            await self.db.fetchval("select settings from lore_settings where user_id = ?", (user_id,))
+        )
 
     async def save_settings(self, user_id: str, settings: LoreSettings) -> None:
         await self.db.execute_write(
@@ -285,7 +289,15 @@ class LorebookStore:
             conn.execute(
                 f"""insert into lorebook_entries (id, lorebook_id, uid, seq, created_at, updated_at,
                         {", ".join(ENTRY_COLUMNS)}) values ({marks})""",
-                (entry_id, book_id, None if entry.uid is None else to_json(entry.uid), seq, now, now, *_entry_values(entry)),
+                (
+                    entry_id,
+                    book_id,
+                    None if entry.uid is None else to_json(entry.uid),
+                    seq,
+                    now,
+                    now,
+                    *_entry_values(entry),
+                ),
             )
             _touch(conn, book_id)
             return entry_id
@@ -337,7 +349,9 @@ class LorebookStore:
         for row in rows:
             scope: LinkScope = "global" if row["user_id"] else "persona" if row["persona_id"] else "conversation"
             target = row["user_id"] or row["persona_id"] or row["conversation_id"]
-            out.append(Link(lorebook_id=row["lorebook_id"], scope=scope, target_id=target, created_at=row["created_at"]))
+            out.append(
+                Link(lorebook_id=row["lorebook_id"], scope=scope, target_id=target, created_at=row["created_at"])
+            )
         return out
 
     async def applied(

@@ -61,12 +61,12 @@ class VectorMatcher:
             self._cache.popitem(last=False)
         return {e.id: _dot(query_vector, self._cache[self._key(e.content)]) for e in entries}
 
-    async def hits(self, entries: Sequence[CompiledEntry], recent: Sequence[str], settings: LoreSettings) -> dict[str, float]:
+    async def hits(
+        self, entries: Sequence[CompiledEntry], recent: Sequence[str], settings: LoreSettings
+    ) -> dict[str, float]:
         """Entry id -> similarity, for the closest entries above the threshold."""
         candidates = [
-            e
-            for e in entries
-            if e.content and not e.constant and (e.vectorized or settings.vector_all_entries)
+            e for e in entries if e.content and not e.constant and (e.vectorized or settings.vector_all_entries)
         ]
         query = "\n".join(recent[-settings.vector_query_messages :])[-MAX_QUERY_CHARS:]
         if not candidates or not query.strip():
