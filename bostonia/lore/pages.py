@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -61,7 +61,7 @@ class LorePages(Controller):
     async def lorebooks_page(self, user: CurrentUser, lore: Lore) -> Template:
         return await self._list(user, lore)
 
-    @post("/lorebooks")
+    @post("/lorebooks", status_code=200)
     async def create(self, data: Form, user: CurrentUser, lore: Lore) -> Template | Redirect:
         name = data.get("name", "").strip()
         if not name or len(name) > 200:
@@ -69,7 +69,7 @@ class LorePages(Controller):
         book = await lore.create(user, BookCreate(name=name, description=data.get("description", "")[:4000]))
         return Redirect(f"/lorebooks/{book.id}", status_code=303)
 
-    @post("/lorebooks/settings")
+    @post("/lorebooks/settings", status_code=200)
     async def save_settings(self, data: Form, user: CurrentUser, lore: Lore) -> Template | Redirect:
         try:
             await lore.update_settings(user, forms.settings_patch(data))
@@ -113,7 +113,7 @@ class LorePages(Controller):
         await lore.delete(user, book_id)
         return Redirect("/lorebooks", status_code=303)
 
-    @post("/lorebooks/{book_id:str}/entries")
+    @post("/lorebooks/{book_id:str}/entries", status_code=200)
     async def add_entry(
         self, book_id: FromPath[str], request: Request[Any, Any, Any], user: CurrentUser, lore: Lore
     ) -> Template | Redirect:
@@ -122,7 +122,7 @@ class LorePages(Controller):
             return _entry(book_id, entry, open_=True)
         return Redirect(f"/lorebooks/{book_id}#entry-{entry.id}", status_code=303)
 
-    @post("/lorebooks/{book_id:str}/entries/{entry_id:str}")
+    @post("/lorebooks/{book_id:str}/entries/{entry_id:str}", status_code=200)
     async def save_entry(
         self,
         book_id: FromPath[str],
@@ -142,7 +142,7 @@ class LorePages(Controller):
             return _entry(book_id, entry, saved=True, open_=True)
         return Redirect(f"/lorebooks/{book_id}#entry-{entry_id}", status_code=303)
 
-    @post("/lorebooks/{book_id:str}/entries/{entry_id:str}/delete")
+    @post("/lorebooks/{book_id:str}/entries/{entry_id:str}/delete", status_code=200)
     async def delete_entry(
         self,
         book_id: FromPath[str],
@@ -150,10 +150,10 @@ class LorePages(Controller):
         request: Request[Any, Any, Any],
         user: CurrentUser,
         lore: Lore,
-    ) -> Template | Redirect:
+    ) -> Response[str] | Redirect:
         await lore.delete_entry(user, book_id, entry_id)
         if _htmx(request):
-            return Template(template_str="")
+            return Response(content="", media_type=MediaType.HTML)  # HTMX removes the entry
         return Redirect(f"/lorebooks/{book_id}", status_code=303)
 
     @post("/lorebooks/{book_id:str}/attachments")
