@@ -171,5 +171,4 @@ def test_chat_prompt_panel_says_why_each_entry_fired(client: TestClient[Any], al
     assert "constant (always on)" in panel.text and "Realm, chat lore" in panel.text
     fresh = client.get(f"/api/v1/conversations/{cid}/prompt", params={"content": "wyrm"}, headers=bearer(alice)).json()
     reasons = [d["why"] for s in fresh["sections"] for d in s.get("details", [])]
-    assert "key '/wyrm/i' in the latest message" not in reasons  # still sticky: the sticky reason wins
-    assert any(r.startswith("sticky") for r in reasons)
+    assert reasons == ["key '/wyrm/i' in the latest message", "constant (always on)"]  # sticky has run out
