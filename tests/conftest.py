@@ -65,7 +65,7 @@ def settings() -> Settings:
 
 @pytest.fixture
 def services(settings: Settings, model: ScriptedModel) -> Services:
-    pm = make_plugin_manager(load=[])
+    pm = make_plugin_manager([])
     pm.register(ModelPlugin(model))
     return build_services(settings, pm)
 

@@ -65,12 +65,14 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
         "authorization_endpoint": "http://127.0.0.1:9/authorize",
         "token_endpoint": "http://127.0.0.1:9/token",
     }
-    settings = make_settings(data_dir=str(tmp_path_factory.mktemp("matrix")), oidc={"providers": [provider]})
+    settings = make_settings(
+        data_dir=str(tmp_path_factory.mktemp("matrix")), plugins={"oidc": {"providers": [provider]}}
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth_service, "PasswordHasher", CHEAP_HASHER)
-        plugins = make_plugin_manager(load=[])
+        plugins = make_plugin_manager([])
         plugins.register(ModelPlugin(ScriptedModel()))
-        plugins.register(bostonia_oidc)
+        plugins.register(bostonia_oidc, name="oidc")
         services = build_services(settings, plugins)
     app = create_app(settings, services=services)
     with TestClient(app) as client:

@@ -123,7 +123,7 @@ def test_https_instances_send_hsts(tmp_path: Path) -> None:
     from tests.conftest import make_settings
 
     settings = make_settings(auth={"secure_cookies": True})
-    with TestClient(create_app(settings, services=build_services(settings, make_plugin_manager(load=[])))) as client:
+    with TestClient(create_app(settings, services=build_services(settings, make_plugin_manager([])))) as client:
         response = client.get("/health")
     assert response.headers["strict-transport-security"].startswith("max-age=")
     assert "Secure" in response.headers["set-cookie"]  # the CSRF cookie

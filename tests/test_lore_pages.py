@@ -128,12 +128,25 @@ def test_htmx_save_and_refusal(client: TestClient[Any], alice: dict[str, Any]) -
 def test_book_settings_attachments_and_world_info_settings(client: TestClient[Any], alice: dict[str, Any]) -> None:
     book_id, _ = make_book(client, alice)
     sign_in(client, alice)
-    assert post_form(client, f"/lorebooks/{book_id}", {"name": "Renamed", "scan_depth": "6"}, follow_redirects=False).status_code == 303
+    assert (
+        post_form(
+            client, f"/lorebooks/{book_id}", {"name": "Renamed", "scan_depth": "6"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     book = client.get(f"{API}/{book_id}", headers=bearer(alice)).json()
     assert (book["name"], book["scan_depth"], book["recursive_scanning"]) == ("Renamed", 6, False)
-    assert post_form(client, f"/lorebooks/{book_id}/attachments", {"scope": "global"}, follow_redirects=False).status_code == 303
+    assert (
+        post_form(client, f"/lorebooks/{book_id}/attachments", {"scope": "global"}, follow_redirects=False).status_code
+        == 303
+    )
     assert "All my chats" in client.get(f"/lorebooks/{book_id}").text
-    assert post_form(client, f"/lorebooks/{book_id}/attachments/delete", {"scope": "global"}, follow_redirects=False).status_code == 303
+    assert (
+        post_form(
+            client, f"/lorebooks/{book_id}/attachments/delete", {"scope": "global"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
     assert client.get(f"{API}/{book_id}/attachments", headers=bearer(alice)).json()["items"] == []
     saved = post_form(
         client,
@@ -143,13 +156,20 @@ def test_book_settings_attachments_and_world_info_settings(client: TestClient[An
     )
     assert saved.status_code == 303
     settings = client.get(f"{API}/settings", headers=bearer(alice)).json()
-    assert (settings["scan_depth"], settings["recursive"], settings["budget_percent"], settings["match_whole_words"]) == (
+    assert (
+        settings["scan_depth"],
+        settings["recursive"],
+        settings["budget_percent"],
+        settings["match_whole_words"],
+    ) == (
         4,
         True,
         30,
         False,
     )
-    refused = post_form(client, "/lorebooks/settings", {"_settings_form": "1", "budget_percent": "500"}, follow_redirects=False)
+    refused = post_form(
+        client, "/lorebooks/settings", {"_settings_form": "1", "budget_percent": "500"}, follow_redirects=False
+    )
     assert refused.status_code == 422
     assert client.get(f"{API}/settings", headers=bearer(alice)).json() == settings
     created = post_form(client, "/lorebooks", {"name": "Second"}, follow_redirects=False)

@@ -13,7 +13,7 @@ from tests.fakes import ModelPlugin, ScriptedModel
 
 def fresh_app() -> Litestar:
     settings = make_settings()
-    plugins = make_plugin_manager(load=[])
+    plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(ScriptedModel()))
     return create_app(settings, services=build_services(settings, plugins))
 

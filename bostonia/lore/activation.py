@@ -247,6 +247,7 @@ def scan(entries: Sequence[CompiledEntry], ctx: ScanContext) -> ScanResult:
             (entry for entry in entries if entry.id in reasons),
             key=lambda e: (e.id not in timed.sticky, position[e.id]),
         )
+
         def score(entry: CompiledEntry, step: int = state) -> int:
             return _score(entry, buffer.text(entry, step))
 

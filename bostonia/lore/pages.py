@@ -13,12 +13,15 @@ from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from bostonia.chat.deps import Chat
 from bostonia.errors import InvalidInput
-from bostonia.http.deps import Chat, CurrentUser, Lore, Personas
+from bostonia.http.deps import CurrentUser
 from bostonia.identity import User
 from bostonia.lore import forms
+from bostonia.lore.deps import Lore
 from bostonia.lore.schemas import BookCreate, EntryFields, LinkIn, LoreEntry
 from bostonia.lore.service import LoreService
+from bostonia.personas.deps import Personas
 from bostonia.ui.forms import Form
 
 

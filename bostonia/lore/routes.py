@@ -8,8 +8,9 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from bostonia.errors import InvalidInput
-from bostonia.http.deps import CurrentUser, Lore
+from bostonia.http.deps import CurrentUser
 from bostonia.http.downloads import attachment
+from bostonia.lore.deps import Lore
 from bostonia.lore.schemas import (
     AppliedBookList,
     BookCreate,

@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery"
 
 def server(**overrides: Any) -> Any:
     settings = make_settings(**overrides)
-    plugins = make_plugin_manager(load=[])
+    plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(ScriptedModel()))
     return serve_in_thread(create_app(settings, services=build_services(settings, plugins)))
 
