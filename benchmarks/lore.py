@@ -158,6 +158,20 @@ def main() -> None:
         f"  scan (full World Info loop, compiled book):  {full:7.2f} ms  ({len(result.activated)} entries, "
         f"{result.steps} steps)  = {full / baseline:.2f}x baseline"
     )
+    roomy = ScanContext(
+        messages=messages[::-1],
+        settings=settings,
+        chat_length=MESSAGES,
+        assistant_messages=25,
+        seed="chat|50",
+        context_tokens=200_000,
+    )
+    deep = scan(compiled, roomy)
+    deep_ms = median_ms(lambda: scan(compiled, roomy), RUNS // 4)
+    print(
+        f"  scan with room for recursion (50k budget):   {deep_ms:7.2f} ms  ({len(deep.activated)} entries, "
+        f"{deep.steps} steps)"
+    )
     flat = LoreSettings(scan_depth=MESSAGES, recursive=False)
     flat_ctx = ScanContext(
         messages=messages[::-1],

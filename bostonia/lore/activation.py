@@ -116,29 +116,29 @@ class _Buffer:
             parts = self.messages[:depth]
             if with_recursion:
                 parts = [*parts, *(content for _, content in self.recursion)]
-            found = self._texts[(depth, with_recursion)] = ScanText(JOINER + JOINER.join(parts))
+            found = self._texts[(depth, with_recursion)] = ScanText(JOINER + JOINER.join(parts), parts, JOINER)
         return found
 
     def add_recursion(self, entries: list[CompiledEntry]) -> None:
         self.recursion += [(entry, entry.content) for entry in entries if entry.content]
         self._texts = {key: text for key, text in self._texts.items() if not key[1]}
 
-    def explain(self, entry: CompiledEntry, key: Key) -> Why:
-        """Where the matched key was found: a message of the window, or an activated entry's content."""
-        depth = self.depth_for(entry)
-        for index, message in enumerate(self.messages[:depth]):
-            if key.found_in(message):
-                widened = " (scan widened for min activations)" if index >= self.settings.scan_depth else ""
-                return Why("key", f"key '{key.text}' in {_where(index)}{widened}", key=key.text)
-        for source, content in self.recursion:
-            if key.found_in(content):
-                return Why(
-                    "recursion",
-                    f"key '{key.text}' in the content of '{source.title}'",
-                    key=key.text,
-                    from_entry=source.id,
-                )
-        return Why("key", f"key '{key.text}'", key=key.text)
+    def explain(self, entry: CompiledEntry, key: Key, state: int) -> Why:
+        """Where the matched key was found: a message of the window, or an activated entry's content (one
+        search of the scanned text, then the part that position falls in)."""
+        scan = self.text(entry, state)
+        found = key.locate(scan)
+        if found is None:
+            return Why("key", f"key '{key.text}'", key=key.text)
+        index = scan.part_at(*found)
+        window = min(self.depth_for(entry), len(self.messages))
+        if index < window:
+            widened = " (scan widened for min activations)" if index >= self.settings.scan_depth else ""
+            return Why("key", f"key '{key.text}' in {_where(index)}{widened}", key=key.text)
+        source = self.recursion[min(index - window, len(self.recursion) - 1)][0]
+        return Why(
+            "recursion", f"key '{key.text}' in the content of '{source.title}'", key=key.text, from_entry=source.id
+        )
 
 
 def _secondary_ok(entry: CompiledEntry, scan: ScanText) -> bool:
@@ -216,7 +216,7 @@ def _candidate(
         return None
     if entry.excluded and any(k.matches(scan) for k in entry.excluded):
         return None
-    return buffer.explain(entry, key)
+    return buffer.explain(entry, key, state)
 
 
 def scan(entries: Sequence[CompiledEntry], ctx: ScanContext) -> ScanResult:

@@ -17,6 +17,8 @@ cache per word) — so a plain key is ruled out by set lookups before any substr
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
+from collections.abc import Sequence
 from functools import lru_cache
 
 import regex
@@ -106,10 +108,14 @@ def word_grams(word: str) -> frozenset[str]:
 class ScanText:
     """The text one scan looks at, with the indexes that make plain keys cheap to rule out."""
 
-    __slots__ = ("_folded", "_folded_grams", "_folded_words", "_grams", "_words", "raw")
+    __slots__ = ("_folded", "_folded_grams", "_folded_words", "_grams", "_starts", "_words", "joiner", "parts", "raw")
 
-    def __init__(self, raw: str) -> None:
+    def __init__(self, raw: str, parts: Sequence[str] = (), joiner: str = "") -> None:
+        """`raw` is `joiner + joiner.join(parts)` when built from parts (then `part_at` can say which)."""
         self.raw = raw
+        self.parts = parts
+        self.joiner = joiner
+        self._starts: dict[bool, list[int]] = {}
         self._folded: str | None = None
         self._words: set[str] | None = None
         self._folded_words: set[str] | None = None
@@ -131,6 +137,17 @@ class ScanText:
         if self._folded_words is None:
             self._folded_words = set(WORD.findall(self.text(False)))
         return self._folded_words
+
+    def part_at(self, position: int, folded: bool) -> int:
+        """Which part a position of the (folded, or raw) text falls in."""
+        starts = self._starts.get(folded)
+        if starts is None:
+            starts, offset = [], len(self.joiner)
+            for part in self.parts:
+                starts.append(offset)
+                offset += len(part.lower() if folded else part) + len(self.joiner)
+            self._starts[folded] = starts
+        return max(0, bisect_right(starts, position) - 1)
 
     def grams(self, case_sensitive: bool) -> set[str]:
         """The trigrams inside the text's words (not across them): built from cached per-word sets, so
@@ -203,7 +220,24 @@ class Key:
         if not self.whole_words or self.multi_word:
             return self.needle in haystack
         # A one-"word" key with non-word characters in it (`C++`, `Dr.`): bounded by non-word characters.
-        return _bounded(self.needle).search(haystack) is not None
+        return find_bounded(haystack, self.needle) >= 0
+
+    def locate(self, scan: ScanText) -> tuple[int, bool] | None:
+        """Where the key first matches: (position, whether in the folded text), or None."""
+        if self.invalid:
+            return None
+        if self.pattern is not None:
+            try:
+                found = self.pattern.search(scan.raw, timeout=REGEX_TIMEOUT)
+            except TimeoutError:
+                return None
+            return (found.start(), False) if found else None
+        haystack = scan.text(self.case_sensitive)
+        if not self.whole_words or self.multi_word:
+            position = haystack.find(self.needle)
+            return (position, not self.case_sensitive) if position >= 0 else None
+        position = find_bounded(haystack, self.needle)
+        return (position, not self.case_sensitive) if position >= 0 else None
 
     def found_in(self, raw: str) -> bool:
         """The same test on one short text, without building indexes (to say where a key matched)."""
@@ -217,12 +251,25 @@ class Key:
         haystack = raw if self.case_sensitive else raw.lower()
         if not self.whole_words or self.multi_word:
             return self.needle in haystack
-        return _bounded(self.needle).search(haystack) is not None
+        return find_bounded(haystack, self.needle) >= 0
 
 
-@lru_cache(maxsize=4096)
-def _bounded(needle: str) -> re.Pattern[str]:
-    return re.compile(rf"(?:^|\W){re.escape(needle)}(?:$|\W)")
+def _word_char(char: str) -> bool:
+    return char.isalnum() or char == "_"
+
+
+def find_bounded(haystack: str, needle: str) -> int:
+    """The first place `needle` stands between non-word characters (or the ends), else -1. A `str.find`
+    loop, because a boundary regex has no literal to skip ahead on and crawls over long text."""
+    start = haystack.find(needle)
+    while start >= 0:
+        end = start + len(needle)
+        if (start == 0 or not _word_char(haystack[start - 1])) and (
+            end == len(haystack) or not _word_char(haystack[end])
+        ):
+            return start
+        start = haystack.find(needle, start + 1)
+    return -1
 
 
 def prepare_keys(keys: list[str], *, case_sensitive: bool, whole_words: bool, use_regex: bool) -> tuple[Key, ...]:
