@@ -238,3 +238,18 @@ def test_timed_effects_follow_real_turns(client: TestClient[Any], alice: dict[st
     # Sticky 3 covered lengths 2-4; at 5 it ends and its cooldown starts, so even the key does not bring it back.
     assert lore_of(prompt(client, alice, cid, "another storm")) == []
     assert state() == [("cooldown", 4, 6), ("sticky", 2, 5)]  # previews write nothing
+
+
+def test_an_imported_odd_key_does_not_block_other_edits(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    import json
+
+    world_info = {"entries": {"0": {"uid": 0, "key": ["/(a+)+$/", "tower"], "content": "An old tower."}}}
+    files = {"file": ("odd.json", json.dumps(world_info).encode(), "application/json")}
+    book_id = client.post("/api/v1/characters/import", files=files, headers=bearer(alice)).json()["lorebooks"][0]["id"]
+    entry_id = client.get(f"{API}/{book_id}", headers=bearer(alice)).json()["entries"][0]["id"]
+    assert (
+        client.patch(f"{API}/{book_id}/entries/{entry_id}", json={"comment": "ok"}, headers=bearer(alice)).status_code
+        == 200
+    )
+    refused = client.patch(f"{API}/{book_id}/entries/{entry_id}", json={"keys": ["/(a+)+$/"]}, headers=bearer(alice))
+    assert refused.status_code == 422

@@ -395,3 +395,12 @@ def test_vector_hits_replace_only_the_key_check() -> None:
     state = [EntryState(entry_id="cool", kind="cooldown", start=0, end=10)]
     result = run(book, ["boats"], vector_hits={"v": 0.81, "cool": 0.9}, state=state, chat_length=2)
     assert ids(result) == ["v"] and why(result, "v") == "close to the recent chat (similarity 0.81)"
+
+
+def test_names_in_content_take_part_in_recursion() -> None:
+    book = [
+        entry("intro", keys=["tavern"], content="{{char}} runs the tavern."),
+        entry("sage", keys=["Sage"], content="Sage is old."),
+    ]
+    result = run(book, ["the tavern"])  # tests' character is Sage
+    assert ids(result) == ["intro", "sage"] and result.activated[0][0].content == "Sage runs the tavern."

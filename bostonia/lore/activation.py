@@ -172,6 +172,10 @@ def _candidate(
     entry: CompiledEntry, buffer: _Buffer, state: int, ctx: ScanContext, timed: TimedEffects, level: int
 ) -> Why | None:
     """Why `entry` fires in this step, or None."""
+    if entry.simple and not ctx.vector_hits and entry.id not in timed.busy:
+        if state == RECURSION and ctx.settings.recursive and entry.exclude_recursion:
+            return None
+        return _by_keys(entry, buffer, state)  # the common case: no decorators, timers or constant flag
     sticky = entry.id in timed.sticky
     if timed.delayed(entry):
         return None
@@ -206,11 +210,19 @@ def _candidate(
     similarity = ctx.vector_hits.get(entry.id)
     if similarity is not None and state == INITIAL:
         return Why("vector", f"close to the recent chat (similarity {similarity:.2f})", similarity=similarity)
+    return _by_keys(entry, buffer, state)
+
+
+def _by_keys(entry: CompiledEntry, buffer: _Buffer, state: int) -> Why | None:
     if not entry.keys:
         return None
     scan = buffer.text(entry, state)
-    key = next((key for key in entry.keys if key.matches(scan)), None)
-    if key is None or not _secondary_ok(entry, scan):
+    for key in entry.keys:
+        if key.matches(scan):
+            break
+    else:
+        return None
+    if not _secondary_ok(entry, scan):
         return None
     if entry.additional and not any(k.matches(scan) for k in entry.additional):
         return None

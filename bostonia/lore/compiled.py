@@ -77,10 +77,15 @@ class CompiledEntry:
     decorators: deco.Decorators
     additional: tuple[Key, ...] = ()
     excluded: tuple[Key, ...] = ()
+    simple: bool = False
 
     @property
     def timed(self) -> bool:
         return bool(self.sticky or self.cooldown)
+
+    def __post_init__(self) -> None:
+        # Activated by its keys alone: no decorators, delays or constant flag to consider (a fast path).
+        self.simple = not (self.decorators.names or self.constant or self.delay or self.delay_until_recursion)
 
 
 def expand_names(text: str, char: str, user: str) -> str:
@@ -102,6 +107,9 @@ def compile_entry(
 ) -> CompiledEntry:
     ext = entry.extensions
     found, content = deco.parse(entry.content)
+    # Names in the content as the prompt will show them, so recursion can match them (SillyTavern
+    # substitutes macros before an entry's content joins the recursion buffer).
+    content = expand_names(content, char, user).strip()
     case_sensitive = entry.case_sensitive
     if case_sensitive is None:
         case_sensitive = _flag(ext, "case_sensitive")
@@ -138,8 +146,8 @@ def compile_entry(
         book_name=book.name,
         source=source,
         title=title,
-        content=content.strip(),
-        tokens=estimate_tokens(content.strip()),
+        content=content,
+        tokens=estimate_tokens(content),
         order=entry.insertion_order,
         enabled=entry.enabled,
         constant=entry.constant or found.constant,

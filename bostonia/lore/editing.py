@@ -125,7 +125,8 @@ def apply_fields(entry: LoreEntry, fields: EntryFields) -> LoreEntry:
                 ext.pop(key, None)
             else:
                 ext[key] = changed[name]
-    check_keys(out)
+    if {"keys", "secondary_keys", "use_regex"} & changed.keys():
+        check_keys(out)  # only what this request changes: an imported book's odd key does not block edits
     return with_derived_columns(out)
 
 

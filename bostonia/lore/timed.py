@@ -49,6 +49,7 @@ class TimedEffects:
         self.cooldown: set[str] = set()
         self.matched: set[str] = set()
         self._check()
+        self.busy = self.sticky | self.cooldown | self.matched  # entries with any state this turn
 
     def _set(self, key: tuple[str, str], value: EntryState | None) -> None:
         self.changes[key] = value
