@@ -253,3 +253,24 @@ def test_an_imported_odd_key_does_not_block_other_edits(client: TestClient[Any],
     )
     refused = client.patch(f"{API}/{book_id}/entries/{entry_id}", json={"keys": ["/(a+)+$/"]}, headers=bearer(alice))
     assert refused.status_code == 422
+
+
+def test_a_characters_book_keeps_its_id_and_attachments_when_the_character_is_edited(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    from tests.test_lore_activation import import_card
+
+    character_id = import_card(client, alice)
+    book_id = client.get(f"/api/v1/characters/{character_id}", headers=bearer(alice)).json()["lorebook_id"]
+    attached = client.post(f"{API}/{book_id}/attachments", json={"scope": "global"}, headers=bearer(alice))
+    assert attached.status_code == 201
+    new_book = {"name": "", "extensions": {}, "entries": [{"keys": ["moor"], "content": "The moor.", "extensions": {}}]}
+    edited = client.patch(
+        f"/api/v1/characters/{character_id}", json={"character_book": new_book}, headers=bearer(alice)
+    )
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["lorebook_id"] == book_id
+    assert [e["keys"] for e in client.get(f"{API}/{book_id}", headers=bearer(alice)).json()["entries"]] == [["moor"]]
+    assert [a["scope"] for a in client.get(f"{API}/{book_id}/attachments", headers=bearer(alice)).json()["items"]] == [
+        "global"
+    ]

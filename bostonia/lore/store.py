@@ -1,6 +1,6 @@
 """SQL for lorebooks, their entries, their links to chats, users' World Info settings and per-chat state.
 
-The `insert_lorebook`/`delete_character_books` functions take a connection so other stores can write a
+The `insert_lorebook`/`replace_character_book` functions take a connection so other stores can write a
 book inside their own transaction (a card and its embedded book are stored together or not at all).
 `uid` holds the source id JSON-encoded, so a numeric id comes back as a number and a string as a string.
 """
@@ -83,20 +83,59 @@ def insert_lorebook(conn: sqlite3.Connection, book: Lorebook, *, owner_id: str |
             now,
         ),
     )
+    _insert_entries(conn, book_id, book.entries, now)
+    return book_id
+
+
+def _insert_entries(conn: sqlite3.Connection, book_id: str, entries: list[LoreEntry], now: str) -> None:
     marks = ", ".join("?" * (len(ENTRY_COLUMNS) + 6))
     conn.executemany(
         f"""insert into lorebook_entries (id, lorebook_id, uid, seq, created_at, updated_at, {", ".join(ENTRY_COLUMNS)})
             values ({marks})""",
         [
             (new_id(), book_id, None if e.uid is None else to_json(e.uid), seq, now, now, *_entry_values(e))
-            for seq, e in enumerate(book.entries)
+            for seq, e in enumerate(entries)
         ],
     )
-    return book_id
 
 
 def delete_character_books(conn: sqlite3.Connection, character_id: str) -> None:
     conn.execute("delete from lorebooks where character_id = ?", (character_id,))
+
+
+def replace_character_book(
+    conn: sqlite3.Connection, character_id: str, book: Lorebook | None, *, owner_id: str | None
+) -> None:
+    """A character's edited book, stored under the id it had: the chats, personas and "all my chats" it
+    is attached to keep it, and so does the editor's address. (Its entries are new rows.)"""
+    row = conn.execute(
+        "select id from lorebooks where character_id = ? order by created_at limit 1", (character_id,)
+    ).fetchone()
+    if book is None or row is None:
+        delete_character_books(conn, character_id)
+        if book is not None:
+            insert_lorebook(conn, book, owner_id=owner_id, character_id=character_id)
+        return
+    book_id, now = row[0], utcnow()
+    conn.execute("delete from lorebooks where character_id = ? and id != ?", (character_id, book_id))
+    conn.execute(
+        """update lorebooks set owner_id = ?, name = ?, description = ?, scan_depth = ?, token_budget = ?,
+               recursive_scanning = ?, extensions = ?, extra = ?, updated_at = ? where id = ?""",
+        (
+            owner_id,
+            book.name,
+            book.description,
+            book.scan_depth,
+            book.token_budget,
+            int(book.recursive_scanning),
+            to_json(book.extensions),
+            to_json(book.extra),
+            now,
+            book_id,
+        ),
+    )
+    conn.execute("delete from lorebook_entries where lorebook_id = ?", (book_id,))
+    _insert_entries(conn, book_id, book.entries, now)
 
 
 def entry_from_row(row: dict[str, Any]) -> LoreEntry:
