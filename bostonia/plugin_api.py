@@ -85,6 +85,7 @@ __all__ = [
     "external_sign_in",
     "hookimpl",
     "plugin_config",
+    "plugin_services",
     "public_base_url",
     "render_page",
     "run_with_services",
@@ -107,6 +108,11 @@ def plugin_config(settings: Settings, name: str, schema: type[T] | None = None) 
 
 def _services(connection: ASGIConnection[Any, Any, Any, Any]) -> Any:
     return connection.app.state.services
+
+
+def plugin_services(connection: ASGIConnection[Any, Any, Any, Any]) -> PluginServices:
+    """The running instance (settings, database) from inside a plugin's route handler."""
+    return cast(PluginServices, _services(connection))
 
 
 async def current_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User | None:

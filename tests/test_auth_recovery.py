@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 
 from bostonia.app import Services
 from bostonia.config import Settings
-from tests.conftest import PASSWORD, bearer, error_of, free_port, make_settings, post_form
+from tests.helpers import PASSWORD, bearer, error_of, free_port, make_settings, post_form
 
 NEW_PASSWORD = "a brand new passphrase"
 LINK = re.compile(r"(http\S+/reset-password\?token=(\S+))")

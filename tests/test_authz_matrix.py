@@ -29,9 +29,8 @@ from bostonia.app import Services, build_services, create_app
 from bostonia.auth import service as auth_service
 from bostonia.plugins import make_plugin_manager
 from tests.access_rules import ACCESS_RULES, IDENTITIES, PRIVATE_CHARACTER, WEBSOCKET_RULES, Case
-from tests.conftest import PASSWORD, bearer, csrf_token, make_settings, register
 from tests.fakes import ModelPlugin, ScriptedModel
-from tests.test_users import add_character
+from tests.helpers import PASSWORD, add_character, bearer, csrf_token, make_settings, register
 
 ADMIN_EMAIL = "admin@example.com"
 CHEAP_HASHER = partial(PasswordHasher, time_cost=1, memory_cost=1024, parallelism=1)

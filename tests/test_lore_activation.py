@@ -6,77 +6,9 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.conftest import bearer
 from tests.fakes import ScriptedModel
-from tests.lore_support import entry, ids, run
-
-CARD = {
-    "spec": "chara_card_v2",
-    "spec_version": "2.0",
-    "data": {
-        "name": "Sage",
-        "first_mes": "Ask me about the valley.",
-        "description": "A hermit.",
-        "character_book": {
-            "scan_depth": 2,
-            "token_budget": 500,
-            "entries": [
-                {
-                    "keys": ["tower"],
-                    "content": "The tower is haunted by a friendly owl.",
-                    "enabled": True,
-                    "insertion_order": 10,
-                    "extensions": {},
-                },
-                {
-                    "keys": ["river"],
-                    "secondary_keys": ["bridge"],
-                    "selective": True,
-                    "content": "The river bridge fell last winter.",
-                    "enabled": True,
-                    "insertion_order": 20,
-                    "extensions": {"selectiveLogic": 0, "selective_logic": 0},
-                },
-                {
-                    "keys": [],
-                    "content": "The valley has two moons.",
-                    "constant": True,
-                    "enabled": True,
-                    "insertion_order": 5,
-                    "extensions": {},
-                },
-                {
-                    "keys": ["tower"],
-                    "content": "Disabled lore.",
-                    "enabled": False,
-                    "insertion_order": 1,
-                    "extensions": {},
-                },
-                {
-                    "keys": ["/dra(g|k)on/i"],
-                    "content": "Dragons sleep under the hill.",
-                    "enabled": True,
-                    "insertion_order": 30,
-                    "extensions": {"position": 4, "depth": 1, "role": 2},
-                },
-            ],
-        },
-    },
-}
-
-
-def import_card(client: TestClient[Any], account: dict[str, Any]) -> str:
-    import json
-
-    response = client.post(
-        "/api/v1/characters/import",
-        headers=bearer(account),
-        files={"file": ("sage.json", json.dumps(CARD).encode(), "application/json")},
-    )
-    assert response.status_code in (200, 201), response.text
-    body = response.json()
-    item = body["items"][0] if "items" in body else body
-    return str(item["id"])
+from tests.helpers import bearer
+from tests.lore_support import entry, ids, import_card, run
 
 
 def test_matching_rules() -> None:

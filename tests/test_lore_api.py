@@ -7,8 +7,9 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.conftest import bearer, error_of
 from tests.fakes import ScriptedModel
+from tests.helpers import bearer, error_of
+from tests.lore_support import import_card
 
 API = "/api/v1/lorebooks"
 
@@ -258,8 +259,6 @@ def test_an_imported_odd_key_does_not_block_other_edits(client: TestClient[Any],
 def test_a_characters_book_keeps_its_id_and_attachments_when_the_character_is_edited(
     client: TestClient[Any], alice: dict[str, Any]
 ) -> None:
-    from tests.test_lore_activation import import_card
-
     character_id = import_card(client, alice)
     book_id = client.get(f"/api/v1/characters/{character_id}", headers=bearer(alice)).json()["lorebook_id"]
     attached = client.post(f"{API}/{book_id}/attachments", json={"scope": "global"}, headers=bearer(alice))

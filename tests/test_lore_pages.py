@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.conftest import PASSWORD, bearer, csrf_token, post_form
+from tests.helpers import PASSWORD, bearer, csrf_token, post_form
 
 API = "/api/v1/lorebooks"
 ENTRY_FIELDS = (

@@ -10,7 +10,7 @@ from bostonia.lore.injector import place
 from bostonia.lore.schemas import LoreSettings
 from bostonia.lore.vectors import VectorMatcher
 from bostonia.prompt.builder import build_prompt
-from tests.lore_support import compiled, entry, ids, run
+from tests.lore_support import Card, compiled, entry, ids, run
 
 TOPICS = ("sea", "ship", "harbour", "forest", "tree", "wolf", "fire", "forge")
 
@@ -74,11 +74,10 @@ def test_placement_in_the_prompt() -> None:
     settings = LoreSettings(depth=2)
     injections = place(run(book, ["k"], settings), settings)
     from bostonia.llm.base import ChatMessage
-    from tests.test_prompt import character
 
     history = [ChatMessage("assistant" if i % 2 else "user", f"m{i}") for i in range(6)]
     prompt = build_prompt(
-        character(),
+        Card(),
         history,
         user_name="Ren",
         budget=4000,

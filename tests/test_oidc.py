@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bostonia.app import build_services, create_app
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import PASSWORD, make_settings, post_form, register, serve_in_thread
 from tests.fakes import ModelPlugin, ScriptedModel
+from tests.helpers import PASSWORD, make_settings, post_form, register, serve_in_thread
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 
 SECRET_ENV = "TEST_OIDC_CLIENT_SECRET"

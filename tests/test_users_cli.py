@@ -9,7 +9,7 @@ import httpx
 from typer.testing import CliRunner
 
 from bostonia.cli import app
-from tests.conftest import PASSWORD, bearer, register
+from tests.helpers import PASSWORD, bearer, register
 
 runner = CliRunner()
 

@@ -13,7 +13,6 @@ from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from bostonia.chat.deps import Chat
 from bostonia.errors import InvalidInput
 from bostonia.http.deps import CurrentUser
 from bostonia.identity import User
@@ -21,7 +20,6 @@ from bostonia.lore import forms
 from bostonia.lore.deps import Lore
 from bostonia.lore.schemas import BookCreate, EntryFields, LinkIn, LoreEntry
 from bostonia.lore.service import LoreService
-from bostonia.personas.deps import Personas
 from bostonia.ui.forms import Form
 
 
@@ -81,13 +79,10 @@ class LorePages(Controller):
         return Redirect("/lorebooks", status_code=303)
 
     @get("/lorebooks/{book_id:str}")
-    async def editor(
-        self, book_id: FromPath[str], user: CurrentUser, lore: Lore, chat: Chat, personas: Personas
-    ) -> Template:
+    async def editor(self, book_id: FromPath[str], user: CurrentUser, lore: Lore) -> Template:
         book = await lore.get(user, book_id)
         links = await lore.links(user, book_id)
-        conversations = await chat.list_conversations(user)
-        persona_list = await personas.list(user)
+        conversations, persona_list = await lore.attach_targets(user)
         names = {c.id: f"{c.title or c.character_name}" for c in conversations} | {p.id: p.name for p in persona_list}
         return Template(
             "lorebook.html",

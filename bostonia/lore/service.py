@@ -40,8 +40,16 @@ class ConversationLookup(Protocol):
         """The caller's conversation (with `id`, `user_id`, `persona_id`, `character_id`), else NotFound."""
         ...
 
+    async def list_conversations(self, user: User) -> Any:
+        """The caller's conversations (with `id`, `title`, `character_name`)."""
+        ...
+
 
 class PersonaLookup(Protocol):
+    async def list(self, user: User) -> Any:
+        """The caller's personas (with `id`, `name`)."""
+        ...
+
     async def get(self, user: User, persona_id: str) -> Any:
         """The caller's persona, else NotFound."""
         ...
@@ -171,6 +179,11 @@ class LoreService:
         if conversation.user_id != user.id:  # an admin reading a chat may not put their lore into it
             raise NotFound("conversation not found")
         return link.target_id
+
+    async def attach_targets(self, user: User) -> tuple[builtins.list[Any], builtins.list[Any]]:
+        """(the caller's conversations, their personas): what a book can be attached to."""
+        assert self.conversations is not None and self.personas is not None
+        return list(await self.conversations.list_conversations(user)), list(await self.personas.list(user))
 
     async def links(self, user: User, book_id: str) -> builtins.list[Link]:
         await self._own(user, book_id)

@@ -13,8 +13,8 @@ from bostonia.app import build_services, create_app
 from bostonia.config import load_settings
 from bostonia.llm.local import bundled_model_path
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import make_settings, serve_in_thread
 from tests.fakes import ModelPlugin, ScriptedModel
+from tests.helpers import make_settings, serve_in_thread
 
 # Short replies keep the suite fast; everything else is the shipped default configuration.
 E2E_MAX_TOKENS = 40

@@ -10,8 +10,8 @@ import pytest
 
 from bostonia.app import build_services, create_app
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import make_settings, serve_in_thread
 from tests.fakes import ModelPlugin, ScriptedModel
+from tests.helpers import make_settings, serve_in_thread
 
 pytestmark = pytest.mark.browser
 
