@@ -83,11 +83,21 @@ from bostonia.users.admin_pages import AdminPages
 from bostonia.users.admin_routes import AdminController
 from bostonia.users.library import LibraryService
 from bostonia.users.library_store import LibraryStore
+from bostonia.users.migrations import migrations as user_migrations
 from bostonia.users.pages import UserPages
 from bostonia.users.privacy import ConversationAccessPolicy
 from bostonia.users.routes import CollectionController, MeController
 from bostonia.users.service import UserService
 from bostonia.users.store import UserStore
+from bostonia.voice.engine import PiperEngine, VoiceCatalog
+from bostonia.voice.migrations import migrations as voice_migrations
+from bostonia.voice.pages import VoicePages
+from bostonia.voice.routes import VoiceController
+from bostonia.voice.scheduler import FairScheduler
+from bostonia.voice.service import VoiceService
+from bostonia.voice.socket import voice_socket
+from bostonia.voice.store import CharacterVoiceStore
+from bostonia.voice.stt import WhisperTranscriber
 
 log = logging.getLogger(__name__)
 # Every migration set, in the order they apply: the seed schema first, then capabilities' own.
@@ -97,6 +107,8 @@ MIGRATIONS: tuple[Migrations, ...] = (
     chat_migrations,
     character_migrations,
     lore_migrations,
+    user_migrations,
+    voice_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -127,6 +139,7 @@ class Services:
     hub: ConversationHub
     chat: ChatService
     replies: ReplyService
+    voice: VoiceService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
@@ -160,6 +173,7 @@ class Services:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.replies.shutdown()
+        self.voice.shutdown()
         await self.characters.stop()
         self.hub.close()
         await self.recovery.drain()
@@ -209,6 +223,22 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         forget_session=models.forget_session,
         access=ConversationAccessPolicy(settings.privacy, audit),
     )
+    replies = ReplyService(
+        chat,
+        conversations,
+        characters,
+        personas,
+        models,
+        queues,
+        hub,
+        settings.llm,
+        # The character's lorebook first; plugins (memory, summaries, ...) add their own.
+        injectors=[
+            LoreInjector(lorebooks),
+            *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
+        ],
+    )
+    voice = settings.voice
     return Services(
         settings=settings,
         plugins=plugins,
@@ -236,20 +266,18 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         personas=personas,
         hub=hub,
         chat=chat,
-        replies=ReplyService(
-            chat,
-            conversations,
-            characters,
-            personas,
-            models,
-            queues,
-            hub,
-            settings.llm,
-            # The character's lorebook first; plugins (memory, summaries, ...) add their own.
-            injectors=[
-                LoreInjector(lorebooks),
-                *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
-            ],
+        replies=replies,
+        voice=VoiceService(
+            VoiceCatalog(settings.models_path, voice.default_voice),
+            PiperEngine(threads=voice.threads),
+            FairScheduler(voice.workers, max_queued_per_user=voice.max_queued_sentences),
+            CharacterVoiceStore(db),
+            voice,
+            characters=characters,
+            chat=chat,
+            replies=replies,
+            hub=hub,
+            transcriber=WhisperTranscriber(threads=voice.threads, max_seconds=voice.max_recording_seconds),
         ),
     )
 
@@ -316,6 +344,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "replies": _provide(services.replies),
         "personas": _provide(services.personas),
         "hub": _provide(services.hub),
+        "voice": _provide(services.voice),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -330,6 +359,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             LorebookController,
             ConversationController,
             chat_socket,
+            VoiceController,
+            voice_socket,
+            VoicePages,
             PersonaController,
             PersonaPages,
             AccountPages,

@@ -24,7 +24,7 @@ from bostonia.users.schemas import (
 )
 
 S = TypeVar("S", bound=msgspec.Struct)
-PREFERENCE_SWITCHES = ("notifications_enabled", "memory_visible", "typing_indicators")
+PREFERENCE_SWITCHES = ("notifications_enabled", "memory_visible", "typing_indicators", "voice_autoplay")
 NOTICES = {
     "saved": "Saved.",
     "password": "Password changed. Your other sessions were signed out.",
