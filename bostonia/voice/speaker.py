@@ -98,54 +98,31 @@ class Utterance:
 
     async def __aiter__(self) -> AsyncIterator[SpokenSentence]:
         text_ended = False
-        waiting_for_text: asyncio.Task[str | None] | None = None
+        getter: asyncio.Task[str | None] | None = None  # the one reader of the text queue
         try:
             while not self.cancelled:
-                # Keep up to `lookahead` sentences queued for synthesis, taking whatever text is ready.
-                while not text_ended and len(self._in_flight) < self.lookahead and not self._texts.empty():
-                    text = self._texts.get_nowait()
+                if getter is None and not text_ended and len(self._in_flight) < self.lookahead:
+                    getter = asyncio.ensure_future(self._texts.get())
+                waits: set[asyncio.Future[Any]] = {getter} if getter is not None else set()
+                if self._in_flight:
+                    waits.add(self._in_flight[0][2])
+                if not waits:
+                    return  # all text spoken
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if getter is not None and getter.done():
+                    text, getter = getter.result(), None
                     if text is None:
                         text_ended = True
-                    else:
-                        self._submit(text)
-                if not self._in_flight:
-                    if text_ended:
-                        return
-                    text = await self._texts.get()  # nothing to synthesise: wait for the next sentence
-                    if text is None:
-                        text_ended = True
-                    else:
+                    elif not self.cancelled:
                         self._submit(text)
                     continue
-                index, text, future = self._in_flight[0]
-                if not text_ended and len(self._in_flight) < self.lookahead:
-                    # While this sentence is synthesised, take the next one as soon as it is cut.
-                    if waiting_for_text is None:
-                        waiting_for_text = asyncio.ensure_future(self._texts.get())
-                    waits: set[asyncio.Future[Any]] = {future, waiting_for_text}
-                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-                    if waiting_for_text.done():
-                        next_text = waiting_for_text.result()
-                        waiting_for_text = None
-                        if next_text is None:
-                            text_ended = True
-                        elif not self.cancelled:
-                            self._submit(next_text)
-                    if not future.done():
-                        continue
-                try:
-                    speech = await future
-                except asyncio.CancelledError:
-                    if self.cancelled:
-                        return
-                    raise
-                self._in_flight.popleft()
-                if self.cancelled:
+                index, text, future = self._in_flight.popleft()
+                if future.cancelled():
                     return
-                yield SpokenSentence(index, text, speech)
+                yield SpokenSentence(index, text, future.result())
         finally:
-            if waiting_for_text is not None:
-                waiting_for_text.cancel()
+            if getter is not None:
+                getter.cancel()
             for _index, _text, pending in self._in_flight:
                 pending.cancel()
             self._in_flight.clear()
