@@ -5,6 +5,7 @@ the auto-play preference; push-to-talk and a call with Chromium's fake microphon
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,16 @@ def hook(page: Any) -> dict[str, Any]:
     return dict(page.evaluate("window.bostoniaVoice"))
 
 
+def wait_until(page: Any, condition: str, timeout: float = 30) -> None:
+    """Poll `condition` (a JavaScript expression) with evaluate: the CSP forbids the eval that
+    Playwright's wait_for_function would use."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(condition):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {condition}: {hook(page)}")
+        page.wait_for_timeout(50)
+
+
 def voice_ready(page: Any) -> None:
     page.locator("body.voice-ready #voice-bar.connected").wait_for()
 
@@ -43,18 +54,18 @@ def test_the_chat_speaks_a_reply_while_it_streams(scripted_server: str, browser:
     read_aloud = page.get_by_role("button", name="🔊 Read aloud")
     expect(read_aloud).to_have_attribute("aria-pressed", "false")
     read_aloud.click()
-    page.wait_for_function("window.bostoniaVoice.following !== null")
+    wait_until(page, "window.bostoniaVoice.following !== null")
 
     model.enqueue(pieces(STORY))
     model.delay = 0.3  # 18 pieces: the reply takes over 5 s to write
     say(page, "Tell me a story")
-    page.wait_for_function("window.bostoniaVoice.frames >= 1")
+    wait_until(page, "window.bostoniaVoice.frames >= 1")
     assert page.locator(".msg.streaming").count() == 1, "the first audio came only after the reply was written"
     first = hook(page)
     assert first["framesWhileStreaming"] >= 1 and first["bytes"] > 22050  # ≥ 0.5 s of 16-bit audio
     assert first["sentences"][0]["text"] == "The knight drew his sword."
     expect(page.locator(".msg.streaming")).to_have_count(0, timeout=30_000)
-    page.wait_for_function("window.bostoniaVoice.frames >= 3", timeout=30_000)
+    wait_until(page, "window.bostoniaVoice.frames >= 3", 30)
     done = hook(page)
     assert [s["index"] for s in done["sentences"]] == [0, 1, 2]
     assert done["bytes"] > 3 * 22050 * 2 * 0.8  # three sentences of at least 0.8 s each
@@ -68,7 +79,7 @@ def test_the_chat_speaks_a_reply_while_it_streams(scripted_server: str, browser:
     reply = page.locator("#messages .msg.assistant").last
     reply.hover()
     reply.get_by_role("button", name="Read aloud").click()
-    page.wait_for_function("window.bostoniaVoice.frames >= 3")
+    wait_until(page, "window.bostoniaVoice.frames >= 3")
     assert hook(page)["sentences"][0]["text"] == "The knight drew his sword."
 
 
@@ -122,11 +133,11 @@ def test_push_to_talk_and_a_call(scripted_server: str, microphone_browser: Any, 
     # A call: talking sends the message, and the reply is spoken sentence by sentence.
     box.fill("")
     page.get_by_role("button", name="📞 Call").click()
-    page.wait_for_function("window.bostoniaVoice.following !== null")
+    wait_until(page, "window.bostoniaVoice.following !== null")
     model.enqueue(pieces("The castle is very old. Kings lived there."))
     talk.click()
     page.wait_for_timeout(4500)
     talk.click()
     page.locator("#messages .msg.user .content", has_text="castle").wait_for(timeout=60_000)
-    page.wait_for_function("window.bostoniaVoice.frames >= 2", timeout=60_000)
+    wait_until(page, "window.bostoniaVoice.frames >= 2", 60)
     assert [s["text"] for s in hook(page)["sentences"]][:2] == ["The castle is very old.", "Kings lived there."]
