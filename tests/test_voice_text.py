@@ -24,8 +24,8 @@ REPLY = (
 )
 
 
-def streamed(text: str, *, skip_actions: bool = False, seed: int = 0) -> list[str]:
-    cutter = SentenceCutter(skip_actions=skip_actions)
+def streamed(text: str, *, skip_actions: bool = False, seed: int = 0, quick_start: bool = False) -> list[str]:
+    cutter = SentenceCutter(skip_actions=skip_actions, quick_start=quick_start)
     rng = random.Random(seed)
     out: list[str] = []
     i = 0
@@ -71,6 +71,20 @@ def test_a_stream_is_cut_like_the_whole_text(skip_actions: bool, seed: int) -> N
 def test_any_stream_is_cut_like_the_whole_text(text: str, seed: int) -> None:
     for skip in (False, True):
         assert streamed(text, skip_actions=skip, seed=seed) == split_sentences(text, skip_actions=skip)
+    quick = SentenceCutter(quick_start=True)
+    assert streamed(text, seed=seed, quick_start=True) == quick.feed(text) + quick.finish()
+
+
+def test_a_quick_start_cuts_the_first_sentence_at_a_comma() -> None:
+    """While a reply streams, the first sentence is spoken from its first comma on: less to synthesise
+    before the first audio. Later sentences stay whole."""
+    text = "The knight drew his sword, and the blade caught the light. Far below, the bells rang."
+    assert streamed(text, quick_start=True) == [
+        "The knight drew his sword,",
+        "and the blade caught the light.",
+        "Far below, the bells rang.",
+    ]
+    assert streamed("Yes, sir. Of course, right away.", quick_start=True) == ["Yes, sir.", "Of course, right away."]
 
 
 def test_a_sentence_ends_only_when_the_next_piece_shows_it() -> None:

@@ -22,6 +22,7 @@ ABBREVIATIONS = frozenset(
     "mr mrs ms mx dr prof sr jr st mt vs etc e.g i.e cf approx dept fig no vol ca gen col lt sgt capt".split()
 )
 SOFT_BREAKS = (", ", "; ", ": ", " — ", " – ", " - ")
+QUICK_START_CHARS = 20
 
 
 @dataclass
@@ -31,9 +32,13 @@ class _State:
 
 
 class SentenceCutter:
-    def __init__(self, *, skip_actions: bool = False, max_chars: int = 240) -> None:
+    def __init__(self, *, skip_actions: bool = False, max_chars: int = 240, quick_start: bool = False) -> None:
         self.skip_actions = skip_actions
         self.max_chars = max(max_chars, 20)
+        # Cut the first sentence at its first comma (past QUICK_START_CHARS): time to first audio follows the
+        # length of what is synthesised first, and a clause sounds as natural as a sentence.
+        self.quick_start = quick_start
+        self._emitted = 0
         self._pending = ""  # raw text after the last cut
         self._state = _State()  # the state at the start of `_pending`
 
@@ -47,6 +52,7 @@ class SentenceCutter:
         segments = self._scan(final=True)
         self._pending = ""
         self._state = _State()
+        self._emitted = 0
         return segments
 
     # -- the scanner -------------------------------------------------------------------------------
@@ -126,6 +132,15 @@ class SentenceCutter:
                     continue
             if len(current) > self.max_chars:
                 cut(i, self._soft_break(current))
+            elif (
+                self.quick_start
+                and not self._emitted
+                and not segments
+                and ch.isspace()
+                and len(current) > QUICK_START_CHARS
+                and current[-2] in ",;:"
+            ):
+                cut(i)
         if final:
             if not state.in_fence:
                 cut(len(text))
@@ -133,6 +148,7 @@ class SentenceCutter:
             cut_state = _State()
         self._pending = text[cut_at:]
         self._state = cut_state
+        self._emitted += len(segments)
         return segments
 
     def _sentence_end(self, text: str, i: int, current: list[str], final: bool) -> int | None:

@@ -131,7 +131,10 @@ class VoiceService:
             raise InvalidInput("text must not be blank", details={"field": "text"})
         return text
 
-    def utterance(self, user: User, choice: VoiceChoice, *, skip_actions: bool = False) -> Utterance:
+    def utterance(
+        self, user: User, choice: VoiceChoice, *, skip_actions: bool = False, quick_start: bool = False
+    ) -> Utterance:
+        """`quick_start` (a reply being written): the first sentence is cut at its first comma."""
         return Utterance(
             self.scheduler,
             self.engine,
@@ -140,6 +143,7 @@ class VoiceService:
             speed=choice.speed,
             skip_actions=skip_actions,
             max_sentence_chars=self.config.max_sentence_chars,
+            quick_start=quick_start,
         )
 
     async def synthesize(self, user: User, request: SynthesizeRequest) -> SpeechAudio:

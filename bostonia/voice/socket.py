@@ -275,7 +275,7 @@ class VoiceSocketSession:
         def handle(event: ChatEvent) -> None:
             nonlocal current
             if event.event == START:
-                utterance = self.voice.utterance(self.user, choice, skip_actions=options.skip_actions)
+                utterance = self.voice.utterance(self.user, choice, skip_actions=options.skip_actions, quick_start=True)
                 current = self._start(utterance, options, event.data.get("id"))
                 return
             if current is None:

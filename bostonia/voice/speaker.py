@@ -43,6 +43,7 @@ class Utterance:
         skip_actions: bool = False,
         max_sentence_chars: int = 240,
         lookahead: int = LOOKAHEAD,
+        quick_start: bool = False,
     ) -> None:
         self.scheduler = scheduler
         self.engine = engine
@@ -52,7 +53,7 @@ class Utterance:
         self.lookahead = max(lookahead, 1)
         self.cancelled = False
         self.sentences_cut = 0
-        self._cutter = SentenceCutter(skip_actions=skip_actions, max_chars=max_sentence_chars)
+        self._cutter = SentenceCutter(skip_actions=skip_actions, max_chars=max_sentence_chars, quick_start=quick_start)
         self._texts: asyncio.Queue[str | None] = asyncio.Queue()
         self._in_flight: deque[tuple[int, str, asyncio.Future[Speech]]] = deque()
         self._finished = False
