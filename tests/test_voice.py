@@ -21,8 +21,8 @@ from litestar.testing import TestClient
 
 from bostonia.app import Services
 from bostonia.voice.engine import BUNDLED_VOICE, bundled_voice_path
-from tests.conftest import bearer, error_of
 from tests.fakes import ScriptedModel
+from tests.helpers import bearer, error_of
 
 VOICE = BUNDLED_VOICE
 SHORT = "Hello there, traveller."

@@ -9,7 +9,7 @@ from litestar.response import Template
 from bostonia.errors import InvalidInput
 from bostonia.http.deps import CurrentUser
 from bostonia.ui.forms import Form
-from bostonia.voice.routes import Voice
+from bostonia.voice.deps import Voice
 from bostonia.voice.schemas import CharacterVoiceUpdate
 
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post, put
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 
 from bostonia.http.deps import CurrentUser, Viewer
 from bostonia.voice.audio import MEDIA_TYPES
+from bostonia.voice.deps import Voice
 from bostonia.voice.schemas import CharacterVoice, CharacterVoiceUpdate, SynthesizeRequest, Transcript, VoiceList
-from bostonia.voice.service import VoiceService
-
-Voice = NamedDependency[VoiceService]  # parameter name `voice`
 
 
 class VoiceController(Controller):

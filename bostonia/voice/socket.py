@@ -26,17 +26,17 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from bostonia.auth.deps import Auth
+from bostonia.chat.events import ChatEvent, ErrorNotice, StreamChunk, StreamComplete, StreamStart
 from bostonia.chat.hub import Subscription
-from bostonia.chat.schemas import ChatEvent
-from bostonia.chat.streams import CHUNK, COMPLETE, ERROR, START
 from bostonia.db.values import to_json
 from bostonia.errors import BostoniaError, InvalidInput, RateLimited
 from bostonia.http.auth import client_ip, resolve_user
-from bostonia.http.deps import Auth, Limiter, Metrics
+from bostonia.http.deps import Limiter, Metrics
 from bostonia.identity import User
 from bostonia.ratelimit.service import RateLimiter
 from bostonia.voice.audio import AudioFormat, encode
-from bostonia.voice.routes import Voice
+from bostonia.voice.deps import Voice
 from bostonia.voice.schemas import Speed, Transport, VoiceId
 from bostonia.voice.service import VoiceChoice, VoiceService
 from bostonia.voice.speaker import SpokenSentence, Utterance
@@ -254,6 +254,7 @@ class VoiceSocketSession:
         catch_up = reply.catch_up() if reply is not None and not reply.finished else []
         task = asyncio.create_task(self._narrate(subscription, choice, frame, catch_up))
         self.following = (frame.conversation_id, subscription, task)
+        await self.voice.warm(choice.voice)  # ready to speak when it says so: the first sentence pays no load
         self.emit(
             "voice:following",
             {
@@ -264,7 +265,6 @@ class VoiceSocketSession:
                 "sample_rate": choice.voice.sample_rate,
             },
         )
-        asyncio.get_running_loop().create_task(self.voice.warm(choice.voice))
 
     async def _narrate(
         self, subscription: Subscription, choice: VoiceChoice, options: FollowFrame, catch_up: list[ChatEvent]
@@ -274,20 +274,18 @@ class VoiceSocketSession:
 
         def handle(event: ChatEvent) -> None:
             nonlocal current
-            if event.event == START:
+            data = event.data
+            if isinstance(data, StreamStart):
                 utterance = self.voice.utterance(self.user, choice, skip_actions=options.skip_actions, quick_start=True)
-                current = self._start(utterance, options, event.data.get("id"))
+                current = self._start(utterance, options, data.id)
+            elif current is None:
                 return
-            if current is None:
-                return
-            message = event.data.get("message")
-            message_id = getattr(message, "id", None) if event.event == COMPLETE else event.data.get("id")
-            if message_id != current.message_id:
-                return
-            if event.event == CHUNK:
-                current.utterance.feed(event.data.get("content", ""))
-            elif event.event in (COMPLETE, ERROR):  # after a failure: say what was written before it
-                current.utterance.finish()
+            elif isinstance(data, StreamChunk) and data.id == current.message_id:
+                current.utterance.feed(data.content)
+            elif (isinstance(data, StreamComplete) and data.message.id == current.message_id) or (
+                isinstance(data, ErrorNotice) and data.id == current.message_id
+            ):
+                current.utterance.finish()  # after a failure too: say what was written before it
                 current = None
 
         for event in catch_up:

@@ -14,13 +14,24 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import bearer, register
 from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, open_page, register_in_browser
-from tests.e2e.test_chat_ui import say, start_chat
 from tests.fakes import ScriptedModel
+from tests.helpers import bearer, register
 
 pytestmark = pytest.mark.browser
 STORY = "The knight drew his sword. It gleamed in the morning sun. Then he rode away to the north!"
+
+
+def start_chat(page: Any) -> None:
+    page.locator(".character-card", has_text="Juniper Ashdown").click()
+    page.get_by_role("button", name="Start a new chat").click()
+    page.wait_for_url("**/chats/*")
+    page.locator("#send:not([disabled])").wait_for()  # the event stream is connected
+
+
+def say(page: Any, text: str) -> None:
+    page.get_by_role("textbox", name="Write a message").fill(text)
+    page.get_by_role("button", name="Send").click()
 
 
 def pieces(text: str) -> list[str]:
