@@ -22,7 +22,7 @@ from litestar.testing import TestClient
 from bostonia.app import Services
 from bostonia.voice.engine import BUNDLED_VOICE, bundled_voice_path
 from tests.fakes import ScriptedModel
-from tests.helpers import bearer, error_of
+from tests.helpers import bearer, error_of, post_form, sign_in
 
 VOICE = BUNDLED_VOICE
 SHORT = "Hello there, traveller."
@@ -211,11 +211,30 @@ def test_character_voice_and_speed(client: TestClient[Any], alice: dict[str, Any
     assert client.get(url, headers=bearer(alice)).json()["speed"] == 1.25
 
 
+def test_builder_voice_picker(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    mine = client.post("/api/v1/characters", json={"name": "Narrator"}, headers=bearer(alice)).json()["id"]
+    sign_in(client)
+    assert f'hx-get="/voice/characters/{mine}/picker"' in client.get(f"/characters/{mine}/edit").text
+    picker = client.get(f"/voice/characters/{mine}/picker")
+    assert picker.status_code == 200 and f'<option value="{VOICE}">' in picker.text
+    saved = post_form(client, f"/voice/characters/{mine}/picker", {"voice_id": VOICE, "speed": "0.8"}, htmx=True)
+    assert (
+        saved.status_code == 200 and "Voice saved." in saved.text and f'<option value="{VOICE}" selected>' in saved.text
+    )
+    assert client.get(f"/api/v1/voice/characters/{mine}").json()["speed"] == 0.8
+    bad = post_form(client, f"/voice/characters/{mine}/picker", {"voice_id": VOICE, "speed": "fast"}, htmx=True)
+    assert bad.status_code == 422 and client.get(f"/api/v1/voice/characters/{mine}").json()["speed"] == 0.8
+
+
 def test_auto_play_preference(client: TestClient[Any], alice: dict[str, Any]) -> None:
     url = "/api/v1/users/me/preferences"
     assert client.get(url, headers=bearer(alice)).json()["voice_autoplay"] is False
     assert client.patch(url, json={"voice_autoplay": True}, headers=bearer(alice)).json()["voice_autoplay"] is True
     assert client.get(url, headers=bearer(alice)).json()["voice_autoplay"] is True
+    sign_in(client)  # the preferences page: an unchecked box turns it off
+    assert 'name="voice_autoplay" checked' in client.get("/account/preferences").text
+    post_form(client, "/account/preferences", {"theme": "dark", "language": "en"}, htmx=True)
+    assert client.get(url, headers=bearer(alice)).json()["voice_autoplay"] is False
 
 
 # -- the stream ------------------------------------------------------------------------------------------
