@@ -94,11 +94,21 @@ from bostonia.plugins import (
 )
 from bostonia.ratelimit.service import RateLimiter
 from bostonia.ui import filters
+from bostonia.users.migrations import migrations as user_migrations
 from bostonia.users.pages import UserPages
 from bostonia.users.privacy import ConversationAccessPolicy
 from bostonia.users.routes import MeController
 from bostonia.users.service import UserService
 from bostonia.users.store import UserStore
+from bostonia.voice.engine import PiperEngine, VoiceCatalog
+from bostonia.voice.migrations import migrations as voice_migrations
+from bostonia.voice.pages import VoicePages
+from bostonia.voice.routes import VoiceController
+from bostonia.voice.scheduler import FairScheduler
+from bostonia.voice.service import VoiceService
+from bostonia.voice.socket import voice_socket
+from bostonia.voice.store import CharacterVoiceStore
+from bostonia.voice.stt import WhisperTranscriber
 
 log = logging.getLogger(__name__)
 # Every migration set, in the order they apply: the seed schema first, then capabilities' own.
@@ -108,6 +118,8 @@ MIGRATIONS: tuple[Migrations, ...] = (
     chat_migrations,
     character_migrations,
     lore_migrations,
+    user_migrations,
+    voice_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
 
@@ -148,6 +160,7 @@ class Services:
     hub: ConversationHub
     chat: ChatService
     replies: ReplyService
+    voice: VoiceService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
@@ -187,6 +200,7 @@ class Services:
             except Exception:  # one plugin's failure must not keep the others (or the database) open
                 log.exception("plugin %s failed to shut down", impl.plugin_name)
         await self.replies.shutdown()
+        self.voice.shutdown()
         await self.characters.stop()
         self.hub.close()
         await self.recovery.drain()
@@ -243,6 +257,28 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
     )
+    replies = ReplyService(
+        chat,
+        conversations,
+        characters,
+        personas,
+        models,
+        queues,
+        hub,
+        settings.llm,
+        # The character's lorebook first; plugins (memory, summaries, ...) add their own.
+        injectors=[
+            LoreInjector(
+                lorebooks,
+                personas=personas,
+                context_tokens=lambda: _context_size(models),
+                greeting_index=conversations.greeting_index,
+            ),
+            *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
+        ],
+        in_flight=in_flight,
+    )
+    voice = settings.voice
     return Services(
         settings=settings,
         plugins=plugins,
@@ -271,26 +307,18 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         personas=personas,
         hub=hub,
         chat=chat,
-        replies=ReplyService(
-            chat,
-            conversations,
-            characters,
-            personas,
-            models,
-            queues,
-            hub,
-            settings.llm,
-            # The character's lorebook first; plugins (memory, summaries, ...) add their own.
-            injectors=[
-                LoreInjector(
-                    lorebooks,
-                    personas=personas,
-                    context_tokens=lambda: _context_size(models),
-                    greeting_index=conversations.greeting_index,
-                ),
-                *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
-            ],
-            in_flight=in_flight,
+        replies=replies,
+        voice=VoiceService(
+            VoiceCatalog(settings.models_path, voice.default_voice),
+            PiperEngine(threads=voice.threads),
+            FairScheduler(voice.workers, max_queued_per_user=voice.max_queued_sentences),
+            CharacterVoiceStore(db),
+            voice,
+            characters=characters,
+            chat=chat,
+            replies=replies,
+            hub=hub,
+            transcriber=WhisperTranscriber(threads=voice.threads, max_seconds=voice.max_recording_seconds),
         ),
     )
 
@@ -367,6 +395,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "replies": _provide(services.replies),
         "personas": _provide(services.personas),
         "hub": _provide(services.hub),
+        "voice": _provide(services.voice),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -385,6 +414,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             LorePages,
             ConversationController,
             chat_socket,
+            VoiceController,
+            voice_socket,
+            VoicePages,
             PersonaController,
             PersonaPages,
             AccountPages,

@@ -163,6 +163,27 @@ class CharactersConfig(_Section):
     trending_refresh_seconds: Positive = 300
 
 
+class VoiceConfig(_Section):
+    """Speech: piper voices (the bundled one and any `*.onnx` + `.onnx.json` in `llm.models_dir`)."""
+
+    # A voice id (a voice file's stem); "" = the bundled en_US-joe-medium, else the first one found.
+    default_voice: str = ""
+    # Synthesis and transcription jobs running at once (each a sentence); the rest wait their turn, users
+    # taking turns. Keep it low on small machines: the chat model needs the cores too.
+    workers: Positive = 1
+    # CPU threads of one synthesis (onnxruntime); 0 = its default (all cores).
+    threads: Annotated[int, msgspec.Meta(ge=0)] = 1
+    # Longest text accepted by one request to speak, in characters.
+    max_text_chars: Positive = 5000
+    # A sentence longer than this is cut at a comma or a space, so speech starts sooner.
+    max_sentence_chars: Positive = 240
+    # Sentences one user may have waiting for synthesis at once.
+    max_queued_sentences: Positive = 200
+    # Push-to-talk uploads: the largest recording accepted, in bytes and in seconds.
+    max_recording_bytes: Positive = 4 * 1024 * 1024
+    max_recording_seconds: Positive = 60
+
+
 class PluginsConfig(_Section):
     """`[plugins]`: which installed plugins load, and each plugin's own `[plugins.<name>]` table."""
 
@@ -189,6 +210,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     uploads: UploadsConfig = msgspec.field(default_factory=UploadsConfig)
     characters: CharactersConfig = msgspec.field(default_factory=CharactersConfig)
+    voice: VoiceConfig = msgspec.field(default_factory=VoiceConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
 
     @property

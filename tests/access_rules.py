@@ -362,6 +362,32 @@ PERSONA_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/personas/{persona_id:str}/delete"): C(owner_only(303), "/personas/{persona}/delete", form={}),
 }
 
+EDITABLE = "the creator (admins: public and bundled ones; private: 404)"
+VOICE_OF = "/api/v1/voice/characters/{private_character}"
+PICKER = "/voice/characters/{private_character}/picker"
+
+# Voice (issue 11): speech for signed-in users; a character's voice follows the character's own rules.
+VOICE_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/voice/voices"): C(
+        anyone(text="anyone; the voices installed on the server"), "/api/v1/voice/voices"
+    ),
+    ("POST", "/api/v1/voice/synthesize"): C(
+        signed_in(text="signed in; speaks the text it is given"),
+        "/api/v1/voice/synthesize",
+        json={"text": "Hello.", "voice_id": "en_US-joe-medium"},
+    ),
+    ("POST", "/api/v1/voice/transcribe"): C(
+        signed_in(422, text="signed in; transcribes the recording it is given (here none: 422)"),
+        "/api/v1/voice/transcribe",
+    ),
+    ("GET", "/api/v1/voice/characters/{character_id:str}"): C(owner_only(anonymous=404, text=VISIBLE), VOICE_OF),
+    ("PUT", "/api/v1/voice/characters/{character_id:str}"): C(owner_only(text=EDITABLE), VOICE_OF, json={"speed": 1.5}),
+    ("GET", "/voice/characters/{character_id:str}/picker"): C(owner_only(text=EDITABLE), PICKER),
+    ("POST", "/voice/characters/{character_id:str}/picker"): C(
+        owner_only(text=EDITABLE), PICKER, form={"voice_id": "", "speed": "1.5"}, headers=HTMX
+    ),
+}
+
 ACCESS_RULES: dict[tuple[str, str], Case] = {
     # -- operations and static files ---------------------------------------------------------------
     ("GET", "/health"): C(anyone(), "/health"),
@@ -593,6 +619,7 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     **PERSONA_RULES,
     **CHARACTER_RULES,
     **LORE_RULES,
+    **VOICE_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
     ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),
     ("GET", "/auth/oidc/{provider:str}/callback"): C(
@@ -630,11 +657,41 @@ def check_chat_socket(client: TestClient[Any], ids: dict[str, str], tokens: dict
                 }, (identity, frame)
 
 
+def check_voice_socket(client: TestClient[Any], ids: dict[str, str], tokens: dict[str, str]) -> None:
+    """Anyone signed in may open the voice stream; only the owner may follow the owner's conversation."""
+    from litestar.exceptions import WebSocketDisconnect
+
+    try:
+        with client.websocket_connect("/api/v1/voice/stream") as socket:
+            socket.receive_json()
+        raise AssertionError("an anonymous voice socket was accepted")
+    except WebSocketDisconnect:
+        pass
+    follow = {"event": "voice:follow", "data": {"conversation_id": ids["conversation"]}}
+    speak = {"event": "voice:speak", "data": {"conversation_id": ids["conversation"], "message_id": ids["reply"]}}
+    for identity, allowed in (("other", False), ("admin", False), ("owner", True)):
+        with client.websocket_connect(f"/api/v1/voice/stream?token={tokens[identity]}") as socket:
+            for frame, answer in ((follow, "voice:following"), (speak, "voice:utterance:start")):
+                socket.send_json(frame)
+                event = socket.receive_json()
+                if allowed:
+                    assert event["event"] == answer, (identity, event)
+                else:
+                    assert event == {
+                        "event": "error",
+                        "data": {"code": "not_found", "message": "conversation not found", "event": frame["event"]},
+                    }, (identity, event)
+
+
 # WebSocket routes need a checker of their own: fn(client, ids, tokens) asserting the four identities.
 WEBSOCKET_RULES: dict[str, tuple[str, Callable[[TestClient[Any], dict[str, str], dict[str, str]], None]]] = {
     "/ws": (
         "signed in (closed with 4401 otherwise); joins and acts on the caller's own conversations only",
         check_chat_socket,
+    ),
+    "/api/v1/voice/stream": (
+        "signed in (closed with 4401 otherwise); follows and speaks the caller's own conversations only",
+        check_voice_socket,
     ),
 }
 

@@ -18,7 +18,7 @@ from bostonia.users.deps import Users
 from bostonia.users.schemas import AgeVerification, PreferencesUpdate, ProfileUpdate
 from bostonia.users.service import UserService
 
-PREFERENCE_SWITCHES = ("notifications_enabled", "memory_visible", "typing_indicators")
+PREFERENCE_SWITCHES = ("notifications_enabled", "memory_visible", "typing_indicators", "voice_autoplay")
 NOTICES = {
     "saved": "Saved.",
     "password": "Password changed. Your other sessions were signed out.",

@@ -58,6 +58,7 @@ class Preferences(msgspec.Struct, kw_only=True):
     notifications_enabled: bool
     memory_visible: bool
     typing_indicators: bool
+    voice_autoplay: bool  # speak replies as they stream
     updated_at: str
 
 
@@ -67,6 +68,7 @@ class PreferencesUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True
     notifications_enabled: bool | msgspec.UnsetType = msgspec.UNSET
     memory_visible: bool | msgspec.UnsetType = msgspec.UNSET
     typing_indicators: bool | msgspec.UnsetType = msgspec.UNSET
+    voice_autoplay: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class AdminUserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

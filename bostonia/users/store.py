@@ -24,7 +24,14 @@ USER_COLUMNS = """
 PROFILE_COLUMNS = """
     u.bio, u.email_verified, u.date_of_birth, u.last_login_at, u.password_hash is not null as has_password
 """
-PREFERENCE_COLUMNS = ("theme", "language", "notifications_enabled", "memory_visible", "typing_indicators")
+PREFERENCE_COLUMNS = (
+    "theme",
+    "language",
+    "notifications_enabled",
+    "memory_visible",
+    "typing_indicators",
+    "voice_autoplay",
+)
 PROFILE_FIELDS = ("display_name", "bio", "content_tier")
 
 
