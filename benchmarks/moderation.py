@@ -1,0 +1,182 @@
+"""Moderation quality and speed: precision/recall per category on the labelled set, each signal alone and
+combined (same run, same texts), and the latency of one text check.
+
+`python -m benchmarks moderation` reports on the test split (odd lines of
+tests/fixtures/moderation/labelled.tsv) and on the whole set; `python -m benchmarks.moderation --calibrate`
+fits the similarity thresholds and classifier factors on the dev split (even lines) and writes
+bostonia/moderation/data/calibration.json.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from pathlib import Path
+
+from bostonia.moderation.classifier import OffensiveClassifier
+from bostonia.moderation.embedder import SentenceEmbedder
+from bostonia.moderation.moderator import NEARER_BENIGN_CAP, TextModerator, bundled_calibration
+from bostonia.moderation.rules import FLAG_AT
+from bostonia.moderation.schemas import CATEGORIES, Signal
+
+ROOT = Path(__file__).resolve().parent.parent
+LABELLED = ROOT / "tests" / "fixtures" / "moderation" / "labelled.tsv"
+CALIBRATION = ROOT / "bostonia" / "moderation" / "data" / "calibration.json"
+CONFIGURATIONS: dict[str, tuple[Signal, ...]] = {
+    "rules": ("rules",),
+    "classifier": ("classifier",),
+    "similarity": ("similarity",),
+    "combined": ("rules", "classifier", "similarity"),
+}
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    labels: frozenset[str]
+    kind: str
+    split: str  # dev (calibration) or test
+
+
+def load_labelled(path: Path = LABELLED) -> list[Example]:
+    examples = []
+    for line in path.read_text("utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        labels, kind, text = line.split("\t", 2)
+        split = "dev" if len(examples) % 2 == 0 else "test"
+        examples.append(Example(text, frozenset() if labels == "-" else frozenset(labels.split(",")), kind, split))
+    return examples
+
+
+def prf(predicted: list[bool], actual: list[bool]) -> tuple[float, float, float, int, int]:
+    tp = sum(p and a for p, a in zip(predicted, actual, strict=True))
+    fp = sum(p and not a for p, a in zip(predicted, actual, strict=True))
+    fn = sum(a and not p for p, a in zip(predicted, actual, strict=True))
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1, sum(actual), fp
+
+
+def timed(fn: Callable[[], object], repeat: int = 1) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def evaluate(moderator: TextModerator, examples: list[Example]) -> None:
+    flagged: dict[str, list[frozenset[str]]] = {name: [] for name in CONFIGURATIONS}
+    latency: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+    for example in examples:
+        for name, signals in CONFIGURATIONS.items():
+            start = time.perf_counter()
+            verdict = moderator.check(example.text, signals=signals)
+            latency[name].append((time.perf_counter() - start) * 1000)
+            flagged[name].append(frozenset(c for c, on in verdict.categories.items() if on))
+    for split in ("test", "all"):
+        chosen = [i for i, e in enumerate(examples) if split == "all" or e.split == split]
+        print(f"\n## {split} split: {len(chosen)} texts ({sum(not examples[i].labels for i in chosen)} benign)\n")
+        print("| category | n | " + " | ".join(f"{name} P / R" for name in CONFIGURATIONS) + " |")
+        print("|---|---|" + "---|" * len(CONFIGURATIONS))
+        for category in (*CATEGORIES, "any"):
+            actual = [bool(examples[i].labels) if category == "any" else category in examples[i].labels for i in chosen]
+            cells = []
+            for name in CONFIGURATIONS:
+                predicted = [bool(flagged[name][i]) if category == "any" else category in flagged[name][i] for i in chosen]
+                precision, recall, _, _, _ = prf(predicted, actual)
+                cells.append(f"{precision:.2f} / {recall:.2f}")
+            print(f"| {category} | {sum(actual)} | " + " | ".join(cells) + " |")
+        benign = [i for i in chosen if not examples[i].labels]
+        by_kind: dict[str, list[int]] = {}
+        for i in benign:
+            by_kind.setdefault(examples[i].kind, []).append(i)
+        print("\nBenign texts flagged (false positives), combined: " + ", ".join(
+            f"{kind} {sum(bool(flagged['combined'][i]) for i in ids)}/{len(ids)}" for kind, ids in sorted(by_kind.items())
+        ))
+    print("\n## Latency per text check (ms, one text at a time, warm models)\n")
+    print("| signals | p50 | p90 | p99 | mean |")
+    print("|---|---|---|---|---|")
+    for name, values in latency.items():
+        ordered = sorted(values)
+        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+        print(f"| {name} | {pick(0.5):.2f} | {pick(0.9):.2f} | {pick(0.99):.2f} | {statistics.fmean(values):.2f} |")
+    combined, rules = statistics.median(latency["combined"]), statistics.median(latency["rules"])
+    print(f"\ncombined p50 / rules-only p50 = {combined / rules:.1f}x (goal: combined p50 <= 10 ms)")
+    misses = [
+        (examples[i], flagged["combined"][i])
+        for i in range(len(examples))
+        if examples[i].split == "test" and flagged["combined"][i] != examples[i].labels
+    ]
+    print(f"\nTest-split disagreements, combined ({len(misses)}):")
+    for example, got in misses:
+        print(f"  want {sorted(example.labels) or '-'} got {sorted(got) or '-'}: {example.text[:90]}")
+
+
+def best_threshold(values: list[float], actual: list[bool], candidates: Collection[float]) -> float:
+    """The cut with the best F1 (ties: the higher cut, for precision)."""
+    scored = [(prf([v >= t for v in values], actual)[2], t) for t in candidates]
+    return max(scored)[1]
+
+
+def calibrate(moderator: TextModerator, examples: list[Example]) -> dict[str, object]:
+    """Fit each category's similarity threshold and the classifier's factors on the dev split."""
+    dev = [e for e in examples if e.split == "dev"]
+    assert moderator.index is not None and moderator.classifier is not None
+    grid = [round(0.30 + 0.01 * i, 2) for i in range(60)]
+    thresholds: dict[str, float] = {}
+    for category in CATEGORIES:
+        values, actual = [], []
+        for example in dev:
+            similarities, _ = moderator.index.similarities(example.text)
+            nearest = similarities.get(category, 0.0)
+            # A text nearer to a benign anchor is capped below the flag: it never counts as a hit.
+            values.append(nearest if similarities.get(f"{category}:benign", 0.0) < nearest else 0.0)
+            actual.append(category in example.labels)
+        thresholds[category] = best_threshold(values, actual, grid)
+    factors = [round(0.5 + 0.05 * i, 2) for i in range(11)]
+    found = [(e, moderator.rules.match(e.text)) for e in dev]
+    probabilities = moderator.classifier.probability([e.text for e in dev])
+
+    def factor_for(category: str, keep: Callable[[int], bool]) -> float:
+        chosen = [i for i in range(len(dev)) if keep(i)]
+        scored = [
+            (prf([probabilities[i] * f >= FLAG_AT for i in chosen], [category in dev[i].labels for i in chosen])[2], -f)
+            for f in factors
+        ]
+        return -max(scored)[1]
+
+    current = bundled_calibration()
+    return {
+        "similarity_thresholds": thresholds,
+        "harassment_factor": factor_for("harassment", lambda i: found[i][1].second_person),
+        "untargeted_factor": min(current.untargeted_factor, factor_for("harassment", lambda i: not found[i][1].second_person)),
+        "hate_factor": factor_for("hate", lambda i: found[i][1].names_group),
+        "fitted_on": f"dev split of tests/fixtures/moderation/labelled.tsv ({len(dev)} texts)",
+        "benign_cap": NEARER_BENIGN_CAP,
+    }
+
+
+def main() -> None:
+    examples = load_labelled()
+    moderator = TextModerator(classifier=OffensiveClassifier(), embedder=SentenceEmbedder())
+    start = time.perf_counter()
+    moderator.warm_up()
+    print(f"# Moderation benchmark\n\nModels loaded and exemplars embedded in {time.perf_counter() - start:.1f} s.")
+    if "--calibrate" in sys.argv:
+        fitted = calibrate(moderator, examples)
+        CALIBRATION.write_text(json.dumps(fitted, indent=2) + "\n")
+        print(json.dumps(fitted, indent=2))
+        return
+    evaluate(moderator, examples)
+
+
+if __name__ == "__main__":
+    main()
