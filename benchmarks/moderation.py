@@ -63,13 +63,9 @@ def prf(predicted: list[bool], actual: list[bool]) -> tuple[float, float, float,
     return precision, recall, f1, sum(actual), fp
 
 
-def timed(fn: Callable[[], object], repeat: int = 1) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return times
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def evaluate(moderator: TextModerator, examples: list[Example]) -> None:
@@ -90,7 +86,9 @@ def evaluate(moderator: TextModerator, examples: list[Example]) -> None:
             actual = [bool(examples[i].labels) if category == "any" else category in examples[i].labels for i in chosen]
             cells = []
             for name in CONFIGURATIONS:
-                predicted = [bool(flagged[name][i]) if category == "any" else category in flagged[name][i] for i in chosen]
+                predicted = [
+                    bool(flagged[name][i]) if category == "any" else category in flagged[name][i] for i in chosen
+                ]
                 precision, recall, _, _, _ = prf(predicted, actual)
                 cells.append(f"{precision:.2f} / {recall:.2f}")
             print(f"| {category} | {sum(actual)} | " + " | ".join(cells) + " |")
@@ -98,16 +96,19 @@ def evaluate(moderator: TextModerator, examples: list[Example]) -> None:
         by_kind: dict[str, list[int]] = {}
         for i in benign:
             by_kind.setdefault(examples[i].kind, []).append(i)
-        print("\nBenign texts flagged (false positives), combined: " + ", ".join(
-            f"{kind} {sum(bool(flagged['combined'][i]) for i in ids)}/{len(ids)}" for kind, ids in sorted(by_kind.items())
-        ))
+        print(
+            "\nBenign texts flagged (false positives), combined: "
+            + ", ".join(
+                f"{kind} {sum(bool(flagged['combined'][i]) for i in ids)}/{len(ids)}"
+                for kind, ids in sorted(by_kind.items())
+            )
+        )
     print("\n## Latency per text check (ms, one text at a time, warm models)\n")
     print("| signals | p50 | p90 | p99 | mean |")
     print("|---|---|---|---|---|")
     for name, values in latency.items():
-        ordered = sorted(values)
-        pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
-        print(f"| {name} | {pick(0.5):.2f} | {pick(0.9):.2f} | {pick(0.99):.2f} | {statistics.fmean(values):.2f} |")
+        p50, p90, p99 = (percentile(values, q) for q in (0.5, 0.9, 0.99))
+        print(f"| {name} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {statistics.fmean(values):.2f} |")
     combined, rules = statistics.median(latency["combined"]), statistics.median(latency["rules"])
     print(f"\ncombined p50 / rules-only p50 = {combined / rules:.1f}x (goal: combined p50 <= 10 ms)")
     misses = [
@@ -157,7 +158,9 @@ def calibrate(moderator: TextModerator, examples: list[Example]) -> dict[str, ob
     return {
         "similarity_thresholds": thresholds,
         "harassment_factor": factor_for("harassment", lambda i: found[i][1].second_person),
-        "untargeted_factor": min(current.untargeted_factor, factor_for("harassment", lambda i: not found[i][1].second_person)),
+        "untargeted_factor": min(
+            current.untargeted_factor, factor_for("harassment", lambda i: not found[i][1].second_person)
+        ),
         "hate_factor": factor_for("hate", lambda i: found[i][1].names_group),
         "fitted_on": f"dev split of tests/fixtures/moderation/labelled.tsv ({len(dev)} texts)",
         "benign_cap": NEARER_BENIGN_CAP,

@@ -69,6 +69,16 @@ from bostonia.lore.routes import LorebookController
 from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
+from bostonia.moderation.classifier import OffensiveClassifier
+from bostonia.moderation.embedder import SentenceEmbedder
+from bostonia.moderation.guard import ChatGuard
+from bostonia.moderation.images import NSFWImageModel
+from bostonia.moderation.migrations import migrations as moderation_migrations
+from bostonia.moderation.moderator import TextModerator
+from bostonia.moderation.pages import ModerationPages
+from bostonia.moderation.routes import ModerationController, ReportController
+from bostonia.moderation.service import ModerationService
+from bostonia.moderation.store import ModerationStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
@@ -97,6 +107,7 @@ MIGRATIONS: tuple[Migrations, ...] = (
     chat_migrations,
     character_migrations,
     lore_migrations,
+    moderation_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -127,6 +138,7 @@ class Services:
     hub: ConversationHub
     chat: ChatService
     replies: ReplyService
+    moderation: ModerationService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
@@ -155,6 +167,8 @@ class Services:
         if isinstance(model, LoadableModel):
             future = asyncio.get_running_loop().run_in_executor(None, model.load)
             future.add_done_callback(_log_failure)
+        if self.settings.moderation.enabled:  # the classifier and embedding model, on the moderation thread
+            self.moderation.warm_up().add_done_callback(_log_failure)
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -164,6 +178,7 @@ class Services:
         self.hub.close()
         await self.recovery.drain()
         self.queues.stop()
+        self.moderation.close()
         self.db.close()
 
 
@@ -180,6 +195,34 @@ def open_database(settings: Settings, *, read_connections: int | None = None) ->
         migrations=MIGRATIONS,
         read_connections=read_connections or settings.database.read_connections,
         busy_timeout_ms=settings.database.busy_timeout_ms,
+    )
+
+
+def build_moderation(
+    settings: Settings,
+    plugins: pluggy.PluginManager,
+    db: Database,
+    characters: CharacterService,
+    chat: ChatService,
+    users: UserService,
+) -> ModerationService:
+    config = settings.moderation
+    moderators: list[Any] = []
+    plugins.hook.register_moderators(register=moderators.append, settings=settings)
+    moderator = TextModerator(
+        classifier=OffensiveClassifier() if config.classifier else None,
+        embedder=SentenceEmbedder(threads=config.embedding_threads) if config.similarity else None,
+        moderators=moderators,
+    )
+    return ModerationService(
+        ModerationStore(db),
+        moderator,
+        characters=characters,
+        chat=chat,
+        users=users,
+        config=config,
+        uploads=settings.uploads,
+        image_model=NSFWImageModel(),
     )
 
 
@@ -209,6 +252,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         forget_session=models.forget_session,
         access=ConversationAccessPolicy(settings.privacy, audit),
     )
+    users = UserService(user_store, auth_config=settings.auth, privacy=settings.privacy)
+    moderation = build_moderation(settings, plugins, db, characters, chat, users)
     return Services(
         settings=settings,
         plugins=plugins,
@@ -226,7 +271,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             audit,
             lifetime_minutes=settings.auth.password_reset_minutes,
         ),
-        users=UserService(user_store, auth_config=settings.auth, privacy=settings.privacy),
+        users=users,
         library=LibraryService(LibraryStore(db), characters),
         limiter=RateLimiter(settings.rate_limits),
         media=media,
@@ -250,7 +295,9 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
                 LoreInjector(lorebooks),
                 *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
             ],
+            guard=ChatGuard(moderation) if settings.moderation.enabled else None,
         ),
+        moderation=moderation,
     )
 
 
@@ -316,6 +363,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "replies": _provide(services.replies),
         "personas": _provide(services.personas),
         "hub": _provide(services.hub),
+        "moderation": _provide(services.moderation),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -331,7 +379,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             ConversationController,
             chat_socket,
             PersonaController,
+            ModerationController,
+            ReportController,
             PersonaPages,
+            ModerationPages,
             AccountPages,
             UserPages,
             AdminPages,

@@ -187,6 +187,21 @@ class CharactersConfig(_Section):
     trending_refresh_seconds: Positive = 300
 
 
+class ModerationConfig(_Section):
+    """Content moderation: chat input and output checked against the conversation's content tier."""
+
+    # Check what users send and what models reply (false: no checks in chat; reports still work).
+    enabled: bool = True
+    # The signals besides the word lists: the offensive-language SVM (alt-profanity-check) and exemplar
+    # similarity on the bundled embedding model (loads torch, ~300 MB; checks take ~10 ms more).
+    classifier: bool = True
+    similarity: bool = True
+    # torch threads for the embedding model (process-wide); 1 keeps it from fighting llama.cpp for cores.
+    embedding_threads: Positive = 1
+    # Avatars: check images with the bundled open_nsfw model; false queues every upload for an admin.
+    image_model: bool = True
+
+
 class PluginsConfig(_Section):
     # Entry-point plugin names to load; None loads every installed plugin.
     load: list[str] | None = None
@@ -205,6 +220,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     uploads: UploadsConfig = msgspec.field(default_factory=UploadsConfig)
     characters: CharactersConfig = msgspec.field(default_factory=CharactersConfig)
+    moderation: ModerationConfig = msgspec.field(default_factory=ModerationConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
 
     @property

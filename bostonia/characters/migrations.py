@@ -104,3 +104,10 @@ def m001_catalogue(db: sqlite_utils.Database) -> None:
         from characters c join character_search_keys k on k.character_id = c.id where c.deleted_at is null;
         """,
     )
+
+
+@migrations()
+def m002_hidden_by_moderators(db: sqlite_utils.Database) -> None:
+    # Set when an admin hides a character (a report's action): gone from the catalogue for everyone but its
+    # creator, whatever its visibility, until an admin unhides it.
+    run_script(db, "alter table characters add column hidden_at text;")

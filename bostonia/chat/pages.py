@@ -26,7 +26,7 @@ from bostonia.chat.replies import ReplyService
 from bostonia.chat.routes import MAX_CHAT_FILE, ImportForm
 from bostonia.chat.schemas import ChatEvent, Conversation, SamplerSettings, UpdateConversation
 from bostonia.chat.service import PATH_CHANGED, ChatService
-from bostonia.chat.streams import CHUNK, COMPLETE, ERROR, QUEUED, START
+from bostonia.chat.streams import CHUNK, COMPLETE, ERROR, QUEUED, RETRACT, START
 from bostonia.errors import BostoniaError, InvalidInput, PayloadTooLarge
 from bostonia.http.deps import Chat, CurrentUser, Personas, Replies
 from bostonia.identity import User
@@ -95,6 +95,11 @@ class Fragments:
             return await self.whole_path()
         if event.event == CHUNK:
             return f'<span hx-swap-oob="beforeend:#content-{data["id"]}">{escape(data["content"])}</span>'
+        if event.event == RETRACT:  # moderation withdrew the text so far: empty the bubble, say why
+            return (
+                f'<div class="content" id="content-{data["id"]}" hx-swap-oob="true"></div>'
+                f'<div id="queue-{data["id"]}" class="queue meta" hx-swap-oob="true">{escape(data["reason"])}</div>'
+            )
         if event.event == COMPLETE:
             return str(self.macros.bubble(_message(data), self.view, True))
         if event.event == QUEUED:

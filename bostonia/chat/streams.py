@@ -19,6 +19,7 @@ START = "message:stream:start"
 CHUNK = "message:stream:chunk"
 COMPLETE = "message:stream:complete"
 QUEUED = "message:queued"
+RETRACT = "message:stream:retract"  # the text streamed so far is withdrawn (moderation); more may follow
 ERROR = "error"
 
 ReplyMode = Literal["reply", "regenerate", "continue"]
@@ -84,6 +85,11 @@ class ReplyStream:
     def append(self, piece: str) -> None:
         self.text += piece
         self._publish(ChatEvent(CHUNK, {"id": self.message_id, "content": piece}))
+
+    def retract(self, reason: str) -> None:
+        """Withdraw everything streamed so far: listeners drop it, late joiners never see it."""
+        self.text = ""
+        self._publish(ChatEvent(RETRACT, {"id": self.message_id, "reason": reason}))
 
     def complete(self, message: Message) -> None:
         self.message = message

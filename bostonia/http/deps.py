@@ -22,6 +22,7 @@ from bostonia.config import Settings as _Settings
 from bostonia.db import Database
 from bostonia.identity import User
 from bostonia.lore.service import LoreService
+from bostonia.moderation.service import ModerationService
 from bostonia.observability.metrics import Metrics as _Metrics
 from bostonia.personas.service import PersonaService
 from bostonia.ratelimit.service import RateLimiter
@@ -40,6 +41,7 @@ Limiter = NamedDependency[RateLimiter]
 LoginOptions = NamedDependency[list[dict[str, str]]]  # parameter name `login_options`: plugin sign-in buttons
 Lore = NamedDependency[LoreService]
 Metrics = NamedDependency[_Metrics]
+Moderation = NamedDependency[ModerationService]
 Personas = NamedDependency[PersonaService]
 Recovery = NamedDependency[PasswordRecovery]
 Replies = NamedDependency[ReplyService]

@@ -186,7 +186,7 @@ class TextModerator:
         per_signal: dict[str, dict[str, float]] = {}
         reasons: list[str] = []
         if "rules" in use:
-            per_signal["rules"] = {c: s for c, s in found.scores.items() if s}
+            per_signal["rules"] = {str(c): s for c, s in found.scores.items() if s}
             reasons += [f"{category}: matched “{words}”" for category, _, words in found.hits]
         if "classifier" in use and self.classifier is not None:
             per_signal["classifier"] = self._classifier_scores(text, found.second_person, found.names_group)
@@ -194,8 +194,8 @@ class TextModerator:
             per_signal["similarity"] = self._similarity_scores(text)
         if "plugins" in use:
             for moderator in self.moderators:
-                scores = moderator.moderate(text, context) or {}
-                kept = {c: float(min(max(s, 0.0), 1.0)) for c, s in scores.items() if c in CATEGORIES}
+                given = moderator.moderate(text, context) or {}
+                kept: dict[str, float] = {c: min(max(float(s), 0.0), 1.0) for c, s in given.items() if c in CATEGORIES}
                 per_signal[f"plugin:{moderator.name}"] = kept
                 reasons += [f"{c}: plugin {moderator.name}" for c, s in kept.items() if s >= FLAG_AT]
         scores = self._combine(per_signal)

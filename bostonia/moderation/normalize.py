@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+
 # Zero-width and formatting characters that render as nothing (ZWSP, ZWNJ, ZWJ, word joiner, BOM, soft
 # hyphen, Mongolian vowel separator) and the bidirectional controls.
 INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
@@ -23,7 +24,9 @@ HOMOGLYPHS = str.maketrans(
 )  # fmt: skip
 # Digits and symbols standing for letters, decoded only inside words that also have letters ("h4te",
 # "$lut"), never in numbers ("2024", "$5").
-LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l"})
+LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i", "|": "l"}
+)
 LEET_CHARS = "0134579@$!|"
 WORD = re.compile(r"[a-z0-9@$!|]+(?:['’][a-z]+)?")
 # Three or more single characters separated by spaces or punctuation: "f u c k", "s.e.x", "k-i-l-l".
