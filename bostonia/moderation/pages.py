@@ -62,7 +62,7 @@ class ModerationPages(Controller):
             return await queue_page(user, moderation, "open", error=exc.message, code=status_for(exc))
         return Redirect("/admin/moderation", status_code=303)
 
-    @post("/reports")
+    @post("/reports", status_code=200)
     async def report(self, data: Form, user: CurrentUser, moderation: Moderation) -> Response[str]:
         """The report form under a message or on a character page (HTMX): answers with a thank-you line."""
         try:

@@ -113,8 +113,7 @@ class Report(msgspec.Struct, kw_only=True):
     source: ReportSource
     status: ReportStatus
     target_type: str  # message, character, image, text
-    target_id: str | None
-    conversation_id: str | None
+    target_id: str | None  # a reported character's id (messages are shown by their context, not their ids)
     character_id: str | None
     subject_user_id: str | None  # whose content it is: warned or disabled by an admin action
     reporter_id: str | None

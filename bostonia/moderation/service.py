@@ -202,7 +202,7 @@ class ModerationService:
             message = await self.chat.message(user, data.conversation_id, data.target_id)
             path = await self.chat.conversations.path_to(message.id)
             context = [
-                {"id": m.id, "role": m.role, "content": m.content[:FIELD_CHARS], "created_at": m.created_at}
+                {"role": m.role, "content": m.content[:FIELD_CHARS], "created_at": m.created_at}
                 for m in path[-CONTEXT_MESSAGES:]
             ]
             character = await self.characters.of_conversation(conversation.character_id)

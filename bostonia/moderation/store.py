@@ -50,6 +50,9 @@ def _decision(row: dict[str, Any]) -> Decision:
 
 def _report(row: dict[str, Any]) -> Report:
     row = {**row, "categories": from_json(row["categories"], []), "context": from_json(row["context"], [])}
+    if row["target_type"] != "character":
+        # Admins see what was reported (the context), not where it lives: a conversation stays its owner's.
+        row["target_id"] = None
     return msgspec.convert(row, Report, strict=False)
 
 
