@@ -33,8 +33,16 @@ WORD = re.compile(r"[a-z0-9@$!|]+(?:['’][a-z]+)?")
 SPACED = re.compile(r"(?<![a-z0-9])(?:[a-z0-9@$][\s.\-_*+~]{1,3}){2,}[a-z0-9@$](?![a-z0-9])")
 SEPARATOR = re.compile(r"[\s.\-_*+~]+")
 # Symbols masking a letter inside a word: "f*ck", "c#nt" ("sh!t" is leetspeak, "b-i-t-c-h" spacing).
-# The masked letter is dropped ("f*ck" -> "fck"); rules also match their words without one vowel.
-INNER_MASK = re.compile(r"(?<=[a-z])[*#]+(?=[a-z])")
+INNER_MASK = re.compile(r"[a-z]+(?:[*#]+[a-z]+)+")
+# Words people mask a letter of, by their letters left ("f*ck" -> "fck" -> "fuck"); an unknown masked word
+# just loses its mask, and the word lists also match strong words without their first vowel.
+MASKED = {
+    "fck": "fuck", "fk": "fuck", "sht": "shit", "cnt": "cunt", "btch": "bitch", "bich": "bitch", "stpid": "stupid",
+    "ngger": "nigger", "nggr": "nigger", "fggot": "faggot", "fagot": "faggot", "whre": "whore", "slt": "slut",
+    "dck": "dick", "pssy": "pussy", "cck": "cock", "kll": "kill", "rpe": "rape", "rtard": "retard",
+    "retrd": "retard", "idot": "idiot", "mron": "moron", "asshle": "asshole", "fcking": "fucking",
+    "fkin": "fucking", "fckin": "fucking", "shtty": "shitty", "cm": "cum", "px": "pussy",
+}  # fmt: skip
 
 
 def _decode_leet(match: re.Match[str]) -> str:
@@ -44,6 +52,11 @@ def _decode_leet(match: re.Match[str]) -> str:
     # "!" and "|" that end a word are punctuation ("kill!"), not letters.
     stem = word.rstrip("!|")
     return stem.translate(LEET) + word[len(stem) :]
+
+
+def _unmask(match: re.Match[str]) -> str:
+    bare = re.sub(r"[*#]+", "", match.group(0))
+    return MASKED.get(bare, bare)
 
 
 def _join_spaced(match: re.Match[str]) -> str:
@@ -59,6 +72,6 @@ def normalize(text: str) -> str:
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     text = text.replace("’", "'")
     text = SPACED.sub(_join_spaced, text)
-    text = INNER_MASK.sub("", text)
+    text = INNER_MASK.sub(_unmask, text)
     text = WORD.sub(_decode_leet, text)
     return re.sub(r"\s+", " ", text).strip()
