@@ -10,6 +10,7 @@ bostonia/moderation/data/calibration.json.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import time
@@ -71,11 +72,13 @@ def percentile(values: list[float], q: float) -> float:
 def evaluate(moderator: TextModerator, examples: list[Example]) -> None:
     flagged: dict[str, list[frozenset[str]]] = {name: [] for name in CONFIGURATIONS}
     latency: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
+    cpu: dict[str, list[float]] = {name: [] for name in CONFIGURATIONS}
     for example in examples:
         for name, signals in CONFIGURATIONS.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.thread_time()
             verdict = moderator.check(example.text, signals=signals)
             latency[name].append((time.perf_counter() - start) * 1000)
+            cpu[name].append((time.thread_time() - start_cpu) * 1000)
             flagged[name].append(frozenset(c for c, on in verdict.categories.items() if on))
     for split in ("test", "all"):
         chosen = [i for i, e in enumerate(examples) if split == "all" or e.split == split]
@@ -103,12 +106,15 @@ def evaluate(moderator: TextModerator, examples: list[Example]) -> None:
                 for kind, ids in sorted(by_kind.items())
             )
         )
-    print("\n## Latency per text check (ms, one text at a time, warm models)\n")
-    print("| signals | p50 | p90 | p99 | mean |")
-    print("|---|---|---|---|---|")
+    load = os.getloadavg()[0]
+    print(f"\n## Latency per text check (ms, one text at a time, warm models; load average {load:.1f})\n")
+    print("Wall time, and the CPU time of the checking thread (what a busy machine does not inflate).\n")
+    print("| signals | wall p50 | wall p90 | wall p99 | CPU p50 | CPU p90 |")
+    print("|---|---|---|---|---|---|")
     for name, values in latency.items():
         p50, p90, p99 = (percentile(values, q) for q in (0.5, 0.9, 0.99))
-        print(f"| {name} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {statistics.fmean(values):.2f} |")
+        c50, c90 = percentile(cpu[name], 0.5), percentile(cpu[name], 0.9)
+        print(f"| {name} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {c50:.2f} | {c90:.2f} |")
     combined, rules = statistics.median(latency["combined"]), statistics.median(latency["rules"])
     print(f"\ncombined p50 / rules-only p50 = {combined / rules:.1f}x (goal: combined p50 <= 10 ms)")
     misses = [
@@ -121,9 +127,16 @@ def evaluate(moderator: TextModerator, examples: list[Example]) -> None:
         print(f"  want {sorted(example.labels) or '-'} got {sorted(got) or '-'}: {example.text[:90]}")
 
 
+def f_half(predicted: list[bool], actual: list[bool]) -> float:
+    """F0.5: precision counts twice as much as recall. Half of the labelled set is harmful; real chat is
+    almost all benign, so a false flag costs far more there than this set would suggest."""
+    precision, recall, _, _, _ = prf(predicted, actual)
+    return 1.25 * precision * recall / (0.25 * precision + recall) if precision + recall else 0.0
+
+
 def best_threshold(values: list[float], actual: list[bool], candidates: Collection[float]) -> float:
-    """The cut with the best F1 (ties: the higher cut, for precision)."""
-    scored = [(prf([v >= t for v in values], actual)[2], t) for t in candidates]
+    """The cut with the best F0.5 (ties: the higher cut)."""
+    scored = [(f_half([v >= t for v in values], actual), t) for t in candidates]
     return max(scored)[1]
 
 
@@ -149,7 +162,7 @@ def calibrate(moderator: TextModerator, examples: list[Example]) -> dict[str, ob
     def factor_for(category: str, keep: Callable[[int], bool]) -> float:
         chosen = [i for i in range(len(dev)) if keep(i)]
         scored = [
-            (prf([probabilities[i] * f >= FLAG_AT for i in chosen], [category in dev[i].labels for i in chosen])[2], -f)
+            (f_half([probabilities[i] * f >= FLAG_AT for i in chosen], [category in dev[i].labels for i in chosen]), -f)
             for f in factors
         ]
         return -max(scored)[1]

@@ -32,6 +32,7 @@ from bostonia.moderation.store import DecisionRecord
 log = logging.getLogger(__name__)
 SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)*\]]*\s+|\n+")
 CONTEXT_CHARS = 1500
+MIN_WORDS = 12
 LABELS = {
     "sexual": "sexual",
     "sexual_minors": "sexual content involving minors",
@@ -177,7 +178,8 @@ class OutputWatch:
             return True
         if self._task is None or self._task.done():
             boundary = self._last_boundary()
-            if boundary > self.checked:
+            # Whole sentences, at least MIN_WORDS of them together: a lone "Go away." says too little to judge.
+            if boundary > self.checked and len(self.text[self.checked : boundary].split()) >= MIN_WORDS:
                 start, self.checked = self.checked, boundary
                 self._task = asyncio.create_task(self._check(start, boundary))
         return self.blocked is not None

@@ -32,6 +32,7 @@ LEANS = 0.35  # a signal this sure "leans" towards a category; two leaning signa
 AGREEMENT = 0.55
 SIMILARITY_SLOPE = 2.5  # similarity 0.2 above a category's threshold scores 1.0
 NEARER_BENIGN_CAP = 0.45  # a text closer to a benign anchor than to the category stays unflagged
+MINORS_MARGIN = 0.05
 CHUNK_WORDS = 60  # long texts are embedded in pieces of about this many words
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
 
@@ -191,7 +192,7 @@ class TextModerator:
         if "classifier" in use and self.classifier is not None:
             per_signal["classifier"] = self._classifier_scores(text, found.second_person, found.names_group)
         if "similarity" in use and self.index is not None:
-            per_signal["similarity"] = self._similarity_scores(text)
+            per_signal["similarity"] = self._similarity_scores(text, found.minors)
         if "plugins" in use:
             for moderator in self.moderators:
                 given = moderator.moderate(text, context) or {}
@@ -227,9 +228,13 @@ class TextModerator:
             scores["hate"] = probability * calibration.hate_factor
         return scores
 
-    def _similarity_scores(self, text: str) -> dict[str, float]:
+    def _similarity_scores(self, text: str, minors: bool) -> dict[str, float]:
         assert self.index is not None
         similarities, _ = self.index.similarities(text)
+        if not minors and similarities.get("sexual_minors", 0.0) < similarities.get("sexual", 0.0) + MINORS_MARGIN:
+            # Its exemplars are sexual too: without a word about a minor, only a text clearly nearer to them
+            # than to the sexual ones counts.
+            similarities["sexual_minors"] = 0.0
         scores: dict[str, float] = {}
         for category in CATEGORIES:
             if category not in similarities:
