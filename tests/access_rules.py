@@ -289,6 +289,7 @@ PERSONA_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/personas/{persona_id:str}/delete"): C(owner_only(303), "/personas/{persona}/delete", form={}),
 }
 
+
 def _avatar_png(side: int = 64) -> bytes:
     """A plain square PNG big enough to be an avatar (the moderation check wants at least 32 px a side)."""
     import struct
