@@ -31,6 +31,13 @@ def test_the_real_classifier_loads_without_warnings_and_separates_insults() -> N
     assert ordinary < 0.2
 
 
+def test_the_fast_probability_is_scikit_learns() -> None:
+    classifier = OffensiveClassifier()
+    texts = ["you are a fucking idiot", "the knight rode to the castle", "shut up", "", "I love you, you dork"]
+    for fast, reference in zip(classifier.probability(texts), classifier.reference_probability(texts), strict=True):
+        assert abs(fast - reference) < 1e-9
+
+
 @pytest.fixture(scope="module")
 def moderator() -> TextModerator:
     return TextModerator(classifier=OffensiveClassifier())
