@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from litestar.testing import TestClient
 
-from bostonia import hookimpl
 from bostonia.app import build_services, create_app
 from bostonia.moderation.classifier import OffensiveClassifier
 from bostonia.moderation.embedder import Vectors
 from bostonia.moderation.moderator import Calibration, TextModerator, allowed_in, chunks
+from bostonia.plugin_api import hookimpl
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import bearer, error_of, make_settings, register
 from tests.fakes import ModelPlugin, ScriptedModel
+from tests.helpers import bearer, error_of, make_settings, register
 
 
 def test_the_real_classifier_loads_without_warnings_and_separates_insults() -> None:
@@ -137,7 +137,7 @@ class CustomsPlugin:
 
 @pytest.fixture
 def customs_client() -> Any:
-    plugins = make_plugin_manager(load=[])
+    plugins = make_plugin_manager()
     plugins.register(ModelPlugin(ScriptedModel()))
     plugins.register(CustomsPlugin())
     settings = make_settings()
@@ -236,7 +236,7 @@ def test_moderate_image_checks_type_size_dimensions_and_content(client: TestClie
 
 def test_without_the_image_model_avatars_are_queued_for_an_admin() -> None:
     settings = make_settings(moderation={"similarity": False, "image_model": False})
-    plugins = make_plugin_manager(load=[])
+    plugins = make_plugin_manager()
     plugins.register(ModelPlugin(ScriptedModel()))
     with TestClient(create_app(settings, services=build_services(settings, plugins))) as other:
         admin = register(other, "admin@example.com")

@@ -19,9 +19,9 @@ from bostonia.app import Services, build_services, create_app
 from bostonia.auth import service as auth_service
 from bostonia.moderation.guard import REPLACEMENT
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import PASSWORD, bearer, make_settings, register, serve_in_thread
 from tests.fakes import ModelPlugin, ScriptedModel
-from tests.test_users import add_character, years_ago
+from tests.helpers import PASSWORD, add_character, bearer, make_settings, register, serve_in_thread
+from tests.test_users import years_ago
 
 _ids = itertools.count()
 
@@ -68,7 +68,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     settings = make_settings(data_dir=str(tmp_path_factory.mktemp("moderation")), moderation={"similarity": True})
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth_service, "PasswordHasher", partial(PasswordHasher, time_cost=1, memory_cost=1024))
-        plugins = make_plugin_manager(load=[])
+        plugins = make_plugin_manager()
         plugins.register(ModelPlugin(model))
         services = build_services(settings, plugins)
         with (

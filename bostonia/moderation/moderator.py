@@ -231,7 +231,11 @@ class TextModerator:
     def _similarity_scores(self, text: str, minors: bool) -> dict[str, float]:
         assert self.index is not None
         similarities, _ = self.index.similarities(text)
-        if not minors and similarities.get("sexual_minors", 0.0) < similarities.get("sexual", 0.0) + MINORS_MARGIN:
+        if (
+            not minors
+            and "sexual_minors" in similarities
+            and (similarities["sexual_minors"] < similarities.get("sexual", 0.0) + MINORS_MARGIN)
+        ):
             # Its exemplars are sexual too: without a word about a minor, only a text clearly nearer to them
             # than to the sexual ones counts.
             similarities["sexual_minors"] = 0.0

@@ -12,9 +12,10 @@ from litestar.response import Redirect, Template
 from markupsafe import escape
 
 from bostonia.errors import BostoniaError, InvalidInput, NotFound
-from bostonia.http.deps import CurrentUser, Moderation
+from bostonia.http.deps import CurrentUser
 from bostonia.http.errors import status_for
 from bostonia.identity import User
+from bostonia.moderation.deps import Moderation
 from bostonia.moderation.schemas import ADMIN_ACTIONS, CreateReport, ResolveReport
 from bostonia.moderation.service import ModerationService, require_admin
 from bostonia.ui.forms import Form

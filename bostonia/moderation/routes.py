@@ -10,8 +10,9 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 
 from bostonia.errors import PayloadTooLarge
-from bostonia.http.deps import CurrentUser, Moderation
+from bostonia.http.deps import CurrentUser
 from bostonia.identity import ContentTier
+from bostonia.moderation.deps import Moderation
 from bostonia.moderation.schemas import (
     CreateReport,
     DecisionList,

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bostonia.accounts.service import AccountService
 from bostonia.characters.service import CharacterService
 from bostonia.chat.service import ChatService
 from bostonia.config import ModerationConfig, UploadsConfig
@@ -31,7 +32,6 @@ from bostonia.moderation.schemas import (
     TextVerdict,
 )
 from bostonia.moderation.store import DecisionRecord, ModerationStore, ReportRecord
-from bostonia.users.service import UserService
 
 log = logging.getLogger(__name__)
 CONTEXT_MESSAGES = 5  # a reported message comes with up to this many messages before it
@@ -52,7 +52,7 @@ class ModerationService:
         *,
         characters: CharacterService,
         chat: ChatService,
-        users: UserService,
+        accounts: AccountService,
         config: ModerationConfig | None = None,
         uploads: UploadsConfig | None = None,
         image_model: NSFWImageModel | None = None,
@@ -61,7 +61,7 @@ class ModerationService:
         self.moderator = moderator
         self.characters = characters
         self.chat = chat
-        self.users = users
+        self.accounts = accounts
         self.config = config or ModerationConfig()
         self.uploads = uploads or UploadsConfig()
         self.image_model = image_model
@@ -267,7 +267,7 @@ class ModerationService:
                 raise InvalidInput("no account is responsible for this content", code="no_subject")
             details["user_id"] = report.subject_user_id
             if data.action == "disable_user":
-                await self.users.set_active(report.subject_user_id, False, actor=actor)
+                await self.accounts.set_active(report.subject_user_id, False, actor=actor)
             else:
                 message = data.note.strip() or f"An admin reviewed content of yours reported for: {report.reason}."
                 warning = (report.subject_user_id, message)

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import PASSWORD, bearer, register
 from tests.e2e.conftest import open_page, register_in_browser
 from tests.e2e.test_chat_ui import say
 from tests.fakes import ScriptedModel
+from tests.helpers import PASSWORD, bearer, register
 
 pytestmark = pytest.mark.browser
 
