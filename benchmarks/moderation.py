@@ -13,18 +13,20 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from bostonia.moderation.classifier import OffensiveClassifier
-from bostonia.moderation.embedder import SentenceEmbedder
+from bostonia.moderation.embedder import OnnxSentenceEmbedder, SentenceEmbedder
 from bostonia.moderation.moderator import NEARER_BENIGN_CAP, TextModerator, bundled_calibration
 from bostonia.moderation.rules import FLAG_AT
 from bostonia.moderation.schemas import CATEGORIES, Signal
 
 ROOT = Path(__file__).resolve().parent.parent
+ONNX_CACHE = Path(tempfile.gettempdir()) / "bostonia-benchmark-cache"
 LABELLED = ROOT / "tests" / "fixtures" / "moderation" / "labelled.tsv"
 CALIBRATION = ROOT / "bostonia" / "moderation" / "data" / "calibration.json"
 CONFIGURATIONS: dict[str, tuple[Signal, ...]] = {
@@ -180,9 +182,28 @@ def calibrate(moderator: TextModerator, examples: list[Example]) -> dict[str, ob
     }
 
 
+def embedding_baseline(examples: list[Example], onnx: OnnxSentenceEmbedder) -> None:
+    """The embedding step alone: onnxruntime (what the app runs) against sentence-transformers on torch."""
+    torch_embedder = SentenceEmbedder()
+    torch_embedder.load()
+    texts = [e.text for e in examples]
+    for embedder in (onnx, torch_embedder):
+        embedder.embed(texts[:8])
+    cpu: dict[str, list[float]] = {"onnxruntime": [], "torch": []}
+    for text in texts:
+        for name, embedder in (("onnxruntime", onnx), ("torch", torch_embedder)):
+            start = time.thread_time()
+            embedder.embed([text])
+            cpu[name].append((time.thread_time() - start) * 1000)
+    onnx_p50, torch_p50 = percentile(cpu["onnxruntime"], 0.5), percentile(cpu["torch"], 0.5)
+    print("\n## The embedding alone, CPU ms per text (same texts, same run)\n")
+    print(f"onnxruntime p50 {onnx_p50:.2f}, torch p50 {torch_p50:.2f}: onnxruntime takes {onnx_p50 / torch_p50:.2f}x")
+
+
 def main() -> None:
     examples = load_labelled()
-    moderator = TextModerator(classifier=OffensiveClassifier(), embedder=SentenceEmbedder())
+    embedder = OnnxSentenceEmbedder(ONNX_CACHE)
+    moderator = TextModerator(classifier=OffensiveClassifier(), embedder=embedder)
     start = time.perf_counter()
     moderator.warm_up()
     print(f"# Moderation benchmark\n\nModels loaded and exemplars embedded in {time.perf_counter() - start:.1f} s.")
@@ -192,6 +213,7 @@ def main() -> None:
         print(json.dumps(fitted, indent=2))
         return
     evaluate(moderator, examples)
+    embedding_baseline(examples, embedder)
 
 
 if __name__ == "__main__":

@@ -78,7 +78,7 @@ from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
 from bostonia.moderation.classifier import OffensiveClassifier
-from bostonia.moderation.embedder import SentenceEmbedder
+from bostonia.moderation.embedder import OnnxSentenceEmbedder
 from bostonia.moderation.guard import ChatGuard
 from bostonia.moderation.images import NSFWImageModel
 from bostonia.moderation.migrations import migrations as moderation_migrations
@@ -239,7 +239,11 @@ def build_moderation(
     plugins.hook.register_moderators(register=moderators.append, settings=settings)
     moderator = TextModerator(
         classifier=OffensiveClassifier() if config.classifier else None,
-        embedder=SentenceEmbedder(threads=config.embedding_threads) if config.similarity else None,
+        embedder=(
+            OnnxSentenceEmbedder(settings.data_path / "cache" / "moderation", threads=config.embedding_threads)
+            if config.similarity
+            else None
+        ),
         moderators=moderators,
     )
     return ModerationService(
