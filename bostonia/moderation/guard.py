@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 SENTENCE_END = re.compile(r"[.!?…]+[\"'”’)*\]]*\s+|\n+")
 CONTEXT_CHARS = 1500
 MIN_WORDS = 12
+MAX_WORDS = 40
+QUICK_CHARS = 400  # the word lists look at the end of the unchecked text on every piece: phrases are short
 LABELS = {
     "sexual": "sexual",
     "sexual_minors": "sexual content involving minors",
@@ -168,7 +170,7 @@ class OutputWatch:
         if not self.enabled or self.blocked is not None:
             return self.blocked is not None
         self.text += piece
-        sentence = self.text[self.checked :]
+        sentence = self.text[self.checked :][-QUICK_CHARS:]
         # The word lists alone, at once (a fraction of a millisecond, so on the event loop): an explicit
         # phrase stops the model right there instead of at the end of its sentence.
         context = self.text[: self.checked][-CONTEXT_CHARS:]
@@ -186,7 +188,13 @@ class OutputWatch:
 
     def _last_boundary(self) -> int:
         ends = [m.end() for m in SENTENCE_END.finditer(self.text, self.checked)]
-        return ends[-1] if ends else self.checked
+        if ends:
+            return ends[-1]
+        # A reply that never ends a sentence is still checked, at the last space, every MAX_WORDS words.
+        pending = self.text[self.checked :]
+        if len(pending.split()) >= MAX_WORDS and (space := pending.rfind(" ")) > 0:
+            return self.checked + space + 1
+        return self.checked
 
     async def _check(self, start: int, end: int) -> None:
         verdict = await self.guard.moderation.check(self.text[start:end], self.text[:start][-CONTEXT_CHARS:])
