@@ -158,6 +158,7 @@ class ReplyService:
         character = await self.characters.of_conversation(conversation.character_id)
         await self.guard.check_input(user, conversation, character, content)  # a blocked message is not stored
         history = await self.conversations.path(conversation_id)
+        await self._check_edited(user, conversation, history)
         user_message = await self.conversations.append(
             conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
         )
@@ -189,9 +190,7 @@ class ReplyService:
             history = await self.conversations.path_to(target.id)
         else:
             raise InvalidInput("only user and assistant messages can be regenerated")
-        if last_user := next((m for m in reversed(history) if m.role == "user"), None):  # it may have been edited
-            character = await self.characters.of_conversation(conversation.character_id)
-            await self.guard.check_input(user, conversation, character, last_user.content)
+        await self._check_edited(user, conversation, history)
         return await self._start(user, conversation, model, history, mode="regenerate", parent_id=history[-1].id)
 
     async def continue_reply(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
@@ -204,6 +203,7 @@ class ReplyService:
             raise Conflict(
                 "only the last message of the conversation, a reply, can be continued", code="cannot_continue"
             )
+        await self._check_edited(user, conversation, path)
         return await self._start(
             user,
             conversation,
@@ -214,6 +214,13 @@ class ReplyService:
             message_id=target.id,
             prefix=target.content,
         )
+
+    async def _check_edited(self, user: User, conversation: Conversation, history: list[Message]) -> None:
+        """Edited messages reach the model as the user wrote them: they pass the content guard first."""
+        if edited := [m for m in history if m.edited_at is not None]:
+            character = await self.characters.of_conversation(conversation.character_id)
+            for message in edited:
+                await self.guard.check_input(user, conversation, character, message.content)
 
     async def _idle_conversation(self, user: User, conversation_id: str) -> Conversation:
         conversation = await self.chat.get_conversation(user, conversation_id)
