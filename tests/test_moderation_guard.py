@@ -57,6 +57,7 @@ def _character(tier: str) -> Any:
         id = "c1"
         name = "Stub"
         content_tier = tier
+        creator_id = "creator-1"
 
     return Stub()
 
@@ -150,6 +151,7 @@ def test_content_no_tier_allows_is_withdrawn_and_queued_for_an_admin() -> None:
         assert verdict.blocked
         assert [d.outcome for d in moderation.decisions] == ["replaced"]  # a second attempt: replaced
         assert moderation.flags and moderation.flags[0]["categories"] == ["hate"]
+        assert moderation.flags[0]["subject_user_id"] == "creator-1"
 
     asyncio.run(run())
 

@@ -160,6 +160,7 @@ class OutputWatch:
         self.message_id = message_id
         self.attempt = attempt
         self.tier = conversation_tier(user, character)
+        self.creator_id = character.creator_id  # a reply is its character's doing: its creator answers for it
         self.enabled = guard.check_output
         self.text = ""
         self.checked = 0  # text[:checked] has been (or is being) fully checked
@@ -235,7 +236,7 @@ class OutputWatch:
                 reason=f"withdrawn reply: {describe(always)}",
                 categories=always,
                 text=self.text,
-                subject_user_id=None,
+                subject_user_id=self.creator_id,
                 conversation_id=self.conversation.id,
                 character_id=self.conversation.character_id,
                 message_id=self.message_id,
