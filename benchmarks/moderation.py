@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bostonia.moderation.classifier import OffensiveClassifier
 from bostonia.moderation.embedder import OnnxSentenceEmbedder, SentenceEmbedder
-from bostonia.moderation.moderator import NEARER_BENIGN_CAP, TextModerator, bundled_calibration
+from bostonia.moderation.moderator import NEARER_BENIGN_CAP, TextModerator
 from bostonia.moderation.rules import FLAG_AT
 from bostonia.moderation.schemas import CATEGORIES, Signal
 
@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ONNX_CACHE = Path(tempfile.gettempdir()) / "bostonia-benchmark-cache"
 LABELLED = ROOT / "tests" / "fixtures" / "moderation" / "labelled.tsv"
 CALIBRATION = ROOT / "bostonia" / "moderation" / "data" / "calibration.json"
+# Harassment needs a target: profanity that addresses no one never leans towards it (stays below 0.35).
+UNTARGETED_FACTOR = 0.3
 CONFIGURATIONS: dict[str, tuple[Signal, ...]] = {
     "rules": ("rules",),
     "classifier": ("classifier",),
@@ -169,13 +171,10 @@ def calibrate(moderator: TextModerator, examples: list[Example]) -> dict[str, ob
         ]
         return -max(scored)[1]
 
-    current = bundled_calibration()
     return {
         "similarity_thresholds": thresholds,
         "harassment_factor": factor_for("harassment", lambda i: found[i][1].second_person),
-        "untargeted_factor": min(
-            current.untargeted_factor, factor_for("harassment", lambda i: not found[i][1].second_person)
-        ),
+        "untargeted_factor": UNTARGETED_FACTOR,
         "hate_factor": factor_for("hate", lambda i: found[i][1].names_group),
         "fitted_on": f"dev split of tests/fixtures/moderation/labelled.tsv ({len(dev)} texts)",
         "benign_cap": NEARER_BENIGN_CAP,

@@ -29,6 +29,7 @@ from bostonia.moderation.rules import FLAG_AT, RuleSet, bundled_rules
 from bostonia.moderation.schemas import CATEGORIES, CATEGORY_TIER, SIGNALS, Category, Signal, TextVerdict
 
 LEANS = 0.35  # a signal this sure "leans" towards a category; two leaning signals flag it
+SEXUAL_DAMPING = 0.5
 AGREEMENT = 0.55
 SIMILARITY_SLOPE = 2.5  # similarity 0.2 above a category's threshold scores 1.0
 NEARER_BENIGN_CAP = 0.45  # a text closer to a benign anchor than to the category stays unflagged
@@ -190,7 +191,9 @@ class TextModerator:
             per_signal["rules"] = {str(c): s for c, s in found.scores.items() if s}
             reasons += [f"{category}: matched “{words}”" for category, _, words in found.hits]
         if "classifier" in use and self.classifier is not None:
-            per_signal["classifier"] = self._classifier_scores(text, found.second_person, found.names_group)
+            per_signal["classifier"] = self._classifier_scores(
+                text, found.second_person, found.names_group, sexual=found.scores["sexual"] >= LEANS
+            )
         if "similarity" in use and self.index is not None:
             per_signal["similarity"] = self._similarity_scores(text, found.minors)
         if "plugins" in use:
@@ -218,11 +221,15 @@ class TextModerator:
             signals={name: {c: round(s, 3) for c, s in values.items()} for name, values in per_signal.items()},
         )
 
-    def _classifier_scores(self, text: str, second_person: bool, names_group: bool) -> dict[str, float]:
+    def _classifier_scores(
+        self, text: str, second_person: bool, names_group: bool, *, sexual: bool
+    ) -> dict[str, float]:
         assert self.classifier is not None
         probability = self.classifier.probability([normalize(text)])[0]
         calibration = self.calibration
         factor = calibration.harassment_factor if second_person else calibration.untargeted_factor
+        if sexual:  # the SVM finds sexual words offensive: that is the sexual category's business, not abuse
+            factor *= SEXUAL_DAMPING
         scores = {"harassment": probability * factor}
         if names_group:
             scores["hate"] = probability * calibration.hate_factor
