@@ -71,9 +71,10 @@ from bostonia.library.store import LibraryStore
 from bostonia.llm.base import LoadableModel
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
-from bostonia.lore.activation import LoreInjector
+from bostonia.lore.injector import LoreInjector
 from bostonia.lore.migrations import migrations as lore_migrations
-from bostonia.lore.routes import LorebookController
+from bostonia.lore.pages import LorePages
+from bostonia.lore.routes import ChatLoreController, LorebookController
 from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
@@ -314,7 +315,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         limiter=RateLimiter(settings.rate_limits),
         media=media,
         characters=characters,
-        lore=LoreService(lorebooks),
+        lore=LoreService(lorebooks, conversations=chat, personas=personas, characters=characters),
         transfer=CardTransfer(characters, character_store, lorebooks, media, settings.uploads),
         personas=personas,
         hub=hub,
@@ -330,7 +331,12 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             settings.llm,
             # The character's lorebook first; plugins (memory, summaries, ...) add their own.
             injectors=[
-                LoreInjector(lorebooks),
+                LoreInjector(
+                    lorebooks,
+                    personas=personas,
+                    context_tokens=lambda: _context_size(models),
+                    greeting_index=conversations.greeting_index,
+                ),
                 *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
             ],
             in_flight=in_flight,
@@ -338,6 +344,14 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         ),
         moderation=moderation,
     )
+
+
+def _context_size(models: ModelRegistry) -> int:
+    """The default model's context, for World Info's budget (a share of it); 4096 without a model."""
+    try:
+        return models.default.context_size
+    except Unavailable:
+        return 4096
 
 
 def _template_engine(plugin_dirs: list[Path]) -> JinjaTemplateEngine:
@@ -419,6 +433,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             AdminController,
             CharacterController,
             LorebookController,
+            ChatLoreController,
+            LorePages,
             ConversationController,
             chat_socket,
             PersonaController,

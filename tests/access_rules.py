@@ -277,6 +277,79 @@ CHARACTER_RULES: dict[tuple[str, str], Case] = {
     ),
 }
 
+ENTRY = f"{LOREBOOK}/entries/{{lore_entry}}"
+LORE_PAGE = "/lorebooks/{lorebook}"
+OWN_BOOK = "the book's owner only; anyone else, admins included, gets 404 (anonymous: 401)"
+OWN_TARGET = OWN_BOOK + "; the persona or chat must be the caller's own too"
+
+# World Info (issue 10): the owner's books, their entries, where they apply, the caller's settings.
+LORE_RULES: dict[tuple[str, str], Case] = {
+    ("POST", "/api/v1/lorebooks"): C(
+        signed_in(201, text="signed in; the caller owns the new book"), "/api/v1/lorebooks", json={"name": "New"}
+    ),
+    ("GET", "/api/v1/lorebooks/settings"): C(
+        signed_in(text="signed in; the caller's own settings"), "/api/v1/lorebooks/settings"
+    ),
+    ("PATCH", "/api/v1/lorebooks/settings"): C(
+        signed_in(text="signed in; the caller's own settings"), "/api/v1/lorebooks/settings", json={"scan_depth": 3}
+    ),
+    ("PATCH", "/api/v1/lorebooks/{book_id:str}"): C(owner_only(text=OWN_BOOK), LOREBOOK, json={"name": "taken"}),
+    ("POST", "/api/v1/lorebooks/{book_id:str}/entries"): C(
+        owner_only(201, text=OWN_BOOK), f"{LOREBOOK}/entries", json={"keys": ["x"], "content": "injected"}
+    ),
+    ("GET", "/api/v1/lorebooks/{book_id:str}/entries/{entry_id:str}"): C(owner_only(text=OWN_BOOK), ENTRY),
+    ("PATCH", "/api/v1/lorebooks/{book_id:str}/entries/{entry_id:str}"): C(
+        owner_only(text=OWN_BOOK), ENTRY, json={"content": "taken over"}
+    ),
+    ("DELETE", "/api/v1/lorebooks/{book_id:str}/entries/{entry_id:str}"): C(owner_only(204, text=OWN_BOOK), ENTRY),
+    ("GET", "/api/v1/lorebooks/{book_id:str}/attachments"): C(owner_only(text=OWN_BOOK), f"{LOREBOOK}/attachments"),
+    ("POST", "/api/v1/lorebooks/{book_id:str}/attachments"): C(
+        owner_only(201, text=OWN_TARGET),
+        f"{LOREBOOK}/attachments",
+        json={"scope": "persona", "target_id": "{persona}"},
+    ),
+    ("DELETE", "/api/v1/lorebooks/{book_id:str}/attachments/{kind:str}"): C(
+        owner_only(204, text=OWN_BOOK), f"{LOREBOOK}/attachments/global"
+    ),
+    ("DELETE", "/api/v1/lorebooks/{book_id:str}/attachments/{kind:str}/{target_id:str}"): C(
+        owner_only(204, text=OWN_BOOK), f"{LOREBOOK}/attachments/conversation/{{conversation}}"
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/lorebooks"): C(
+        owner_only(text="the chat's owner only (404 for others, admins included)"), f"{CONVERSATION}/lorebooks"
+    ),
+    ("GET", "/lorebooks"): C(signed_in(text="signed in; the caller's own lorebooks"), "/lorebooks"),
+    ("POST", "/lorebooks"): C(
+        signed_in(303, text="signed in; the caller owns the new book"), "/lorebooks", form={"name": "New"}
+    ),
+    ("POST", "/lorebooks/settings"): C(
+        signed_in(303, text="signed in; the caller's own settings"),
+        "/lorebooks/settings",
+        form={"_settings_form": "1", "scan_depth": "3"},
+    ),
+    ("GET", "/lorebooks/{book_id:str}"): C(owner_only(text=OWN_BOOK), LORE_PAGE),
+    ("POST", "/lorebooks/{book_id:str}"): C(owner_only(303, text=OWN_BOOK), LORE_PAGE, form={"name": "Renamed"}),
+    ("POST", "/lorebooks/{book_id:str}/delete"): C(owner_only(303, text=OWN_BOOK), f"{LORE_PAGE}/delete", form={}),
+    ("POST", "/lorebooks/{book_id:str}/entries"): C(owner_only(303, text=OWN_BOOK), f"{LORE_PAGE}/entries", form={}),
+    ("POST", "/lorebooks/{book_id:str}/entries/{entry_id:str}"): C(
+        owner_only(303, text=OWN_BOOK),
+        f"{LORE_PAGE}/entries/{{lore_entry}}",
+        form={"keys": "secret", "content": "taken over", "enabled": "on"},
+    ),
+    ("POST", "/lorebooks/{book_id:str}/entries/{entry_id:str}/delete"): C(
+        owner_only(303, text=OWN_BOOK), f"{LORE_PAGE}/entries/{{lore_entry}}/delete", form={}
+    ),
+    ("POST", "/lorebooks/{book_id:str}/attachments"): C(
+        owner_only(303, text=OWN_TARGET),
+        f"{LORE_PAGE}/attachments",
+        form={"scope": "persona", "target_id": "{persona}"},
+    ),
+    ("POST", "/lorebooks/{book_id:str}/attachments/delete"): C(
+        owner_only(303, text=OWN_BOOK),
+        f"{LORE_PAGE}/attachments/delete",
+        form={"scope": "conversation", "target_id": "{conversation}"},
+    ),
+}
+
 PERSONA_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/personas"): C(signed_in(text="signed in; lists the caller's own personas"), "/api/v1/personas"),
     ("POST", "/api/v1/personas"): C(signed_in(201), "/api/v1/personas", json={"name": "Ren"}),
@@ -579,6 +652,7 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     **CHAT_RULES,
     **PERSONA_RULES,
     **CHARACTER_RULES,
+    **LORE_RULES,
     **MODERATION_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
     ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),

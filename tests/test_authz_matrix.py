@@ -146,6 +146,10 @@ def world(client: TestClient[Any], services: Services) -> World:
     lore_file = {"file": ("lore.json", world_info, "application/json")}
     imported = client.post("/api/v1/characters/import", files=lore_file, headers=bearer(owner))
     lorebook = imported.json()["lorebooks"][0]["id"]
+    lore_entry = client.get(f"/api/v1/lorebooks/{lorebook}", headers=bearer(owner)).json()["entries"][0]["id"]
+    for link in ({"scope": "global"}, {"scope": "conversation", "target_id": conversation["id"]}):
+        attached = client.post(f"/api/v1/lorebooks/{lorebook}/attachments", json=link, headers=bearer(owner))
+        assert attached.status_code == 201, attached.text
     ids = {
         "public_character": public,
         "second_character": second,
@@ -157,12 +161,13 @@ def world(client: TestClient[Any], services: Services) -> World:
         "persona": persona["id"],
         "collection": collection["id"],
         "lorebook": lorebook,
+        "lore_entry": lore_entry,
         "owner_id": owner["user"]["id"],
         "owner_email": f"owner{n}@example.com",
         "reset_email": f"reset{n}@example.com",
     }
     secrets = [private, conversation["id"], message["id"], reply, second_reply, persona["id"], collection["id"]]
-    secrets.append(lorebook)
+    secrets += [lorebook, lore_entry]
     return World({k: v["access_token"] for k, v in accounts.items()}, ids, secrets)
 
 
@@ -198,6 +203,12 @@ def owner_state(services: Services, owner_id: str) -> str:
             "favorites": "select character_id from user_favorites where user_id = ? order by 1",
             "characters": "select id, name, visibility from characters where creator_id = ?",
             "sessions": "select id from auth_sessions where user_id = ? and revoked_at is null order by 1",
+            "lorebooks": "select id, name, scan_depth, updated_at from lorebooks where owner_id = ? order by id",
+            "lore_entries": "select e.id, e.keys, e.content, e.extensions from lorebook_entries e"
+            " join lorebooks b on b.id = e.lorebook_id where b.owner_id = ? order by e.id",
+            "lore_links": "select l.lorebook_id, l.user_id, l.persona_id, l.conversation_id from lorebook_links l"
+            " join lorebooks b on b.id = l.lorebook_id where b.owner_id = ? order by 1, 2, 3, 4",
+            "lore_settings": "select settings from lore_settings where user_id = ?",
         }
         return json.dumps({k: [list(r) for r in conn.execute(sql, (owner_id,))] for k, sql in queries.items()})
 

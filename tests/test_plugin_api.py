@@ -4,7 +4,6 @@ enabling, and the rule that plugins import only `bostonia.plugin_api`."""
 from __future__ import annotations
 
 import ast
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 from bostonia import hookspecs
 from bostonia.app import build_services, create_app
 from bostonia.config import load_settings
+from bostonia.db.connection import connect
 from bostonia.errors import ConfigError
 from bostonia.plugins import configure_plugins, make_plugin_manager
 from tests.fakes import ModelPlugin, ScriptedModel
@@ -34,8 +34,11 @@ def example_manager() -> Any:
 
 
 def notes_in(settings: Any) -> list[str]:
-    with sqlite3.connect(settings.database_path) as conn:
+    conn = connect(settings.database_path)
+    try:
         return [row[0] for row in conn.execute("select note from example_visits order by id")]
+    finally:
+        conn.close()
 
 
 def test_every_hook_through_the_real_app() -> None:
@@ -62,9 +65,11 @@ def test_every_hook_through_the_real_app() -> None:
         conversation = client.post(
             "/api/v1/conversations", json={"character_id": character["id"]}, headers=bearer(account)
         ).json()
-        prompt = client.get(
+        response = client.get(
             f"/api/v1/conversations/{conversation['id']}/prompt", params={"content": "hi"}, headers=bearer(account)
-        ).json()
+        )
+        assert response.status_code == 200, response.text
+        prompt = response.json()
         lore = [s for s in prompt["sections"] if s["name"] == "example"]
         assert lore and "green cheese" in lore[0]["content"]
     # shutdown ran before the database closed.

@@ -12,7 +12,7 @@ from bostonia.characters.schemas import TEXT_FIELDS, Character, Review, Sort
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import from_json, new_id, to_json, utcnow
 from bostonia.lore.schemas import Lorebook
-from bostonia.lore.store import delete_character_books, insert_lorebook
+from bostonia.lore.store import insert_lorebook, replace_character_book
 
 COLUMNS = """
     c.*,
@@ -424,9 +424,7 @@ class CharacterStore:
                 conn.execute("delete from character_tags where character_id = ?", (character_id,))
                 insert_tags(conn, character_id, tags)
             if replace_book:
-                delete_character_books(conn, character_id)
-                if book is not None:
-                    insert_lorebook(conn, book, owner_id=owner_id, character_id=character_id)
+                replace_character_book(conn, character_id, book, owner_id=owner_id)
 
         await self.db.write(write)
 

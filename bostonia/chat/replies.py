@@ -13,7 +13,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -54,6 +54,18 @@ class PromptInjector(Protocol):
         self, user: User, conversation: Conversation, character: Character, history: Sequence[Message | ChatMessage]
     ) -> list[PromptInjection]:
         """Material for the reply to `history` (oldest first; the last item is what the user just said)."""
+        ...
+
+
+@runtime_checkable
+class ReplyObserver(Protocol):
+    """An injector that keeps state across turns (lore's timed effects) and updates it only for prompts
+    that really produced a reply, not for previews or cache warm-ups."""
+
+    async def reply_stored(
+        self, user: User, conversation: Conversation, history: Sequence[Message], message: Message
+    ) -> None:
+        """`message` was stored as the reply to `history`."""
         ...
 
 
@@ -371,6 +383,16 @@ class ReplyService:
         )
         return prompt, params
 
+    async def _reply_stored(
+        self, user: User, conversation: Conversation, history: list[Message], message: Message
+    ) -> None:
+        for injector in self.injectors:
+            if isinstance(injector, ReplyObserver):
+                try:
+                    await injector.reply_stored(user, conversation, history, message)
+                except Exception:  # the reply is stored and shown; a failed bookkeeping step must not undo it
+                    log.exception("after-reply step of %s failed", type(injector).__name__)
+
     async def _generate(
         self, reply: ReplyStream, user: User, conversation: Conversation, model: ChatModel, history: list[Message]
     ) -> None:
@@ -452,6 +474,8 @@ class ReplyService:
                     status=status,
                     is_regeneration=reply.mode == "regenerate",
                 )
+            # Before `complete`: whoever waits for the reply then also sees the state it leaves (lore timers).
+            await self._reply_stored(user, conversation, history, message)
             reply.complete(message)
             # While the user reads and types, let the idle model re-read the conversation as the next prompt
             # will render it: sampled tokens are often not the canonical tokenization of the stored text, and

@@ -244,6 +244,14 @@ class ConversationStore:
         row = await self.db.fetchone(f"select {MESSAGE_COLUMNS} from messages m where m.id = ?", (message_id,))
         return message_from_row(row) if row else None
 
+    async def greeting_index(self, message: Message) -> int | None:
+        """Which greeting a path's first message is: 0 the card's first message, 1... its alternate greetings
+        (they are its siblings, in creation order). None for any other message."""
+        if message.parent_id is not None:
+            return None
+        ids = [m.id for m in await self.siblings(message)]
+        return ids.index(message.id) if message.id in ids else None
+
     async def siblings(self, message: Message) -> list[Message]:
         rows = await self.db.fetchall(
             f"select {MESSAGE_COLUMNS} from messages m where m.conversation_id = ? and m.parent_id is ?"

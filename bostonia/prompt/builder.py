@@ -14,7 +14,7 @@ The order is chosen for llama.cpp's KV cache, which reuses the longest unchanged
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -53,12 +53,14 @@ class Card(Protocol):
 
 
 class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
-    """Dynamic text placed `depth` messages from the end of the history (0 = after the last one)."""
+    """Dynamic text placed `depth` messages from the end of the history (0 = after the last one).
+    `details`: what the prompt view shows about where it came from (a lore entry and why it fired)."""
 
     name: str
     content: str
     depth: int = 4
     role: Role = "system"
+    details: dict[str, Any] | None = None
 
 
 class Persona(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,11 +68,12 @@ class Persona(msgspec.Struct, frozen=True, kw_only=True):
     description: str = ""
 
 
-class PromptSection(msgspec.Struct, kw_only=True):
+class PromptSection(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
     role: str
     content: str
     tokens: int
+    details: list[dict[str, Any]] = msgspec.field(default_factory=list)  # of the injections merged here
 
 
 class BuiltPrompt(msgspec.Struct, kw_only=True):
@@ -176,13 +179,19 @@ def build_prompt(
         (message, PromptSection(name="history", role=message.role, content=message.content, tokens=tokens))
         for message, tokens in zip(kept, kept_costs, strict=True)
     ]
-    for depth in sorted({i.depth for i in injected}, reverse=True):
-        group = [i for i in injected if i.depth == depth]
+    # One message per depth and role, deepest first; at one depth, in the order the injections came (the
+    # later slot is inserted first, so the earlier one lands before it).
+    slots = list(dict.fromkeys((i.depth, i.role) for i in injected))
+    for _, (depth, role) in sorted(enumerate(slots), key=lambda item: (-item[1][0], -item[0])):
+        group = [i for i in injected if (i.depth, i.role) == (depth, role)]
         text = "\n\n".join(i.content for i in group)
-        role = group[0].role
         position = max(0, len(body) - depth)
         section = PromptSection(
-            name="+".join(dict.fromkeys(i.name for i in group)), role=role, content=text, tokens=cost(text)
+            name="+".join(dict.fromkeys(i.name for i in group)),
+            role=role,
+            content=text,
+            tokens=cost(text),
+            details=[i.details for i in group if i.details],
         )
         body.insert(position, (ChatMessage(role, text), section))
     messages += [message for message, _ in body]
