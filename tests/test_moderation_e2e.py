@@ -227,6 +227,8 @@ def test_reports_reach_the_queue_and_admin_actions_take_effect(world: World) -> 
         listed = world.client.get("/api/v1/characters", headers=headers).json()["items"]
         assert character not in [c["id"] for c in listed]
         assert world.client.get(f"/api/v1/characters/{character}", headers=headers).status_code == 404
+        for found in ("/api/v1/characters/search?q=Grumpy", "/api/v1/characters/trending"):
+            assert character not in world.client.get(found, headers=headers).text
     assert world.client.get(f"/api/v1/characters/{character}", headers=bearer(creator)).status_code == 200
 
     warned = world.client.post(
