@@ -219,6 +219,7 @@ def test_reports_reach_the_queue_and_admin_actions_take_effect(world: World) -> 
     assert message_report["target_id"] is None  # admins see the context, not where the conversation is
 
     admin = bearer(world.admin)
+    assert character in world.client.get("/api/v1/characters/search?q=Grumpy").text  # findable until hidden
     hidden = world.client.post(
         f"/api/v1/reports/{character_report['id']}/resolve", json={"action": "hide_character"}, headers=admin
     )
