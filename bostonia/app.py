@@ -78,6 +78,16 @@ from bostonia.lore.routes import ChatLoreController, LorebookController
 from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
+from bostonia.moderation.classifier import OffensiveClassifier
+from bostonia.moderation.embedder import OnnxSentenceEmbedder
+from bostonia.moderation.guard import ChatGuard
+from bostonia.moderation.images import NSFWImageModel
+from bostonia.moderation.migrations import migrations as moderation_migrations
+from bostonia.moderation.moderator import TextModerator
+from bostonia.moderation.pages import ModerationPages
+from bostonia.moderation.routes import ModerationController, ReportController
+from bostonia.moderation.service import ModerationService
+from bostonia.moderation.store import ModerationStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
@@ -120,6 +130,7 @@ MIGRATIONS: tuple[Migrations, ...] = (
     lore_migrations,
     user_migrations,
     voice_migrations,
+    moderation_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
 
@@ -161,6 +172,7 @@ class Services:
     chat: ChatService
     replies: ReplyService
     voice: VoiceService
+    moderation: ModerationService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
@@ -190,6 +202,8 @@ class Services:
         if isinstance(model, LoadableModel):
             future = asyncio.get_running_loop().run_in_executor(None, model.load)
             future.add_done_callback(_log_failure)
+        if self.settings.moderation.enabled:  # the classifier and embedding model, on the moderation thread
+            self.moderation.warm_up().add_done_callback(_log_failure)
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -205,6 +219,7 @@ class Services:
         self.hub.close()
         await self.recovery.drain()
         self.queues.stop()
+        self.moderation.close()
         self.db.close()
 
 
@@ -223,6 +238,38 @@ def open_database(
         migrations=(*MIGRATIONS, *(plugin_migrations(plugins) if plugins else ())),
         read_connections=read_connections or settings.database.read_connections,
         busy_timeout_ms=settings.database.busy_timeout_ms,
+    )
+
+
+def build_moderation(
+    settings: Settings,
+    plugins: pluggy.PluginManager,
+    db: Database,
+    characters: CharacterService,
+    chat: ChatService,
+    accounts: AccountService,
+) -> ModerationService:
+    config = settings.moderation
+    moderators: list[Any] = []
+    plugins.hook.register_moderators(register=moderators.append, settings=settings)
+    moderator = TextModerator(
+        classifier=OffensiveClassifier() if config.classifier else None,
+        embedder=(
+            OnnxSentenceEmbedder(settings.data_path / "cache" / "moderation", threads=config.embedding_threads)
+            if config.similarity
+            else None
+        ),
+        moderators=moderators,
+    )
+    return ModerationService(
+        ModerationStore(db),
+        moderator,
+        characters=characters,
+        chat=chat,
+        accounts=accounts,
+        config=config,
+        uploads=settings.uploads,
+        image_model=NSFWImageModel(),
     )
 
 
@@ -257,6 +304,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
     )
+    accounts = AccountService(db, users, auth, settings.privacy)
+    moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
     replies = ReplyService(
         chat,
         conversations,
@@ -277,6 +326,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
         ],
         in_flight=in_flight,
+        guard=ChatGuard(moderation) if settings.moderation.enabled else None,
     )
     voice = settings.voice
     return Services(
@@ -297,7 +347,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             lifetime_minutes=settings.auth.password_reset_minutes,
         ),
         users=users,
-        accounts=AccountService(db, users, auth, settings.privacy),
+        accounts=accounts,
         library=LibraryService(LibraryStore(db), characters),
         limiter=RateLimiter(settings.rate_limits),
         media=media,
@@ -320,6 +370,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             hub=hub,
             transcriber=WhisperTranscriber(threads=voice.threads, max_seconds=voice.max_recording_seconds),
         ),
+        moderation=moderation,
     )
 
 
@@ -396,6 +447,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "personas": _provide(services.personas),
         "hub": _provide(services.hub),
         "voice": _provide(services.voice),
+        "moderation": _provide(services.moderation),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -418,7 +470,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             voice_socket,
             VoicePages,
             PersonaController,
+            ModerationController,
+            ReportController,
             PersonaPages,
+            ModerationPages,
             AccountPages,
             UserPages,
             AccountDeletionPages,

@@ -30,7 +30,15 @@ GENEROUS_RATE_LIMITS = {"free": 100_000, "plus": 100_000, "pro": 100_000, "creat
 
 def make_settings(**overrides: Any) -> Settings:
     return load_settings(
-        None, overrides={"llm": {"default_model": "scripted"}, "rate_limits": GENEROUS_RATE_LIMITS, **overrides}
+        None,
+        overrides={
+            "llm": {"default_model": "scripted"},
+            "rate_limits": GENEROUS_RATE_LIMITS,
+            # Moderation runs in every test app with its rules and classifier; the embedding model (torch,
+            # seconds to load) only where a test asks for it (tests/test_moderation_e2e.py).
+            "moderation": {"similarity": False},
+            **overrides,
+        },
     )
 
 

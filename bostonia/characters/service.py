@@ -194,6 +194,8 @@ class CharacterService:
             return True
         # Admins too: another user's private character is theirs alone, and without a verified age
         # there is no mature or adult content for anyone.
+        if character.hidden_at is not None and not (viewer is not None and viewer.is_admin):
+            return False
         return character.visibility != "private" and character.content_tier in allowed_content_tiers(viewer)
 
     @staticmethod
@@ -230,7 +232,11 @@ class CharacterService:
         tiers = allowed_content_tiers(viewer)
         ranked = [cid for cid, tier in await self.trending_cache.ranking() if tier in tiers][: limit * 2]
         found = await self.characters.get_many(ranked)
-        items = [found[cid] for cid in ranked if cid in found and found[cid].visibility == "public"][:limit]
+        items = [
+            found[cid]
+            for cid in ranked
+            if cid in found and found[cid].visibility == "public" and found[cid].hidden_at is None
+        ][:limit]
         if len(items) < limit:
             seen = {c.id for c in items}
             popular = await self.characters.list_visible(
@@ -333,6 +339,18 @@ class CharacterService:
         await self.editable(user, character_id)
         await self.characters.soft_delete(character_id)
         self.catalogue_changed()
+
+    async def set_hidden(self, actor: User, character_id: str, hidden: bool) -> Character:
+        """Hide a character from everyone but its creator (and admins), or show it again: admins only.
+        Conversations already started with it go on; nobody new can find or open it."""
+        if not actor.is_admin:
+            raise PermissionDenied("only admins can hide characters", code="admin_only")
+        character = await self.characters.get(character_id)
+        if character is None or (character.visibility == "private" and character.creator_id != actor.id):
+            raise NotFound("character not found")
+        await self.characters.set_hidden(character_id, hidden)
+        self.catalogue_changed()
+        return await self.get(actor, character_id)
 
     async def process_avatar(self, image: bytes) -> ProcessedImage:
         """Validate and re-encode an uploaded picture (no storage yet): errors come before anything is saved."""
