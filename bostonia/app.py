@@ -306,6 +306,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     )
     accounts = AccountService(db, users, auth, settings.privacy)
     moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
+    characters.check_avatars_with(moderation)
     replies = ReplyService(
         chat,
         conversations,
