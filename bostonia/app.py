@@ -34,10 +34,11 @@ from bostonia.accounts.service import AccountService
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages
+from bostonia.auth.passkeys import PasskeyService
 from bostonia.auth.recovery import PasswordRecovery
-from bostonia.auth.routes import AuthController, PasswordController
+from bostonia.auth.routes import AuthController, PasskeyController, PasswordController
 from bostonia.auth.service import AuthService
-from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
+from bostonia.auth.store import IdentityStore, PasskeyStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
 from bostonia.characters.builder import BuilderPages
 from bostonia.characters.media import MediaStore
@@ -159,6 +160,7 @@ class Services:
     audit: AuditLog
     auth: AuthService
     recovery: PasswordRecovery
+    passkeys: PasskeyService
     users: UserService
     accounts: AccountService
     library: LibraryService
@@ -340,6 +342,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         secret=secret,
         audit=audit,
         auth=auth,
+        passkeys=PasskeyService(PasskeyStore(db), user_store),
         recovery=PasswordRecovery(
             auth,
             PasswordResetStore(db),
@@ -435,6 +438,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "audit": _provide(services.audit),
         "auth": _provide(services.auth),
         "recovery": _provide(services.recovery),
+        "passkeys": _provide(services.passkeys),
         "users": _provide(services.users),
         "accounts": _provide(services.accounts),
         "library": _provide(services.library),
@@ -457,6 +461,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *ops_routes.ROUTES,
             AuthController,
             PasswordController,
+            PasskeyController,
             MeController,
             MyLibraryController,
             CollectionController,
