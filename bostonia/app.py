@@ -105,6 +105,8 @@ from bostonia.plugins import (
 )
 from bostonia.ratelimit.service import RateLimiter
 from bostonia.ui import filters
+from bostonia.ui.assets import STATIC_DIR, TEMPLATES_DIR
+from bostonia.ui.pages import AppShellPages
 from bostonia.users.migrations import migrations as user_migrations
 from bostonia.users.pages import UserPages
 from bostonia.users.privacy import ConversationAccessPolicy
@@ -134,16 +136,6 @@ MIGRATIONS: tuple[Migrations, ...] = (
     moderation_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
-
-
-def web_dir() -> Path:
-    """Templates and static files: inside the package when installed from a wheel, else the source tree's
-    top-level `web/` (where they are edited)."""
-    packaged = Path(__file__).resolve().parent / "web"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "web"
-
-
-WEB_DIR = web_dir()
 
 
 @dataclass
@@ -389,7 +381,7 @@ def _context_size(models: ModelRegistry) -> int:
 def _template_engine(plugin_dirs: list[Path]) -> JinjaTemplateEngine:
     env = Environment(
         # The core's templates first: a plugin adds pages, it does not replace the app's.
-        loader=FileSystemLoader([WEB_DIR / "templates", *plugin_dirs]),
+        loader=FileSystemLoader([TEMPLATES_DIR, *plugin_dirs]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -459,6 +451,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app = Litestar(
         route_handlers=[
             *ops_routes.ROUTES,
+            AppShellPages,
             AuthController,
             PasswordController,
             PasskeyController,
@@ -489,7 +482,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             BuilderPages,
             ChatPages,
             create_static_files_router(
-                "/static", directories=[WEB_DIR / "static"], cache_control=CacheControlHeader(max_age=3600)
+                "/static", directories=[STATIC_DIR], cache_control=CacheControlHeader(max_age=3600)
             ),
             # Content-addressed file names: a URL never changes meaning, so browsers may keep it for a year.
             create_static_files_router(

@@ -493,6 +493,12 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
         "/api/v1/auth/reset-password",
         json={"token": "{fresh_reset}", "password": PASSWORD},
     ),
+    # -- the installable app and search engines -------------------------------------------------------------
+    ("GET", "/sw.js"): C(anyone(), "/sw.js"),
+    ("GET", "/offline"): C(anyone(text="anyone; a page without anyone's data"), "/offline"),
+    ("GET", "/favicon.ico"): C(anyone(), "/favicon.ico"),
+    ("GET", "/robots.txt"): C(anyone(), "/robots.txt"),
+    ("GET", "/sitemap.xml"): C(anyone(text="anyone; lists public, all-ages characters only"), "/sitemap.xml"),
     # -- passkeys ------------------------------------------------------------------------------------------
     ("GET", "/api/v1/auth/passkeys"): C(
         signed_in(text="signed in; the caller's own passkeys"), "/api/v1/auth/passkeys"
