@@ -51,9 +51,7 @@ def test_offline_page_carries_nobody_s_data(client: TestClient[Any], alice: dict
     assert "Alice" not in page.text and "alice@example.com" not in page.text
 
 
-def test_robots_and_the_sitemap_list_only_public_characters(
-    client: TestClient[Any], alice: dict[str, Any]
-) -> None:
+def test_robots_and_the_sitemap_list_only_public_characters(client: TestClient[Any], alice: dict[str, Any]) -> None:
     assert "Sitemap: /sitemap.xml" in client.get("/robots.txt").text
     public = new_character(client, alice, name="Seen Everywhere", visibility="public")
     private = new_character(client, alice, name="Just Mine", visibility="private")
