@@ -69,6 +69,13 @@ from bostonia.lore.routes import LorebookController
 from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
+from bostonia.memory.embedder import make_embedder
+from bostonia.memory.indexer import MemoryIndexer
+from bostonia.memory.migrations import migrations as memory_migrations
+from bostonia.memory.routes import MemoryController
+from bostonia.memory.service import MemoryService
+from bostonia.memory.store import RecallStore
+from bostonia.memory.vectors import VectorSearch
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
@@ -97,6 +104,7 @@ MIGRATIONS: tuple[Migrations, ...] = (
     chat_migrations,
     character_migrations,
     lore_migrations,
+    memory_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -127,6 +135,8 @@ class Services:
     hub: ConversationHub
     chat: ChatService
     replies: ReplyService
+    indexer: MemoryIndexer
+    memory: MemoryService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
@@ -134,6 +144,7 @@ class Services:
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
         await seed_bundled_characters(self.characters.characters)
+        await self.indexer.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
@@ -160,6 +171,7 @@ class Services:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
         await self.replies.shutdown()
+        await self.indexer.stop()
         await self.characters.stop()
         self.hub.close()
         await self.recovery.drain()
@@ -209,6 +221,12 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         forget_session=models.forget_session,
         access=ConversationAccessPolicy(settings.privacy, audit),
     )
+    recall = RecallStore(db)
+    embedder = make_embedder(settings.memory.embedder)
+    vectors = VectorSearch(recall, cache_bytes=settings.memory.vector_cache_mb * 1024 * 1024)
+    indexer = MemoryIndexer(recall, embedder, vectors)
+    chat.listeners.append(indexer)  # every stored, edited or deleted message reaches the recall index
+    memory = MemoryService(chat, recall, embedder, vectors)
     return Services(
         settings=settings,
         plugins=plugins,
@@ -251,6 +269,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
                 *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
             ],
         ),
+        indexer=indexer,
+        memory=memory,
     )
 
 
@@ -311,6 +331,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "login_options": _provide(login_options),
         "characters": _provide(services.characters),
         "lore": _provide(services.lore),
+        "memory": _provide(services.memory),
         "transfer": _provide(services.transfer),
         "chat": _provide(services.chat),
         "replies": _provide(services.replies),
@@ -328,6 +349,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             AdminController,
             CharacterController,
             LorebookController,
+            MemoryController,
             ConversationController,
             chat_socket,
             PersonaController,

@@ -187,6 +187,20 @@ class CharactersConfig(_Section):
     trending_refresh_seconds: Positive = 300
 
 
+class MemoryConfig(_Section):
+    """What characters remember: recall over every message, extracted facts, summaries."""
+
+    # "minilm": the bundled all-MiniLM-L6-v2 embedding model; "hashing": no model at all (word hashing,
+    # lexical only — for tests and machines that cannot spare the model's ~100 MB of RAM).
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    # RAM for searching long conversations (100,000 messages take ~150 MB) without sqlite-vec's full scan.
+    vector_cache_mb: Annotated[int, msgspec.Meta(ge=0)] = 512
+    # Share of the model's context that recalled memories may fill in a prompt.
+    prompt_share: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.2
+    # How many recalled items a prompt gets at most (within that share).
+    prompt_items: Annotated[int, msgspec.Meta(ge=0, le=50)] = 6
+
+
 class PluginsConfig(_Section):
     # Entry-point plugin names to load; None loads every installed plugin.
     load: list[str] | None = None
@@ -205,6 +219,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     uploads: UploadsConfig = msgspec.field(default_factory=UploadsConfig)
     characters: CharactersConfig = msgspec.field(default_factory=CharactersConfig)
+    memory: MemoryConfig = msgspec.field(default_factory=MemoryConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
 
     @property

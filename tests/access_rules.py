@@ -289,6 +289,13 @@ PERSONA_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/personas/{persona_id:str}/delete"): C(owner_only(303), "/personas/{persona}/delete", form={}),
 }
 
+MEMORY = "/api/v1/memory/{conversation}"
+# Memory (issue 10): a conversation's memory is the conversation's — read like it, changed by its owner only.
+MEMORY_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/memory/{conversation_id:str}/search"): C(owner_only(text=READ), f"{MEMORY}/search?q=hello&k=5"),
+    ("GET", "/api/v1/memory/{conversation_id:str}/status"): C(owner_only(text=READ), f"{MEMORY}/status"),
+}
+
 ACCESS_RULES: dict[tuple[str, str], Case] = {
     # -- operations and static files ---------------------------------------------------------------
     ("GET", "/health"): C(anyone(), "/health"),
@@ -517,6 +524,7 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/chats/{conversation_id:str}/cancel"): C(owner_only(204), "/chats/{conversation}/cancel", form={}),
     ("POST", "/chats/{conversation_id:str}/delete"): C(owner_only(303), "/chats/{conversation}/delete", form={}),
     **CHAT_RULES,
+    **MEMORY_RULES,
     **PERSONA_RULES,
     **CHARACTER_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------

@@ -54,7 +54,14 @@ GENEROUS_RATE_LIMITS = {"free": 100_000, "plus": 100_000, "pro": 100_000, "creat
 
 def make_settings(**overrides: Any) -> Settings:
     return load_settings(
-        None, overrides={"llm": {"default_model": "scripted"}, "rate_limits": GENEROUS_RATE_LIMITS, **overrides}
+        None,
+        overrides={
+            "llm": {"default_model": "scripted"},
+            "rate_limits": GENEROUS_RATE_LIMITS,
+            # Recall indexes every message: word hashing keeps the embedding model (torch) out of most tests.
+            "memory": {"embedder": "hashing"},
+            **overrides,
+        },
     )
 
 

@@ -22,6 +22,7 @@ from bostonia.config import Settings as _Settings
 from bostonia.db import Database
 from bostonia.identity import User
 from bostonia.lore.service import LoreService
+from bostonia.memory.service import MemoryService
 from bostonia.observability.metrics import Metrics as _Metrics
 from bostonia.personas.service import PersonaService
 from bostonia.ratelimit.service import RateLimiter
@@ -39,6 +40,7 @@ Library = NamedDependency[LibraryService]
 Limiter = NamedDependency[RateLimiter]
 LoginOptions = NamedDependency[list[dict[str, str]]]  # parameter name `login_options`: plugin sign-in buttons
 Lore = NamedDependency[LoreService]
+Memory = NamedDependency[MemoryService]
 Metrics = NamedDependency[_Metrics]
 Personas = NamedDependency[PersonaService]
 Recovery = NamedDependency[PasswordRecovery]
