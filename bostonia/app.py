@@ -71,6 +71,7 @@ from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
 from bostonia.memory.embedder import make_embedder
 from bostonia.memory.indexer import MemoryIndexer
+from bostonia.memory.injector import MemoryInjector
 from bostonia.memory.migrations import migrations as memory_migrations
 from bostonia.memory.routes import MemoryController
 from bostonia.memory.service import MemoryService
@@ -263,9 +264,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             queues,
             hub,
             settings.llm,
-            # The character's lorebook first; plugins (memory, summaries, ...) add their own.
+            # The character's lorebook, then what the conversation remembers; plugins add their own.
             injectors=[
                 LoreInjector(lorebooks),
+                MemoryInjector(memory, settings.memory, settings.llm),
                 *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
             ],
         ),

@@ -14,6 +14,7 @@ from bostonia import __version__
 from bostonia.characters.cli import character_app
 from bostonia.config import Settings, load_settings, render_default_toml
 from bostonia.errors import BostoniaError
+from bostonia.memory.cli import memory_app
 from bostonia.users.cli import user_app
 
 T = TypeVar("T")
@@ -25,6 +26,7 @@ db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(character_app, name="character")
+app.add_typer(memory_app, name="memory")
 
 
 class State:
