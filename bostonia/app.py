@@ -70,12 +70,15 @@ from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
 from bostonia.memory.embedder import make_embedder
+from bostonia.memory.extraction import Extractor, queue_generator
 from bostonia.memory.indexer import MemoryIndexer
 from bostonia.memory.injector import MemoryInjector
 from bostonia.memory.migrations import migrations as memory_migrations
+from bostonia.memory.records import MemoryRecords
 from bostonia.memory.routes import MemoryController
 from bostonia.memory.service import MemoryService
 from bostonia.memory.store import RecallStore
+from bostonia.memory.summaries import Summarizer, SummaryStore
 from bostonia.memory.vectors import VectorSearch
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
@@ -146,6 +149,8 @@ class Services:
             log.info("applied migrations", extra={"migrations": applied})
         await seed_bundled_characters(self.characters.characters)
         await self.indexer.start()
+        await self.memory.extractor.start()
+        await self.memory.summarizer.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
@@ -173,6 +178,8 @@ class Services:
             self._housekeeping.cancel()
         await self.replies.shutdown()
         await self.indexer.stop()
+        await self.memory.extractor.stop()
+        await self.memory.summarizer.stop()
         await self.characters.stop()
         self.hub.close()
         await self.recovery.drain()
@@ -226,8 +233,15 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     embedder = make_embedder(settings.memory.embedder)
     vectors = VectorSearch(recall, cache_bytes=settings.memory.vector_cache_mb * 1024 * 1024)
     indexer = MemoryIndexer(recall, embedder, vectors)
-    chat.listeners.append(indexer)  # every stored, edited or deleted message reaches the recall index
-    memory = MemoryService(chat, recall, embedder, vectors)
+    records = MemoryRecords(db)
+    generate = queue_generator(models, queues)  # background priority: a reply preempts it
+    extractor = Extractor(records, recall, embedder, vectors, generate)
+    summarizer = Summarizer(SummaryStore(db), generate, conversations.path, recall.speaker_names, records.owner)
+    # Every stored, edited or deleted message reaches the recall index, extraction and the summaries.
+    chat.listeners.append(indexer)
+    chat.listeners += [extractor] if settings.memory.extraction else []
+    chat.listeners += [summarizer] if settings.memory.summaries else []
+    memory = MemoryService(chat, recall, embedder, vectors, records, extractor, summarizer)
     return Services(
         settings=settings,
         plugins=plugins,

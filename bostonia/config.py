@@ -199,6 +199,10 @@ class MemoryConfig(_Section):
     prompt_share: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.2
     # How many recalled items a prompt gets at most (within that share).
     prompt_items: Annotated[int, msgspec.Meta(ge=0, le=50)] = 6
+    # After each reply, the chat model extracts facts from the turn (in the background, preempted by replies).
+    extraction: bool = True
+    # Rolling "story so far" summaries of long chats (also written by the chat model in the background).
+    summaries: bool = True
 
 
 class PluginsConfig(_Section):

@@ -291,9 +291,28 @@ PERSONA_RULES: dict[tuple[str, str], Case] = {
 
 MEMORY = "/api/v1/memory/{conversation}"
 # Memory (issue 10): a conversation's memory is the conversation's — read like it, changed by its owner only.
+FACT = "/api/v1/memory/{conversation}/facts/{fact}"
 MEMORY_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/memory/{conversation_id:str}"): C(owner_only(text=READ), MEMORY),
     ("GET", "/api/v1/memory/{conversation_id:str}/search"): C(owner_only(text=READ), f"{MEMORY}/search?q=hello&k=5"),
     ("GET", "/api/v1/memory/{conversation_id:str}/status"): C(owner_only(text=READ), f"{MEMORY}/status"),
+    ("GET", "/api/v1/memory/{conversation_id:str}/relationships"): C(owner_only(text=READ), f"{MEMORY}/relationships"),
+    ("GET", "/api/v1/memory/{conversation_id:str}/summary"): C(owner_only(text=READ), f"{MEMORY}/summary"),
+    ("POST", "/api/v1/memory/{conversation_id:str}/facts"): C(
+        owner_only(201), f"{MEMORY}/facts", json={"content": "a new fact"}
+    ),
+    ("PATCH", "/api/v1/memory/{conversation_id:str}/facts/{memory_id:str}"): C(
+        owner_only(), FACT, json={"content": "changed"}
+    ),
+    ("DELETE", "/api/v1/memory/{conversation_id:str}/facts/{memory_id:str}"): C(owner_only(204), FACT),
+    ("POST", "/api/v1/memory/extract"): C(
+        owner_only(202, text="the conversation's owner only (404 for others, admins included)"),
+        "/api/v1/memory/extract",
+        json={"conversation_id": "{conversation}"},
+    ),
+    ("GET", "/api/v1/memory/extract/{job_id:str}"): C(
+        owner_only(text=READ + "; the job's conversation decides"), "/api/v1/memory/extract/{extraction}"
+    ),
 }
 
 ACCESS_RULES: dict[tuple[str, str], Case] = {

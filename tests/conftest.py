@@ -58,8 +58,9 @@ def make_settings(**overrides: Any) -> Settings:
         overrides={
             "llm": {"default_model": "scripted"},
             "rate_limits": GENEROUS_RATE_LIMITS,
-            # Recall indexes every message: word hashing keeps the embedding model (torch) out of most tests.
-            "memory": {"embedder": "hashing"},
+            # Recall indexes every message: word hashing keeps the embedding model (torch) out of most tests;
+            # extraction and summaries would ask the scripted model for text the tests queued for replies.
+            "memory": {"embedder": "hashing", "extraction": False, "summaries": False},
             **overrides,
         },
     )

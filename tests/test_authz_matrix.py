@@ -145,6 +145,11 @@ def world(client: TestClient[Any], services: Services) -> World:
     lore_file = {"file": ("lore.json", world_info, "application/json")}
     imported = client.post("/api/v1/characters/import", files=lore_file, headers=bearer(owner))
     lorebook = imported.json()["lorebooks"][0]["id"]
+    memory = f"/api/v1/memory/{conversation['id']}"
+    fact = client.post(f"{memory}/facts", json={"content": "The owner's secret fact."}, headers=bearer(owner)).json()
+    extraction = client.post(
+        "/api/v1/memory/extract", json={"conversation_id": conversation["id"]}, headers=bearer(owner)
+    ).json()
     ids = {
         "public_character": public,
         "second_character": second,
@@ -156,12 +161,14 @@ def world(client: TestClient[Any], services: Services) -> World:
         "persona": persona["id"],
         "collection": collection["id"],
         "lorebook": lorebook,
+        "fact": fact["id"],
+        "extraction": extraction["id"],
         "owner_id": owner["user"]["id"],
         "owner_email": f"owner{n}@example.com",
         "reset_email": f"reset{n}@example.com",
     }
     secrets = [private, conversation["id"], message["id"], reply, second_reply, persona["id"], collection["id"]]
-    secrets.append(lorebook)
+    secrets += [lorebook, fact["id"], extraction["id"]]
     return World({k: v["access_token"] for k, v in accounts.items()}, ids, secrets)
 
 
@@ -197,6 +204,8 @@ def owner_state(services: Services, owner_id: str) -> str:
             "favorites": "select character_id from user_favorites where user_id = ? order by 1",
             "characters": "select id, name, visibility from characters where creator_id = ?",
             "sessions": "select id from auth_sessions where user_id = ? and revoked_at is null order by 1",
+            "memories": "select id, content, is_pinned, importance from conversation_memories where user_id = ?"
+            " order by 1",
         }
         return json.dumps({k: [list(r) for r in conn.execute(sql, (owner_id,))] for k, sql in queries.items()})
 

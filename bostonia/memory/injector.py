@@ -16,6 +16,8 @@ from bostonia.config import LLMConfig, MemoryConfig
 from bostonia.memory.retrieval import parse_stamp
 from bostonia.memory.schemas import SearchItem
 from bostonia.memory.service import MemoryService
+from bostonia.memory.summaries import DEPTH as SUMMARY_DEPTH
+from bostonia.memory.summaries import SUMMARY_TOKENS
 from bostonia.prompt.builder import PromptInjection
 
 DEPTH = 2  # with lore: see bostonia/lore/activation.py for why two messages from the end
@@ -71,12 +73,13 @@ class MemoryInjector:
     ) -> list[PromptInjection]:
         if not history or not self.config.prompt_items or not self.config.prompt_share:
             return []
+        injections = await self._story_so_far(conversation, history)
         latest = history[-1]
         context = "\n".join(message.content for message in history[-3:-1])
         on_path = {m.id for m in history if getattr(m, "id", None)}
         exclude = recent_ids(history, self.llm.context_size)
         if len(exclude) >= len(on_path):
-            return []  # the whole conversation is in the prompt: nothing to remember
+            return injections  # the whole conversation is in the prompt: nothing to recall
         wanted = self.config.prompt_items
         found = await self.memory.recall(
             conversation, latest.content, wanted + 4, context=context, exclude_messages=exclude
@@ -84,6 +87,22 @@ class MemoryInjector:
         # Swipes that were not chosen and branches not shown are not what happened: leave them out.
         items = [i for i in found if not i.source_message_ids or set(i.source_message_ids) <= on_path][:wanted]
         names = await self.memory.store.speaker_names(conversation.id) or ("User", "")
-        budget = int(self.llm.context_size * self.config.prompt_share * CHARS_PER_TOKEN)
-        text = render(items, names, budget)
-        return [PromptInjection(name="memory", content=text, depth=DEPTH)] if text else []
+        budget = self.budget_tokens()
+        text = render(items, names, budget * CHARS_PER_TOKEN)
+        block = PromptInjection(name="memory", content=text, depth=DEPTH, reserve=budget)
+        return injections + ([block] if text else [])
+
+    def budget_tokens(self) -> int:
+        """The block's size limit, kept free in every prompt of a long chat (see `PromptInjection.reserve`):
+        `prompt_share` of the context, or what `prompt_items` full items take if that is less."""
+        share = int(self.llm.context_size * self.config.prompt_share)
+        items = self.config.prompt_items * (ITEM_CHARS // CHARS_PER_TOKEN + 12) + len(HEADER) // CHARS_PER_TOKEN
+        return min(share, items)
+
+    async def _story_so_far(self, conversation: Any, history: Sequence[Any]) -> list[PromptInjection]:
+        path = [m for m in history if getattr(m, "id", None)]
+        summary = await self.memory.summarizer.current(conversation.id, path)
+        if summary is None:
+            return []
+        text = f"[The story so far: {summary.content}]"
+        return [PromptInjection(name="summary", content=text, depth=SUMMARY_DEPTH, reserve=SUMMARY_TOKENS + 40)]

@@ -65,3 +65,49 @@ def m001_recall_index(db: sqlite_utils.Database) -> None:
         end;
         """,
     )
+
+
+@migrations()
+def m002_memories(db: sqlite_utils.Database) -> None:
+    run_script(
+        db,
+        f"""
+        -- 'extracted' by the model after a turn (grounded in its messages), or written by the 'user'.
+        alter table conversation_memories add column origin text not null default 'extracted'
+            check (origin in ('extracted', 'user'));
+        -- Relationships name who the memory relates the user or character to ("Leah", "Biscuit").
+        alter table conversation_memories add column subject text not null default '';
+
+        -- Turns whose memories were extracted (keyed by the reply that ends the turn), so each is done once.
+        create table memory_extractions (
+            message_id text primary key references messages(id) on delete cascade,
+            conversation_id text not null references conversations(id) on delete cascade,
+            proposed integer not null default 0,     -- memories the model wrote
+            kept integer not null default 0,         -- memories the messages support
+            extracted_at text not null default {NOW}
+        );
+        create index idx_memory_extractions_conversation on memory_extractions(conversation_id);
+
+        -- The messages a memory cites, as rows (source_message_ids keeps the list for the API): a deleted
+        -- message takes the extracted memories resting on it along.
+        create table memory_sources (
+            memory_id text not null references conversation_memories(id) on delete cascade,
+            message_id text not null references messages(id) on delete cascade,
+            primary key (memory_id, message_id)
+        );
+        create index idx_memory_sources_message on memory_sources(message_id);
+        create trigger memory_sources_orphan after delete on memory_sources
+        when not exists (select 1 from memory_sources where memory_id = old.memory_id)
+        begin
+            delete from conversation_memories where id = old.memory_id and origin = 'extracted';
+        end;
+        """,
+    )
+
+
+@migrations()
+def m003_summary_range(db: sqlite_utils.Database) -> None:
+    # A summary covers the path from `covers_from` to `covers_until` (`message_count` messages); the digest
+    # of those messages tells whether an edit, a delete or another branch made it stale.
+    db.execute("alter table conversation_summaries add column covers_from_message_id text")
+    db.execute("alter table conversation_summaries add column covered_digest text not null default ''")

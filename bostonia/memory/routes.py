@@ -1,17 +1,79 @@
-"""Memory over HTTP: `/api/v1/memory/{conversation_id}/...` (the seed's memory service endpoints)."""
+"""Memory over HTTP: `/api/v1/memory/...` (the seed's memory service endpoints). A conversation's memory
+is read like the conversation and changed by its owner only (the service checks)."""
 
 from __future__ import annotations
 
-from litestar import Controller, get
-from litestar.params import FromPath, FromQuery
+from litestar import Controller, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from bostonia.http.deps import CurrentUser, Memory
-from bostonia.memory.schemas import IndexStatus, SearchResults
+from bostonia.memory import schemas
+from bostonia.memory.schemas import (
+    ExtractionStatus,
+    ExtractRequest,
+    FactChanges,
+    IndexStatus,
+    MemoryList,
+    MemoryOverview,
+    NewFact,
+    SearchResults,
+    SummaryView,
+)
 
 
 class MemoryController(Controller):
     path = "/api/v1/memory"
     tags = ["memory"]
+
+    @post("/extract", status_code=202)
+    async def start_extraction(
+        self, data: JSONBody[ExtractRequest], memory: Memory, user: CurrentUser
+    ) -> ExtractionStatus:
+        """Extract memories from every turn of the conversation not done yet, in the background."""
+        return await memory.extract(user, data.conversation_id)
+
+    @get("/extract/{job_id:str}")
+    async def extraction_status(self, job_id: FromPath[str], memory: Memory, user: CurrentUser) -> ExtractionStatus:
+        return await memory.extraction(user, job_id)
+
+    @get("/{conversation_id:str}")
+    async def overview(self, conversation_id: FromPath[str], memory: Memory, user: CurrentUser) -> MemoryOverview:
+        """What the character remembers of the conversation: memories (pinned first), the summary, the index."""
+        return await memory.overview(user, conversation_id)
+
+    @post("/{conversation_id:str}/facts", status_code=201)
+    async def add_fact(
+        self, conversation_id: FromPath[str], data: JSONBody[NewFact], memory: Memory, user: CurrentUser
+    ) -> schemas.Memory:
+        """A memory the user writes (pinned by default), optionally citing the message it comes from."""
+        return await memory.add_fact(user, conversation_id, data)
+
+    @patch("/{conversation_id:str}/facts/{memory_id:str}")
+    async def update_fact(
+        self,
+        conversation_id: FromPath[str],
+        memory_id: FromPath[str],
+        data: JSONBody[FactChanges],
+        memory: Memory,
+        user: CurrentUser,
+    ) -> schemas.Memory:
+        return await memory.update_fact(user, conversation_id, memory_id, data)
+
+    @delete("/{conversation_id:str}/facts/{memory_id:str}", status_code=204)
+    async def delete_fact(
+        self, conversation_id: FromPath[str], memory_id: FromPath[str], memory: Memory, user: CurrentUser
+    ) -> None:
+        await memory.delete_fact(user, conversation_id, memory_id)
+
+    @get("/{conversation_id:str}/relationships")
+    async def relationships(self, conversation_id: FromPath[str], memory: Memory, user: CurrentUser) -> MemoryList:
+        """The people, pets and places the conversation has taught the character about."""
+        return MemoryList(items=await memory.relationships(user, conversation_id))
+
+    @get("/{conversation_id:str}/summary")
+    async def summary(self, conversation_id: FromPath[str], memory: Memory, user: CurrentUser) -> SummaryView:
+        """The rolling "story so far" (null until the chat is long enough)."""
+        return SummaryView(summary=await memory.summary(user, conversation_id))
 
     @get("/{conversation_id:str}/search")
     async def search(

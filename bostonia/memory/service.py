@@ -11,12 +11,25 @@ from datetime import UTC, datetime
 
 from bostonia.chat.schemas import Conversation
 from bostonia.chat.service import ChatService
-from bostonia.errors import InvalidInput
+from bostonia.errors import InvalidInput, NotFound
 from bostonia.identity import User
 from bostonia.memory.embedder import Embedder
+from bostonia.memory.extraction import ExtractionJob, Extractor
+from bostonia.memory.records import MemoryRecord, MemoryRecords
 from bostonia.memory.retrieval import Candidate, Query, fts_match, fuse, parse_stamp, read_query
-from bostonia.memory.schemas import IndexStatus, MemoryType, SearchItem
+from bostonia.memory.schemas import (
+    ExtractionStatus,
+    FactChanges,
+    IndexStatus,
+    Memory,
+    MemoryOverview,
+    MemoryType,
+    NewFact,
+    SearchItem,
+    Summary,
+)
 from bostonia.memory.store import Document, RecallStore
+from bostonia.memory.summaries import Summarizer
 from bostonia.memory.vectors import VectorSearch
 
 MAX_K = 50
@@ -25,11 +38,122 @@ CANDIDATES = 100  # from each of the vector and BM25 sides
 
 
 class MemoryService:
-    def __init__(self, chat: ChatService, store: RecallStore, embedder: Embedder, vectors: VectorSearch) -> None:
+    def __init__(
+        self,
+        chat: ChatService,
+        store: RecallStore,
+        embedder: Embedder,
+        vectors: VectorSearch,
+        records: MemoryRecords,
+        extractor: Extractor,
+        summarizer: Summarizer,
+    ) -> None:
         self.chat = chat
         self.store = store
         self.embedder = embedder
         self.vectors = vectors
+        self.records = records
+        self.extractor = extractor
+        self.summarizer = summarizer
+
+    # -- what the character remembers ------------------------------------------------------------------
+
+    async def overview(self, user: User, conversation_id: str) -> MemoryOverview:
+        await self.chat.get_conversation(user, conversation_id, access="read")
+        memories = [_memory(r) for r in await self.records.of_conversation(conversation_id)]
+        return MemoryOverview(
+            conversation_id=conversation_id,
+            memories=memories,
+            summary=await self._summary(conversation_id),
+            index=IndexStatus(
+                indexed_messages=await self.store.indexed(conversation_id),
+                pending=await self.store.pending(conversation_id),
+            ),
+            extraction_pending=await self.records.count_unextracted(conversation_id),
+        )
+
+    async def relationships(self, user: User, conversation_id: str) -> list[Memory]:
+        await self.chat.get_conversation(user, conversation_id, access="read")
+        return [_memory(r) for r in await self.records.of_conversation(conversation_id, kind="relationship")]
+
+    async def summary(self, user: User, conversation_id: str) -> Summary | None:
+        await self.chat.get_conversation(user, conversation_id, access="read")
+        return await self._summary(conversation_id)
+
+    async def _summary(self, conversation_id: str) -> Summary | None:
+        path = await self.chat.conversations.path(conversation_id)
+        current = await self.summarizer.current(conversation_id, path)
+        return current.public() if current else None
+
+    async def add_fact(self, user: User, conversation_id: str, fact: NewFact) -> Memory:
+        await self.chat.get_conversation(user, conversation_id)
+        content = " ".join(fact.content.split())
+        if not content:
+            raise InvalidInput("content must not be blank", details={"field": "content"})
+        for message_id in fact.source_message_ids:
+            await self.chat.message(user, conversation_id, message_id)  # 404 unless it is this conversation's
+        record = await self.records.add(
+            conversation_id,
+            kind=fact.memory_type,
+            content=content,
+            importance=fact.importance,
+            source_message_ids=list(dict.fromkeys(fact.source_message_ids)),
+            origin="user",
+            pinned=fact.is_pinned,
+        )
+        if record is None:
+            raise InvalidInput("this is remembered already", code="duplicate_memory", details={"field": "content"})
+        await self.extractor.index(record)
+        return _memory(record)
+
+    async def update_fact(self, user: User, conversation_id: str, memory_id: str, changes: FactChanges) -> Memory:
+        record = await self._record(user, conversation_id, memory_id)
+        fields: dict[str, object] = {}
+        if changes.content is not None:
+            content = " ".join(changes.content.split())
+            if not content:
+                raise InvalidInput("content must not be blank", details={"field": "content"})
+            fields["content"] = content
+        if changes.memory_type is not None:
+            fields["kind"] = changes.memory_type
+        if changes.importance is not None:
+            fields["importance"] = changes.importance
+        if changes.is_pinned is not None:
+            fields["is_pinned"] = int(changes.is_pinned)
+        if fields.get("content", record.content) != record.content:
+            fields["origin"] = "user"  # rewritten by the user: no longer the model's, nor tied to its sources
+        updated = await self.records.update(memory_id, fields)
+        if updated is None:
+            raise NotFound("memory not found")
+        await self.extractor.index(updated)
+        return _memory(updated)
+
+    async def delete_fact(self, user: User, conversation_id: str, memory_id: str) -> None:
+        await self._record(user, conversation_id, memory_id)
+        await self.records.delete(memory_id)
+        self.vectors.removed(conversation_id)
+
+    async def _record(self, user: User, conversation_id: str, memory_id: str) -> MemoryRecord:
+        await self.chat.get_conversation(user, conversation_id)
+        record = await self.records.get(memory_id)
+        if record is None or record.conversation_id != conversation_id:
+            raise NotFound("memory not found")
+        return record
+
+    # -- extraction jobs -------------------------------------------------------------------------------
+
+    async def extract(self, user: User, conversation_id: str) -> ExtractionStatus:
+        conversation = await self.chat.get_conversation(user, conversation_id)
+        return _status(self.extractor.submit(conversation.user_id, conversation_id))
+
+    async def extraction(self, user: User, job_id: str) -> ExtractionStatus:
+        job = self.extractor.jobs.get(job_id)
+        if job is None:
+            raise NotFound("extraction job not found")
+        await self.chat.get_conversation(user, job.conversation_id, access="read")
+        return _status(job)
+
+    # -- recall ------------------------------------------------------------------------------------------
 
     async def status(self, user: User, conversation_id: str) -> IndexStatus:
         await self.chat.get_conversation(user, conversation_id, access="read")
@@ -101,7 +225,9 @@ class MemoryService:
         extra = {n for found in neighbours.values() for n in found if n not in documents}
         documents.update(await self.store.documents(list(extra)))
         candidates = {
-            i: Candidate(id=i, kind=d.kind, role=d.role, created_at=d.created_at, importance=d.importance)
+            i: Candidate(
+                id=i, kind=d.kind, role=d.role, created_at=d.created_at, importance=d.importance, pinned=d.pinned
+            )
             for i, d in documents.items()
         }
         # Neighbours of the neighbours brought in are not needed: they score through their own side.
@@ -125,13 +251,48 @@ class MemoryService:
 
 
 def _item(document: Document, score: float) -> SearchItem:
-    memory_type: MemoryType = "message" if document.kind == "message" else "knowledge"
+    memory_type: MemoryType = "message"
+    sources = [document.message_id] if document.message_id else []
+    if document.kind == "memory":
+        memory_type = document.memory_kind or "fact"  # type: ignore[assignment]
+        sources = document.source_message_ids
+    elif document.kind == "knowledge":
+        memory_type = "knowledge"
     return SearchItem(
         content=document.content,
         score=round(score, 4),
         memory_type=memory_type,
-        source_message_ids=[document.message_id] if document.message_id else [],
+        source_message_ids=sources,
         created_at=document.created_at,
         role=document.role,
         memory_id=document.memory_id,
+    )
+
+
+def _memory(record: MemoryRecord) -> Memory:
+    return Memory(
+        id=record.id,
+        conversation_id=record.conversation_id,
+        memory_type=record.kind,  # type: ignore[arg-type]
+        content=record.content,
+        importance=record.importance,
+        source_message_ids=record.source_message_ids,
+        is_pinned=record.is_pinned,
+        origin=record.origin,  # type: ignore[arg-type]
+        subject=record.subject,
+        created_at=record.created_at,
+        updated_at=record.updated_at,
+    )
+
+
+def _status(job: ExtractionJob) -> ExtractionStatus:
+    return ExtractionStatus(
+        id=job.id,
+        conversation_id=job.conversation_id,
+        status=job.status,  # type: ignore[arg-type]
+        turns_total=job.turns_total,
+        turns_done=job.turns_done,
+        proposed=job.proposed,
+        kept=job.kept,
+        error=job.error,
     )

@@ -62,6 +62,9 @@ class Document(msgspec.Struct, frozen=True, kw_only=True):
     role: str | None
     parent_message_id: str | None
     importance: float
+    pinned: bool = False
+    memory_kind: str | None = None  # fact, preference, relationship, event (for memories)
+    source_message_ids: list[str] = msgspec.field(default_factory=list)
 
 
 def scope_token(conversation_id: str) -> str:
@@ -206,6 +209,33 @@ class RecallStore:
 
         return await self.db.write(forget)
 
+    async def forget_memory(self, memory_id: str) -> None:
+        await self.db.execute_write("delete from memory_documents where memory_id = ?", (memory_id,))
+
+    async def augment(self, message_ids: Sequence[str], fact: str) -> None:
+        """Add an extracted fact to the BM25 keys of the messages it came from (fact-augmented keys)."""
+        if not message_ids:
+            return
+
+        def update(conn: sqlite3.Connection) -> None:
+            marks = ",".join("?" * len(message_ids))
+            rows = conn.execute(
+                "select id, conversation_id, content, context, facts from memory_documents"
+                f" where message_id in ({marks})",
+                tuple(message_ids),
+            ).fetchall()
+            for row in rows:
+                facts = f"{row['facts']}\n{fact}".strip()
+                conn.execute("update memory_documents set facts = ? where id = ?", (facts, row["id"]))
+                # A contentless FTS5 row is replaced whole: delete, then insert every column again.
+                conn.execute("delete from memory_fts where rowid = ?", (row["id"],))
+                conn.execute(
+                    "insert into memory_fts (rowid, scope, content, context, facts) values (?, ?, ?, ?, ?)",
+                    (row["id"], scope_token(row["conversation_id"]), row["content"], row["context"], facts),
+                )
+
+        await self.db.write(update)
+
     async def forget_conversation(self, conversation_id: str) -> None:
         await self.db.execute_write(
             "delete from memory_documents where conversation_id = ? and kind = 'message'", (conversation_id,)
@@ -254,11 +284,18 @@ class RecallStore:
             return {}
         marks = ",".join("?" * len(ids))
         rows = await self.db.fetchall(
-            "select id, conversation_id, kind, content, created_at, message_id, memory_id, role, parent_message_id,"
-            f" importance from memory_documents where id in ({marks})",
+            "select d.id, d.conversation_id, d.kind, d.content, d.created_at, d.message_id, d.memory_id, d.role,"
+            " d.parent_message_id, coalesce(m.importance, d.importance) as importance,"
+            " coalesce(m.is_pinned, 0) as pinned, m.kind as memory_kind, m.source_message_ids"
+            f" from memory_documents d left join conversation_memories m on m.id = d.memory_id where d.id in ({marks})",
             list(ids),
         )
-        return {int(row["id"]): msgspec.convert(row, Document) for row in rows}
+        found = {}
+        for row in rows:
+            data = dict(row)
+            data["source_message_ids"] = msgspec.json.decode(data["source_message_ids"] or "[]")
+            found[int(row["id"])] = msgspec.convert(data, Document, strict=False)
+        return found
 
     async def neighbours(self, documents: Sequence[Document]) -> dict[int, list[int]]:
         """Message document id -> ids of the documents of its parent and replies (neighbouring turns)."""

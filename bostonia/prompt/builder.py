@@ -39,6 +39,10 @@ class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
     content: str
     depth: int = 4
     role: Role = "system"
+    # Tokens kept free for this injection whatever its size this turn: material that grows and shrinks
+    # from turn to turn (recalled memories) must not move where the kept history starts, or the whole
+    # KV cache is lost. 0: counted at its actual size.
+    reserve: int = 0
 
 
 class Persona(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,7 +147,7 @@ def build_prompt(
         for i in injections
         if i.content.strip()
     ]
-    fixed = cost(system_text) + (cost(post) if post else 0) + sum(cost(i.content) for i in injected)
+    fixed = cost(system_text) + (cost(post) if post else 0) + sum(max(cost(i.content), i.reserve) for i in injected)
 
     costs = [cost(message.content) for message in history]
     available = budget - fixed
