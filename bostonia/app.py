@@ -235,7 +235,9 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     indexer = MemoryIndexer(recall, embedder, vectors)
     records = MemoryRecords(db)
     generate = queue_generator(models, queues)  # background priority: a reply preempts it
-    extractor = Extractor(records, recall, embedder, vectors, generate)
+    extractor = Extractor(
+        records, recall, embedder, vectors, generate, quiet_seconds=settings.memory.extraction_quiet_seconds
+    )
     summarizer = Summarizer(SummaryStore(db), generate, conversations.path, recall.speaker_names, records.owner)
     # Every stored, edited or deleted message reaches the recall index, extraction and the summaries.
     chat.listeners.append(indexer)

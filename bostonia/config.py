@@ -201,6 +201,9 @@ class MemoryConfig(_Section):
     prompt_items: Annotated[int, msgspec.Meta(ge=0, le=50)] = 6
     # After each reply, the chat model extracts facts from the turn (in the background, preempted by replies).
     extraction: bool = True
+    # ... once the conversation has been quiet this long: a model with one sequence would otherwise swap
+    # the conversation's KV state out for the extraction and back in for the next reply (~1 s).
+    extraction_quiet_seconds: Annotated[float, msgspec.Meta(ge=0)] = 20.0
     # Rolling "story so far" summaries of long chats (also written by the chat model in the background).
     summaries: bool = True
 

@@ -28,7 +28,8 @@ MEMORY = "/api/v1/memory"
 
 @pytest.fixture
 def settings() -> Settings:
-    return make_settings(memory={"embedder": "hashing", "extraction": True, "summaries": True})
+    memory = {"embedder": "hashing", "extraction": True, "extraction_quiet_seconds": 0, "summaries": True}
+    return make_settings(memory=memory)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,7 +175,11 @@ class Extractor:
         embedder: Embedder,
         vectors: VectorSearch,
         generate: Generate,
+        *,
+        quiet_seconds: float = 20.0,
     ) -> None:
+        self.quiet_seconds = quiet_seconds
+        self._last_activity: dict[str, float] = {}
         self.records = records
         self.recall = recall
         self.embedder = embedder
@@ -199,8 +204,15 @@ class Extractor:
     def messages_changed(self, conversation_id: str, message_ids: Sequence[str] | None = None) -> None:
         """The chat listener: a stored reply gets its turn extracted (with a few earlier ones left over); an
         edited message loses what was extracted from it, and its turn is extracted again."""
+        self._last_activity[conversation_id] = time.monotonic()
         if self._queue is not None and message_ids:
             self._queue.put_nowait(("", conversation_id, list(message_ids), None))
+
+    async def _quiet(self, conversation_id: str) -> None:
+        """Wait until the conversation has had no new message for `quiet_seconds`."""
+        while (left := self._last_activity.get(conversation_id, 0.0) + self.quiet_seconds - time.monotonic()) > 0:
+            await asyncio.sleep(left)
+        self._last_activity.pop(conversation_id, None)
 
     def submit(self, user_id: str, conversation_id: str) -> ExtractionJob:
         """Every turn of the conversation not extracted yet, as a job one can follow."""
@@ -240,6 +252,7 @@ class Extractor:
             return
         user_id = user_id or owner
         if job is None:
+            await self._quiet(conversation_id)
             await self.records.forget_extracted_from(replies)  # edited messages; nothing for new ones
             # The turns these messages end (a stored reply) or belong to (an edited message): older ones
             # left over wait for an extraction job, so a live chat never queues a backlog.
