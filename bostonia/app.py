@@ -74,6 +74,7 @@ from bostonia.memory.extraction import Extractor, queue_generator
 from bostonia.memory.indexer import MemoryIndexer
 from bostonia.memory.injector import MemoryInjector
 from bostonia.memory.migrations import migrations as memory_migrations
+from bostonia.memory.pages import MemoryPages
 from bostonia.memory.records import MemoryRecords
 from bostonia.memory.routes import MemoryController
 from bostonia.memory.service import MemoryService
@@ -378,6 +379,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             CharacterPages,
             BuilderPages,
             ChatPages,
+            MemoryPages,
             create_static_files_router(
                 "/static", directories=[WEB_DIR / "static"], cache_control=CacheControlHeader(max_age=3600)
             ),

@@ -313,6 +313,22 @@ MEMORY_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/memory/extract/{job_id:str}"): C(
         owner_only(text=READ + "; the job's conversation decides"), "/api/v1/memory/extract/{extraction}"
     ),
+    ("GET", "/chats/{conversation_id:str}/memory"): C(owner_only(text=READ), f"{PAGE}/memory", headers=HTMX),
+    ("POST", "/chats/{conversation_id:str}/memory/facts"): C(
+        owner_only(), f"{PAGE}/memory/facts", form={"content": "a fact"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/remember/{message_id:str}"): C(
+        owner_only(), f"{PAGE}/memory/remember/{{reply}}", form={}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/edit"): C(
+        owner_only(), f"{PAGE}/memory/facts/{{fact}}/edit", form={"content": "changed"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/pin"): C(
+        owner_only(), f"{PAGE}/memory/facts/{{fact}}/pin", form={"pinned": "false"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/delete"): C(
+        owner_only(), f"{PAGE}/memory/facts/{{fact}}/delete", form={}, headers=HTMX
+    ),
 }
 
 ACCESS_RULES: dict[tuple[str, str], Case] = {
