@@ -73,10 +73,11 @@ from bostonia.memory.embedder import make_embedder
 from bostonia.memory.extraction import Extractor, queue_generator
 from bostonia.memory.indexer import MemoryIndexer
 from bostonia.memory.injector import MemoryInjector
+from bostonia.memory.knowledge import KnowledgeService, KnowledgeStore
 from bostonia.memory.migrations import migrations as memory_migrations
 from bostonia.memory.pages import MemoryPages
 from bostonia.memory.records import MemoryRecords
-from bostonia.memory.routes import MemoryController
+from bostonia.memory.routes import KnowledgeController, MemoryController
 from bostonia.memory.service import MemoryService
 from bostonia.memory.store import RecallStore
 from bostonia.memory.summaries import Summarizer, SummaryStore
@@ -142,6 +143,7 @@ class Services:
     replies: ReplyService
     indexer: MemoryIndexer
     memory: MemoryService
+    knowledge: KnowledgeService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
@@ -244,7 +246,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     chat.listeners.append(indexer)
     chat.listeners += [extractor] if settings.memory.extraction else []
     chat.listeners += [summarizer] if settings.memory.summaries else []
-    memory = MemoryService(chat, recall, embedder, vectors, records, extractor, summarizer)
+    knowledge = KnowledgeStore(db)
+    memory = MemoryService(chat, recall, embedder, vectors, records, extractor, summarizer, knowledge)
     return Services(
         settings=settings,
         plugins=plugins,
@@ -290,6 +293,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         ),
         indexer=indexer,
         memory=memory,
+        knowledge=KnowledgeService(knowledge, embedder, chat, characters, personas),
     )
 
 
@@ -351,6 +355,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "characters": _provide(services.characters),
         "lore": _provide(services.lore),
         "memory": _provide(services.memory),
+        "knowledge": _provide(services.knowledge),
         "transfer": _provide(services.transfer),
         "chat": _provide(services.chat),
         "replies": _provide(services.replies),
@@ -369,6 +374,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             CharacterController,
             LorebookController,
             MemoryController,
+            KnowledgeController,
             ConversationController,
             chat_socket,
             PersonaController,

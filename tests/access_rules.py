@@ -313,6 +313,17 @@ MEMORY_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/memory/extract/{job_id:str}"): C(
         owner_only(text=READ + "; the job's conversation decides"), "/api/v1/memory/extract/{extraction}"
     ),
+    ("POST", "/api/v1/knowledge"): C(
+        owner_only(201, text="the owner of the chat (or persona; a character: anyone who may see it) it attaches to"),
+        "/api/v1/knowledge",
+        form={"scope": "conversation", "scope_id": "{conversation}"},
+        files={"file": ("notes.md", b"# Notes\n\nThe owner's notes.", "text/markdown")},
+    ),
+    ("GET", "/api/v1/knowledge"): C(
+        owner_only(text="the caller's own files on an object they own or may see (404 otherwise)"),
+        "/api/v1/knowledge?scope=conversation&scope_id={conversation}",
+    ),
+    ("DELETE", "/api/v1/knowledge/{file_id:str}"): C(owner_only(204), "/api/v1/knowledge/{knowledge}"),
     ("GET", "/chats/{conversation_id:str}/memory"): C(owner_only(text=READ), f"{PAGE}/memory", headers=HTMX),
     ("POST", "/chats/{conversation_id:str}/memory/facts"): C(
         owner_only(), f"{PAGE}/memory/facts", form={"content": "a fact"}, headers=HTMX

@@ -147,6 +147,12 @@ def world(client: TestClient[Any], services: Services) -> World:
     lorebook = imported.json()["lorebooks"][0]["id"]
     memory = f"/api/v1/memory/{conversation['id']}"
     fact = client.post(f"{memory}/facts", json={"content": "The owner's secret fact."}, headers=bearer(owner)).json()
+    knowledge = client.post(
+        "/api/v1/knowledge",
+        data={"scope": "conversation", "scope_id": conversation["id"]},
+        files={"file": ("secret.md", b"The owner's secret notes.", "text/markdown")},
+        headers=bearer(owner),
+    ).json()
     extraction = client.post(
         "/api/v1/memory/extract", json={"conversation_id": conversation["id"]}, headers=bearer(owner)
     ).json()
@@ -163,12 +169,13 @@ def world(client: TestClient[Any], services: Services) -> World:
         "lorebook": lorebook,
         "fact": fact["id"],
         "extraction": extraction["id"],
+        "knowledge": knowledge["id"],
         "owner_id": owner["user"]["id"],
         "owner_email": f"owner{n}@example.com",
         "reset_email": f"reset{n}@example.com",
     }
     secrets = [private, conversation["id"], message["id"], reply, second_reply, persona["id"], collection["id"]]
-    secrets += [lorebook, fact["id"], extraction["id"]]
+    secrets += [lorebook, fact["id"], extraction["id"], knowledge["id"]]
     return World({k: v["access_token"] for k, v in accounts.items()}, ids, secrets)
 
 

@@ -22,6 +22,7 @@ from bostonia.config import Settings as _Settings
 from bostonia.db import Database
 from bostonia.identity import User
 from bostonia.lore.service import LoreService
+from bostonia.memory.knowledge import KnowledgeService
 from bostonia.memory.service import MemoryService
 from bostonia.observability.metrics import Metrics as _Metrics
 from bostonia.personas.service import PersonaService
@@ -36,6 +37,7 @@ Chat = NamedDependency[ChatService]
 Config = NamedDependency[_Settings]  # parameter name `config`
 Db = NamedDependency[Database]
 Hub = NamedDependency[ConversationHub]
+Knowledge = NamedDependency[KnowledgeService]
 Library = NamedDependency[LibraryService]
 Limiter = NamedDependency[RateLimiter]
 LoginOptions = NamedDependency[list[dict[str, str]]]  # parameter name `login_options`: plugin sign-in buttons

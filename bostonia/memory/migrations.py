@@ -111,3 +111,48 @@ def m003_summary_range(db: sqlite_utils.Database) -> None:
     # of those messages tells whether an edit, a delete or another branch made it stale.
     db.execute("alter table conversation_summaries add column covers_from_message_id text")
     db.execute("alter table conversation_summaries add column covered_digest text not null default ''")
+
+
+@migrations()
+def m004_knowledge_files(db: sqlite_utils.Database) -> None:
+    run_script(
+        db,
+        f"""
+        -- Text or Markdown files a user attaches to a character, a persona or a chat (SillyTavern's Data
+        -- Bank), cut into chunks that recall searches with the conversation's own memories.
+        create table knowledge_files (
+            id text primary key,
+            owner_id text not null references users(id) on delete cascade,
+            scope text not null check (scope in ('character', 'persona', 'conversation')),
+            character_id text references characters(id) on delete cascade,
+            persona_id text references personas(id) on delete cascade,
+            conversation_id text references conversations(id) on delete cascade,
+            name text not null,
+            size integer not null,
+            created_at text not null default {NOW},
+            check ((scope = 'character') = (character_id is not null)),
+            check ((scope = 'persona') = (persona_id is not null)),
+            check ((scope = 'conversation') = (conversation_id is not null))
+        );
+        create index idx_knowledge_files_owner on knowledge_files(owner_id, scope);
+        create table knowledge_chunks (
+            id integer primary key,
+            file_id text not null references knowledge_files(id) on delete cascade,
+            position integer not null,
+            content text not null
+        );
+        create index idx_knowledge_chunks_file on knowledge_chunks(file_id, position);
+        create virtual table knowledge_fts using fts5(
+            scope, content, content='', contentless_delete=1, tokenize='porter unicode61 remove_diacritics 2'
+        );
+        create virtual table knowledge_vectors using vec0(
+            chunk_id integer primary key,
+            file_id text partition key,
+            embedding float[{EMBEDDING_DIMENSIONS}]
+        );
+        create trigger knowledge_chunks_forget after delete on knowledge_chunks begin
+            delete from knowledge_fts where rowid = old.id;
+            delete from knowledge_vectors where chunk_id = old.id;
+        end;
+        """,
+    )

@@ -3,11 +3,16 @@ is read like the conversation and changed by its owner only (the service checks)
 
 from __future__ import annotations
 
-from litestar import Controller, delete, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from typing import Annotated
 
-from bostonia.http.deps import CurrentUser, Memory
+import msgspec
+from litestar import Controller, delete, get, patch, post
+from litestar.datastructures import UploadFile
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
+
+from bostonia.http.deps import CurrentUser, Knowledge, Memory
 from bostonia.memory import schemas
+from bostonia.memory.knowledge import MAX_FILE_BYTES, KnowledgeFile, KnowledgeList
 from bostonia.memory.schemas import (
     ExtractionStatus,
     ExtractRequest,
@@ -91,3 +96,38 @@ class MemoryController(Controller):
     async def status(self, conversation_id: FromPath[str], memory: Memory, user: CurrentUser) -> IndexStatus:
         """How much of the conversation is indexed for recall, and how much is waiting."""
         return await memory.status(user, conversation_id)
+
+
+class KnowledgeUpload(msgspec.Struct):
+    scope: str
+    scope_id: str
+    file: UploadFile
+
+
+class KnowledgeController(Controller):
+    """Knowledge files (the Data Bank): text or Markdown attached to a character, a persona or a chat."""
+
+    path = "/api/v1/knowledge"
+    tags = ["memory"]
+
+    @post("/", status_code=201, request_max_body_size=MAX_FILE_BYTES + 64 * 1024)
+    async def upload(
+        self, data: MultipartBody[KnowledgeUpload], knowledge: Knowledge, user: CurrentUser
+    ) -> KnowledgeFile:
+        content = await data.file.read(MAX_FILE_BYTES + 1)
+        return await knowledge.upload(user, data.scope, data.scope_id, data.file.filename, content)
+
+    @get("/")
+    async def list_files(
+        self,
+        knowledge: Knowledge,
+        user: CurrentUser,
+        attached_to: Annotated[str, QueryParameter(name="scope")],
+        scope_id: FromQuery[str],
+    ) -> KnowledgeList:
+        """The caller's files attached to one character, persona or conversation (`?scope=&scope_id=`)."""
+        return KnowledgeList(items=await knowledge.files(user, attached_to, scope_id))
+
+    @delete("/{file_id:str}", status_code=204)
+    async def delete_file(self, file_id: FromPath[str], knowledge: Knowledge, user: CurrentUser) -> None:
+        await knowledge.delete(user, file_id)

@@ -20,6 +20,7 @@ class SearchItem(msgspec.Struct, kw_only=True):
     created_at: str
     role: str | None = None  # who said it, for messages
     memory_id: str | None = None  # for extracted or pinned memories
+    source: str | None = None  # the file, for knowledge
 
 
 class SearchResults(msgspec.Struct, kw_only=True):

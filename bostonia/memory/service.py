@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from bostonia.chat.schemas import Conversation
 from bostonia.chat.service import ChatService
@@ -15,6 +16,7 @@ from bostonia.errors import InvalidInput, NotFound
 from bostonia.identity import User
 from bostonia.memory.embedder import Embedder
 from bostonia.memory.extraction import ExtractionJob, Extractor
+from bostonia.memory.knowledge import KnowledgeHit, KnowledgeStore
 from bostonia.memory.records import MemoryRecord, MemoryRecords
 from bostonia.memory.retrieval import Candidate, Query, fts_match, fuse, parse_stamp, read_query
 from bostonia.memory.schemas import (
@@ -35,6 +37,7 @@ from bostonia.memory.vectors import VectorSearch
 MAX_K = 50
 MAX_QUERY_CHARS = 2000
 CANDIDATES = 100  # from each of the vector and BM25 sides
+KNOWLEDGE_CANDIDATES = 20  # chunks of knowledge files, from each side
 
 
 class MemoryService:
@@ -47,7 +50,9 @@ class MemoryService:
         records: MemoryRecords,
         extractor: Extractor,
         summarizer: Summarizer,
+        knowledge: KnowledgeStore | None = None,
     ) -> None:
+        self.knowledge = knowledge
         self.chat = chat
         self.store = store
         self.embedder = embedder
@@ -191,6 +196,7 @@ class MemoryService:
         wanted = k + len(exclude_messages)
         vector_hits: dict[int, float] = {}
         lexical_hits: dict[int, float] = {}
+        probe: Any = None
         if mode in ("hybrid", "vector"):
             texts = [text, f"{context}\n{text}"] if context.strip() else [text]
             embedded = await asyncio.to_thread(self.embedder.embed, texts)
@@ -208,7 +214,16 @@ class MemoryService:
         if mode != "hybrid":
             ranked = sorted({**vector_hits, **lexical_hits}.items(), key=lambda item: -item[1])
             documents = await self.store.documents([i for i, _ in ranked])
-            return self._items(ranked, documents, exclude_messages, k)
+            return self._items(ranked, documents, {}, exclude_messages, k)
+        files = await self.knowledge.applicable(conversation, conversation.character_id) if self.knowledge else []
+        if files and self.knowledge is not None and probe is not None:
+            # Knowledge chunks join the same ranking, under negative ids (they are not documents).
+            match = fts_match(list(query.terms)[:64])
+            found = await self.knowledge.knn(files, probe, KNOWLEDGE_CANDIDATES)
+            vector_hits.update({-i: score for i, score in found.items()})
+            if match:
+                found = await self.knowledge.bm25(files, match, KNOWLEDGE_CANDIDATES)
+                lexical_hits.update({-i: score for i, score in found.items()})
         return await self._fused(query, vector_hits, lexical_hits, exclude_messages, k, now)
 
     async def _fused(
@@ -220,31 +235,53 @@ class MemoryService:
         k: int,
         now: datetime,
     ) -> list[SearchItem]:
-        documents = await self.store.documents(list({**vector_hits, **lexical_hits}))
+        ids = list({**vector_hits, **lexical_hits})
+        documents = await self.store.documents([i for i in ids if i > 0])
+        chunks = await self.knowledge.chunks([-i for i in ids if i < 0]) if self.knowledge else {}
         neighbours = await self.store.neighbours(list(documents.values()))
         extra = {n for found in neighbours.values() for n in found if n not in documents}
         documents.update(await self.store.documents(list(extra)))
+        knowledge = {-i: chunk for i, chunk in chunks.items()}
         candidates = {
             i: Candidate(
                 id=i, kind=d.kind, role=d.role, created_at=d.created_at, importance=d.importance, pinned=d.pinned
             )
             for i, d in documents.items()
         }
+        candidates.update(
+            {i: Candidate(id=i, kind="knowledge", role=None, created_at=c.created_at) for i, c in knowledge.items()}
+        )
         # Neighbours of the neighbours brought in are not needed: they score through their own side.
         ranked = fuse(query, vector_hits, lexical_hits, candidates, neighbours, now=now)
-        return self._items(ranked, documents, exclude, k)
+        return self._items(ranked, documents, knowledge, exclude, k)
 
     @staticmethod
     def _items(
-        ranked: Sequence[tuple[int, float]], documents: dict[int, Document], exclude: Sequence[str], k: int
+        ranked: Sequence[tuple[int, float]],
+        documents: dict[int, Document],
+        knowledge: dict[int, KnowledgeHit],
+        exclude: Sequence[str],
+        k: int,
     ) -> list[SearchItem]:
         skip = set(exclude)
         items: list[SearchItem] = []
         for document_id, score in ranked:
-            document = documents.get(document_id)
-            if document is None or document.message_id in skip:
-                continue
-            items.append(_item(document, score))
+            if (chunk := knowledge.get(document_id)) is not None:
+                items.append(
+                    SearchItem(
+                        content=chunk.content,
+                        score=round(score, 4),
+                        memory_type="knowledge",
+                        source_message_ids=[],
+                        created_at=chunk.created_at,
+                        source=chunk.file_name,
+                    )
+                )
+            else:
+                document = documents.get(document_id)
+                if document is None or document.message_id in skip:
+                    continue
+                items.append(_item(document, score))
             if len(items) == k:
                 break
         return items
