@@ -284,10 +284,12 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             queues,
             hub,
             settings.llm,
-            # The character's lorebook, then what the conversation remembers; plugins add their own.
+            # What the conversation remembers, then the character's lorebook; plugins add their own. Memory
+            # first: when a warm-up puts both at the same depth, the memory text leads the merged message,
+            # as it leads in the reply's prompt (where it sits one message earlier): the cache keeps it.
             injectors=[
-                LoreInjector(lorebooks),
                 MemoryInjector(memory, settings.memory, settings.llm),
+                LoreInjector(lorebooks),
                 *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
             ],
         ),

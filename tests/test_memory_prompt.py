@@ -49,15 +49,32 @@ def test_the_prompt_recalls_an_old_turn_at_the_fixed_depth(
     ).json()
     sections = view["sections"]
     memory = [i for i, s in enumerate(sections) if "memory" in s["name"]]
-    assert len(memory) == 1, [s["name"] for s in sections]
-    block = sections[memory[0]]
-    assert FACT in block["content"] and "Ren: " + FACT in block["content"]
-    assert block["role"] == "system"
-    # Two messages from the end (the last reply and the new message), like lore.
-    assert len(sections) - memory[0] == 3
+    # The context block before the last exchange, the query block after the new message.
+    assert len(memory) == 2, [s["name"] for s in sections]
+    context, query = (sections[i] for i in memory)
+    assert memory[0] == len(sections) - 5 and memory[1] == len(sections) - 1  # 3 history messages between
+    assert sections[-2]["content"] == "Which instrument does Leah play in Montreal?"
+    assert "Ren: " + FACT in query["content"]  # the new message recalls the old turn
+    assert FACT not in context["content"]  # ... which the last exchange (small talk) did not
+    assert context["role"] == query["role"] == "system"
     assert view["dropped_messages"] > 2  # the fact's own turn is out of the history: only memory brings it
     budget = services.settings.llm.context_size * services.settings.memory.prompt_share
-    assert block["tokens"] <= budget
+    assert context["tokens"] + query["tokens"] <= budget
+
+
+def test_a_warm_up_renders_the_context_block_the_reply_will_have(
+    client: TestClient[Any], services: Services, alice: dict[str, Any]
+) -> None:
+    """The prompt prepared while the user types and the reply's prompt share everything up to the end of
+    the context memory block: the model has read it before the user sends."""
+    conversation = import_long_chat(client, alice)
+    settle(client, services)
+    url = f"/api/v1/conversations/{conversation}/prompt"
+    warm = client.get(url, headers=bearer(alice)).json()["sections"]
+    reply = client.get(url, params={"content": "Tell me more."}, headers=bearer(alice)).json()["sections"]
+    at = next(i for i, s in enumerate(reply) if s["name"] == "memory")
+    assert [(s["name"], s["content"]) for s in warm[:at]] == [(s["name"], s["content"]) for s in reply[:at]]
+    assert warm[at]["content"].startswith(reply[at]["content"])
 
 
 def test_a_short_chat_gets_no_memory_block(client: TestClient[Any], services: Services, alice: dict[str, Any]) -> None:

@@ -1,10 +1,20 @@
-"""Memories in the prompt: a `PromptInjector` that recalls what earlier turns said about the new message.
+"""Memories in the prompt: a `PromptInjector` that recalls what earlier turns said, in two blocks shaped
+for llama.cpp's KV cache.
 
-The query is the user's new message, with the turn before it as context. Messages still in the prompt
-are left out (the model reads them anyway); what remains goes in as one system block at the same fixed
-depth as lore, two messages from the end, so a block that changes every turn invalidates only those two
-messages of the KV cache. The block stays within `[memory] prompt_share` of the context (and
-`prompt_items` items), in the builder's rough token measure (4 characters a token).
+Lore sits two messages from the end, so every reply re-reads the last exchange and whatever follows it;
+a memory block there would be re-read too, every turn (hundreds of tokens: measured 5x the TTFT of a
+short chat). So:
+
+- the *context* block — memories of the exchange before the new message — goes three messages from the
+  end, before that exchange. It depends only on messages that exist before the user writes, so the
+  warm-up that runs after each reply (the history then ends with the reply) renders the very same block
+  at the very same place (two from its end) and the model has read it before the user sends anything;
+- the *query* block — at most `QUERY_ITEMS` short items the new message itself recalls, not already in
+  the context block — goes after the new message: the only memory the reply must read.
+
+Recent messages, which the prompt holds anyway, are left out (before ranking, so that a message added
+meanwhile cannot reorder the rest). Both blocks stay within `[memory] prompt_share` of the context and
+reserve their room, so the start of the kept history never moves with them.
 """
 
 from __future__ import annotations
@@ -20,12 +30,16 @@ from bostonia.memory.summaries import DEPTH as SUMMARY_DEPTH
 from bostonia.memory.summaries import SUMMARY_TOKENS
 from bostonia.prompt.builder import PromptInjection
 
-DEPTH = 2  # with lore: see bostonia/lore/activation.py for why two messages from the end
+CONTEXT_DEPTH = 3  # before the last exchange and the new message (2 when warming: no new message yet)
+QUERY_DEPTH = 0  # after the new message
+QUERY_ITEMS = 2
+QUERY_ITEM_CHARS = 200
 CHARS_PER_TOKEN = 4
 ITEM_CHARS = 300  # one remembered turn at most this long in the prompt
 # Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
 HISTORY_SHARE = 0.6
 HEADER = "[Memories of earlier in this chat, for {{char}}'s reference:"
+QUERY_HEADER = "[{{char}} also remembers:"
 
 
 def recent_ids(history: Sequence[Any], context_tokens: int) -> list[str]:
@@ -42,13 +56,20 @@ def recent_ids(history: Sequence[Any], context_tokens: int) -> list[str]:
     return ids
 
 
-def render(items: Sequence[SearchItem], names: tuple[str, str], budget_chars: int) -> str:
+def render(
+    items: Sequence[SearchItem],
+    names: tuple[str, str],
+    budget_chars: int,
+    *,
+    header: str = HEADER,
+    item_chars: int = ITEM_CHARS,
+) -> str:
     lines: list[str] = []
-    used = len(HEADER)
+    used = len(header)
     for item in items:
         text = " ".join(item.content.split())
-        if len(text) > ITEM_CHARS:
-            text = text[: ITEM_CHARS - 1].rstrip() + "…"
+        if len(text) > item_chars:
+            text = text[: item_chars - 1].rstrip() + "…"
         moment = parse_stamp(item.created_at)
         when = f"{moment:%b %d, %Y}: " if moment else ""
         who = ""
@@ -59,7 +80,7 @@ def render(items: Sequence[SearchItem], names: tuple[str, str], budget_chars: in
             break
         lines.append(line)
         used += len(line) + 1
-    return "\n".join([HEADER, *lines]) + "]" if lines else ""
+    return "\n".join([header, *lines]) + "]" if lines else ""
 
 
 class MemoryInjector:
@@ -74,30 +95,69 @@ class MemoryInjector:
         if not history or not self.config.prompt_items or not self.config.prompt_share:
             return []
         injections = await self._story_so_far(conversation, history)
-        latest = history[-1]
-        context = "\n".join(message.content for message in history[-3:-1])
+        turn = history[-1].role == "user"  # else a warm-up (or a continue): no new message yet
+        before = history[:-1] if turn else history  # what existed before the user wrote
         on_path = {m.id for m in history if getattr(m, "id", None)}
-        exclude = recent_ids(history, self.llm.context_size)
-        if len(exclude) >= len(on_path):
+        # Recent messages, as the warm-up saw them (the new message and what it pushes out do not count).
+        recent = recent_ids(before, self.llm.context_size)
+        if len(recent) >= len([m for m in before if getattr(m, "id", None)]):
             return injections  # the whole conversation is in the prompt: nothing to recall
-        wanted = self.config.prompt_items
+        names = await self.memory.store.speaker_names(conversation.id) or ("User", "")
+        exchange = before[-2:]
+        anchor = parse_stamp(getattr(exchange[-1], "created_at", "") or "")
+        context_items = await self._recall(conversation, exchange, self.config.prompt_items, recent, on_path, anchor)
+        budget, query_budget = self.budget_tokens(), self.query_budget_tokens()
+        depth = CONTEXT_DEPTH if turn else CONTEXT_DEPTH - 1
+        text = render(context_items, names, budget * CHARS_PER_TOKEN)
+        injections.append(PromptInjection(name="memory", content=text, depth=depth, reserve=budget))
+        # The query block's room is kept in the warm-up too (empty there): both prompts then keep the same
+        # history, which they must for the cache to hold.
+        text = ""
+        if turn:
+            shown = {item.content for item in context_items}
+            exclude = [*recent, *self._ids(history[-1:])]
+            found = await self._recall(conversation, history[-1:], QUERY_ITEMS + len(shown), exclude, on_path, None)
+            fresh = [item for item in found if item.content not in shown][:QUERY_ITEMS]
+            text = render(
+                fresh, names, query_budget * CHARS_PER_TOKEN, header=QUERY_HEADER, item_chars=QUERY_ITEM_CHARS
+            )
+        injections.append(PromptInjection(name="memory", content=text, depth=QUERY_DEPTH, reserve=query_budget))
+        return injections
+
+    def query_budget_tokens(self) -> int:
+        return QUERY_ITEMS * (QUERY_ITEM_CHARS // CHARS_PER_TOKEN + 12) + len(QUERY_HEADER) // CHARS_PER_TOKEN
+
+    @staticmethod
+    def _ids(messages: Sequence[Any]) -> list[str]:
+        return [m.id for m in messages if getattr(m, "id", None)]
+
+    async def _recall(
+        self,
+        conversation: Any,
+        messages: Sequence[Any],
+        count: int,
+        exclude: Sequence[str],
+        on_path: set[str],
+        now: Any,
+    ) -> list[SearchItem]:
+        """What `messages` recall (the last one is the query, the one before it context)."""
+        if not messages:
+            return []
+        query = messages[-1].content
+        context = "\n".join(m.content for m in messages[:-1])
         found = await self.memory.recall(
-            conversation, latest.content, wanted + 4, context=context, exclude_messages=exclude
+            conversation, query, count + 4, context=context, exclude_messages=exclude, now=now
         )
         # Swipes that were not chosen and branches not shown are not what happened: leave them out.
-        items = [i for i in found if not i.source_message_ids or set(i.source_message_ids) <= on_path][:wanted]
-        names = await self.memory.store.speaker_names(conversation.id) or ("User", "")
-        budget = self.budget_tokens()
-        text = render(items, names, budget * CHARS_PER_TOKEN)
-        block = PromptInjection(name="memory", content=text, depth=DEPTH, reserve=budget)
-        return injections + ([block] if text else [])
+        return [i for i in found if not i.source_message_ids or set(i.source_message_ids) <= on_path][:count]
 
     def budget_tokens(self) -> int:
-        """The block's size limit, kept free in every prompt of a long chat (see `PromptInjection.reserve`):
-        `prompt_share` of the context, or what `prompt_items` full items take if that is less."""
-        share = int(self.llm.context_size * self.config.prompt_share)
+        """The context block's size limit, kept free in every prompt of a long chat (see
+        `PromptInjection.reserve`): what `prompt_items` full items take, within `prompt_share` of the context
+        together with the query block."""
+        share = int(self.llm.context_size * self.config.prompt_share) - self.query_budget_tokens()
         items = self.config.prompt_items * (ITEM_CHARS // CHARS_PER_TOKEN + 12) + len(HEADER) // CHARS_PER_TOKEN
-        return min(share, items)
+        return max(0, min(share, items))
 
     async def _story_so_far(self, conversation: Any, history: Sequence[Any]) -> list[PromptInjection]:
         path = [m for m in history if getattr(m, "id", None)]

@@ -186,17 +186,23 @@ class MemoryService:
         context: str = "",
         exclude_messages: Sequence[str] = (),
         mode: str = "hybrid",
+        now: datetime | None = None,
     ) -> list[SearchItem]:
         """The `k` best items for `text` (plus `context`, the turns before it, weighted lower), leaving out
-        documents of `exclude_messages` (already in the prompt). `mode` "vector" or "bm25" ranks by one
-        side alone (the benchmark's baselines)."""
+        documents of `exclude_messages` (already in the prompt). `now` anchors "last week" and recency
+        (default: the conversation's last message). `mode` "vector" or "bm25" ranks by one side alone
+        (the benchmark's baselines).
+
+        Excluded documents are dropped before fusion, not after: the ranking of the rest is then the same
+        whatever was added to the excluded (recent) part since — the prompt a warm-up prepared and the
+        reply's prompt get the same memories, and the model's KV cache holds."""
         names = await self.store.speaker_names(conversation.id) or ("", "")
-        now = parse_stamp(conversation.last_message_at or "") or datetime.now(UTC)
+        now = now or parse_stamp(conversation.last_message_at or "") or datetime.now(UTC)
         query = read_query(text, now=now, user_name=names[0], character_name=names[1])
-        wanted = k + len(exclude_messages)
         vector_hits: dict[int, float] = {}
         lexical_hits: dict[int, float] = {}
         probe: Any = None
+        vector_limit = lexical_limit = 0
         if mode in ("hybrid", "vector"):
             texts = [text, f"{context}\n{text}"] if context.strip() else [text]
             embedded = await asyncio.to_thread(self.embedder.embed, texts)
@@ -204,16 +210,22 @@ class MemoryService:
             probe = probe / max(float((probe**2).sum()) ** 0.5, 1e-9)
             # A query naming a time ("in May") is often generic otherwise ("what happened in May?"): look
             # wider, and let the time bonus pick what was said then.
-            limit = (CANDIDATES * (4 if query.window else 1)) if mode == "hybrid" else wanted
-            vector_hits = await self.vectors.nearest(conversation.id, probe, max(limit, wanted))
+            vector_limit = (CANDIDATES * (4 if query.window else 1)) if mode == "hybrid" else k
+            vector_hits = await self.vectors.nearest(conversation.id, probe, vector_limit + len(exclude_messages))
         if mode in ("hybrid", "bm25"):
             terms = list(query.terms) + [t for t in read_query(context, now=now).terms if t not in query.terms]
             match = fts_match(terms[:64])
             if match:
-                lexical_hits = await self.store.bm25(conversation.id, match, max(CANDIDATES, wanted))
+                lexical_limit = max(CANDIDATES, k)
+                lexical_hits = await self.store.bm25(conversation.id, match, lexical_limit + len(exclude_messages))
+        documents = await self.store.documents(list({**vector_hits, **lexical_hits}))
+        if exclude_messages:
+            skip = set(exclude_messages)
+            keep = {i for i, d in documents.items() if d.message_id not in skip}
+            vector_hits = _best({i: s for i, s in vector_hits.items() if i in keep}, vector_limit)
+            lexical_hits = _best({i: s for i, s in lexical_hits.items() if i in keep}, lexical_limit)
         if mode != "hybrid":
             ranked = sorted({**vector_hits, **lexical_hits}.items(), key=lambda item: -item[1])
-            documents = await self.store.documents([i for i, _ in ranked])
             return self._items(ranked, documents, {}, exclude_messages, k)
         files = await self.knowledge.applicable(conversation, conversation.character_id) if self.knowledge else []
         if files and self.knowledge is not None and probe is not None:
@@ -224,23 +236,28 @@ class MemoryService:
             if match:
                 found = await self.knowledge.bm25(files, match, KNOWLEDGE_CANDIDATES)
                 lexical_hits.update({-i: score for i, score in found.items()})
-        return await self._fused(query, vector_hits, lexical_hits, exclude_messages, k, now)
+        return await self._fused(query, vector_hits, lexical_hits, documents, exclude_messages, k, now)
 
     async def _fused(
         self,
         query: Query,
         vector_hits: dict[int, float],
         lexical_hits: dict[int, float],
+        documents: dict[int, Document],
         exclude: Sequence[str],
         k: int,
         now: datetime,
     ) -> list[SearchItem]:
         ids = list({**vector_hits, **lexical_hits})
-        documents = await self.store.documents([i for i in ids if i > 0])
+        documents = {i: d for i, d in documents.items() if i in vector_hits or i in lexical_hits}
         chunks = await self.knowledge.chunks([-i for i in ids if i < 0]) if self.knowledge else {}
         neighbours = await self.store.neighbours(list(documents.values()))
+        skip = set(exclude)
         extra = {n for found in neighbours.values() for n in found if n not in documents}
-        documents.update(await self.store.documents(list(extra)))
+        documents.update(
+            {i: d for i, d in (await self.store.documents(list(extra))).items() if d.message_id not in skip}
+        )
+        neighbours = {i: [n for n in found if n in documents] for i, found in neighbours.items()}
         knowledge = {-i: chunk for i, chunk in chunks.items()}
         candidates = {
             i: Candidate(
@@ -304,6 +321,11 @@ def _item(document: Document, score: float) -> SearchItem:
         role=document.role,
         memory_id=document.memory_id,
     )
+
+
+def _best(scores: dict[int, float], count: int) -> dict[int, float]:
+    """The `count` highest-scoring entries."""
+    return dict(sorted(scores.items(), key=lambda item: -item[1])[: max(count, 0)])
 
 
 def _memory(record: MemoryRecord) -> Memory:

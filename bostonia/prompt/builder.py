@@ -147,7 +147,10 @@ def build_prompt(
         for i in injections
         if i.content.strip()
     ]
-    fixed = cost(system_text) + (cost(post) if post else 0) + sum(max(cost(i.content), i.reserve) for i in injected)
+    # Reserves hold even for an empty injection (nothing to recall this turn): the room stays the same.
+    reserved = sum(i.reserve for i in injections if not i.content.strip())
+    fixed = cost(system_text) + (cost(post) if post else 0) + reserved
+    fixed += sum(max(cost(i.content), i.reserve) for i in injected)
 
     costs = [cost(message.content) for message in history]
     available = budget - fixed
