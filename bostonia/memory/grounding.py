@@ -50,6 +50,14 @@ NUMBER_WORDS = {
         " seventeen eighteen nineteen twenty".split()
     )
 }
+NUMBER_WORDS.update(
+    {
+        name: str(value)
+        for value, name in enumerate(
+            "zeroth first second third fourth fifth sixth seventh eighth ninth tenth eleventh twelfth".split()
+        )
+    }
+)
 SUFFIXES = ("ing", "ied", "ies", "ed", "es", "s", "ly")
 
 
