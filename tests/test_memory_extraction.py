@@ -272,3 +272,18 @@ def test_a_long_chat_gets_a_summary_that_an_edit_takes_back(
         )
     )
     assert redone["content"] == "A new summary after the edit."
+
+
+def test_extraction_waits_for_a_quiet_conversation(
+    client: TestClient[Any], services: Services, alice: dict[str, Any], model: ScriptedModel
+) -> None:
+    """A reply right after another never finds the model busy extracting (nor its KV state swapped out)."""
+    services.memory.extractor.quiet_seconds = 1.0
+    conversation = start_chat(client, alice)
+    model.enqueue(["Noted."], ["And noted."], answer(("fact", "alice has a blue kite", 2)), answer())
+    say(client, alice, conversation, "I have a blue kite.")
+    say(client, alice, conversation, "It flies well.")
+    asked = lambda: [r for r in model.requests if r.json_schema is not None]  # noqa: E731
+    assert asked() == []  # both replies came first
+    until(lambda: len(asked()) == 2, timeout=20)
+    assert [m["content"] for m in memories(client, alice, conversation)["memories"]] == ["alice has a blue kite"]
