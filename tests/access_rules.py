@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 IDENTITIES = ("anonymous", "other", "owner", "admin")
 Status = int | tuple[int, ...]
@@ -277,6 +277,79 @@ CHARACTER_RULES: dict[tuple[str, str], Case] = {
     ),
 }
 
+ENTRY = f"{LOREBOOK}/entries/{{lore_entry}}"
+LORE_PAGE = "/lorebooks/{lorebook}"
+OWN_BOOK = "the book's owner only; anyone else, admins included, gets 404 (anonymous: 401)"
+OWN_TARGET = OWN_BOOK + "; the persona or chat must be the caller's own too"
+
+# World Info (issue 10): the owner's books, their entries, where they apply, the caller's settings.
+LORE_RULES: dict[tuple[str, str], Case] = {
+    ("POST", "/api/v1/lorebooks"): C(
+        signed_in(201, text="signed in; the caller owns the new book"), "/api/v1/lorebooks", json={"name": "New"}
+    ),
+    ("GET", "/api/v1/lorebooks/settings"): C(
+        signed_in(text="signed in; the caller's own settings"), "/api/v1/lorebooks/settings"
+    ),
+    ("PATCH", "/api/v1/lorebooks/settings"): C(
+        signed_in(text="signed in; the caller's own settings"), "/api/v1/lorebooks/settings", json={"scan_depth": 3}
+    ),
+    ("PATCH", "/api/v1/lorebooks/{book_id:str}"): C(owner_only(text=OWN_BOOK), LOREBOOK, json={"name": "taken"}),
+    ("POST", "/api/v1/lorebooks/{book_id:str}/entries"): C(
+        owner_only(201, text=OWN_BOOK), f"{LOREBOOK}/entries", json={"keys": ["x"], "content": "injected"}
+    ),
+    ("GET", "/api/v1/lorebooks/{book_id:str}/entries/{entry_id:str}"): C(owner_only(text=OWN_BOOK), ENTRY),
+    ("PATCH", "/api/v1/lorebooks/{book_id:str}/entries/{entry_id:str}"): C(
+        owner_only(text=OWN_BOOK), ENTRY, json={"content": "taken over"}
+    ),
+    ("DELETE", "/api/v1/lorebooks/{book_id:str}/entries/{entry_id:str}"): C(owner_only(204, text=OWN_BOOK), ENTRY),
+    ("GET", "/api/v1/lorebooks/{book_id:str}/attachments"): C(owner_only(text=OWN_BOOK), f"{LOREBOOK}/attachments"),
+    ("POST", "/api/v1/lorebooks/{book_id:str}/attachments"): C(
+        owner_only(201, text=OWN_TARGET),
+        f"{LOREBOOK}/attachments",
+        json={"scope": "persona", "target_id": "{persona}"},
+    ),
+    ("DELETE", "/api/v1/lorebooks/{book_id:str}/attachments/{kind:str}"): C(
+        owner_only(204, text=OWN_BOOK), f"{LOREBOOK}/attachments/global"
+    ),
+    ("DELETE", "/api/v1/lorebooks/{book_id:str}/attachments/{kind:str}/{target_id:str}"): C(
+        owner_only(204, text=OWN_BOOK), f"{LOREBOOK}/attachments/conversation/{{conversation}}"
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/lorebooks"): C(
+        owner_only(text="the chat's owner only (404 for others, admins included)"), f"{CONVERSATION}/lorebooks"
+    ),
+    ("GET", "/lorebooks"): C(signed_in(text="signed in; the caller's own lorebooks"), "/lorebooks"),
+    ("POST", "/lorebooks"): C(
+        signed_in(303, text="signed in; the caller owns the new book"), "/lorebooks", form={"name": "New"}
+    ),
+    ("POST", "/lorebooks/settings"): C(
+        signed_in(303, text="signed in; the caller's own settings"),
+        "/lorebooks/settings",
+        form={"_settings_form": "1", "scan_depth": "3"},
+    ),
+    ("GET", "/lorebooks/{book_id:str}"): C(owner_only(text=OWN_BOOK), LORE_PAGE),
+    ("POST", "/lorebooks/{book_id:str}"): C(owner_only(303, text=OWN_BOOK), LORE_PAGE, form={"name": "Renamed"}),
+    ("POST", "/lorebooks/{book_id:str}/delete"): C(owner_only(303, text=OWN_BOOK), f"{LORE_PAGE}/delete", form={}),
+    ("POST", "/lorebooks/{book_id:str}/entries"): C(owner_only(303, text=OWN_BOOK), f"{LORE_PAGE}/entries", form={}),
+    ("POST", "/lorebooks/{book_id:str}/entries/{entry_id:str}"): C(
+        owner_only(303, text=OWN_BOOK),
+        f"{LORE_PAGE}/entries/{{lore_entry}}",
+        form={"keys": "secret", "content": "taken over", "enabled": "on"},
+    ),
+    ("POST", "/lorebooks/{book_id:str}/entries/{entry_id:str}/delete"): C(
+        owner_only(303, text=OWN_BOOK), f"{LORE_PAGE}/entries/{{lore_entry}}/delete", form={}
+    ),
+    ("POST", "/lorebooks/{book_id:str}/attachments"): C(
+        owner_only(303, text=OWN_TARGET),
+        f"{LORE_PAGE}/attachments",
+        form={"scope": "persona", "target_id": "{persona}"},
+    ),
+    ("POST", "/lorebooks/{book_id:str}/attachments/delete"): C(
+        owner_only(303, text=OWN_BOOK),
+        f"{LORE_PAGE}/attachments/delete",
+        form={"scope": "conversation", "target_id": "{conversation}"},
+    ),
+}
+
 PERSONA_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/personas"): C(signed_in(text="signed in; lists the caller's own personas"), "/api/v1/personas"),
     ("POST", "/api/v1/personas"): C(signed_in(201), "/api/v1/personas", json={"name": "Ren"}),
@@ -339,6 +412,32 @@ MEMORY_RULES: dict[tuple[str, str], Case] = {
     ),
     ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/delete"): C(
         owner_only(), f"{PAGE}/memory/facts/{{fact}}/delete", form={}, headers=HTMX
+    ),
+}
+
+EDITABLE = "the creator (admins: public and bundled ones; private: 404)"
+VOICE_OF = "/api/v1/voice/characters/{private_character}"
+PICKER = "/voice/characters/{private_character}/picker"
+
+# Voice (issue 11): speech for signed-in users; a character's voice follows the character's own rules.
+VOICE_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/voice/voices"): C(
+        anyone(text="anyone; the voices installed on the server"), "/api/v1/voice/voices"
+    ),
+    ("POST", "/api/v1/voice/synthesize"): C(
+        signed_in(text="signed in; speaks the text it is given"),
+        "/api/v1/voice/synthesize",
+        json={"text": "Hello.", "voice_id": "en_US-joe-medium"},
+    ),
+    ("POST", "/api/v1/voice/transcribe"): C(
+        signed_in(422, text="signed in; transcribes the recording it is given (here none: 422)"),
+        "/api/v1/voice/transcribe",
+    ),
+    ("GET", "/api/v1/voice/characters/{character_id:str}"): C(owner_only(anonymous=404, text=VISIBLE), VOICE_OF),
+    ("PUT", "/api/v1/voice/characters/{character_id:str}"): C(owner_only(text=EDITABLE), VOICE_OF, json={"speed": 1.5}),
+    ("GET", "/voice/characters/{character_id:str}/picker"): C(owner_only(text=EDITABLE), PICKER),
+    ("POST", "/voice/characters/{character_id:str}/picker"): C(
+        owner_only(text=EDITABLE), PICKER, form={"voice_id": "", "speed": "1.5"}, headers=HTMX
     ),
 }
 
@@ -573,6 +672,8 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     **MEMORY_RULES,
     **PERSONA_RULES,
     **CHARACTER_RULES,
+    **LORE_RULES,
+    **VOICE_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
     ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),
     ("GET", "/auth/oidc/{provider:str}/callback"): C(
@@ -610,11 +711,41 @@ def check_chat_socket(client: TestClient[Any], ids: dict[str, str], tokens: dict
                 }, (identity, frame)
 
 
+def check_voice_socket(client: TestClient[Any], ids: dict[str, str], tokens: dict[str, str]) -> None:
+    """Anyone signed in may open the voice stream; only the owner may follow the owner's conversation."""
+    from litestar.exceptions import WebSocketDisconnect
+
+    try:
+        with client.websocket_connect("/api/v1/voice/stream") as socket:
+            socket.receive_json()
+        raise AssertionError("an anonymous voice socket was accepted")
+    except WebSocketDisconnect:
+        pass
+    follow = {"event": "voice:follow", "data": {"conversation_id": ids["conversation"]}}
+    speak = {"event": "voice:speak", "data": {"conversation_id": ids["conversation"], "message_id": ids["reply"]}}
+    for identity, allowed in (("other", False), ("admin", False), ("owner", True)):
+        with client.websocket_connect(f"/api/v1/voice/stream?token={tokens[identity]}") as socket:
+            for frame, answer in ((follow, "voice:following"), (speak, "voice:utterance:start")):
+                socket.send_json(frame)
+                event = socket.receive_json()
+                if allowed:
+                    assert event["event"] == answer, (identity, event)
+                else:
+                    assert event == {
+                        "event": "error",
+                        "data": {"code": "not_found", "message": "conversation not found", "event": frame["event"]},
+                    }, (identity, event)
+
+
 # WebSocket routes need a checker of their own: fn(client, ids, tokens) asserting the four identities.
 WEBSOCKET_RULES: dict[str, tuple[str, Callable[[TestClient[Any], dict[str, str], dict[str, str]], None]]] = {
     "/ws": (
         "signed in (closed with 4401 otherwise); joins and acts on the caller's own conversations only",
         check_chat_socket,
+    ),
+    "/api/v1/voice/stream": (
+        "signed in (closed with 4401 otherwise); follows and speaks the caller's own conversations only",
+        check_voice_socket,
     ),
 }
 

@@ -29,9 +29,8 @@ from bostonia.app import Services, build_services, create_app
 from bostonia.auth import service as auth_service
 from bostonia.plugins import make_plugin_manager
 from tests.access_rules import ACCESS_RULES, IDENTITIES, PRIVATE_CHARACTER, WEBSOCKET_RULES, Case
-from tests.conftest import PASSWORD, bearer, csrf_token, make_settings, register
 from tests.fakes import ModelPlugin, ScriptedModel
-from tests.test_users import add_character
+from tests.helpers import PASSWORD, add_character, bearer, csrf_token, make_settings, register
 
 ADMIN_EMAIL = "admin@example.com"
 CHEAP_HASHER = partial(PasswordHasher, time_cost=1, memory_cost=1024, parallelism=1)
@@ -65,12 +64,14 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
         "authorization_endpoint": "http://127.0.0.1:9/authorize",
         "token_endpoint": "http://127.0.0.1:9/token",
     }
-    settings = make_settings(data_dir=str(tmp_path_factory.mktemp("matrix")), oidc={"providers": [provider]})
+    settings = make_settings(
+        data_dir=str(tmp_path_factory.mktemp("matrix")), plugins={"oidc": {"providers": [provider]}}
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth_service, "PasswordHasher", CHEAP_HASHER)
-        plugins = make_plugin_manager(load=[])
+        plugins = make_plugin_manager([])
         plugins.register(ModelPlugin(ScriptedModel()))
-        plugins.register(bostonia_oidc)
+        plugins.register(bostonia_oidc, name="oidc")
         services = build_services(settings, plugins)
     app = create_app(settings, services=services)
     with TestClient(app) as client:
@@ -145,6 +146,10 @@ def world(client: TestClient[Any], services: Services) -> World:
     lore_file = {"file": ("lore.json", world_info, "application/json")}
     imported = client.post("/api/v1/characters/import", files=lore_file, headers=bearer(owner))
     lorebook = imported.json()["lorebooks"][0]["id"]
+    lore_entry = client.get(f"/api/v1/lorebooks/{lorebook}", headers=bearer(owner)).json()["entries"][0]["id"]
+    for link in ({"scope": "global"}, {"scope": "conversation", "target_id": conversation["id"]}):
+        attached = client.post(f"/api/v1/lorebooks/{lorebook}/attachments", json=link, headers=bearer(owner))
+        assert attached.status_code == 201, attached.text
     memory = f"/api/v1/memory/{conversation['id']}"
     fact = client.post(f"{memory}/facts", json={"content": "The owner's secret fact."}, headers=bearer(owner)).json()
     knowledge = client.post(
@@ -167,6 +172,7 @@ def world(client: TestClient[Any], services: Services) -> World:
         "persona": persona["id"],
         "collection": collection["id"],
         "lorebook": lorebook,
+        "lore_entry": lore_entry,
         "fact": fact["id"],
         "extraction": extraction["id"],
         "knowledge": knowledge["id"],
@@ -175,7 +181,7 @@ def world(client: TestClient[Any], services: Services) -> World:
         "reset_email": f"reset{n}@example.com",
     }
     secrets = [private, conversation["id"], message["id"], reply, second_reply, persona["id"], collection["id"]]
-    secrets += [lorebook, fact["id"], extraction["id"], knowledge["id"]]
+    secrets += [lorebook, lore_entry, fact["id"], extraction["id"], knowledge["id"]]
     return World({k: v["access_token"] for k, v in accounts.items()}, ids, secrets)
 
 
@@ -211,6 +217,12 @@ def owner_state(services: Services, owner_id: str) -> str:
             "favorites": "select character_id from user_favorites where user_id = ? order by 1",
             "characters": "select id, name, visibility from characters where creator_id = ?",
             "sessions": "select id from auth_sessions where user_id = ? and revoked_at is null order by 1",
+            "lorebooks": "select id, name, scan_depth, updated_at from lorebooks where owner_id = ? order by id",
+            "lore_entries": "select e.id, e.keys, e.content, e.extensions from lorebook_entries e"
+            " join lorebooks b on b.id = e.lorebook_id where b.owner_id = ? order by e.id",
+            "lore_links": "select l.lorebook_id, l.user_id, l.persona_id, l.conversation_id from lorebook_links l"
+            " join lorebooks b on b.id = l.lorebook_id where b.owner_id = ? order by 1, 2, 3, 4",
+            "lore_settings": "select settings from lore_settings where user_id = ?",
             "memories": "select id, content, is_pinned, importance from conversation_memories where user_id = ?"
             " order by 1",
         }

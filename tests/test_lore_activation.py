@@ -6,97 +6,22 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from bostonia.lore.activation import is_active, key_matches
-from bostonia.lore.schemas import LoreEntry
-from tests.conftest import bearer
 from tests.fakes import ScriptedModel
-
-CARD = {
-    "spec": "chara_card_v2",
-    "spec_version": "2.0",
-    "data": {
-        "name": "Sage",
-        "first_mes": "Ask me about the valley.",
-        "description": "A hermit.",
-        "character_book": {
-            "scan_depth": 2,
-            "token_budget": 500,
-            "entries": [
-                {
-                    "keys": ["tower"],
-                    "content": "The tower is haunted by a friendly owl.",
-                    "enabled": True,
-                    "insertion_order": 10,
-                    "extensions": {},
-                },
-                {
-                    "keys": ["river"],
-                    "secondary_keys": ["bridge"],
-                    "selective": True,
-                    "content": "The river bridge fell last winter.",
-                    "enabled": True,
-                    "insertion_order": 20,
-                    "extensions": {"selectiveLogic": 0, "selective_logic": 0},
-                },
-                {
-                    "keys": [],
-                    "content": "The valley has two moons.",
-                    "constant": True,
-                    "enabled": True,
-                    "insertion_order": 5,
-                    "extensions": {},
-                },
-                {
-                    "keys": ["tower"],
-                    "content": "Disabled lore.",
-                    "enabled": False,
-                    "insertion_order": 1,
-                    "extensions": {},
-                },
-                {
-                    "keys": ["/dra(g|k)on/i"],
-                    "content": "Dragons sleep under the hill.",
-                    "enabled": True,
-                    "insertion_order": 30,
-                    "extensions": {"position": 4, "depth": 1, "role": 2},
-                },
-            ],
-        },
-    },
-}
-
-
-def import_card(client: TestClient[Any], account: dict[str, Any]) -> str:
-    import json
-
-    response = client.post(
-        "/api/v1/characters/import",
-        headers=bearer(account),
-        files={"file": ("sage.json", json.dumps(CARD).encode(), "application/json")},
-    )
-    assert response.status_code in (200, 201), response.text
-    body = response.json()
-    item = body["items"][0] if "items" in body else body
-    return str(item["id"])
+from tests.helpers import bearer
+from tests.lore_support import entry, ids, import_card, run
 
 
 def test_matching_rules() -> None:
-    entry = LoreEntry(keys=["Tower"], content="x")
-    assert key_matches("Tower", "the old tower stood", entry)
-    assert not key_matches("Tower", "the old tower stood", LoreEntry(keys=["Tower"], case_sensitive=True))
-    whole = LoreEntry(keys=["cat"], match_whole_words=True)
-    assert key_matches("cat", "a cat sat", whole) and not key_matches("cat", "concatenate", whole)
-    assert key_matches("/dra(g|k)on/i", "a DRAKON", entry) and not key_matches("/(/", "((", entry)
-    and_any = LoreEntry(
-        keys=["river"], secondary_keys=["bridge", "ford"], selective=True, selective_logic=0, content="x"
-    )
-    assert is_active(and_any, "the river by the ford", "s") and not is_active(and_any, "the river", "s")
-    not_any = LoreEntry(keys=["river"], secondary_keys=["bridge"], selective=True, selective_logic=2, content="x")
-    assert is_active(not_any, "the river", "s") and not is_active(not_any, "river bridge", "s")
-    and_all = LoreEntry(keys=["river"], secondary_keys=["a", "b"], selective=True, selective_logic=3, content="x")
-    assert is_active(and_all, "river a b", "s") and not is_active(and_all, "river a", "s")
-    never = LoreEntry(keys=["river"], probability=0, content="x")
-    assert not is_active(never, "river", "s")
+    assert ids(run([entry("t", keys=["Tower"], content="x")], ["the old tower stood"])) == ["t"]
+    assert ids(run([entry("t", keys=["Tower"], case_sensitive=True, content="x")], ["the old tower stood"])) == []
+    whole = entry("c", keys=["cat"], match_whole_words=True, content="x")
+    assert ids(run([whole], ["a cat sat"])) == ["c"] and ids(run([whole], ["concatenate"])) == []
+    regex = entry("r", keys=["/dra(g|k)on/i"], content="x")
+    assert ids(run([regex], ["a DRAKON"])) == ["r"]
+    and_any = entry("a", keys=["river"], secondary_keys=["bridge", "ford"], content="x")
+    assert ids(run([and_any], ["the river by the ford"])) == ["a"] and ids(run([and_any], ["the river"])) == []
+    never = entry("n", keys=["river"], probability=0, content="x")
+    assert ids(run([never], ["river"])) == []
 
 
 def test_card_lore_reaches_the_prompt_at_its_depth(

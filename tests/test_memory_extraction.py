@@ -18,8 +18,8 @@ from bostonia.memory.extraction import ground, parse_proposals
 from bostonia.memory.grounding import check
 from bostonia.memory.records import Turn
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import bearer, make_settings
 from tests.fakes import ModelPlugin, ScriptedModel
+from tests.helpers import bearer, make_settings
 from tests.test_memory_prompt import import_long_chat
 from tests.test_memory_recall import say, settle, start_chat
 

@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 
 from bostonia.app import Services
 from bostonia.memory.knowledge import chunk_text
-from tests.conftest import bearer, error_of
+from tests.helpers import bearer, error_of
 from tests.test_memory_recall import start_chat
 
 KNOWLEDGE = "/api/v1/knowledge"

@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from bostonia.app import Services
 from bostonia.memory.injector import render
 from bostonia.memory.schemas import SearchItem
-from tests.conftest import bearer
+from tests.helpers import bearer
 from tests.test_memory_recall import settle
 
 FACT = "My sister Leah lives in Montreal and plays the oboe in an orchestra."

@@ -15,8 +15,8 @@ from bostonia.app import Services
 from bostonia.memory import vectors as vectors_module
 from bostonia.memory.embedder import HashingEmbedder, MiniLMEmbedder
 from bostonia.memory.retrieval import Candidate, fuse, parse_time, read_query, terms_of
-from tests.conftest import bearer, error_of
 from tests.fakes import ScriptedModel
+from tests.helpers import bearer, error_of
 
 MEMORY = "/api/v1/memory"
 

@@ -1,4 +1,4 @@
-"""Local GGUF models on llama.cpp (llama-cpp-python). Also the default plugin that registers them.
+"""Local GGUF models on llama.cpp (llama-cpp-python); `bostonia.default_plugins.local_models` registers them.
 
 The model loads lazily on first use; `llama_cpp` itself is imported only then, so the CLI and most
 tests never pay for it. All methods except `count_tokens` run on the model's generation worker thread.
@@ -20,9 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bostonia.config import Settings
-from bostonia.hookspecs import hookimpl
-from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest
+from bostonia.llm.base import ChatMessage, GenerationRequest
 from bostonia.llm.kvcache import SessionCache, SessionState, common_prefix
 
 log = logging.getLogger(__name__)
@@ -260,25 +258,3 @@ class LlamaCppModel:
         llama._requires_eval = True  # logits are not part of the sequence state
         self._dirty = False
         self.restores += 1
-
-
-def make_session_cache(settings: Settings, model_id: str) -> SessionCache:
-    """A model's own state cache: a saved state only fits the model that made it, so each model keeps
-    its states in its own folder (and its own budget)."""
-    llm = settings.llm
-    disk = settings.data_path / "kvcache" / model_id if llm.kv_cache_disk_mb > 0 else None
-    return SessionCache(llm.kv_cache_mb * 1024 * 1024, disk, llm.kv_cache_disk_mb * 1024 * 1024)
-
-
-@hookimpl
-def register_models(register: Callable[[ChatModel], None], settings: Settings) -> None:
-    for path in discover_gguf_files(settings.models_path):
-        register(
-            LlamaCppModel(
-                path,
-                context_size=settings.llm.context_size,
-                threads=settings.llm.threads,
-                batch_size=settings.llm.batch_size,
-                cache=make_session_cache(settings, path.stem),
-            )
-        )

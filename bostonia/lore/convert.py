@@ -316,6 +316,7 @@ def book_from_world_info(obj: Any, name: str) -> Lorebook:
     return Lorebook(
         name=book_name if isinstance(book_name, str) and book_name else name,
         description=_str(obj, "description", "world_info"),
+        recursive_scanning=True,  # World Info files have no such flag: recursion follows the user's setting
         extra={k: v for k, v in obj.items() if k != "entries"},
         entries=entries,
     )

@@ -8,7 +8,7 @@ those extensions when the entry is written, so lore activation can query them wi
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -82,3 +82,187 @@ class LorebookSummary(msgspec.Struct, kw_only=True):
 
 class LorebookList(msgspec.Struct):
     items: list[LorebookSummary]
+
+
+# -- editing ------------------------------------------------------------------------------------------------
+# Bounds on what the API accepts: generous for real books, small enough that one request cannot make the
+# per-turn scan slow or the database large.
+MAX_KEYS = 200
+MAX_KEY_CHARS = 500
+MAX_CONTENT_CHARS = 50_000
+MAX_ENTRIES_PER_REQUEST = 5_000
+MAX_DEPTH = 1000  # SillyTavern's MAX_SCAN_DEPTH
+
+Key = Annotated[str, msgspec.Meta(max_length=MAX_KEY_CHARS)]
+Keys = Annotated[list[Key], msgspec.Meta(max_length=MAX_KEYS)]
+ShortText = Annotated[str, msgspec.Meta(max_length=2_000)]
+Depth = Annotated[int, msgspec.Meta(ge=0, le=MAX_DEPTH)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=100_000)]
+Order = Annotated[int, msgspec.Meta(ge=-1_000_000, le=1_000_000)]
+LOGIC_NAMES = ("and_any", "not_all", "not_any", "and_all")  # World Info `selectiveLogic` 0..3
+Role = Literal["system", "user", "assistant"]
+
+
+class EntryFields(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Every World Info setting of an entry, flat, for creating (unset = default) and patching (unset =
+    unchanged). `position` is a placement name (`before_char`, `after_char`, `an_top`, `an_bottom`,
+    `at_depth`, `em_top`, `em_bottom`) or SillyTavern's number 0-6; `selective_logic` a name
+    (`and_any`, `not_all`, `not_any`, `and_all`) or 0-3; `delay_until_recursion` true or a level >= 1."""
+
+    keys: Keys | msgspec.UnsetType = msgspec.UNSET
+    secondary_keys: Keys | msgspec.UnsetType = msgspec.UNSET
+    content: Annotated[str, msgspec.Meta(max_length=MAX_CONTENT_CHARS)] | msgspec.UnsetType = msgspec.UNSET
+    comment: ShortText | msgspec.UnsetType = msgspec.UNSET
+    name: ShortText | msgspec.UnsetType = msgspec.UNSET
+    enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    constant: bool | msgspec.UnsetType = msgspec.UNSET
+    selective: bool | msgspec.UnsetType = msgspec.UNSET
+    selective_logic: int | str | msgspec.UnsetType = msgspec.UNSET
+    insertion_order: Order | msgspec.UnsetType = msgspec.UNSET
+    priority: Order | msgspec.UnsetType | None = msgspec.UNSET
+    position: int | str | msgspec.UnsetType = msgspec.UNSET
+    depth: Depth | msgspec.UnsetType | None = msgspec.UNSET
+    role: Role | msgspec.UnsetType | None = msgspec.UNSET
+    case_sensitive: bool | msgspec.UnsetType | None = msgspec.UNSET
+    match_whole_words: bool | msgspec.UnsetType | None = msgspec.UNSET
+    use_regex: bool | msgspec.UnsetType = msgspec.UNSET
+    probability: Annotated[int, msgspec.Meta(ge=0, le=100)] | msgspec.UnsetType = msgspec.UNSET
+    use_probability: bool | msgspec.UnsetType = msgspec.UNSET
+    group: Annotated[str, msgspec.Meta(max_length=500)] | msgspec.UnsetType = msgspec.UNSET
+    group_override: bool | msgspec.UnsetType = msgspec.UNSET
+    group_weight: Count | msgspec.UnsetType = msgspec.UNSET
+    use_group_scoring: bool | msgspec.UnsetType | None = msgspec.UNSET
+    scan_depth: Depth | msgspec.UnsetType | None = msgspec.UNSET
+    exclude_recursion: bool | msgspec.UnsetType = msgspec.UNSET
+    prevent_recursion: bool | msgspec.UnsetType = msgspec.UNSET
+    delay_until_recursion: bool | Annotated[int, msgspec.Meta(ge=1, le=100)] | msgspec.UnsetType = msgspec.UNSET
+    sticky: Count | msgspec.UnsetType | None = msgspec.UNSET
+    cooldown: Count | msgspec.UnsetType | None = msgspec.UNSET
+    delay: Count | msgspec.UnsetType | None = msgspec.UNSET
+    vectorized: bool | msgspec.UnsetType = msgspec.UNSET
+    ignore_budget: bool | msgspec.UnsetType = msgspec.UNSET
+    automation_id: Annotated[str, msgspec.Meta(max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+    display_index: Order | msgspec.UnsetType | None = msgspec.UNSET
+
+
+BookName = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+BookDescription = Annotated[str, msgspec.Meta(max_length=4_000)]
+
+
+class BookCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: BookName
+    description: BookDescription = ""
+    scan_depth: Depth | None = None
+    token_budget: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] | None = None
+    recursive_scanning: bool = True
+    entries: Annotated[list[EntryFields], msgspec.Meta(max_length=MAX_ENTRIES_PER_REQUEST)] = msgspec.field(
+        default_factory=list
+    )
+
+
+class BookPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    name: BookName | msgspec.UnsetType = msgspec.UNSET
+    description: BookDescription | msgspec.UnsetType = msgspec.UNSET
+    scan_depth: Depth | msgspec.UnsetType | None = msgspec.UNSET
+    token_budget: Annotated[int, msgspec.Meta(ge=0, le=10000000)] | msgspec.UnsetType | None = msgspec.UNSET
+    recursive_scanning: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+LinkScope = Literal["global", "persona", "conversation"]
+
+
+class LinkIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Attach a book: to every chat of the caller (`global`), to a persona's chats, or to one chat."""
+
+    scope: LinkScope
+    target_id: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+
+
+class Link(msgspec.Struct, kw_only=True):
+    lorebook_id: str
+    scope: LinkScope
+    target_id: str  # the user, persona or conversation
+    created_at: str
+
+
+class LinkList(msgspec.Struct):
+    items: list[Link]
+
+
+class AppliedBook(msgspec.Struct, kw_only=True):
+    """A book that takes part in a chat's World Info, and why (`character`, `chat`, `persona`, `global`)."""
+
+    id: str
+    name: str
+    source: str
+    entry_count: int
+
+
+class AppliedBookList(msgspec.Struct):
+    items: list[AppliedBook]
+
+
+InsertionStrategy = Literal["evenly", "character_first", "global_first"]
+
+
+class LoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A user's World Info activation settings (SillyTavern's "Activation Settings"), for all their chats.
+    Entry and book settings override the matching ones here."""
+
+    scan_depth: Depth = 2
+    budget_percent: Annotated[int, msgspec.Meta(ge=1, le=100)] = 25  # of the model's context
+    budget_cap: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] = 0  # absolute tokens; 0 = no cap
+    min_activations: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 0
+    min_activations_depth_max: Depth = 0  # 0 = up to the whole chat
+    max_recursion_steps: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0  # 0 = until nothing new fires
+    recursive: bool = True
+    case_sensitive: bool = False
+    match_whole_words: bool = False
+    use_group_scoring: bool = False
+    insertion_strategy: InsertionStrategy = "character_first"
+    # Where entries without an @depth position go, in messages from the end (see activation.py).
+    depth: Annotated[int, msgspec.Meta(ge=0, le=100)] = 2
+    vector_enabled: bool = False
+    vector_all_entries: bool = False  # False: only entries marked `vectorized`
+    vector_threshold: Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)] = 0.5
+    vector_max_entries: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    vector_query_messages: Annotated[int, msgspec.Meta(ge=1, le=50)] = 2
+
+
+class LoreSettingsPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    scan_depth: Depth | msgspec.UnsetType = msgspec.UNSET
+    budget_percent: Annotated[int, msgspec.Meta(ge=1, le=100)] | msgspec.UnsetType = msgspec.UNSET
+    budget_cap: Annotated[int, msgspec.Meta(ge=0, le=10_000_000)] | msgspec.UnsetType = msgspec.UNSET
+    min_activations: Annotated[int, msgspec.Meta(ge=0, le=1000)] | msgspec.UnsetType = msgspec.UNSET
+    min_activations_depth_max: Depth | msgspec.UnsetType = msgspec.UNSET
+    max_recursion_steps: Annotated[int, msgspec.Meta(ge=0, le=100)] | msgspec.UnsetType = msgspec.UNSET
+    recursive: bool | msgspec.UnsetType = msgspec.UNSET
+    case_sensitive: bool | msgspec.UnsetType = msgspec.UNSET
+    match_whole_words: bool | msgspec.UnsetType = msgspec.UNSET
+    use_group_scoring: bool | msgspec.UnsetType = msgspec.UNSET
+    insertion_strategy: InsertionStrategy | msgspec.UnsetType = msgspec.UNSET
+    depth: Annotated[int, msgspec.Meta(ge=0, le=100)] | msgspec.UnsetType = msgspec.UNSET
+    vector_enabled: bool | msgspec.UnsetType = msgspec.UNSET
+    vector_all_entries: bool | msgspec.UnsetType = msgspec.UNSET
+    vector_threshold: Annotated[float, msgspec.Meta(ge=-1.0, le=1.0)] | msgspec.UnsetType = msgspec.UNSET
+    vector_max_entries: Annotated[int, msgspec.Meta(ge=1, le=100)] | msgspec.UnsetType = msgspec.UNSET
+    vector_query_messages: Annotated[int, msgspec.Meta(ge=1, le=50)] | msgspec.UnsetType = msgspec.UNSET
+
+
+# -- why an entry fired ---------------------------------------------------------------------------------------
+
+
+class FiredEntry(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One activated entry in the prompt and the reason it fired, for the prompt view."""
+
+    entry_id: str
+    book_id: str
+    book: str  # the book's name
+    source: str  # character | chat | persona | global
+    title: str  # the entry's comment, name or first key
+    reason: str  # key | constant | sticky | recursion | vector | decorator | min_activations
+    why: str  # one line for people: "key 'dragon' in message 1 (the latest)"
+    key: str | None = None
+    similarity: float | None = None
+    from_entry: str | None = None  # recursion: the entry whose content held the key
+    tokens: int = 0

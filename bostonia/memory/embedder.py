@@ -95,3 +95,13 @@ def make_embedder(name: str) -> Embedder:
     if name == "hashing":
         return HashingEmbedder()
     return MiniLMEmbedder()
+
+
+class PlainVectors:
+    """The same embedder for callers that take plain lists of floats (World Info's vector activation)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        return [list(map(float, row)) for row in self.embedder.embed(texts)]

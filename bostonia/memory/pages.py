@@ -8,11 +8,13 @@ from litestar import Controller, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from bostonia.http.deps import CurrentUser, Memory, Users
+from bostonia.http.deps import CurrentUser
 from bostonia.identity import User
+from bostonia.memory.deps import Memory
 from bostonia.memory.schemas import FactChanges, NewFact
 from bostonia.memory.service import MemoryService
 from bostonia.ui.forms import Form
+from bostonia.users.deps import Users
 from bostonia.users.service import UserService
 
 PANEL = "_memory_panel.html"

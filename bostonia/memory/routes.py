@@ -10,8 +10,9 @@ from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
 
-from bostonia.http.deps import CurrentUser, Knowledge, Memory
+from bostonia.http.deps import CurrentUser
 from bostonia.memory import schemas
+from bostonia.memory.deps import Knowledge, Memory
 from bostonia.memory.knowledge import MAX_FILE_BYTES, KnowledgeFile, KnowledgeList
 from bostonia.memory.schemas import (
     ExtractionStatus,

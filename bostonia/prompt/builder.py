@@ -14,10 +14,10 @@ The order is chosen for llama.cpp's KV cache, which reuses the longest unchanged
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import msgspec
 
-from bostonia.characters.schemas import Character
 from bostonia.llm.base import ChatMessage, Role
 from bostonia.prompt.macros import MacroContext, expand_with
 
@@ -32,13 +32,35 @@ PER_MESSAGE_OVERHEAD = 8
 DROP_CHUNK_FRACTION = 0.25
 
 
+class Card(Protocol):
+    """The card text a prompt is made of (a character, or in a group the speaking member). The prompt
+    library reads it without knowing where characters are stored."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def personality(self) -> str: ...
+    @property
+    def scenario(self) -> str: ...
+    @property
+    def system_prompt(self) -> str: ...
+    @property
+    def example_dialogue(self) -> str: ...
+    @property
+    def post_history_instructions(self) -> str: ...
+
+
 class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
-    """Dynamic text placed `depth` messages from the end of the history (0 = after the last one)."""
+    """Dynamic text placed `depth` messages from the end of the history (0 = after the last one).
+    `details`: what the prompt view shows about where it came from (a lore entry and why it fired)."""
 
     name: str
     content: str
     depth: int = 4
     role: Role = "system"
+    details: dict[str, Any] | None = None
     # Tokens kept free for this injection whatever its size this turn: material that grows and shrinks
     # from turn to turn (recalled memories) must not move where the kept history starts, or the whole
     # KV cache is lost. 0: counted at its actual size.
@@ -50,11 +72,12 @@ class Persona(msgspec.Struct, frozen=True, kw_only=True):
     description: str = ""
 
 
-class PromptSection(msgspec.Struct, kw_only=True):
+class PromptSection(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
     role: str
     content: str
     tokens: int
+    details: list[dict[str, Any]] = msgspec.field(default_factory=list)  # of the injections merged here
 
 
 class BuiltPrompt(msgspec.Struct, kw_only=True):
@@ -73,7 +96,7 @@ def example_dialogue(text: str) -> str:
     return "\n\n".join(block for block in blocks if block)
 
 
-def system_parts(character: Character, persona: Persona | None, macros: MacroContext) -> list[tuple[str, str]]:
+def system_parts(character: Card, persona: Persona | None, macros: MacroContext) -> list[tuple[str, str]]:
     """(section name, text) of the system message, macros expanded, empty parts left out."""
     system = character.system_prompt.strip() or DEFAULT_SYSTEM_PROMPT
     system = system.replace("{{original}}", DEFAULT_SYSTEM_PROMPT)
@@ -115,7 +138,7 @@ def history_start(costs: Sequence[int], available: int, chunk: int) -> int:
 
 
 def build_prompt(
-    character: Character,
+    character: Card,
     history: Sequence[ChatMessage],
     *,
     user_name: str,
@@ -163,13 +186,19 @@ def build_prompt(
         (message, PromptSection(name="history", role=message.role, content=message.content, tokens=tokens))
         for message, tokens in zip(kept, kept_costs, strict=True)
     ]
-    for depth in sorted({i.depth for i in injected}, reverse=True):
-        group = [i for i in injected if i.depth == depth]
+    # One message per depth and role, deepest first; at one depth, in the order the injections came (the
+    # later slot is inserted first, so the earlier one lands before it).
+    slots = list(dict.fromkeys((i.depth, i.role) for i in injected))
+    for _, (depth, role) in sorted(enumerate(slots), key=lambda item: (-item[1][0], -item[0])):
+        group = [i for i in injected if (i.depth, i.role) == (depth, role)]
         text = "\n\n".join(i.content for i in group)
-        role = group[0].role
         position = max(0, len(body) - depth)
         section = PromptSection(
-            name="+".join(dict.fromkeys(i.name for i in group)), role=role, content=text, tokens=cost(text)
+            name="+".join(dict.fromkeys(i.name for i in group)),
+            role=role,
+            content=text,
+            tokens=cost(text),
+            details=[i.details for i in group if i.details],
         )
         body.insert(position, (ChatMessage(role, text), section))
     messages += [message for message, _ in body]

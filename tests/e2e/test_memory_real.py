@@ -19,7 +19,7 @@ from bostonia.app import build_services, create_app
 from bostonia.config import load_settings
 from bostonia.llm.local import bundled_model_path
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import bearer, register, serve_in_thread
+from tests.helpers import bearer, register, serve_in_thread
 
 pytestmark = pytest.mark.model
 

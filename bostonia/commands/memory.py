@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
+from bostonia.commands.common import fail, run_with_services
+
 memory_app = typer.Typer(help="Memory: the recall index of conversations.", no_args_is_help=True)
 
 
@@ -16,7 +18,6 @@ def memory_reindex(
     ] = None,
 ) -> None:
     """Index every message again (after changing the embedding model, or to repair the index)."""
-    from bostonia.cli import fail, run_with_services
 
     async def reindex(services: Any) -> int:
         # This command does the work itself, with a progress bar: the server's background worker stands down.

@@ -1,0 +1,186 @@
+"""World Info in the chat prompt: the `PromptInjector` over every book that applies to a chat.
+
+Books: the character's own (its card's `character_book`), the chat's, the persona's and the user's global
+ones (`lorebook_links`), each once (the chat's link wins, then the persona's, the character's, the global).
+
+Placement, chosen for the KV cache: activated entries never go into the system prompt (identical every
+turn, so llama.cpp reuses it); an `@depth` entry goes at its depth with its role, and every other
+position goes in one system message at the user's lore depth (2: before the last two messages). In that
+message the entries keep SillyTavern's order of positions — before the character, the example positions,
+after the character, then the author's-note top and bottom (Bostonia has no author's note or separate
+example block to put them in) — and within a position, ascending `insertion_order`.
+
+Timed effects and match memory are written only when a reply is stored (`reply_stored`): a preview of
+the prompt or a cache warm-up sees the same lore but starts no sticky or cooldown.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import msgspec
+
+from bostonia.lore.activation import ScanContext, ScanResult, scan
+from bostonia.lore.compiled import SOURCES, CompiledBooks, CompiledEntry, compile_book
+from bostonia.lore.schemas import LoreSettings
+from bostonia.lore.store import LorebookStore
+from bostonia.lore.timed import EntryState
+from bostonia.lore.vectors import Embedder, VectorMatcher
+from bostonia.prompt.builder import PromptInjection
+
+# The order of World Info positions inside the lore message (see the module docstring).
+PLACEMENT_ORDER = {"before_char": 0, "em_top": 1, "em_bottom": 2, "after_char": 3, "an_top": 4, "an_bottom": 5}
+STRATEGY_ORDER = {
+    "character_first": ("chat", "persona", "character", "global"),
+    "global_first": ("chat", "persona", "global", "character"),
+}
+PENDING_PER_PROCESS = 256
+DEFAULT_CONTEXT = 4096
+
+
+class ChatPersona(Protocol):
+    """Which persona a chat speaks as (its own, else the user's default): its id and name."""
+
+    async def chat_persona(self, user: Any, persona_id: str | None) -> tuple[str | None, str]: ...
+
+
+class LoreInjector:
+    def __init__(
+        self,
+        lorebooks: LorebookStore,
+        *,
+        personas: ChatPersona | None = None,
+        context_tokens: Callable[[], int] | None = None,
+        embedder: Embedder | None = None,
+        greeting_index: Callable[[Any], Awaitable[int | None]] | None = None,
+    ) -> None:
+        self.lorebooks = lorebooks
+        self.personas = personas
+        self.context_tokens = context_tokens or (lambda: DEFAULT_CONTEXT)
+        self.vectors = VectorMatcher(embedder) if embedder is not None else None
+        self.greeting_index = greeting_index
+        self.books = CompiledBooks()
+        # conversation id -> (the history the scan answered, its state changes), until the reply is stored.
+        self._pending: OrderedDict[str, tuple[tuple[Any, ...], dict[tuple[str, str], EntryState | None]]] = (
+            OrderedDict()
+        )
+        self.last: dict[str, ScanResult] = {}  # conversation id -> the latest scan (for tests and benchmarks)
+
+    @staticmethod
+    def history_key(history: Sequence[Any]) -> tuple[Any, ...]:
+        last = history[-1] if history else None
+        return (len(history), getattr(last, "id", None) or (last.content if last is not None else None))
+
+    async def _entries(
+        self, user: Any, conversation: Any, character: Any
+    ) -> tuple[list[CompiledEntry], LoreSettings, list[EntryState]]:
+        persona_id, persona_name = None, getattr(user, "display_name", "")
+        if self.personas is not None:
+            persona_id, persona_name = await self.personas.chat_persona(user, conversation.persona_id)
+        inputs = await self.lorebooks.turn_inputs(user.id, conversation.id, character.lorebook_id, persona_id)
+        if not inputs.books:
+            return [], inputs.settings, []
+        by_source: dict[str, list[CompiledEntry]] = {source: [] for source in SOURCES}
+        for ref in inputs.books:
+            key = CompiledBooks.key(ref.id, ref.updated_at, ref.source, inputs.settings, character.name, persona_name)
+            compiled = self.books.get(key)
+            if compiled is None:
+                book = await self.lorebooks.get(ref.id)
+                if book is None:
+                    continue
+                compiled = compile_book(book, ref.source, inputs.settings, character.name, persona_name)
+                self.books.put(key, compiled)
+            by_source[ref.source] += compiled
+        order = STRATEGY_ORDER.get(inputs.settings.insertion_strategy)
+        if order is None:  # "evenly": character and global lore as one list
+            evenly = sorted(by_source["character"] + by_source["global"], key=lambda e: -e.order)
+            groups = [by_source["chat"], by_source["persona"], evenly]
+        else:
+            groups = [by_source[source] for source in order]
+        entries = [entry for group in groups for entry in sorted(group, key=lambda e: -e.order)]
+        return entries, inputs.settings, inputs.state
+
+    async def activate(
+        self, user: Any, conversation: Any, character: Any, history: Sequence[Any]
+    ) -> tuple[ScanResult | None, LoreSettings]:
+        entries, settings, state = await self._entries(user, conversation, character)
+        if not entries:
+            return None, settings
+        contents = [message.content for message in history]
+        hits: dict[str, float] = {}
+        if self.vectors is not None and settings.vector_enabled:
+            hits = await self.vectors.hits(entries, contents, settings)
+        greeting = None
+        if self.greeting_index is not None and history and any(e.decorators.is_greeting is not None for e in entries):
+            greeting = await self.greeting_index(history[0])
+        ctx = ScanContext(
+            messages=contents[::-1],
+            settings=settings,
+            chat_length=len(history),
+            assistant_messages=sum(1 for message in history if message.role == "assistant"),
+            seed=f"{conversation.id}|{len(history)}",
+            context_tokens=self.context_tokens(),
+            greeting_index=greeting,
+            state=state,
+            vector_hits=hits,
+        )
+        return scan(entries, ctx), settings
+
+    async def injections(
+        self, user: Any, conversation: Any, character: Any, history: Sequence[Any]
+    ) -> list[PromptInjection]:
+        result, settings = await self.activate(user, conversation, character, history)
+        if result is None:
+            return []
+        self.last[conversation.id] = result
+        if len(self.last) > PENDING_PER_PROCESS:
+            self.last.pop(next(iter(self.last)))
+        self._pending[conversation.id] = (self.history_key(history), result.timed.changes)
+        self._pending.move_to_end(conversation.id)
+        if len(self._pending) > PENDING_PER_PROCESS:
+            self._pending.popitem(last=False)
+        return place(result, settings)
+
+    async def reply_stored(self, user: Any, conversation: Any, history: Sequence[Any], message: Any) -> None:
+        """The reply to `history` was stored: the timed effects of the scan that built its prompt begin."""
+        pending = self._pending.get(conversation.id)
+        if pending is None or pending[0] != self.history_key(history):
+            return
+        del self._pending[conversation.id]
+        if pending[1]:
+            await self.lorebooks.apply_state(conversation.id, pending[1])
+
+
+def place(result: ScanResult, settings: LoreSettings) -> list[PromptInjection]:
+    fired = {item.entry_id: item for item in result.fired()}
+    block = sorted(
+        (entry for entry, _ in result.activated if entry.placement != "at_depth" and entry.content),
+        key=lambda e: (PLACEMENT_ORDER.get(e.placement, 3), e.order),
+    )
+    deep = sorted(
+        (entry for entry, _ in result.activated if entry.placement == "at_depth" and entry.content),
+        key=lambda e: (-e.depth, e.role, e.order),
+    )
+    out = [
+        PromptInjection(
+            name="lore",
+            content=entry.content,
+            depth=settings.depth,
+            role="system",
+            details=msgspec.to_builtins(fired[entry.id]),
+        )
+        for entry in block
+    ]
+    out += [
+        PromptInjection(
+            name="lore",
+            content=entry.content,
+            depth=entry.depth,
+            role=entry.role,  # type: ignore[arg-type]
+            details=msgspec.to_builtins(fired[entry.id]),
+        )
+        for entry in deep
+    ]
+    return out
