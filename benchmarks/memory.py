@@ -46,7 +46,7 @@ def stamp(moment: Any) -> str:
 
 async def make_services(data_dir: Path) -> Services:
     settings = load_settings(None, environ={}, overrides={"data_dir": str(data_dir), "memory": {"embedder": "minilm"}})
-    services = build_services(settings, make_plugin_manager(load=[]))
+    services = build_services(settings, make_plugin_manager([]))
     await services.start()
     return services
 

@@ -21,7 +21,7 @@ def make_chat(messages: int) -> tuple[str, str]:
     """Two conversations of `messages` messages, stored without any indexer listening."""
 
     async def build() -> tuple[str, str]:
-        services = build_services(load_settings(), make_plugin_manager(load=[]))
+        services = build_services(load_settings(), make_plugin_manager([]))
         await services.db.migrate()
 
         def insert(conn: Any) -> None:
@@ -53,7 +53,7 @@ def make_chat(messages: int) -> tuple[str, str]:
 
 def indexed() -> dict[str, int]:
     async def count() -> dict[str, int]:
-        services = build_services(load_settings(), make_plugin_manager(load=[]))
+        services = build_services(load_settings(), make_plugin_manager([]))
         rows = await services.db.fetchall(
             "select conversation_id, count(*) as n from memory_documents group by conversation_id"
         )

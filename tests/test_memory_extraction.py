@@ -34,7 +34,7 @@ def settings() -> Settings:
 
 @pytest.fixture
 def services(settings: Settings, model: ScriptedModel) -> Services:
-    plugins = make_plugin_manager(load=[])
+    plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(model))
     return build_services(settings, plugins)
 

@@ -35,7 +35,7 @@ def server() -> Iterator[httpx.Client]:
             "memory": {"embedder": "minilm", "extraction": False, "summaries": False},
         },
     )
-    app = create_app(settings, services=build_services(settings, make_plugin_manager(load=[])))
+    app = create_app(settings, services=build_services(settings, make_plugin_manager([])))
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=300) as client:
         yield client
 
