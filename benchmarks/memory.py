@@ -6,7 +6,8 @@
 (2) Search latency, p50/p99, over 100,000 indexed messages in one conversation and spread over 200
     conversations (random unit vectors: brute-force cost does not depend on what they mean; texts drawn
     from the chat set so BM25 sees real word statistics). The query is embedded by the real model.
-(3) Extraction precision on a labelled set (benchmarks/extraction_set.py), when that module exists.
+(3) Extraction precision on a labelled set (benchmarks/extraction_set.py), with the bundled model.
+(4) Prompt tokens a reply must read after the warm-up, turn 30 vs turn 2 (benchmarks/memory_prompt.py).
 
     python -m benchmarks memory
     BENCH_MEMORY_MESSAGES=20000 python -m benchmarks memory     # a smaller latency run
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks import extraction_set
 from benchmarks.common import median, percentile
 from benchmarks.memory_set import CHARACTER, USER, Chat, build, summary
 from bostonia.app import Services, build_services
@@ -181,20 +183,18 @@ async def run() -> None:
         print("memory: bundled MiniLM embeddings, the service layer on a real database")
         await recall_run(services, chat)
         await latency_run(services, chat)
-        try:
-            from benchmarks import extraction_set
-        except ImportError:
-            extraction_set = None  # type: ignore[assignment]
-        if extraction_set is not None:
-            await extraction_set.run(services)
+        await extraction_set.run(services)
     finally:
         await services.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def main() -> None:
+    from benchmarks import memory_prompt
+
     random.seed(0)
     asyncio.run(run())
+    memory_prompt.main()
 
 
 if __name__ == "__main__":

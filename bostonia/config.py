@@ -194,8 +194,12 @@ class MemoryConfig(_Section):
     vector_cache_mb: Annotated[int, msgspec.Meta(ge=0)] = 512
     # Share of the model's context that recalled memories may fill in a prompt.
     prompt_share: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.2
-    # How many recalled items a prompt gets at most (within that share).
+    # How many recalled items a prompt gets at most (within that share): what the last exchange recalls
+    # (read by the idle model before the user sends) ...
     prompt_items: Annotated[int, msgspec.Meta(ge=0, le=50)] = 5
+    # ... and what the new message itself recalls, read while the user waits for the reply: each item
+    # costs ~45 tokens of prefill on every reply of a long chat (1 keeps turn 30 within 1.5x of turn 2).
+    reply_items: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
     # After each reply, the chat model extracts facts from the turn (in the background, preempted by replies).
     extraction: bool = True
     # ... once the conversation has been quiet this long: a model with one sequence would otherwise swap

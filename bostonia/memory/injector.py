@@ -9,8 +9,9 @@ short chat). So:
   end, before that exchange. It depends only on messages that exist before the user writes, so the
   warm-up that runs after each reply (the history then ends with the reply) renders the very same block
   at the very same place (two from its end) and the model has read it before the user sends anything;
-- the *query* block — at most `QUERY_ITEMS` short items the new message itself recalls, not already in
-  the context block — goes after the new message: the only memory the reply must read.
+- the *query* block — at most `[memory] reply_items` short items the new message itself recalls, not
+  already in the context block — goes after the new message: the only memory the reply must read
+  (measured by `python -m benchmarks memory`: prompt tokens a reply reads at turn 30 vs turn 2).
 
 Recent messages, which the prompt holds anyway, are left out (before ranking, so that a message added
 meanwhile cannot reorder the rest). Both blocks stay within `[memory] prompt_share` of the context and
@@ -32,8 +33,7 @@ from bostonia.prompt.builder import PromptInjection
 
 CONTEXT_DEPTH = 3  # before the last exchange and the new message (2 when warming: no new message yet)
 QUERY_DEPTH = 0  # after the new message
-QUERY_ITEMS = 2
-QUERY_ITEM_CHARS = 200
+QUERY_ITEM_CHARS = 160
 CHARS_PER_TOKEN = 4
 ITEM_CHARS = 300  # one remembered turn at most this long in the prompt
 # Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
@@ -113,11 +113,12 @@ class MemoryInjector:
         # The query block's room is kept in the warm-up too (empty there): both prompts then keep the same
         # history, which they must for the cache to hold.
         text = ""
-        if turn:
+        if turn and self.config.reply_items:
             shown = {item.content for item in context_items}
             exclude = [*recent, *self._ids(history[-1:])]
-            found = await self._recall(conversation, history[-1:], QUERY_ITEMS + len(shown), exclude, on_path, None)
-            fresh = [item for item in found if item.content not in shown][:QUERY_ITEMS]
+            wanted = self.config.reply_items
+            found = await self._recall(conversation, history[-1:], wanted + len(shown), exclude, on_path, None)
+            fresh = [item for item in found if item.content not in shown][:wanted]
             text = render(
                 fresh, names, query_budget * CHARS_PER_TOKEN, header=QUERY_HEADER, item_chars=QUERY_ITEM_CHARS
             )
@@ -125,7 +126,8 @@ class MemoryInjector:
         return injections
 
     def query_budget_tokens(self) -> int:
-        return QUERY_ITEMS * (QUERY_ITEM_CHARS // CHARS_PER_TOKEN + 12) + len(QUERY_HEADER) // CHARS_PER_TOKEN
+        items = self.config.reply_items
+        return items * (QUERY_ITEM_CHARS // CHARS_PER_TOKEN + 12) + len(QUERY_HEADER) // CHARS_PER_TOKEN if items else 0
 
     @staticmethod
     def _ids(messages: Sequence[Any]) -> list[str]:

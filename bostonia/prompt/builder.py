@@ -177,7 +177,10 @@ def build_prompt(
 
     costs = [cost(message.content) for message in history]
     available = budget - fixed
-    start = history_start(costs, available, max(1, int(max(available, 1) * DROP_CHUNK_FRACTION)))
+    # Chunks are a share of the whole budget, not of what is left after the injections: what is left
+    # changes from prompt to prompt (lore and memories come and go, a warm-up has no new message yet), and
+    # boundaries that moved with it would move the history's start, and with it the whole KV cache.
+    start = history_start(costs, available, max(1, int(max(budget, 1) * DROP_CHUNK_FRACTION)))
     kept = list(history[start:])
     kept_costs = costs[start:]
 
