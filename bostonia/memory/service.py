@@ -196,28 +196,36 @@ class MemoryService:
         Excluded documents are dropped before fusion, not after: the ranking of the rest is then the same
         whatever was added to the excluded (recent) part since — the prompt a warm-up prepared and the
         reply's prompt get the same memories, and the model's KV cache holds."""
-        names = await self.store.speaker_names(conversation.id) or ("", "")
         now = now or parse_stamp(conversation.last_message_at or "") or datetime.now(UTC)
-        query = read_query(text, now=now, user_name=names[0], character_name=names[1])
-        vector_hits: dict[int, float] = {}
-        lexical_hits: dict[int, float] = {}
-        probe: Any = None
-        vector_limit = lexical_limit = 0
-        if mode in ("hybrid", "vector"):
+        plain = read_query(text, now=now)  # words and time; who it is about needs the names (below)
+        vector_limit = (CANDIDATES * (4 if plain.window else 1)) if mode == "hybrid" else k
+        lexical_limit = max(CANDIDATES, k)
+        extra = len(exclude_messages)
+
+        async def by_vector() -> tuple[Any, dict[int, float]]:
+            if mode not in ("hybrid", "vector"):
+                return None, {}
             texts = [text, f"{context}\n{text}"] if context.strip() else [text]
             embedded = await asyncio.to_thread(self.embedder.embed, texts)
             probe = embedded[0] if len(embedded) == 1 else embedded[0] + 0.5 * embedded[1]
             probe = probe / max(float((probe**2).sum()) ** 0.5, 1e-9)
             # A query naming a time ("in May") is often generic otherwise ("what happened in May?"): look
             # wider, and let the time bonus pick what was said then.
-            vector_limit = (CANDIDATES * (4 if query.window else 1)) if mode == "hybrid" else k
-            vector_hits = await self.vectors.nearest(conversation.id, probe, vector_limit + len(exclude_messages))
-        if mode in ("hybrid", "bm25"):
-            terms = list(query.terms) + [t for t in read_query(context, now=now).terms if t not in query.terms]
+            return probe, await self.vectors.nearest(conversation.id, probe, vector_limit + extra)
+
+        async def by_words() -> dict[int, float]:
+            if mode not in ("hybrid", "bm25"):
+                return {}
+            terms = list(plain.terms) + [t for t in read_query(context, now=now).terms if t not in plain.terms]
             match = fts_match(terms[:64])
-            if match:
-                lexical_limit = max(CANDIDATES, k)
-                lexical_hits = await self.store.bm25(conversation.id, match, lexical_limit + len(exclude_messages))
+            return await self.store.bm25(conversation.id, match, lexical_limit + extra) if match else {}
+
+        # The query's embedding, BM25 and the speakers' names at once: each waits on a different thread.
+        (probe, vector_hits), lexical_hits, names = await asyncio.gather(
+            by_vector(), by_words(), self.store.speaker_names(conversation.id)
+        )
+        names = names or ("", "")
+        query = read_query(text, now=now, user_name=names[0], character_name=names[1])
         documents = await self.store.documents(list({**vector_hits, **lexical_hits}))
         if exclude_messages:
             skip = set(exclude_messages)

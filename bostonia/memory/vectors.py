@@ -9,6 +9,7 @@ to a loaded matrix, and any deletion drops it (reloaded on the next search).
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -31,6 +32,13 @@ class _Matrix:
         return int(self.ids.nbytes + self.vectors.nbytes)
 
 
+def _top(ids: np.ndarray, vectors: Vectors, vector: Vectors, k: int) -> dict[int, float]:
+    similarities = vectors @ vector
+    k = min(k, len(similarities))
+    best = np.argpartition(-similarities, k - 1)[:k]
+    return {int(ids[i]): float(similarities[i]) for i in best}
+
+
 class VectorSearch:
     def __init__(self, store: RecallStore, *, cache_bytes: int) -> None:
         self.store = store
@@ -50,10 +58,8 @@ class VectorSearch:
             self._matrices.move_to_end(conversation_id, last=True) if conversation_id in self._matrices else None
         if not len(matrix.ids):
             return {}
-        similarities = matrix.vectors @ np.asarray(vector, dtype=np.float32)
-        k = min(k, len(similarities))
-        best = np.argpartition(-similarities, k - 1)[:k]
-        return {int(matrix.ids[i]): float(similarities[i]) for i in best}
+        # On a worker thread: ~5 ms of BLAS for 100,000 vectors, which would otherwise hold the event loop.
+        return await asyncio.to_thread(_top, matrix.ids, matrix.vectors, np.asarray(vector, dtype=np.float32), k)
 
     async def _load(self, conversation_id: str) -> _Matrix | None:
         ids, vectors = await self.store.vectors(conversation_id)
