@@ -168,10 +168,15 @@ async def latency_run(services: Services, chat: Chat) -> None:
             began = time.perf_counter()
             await services.memory.recall(target, queries[n % len(queries)], 10)
             timings.append((time.perf_counter() - began) * 1000)
+        embedding = []
+        for n in range(LATENCY_RUNS):
+            began = time.perf_counter()
+            await asyncio.to_thread(services.memory.embedder.embed, [queries[n % len(queries)]])
+            embedding.append((time.perf_counter() - began) * 1000)
         print(
             f"  (2) search over {LATENCY_MESSAGES:,} indexed items in {label} (filled in {filled:.0f}s): "
-            f"p50 {median(timings):.1f} ms, p99 {percentile(timings, 99):.1f} ms (goal p50 <= 20 ms; "
-            f"includes embedding the query)"
+            f"p50 {median(timings):.1f} ms, p99 {percentile(timings, 99):.1f} ms (goal p50 <= 20 ms), of which "
+            f"embedding the query alone p50 {median(embedding):.1f} ms"
         )
 
 
