@@ -11,6 +11,7 @@
 
     python -m benchmarks memory
     BENCH_MEMORY_MESSAGES=20000 python -m benchmarks memory     # a smaller latency run
+    BENCH_MEMORY_EXTRACTION=0 python -m benchmarks memory       # without the (slow) model extraction run
 """
 
 from __future__ import annotations
@@ -188,7 +189,8 @@ async def run() -> None:
         print("memory: bundled MiniLM embeddings, the service layer on a real database")
         await recall_run(services, chat)
         await latency_run(services, chat)
-        await extraction_set.run(services)
+        if os.environ.get("BENCH_MEMORY_EXTRACTION", "1") != "0":
+            await extraction_set.run(services)
     finally:
         await services.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
@@ -199,7 +201,8 @@ def main() -> None:
 
     random.seed(0)
     asyncio.run(run())
-    memory_prompt.main()
+    if os.environ.get("BENCH_MEMORY_PROMPT", "1") != "0":
+        memory_prompt.main()
 
 
 if __name__ == "__main__":
