@@ -164,6 +164,7 @@ async def run(services: Any) -> None:
     vectors = dict(zip(facts, embedder.embed(facts), strict=True))
     proposed = proposed_right = kept = kept_right = parsed = 0
     right_dropped = 0
+    kept_wrong: list[str] = []
     for n, (said, reply, turn_facts) in enumerate(TURNS):
         turn = Turn(reply_id=f"r{n}", reply=reply, prompt_id=f"p{n}", prompt=said, created_at="2026-01-01T00:00:00Z")
         text = await asyncio.to_thread(generate, turn)
@@ -178,6 +179,8 @@ async def run(services: Any) -> None:
             if proposal.content in grounded:
                 kept += 1
                 kept_right += is_right
+                if not is_right:
+                    kept_wrong.append(f"{proposal.content!r} from {said!r}")
             elif is_right:
                 right_dropped += 1
     print(
@@ -185,3 +188,5 @@ async def run(services: Any) -> None:
         f"raw precision {proposed_right / max(1, proposed):.2f} ({proposed_right}/{proposed}); after grounding "
         f"{kept_right / max(1, kept):.2f} ({kept_right}/{kept}); right memories dropped by grounding: {right_dropped}"
     )
+    for example in kept_wrong[:6]:
+        print(f"      kept but judged wrong: {example}")
