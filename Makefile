@@ -18,7 +18,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 $(STAMP): pyproject.toml Makefile plugins/bostonia-oidc/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip wheel
-	@# The CPU build of torch first, so sentence-transformers never resolves a multi-GB CUDA torch.
+	@# torch before anything that depends on it: the pinned CPU build, never a resolver's CUDA pick.
 	$(PIP) install -q torch==2.13.0
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -e '.[dev]'
 	@# First-party plugins (tests load them explicitly; `bostonia serve` loads every installed one).

@@ -34,10 +34,11 @@ from bostonia.accounts.service import AccountService
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages
+from bostonia.auth.passkeys import PasskeyService
 from bostonia.auth.recovery import PasswordRecovery
-from bostonia.auth.routes import AuthController, PasswordController
+from bostonia.auth.routes import AuthController, PasskeyController, PasswordController
 from bostonia.auth.service import AuthService
-from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
+from bostonia.auth.store import IdentityStore, PasskeyStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
 from bostonia.characters.builder import BuilderPages
 from bostonia.characters.media import MediaStore
@@ -91,6 +92,16 @@ from bostonia.memory.service import MemoryService
 from bostonia.memory.store import RecallStore
 from bostonia.memory.summaries import Summarizer, SummaryStore
 from bostonia.memory.vectors import VectorSearch
+from bostonia.moderation.classifier import OffensiveClassifier
+from bostonia.moderation.embedder import OnnxSentenceEmbedder
+from bostonia.moderation.guard import ChatGuard
+from bostonia.moderation.images import NSFWImageModel
+from bostonia.moderation.migrations import migrations as moderation_migrations
+from bostonia.moderation.moderator import TextModerator
+from bostonia.moderation.pages import ModerationPages
+from bostonia.moderation.routes import ModerationController, ReportController
+from bostonia.moderation.service import ModerationService
+from bostonia.moderation.store import ModerationStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
@@ -133,6 +144,7 @@ MIGRATIONS: tuple[Migrations, ...] = (
     lore_migrations,
     user_migrations,
     voice_migrations,
+    moderation_migrations,
     memory_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
@@ -162,6 +174,7 @@ class Services:
     audit: AuditLog
     auth: AuthService
     recovery: PasswordRecovery
+    passkeys: PasskeyService
     users: UserService
     accounts: AccountService
     library: LibraryService
@@ -175,6 +188,7 @@ class Services:
     chat: ChatService
     replies: ReplyService
     voice: VoiceService
+    moderation: ModerationService
     indexer: MemoryIndexer
     memory: MemoryService
     knowledge: KnowledgeService
@@ -210,6 +224,8 @@ class Services:
         if isinstance(model, LoadableModel):
             future = asyncio.get_running_loop().run_in_executor(None, model.load)
             future.add_done_callback(_log_failure)
+        if self.settings.moderation.enabled:  # the classifier and embedding model, on the moderation thread
+            self.moderation.warm_up().add_done_callback(_log_failure)
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -228,6 +244,7 @@ class Services:
         self.hub.close()
         await self.recovery.drain()
         self.queues.stop()
+        self.moderation.close()
         self.db.close()
 
 
@@ -246,6 +263,38 @@ def open_database(
         migrations=(*MIGRATIONS, *(plugin_migrations(plugins) if plugins else ())),
         read_connections=read_connections or settings.database.read_connections,
         busy_timeout_ms=settings.database.busy_timeout_ms,
+    )
+
+
+def build_moderation(
+    settings: Settings,
+    plugins: pluggy.PluginManager,
+    db: Database,
+    characters: CharacterService,
+    chat: ChatService,
+    accounts: AccountService,
+) -> ModerationService:
+    config = settings.moderation
+    moderators: list[Any] = []
+    plugins.hook.register_moderators(register=moderators.append, settings=settings)
+    moderator = TextModerator(
+        classifier=OffensiveClassifier() if config.classifier else None,
+        embedder=(
+            OnnxSentenceEmbedder(settings.data_path / "cache" / "moderation", threads=config.embedding_threads)
+            if config.similarity
+            else None
+        ),
+        moderators=moderators,
+    )
+    return ModerationService(
+        ModerationStore(db),
+        moderator,
+        characters=characters,
+        chat=chat,
+        accounts=accounts,
+        config=config,
+        uploads=settings.uploads,
+        image_model=NSFWImageModel(),
     )
 
 
@@ -280,6 +329,9 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
     )
+    accounts = AccountService(db, users, auth, settings.privacy)
+    moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
+    characters.check_avatars_with(moderation)
     recall = RecallStore(db)
     embedder = make_embedder(settings.memory.embedder)
     vectors = VectorSearch(recall, cache_bytes=settings.memory.vector_cache_mb * 1024 * 1024)
@@ -320,6 +372,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
         ],
         in_flight=in_flight,
+        guard=ChatGuard(moderation) if settings.moderation.enabled else None,
     )
     voice = settings.voice
     return Services(
@@ -332,6 +385,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         secret=secret,
         audit=audit,
         auth=auth,
+        passkeys=PasskeyService(PasskeyStore(db), user_store),
         recovery=PasswordRecovery(
             auth,
             PasswordResetStore(db),
@@ -340,7 +394,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             lifetime_minutes=settings.auth.password_reset_minutes,
         ),
         users=users,
-        accounts=AccountService(db, users, auth, settings.privacy),
+        accounts=accounts,
         library=LibraryService(LibraryStore(db), characters),
         limiter=RateLimiter(settings.rate_limits),
         media=media,
@@ -363,6 +417,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             hub=hub,
             transcriber=WhisperTranscriber(threads=voice.threads, max_seconds=voice.max_recording_seconds),
         ),
+        moderation=moderation,
         indexer=indexer,
         memory=memory,
         knowledge=KnowledgeService(knowledge, embedder, chat, characters, personas),
@@ -429,6 +484,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "audit": _provide(services.audit),
         "auth": _provide(services.auth),
         "recovery": _provide(services.recovery),
+        "passkeys": _provide(services.passkeys),
         "users": _provide(services.users),
         "accounts": _provide(services.accounts),
         "library": _provide(services.library),
@@ -444,6 +500,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "personas": _provide(services.personas),
         "hub": _provide(services.hub),
         "voice": _provide(services.voice),
+        "moderation": _provide(services.moderation),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -452,6 +509,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *ops_routes.ROUTES,
             AuthController,
             PasswordController,
+            PasskeyController,
             MeController,
             MyLibraryController,
             CollectionController,
@@ -468,7 +526,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             voice_socket,
             VoicePages,
             PersonaController,
+            ModerationController,
+            ReportController,
             PersonaPages,
+            ModerationPages,
             AccountPages,
             UserPages,
             AccountDeletionPages,

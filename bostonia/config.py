@@ -184,6 +184,22 @@ class VoiceConfig(_Section):
     max_recording_seconds: Positive = 60
 
 
+class ModerationConfig(_Section):
+    """Content moderation: chat input and output checked against the conversation's content tier."""
+
+    # Check what users send and what models reply (false: no checks in chat; reports still work).
+    enabled: bool = True
+    # The signals besides the word lists: the offensive-language SVM (alt-profanity-check) and exemplar
+    # similarity on the bundled embedding model (loads torch, ~300 MB; checks take ~10 ms more).
+    classifier: bool = True
+    similarity: bool = True
+    # Threads for the embedding model (onnxruntime; torch's are process-wide when it falls back to torch).
+    # One keeps it from fighting llama.cpp for cores. The model is exported once to <data_dir>/cache.
+    embedding_threads: Positive = 1
+    # Avatars: check images with the bundled open_nsfw model; false queues every upload for an admin.
+    image_model: bool = True
+
+
 class MemoryConfig(_Section):
     """What characters remember: recall over every message, extracted facts, summaries."""
 
@@ -236,6 +252,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     uploads: UploadsConfig = msgspec.field(default_factory=UploadsConfig)
     characters: CharactersConfig = msgspec.field(default_factory=CharactersConfig)
     voice: VoiceConfig = msgspec.field(default_factory=VoiceConfig)
+    moderation: ModerationConfig = msgspec.field(default_factory=ModerationConfig)
     memory: MemoryConfig = msgspec.field(default_factory=MemoryConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from bostonia.chat.replies import PromptInjector
     from bostonia.llm.base import ChatModel
+    from bostonia.moderation.moderator import Moderator
 
 hookspec = pluggy.HookspecMarker("bostonia")
 hookimpl = pluggy.HookimplMarker("bostonia")
@@ -99,6 +100,19 @@ def login_providers(settings: Settings) -> list[dict[str, str]] | None:
     """Return the extra ways to sign in shown on the login page, as dicts with `label` (the button
     text, e.g. "Sign in with Google") and `url` (a same-site path that starts the sign-in; the page
     appends `?next=<path>`). The bostonia-oidc plugin returns one per configured provider.
+    """
+
+
+@hookspec
+def register_moderators(register: Callable[[Moderator], None], settings: Settings) -> None:
+    """Add verdicts to content moderation by calling `register(moderator)` once per moderator.
+
+    A moderator has a `name` and `moderate(text, context) -> dict[str, float] | None`: scores from 0 to 1 for
+    any of the categories `sexual`, `sexual_minors`, `violence`, `self_harm`, `harassment`, `hate`,
+    `illegal` (0.5 and up flags the category; unknown keys are ignored). It is called for every checked
+    text (chat messages, replies as they stream, `POST /api/v1/moderate/text`) on the moderation worker
+    thread, so it may block briefly — a cloud moderation API plugin should keep a tight timeout. Its scores
+    are combined with the built-in signals by taking the highest.
     """
 
 

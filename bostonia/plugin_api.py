@@ -42,6 +42,7 @@ from bostonia.http.errors import status_for
 from bostonia.http.security import CSRF_FIELD, CSRF_HEADER
 from bostonia.identity import ContentTier, Role, Tier, User
 from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, LoadableModel, SamplingParams, SessionModel
+from bostonia.moderation.moderator import Moderator
 from bostonia.prompt.builder import PromptInjection
 
 T = TypeVar("T")
@@ -65,6 +66,7 @@ __all__ = [
     "LoadableModel",
     "LoginOptions",
     "Migrations",
+    "Moderator",
     "NotAuthenticated",
     "NotFound",
     "PermissionDenied",

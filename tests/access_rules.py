@@ -441,6 +441,66 @@ VOICE_RULES: dict[tuple[str, str], Case] = {
     ),
 }
 
+
+def _avatar_png(side: int = 64) -> bytes:
+    """A plain square PNG big enough to be an avatar (the moderation check wants at least 32 px a side)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"".join(b"\0" + b"\x30\x60\x90" * side for _ in range(side)))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+MISSING_REPORT = "admins only (403 for users, 401 anonymous); here a report that does not exist: 404"
+REPORT_MESSAGE = {"target_type": "message", "target_id": "{reply}", "conversation_id": "{conversation}"}
+
+# Moderation (issue 11): checks for anyone signed in, reports of what the caller can see, the admin queue.
+MODERATION_RULES: dict[tuple[str, str], Case] = {
+    ("POST", "/api/v1/moderate/text"): C(
+        signed_in(text="signed in; scores the text given, stores nothing"), "/api/v1/moderate/text", json={"text": "hi"}
+    ),
+    ("POST", "/api/v1/moderate/image"): C(
+        signed_in(text="signed in; checks the picture given (an uncertain one is queued for an admin)"),
+        "/api/v1/moderate/image",
+        files={"file": ("a.png", _avatar_png(), "image/png")},
+    ),
+    ("GET", "/api/v1/moderate/decisions"): C(admins(), "/api/v1/moderate/decisions"),
+    ("GET", "/api/v1/moderate/warnings"): C(
+        signed_in(text="signed in; the caller's own warnings"), "/api/v1/moderate/warnings"
+    ),
+    ("POST", "/api/v1/reports"): C(
+        owner_only(201, text="signed in; a message of the caller's own conversation or a character they can see (404)"),
+        "/api/v1/reports",
+        json={**REPORT_MESSAGE, "reason": "harassment"},
+    ),
+    ("GET", "/api/v1/reports"): C(admins(), "/api/v1/reports?status=all"),
+    ("GET", "/api/v1/reports/{report_id:str}"): C(
+        Rule(MISSING_REPORT, 401, 403, 403, 404), "/api/v1/reports/00000000-0000-0000-0000-000000000000"
+    ),
+    ("POST", "/api/v1/reports/{report_id:str}/resolve"): C(
+        Rule(MISSING_REPORT, 401, 403, 403, 404),
+        "/api/v1/reports/00000000-0000-0000-0000-000000000000/resolve",
+        json={"action": "dismiss"},
+    ),
+    ("GET", "/admin/moderation"): C(admins(), "/admin/moderation?status=all"),
+    ("POST", "/admin/moderation/reports/{report_id:str}/{action:str}"): C(
+        Rule(MISSING_REPORT, 401, 403, 403, 404),
+        "/admin/moderation/reports/00000000-0000-0000-0000-000000000000/dismiss",
+        form={"note": ""},
+    ),
+    ("POST", "/reports"): C(
+        owner_only(text="signed in; a message of the caller's own conversation or a character they can see (404)"),
+        "/reports",
+        form={**REPORT_MESSAGE, "reason": "other"},
+        headers=HTMX,
+    ),
+    ("GET", "/warnings"): C(signed_in(text="signed in; the caller's own warnings"), "/warnings"),
+}
+
 ACCESS_RULES: dict[tuple[str, str], Case] = {
     # -- operations and static files ---------------------------------------------------------------
     ("GET", "/health"): C(anyone(), "/health"),
@@ -485,6 +545,39 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
         anyone(200, "anyone holding a valid reset token"),
         "/api/v1/auth/reset-password",
         json={"token": "{fresh_reset}", "password": PASSWORD},
+    ),
+    # -- passkeys ------------------------------------------------------------------------------------------
+    ("GET", "/api/v1/auth/passkeys"): C(
+        signed_in(text="signed in; the caller's own passkeys"), "/api/v1/auth/passkeys"
+    ),
+    ("POST", "/api/v1/auth/passkeys/register/options"): C(
+        signed_in(text="signed in; a ceremony for the caller's own account"), "/api/v1/auth/passkeys/register/options"
+    ),
+    ("POST", "/api/v1/auth/passkeys/register"): C(
+        signed_in(422, text="signed in; finishes only the caller's own ceremony (here none: 422)"),
+        "/api/v1/auth/passkeys/register",
+        json={"ceremony": "x" * 32, "credential": {}},
+    ),
+    ("DELETE", "/api/v1/auth/passkeys/{passkey_id:str}"): C(
+        Rule("signed in; the caller's own passkey only (here none: 404)", 401, 404, 404, 404),
+        "/api/v1/auth/passkeys/00000000-0000-0000-0000-000000000000",
+    ),
+    ("POST", "/api/v1/auth/passkeys/login/options"): C(anyone(200), "/api/v1/auth/passkeys/login/options"),
+    ("POST", "/api/v1/auth/passkeys/login"): C(
+        anyone(422, "anyone holding a passkey's signed answer to a live ceremony (here none: 422)"),
+        "/api/v1/auth/passkeys/login",
+        json={"ceremony": "x" * 32, "credential": {}},
+    ),
+    ("GET", "/account/passkeys"): C(signed_in(text="signed in; the caller's own passkeys"), "/account/passkeys"),
+    ("POST", "/account/passkeys/{passkey_id:str}/delete"): C(
+        Rule("signed in; the caller's own passkey only (here none: 404)", 401, 404, 404, 404),
+        "/account/passkeys/00000000-0000-0000-0000-000000000000/delete",
+        form={},
+    ),
+    ("POST", "/login/passkey"): C(
+        anyone(422, "anyone holding a passkey's signed answer to a live ceremony (here none: 422)"),
+        "/login/passkey",
+        json={"ceremony": "x" * 32, "credential": {}},
     ),
     # -- the caller's own account ----------------------------------------------------------------------
     ("GET", "/api/v1/users/me"): C(signed_in(), "/api/v1/users/me"),
@@ -673,6 +766,7 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     **PERSONA_RULES,
     **CHARACTER_RULES,
     **LORE_RULES,
+    **MODERATION_RULES,
     **VOICE_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
     ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),

@@ -150,3 +150,10 @@ def m002_counters(db: sqlite_utils.Database) -> None:
         end;
         """,
     )
+
+
+@migrations()
+def m003_hidden_by_moderators(db: sqlite_utils.Database) -> None:
+    # Set when an admin hides a character (a report's action): gone from the catalogue for everyone but its
+    # creator, whatever its visibility, until an admin unhides it.
+    run_script(db, "alter table characters add column hidden_at text;")

@@ -72,6 +72,7 @@ class Character(msgspec.Struct, kw_only=True):
     # The card's other fields (V3 source, assets, creator_notes_multilingual, dates, app keys), verbatim.
     card_extra: dict[str, Any] = msgspec.field(default_factory=dict)
     lorebook_id: str | None = None  # the embedded lorebook (the card's character_book)
+    hidden_at: str | None = None  # hidden by an admin (moderation): only its creator and admins see it
 
 
 class CharacterList(msgspec.Struct):

@@ -12,7 +12,7 @@ import binascii
 import builtins
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -37,7 +37,7 @@ from bostonia.config import CharactersConfig, UploadsConfig
 from bostonia.db import sqlite3
 from bostonia.db.values import new_id
 from bostonia.errors import InvalidInput, NotFound, PermissionDenied
-from bostonia.identity import CONTENT_TIERS, Operator, User
+from bostonia.identity import CONTENT_TIERS, ContentTier, Operator, User
 from bostonia.lore.convert import book_from_card
 from bostonia.lore.schemas import Lorebook
 
@@ -102,6 +102,14 @@ def card_from_fields(data: CharacterCreate | dict[str, Any], extra: dict[str, An
     return parse_card({"spec": "chara_card_v3", "spec_version": "3.0", "data": raw})
 
 
+@runtime_checkable
+class AvatarCheck(Protocol):
+    """Looks at a character's picture before it is stored (the moderation capability, above this one,
+    provides it): raises a domain error for a picture the character's content tier does not allow."""
+
+    async def check_avatar(self, user: User | None, image: bytes, content_tier: ContentTier) -> None: ...
+
+
 class CharacterService:
     def __init__(
         self,
@@ -120,6 +128,18 @@ class CharacterService:
         self._terms_dirty = False
         self._terms_task: asyncio.Task[None] | None = None
         self._tags: tuple[float, list[tuple[str, int]]] | None = None
+        self.avatar_check: AvatarCheck | None = None
+
+    def check_avatars_with(self, check: AvatarCheck) -> None:
+        """Screen pictures with `check` (the composition root passes moderation, which is built after this
+        service because it reads characters itself)."""
+        self.avatar_check = check
+
+    async def screen_avatar(self, user: User | None, picture: ProcessedImage, content_tier: str) -> None:
+        """Raise if the picture is not allowed for a character of `content_tier` (no check configured: allowed)."""
+        if self.avatar_check is not None:
+            tier: ContentTier = next((t for t in CONTENT_TIERS if t == content_tier), "sfw")
+            await self.avatar_check.check_avatar(user, picture.png, tier)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -194,6 +214,8 @@ class CharacterService:
             return True
         # Admins too: another user's private character is theirs alone, and without a verified age
         # there is no mature or adult content for anyone.
+        if character.hidden_at is not None and not (viewer is not None and viewer.is_admin):
+            return False
         return character.visibility != "private" and character.content_tier in allowed_content_tiers(viewer)
 
     @staticmethod
@@ -230,7 +252,11 @@ class CharacterService:
         tiers = allowed_content_tiers(viewer)
         ranked = [cid for cid, tier in await self.trending_cache.ranking() if tier in tiers][: limit * 2]
         found = await self.characters.get_many(ranked)
-        items = [found[cid] for cid in ranked if cid in found and found[cid].visibility == "public"][:limit]
+        items = [
+            found[cid]
+            for cid in ranked
+            if cid in found and found[cid].visibility == "public" and found[cid].hidden_at is None
+        ][:limit]
         if len(items) < limit:
             seen = {c.id for c in items}
             popular = await self.characters.list_visible(
@@ -334,16 +360,29 @@ class CharacterService:
         await self.characters.soft_delete(character_id)
         self.catalogue_changed()
 
+    async def set_hidden(self, actor: User, character_id: str, hidden: bool) -> Character:
+        """Hide a character from everyone but its creator (and admins), or show it again: admins only.
+        Conversations already started with it go on; nobody new can find or open it."""
+        if not actor.is_admin:
+            raise PermissionDenied("only admins can hide characters", code="admin_only")
+        character = await self.characters.get(character_id)
+        if character is None or (character.visibility == "private" and character.creator_id != actor.id):
+            raise NotFound("character not found")
+        await self.characters.set_hidden(character_id, hidden)
+        self.catalogue_changed()
+        return await self.get(actor, character_id)
+
     async def process_avatar(self, image: bytes) -> ProcessedImage:
         """Validate and re-encode an uploaded picture (no storage yet): errors come before anything is saved."""
         limits = ImageLimits(self.uploads.max_avatar_bytes, self.uploads.max_image_pixels)
         return await asyncio.to_thread(process_image, image, limits)
 
     async def set_avatar(self, user: User, character_id: str, image: bytes | ProcessedImage) -> Character:
-        await self.editable(user, character_id)
+        character = await self.editable(user, character_id)
         if self.media is None:
             raise InvalidInput("avatar storage is not configured")
         processed = image if isinstance(image, ProcessedImage) else await self.process_avatar(image)
+        await self.screen_avatar(user, processed, character.content_tier)
         path = await asyncio.to_thread(self.media.save_avatar, processed)
         await self.characters.update(character_id, {"avatar_path": path})
         return await self.get(user, character_id)

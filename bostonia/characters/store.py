@@ -67,9 +67,9 @@ def visible_to(viewer_id: str | None, content_tiers: Sequence[str]) -> tuple[lis
     where = ["c.deleted_at is null", f"+c.content_tier in ({','.join('?' * len(content_tiers))})"]
     params: list[Any] = list(content_tiers)
     if viewer_id is None:
-        where.append("+c.visibility = 'public'")
+        where.append("+c.visibility = 'public' and c.hidden_at is null")
     else:
-        where.append("(+c.visibility = 'public' or c.creator_id = ?)")
+        where.append("((+c.visibility = 'public' and c.hidden_at is null) or c.creator_id = ?)")
         params.append(viewer_id)
     return where, params
 
@@ -326,7 +326,7 @@ class CharacterStore:
             chunk = ids[start : start + 500]
             rows = await self.db.fetchall(
                 f"select id, content_tier from characters where id in ({','.join('?' * len(chunk))})"
-                " and visibility = 'public' and deleted_at is null",
+                " and visibility = 'public' and deleted_at is null and hidden_at is null",
                 tuple(chunk),
             )
             result.update({row["id"]: row["content_tier"] for row in rows})
@@ -356,7 +356,7 @@ class CharacterStore:
     async def top_tags(self, limit: int = 24) -> list[tuple[str, int]]:
         rows = await self.db.fetchall(
             """select t.tag, count(*) as n from character_tags t join characters c on c.id = t.character_id
-               where c.visibility = 'public' and c.deleted_at is null and c.content_tier = 'sfw'
+               where c.visibility = 'public' and c.deleted_at is null and c.hidden_at is null and c.content_tier = 'sfw'
                group by t.tag order by n desc, t.tag limit ?""",
             (limit,),
         )
@@ -427,6 +427,12 @@ class CharacterStore:
                 replace_character_book(conn, character_id, book, owner_id=owner_id)
 
         await self.db.write(write)
+
+    async def set_hidden(self, character_id: str, hidden: bool) -> None:
+        await self.db.execute_write(
+            "update characters set hidden_at = ?, updated_at = ? where id = ?",
+            (utcnow() if hidden else None, utcnow(), character_id),
+        )
 
     async def soft_delete(self, character_id: str) -> None:
         await self.db.execute_write(

@@ -31,6 +31,7 @@ QUEUED = "message:queued"
 STREAM_START = "message:stream:start"
 STREAM_CHUNK = "message:stream:chunk"
 STREAM_COMPLETE = "message:stream:complete"
+STREAM_RETRACT = "message:stream:retract"  # moderation withdrew the text streamed so far; more may follow
 MESSAGE_UPDATED = "message:updated"
 PATH_CHANGED = "conversation:path_changed"
 CONVERSATION_UPDATED = "conversation:updated"
@@ -59,6 +60,11 @@ class StreamChunk(msgspec.Struct, frozen=True):
 
 class StreamComplete(msgspec.Struct, frozen=True):
     message: Message
+
+
+class StreamRetract(msgspec.Struct, frozen=True):
+    id: str
+    reason: str  # why, for the user
 
 
 class Queued(msgspec.Struct, frozen=True):
@@ -127,6 +133,10 @@ def chunk(message_id: str, content: str) -> ChatEvent:
 
 def complete(message: Message) -> ChatEvent:
     return ChatEvent(STREAM_COMPLETE, StreamComplete(message))
+
+
+def retract(message_id: str, reason: str) -> ChatEvent:
+    return ChatEvent(STREAM_RETRACT, StreamRetract(message_id, reason))
 
 
 def queued(message_id: str, position: int) -> ChatEvent:

@@ -99,6 +99,8 @@ class Fragments:
                 return await self.whole_path()
             case events.StreamChunk(id=message_id, content=content):
                 return str(m.chunk_oob(message_id, content))
+            case events.StreamRetract(id=message_id, reason=reason):  # moderation withdrew it: empty the bubble
+                return str(m.retracted_oob(message_id, reason))
             case events.StreamComplete(message=message):
                 return str(m.bubble(message, view, True))
             case events.Queued(id=message_id, position=position):

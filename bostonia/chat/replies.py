@@ -21,6 +21,7 @@ from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
 from bostonia.chat import events
 from bostonia.chat.events import ReplyMode
+from bostonia.chat.guard import ContentGuard, OpenGuard, OutputVerdict
 from bostonia.chat.hub import ConversationHub
 from bostonia.chat.schemas import Conversation, Message, SamplerSettings
 from bostonia.chat.service import ChatService
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 CONTEXT_MARGIN = 32
 # Tiny models occasionally end a reply before saying anything; ask again this many times.
 EMPTY_REPLY_RETRIES = 2
+# A reply the content guard withdrew is generated again this many times, then replaced.
+MODERATION_RETRIES = 1
 
 
 class PromptInjector(Protocol):
@@ -141,6 +144,7 @@ class ReplyService:
         injectors: Sequence[PromptInjector] = (),
         *,
         in_flight: RepliesInFlight,
+        guard: ContentGuard | None = None,
     ) -> None:
         self.chat = chat
         self.conversations = conversations
@@ -151,6 +155,7 @@ class ReplyService:
         self.hub = hub
         self.config = config
         self.injectors = list(injectors)
+        self.guard: ContentGuard = guard or OpenGuard()
         self.in_flight = in_flight  # shared with the chat service, which refuses edits meanwhile
         self._counters: dict[str, TokenCounter] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -162,7 +167,10 @@ class ReplyService:
         content = self.chat.valid_content(content)
         conversation = await self._idle_conversation(user, conversation_id)
         model = self.models.default  # raises before anything is stored if there is no model
+        character = await self.characters.of_conversation(conversation.character_id)
+        await self.guard.check_input(user, conversation, character, content)  # a blocked message is not stored
         history = await self.conversations.path(conversation_id)
+        await self._check_edited(user, conversation, history)
         user_message = await self.conversations.append(
             conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
         )
@@ -195,6 +203,7 @@ class ReplyService:
             history = await self.conversations.path_to(target.id)
         else:
             raise InvalidInput("only user and assistant messages can be regenerated")
+        await self._check_edited(user, conversation, history)
         return await self._start(user, conversation, model, history, mode="regenerate", parent_id=history[-1].id)
 
     async def continue_reply(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
@@ -207,6 +216,7 @@ class ReplyService:
             raise Conflict(
                 "only the last message of the conversation, a reply, can be continued", code="cannot_continue"
             )
+        await self._check_edited(user, conversation, path)
         return await self._start(
             user,
             conversation,
@@ -217,6 +227,13 @@ class ReplyService:
             message_id=target.id,
             prefix=target.content,
         )
+
+    async def _check_edited(self, user: User, conversation: Conversation, history: list[Message]) -> None:
+        """Edited messages reach the model as the user wrote them: they pass the content guard first."""
+        if edited := [m for m in history if m.edited_at is not None]:
+            character = await self.characters.of_conversation(conversation.character_id)
+            for message in edited:
+                await self.guard.check_input(user, conversation, character, message.content)
 
     async def _idle_conversation(self, user: User, conversation_id: str) -> Conversation:
         conversation = await self.chat.get_conversation(user, conversation_id)
@@ -388,10 +405,12 @@ class ReplyService:
             )
             queue = self.queues.get(model)
             content = ""
-            for attempt in range(EMPTY_REPLY_RETRIES + 1):
+            empty = withdrawn = 0
+            for attempt in range(EMPTY_REPLY_RETRIES + MODERATION_RETRIES + 1):
                 request = GenerationRequest(
                     messages=tuple(prompt.messages), params=params, session=conversation.id, continue_last=continuing
                 )
+                watch = self.guard.watch_reply(user, conversation, character, reply.message_id, attempt)
                 job = queue.submit(user.id, request)
                 reply.job = job
                 if reply.cancelled:  # cancelled while the prompt was being built
@@ -405,8 +424,28 @@ class ReplyService:
                         leading = not piece
                     if piece:
                         reply.append(piece)
+                        if watch.feed(piece):  # already known to be blocked: stop generating it
+                            job.cancel()
+                            break
                 content = reply.text.rstrip() if continuing else clean_reply(reply.text, character.name)
+                verdict = await watch.finish(content) if content else OutputVerdict(False)
+                if verdict.blocked:
+                    # What was streamed is withdrawn (clients drop it); the next attempt streams afresh.
+                    reply.retract(verdict.reason)
+                    content = ""
+                    if reply.cancelled or withdrawn == MODERATION_RETRIES:
+                        if not reply.cancelled:
+                            if continuing:  # the message keeps what it had; the continuation is refused
+                                raise Conflict(verdict.reason, code="reply_withheld")
+                            content = verdict.replacement
+                        break
+                    withdrawn += 1
+                    params = msgspec.structs.replace(params, temperature=params.temperature + 0.2)
+                    continue
                 if content or reply.cancelled:
+                    break
+                empty += 1
+                if empty > EMPTY_REPLY_RETRIES:
                     break
                 log.info("empty reply from %s, retrying (attempt %d)", model.model_id, attempt + 1)
                 params = msgspec.structs.replace(params, temperature=params.temperature + 0.2)

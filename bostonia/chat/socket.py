@@ -3,7 +3,8 @@
 Client → server: `conversation:join`, `conversation:leave`, `message:send`, `message:regenerate`,
 `message:continue`, `message:cancel`, `typing:start`, `typing:stop`, `ping`.
 Server → client: `conversation:joined`, `message:received`, `message:queued`, `message:stream:start`,
-`message:stream:chunk`, `message:stream:complete`, `message:updated`, `conversation:path_changed`,
+`message:stream:chunk`, `message:stream:retract` (moderation withdrew the text so far: drop it),
+`message:stream:complete`, `message:updated`, `conversation:path_changed`,
 `conversation:updated`, `typing:start`, `typing:stop`, `pong`, `error` `{code, message}`.
 
 A socket receives the events of every conversation it joined (sending a message joins it), from any

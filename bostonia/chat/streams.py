@@ -78,6 +78,11 @@ class ReplyStream:
         self.text += piece
         self._publish(events.chunk(self.message_id, piece))
 
+    def retract(self, reason: str) -> None:
+        """Withdraw everything streamed so far (moderation): listeners drop it, late joiners never see it."""
+        self.text = ""
+        self._publish(events.retract(self.message_id, reason))
+
     def complete(self, message: Message) -> None:
         self.message = message
         self._publish(events.complete(message))

@@ -139,6 +139,20 @@ def login_providers() -> list[dict[str, str]]:
     return [{"label": "Sign in with the guest book", "url": "/example"}]
 
 
+class GuestbookModerator:
+    """Flags the one word the guest book will not have (a moderation verdict from a plugin)."""
+
+    name = NAME
+
+    def moderate(self, text: str, context: str) -> dict[str, float] | None:
+        return {"harassment": 0.9} if "guestbook-spam" in text.lower() else None
+
+
+@hookimpl
+def register_moderators(register: Callable[[Any], None]) -> None:
+    register(GuestbookModerator())
+
+
 @hookimpl
 def register_commands(cli: typer.Typer) -> None:
     commands = typer.Typer(help="The example plugin's guest book.")
