@@ -79,6 +79,19 @@ from bostonia.lore.routes import ChatLoreController, LorebookController
 from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
+from bostonia.memory.embedder import PlainVectors, make_embedder
+from bostonia.memory.extraction import Extractor, queue_generator
+from bostonia.memory.indexer import MemoryIndexer
+from bostonia.memory.injector import MemoryInjector
+from bostonia.memory.knowledge import KnowledgeService, KnowledgeStore
+from bostonia.memory.migrations import migrations as memory_migrations
+from bostonia.memory.pages import MemoryPages
+from bostonia.memory.records import MemoryRecords
+from bostonia.memory.routes import KnowledgeController, MemoryController
+from bostonia.memory.service import MemoryService
+from bostonia.memory.store import RecallStore
+from bostonia.memory.summaries import Summarizer, SummaryStore
+from bostonia.memory.vectors import VectorSearch
 from bostonia.moderation.classifier import OffensiveClassifier
 from bostonia.moderation.embedder import OnnxSentenceEmbedder
 from bostonia.moderation.guard import ChatGuard
@@ -134,6 +147,7 @@ MIGRATIONS: tuple[Migrations, ...] = (
     user_migrations,
     voice_migrations,
     moderation_migrations,
+    memory_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
 
@@ -167,6 +181,9 @@ class Services:
     replies: ReplyService
     voice: VoiceService
     moderation: ModerationService
+    indexer: MemoryIndexer
+    memory: MemoryService
+    knowledge: KnowledgeService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
@@ -174,6 +191,9 @@ class Services:
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
         await self.characters.seed_bundled()
+        await self.indexer.start()
+        await self.memory.extractor.start()
+        await self.memory.summarizer.start()
         await call_all(self.plugins.hook.startup(services=self))
         self._housekeeping = asyncio.create_task(self._housekeep())
 
@@ -209,6 +229,9 @@ class Services:
                 log.exception("plugin %s failed to shut down", impl.plugin_name)
         await self.replies.shutdown()
         self.voice.shutdown()
+        await self.indexer.stop()
+        await self.memory.extractor.stop()
+        await self.memory.summarizer.stop()
         await self.characters.stop()
         self.hub.close()
         await self.recovery.drain()
@@ -301,6 +324,22 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     accounts = AccountService(db, users, auth, settings.privacy)
     moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
     characters.check_avatars_with(moderation)
+    recall = RecallStore(db)
+    embedder = make_embedder(settings.memory.embedder)
+    vectors = VectorSearch(recall, cache_bytes=settings.memory.vector_cache_mb * 1024 * 1024)
+    indexer = MemoryIndexer(recall, embedder, vectors)
+    records = MemoryRecords(db)
+    generate = queue_generator(models, queues)  # background priority: a reply preempts it
+    extractor = Extractor(
+        records, recall, embedder, vectors, generate, quiet_seconds=settings.memory.extraction_quiet_seconds
+    )
+    summarizer = Summarizer(SummaryStore(db), generate, conversations.path, recall.speaker_names, records.owner)
+    # Every stored, edited or deleted message reaches the recall index, extraction and the summaries.
+    chat.listeners.append(indexer)
+    chat.listeners += [extractor] if settings.memory.extraction else []
+    chat.listeners += [summarizer] if settings.memory.summaries else []
+    knowledge = KnowledgeStore(db)
+    memory = MemoryService(chat, recall, embedder, vectors, records, extractor, summarizer, knowledge)
     replies = ReplyService(
         chat,
         conversations,
@@ -310,12 +349,16 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         queues,
         hub,
         settings.llm,
-        # The character's lorebook first; plugins (memory, summaries, ...) add their own.
+        # What the conversation remembers, then the character's lorebook; plugins add their own. Memory
+        # first: when a warm-up puts both at the same depth, the memory text leads the merged message, as
+        # it leads in the reply's prompt (where it sits one message earlier): the cache keeps it.
         injectors=[
+            MemoryInjector(memory, settings.memory, settings.llm),
             LoreInjector(
                 lorebooks,
                 personas=personas,
                 context_tokens=lambda: _context_size(models),
+                embedder=PlainVectors(embedder),  # vector activation of World Info entries: the same model
                 greeting_index=conversations.greeting_index,
             ),
             *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
@@ -367,6 +410,9 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             transcriber=WhisperTranscriber(threads=voice.threads, max_seconds=voice.max_recording_seconds),
         ),
         moderation=moderation,
+        indexer=indexer,
+        memory=memory,
+        knowledge=KnowledgeService(knowledge, embedder, chat, characters, personas),
     )
 
 
@@ -438,6 +484,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "login_options": _provide(login_options),
         "characters": _provide(services.characters),
         "lore": _provide(services.lore),
+        "memory": _provide(services.memory),
+        "knowledge": _provide(services.knowledge),
         "transfer": _provide(services.transfer),
         "chat": _provide(services.chat),
         "replies": _provide(services.replies),
@@ -463,6 +511,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             LorebookController,
             ChatLoreController,
             LorePages,
+            MemoryController,
+            KnowledgeController,
             ConversationController,
             chat_socket,
             VoiceController,
@@ -481,6 +531,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             CharacterPages,
             BuilderPages,
             ChatPages,
+            MemoryPages,
             create_static_files_router(
                 "/static", directories=[STATIC_DIR], cache_control=CacheControlHeader(max_age=3600)
             ),

@@ -200,6 +200,31 @@ class ModerationConfig(_Section):
     image_model: bool = True
 
 
+class MemoryConfig(_Section):
+    """What characters remember: recall over every message, extracted facts, summaries."""
+
+    # "minilm": the bundled all-MiniLM-L6-v2 embedding model; "hashing": no model at all (word hashing,
+    # lexical only — for tests and machines that cannot spare the model's ~100 MB of RAM).
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    # RAM for searching long conversations (100,000 messages take ~150 MB) without sqlite-vec's full scan.
+    vector_cache_mb: Annotated[int, msgspec.Meta(ge=0)] = 512
+    # Share of the model's context that recalled memories may fill in a prompt.
+    prompt_share: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.2
+    # How many recalled items a prompt gets at most (within that share): what the last exchange recalls
+    # (read by the idle model before the user sends) ...
+    prompt_items: Annotated[int, msgspec.Meta(ge=0, le=50)] = 5
+    # ... and what the new message itself recalls, read while the user waits for the reply: each item
+    # costs ~45 tokens of prefill on every reply of a long chat (1 keeps turn 30 within 1.5x of turn 2).
+    reply_items: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
+    # After each reply, the chat model extracts facts from the turn (in the background, preempted by replies).
+    extraction: bool = True
+    # ... once the conversation has been quiet this long: a model with one sequence would otherwise swap
+    # the conversation's KV state out for the extraction and back in for the next reply (~1 s).
+    extraction_quiet_seconds: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    # Rolling "story so far" summaries of long chats (also written by the chat model in the background).
+    summaries: bool = True
+
+
 class PluginsConfig(_Section):
     """`[plugins]`: which installed plugins load, and each plugin's own `[plugins.<name>]` table."""
 
@@ -228,6 +253,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     characters: CharactersConfig = msgspec.field(default_factory=CharactersConfig)
     voice: VoiceConfig = msgspec.field(default_factory=VoiceConfig)
     moderation: ModerationConfig = msgspec.field(default_factory=ModerationConfig)
+    memory: MemoryConfig = msgspec.field(default_factory=MemoryConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
 
     @property

@@ -362,6 +362,59 @@ PERSONA_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/personas/{persona_id:str}/delete"): C(owner_only(303), "/personas/{persona}/delete", form={}),
 }
 
+MEMORY = "/api/v1/memory/{conversation}"
+# Memory (issue 10): a conversation's memory is the conversation's — read like it, changed by its owner only.
+FACT = "/api/v1/memory/{conversation}/facts/{fact}"
+MEMORY_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/memory/{conversation_id:str}"): C(owner_only(text=READ), MEMORY),
+    ("GET", "/api/v1/memory/{conversation_id:str}/search"): C(owner_only(text=READ), f"{MEMORY}/search?q=hello&k=5"),
+    ("GET", "/api/v1/memory/{conversation_id:str}/status"): C(owner_only(text=READ), f"{MEMORY}/status"),
+    ("GET", "/api/v1/memory/{conversation_id:str}/relationships"): C(owner_only(text=READ), f"{MEMORY}/relationships"),
+    ("GET", "/api/v1/memory/{conversation_id:str}/summary"): C(owner_only(text=READ), f"{MEMORY}/summary"),
+    ("POST", "/api/v1/memory/{conversation_id:str}/facts"): C(
+        owner_only(201), f"{MEMORY}/facts", json={"content": "a new fact"}
+    ),
+    ("PATCH", "/api/v1/memory/{conversation_id:str}/facts/{memory_id:str}"): C(
+        owner_only(), FACT, json={"content": "changed"}
+    ),
+    ("DELETE", "/api/v1/memory/{conversation_id:str}/facts/{memory_id:str}"): C(owner_only(204), FACT),
+    ("POST", "/api/v1/memory/extract"): C(
+        owner_only(202, text="the conversation's owner only (404 for others, admins included)"),
+        "/api/v1/memory/extract",
+        json={"conversation_id": "{conversation}"},
+    ),
+    ("GET", "/api/v1/memory/extract/{job_id:str}"): C(
+        owner_only(text=READ + "; the job's conversation decides"), "/api/v1/memory/extract/{extraction}"
+    ),
+    ("POST", "/api/v1/knowledge"): C(
+        owner_only(201, text="the owner of the chat (or persona; a character: anyone who may see it) it attaches to"),
+        "/api/v1/knowledge",
+        form={"scope": "conversation", "scope_id": "{conversation}"},
+        files={"file": ("notes.md", b"# Notes\n\nThe owner's notes.", "text/markdown")},
+    ),
+    ("GET", "/api/v1/knowledge"): C(
+        owner_only(text="the caller's own files on an object they own or may see (404 otherwise)"),
+        "/api/v1/knowledge?scope=conversation&scope_id={conversation}",
+    ),
+    ("DELETE", "/api/v1/knowledge/{file_id:str}"): C(owner_only(204), "/api/v1/knowledge/{knowledge}"),
+    ("GET", "/chats/{conversation_id:str}/memory"): C(owner_only(text=READ), f"{PAGE}/memory", headers=HTMX),
+    ("POST", "/chats/{conversation_id:str}/memory/facts"): C(
+        owner_only(), f"{PAGE}/memory/facts", form={"content": "a fact"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/remember/{message_id:str}"): C(
+        owner_only(), f"{PAGE}/memory/remember/{{reply}}", form={}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/edit"): C(
+        owner_only(), f"{PAGE}/memory/facts/{{fact}}/edit", form={"content": "changed"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/pin"): C(
+        owner_only(), f"{PAGE}/memory/facts/{{fact}}/pin", form={"pinned": "false"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/delete"): C(
+        owner_only(), f"{PAGE}/memory/facts/{{fact}}/delete", form={}, headers=HTMX
+    ),
+}
+
 EDITABLE = "the creator (admins: public and bundled ones; private: 404)"
 VOICE_OF = "/api/v1/voice/characters/{private_character}"
 PICKER = "/voice/characters/{private_character}/picker"
@@ -715,6 +768,7 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/chats/{conversation_id:str}/cancel"): C(owner_only(204), "/chats/{conversation}/cancel", form={}),
     ("POST", "/chats/{conversation_id:str}/delete"): C(owner_only(303), "/chats/{conversation}/delete", form={}),
     **CHAT_RULES,
+    **MEMORY_RULES,
     **PERSONA_RULES,
     **CHARACTER_RULES,
     **LORE_RULES,

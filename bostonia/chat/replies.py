@@ -175,6 +175,7 @@ class ReplyService:
             conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
         )
         self.hub.publish(conversation_id, events.received(user_message), sender=sender)
+        self.chat.messages_changed(conversation_id, [user_message.id])
         return await self._start(
             user,
             conversation,
@@ -477,6 +478,7 @@ class ReplyService:
             # Before `complete`: whoever waits for the reply then also sees the state it leaves (lore timers).
             await self._reply_stored(user, conversation, history, message)
             reply.complete(message)
+            self.chat.messages_changed(reply.conversation_id, [message.id])
             # While the user reads and types, let the idle model re-read the conversation as the next prompt
             # will render it: sampled tokens are often not the canonical tokenization of the stored text, and
             # the next reply would otherwise re-process everything from the first such token.

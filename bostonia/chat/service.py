@@ -8,8 +8,8 @@ tabs and sockets follow.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, Literal
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -29,6 +29,16 @@ from bostonia.users.privacy import Access, ConversationAccessPolicy
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 10_000
+
+
+class MessageListener(Protocol):
+    """Told when a conversation's messages change, so that other capabilities (memory's recall index)
+    can follow without chat knowing them: app.py appends them to `ChatService.listeners`."""
+
+    def messages_changed(self, conversation_id: str, message_ids: Sequence[str] | None = None) -> None:
+        """Messages were stored, edited or deleted; `message_ids` are those stored or edited when known
+        (None: many at once, e.g. an import). Called on the event loop: must return at once."""
+        ...
 
 
 class ChatService:
@@ -53,6 +63,15 @@ class ChatService:
         self.forget_session = forget_session  # models drop cached state of deleted conversations
         # Conversations with a reply being generated (the reply service keeps it): no edits meanwhile.
         self.in_flight = in_flight if in_flight is not None else RepliesInFlight()
+        self.listeners: list[MessageListener] = []
+
+    def messages_changed(self, conversation_id: str, message_ids: Sequence[str] | None = None) -> None:
+        """Tell every listener (see `MessageListener`); a failing listener never fails the chat action."""
+        for listener in self.listeners:
+            try:
+                listener.messages_changed(conversation_id, message_ids)
+            except Exception:
+                log.exception("a message listener failed")
 
     # -- conversations ---------------------------------------------------------------------------
 
@@ -184,6 +203,7 @@ class ChatService:
         self.ensure_idle(conversation_id)
         content = self.valid_content(content)
         updated = await self.conversations.set_content(message.id, content, edited=True)
+        self.messages_changed(conversation_id, [message.id])
         self.hub.publish(conversation_id, events.message_updated(updated))
         return updated
 
@@ -192,6 +212,7 @@ class ChatService:
         message = await self.message(user, conversation_id, message_id)
         self.ensure_idle(conversation_id)
         leaf = await self.conversations.delete_message(message)
+        self.messages_changed(conversation_id)
         return self._path_changed(conversation_id, leaf)
 
     async def branch(self, user: User, conversation_id: str, message_id: str) -> Conversation:
@@ -200,7 +221,9 @@ class ChatService:
         await self.message(user, conversation_id, message_id)
         path = await self.conversations.path_to(message_id)
         title = f"{conversation.title or conversation.character_name} (branch)"
-        return await self.conversations.branch(conversation, path, title=title[:200])
+        branch = await self.conversations.branch(conversation, path, title=title[:200])
+        self.messages_changed(branch.id)
+        return branch
 
     # -- files -----------------------------------------------------------------------------------------
 
@@ -240,7 +263,7 @@ class ChatService:
         for message in parsed.messages:
             if len(message.content) > 10 * self.config.max_message_chars:
                 raise InvalidInput("a message in the file is too long", code="message_too_long")
-        return await self.conversations.import_tree(
+        conversation = await self.conversations.import_tree(
             user_id=user.id,
             character_id=character.id,
             title=parsed.title,
@@ -249,6 +272,8 @@ class ChatService:
             created_at=parsed.created_at,
             metadata=parsed.metadata,
         )
+        self.messages_changed(conversation.id)
+        return conversation
 
     # -- helpers -------------------------------------------------------------------------------------
 
