@@ -57,6 +57,16 @@ class RateLimited(BostoniaError):
         self.retry_after = retry_after
 
 
+class PaymentRequired(BostoniaError):
+    """The action costs credits (or a plan) the account does not have."""
+
+    code = "payment_required"
+
+
+class InsufficientCredits(PaymentRequired):
+    code = "insufficient_credits"
+
+
 class Unavailable(BostoniaError):
     """A dependency (the model, the database) cannot serve the request right now."""
 

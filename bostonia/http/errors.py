@@ -25,6 +25,7 @@ STATUS_BY_ERROR: dict[type[errors.BostoniaError], int] = {
     errors.PermissionDenied: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.PaymentRequired: 402,
     errors.PayloadTooLarge: 413,
     errors.RateLimited: 429,
     errors.Unavailable: 503,
