@@ -25,7 +25,6 @@ def m001_economy(db: sqlite_utils.Database) -> None:
         alter table creator_profiles add column pending_payout_cents integer not null default 0
             check (pending_payout_cents >= 0);
         alter table creator_profiles add column total_earned_cents integer not null default 0;
-        alter table creator_profiles add column payout_account_id text;
 
         -- The seed's earnings counted credits only; these count money (the seed table held nothing yet).
         drop table creator_earnings;

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
@@ -15,7 +15,8 @@ from bostonia.creators.deps import Creators, Experiments, Studio
 from bostonia.creators.schemas import CreatorProfileUpdate, ExperimentCreate, PayoutRequest
 from bostonia.creators.studio import METRICS
 from bostonia.errors import BostoniaError, InvalidInput
-from bostonia.http.deps import CurrentUser, Viewer
+from bostonia.http.auth import public_base_url
+from bostonia.http.deps import Config, CurrentUser, Viewer
 from bostonia.http.errors import status_for
 from bostonia.identity import require_admin
 from bostonia.ui.forms import Form
@@ -102,6 +103,16 @@ class StudioPages(Controller):
         except BostoniaError as exc:
             return await self._earnings(user, creators, error=exc.message, code=status_for(exc))
         return Redirect("/studio/earnings", status_code=303)
+
+    @post("/studio/payout-account")
+    async def payout_account(
+        self, user: CurrentUser, creators: Creators, config: Config, request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        try:
+            url = await creators.payout_account_link(user, public_base_url(request, config.server.public_url))
+        except BostoniaError as exc:
+            return await self._earnings(user, creators, error=exc.message, code=status_for(exc))
+        return Redirect(url, status_code=303)
 
     @get("/studio/experiments")
     async def experiments(self, user: CurrentUser, experiments: Experiments, studio: Studio) -> Template:

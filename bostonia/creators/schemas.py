@@ -19,7 +19,6 @@ class CreatorProfile(msgspec.Struct, kw_only=True):
     links: list[str]
     payout_email: str | None
     is_verified: bool
-    payout_account_connected: bool
     pending_payout_cents: int
     total_earned_cents: int
     created_at: str | None

@@ -246,7 +246,15 @@ class CreatorService:
         except Exception:
             log.exception("sending payout %s failed", payout_id)
             return await self._move(payout_id, "failed", ("processing",), actor, reason="the provider refused it")
-        return await self._move(payout_id, "processing", ("processing",), actor, reference=reference)
+        # The provider's webhook may have completed the payout already: only the transfer id is added.
+        await self.db.write(lambda conn: store.set_payout_reference_in(conn, payout_id, reference))
+        return await self._payout(payout_id)
+
+    async def _payout(self, payout_id: str) -> Payout:
+        payout = await self.db.read(lambda conn: store.payout_in(conn, payout_id))
+        if payout is None:
+            raise NotFound("payout not found")
+        return payout
 
     async def complete_payout(self, payout_id: str, *, actor: Actor) -> Payout:
         require_admin(actor)

@@ -16,7 +16,7 @@ from bostonia.errors import Conflict, InvalidInput, NotFound
 
 PROFILE_COLUMNS = (
     "p.user_id, coalesce(nullif(p.display_name, ''), u.display_name) as display_name, p.bio, p.website, p.links,"
-    " p.payout_email, p.is_verified, p.payout_account_id is not null as payout_account_connected,"
+    " p.payout_email, p.is_verified,"
     " p.pending_payout_cents, p.total_earned_cents, p.created_at, p.updated_at"
 )
 PAYOUT_COLUMNS = (
@@ -168,6 +168,13 @@ def move_payout_in(
     return moved
 
 
+def set_payout_reference_in(conn: sqlite3.Connection, payout_id: str, reference: str) -> None:
+    conn.execute(
+        "update payouts set provider_reference = coalesce(provider_reference, ?), updated_at = ? where id = ?",
+        (reference, utcnow(), payout_id),
+    )
+
+
 def payout_by_reference_in(conn: sqlite3.Connection, provider: str, reference: str) -> Payout | None:
     row = conn.execute(
         f"select {PAYOUT_COLUMNS} from payouts o where o.provider = ? and o.provider_reference = ?",
@@ -217,7 +224,6 @@ class CreatorStore:
                 links=[],
                 payout_email=None,
                 is_verified=False,
-                payout_account_connected=False,
                 pending_payout_cents=0,
                 total_earned_cents=0,
                 created_at=None,
@@ -250,16 +256,6 @@ class CreatorStore:
                     f"update creator_profiles set {assignments}, updated_at = ? where user_id = ?",
                     (*values, utcnow(), user_id),
                 )
-
-        await self.db.write(run)
-
-    async def set_payout_account(self, user_id: str, account_id: str) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            ensure_profile_in(conn, user_id)
-            conn.execute(
-                "update creator_profiles set payout_account_id = ?, updated_at = ? where user_id = ?",
-                (account_id, utcnow(), user_id),
-            )
 
         await self.db.write(run)
 
@@ -310,9 +306,6 @@ class CreatorStore:
             (status,) if status else (),
         )
         return [msgspec.convert(row, AdminPayout) for row in rows]
-
-    async def payout_account(self, user_id: str) -> str | None:
-        return await self.db.fetchval("select payout_account_id from creator_profiles where user_id = ?", (user_id,))
 
     async def unlocks_per_day(self, character_ids: Sequence[str], since: str) -> list[dict[str, Any]]:
         if not character_ids:
