@@ -29,6 +29,12 @@ class InvalidInput(BostoniaError):
     code = "invalid_input"
 
 
+class BadRequest(BostoniaError):
+    """A request that cannot be read at all (an unsigned webhook), as opposed to invalid values (422)."""
+
+    code = "bad_request"
+
+
 class NotAuthenticated(BostoniaError):
     code = "not_authenticated"
 

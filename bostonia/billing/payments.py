@@ -27,7 +27,7 @@ from bostonia.billing.schemas import (
 from bostonia.billing.store import BillingStore
 from bostonia.config import BillingConfig
 from bostonia.db import Database, sqlite3
-from bostonia.errors import ConfigError, InvalidInput, NotFound
+from bostonia.errors import BadRequest, ConfigError, InvalidInput, NotFound
 from bostonia.identity import TIERS, User
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,10 @@ class PaymentService:
 
     async def handle_webhook(self, payload: bytes, headers: Mapping[str, str]) -> WebhookReceipt:
         provider = self._provider()
-        event = provider.parse_webhook(payload, headers)  # raises InvalidInput: 400, nothing changes
+        try:
+            event = provider.parse_webhook(payload, headers)
+        except InvalidInput as exc:  # a bad, missing or stale signature: 400, and nothing changes
+            raise BadRequest(exc.message, code=exc.code, details=exc.details) from None
 
         def apply(conn: sqlite3.Connection) -> str:
             if not store.claim_event_in(conn, provider.name, event.id, event.type):

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[errors.BostoniaError], int] = {
     errors.InvalidInput: 422,
+    errors.BadRequest: 400,
     errors.NotAuthenticated: 401,
     errors.PermissionDenied: 403,
     errors.NotFound: 404,
