@@ -14,6 +14,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from bostonia.analytics.deps import Analytics
 from bostonia.characters.deps import Characters
 from bostonia.characters.schemas import Character, FavoriteState, Rate
 from bostonia.characters.service import CharacterService
@@ -92,8 +93,12 @@ class CharacterPages(Controller):
         viewer: Viewer,
         characters: Characters,
         chat: NamedDependency[ChatsWithCharacter],
+        analytics: Analytics,
     ) -> Template:
         character = await characters.get(viewer, character_id)
+        analytics.record(
+            "character_viewed", user_id=viewer.id if viewer else None, character_id=character.id, surface="page"
+        )
         conversations = await chat.list_conversations(viewer, character_id=character_id) if viewer else []
         return Template(
             "character.html",

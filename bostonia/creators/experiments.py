@@ -45,9 +45,9 @@ def compare(a: list[int], b: list[int]) -> tuple[Literal["a", "b"] | None, float
     var_a = sum((x - mean_a) ** 2 for x in a) / (len(a) - 1)
     var_b = sum((x - mean_b) ** 2 for x in b) / (len(b) - 1)
     error = math.sqrt(var_a / len(a) + var_b / len(b))
-    if error == 0:
-        return (None, 0.0) if mean_a == mean_b else ("a" if mean_a > mean_b else "b", 1.0)
-    confidence = math.erf(abs(mean_a - mean_b) / error / math.sqrt(2))
+    if mean_a == mean_b:
+        return None, 0.0
+    confidence = 1.0 if error == 0 else math.erf(abs(mean_a - mean_b) / error / math.sqrt(2))
     leader: Literal["a", "b"] = "a" if mean_a > mean_b else "b"
     enough = min(len(a), len(b)) >= MIN_SAMPLE and confidence >= CONFIDENCE
     return (leader if enough else None), confidence
