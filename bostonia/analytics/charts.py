@@ -45,7 +45,7 @@ def _x_labels(labels: Sequence[str], x_of: list[float]) -> list[str]:
     return [
         f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle">{escape(label)}</text>'
         for n, (label, x) in enumerate(zip(labels, x_of, strict=True))
-        if n % every == 0 or n == len(labels) - 1
+        if n % every == 0 or (n == len(labels) - 1 and n % every > every // 2)  # the last, unless crowded
     ]
 
 

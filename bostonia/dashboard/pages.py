@@ -25,39 +25,59 @@ class DashboardPages(Controller):
     @get("/admin")
     async def dashboard(self, user: CurrentUser, dashboard: Dashboard) -> Template:
         figures = await dashboard.figures(actor=user)
-        charts = {
-            "active_users": bar_chart(
+        charts = [
+            (
+                "active_users",
                 "Active users per day",
-                _labels(figures.active_users_per_day),
-                _values(figures.active_users_per_day),
-                chart_id="chart-active-users",
+                bar_chart(
+                    "Active users per day",
+                    _labels(figures.active_users_per_day),
+                    _values(figures.active_users_per_day),
+                    chart_id="chart-active-users",
+                ),
             ),
-            "messages": bar_chart(
+            (
+                "messages",
                 "Messages per minute, last hour",
-                _labels(figures.messages_per_minute_series),
-                _values(figures.messages_per_minute_series),
-                chart_id="chart-messages",
+                bar_chart(
+                    "Messages per minute",
+                    _labels(figures.messages_per_minute_series),
+                    _values(figures.messages_per_minute_series),
+                    chart_id="chart-messages",
+                ),
             ),
-            "response": line_chart(
+            (
+                "response",
                 "Average response time per hour",
-                _labels(figures.response_ms_per_hour),
-                {"ms": _values(figures.response_ms_per_hour)},
-                unit=" ms",
-                chart_id="chart-response",
+                line_chart(
+                    "Average response time per hour",
+                    _labels(figures.response_ms_per_hour),
+                    {"ms": _values(figures.response_ms_per_hour)},
+                    unit=" ms",
+                    chart_id="chart-response",
+                ),
             ),
-            "errors": bar_chart(
+            (
+                "errors",
                 "Server errors per minute, last hour",
-                _labels(figures.errors_per_minute),
-                _values(figures.errors_per_minute),
-                chart_id="chart-errors",
+                bar_chart(
+                    "Server errors per minute",
+                    _labels(figures.errors_per_minute),
+                    _values(figures.errors_per_minute),
+                    chart_id="chart-errors",
+                ),
             ),
-            "revenue": bar_chart(
+            (
+                "revenue",
                 f"Revenue per day ({figures.currency.upper()})",
-                _labels(figures.revenue_per_day),
-                _values(figures.revenue_per_day),
-                chart_id="chart-revenue",
+                bar_chart(
+                    "Revenue per day",
+                    _labels(figures.revenue_per_day),
+                    _values(figures.revenue_per_day),
+                    chart_id="chart-revenue",
+                ),
             ),
-        }
+        ]
         return Template("admin_dashboard.html", context={"user": user, "f": figures, "charts": charts})
 
 
