@@ -183,7 +183,7 @@ def test_studio_pages_and_the_public_creator_page(
         json={"bio": "I write bards.", "links": ["https://carol.example"]},
         headers=bearer(carol),
     )
-    client.get(f"/characters/{public['id']}", headers=HTML)  # a view
+    assert client.get(f"/characters/{public['id']}", headers=HTML).status_code == 200  # a view
     client.post("/api/v1/conversations", json={"character_id": public["id"]}, headers=bearer(alice))
     page = client.get(f"/api/v1/creators/{carol['user']['id']}").json()
     assert page["creator"]["bio"] == "I write bards." and page["creator"]["display_name"] == "Carol"

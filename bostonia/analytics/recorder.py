@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bostonia.analytics import store
 from bostonia.config import AnalyticsConfig
@@ -37,6 +37,7 @@ EVENTS: dict[str, frozenset[str]] = {
 MAX_TEXT = 64  # property strings are labels (a model id, a feature name), never prose
 
 
+@runtime_checkable  # route handlers receive it as a dependency, which Litestar checks by type
 class EventSink(Protocol):
     def record(
         self, name: str, *, user_id: str | None = None, character_id: str | None = None, **properties: Scalar

@@ -249,6 +249,7 @@ class ChatService:
         await self.message(user, conversation_id, message_id)
         path = await self.conversations.path_to(message_id)
         title = f"{conversation.title or conversation.character_name} (branch)"
+        self.analytics.record("feature_used", user_id=user.id, character_id=conversation.character_id, feature="branch")
         return await self.conversations.branch(conversation, path, title=title[:200])
 
     # -- files -----------------------------------------------------------------------------------------
@@ -256,6 +257,7 @@ class ChatService:
     async def export(self, user: User, conversation_id: str, format: str) -> tuple[str, str, str]:
         """(body, media type, file name) of the conversation in `format`: jsonl, txt or json."""
         conversation = await self.get_conversation(user, conversation_id, access="read")
+        self.analytics.record("feature_used", user_id=user.id, feature=f"export_{format}"[:20])
         persona = await self.personas.for_chat(user, conversation.persona_id)
         stem = _file_stem(conversation)
         metadata = await self.conversations.conversation_metadata(conversation_id)
@@ -286,6 +288,7 @@ class ChatService:
         """A new conversation with `character_id` from a SillyTavern JSONL or Bostonia JSON file."""
         character = await self.characters.get(user, character_id)
         parsed = transfer.parse_chat_file(data)
+        self.analytics.record("feature_used", user_id=user.id, character_id=character.id, feature="import_chat")
         for message in parsed.messages:
             if len(message.content) > 10 * self.config.max_message_chars:
                 raise InvalidInput("a message in the file is too long", code="message_too_long")
