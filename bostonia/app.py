@@ -326,7 +326,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
     tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
     audit = AuditLog(db)
-    users = UserService(user_store, auth_config=settings.auth)
+    analytics = EventRecorder(db, settings.analytics)
+    users = UserService(user_store, auth_config=settings.auth, analytics=analytics)
     auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     media = MediaStore(settings.data_path / "media")
     lorebooks = LorebookStore(db)
@@ -337,7 +338,6 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     hub = ConversationHub()
     in_flight = RepliesInFlight()
     # Money: plans and credits (billing), the payment provider a plugin may register, creators' earnings.
-    analytics = EventRecorder(db, settings.analytics)
     billing_store = BillingStore(db)
     entitlements = EntitlementTable(settings.tiers, settings.rate_limits)
     providers: dict[str, Any] = {}
