@@ -31,6 +31,9 @@ from bostonia.accounts.admin_pages import AdminPages
 from bostonia.accounts.admin_routes import AdminController
 from bostonia.accounts.pages import AccountDeletionPages
 from bostonia.accounts.service import AccountService
+from bostonia.analytics.migrations import migrations as analytics_migrations
+from bostonia.analytics.recorder import EventRecorder
+from bostonia.analytics.store import AnalyticsStore
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages
@@ -40,6 +43,14 @@ from bostonia.auth.routes import AuthController, PasskeyController, PasswordCont
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import IdentityStore, PasskeyStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
+from bostonia.billing.accounting import CreditAccounting, FreeModels
+from bostonia.billing.entitlements import EntitlementTable
+from bostonia.billing.migrations import migrations as billing_migrations
+from bostonia.billing.pages import BillingPages
+from bostonia.billing.payments import PaymentService, choose_provider
+from bostonia.billing.routes import CreditController, PaymentController
+from bostonia.billing.service import BillingService
+from bostonia.billing.store import BillingStore
 from bostonia.characters.builder import BuilderPages
 from bostonia.characters.media import MediaStore
 from bostonia.characters.migrations import migrations as character_migrations
@@ -58,6 +69,21 @@ from bostonia.chat.socket import chat_socket
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import Settings, load_settings
+from bostonia.creators.experiment_store import ExperimentStore
+from bostonia.creators.experiments import GreetingExperiments
+from bostonia.creators.migrations import migrations as creator_migrations
+from bostonia.creators.pages import CreatorPages, StudioPages
+from bostonia.creators.routes import (
+    AdminPayoutController,
+    CreatorController,
+    PremiumController,
+    PublicCreatorController,
+)
+from bostonia.creators.service import CreatorService
+from bostonia.creators.store import CreatorStore
+from bostonia.creators.studio import StudioService
+from bostonia.dashboard.pages import DashboardController, DashboardPages
+from bostonia.dashboard.service import AdminDashboard
 from bostonia.db import Database
 from bostonia.db.migrations import migrations as seed_migrations
 from bostonia.errors import Unavailable
@@ -148,6 +174,9 @@ MIGRATIONS: tuple[Migrations, ...] = (
     voice_migrations,
     moderation_migrations,
     memory_migrations,
+    billing_migrations,
+    analytics_migrations,
+    creator_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
 
@@ -184,6 +213,14 @@ class Services:
     indexer: MemoryIndexer
     memory: MemoryService
     knowledge: KnowledgeService
+    analytics: EventRecorder
+    billing: BillingService
+    payments: PaymentService
+    accounting: CreditAccounting
+    creators: CreatorService
+    studio: StudioService
+    experiments: GreetingExperiments
+    dashboard: AdminDashboard
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
@@ -195,6 +232,7 @@ class Services:
         await self.memory.extractor.start()
         await self.memory.summarizer.start()
         await call_all(self.plugins.hook.startup(services=self))
+        self.analytics.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
@@ -202,6 +240,7 @@ class Services:
         while True:
             try:
                 await self.auth.purge_expired()
+                await self.billing.grant_monthly_credits()
             except Exception:  # a failed chore is retried next round; it must not end the loop
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
@@ -228,6 +267,7 @@ class Services:
             except Exception:  # one plugin's failure must not keep the others (or the database) open
                 log.exception("plugin %s failed to shut down", impl.plugin_name)
         await self.replies.shutdown()
+        await self.analytics.stop()
         self.voice.shutdown()
         await self.indexer.stop()
         await self.memory.extractor.stop()
@@ -301,7 +341,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
     tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
     audit = AuditLog(db)
-    users = UserService(user_store, auth_config=settings.auth)
+    analytics = EventRecorder(db, settings.analytics)
+    users = UserService(user_store, auth_config=settings.auth, analytics=analytics)
     auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     media = MediaStore(settings.data_path / "media")
     lorebooks = LorebookStore(db)
@@ -311,6 +352,22 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     conversations = ConversationStore(db)
     hub = ConversationHub()
     in_flight = RepliesInFlight()
+    # Money: plans and credits (billing), the payment provider a plugin may register, creators' earnings.
+    billing_store = BillingStore(db)
+    entitlements = EntitlementTable(settings.tiers, settings.rate_limits)
+    providers: dict[str, Any] = {}
+    plugins.hook.register_payment_providers(register=lambda p: providers.__setitem__(p.name, p), settings=settings)
+    payments = PaymentService(
+        db, billing_store, entitlements, settings.billing, choose_provider(providers, settings.billing), analytics
+    )
+    billing = BillingService(db, billing_store, entitlements, settings.billing, payments_enabled=payments.enabled)
+    prices = FreeModels()  # the orchestration capability's per-model prices replace this
+    accounting = CreditAccounting(db, entitlements, prices, settings.billing, max_tokens=settings.llm.max_tokens)
+    creators = CreatorService(
+        db, CreatorStore(db), characters, payments, entitlements, settings.creators, settings.billing, analytics
+    )
+    payments.listeners.append(creators)
+    experiments = GreetingExperiments(ExperimentStore(db), characters)
     chat = ChatService(
         conversations,
         characters,
@@ -320,6 +377,9 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         forget_session=models.forget_session,
         in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
+        gate=creators,  # premium characters
+        greeting_split=experiments,  # greeting A/B tests
+        analytics=analytics,
     )
     accounts = AccountService(db, users, auth, settings.privacy)
     moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
@@ -365,6 +425,9 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         ],
         in_flight=in_flight,
         guard=ChatGuard(moderation) if settings.moderation.enabled else None,
+        accounting=accounting,
+        prices=prices,
+        analytics=analytics,
     )
     voice = settings.voice
     return Services(
@@ -413,6 +476,14 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         indexer=indexer,
         memory=memory,
         knowledge=KnowledgeService(knowledge, embedder, chat, characters, personas),
+        analytics=analytics,
+        billing=billing,
+        payments=payments,
+        accounting=accounting,
+        creators=creators,
+        studio=StudioService(CreatorStore(db), characters, AnalyticsStore(db)),
+        experiments=experiments,
+        dashboard=AdminDashboard(AnalyticsStore(db), billing_store, metrics.recent, settings.billing),
     )
 
 
@@ -493,6 +564,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "hub": _provide(services.hub),
         "voice": _provide(services.voice),
         "moderation": _provide(services.moderation),
+        "analytics": _provide(services.analytics),
+        "billing": _provide(services.billing),
+        "payments": _provide(services.payments),
+        "creators": _provide(services.creators),
+        "studio": _provide(services.studio),
+        "experiments": _provide(services.experiments),
+        "dashboard": _provide(services.dashboard),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -521,6 +599,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             PersonaController,
             ModerationController,
             ReportController,
+            PaymentController,
+            CreditController,
+            CreatorController,
+            PremiumController,
+            PublicCreatorController,
+            AdminPayoutController,
+            DashboardController,
+            BillingPages,
+            StudioPages,
+            CreatorPages,
+            DashboardPages,
             PersonaPages,
             ModerationPages,
             AccountPages,

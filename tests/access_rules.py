@@ -501,6 +501,112 @@ MODERATION_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/warnings"): C(signed_in(text="signed in; the caller's own warnings"), "/warnings"),
 }
 
+NO_PROVIDER = "signed in (401 otherwise); 404 `payments_disabled` on a server without a payment provider"
+OWN = "signed in (401 otherwise); the caller's own creator data only, never another's"
+UNKNOWN = "the creator only; anyone else, admins included, gets 404 (here an unknown id: 404 for all)"
+UNKNOWN_PAYOUT = "admins only (403 for users, 401 anonymous); an unknown payout is 404"
+# Money, creators and analytics (issue 12). The matrix app has no payment provider (a free community).
+MONEY_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/payments/plans"): C(
+        anyone(text="anyone: the plans and credit packs on offer"), "/api/v1/payments/plans"
+    ),
+    ("GET", "/api/v1/payments/subscription"): C(signed_in(), "/api/v1/payments/subscription"),
+    ("POST", "/api/v1/payments/subscribe"): C(
+        signed_in(404, text=NO_PROVIDER), "/api/v1/payments/subscribe", json={"tier": "plus"}
+    ),
+    ("POST", "/api/v1/payments/cancel"): C(signed_in(404, text=NO_PROVIDER), "/api/v1/payments/cancel"),
+    ("POST", "/api/v1/payments/credits"): C(
+        signed_in(404, text=NO_PROVIDER), "/api/v1/payments/credits", json={"pack": "small"}
+    ),
+    ("POST", "/api/v1/payments/portal"): C(signed_in(404, text=NO_PROVIDER), "/api/v1/payments/portal"),
+    ("GET", "/api/v1/payments/history"): C(signed_in(text=OWN.replace("creator ", "")), "/api/v1/payments/history"),
+    ("POST", "/api/v1/payments/webhook"): C(
+        anyone(404, text="the payment provider, proven by its signature (400 otherwise); 404 without a provider"),
+        "/api/v1/payments/webhook",
+        json={"id": "evt_x", "type": "invoice.paid"},
+    ),
+    ("GET", "/api/v1/credits"): C(signed_in(), "/api/v1/credits"),
+    ("GET", "/api/v1/credits/ledger"): C(signed_in(), "/api/v1/credits/ledger"),
+    ("GET", "/api/v1/creator/profile"): C(signed_in(text=OWN), "/api/v1/creator/profile"),
+    ("PATCH", "/api/v1/creator/profile"): C(signed_in(text=OWN), "/api/v1/creator/profile", json={"bio": "mine"}),
+    ("GET", "/api/v1/creator/analytics"): C(signed_in(text=OWN), "/api/v1/creator/analytics"),
+    ("GET", "/api/v1/creator/characters"): C(signed_in(text=OWN), "/api/v1/creator/characters"),
+    ("GET", "/api/v1/creator/earnings"): C(signed_in(text=OWN), "/api/v1/creator/earnings"),
+    ("POST", "/api/v1/creator/payout"): C(
+        signed_in(422, text=OWN + "; 422 when less than the minimum is pending"), "/api/v1/creator/payout"
+    ),
+    ("POST", "/api/v1/creator/payout-account"): C(signed_in(404, text=NO_PROVIDER), "/api/v1/creator/payout-account"),
+    ("GET", "/api/v1/creator/experiments"): C(signed_in(text=OWN), "/api/v1/creator/experiments"),
+    ("POST", "/api/v1/creator/experiments"): C(
+        Rule(
+            "the character's creator only (404 for anyone else, admins included); 422 for a one-greeting card",
+            401,
+            404,
+            422,
+            404,
+        ),
+        "/api/v1/creator/experiments",
+        json={"character_id": "{private_character}", "greeting_a": 0, "greeting_b": 1},
+    ),
+    ("GET", "/api/v1/creator/experiments/{experiment_id:str}"): C(
+        Rule(UNKNOWN, 401, 404, 404, 404), "/api/v1/creator/experiments/00000000-0000-0000-0000-000000000000"
+    ),
+    ("POST", "/api/v1/creator/experiments/{experiment_id:str}/stop"): C(
+        Rule(UNKNOWN, 401, 404, 404, 404), "/api/v1/creator/experiments/00000000-0000-0000-0000-000000000000/stop"
+    ),
+    ("POST", "/api/v1/characters/{character_id:str}/unlock"): C(
+        Rule("who may see the character (404 otherwise); its creator gets 422 (theirs already)", 401, 404, 422, 404),
+        "/api/v1/characters/{private_character}/unlock",
+    ),
+    ("POST", "/api/v1/characters/{character_id:str}/tip"): C(
+        Rule("who may see the character (404 otherwise); nobody tips themselves (422)", 401, 404, 422, 404),
+        "/api/v1/characters/{private_character}/tip",
+        json={"credits": 5},
+    ),
+    ("GET", "/api/v1/creators/{creator_id:str}"): C(
+        Rule("anyone, for a creator with characters they may see (404 otherwise)", 404, 404, 200, 404),
+        "/api/v1/creators/{owner_id}",
+    ),
+    ("GET", "/api/v1/admin/payouts"): C(admins(), "/api/v1/admin/payouts"),
+    ("POST", "/api/v1/admin/payouts/{payout_id:str}/{action:str}"): C(
+        Rule(UNKNOWN_PAYOUT, 401, 403, 403, 404), "/api/v1/admin/payouts/00000000-0000-0000-0000-000000000000/approve"
+    ),
+    ("GET", "/api/v1/admin/dashboard"): C(admins(), "/api/v1/admin/dashboard"),
+    # -- pages ---------------------------------------------------------------------------------------------
+    ("GET", "/billing"): C(signed_in(), "/billing"),
+    ("POST", "/billing/{action:str}"): C(signed_in(404, text=NO_PROVIDER), "/billing/subscribe", form={"tier": "plus"}),
+    ("GET", "/studio"): C(signed_in(text=OWN), "/studio"),
+    ("GET", "/studio/analytics"): C(signed_in(text=OWN), "/studio/analytics"),
+    ("GET", "/studio/earnings"): C(signed_in(text=OWN), "/studio/earnings"),
+    ("POST", "/studio/payout"): C(signed_in(422, text=OWN), "/studio/payout", form={"amount": ""}),
+    ("POST", "/studio/payout-account"): C(signed_in(404, text=NO_PROVIDER), "/studio/payout-account", form={}),
+    ("GET", "/studio/experiments"): C(signed_in(text=OWN), "/studio/experiments"),
+    ("POST", "/studio/experiments"): C(
+        Rule("the character's creator only (404 for anyone else); 422 for a one-greeting card", 401, 404, 422, 404),
+        "/studio/experiments",
+        form={"character_id": "{private_character}", "greeting_a": "0", "greeting_b": "1"},
+    ),
+    ("POST", "/studio/experiments/{experiment_id:str}/stop"): C(
+        Rule(UNKNOWN, 401, 404, 404, 404), "/studio/experiments/00000000-0000-0000-0000-000000000000/stop", form={}
+    ),
+    ("GET", "/studio/profile"): C(signed_in(text=OWN), "/studio/profile"),
+    ("POST", "/studio/profile"): C(signed_in(303, text=OWN), "/studio/profile", form={"display_name": "Me"}),
+    ("GET", "/creators/{creator_id:str}"): C(
+        Rule("anyone, for a creator with characters they may see (404 otherwise)", 404, 404, 200, 404),
+        "/creators/{owner_id}",
+    ),
+    ("POST", "/characters/{character_id:str}/unlock"): C(
+        Rule("who may see the character (404 otherwise); its creator gets 422", 401, 404, 422, 404),
+        "/characters/{private_character}/unlock",
+        form={},
+    ),
+    ("GET", "/admin"): C(admins(), "/admin"),
+    ("GET", "/admin/payouts"): C(admins(), "/admin/payouts"),
+    ("POST", "/admin/payouts/{payout_id:str}/{action:str}"): C(
+        Rule(UNKNOWN_PAYOUT, 401, 403, 403, 404), "/admin/payouts/00000000-0000-0000-0000-000000000000/approve", form={}
+    ),
+}
+
 ACCESS_RULES: dict[tuple[str, str], Case] = {
     # -- operations and static files ---------------------------------------------------------------
     ("GET", "/health"): C(anyone(), "/health"),
@@ -774,6 +880,7 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     **LORE_RULES,
     **MODERATION_RULES,
     **VOICE_RULES,
+    **MONEY_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
     ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),
     ("GET", "/auth/oidc/{provider:str}/callback"): C(

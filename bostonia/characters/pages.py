@@ -15,6 +15,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from bostonia.analytics.deps import Analytics
 from bostonia.characters.deps import Characters
 from bostonia.characters.schemas import Character, FavoriteState, Rate
 from bostonia.characters.service import CharacterService
@@ -96,8 +97,12 @@ class CharacterPages(Controller):
         chat: NamedDependency[ChatsWithCharacter],
         config: Config,
         request: Request[Any, Any, Any],
+        analytics: Analytics,
     ) -> Template:
         character = await characters.get(viewer, character_id)
+        analytics.record(
+            "character_viewed", user_id=viewer.id if viewer else None, character_id=character.id, surface="page"
+        )
         conversations = await chat.list_conversations(viewer, character_id=character_id) if viewer else []
         return Template(
             "character.html",

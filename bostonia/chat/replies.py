@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
@@ -17,12 +18,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from bostonia.analytics.recorder import EventSink
+from bostonia.billing.accounting import AccountingPolicy, PriceList
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
 from bostonia.chat import events
 from bostonia.chat.events import ReplyMode
 from bostonia.chat.guard import ContentGuard, OpenGuard, OutputVerdict
 from bostonia.chat.hub import ConversationHub
+from bostonia.chat.metering import ReplyMeter
 from bostonia.chat.schemas import Conversation, Message, SamplerSettings
 from bostonia.chat.service import ChatService
 from bostonia.chat.store import ConversationStore
@@ -145,7 +149,12 @@ class ReplyService:
         *,
         in_flight: RepliesInFlight,
         guard: ContentGuard | None = None,
+        accounting: AccountingPolicy | None = None,
+        prices: PriceList | None = None,
+        analytics: EventSink | None = None,
     ) -> None:
+        self.meter = ReplyMeter(accounting, prices, analytics)
+        self.analytics = self.meter.analytics
         self.chat = chat
         self.conversations = conversations
         self.characters = characters
@@ -171,11 +180,13 @@ class ReplyService:
         await self.guard.check_input(user, conversation, character, content)  # a blocked message is not stored
         history = await self.conversations.path(conversation_id)
         await self._check_edited(user, conversation, history)
+        await self.meter.admit(user, model)  # may refuse: nothing stored yet
         user_message = await self.conversations.append(
             conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
         )
         self.hub.publish(conversation_id, events.received(user_message), sender=sender)
         self.chat.messages_changed(conversation_id, [user_message.id])
+        self.analytics.record("message_sent", user_id=user.id, character_id=conversation.character_id, sender="user")
         return await self._start(
             user,
             conversation,
@@ -204,6 +215,8 @@ class ReplyService:
         else:
             raise InvalidInput("only user and assistant messages can be regenerated")
         await self._check_edited(user, conversation, history)
+        await self.meter.admit(user, model)
+        self.analytics.record("feature_used", user_id=user.id, feature="regenerate")
         return await self._start(user, conversation, model, history, mode="regenerate", parent_id=history[-1].id)
 
     async def continue_reply(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
@@ -217,6 +230,8 @@ class ReplyService:
                 "only the last message of the conversation, a reply, can be continued", code="cannot_continue"
             )
         await self._check_edited(user, conversation, path)
+        await self.meter.admit(user, model)
+        self.analytics.record("feature_used", user_id=user.id, feature="continue")
         return await self._start(
             user,
             conversation,
@@ -398,6 +413,8 @@ class ReplyService:
         self, reply: ReplyStream, user: User, conversation: Conversation, model: ChatModel, history: list[Message]
     ) -> None:
         continuing = reply.mode == "continue"
+        started = time.monotonic()
+        charged = False
         try:
             character = await self.characters.of_conversation(conversation.character_id)
             prompt, params = await self._prompt(
@@ -475,6 +492,8 @@ class ReplyService:
                     status=status,
                     is_regeneration=reply.mode == "regenerate",
                 )
+            charged = True
+            await self.meter.charge(user, conversation, model, prompt.tokens, message, content, started)
             # Before `complete`: whoever waits for the reply then also sees the state it leaves (lore timers).
             await self._reply_stored(user, conversation, history, message)
             reply.complete(message)
@@ -490,3 +509,5 @@ class ReplyService:
             reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
         finally:
             self.in_flight.finished(reply)
+            if not charged:  # a failed generation is never charged; its hold is freed at once
+                await self.meter.failed(user, model)

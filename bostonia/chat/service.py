@@ -13,6 +13,7 @@ from typing import Any, Literal, Protocol
 
 import msgspec
 
+from bostonia.analytics.recorder import DiscardingSink, EventSink
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
 from bostonia.chat import events, transfer
@@ -21,6 +22,7 @@ from bostonia.chat.schemas import Conversation, Message, PathChange, SearchHit, 
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import LLMConfig
+from bostonia.db import sqlite3
 from bostonia.errors import Conflict, InvalidInput, NotFound
 from bostonia.identity import User
 from bostonia.personas.service import PersonaService
@@ -41,6 +43,32 @@ class MessageListener(Protocol):
         ...
 
 
+class ConversationGate(Protocol):
+    """Who may start a conversation with a character beyond seeing it (premium characters: creators)."""
+
+    async def ensure_can_chat(self, user: User, character: Character) -> None:
+        """Raise a domain error (PaymentRequired) to refuse."""
+        ...
+
+
+class GreetingChoice(Protocol):
+    @property
+    def greeting_index(self) -> int: ...
+
+    @property
+    def variant(self) -> str: ...
+
+    def record_in(self, conn: sqlite3.Connection, conversation_id: str) -> None:
+        """Record the choice in the new conversation's transaction."""
+        ...
+
+
+class GreetingSplit(Protocol):
+    """Greeting A/B tests (creators): which greeting a new conversation shows first, if a test runs."""
+
+    async def assign(self, character_id: str) -> GreetingChoice | None: ...
+
+
 class ChatService:
     def __init__(
         self,
@@ -53,8 +81,14 @@ class ChatService:
         *,
         in_flight: RepliesInFlight | None = None,
         access: ConversationAccessPolicy | None = None,
+        gate: ConversationGate | None = None,
+        greeting_split: GreetingSplit | None = None,
+        analytics: EventSink | None = None,
     ) -> None:
         self.conversations = conversations
+        self.gate = gate
+        self.greeting_split = greeting_split
+        self.analytics = analytics or DiscardingSink()
         self.access = access
         self.characters = characters
         self.personas = personas
@@ -77,15 +111,30 @@ class ChatService:
 
     async def start_conversation(self, user: User, character_id: str, persona_id: str | None = None) -> Conversation:
         character = await self.characters.get(user, character_id)
+        if self.gate is not None:
+            await self.gate.ensure_can_chat(user, character)
         if persona_id is not None:
             await self.personas.get(user, persona_id)
         persona = await self.personas.for_chat(user, persona_id)
         macros = MacroContext(char=character.nickname or character.name, user=persona.name)
         # The card's alternate greetings are swipes of the first message.
         greetings = [expand_with(text, macros) for text in [character.greeting, *character.alternate_greetings]]
-        return await self.conversations.create(
-            user_id=user.id, character_id=character.id, greetings=greetings, persona_id=persona_id
+        ab_test = await self.greeting_split.assign(character.id) if self.greeting_split else None
+        conversation = await self.conversations.create(
+            user_id=user.id,
+            character_id=character.id,
+            greetings=greetings,
+            persona_id=persona_id,
+            shown_greeting=ab_test.greeting_index if ab_test else 0,
+            also_in_transaction=ab_test.record_in if ab_test else None,
         )
+        self.analytics.record(
+            "conversation_started",
+            user_id=user.id,
+            character_id=character.id,
+            greeting_variant=ab_test.variant if ab_test else None,
+        )
+        return conversation
 
     async def list_conversations(
         self, user: User, *, character_id: str | None = None, archived: bool | None = None
@@ -221,6 +270,7 @@ class ChatService:
         await self.message(user, conversation_id, message_id)
         path = await self.conversations.path_to(message_id)
         title = f"{conversation.title or conversation.character_name} (branch)"
+        self.analytics.record("feature_used", user_id=user.id, character_id=conversation.character_id, feature="branch")
         branch = await self.conversations.branch(conversation, path, title=title[:200])
         self.messages_changed(branch.id)
         return branch
@@ -230,6 +280,7 @@ class ChatService:
     async def export(self, user: User, conversation_id: str, format: str) -> tuple[str, str, str]:
         """(body, media type, file name) of the conversation in `format`: jsonl, txt or json."""
         conversation = await self.get_conversation(user, conversation_id, access="read")
+        self.analytics.record("feature_used", user_id=user.id, feature=f"export_{format}"[:20])
         persona = await self.personas.for_chat(user, conversation.persona_id)
         stem = _file_stem(conversation)
         metadata = await self.conversations.conversation_metadata(conversation_id)
@@ -260,6 +311,7 @@ class ChatService:
         """A new conversation with `character_id` from a SillyTavern JSONL or Bostonia JSON file."""
         character = await self.characters.get(user, character_id)
         parsed = transfer.parse_chat_file(data)
+        self.analytics.record("feature_used", user_id=user.id, character_id=character.id, feature="import_chat")
         for message in parsed.messages:
             if len(message.content) > 10 * self.config.max_message_chars:
                 raise InvalidInput("a message in the file is too long", code="message_too_long")

@@ -69,6 +69,7 @@ class MemoryIndexer:
         edited, when known). Called on the event loop; returns at once."""
         if self._queue is None:
             return
+        self._idle.clear()  # busy from now: `idle()` must not answer before this change is indexed
         if message_ids:
             task = asyncio.create_task(self._forget(conversation_id, list(message_ids)))
             self._pending_forgets.append(task)

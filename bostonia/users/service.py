@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 
+from bostonia.analytics.recorder import DiscardingSink, EventSink
 from bostonia.config import AuthConfig
 from bostonia.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bostonia.identity import ROLES, TIERS, Actor, User, require_admin
@@ -33,9 +34,11 @@ class UserService:
         users: UserStore,
         *,
         auth_config: AuthConfig | None = None,
+        analytics: EventSink | None = None,
     ) -> None:
         self.users = users
         self.auth_config = auth_config or AuthConfig()
+        self.analytics = analytics or DiscardingSink()
 
     # -- the signed-in user's own account ---------------------------------------------------------
 
@@ -136,6 +139,7 @@ class UserService:
             raise InvalidInput(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}", details={"field": "tier"})
         user = await self.find(email_or_id, actor=actor)
         await self.users.set_tier(user.id, tier, actor_id=actor.id)
+        self.analytics.record("subscription_changed", user_id=user.id, tier=tier, status="active", provider="admin")
         return await self.find(user.id, actor=actor)
 
     async def reset_age(self, email_or_id: str, *, actor: Actor) -> User:
