@@ -86,6 +86,7 @@ from bostonia.dashboard.pages import DashboardController, DashboardPages
 from bostonia.dashboard.service import AdminDashboard
 from bostonia.db import Database
 from bostonia.db.migrations import migrations as seed_migrations
+from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
@@ -105,7 +106,6 @@ from bostonia.lore.routes import ChatLoreController, LorebookController
 from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
-from bostonia.memory.embedder import PlainVectors, make_embedder
 from bostonia.memory.extraction import Extractor, queue_generator
 from bostonia.memory.indexer import MemoryIndexer
 from bostonia.memory.injector import MemoryInjector
@@ -119,7 +119,6 @@ from bostonia.memory.store import RecallStore
 from bostonia.memory.summaries import Summarizer, SummaryStore
 from bostonia.memory.vectors import VectorSearch
 from bostonia.moderation.classifier import OffensiveClassifier
-from bostonia.moderation.embedder import OnnxSentenceEmbedder
 from bostonia.moderation.guard import ChatGuard
 from bostonia.moderation.images import NSFWImageModel
 from bostonia.moderation.migrations import migrations as moderation_migrations
@@ -305,14 +304,16 @@ def build_moderation(
     characters: CharacterService,
     chat: ChatService,
     accounts: AccountService,
+    embedder: Embedder,
 ) -> ModerationService:
     config = settings.moderation
     moderators: list[Any] = []
     plugins.hook.register_moderators(register=moderators.append, settings=settings)
     moderator = TextModerator(
         classifier=OffensiveClassifier() if config.classifier else None,
+        # Similarity needs meanings: the shared model, or one of its own if the instance runs on hashing.
         embedder=(
-            OnnxSentenceEmbedder(settings.data_path / "cache" / "moderation", threads=config.embedding_threads)
+            (embedder if not isinstance(embedder, HashingEmbedder) else OnnxMiniLM(settings.data_path / "cache"))
             if config.similarity
             else None
         ),
@@ -382,10 +383,11 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         analytics=analytics,
     )
     accounts = AccountService(db, users, auth, settings.privacy)
-    moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
+    # One embedding model for memory, World Info's vector activation and moderation's similarity.
+    embedder = make_embedder(settings.memory.embedder, settings.data_path / "cache")
+    moderation = build_moderation(settings, plugins, db, characters, chat, accounts, embedder)
     characters.check_avatars_with(moderation)
     recall = RecallStore(db)
-    embedder = make_embedder(settings.memory.embedder)
     vectors = VectorSearch(recall, cache_bytes=settings.memory.vector_cache_mb * 1024 * 1024)
     indexer = MemoryIndexer(recall, embedder, vectors)
     records = MemoryRecords(db)

@@ -194,9 +194,6 @@ class ModerationConfig(_Section):
     # similarity on the bundled embedding model (loads torch, ~300 MB; checks take ~10 ms more).
     classifier: bool = True
     similarity: bool = True
-    # Threads for the embedding model (onnxruntime; torch's are process-wide when it falls back to torch).
-    # One keeps it from fighting llama.cpp for cores. The model is exported once to <data_dir>/cache.
-    embedding_threads: Positive = 1
     # Avatars: check images with the bundled open_nsfw model; false queues every upload for an admin.
     image_model: bool = True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,8 +13,8 @@ import pytest
 from litestar.testing import TestClient
 
 from bostonia.app import Services
+from bostonia.embeddings import HashingEmbedder, OnnxMiniLM
 from bostonia.memory import vectors as vectors_module
-from bostonia.memory.embedder import HashingEmbedder, MiniLMEmbedder
 from bostonia.memory.retrieval import Candidate, fuse, parse_time, read_query, terms_of
 from tests.fakes import ScriptedModel
 from tests.helpers import bearer, error_of
@@ -263,8 +264,8 @@ def test_in_memory_vector_search_matches_sqlite_vec(
 
 
 @pytest.mark.model
-def test_the_bundled_embedding_model_finds_paraphrases() -> None:
-    embedder = MiniLMEmbedder()
+def test_the_bundled_embedding_model_finds_paraphrases(tmp_path: Path) -> None:
+    embedder = OnnxMiniLM(tmp_path)
     texts = [
         "We adopted a beagle puppy this weekend, he chews everything.",
         "The quarterly report is due on Friday.",

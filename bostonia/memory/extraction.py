@@ -22,12 +22,12 @@ from typing import Any
 import msgspec
 
 from bostonia.db.values import new_id
+from bostonia.embeddings import Embedder
 from bostonia.errors import Unavailable
 from bostonia.llm.base import ChatMessage, GenerationRequest, SamplingParams
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
 from bostonia.memory import grounding
-from bostonia.memory.embedder import Embedder
 from bostonia.memory.records import MemoryRecord, MemoryRecords, Turn
 from bostonia.memory.store import NewDocument, RecallStore
 from bostonia.memory.vectors import VectorSearch

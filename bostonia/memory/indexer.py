@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from bostonia.memory.embedder import Embedder
+from bostonia.embeddings import Embedder
 from bostonia.memory.store import NewDocument, RecallStore, UnindexedMessage
 from bostonia.memory.vectors import VectorSearch
 

@@ -18,9 +18,9 @@ from bostonia.chat.schemas import Conversation
 from bostonia.chat.service import ChatService
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utcnow
+from bostonia.embeddings import Embedder, Vectors
 from bostonia.errors import InvalidInput, NotFound, PayloadTooLarge
 from bostonia.identity import User
-from bostonia.memory.embedder import Embedder, Vectors
 from bostonia.memory.store import scope_token, vector_blob
 from bostonia.personas.service import PersonaService
 

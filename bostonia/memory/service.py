@@ -12,9 +12,9 @@ from typing import Any
 
 from bostonia.chat.schemas import Conversation
 from bostonia.chat.service import ChatService
+from bostonia.embeddings import Embedder
 from bostonia.errors import InvalidInput, NotFound
 from bostonia.identity import User
-from bostonia.memory.embedder import Embedder
 from bostonia.memory.extraction import ExtractionJob, Extractor
 from bostonia.memory.knowledge import KnowledgeHit, KnowledgeStore
 from bostonia.memory.records import MemoryRecord, MemoryRecords

@@ -9,7 +9,7 @@ import msgspec
 import numpy as np
 
 from bostonia.db import Database, sqlite3
-from bostonia.memory.embedder import Vectors
+from bostonia.embeddings import Vectors
 
 # Messages of a conversation that have no document yet (new, or forgotten after an edit), oldest first.
 UNINDEXED = """

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bostonia.memory.embedder import Vectors
+from bostonia.embeddings import Vectors
 from bostonia.memory.store import RecallStore
 
 IN_MEMORY_FROM = 5_000
