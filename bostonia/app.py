@@ -142,7 +142,7 @@ from bostonia.plugins import (
     plugin_template_dirs,
 )
 from bostonia.ratelimit.service import RateLimiter
-from bostonia.ui import filters
+from bostonia.ui import filters, i18n
 from bostonia.ui.assets import STATIC_DIR, TEMPLATES_DIR
 from bostonia.ui.pages import AppShellPages
 from bostonia.users.migrations import migrations as user_migrations
@@ -507,6 +507,7 @@ def _template_engine(plugin_dirs: list[Path]) -> JinjaTemplateEngine:
     )
     env.globals["version"] = __version__
     env.filters.update(filters.FILTERS)
+    i18n.install(env)
     return JinjaTemplateEngine.from_environment(env)
 
 

@@ -12,6 +12,7 @@ from bostonia.config import AuthConfig
 from bostonia.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bostonia.identity import ROLES, TIERS, Actor, User, require_admin
 from bostonia.structs import changes_of
+from bostonia.ui import i18n
 from bostonia.users.schemas import (
     AgeVerification,
     Preferences,
@@ -96,7 +97,18 @@ class UserService:
         return preferences
 
     async def update_preferences(self, user: User, update: PreferencesUpdate) -> Preferences:
-        await self.users.update_preferences(user.id, changes_of(update))
+        changes = changes_of(update)
+        if "language" in changes:
+            language = i18n.supported(changes["language"])
+            if language is None:
+                raise InvalidInput(
+                    f"Bostonia is not translated into {changes['language']!r} yet; available:"
+                    f" {', '.join(i18n.available_languages())}",
+                    code="language_unavailable",
+                    details={"field": "language"},
+                )
+            changes["language"] = language
+        await self.users.update_preferences(user.id, changes)
         return await self.preferences(user)
 
     # -- administration --------------------------------------------------------------------------

@@ -19,7 +19,8 @@ from bostonia.users.schemas import Preferences, Profile
 USER_COLUMNS = f"""
     u.id, u.email, u.display_name, u.role, u.is_active, u.age_verified, u.content_tier, u.created_at,
     {effective_tier_sql("u.id")} as tier,
-    coalesce((select p.theme from user_preferences p where p.user_id = u.id), 'system') as theme
+    coalesce((select p.theme from user_preferences p where p.user_id = u.id), 'system') as theme,
+    coalesce((select p.language from user_preferences p where p.user_id = u.id), 'en') as language
 """
 PROFILE_COLUMNS = """
     u.bio, u.email_verified, u.date_of_birth, u.last_login_at, u.password_hash is not null as has_password
