@@ -82,3 +82,23 @@ def register_in_browser(page: Any, name: str = "Robin", email: str = "robin@exam
     page.get_by_label("Password").fill("correct horse battery")
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/")
+
+
+def open_menu(page: Any) -> None:
+    """The top bar's menu (library, settings, admin, sign out): a <details> the tests open like a user."""
+    menu = page.locator("details.menu")
+    if menu.get_attribute("open") is None:
+        menu.locator("summary").click()
+
+
+def sign_out(page: Any) -> None:
+    open_menu(page)
+    page.get_by_role("button", name="Sign out").click()
+
+
+def sign_in(page: Any, email: str, password: str = "correct horse battery") -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url("**/")

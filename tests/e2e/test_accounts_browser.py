@@ -10,6 +10,7 @@ import pytest
 
 from bostonia.app import build_services, create_app
 from bostonia.plugins import make_plugin_manager
+from tests.e2e.conftest import open_menu, sign_out
 from tests.fakes import ModelPlugin, ScriptedModel
 from tests.helpers import make_settings, serve_in_thread
 
@@ -46,13 +47,13 @@ def register_and_sign_in(page: Any) -> None:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/")
-    page.get_by_role("button", name="Sign out").click()
+    sign_out(page)
     page.get_by_role("link", name="Sign in").first.wait_for()
     page.goto("/login")
     page.get_by_label("Email").fill("robin@example.com")
     page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_role("link", name="Robin").wait_for()
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.locator("details.menu summary").get_by_text("Robin").wait_for()
 
 
 def test_register_login_change_theme_logout(browser: Any) -> None:
@@ -61,7 +62,7 @@ def test_register_login_change_theme_logout(browser: Any) -> None:
         register_and_sign_in(page)
         assert background(page) == LIGHT  # "system" follows the (light) OS setting
 
-        page.get_by_role("link", name="Robin").click()
+        open_menu(page)  # the user's menu (their name on the top bar) leads to the preferences
         page.get_by_role("link", name="Preferences").click()
         page.wait_for_url("**/account/preferences")
         page.get_by_label("Theme").select_option("dark")
@@ -75,9 +76,9 @@ def test_register_login_change_theme_logout(browser: Any) -> None:
         page.get_by_label("Theme").select_option("light")
         assert background(page) == LIGHT
 
-        page.get_by_role("button", name="Sign out").click()
+        sign_out(page)
         page.get_by_role("link", name="Sign in").first.wait_for()
-        assert page.get_by_role("link", name="Robin").count() == 0
+        assert page.locator("details.menu").count() == 0 and page.get_by_text("Robin").count() == 0
         page.goto("/account")
         page.wait_for_url("**/login?next=/account")
         assert problems == []
@@ -89,11 +90,11 @@ def test_forged_form_and_htmx_requests_are_refused(browser: Any) -> None:
         register_and_sign_in(page)
         page.goto("/account")
         page.evaluate("document.querySelector('form[action=\"/account\"] input[name=_csrf_token]').value = 'forged'")
-        page.get_by_label("Name").fill("Mallory")
+        page.get_by_label("Name", exact=True).fill("Mallory")
         page.get_by_role("button", name="Save profile").click()
         page.get_by_text("CSRF token missing or invalid").wait_for()
         page.goto("/account")
-        assert page.get_by_label("Name").input_value() == "Robin"
+        assert page.get_by_label("Name", exact=True).input_value() == "Robin"
 
         page.goto("/account/preferences")
         page.evaluate("document.body.setAttribute('hx-headers', JSON.stringify({'x-csrftoken': 'forged'}))")

@@ -61,6 +61,6 @@ def test_register_chat_stream_and_come_back(page: Any) -> None:
     assert page.locator(".msg.user .content", has_text="Hello! Tell me about yourself.").count() == 1
     assert page.locator(".msg.assistant .content").last.inner_text().strip() == reply.strip()
 
-    page.get_by_role("link", name="My chats").click()
+    page.get_by_role("link", name="Chats", exact=True).click()
     page.wait_for_url("**/chats")
     assert page.locator(f'a[href="{urlsplit(chat_url).path}"]').count() == 1

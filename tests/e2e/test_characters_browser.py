@@ -20,6 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.characters_support import CARDS
+from tests.e2e.conftest import open_menu
 from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -131,7 +132,8 @@ def _chunks(png: bytes) -> dict[str, bytes]:
 
 def test_import_a_png_card_then_export_it(page: Any, tmp_path: Path) -> None:
     sign_up(page, "Casey")
-    page.get_by_role("link", name="Import").click()
+    open_menu(page)
+    page.get_by_role("link", name="Import cards").click()
     page.wait_for_url("**/characters/import")
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"<html>not a card</html>")

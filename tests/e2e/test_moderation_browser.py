@@ -11,20 +11,12 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import open_page, register_in_browser
+from tests.e2e.conftest import open_menu, open_page, register_in_browser, sign_in
 from tests.e2e.test_chat_ui import say
 from tests.fakes import ScriptedModel
 from tests.helpers import PASSWORD, bearer, register
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page: Any, email: str) -> None:
-    page.goto("/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url("**/")
 
 
 def test_reports_reach_the_admin_queue_and_actions_take_effect(
@@ -70,6 +62,7 @@ def test_reports_reach_the_admin_queue_and_actions_take_effect(
     # The admin's queue: both reports with their context.
     admin_page = open_page(browser, scripted_server)
     sign_in(admin_page, "admin@example.com")
+    open_menu(admin_page)
     admin_page.get_by_role("link", name="Moderation").click()
     admin_page.wait_for_url("**/admin/moderation")
     items = admin_page.locator(".queue-item")

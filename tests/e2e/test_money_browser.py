@@ -11,8 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import open_page
-from tests.e2e.test_moderation_browser import sign_in
+from tests.e2e.conftest import open_page, sign_in
 from tests.helpers import bearer, register
 
 pytestmark = pytest.mark.browser

@@ -10,7 +10,7 @@ import pytest
 
 from bostonia.app import build_services, create_app
 from bostonia.plugins import make_plugin_manager
-from tests.e2e.conftest import register_in_browser
+from tests.e2e.conftest import register_in_browser, sign_out
 from tests.fakes import ModelPlugin, ScriptedModel
 from tests.helpers import make_settings, serve_in_thread
 
@@ -49,11 +49,11 @@ def test_register_a_passkey_then_sign_in_with_it(browser: Any) -> None:
         stored = devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]
         assert len(stored) == 1 and stored[0]["isResidentCredential"]
 
-        page.get_by_role("button", name="Sign out").click()
+        sign_out(page)
         page.goto("/login?next=/chats")
         page.get_by_role("button", name="Sign in with a passkey").click()
         page.wait_for_url(lambda address: urlsplit(address).path == "/chats")
-        assert page.get_by_role("link", name="Kit").is_visible()
+        assert page.locator("details.menu summary").get_by_text("Kit").is_visible()
         me = page.request.get("/api/v1/users/me")
         assert me.ok and me.json()["email"] == "kit@example.com"
 
