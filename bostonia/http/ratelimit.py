@@ -20,7 +20,17 @@ from bostonia.ratelimit.service import RateLimiter
 
 # Probes, static files, avatars and what browsers fetch by themselves (the service worker, the favicon, the offline
 # page) are never limited: monitoring and page assets must keep working, and a page view counts once.
-EXEMPT_PATHS = ("/health", "/ready", "/metrics", "/static", "/media", "/sw.js", "/favicon.ico", "/offline", "/robots.txt")
+EXEMPT_PATHS = (
+    "/health",
+    "/ready",
+    "/metrics",
+    "/static",
+    "/media",
+    "/sw.js",
+    "/favicon.ico",
+    "/offline",
+    "/robots.txt",
+)
 
 
 def is_exempt(path: str) -> bool:
