@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 llama_log = logging.getLogger("llama.cpp")
 
 PENALTY_LAST_N = 64  # tokens the repeat penalty looks back over (llama-cpp-python's default too)
+# Rows per micro-batch (llama_decode splits a batch into these). Below ggml's flash-attention tile (64 query
+# rows) every row's attention is computed alone, in its own cells' order: a sequence's numbers - and its
+# greedy text - do not change with what else is in the batch. (The tiled kernel mixes rows; measured to
+# change greedy text after ~20 tokens.) For prompt reading on a CPU the smaller micro-batch costs ~nothing.
+MICRO_BATCH = 48
 _WARN, _ERROR = 3, 4  # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation
 _init_lock = threading.Lock()
 _api: Any = None
@@ -118,7 +123,8 @@ class NativeContext:
         lib = api()
         params = lib.llama_context_default_params()
         params.n_ctx = n_seq * seq_len
-        params.n_batch = params.n_ubatch = n_batch
+        params.n_batch = n_batch
+        params.n_ubatch = min(n_batch, MICRO_BATCH)
         params.n_seq_max = n_seq
         params.n_threads = params.n_threads_batch = threads
         # One KV buffer for all sequences: a step's tokens of every sequence go through llama_decode as one
