@@ -4,7 +4,6 @@ sequence among several, slot eviction and restore, JSON-schema output, runaway g
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
@@ -91,7 +90,9 @@ def long_chat(tag: str, turns: int = 8) -> list[ChatMessage]:
     lines = [ChatMessage("system", f"You are a patient narrator. Story {tag}.")]
     for n in range(turns):
         lines.append(ChatMessage("user", f"{tag} question {n}: describe the river, the lantern and the road."))
-        lines.append(ChatMessage("assistant", f"{tag} answer {n}: the river bends, the lantern glows, the road goes on."))
+        lines.append(
+            ChatMessage("assistant", f"{tag} answer {n}: the river bends, the lantern glows, the road goes on.")
+        )
     return lines
 
 
@@ -146,9 +147,7 @@ NEVER_ENDING = 'root ::= "la " root'
 def test_a_runaway_generation_is_cut_by_max_tokens_and_by_the_time_limit(model: LlamaCppModel) -> None:
     by_length = ask("Sing.", grammar=NEVER_ENDING, params=greedy(24))
     by_time = ask("Sing.", grammar=NEVER_ENDING, params=greedy(100_000), time_limit=1.5)
-    started = time.monotonic()
     jobs = asyncio.run(run_together(fresh(model), [by_length, by_time]))
     short, long = jobs[0].text, jobs[1].text  # type: ignore[attr-defined]
     assert jobs[0].finish_reason == "length" and jobs[0].piece_count == 24 and ("la " * 24).startswith(short)
     assert jobs[1].finish_reason == "time" and ("la " * len(long)).startswith(long)
-    assert time.monotonic() - started < 30
