@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["streaming", "chat_engine", "accounts", "catalogue"]
+BENCHMARKS = ["streaming", "chat_engine", "engine", "accounts", "catalogue"]
 
 
 def main(names: list[str]) -> None:

@@ -288,6 +288,27 @@ def test_a_long_prompt_is_read_in_chunks_while_the_others_keep_streaming() -> No
     assert all(step[1] <= 32 and step[0] == 1 for step in busy)  # ...of one chunk each, beside a streamed token
 
 
+def test_prompts_arriving_together_are_read_shortest_first() -> None:
+    backend = FakeBackend(n_seq=3)
+    backend.gate = threading.Event()
+    firsts: list[str] = []
+
+    async def first_piece(name: str, job: GenerationJob) -> None:
+        await job.pieces.get()
+        firsts.append(name)
+        await text_of(job)
+
+    async def main() -> None:
+        with engine_on(backend, prefill_chunk=16) as engine:
+            jobs = {name: engine.submit(name, request(name * size)) for name, size in (("l", 90), ("s", 10), ("m", 40))}
+            backend.gate.set()
+            await asyncio.gather(*(first_piece(name, job) for name, job in jobs.items()))
+
+    asyncio.run(main())
+    assert firsts == ["s", "m", "l"]
+    assert all(sum(step.values()) <= 16 + 3 for step in backend.steps)  # never more than a chunk per step
+
+
 def test_a_conversation_keeps_its_slot_and_only_new_tokens_are_read() -> None:
     backend = FakeBackend(n_seq=2)
     history = "x" * 300

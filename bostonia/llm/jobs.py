@@ -59,14 +59,6 @@ class GenerationJob:
     async def __aiter__(self) -> AsyncIterator[str]:
         while True:
             item = await self.pieces.get()
-            # Text that piled up while the consumer was busy goes out as one piece.
-            while isinstance(item, str) and not self.pieces.empty():
-                following = self.pieces.get_nowait()
-                if not isinstance(following, str):
-                    yield item
-                    item = following
-                    break
-                item += following
             if item is DONE:
                 return
             if isinstance(item, BaseException):

@@ -88,7 +88,7 @@ class LlamaCppModel:
         threads: int = 0,
         batch_size: int = 512,
         parallel: int = 4,
-        prefill_chunk: int = 128,
+        prefill_chunk: int = 32,
         time_limit: float = 300.0,
         cache: SessionCache | None = None,
     ) -> None:
