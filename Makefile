@@ -37,7 +37,8 @@ browser:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
 		|| echo "chromium not installed: browser tests will be skipped"
 
-test: install browser
+# Lint first: a lint or type error fails the run before the slow tests start.
+test: install browser lint
 	$(VENV)/bin/pytest
 
 test-fast: install
@@ -48,7 +49,8 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check bostonia tests benchmarks plugins
-	$(VENV)/bin/mypy bostonia
+	$(VENV)/bin/ruff format --check bostonia tests benchmarks plugins
+	$(VENV)/bin/mypy bostonia plugins
 
 clean:
 	rm -rf $(VENV) .pytest_cache

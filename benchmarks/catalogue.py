@@ -416,7 +416,7 @@ async def measure_catalogue(data_dir: Path, facts: dict[str, Any]) -> None:
     from bostonia.plugins import make_plugin_manager
 
     settings = load_settings(None, overrides={"data_dir": str(data_dir)})
-    services = build_services(settings, make_plugin_manager(load=[]))
+    services = build_services(settings, make_plugin_manager([]))
     await services.start()
     characters = services.characters
     try:
@@ -476,7 +476,7 @@ async def measure_import(data_dir: Path, files: list[tuple[str, bytes]]) -> floa
     for name, content in files:
         read_card_file(name, content, limits)
     parse_rate = len(files) / (time.perf_counter() - started)
-    services = build_services(settings, make_plugin_manager(load=[]))
+    services = build_services(settings, make_plugin_manager([]))
     await services.start()
     try:
         owner = await services.auth.register("importer@bench.local", "benchmark password 1", "Importer")

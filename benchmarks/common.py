@@ -91,7 +91,7 @@ def serve_app(overrides: dict[str, Any], plugins: list[Any] = ()) -> Iterator[ht
     # The rate limiter stays on (its cost is part of the measurement) with limits benchmarks won't reach.
     limits = {"rate_limits": {"free": 1_000_000, "anonymous": 1_000_000}}
     settings = load_settings(None, environ={}, overrides={"data_dir": str(data_dir), **limits, **overrides})
-    manager = make_plugin_manager(load=[])
+    manager = make_plugin_manager([])
     for plugin in plugins:
         manager.register(plugin)
     app = create_app(settings, services=build_services(settings, manager))

@@ -1,3 +1,3 @@
-from bostonia.cli import app
+from bostonia.cli import main
 
-app(prog_name="bostonia")
+main()

@@ -27,16 +27,19 @@ from litestar.template import TemplateConfig
 from sqlite_utils import Migrations
 
 from bostonia import __version__
+from bostonia.accounts.admin_pages import AdminPages
+from bostonia.accounts.admin_routes import AdminController
+from bostonia.accounts.pages import AccountDeletionPages
+from bostonia.accounts.service import AccountService
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages
 from bostonia.auth.recovery import PasswordRecovery
-from bostonia.auth.routes import AuthController
+from bostonia.auth.routes import AuthController, PasswordController
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
 from bostonia.characters.builder import BuilderPages
-from bostonia.characters.bundled import seed_bundled_characters
 from bostonia.characters.media import MediaStore
 from bostonia.characters.migrations import migrations as character_migrations
 from bostonia.characters.pages import CharacterPages
@@ -52,6 +55,7 @@ from bostonia.chat.routes import ConversationController
 from bostonia.chat.service import ChatService
 from bostonia.chat.socket import chat_socket
 from bostonia.chat.store import ConversationStore
+from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import Settings, load_settings
 from bostonia.db import Database
 from bostonia.db.migrations import migrations as seed_migrations
@@ -60,6 +64,10 @@ from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
 from bostonia.http.ratelimit import rate_limit_middleware
 from bostonia.http.security import BostoniaCSRFMiddleware, csrf_config, security_headers
+from bostonia.library.pages import LibraryPages
+from bostonia.library.routes import CollectionController, MyLibraryController
+from bostonia.library.service import LibraryService
+from bostonia.library.store import LibraryStore
 from bostonia.llm.base import LoadableModel
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
@@ -76,16 +84,18 @@ from bostonia.personas.pages import PersonaPages
 from bostonia.personas.routes import PersonaController
 from bostonia.personas.service import PersonaService
 from bostonia.personas.store import PersonaStore
-from bostonia.plugins import make_plugin_manager
+from bostonia.plugins import (
+    call_all,
+    configure_plugins,
+    make_plugin_manager,
+    plugin_migrations,
+    plugin_template_dirs,
+)
 from bostonia.ratelimit.service import RateLimiter
 from bostonia.ui import filters
-from bostonia.users.admin_pages import AdminPages
-from bostonia.users.admin_routes import AdminController
-from bostonia.users.library import LibraryService
-from bostonia.users.library_store import LibraryStore
 from bostonia.users.pages import UserPages
 from bostonia.users.privacy import ConversationAccessPolicy
-from bostonia.users.routes import CollectionController, MeController
+from bostonia.users.routes import MeController
 from bostonia.users.service import UserService
 from bostonia.users.store import UserStore
 
@@ -99,7 +109,16 @@ MIGRATIONS: tuple[Migrations, ...] = (
     lore_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+
+
+def web_dir() -> Path:
+    """Templates and static files: inside the package when installed from a wheel, else the source tree's
+    top-level `web/` (where they are edited)."""
+    packaged = Path(__file__).resolve().parent / "web"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "web"
+
+
+WEB_DIR = web_dir()
 
 
 @dataclass
@@ -117,6 +136,7 @@ class Services:
     auth: AuthService
     recovery: PasswordRecovery
     users: UserService
+    accounts: AccountService
     library: LibraryService
     limiter: RateLimiter
     media: MediaStore
@@ -133,7 +153,8 @@ class Services:
         applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
-        await seed_bundled_characters(self.characters.characters)
+        await self.characters.seed_bundled()
+        await call_all(self.plugins.hook.startup(services=self))
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
@@ -159,6 +180,11 @@ class Services:
     async def stop(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        for impl in self.plugins.hook.shutdown.get_hookimpls():
+            try:
+                await call_all([impl.function(**({"services": self} if "services" in impl.argnames else {}))])
+            except Exception:  # one plugin's failure must not keep the others (or the database) open
+                log.exception("plugin %s failed to shut down", impl.plugin_name)
         await self.replies.shutdown()
         await self.characters.stop()
         self.hub.close()
@@ -172,20 +198,23 @@ def _log_failure(future: asyncio.Future[Any]) -> None:
         log.error("loading the default model failed", exc_info=future.exception())
 
 
-def open_database(settings: Settings, *, read_connections: int | None = None) -> Database:
-    """The instance's database, knowing every migration set its schema is made of."""
+def open_database(
+    settings: Settings, plugins: pluggy.PluginManager | None = None, *, read_connections: int | None = None
+) -> Database:
+    """The instance's database, knowing every migration set its schema is made of (the plugins' too)."""
     settings.data_path.mkdir(parents=True, exist_ok=True)
     return Database(
         settings.database_path,
-        migrations=MIGRATIONS,
+        migrations=(*MIGRATIONS, *(plugin_migrations(plugins) if plugins else ())),
         read_connections=read_connections or settings.database.read_connections,
         busy_timeout_ms=settings.database.busy_timeout_ms,
     )
 
 
 def build_services(settings: Settings, plugins: pluggy.PluginManager | None = None) -> Services:
-    plugins = plugins or make_plugin_manager(settings.plugins.load)
-    db = open_database(settings)
+    plugins = plugins or make_plugin_manager(settings.plugins.enabled)
+    settings = configure_plugins(plugins, settings)
+    db = open_database(settings, plugins)
     metrics = Metrics()
     models = ModelRegistry.from_plugins(plugins, settings)
     queues = GenerationQueues(metrics.queue_observer())
@@ -193,13 +222,16 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
     tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
     audit = AuditLog(db)
+    users = UserService(user_store, auth_config=settings.auth)
     auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     media = MediaStore(settings.data_path / "media")
     lorebooks = LorebookStore(db)
-    characters = CharacterService(CharacterStore(db), media=media, config=settings.characters, uploads=settings.uploads)
+    character_store = CharacterStore(db)
+    characters = CharacterService(character_store, media=media, config=settings.characters, uploads=settings.uploads)
     personas = PersonaService(PersonaStore(db))
     conversations = ConversationStore(db)
     hub = ConversationHub()
+    in_flight = RepliesInFlight()
     chat = ChatService(
         conversations,
         characters,
@@ -207,6 +239,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         hub,
         settings.llm,
         forget_session=models.forget_session,
+        in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
     )
     return Services(
@@ -226,13 +259,14 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             audit,
             lifetime_minutes=settings.auth.password_reset_minutes,
         ),
-        users=UserService(user_store, auth_config=settings.auth, privacy=settings.privacy),
+        users=users,
+        accounts=AccountService(db, users, auth, settings.privacy),
         library=LibraryService(LibraryStore(db), characters),
         limiter=RateLimiter(settings.rate_limits),
         media=media,
         characters=characters,
         lore=LoreService(lorebooks),
-        transfer=CardTransfer(characters, lorebooks, media, settings.uploads),
+        transfer=CardTransfer(characters, character_store, lorebooks, media, settings.uploads),
         personas=personas,
         hub=hub,
         chat=chat,
@@ -250,13 +284,15 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
                 LoreInjector(lorebooks),
                 *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
             ],
+            in_flight=in_flight,
         ),
     )
 
 
-def _template_engine() -> JinjaTemplateEngine:
+def _template_engine(plugin_dirs: list[Path]) -> JinjaTemplateEngine:
     env = Environment(
-        loader=FileSystemLoader(WEB_DIR / "templates"),
+        # The core's templates first: a plugin adds pages, it does not replace the app's.
+        loader=FileSystemLoader([WEB_DIR / "templates", *plugin_dirs]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
@@ -279,8 +315,8 @@ def _provide(value: Any) -> Provide:
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Litestar:
-    settings = settings or load_settings()
-    services = services or build_services(settings)
+    services = services or build_services(settings or load_settings())
+    settings = services.settings  # with the plugins' validated tables
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -306,6 +342,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "auth": _provide(services.auth),
         "recovery": _provide(services.recovery),
         "users": _provide(services.users),
+        "accounts": _provide(services.accounts),
         "library": _provide(services.library),
         "limiter": _provide(services.limiter),
         "login_options": _provide(login_options),
@@ -323,7 +360,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         route_handlers=[
             *ops_routes.ROUTES,
             AuthController,
+            PasswordController,
             MeController,
+            MyLibraryController,
             CollectionController,
             AdminController,
             CharacterController,
@@ -334,6 +373,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             PersonaPages,
             AccountPages,
             UserPages,
+            AccountDeletionPages,
+            LibraryPages,
             AdminPages,
             CharacterPages,
             BuilderPages,
@@ -364,7 +405,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
         plugins=[HTMXPlugin()],
-        template_config=TemplateConfig(instance=_template_engine()),
+        template_config=TemplateConfig(instance=_template_engine(plugin_template_dirs(services.plugins))),
         openapi_config=OpenAPIConfig(title="Bostonia", version=__version__, path="/schema"),
         request_max_body_size=settings.server.max_body_bytes,
         logging_config=None,

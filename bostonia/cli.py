@@ -2,73 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from bostonia import __version__
-from bostonia.characters.cli import character_app
-from bostonia.config import Settings, load_settings, render_default_toml
-from bostonia.errors import BostoniaError
-from bostonia.users.cli import user_app
-
-T = TypeVar("T")
+from bostonia.commands.characters import character_app
+from bostonia.commands.common import run_with_services, settings, state
+from bostonia.commands.db import db_app
+from bostonia.commands.users import user_app
+from bostonia.config import render_default_toml
 
 app = typer.Typer(
     help="Bostonia: a self-hostable AI character chat server.", no_args_is_help=True, pretty_exceptions_enable=False
 )
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(character_app, name="character")
 
 
-class State:
-    config: Path | None = None
-    data_dir: Path | None = None
-
-
-state = State()
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(f"Error: {message}", fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
-
-
-def settings(**overrides: Any) -> Settings:
-    if state.data_dir is not None:
-        overrides.setdefault("data_dir", str(state.data_dir))
-    try:
-        return load_settings(state.config, overrides=overrides)
-    except BostoniaError as exc:
-        raise fail(exc.message, 2) from None
-
-
-def run_with_services(fn: Callable[[Any], Awaitable[T]], **overrides: Any) -> T:
-    """Open the instance (migrated database, services) for one admin command, then close it."""
-    from bostonia.app import build_services
-
-    async def main() -> T:
-        services = build_services(settings(**overrides))
-        await services.start()
-        try:
-            return await fn(services)
-        finally:
-            await services.stop()
-
-    try:
-        return asyncio.run(main())
-    except BostoniaError as exc:
-        raise fail(exc.message) from None
-
-
 @app.callback()
-def main(
+def global_options(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Path to bostonia.toml.", exists=True, dir_okay=False)
     ] = None,
@@ -148,57 +104,21 @@ def init(force: Annotated[bool, typer.Option(help="Overwrite an existing bostoni
     typer.echo(f"data directory ready: {data_path}")
 
 
-# -- db ---------------------------------------------------------------------------------------------
+def register_plugin_commands(cli: typer.Typer = app) -> None:
+    """Let the enabled plugins add their commands (read from the default config file and environment,
+    since the command line is parsed only after the commands exist)."""
+    from bostonia.config import load_settings
+    from bostonia.errors import BostoniaError
+    from bostonia.plugins import make_plugin_manager
 
-
-@db_app.command("migrate")
-def db_migrate() -> None:
-    """Apply pending database migrations."""
-    from bostonia.app import open_database
-
-    db = open_database(settings(), read_connections=1)
     try:
-        applied = db.migrate_sync()
-    finally:
-        db.close()
-    typer.echo("applied: " + ", ".join(applied) if applied else "database is up to date")
+        enabled = load_settings().plugins.enabled
+        make_plugin_manager(enabled).hook.register_commands(cli=cli)
+    except BostoniaError:  # a broken config is reported by the command that reads it
+        return
 
 
-@db_app.command("check")
-def db_check() -> None:
-    """Check integrity, foreign keys, sqlite-vec and migrations. Exits 1 on any problem."""
-    from bostonia.app import open_database
-    from bostonia.db.health import integrity
-
-    current = settings()
-    if not current.database_path.exists():
-        raise fail(f"no database at {current.database_path} (run `bostonia init` or `bostonia serve`)")
-    db = open_database(current, read_connections=1)
-    try:
-        report = integrity(db)
-    finally:
-        db.close()
-    for key, value in report.items():
-        typer.echo(f"{key}: {value if value != [] else 'none'}")
-    if report["integrity"] != "ok" or report["foreign_key_violations"] or report["pending_migrations"]:
-        raise typer.Exit(1)
-
-
-@db_app.command("backup")
-def db_backup(path: Annotated[Path, typer.Argument(help="Where to write the copy.")]) -> None:
-    """Copy the database with SQLite's online backup API; safe while the server runs."""
-    from bostonia.db import Database
-
-    current = settings()
-    if not current.database_path.exists():
-        raise fail(f"no database at {current.database_path}")
-    if path.exists():
-        raise fail(f"{path} already exists; choose a new file")
-    if not path.parent.is_dir():
-        raise fail(f"directory {path.parent} does not exist")
-    db = Database(current.database_path, read_connections=1)
-    try:
-        db.backup(path)
-    finally:
-        db.close()
-    typer.echo(f"backed up {current.database_path} to {path} ({path.stat().st_size:,} bytes)")
+def main() -> None:
+    """The `bostonia` executable."""
+    register_plugin_commands()
+    app()

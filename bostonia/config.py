@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,12 +20,14 @@ from bostonia.errors import ConfigError
 
 CONFIG_ENV = "BOSTONIA_CONFIG"
 ENV_PREFIX = "BOSTONIA_"
+PLUGINS_ENV = "BOSTONIA_PLUGINS"  # a comma-separated list: the plugins to enable
 # Environment variables that share the prefix but are not configuration keys.
-NON_CONFIG_ENV = frozenset({CONFIG_ENV, "BOSTONIA_LOAD_PLUGINS"})
+NON_CONFIG_ENV = frozenset({CONFIG_ENV, PLUGINS_ENV, "BOSTONIA_LOAD_PLUGINS"})
+# Core sections that became plugin tables: still read (with a warning) for one release.
+MOVED_TO_PLUGINS = {"oidc": "oidc"}
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Positive = Annotated[int, msgspec.Meta(ge=1)]
-ProviderName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -136,33 +139,6 @@ class PrivacyConfig(_Section):
     delete_mode: Literal["delete", "anonymise"] = "delete"
 
 
-class OIDCProvider(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """One OpenID Connect (or OAuth 2) sign-in provider, used by the bostonia-oidc plugin."""
-
-    name: ProviderName  # in URLs: /auth/oidc/<name>/login
-    label: str = ""  # shown as "Sign in with <label>"
-    # Discovery reads <issuer>/.well-known/openid-configuration; explicit endpoints below override it.
-    issuer: str = ""
-    client_id: str
-    client_secret_env: str = ""  # NAME of the environment variable holding the client secret
-    scopes: list[str] = msgspec.field(default_factory=lambda: ["openid", "email", "profile"])
-    authorization_endpoint: str = ""
-    token_endpoint: str = ""
-    userinfo_endpoint: str = ""
-    jwks_uri: str = ""
-    token_auth_method: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"
-    # "form_post" for providers that POST the result back (Apple when asking for name/email).
-    response_mode: Literal["query", "form_post"] = "query"
-    # Claim names, for OAuth 2 providers whose user info is not standard OIDC (Discord: "id", "verified").
-    subject_claim: str = "sub"
-    email_verified_claim: str = "email_verified"
-    name_claim: str = "name"
-
-
-class OIDCConfig(_Section):
-    providers: list[OIDCProvider] = msgspec.field(default_factory=list)
-
-
 class LoggingConfig(_Section):
     level: str = "INFO"
     json: bool = True
@@ -195,8 +171,17 @@ class CharactersConfig(_Section):
 
 
 class PluginsConfig(_Section):
-    # Entry-point plugin names to load; None loads every installed plugin.
-    load: list[str] | None = None
+    """`[plugins]`: which installed plugins load, and each plugin's own `[plugins.<name>]` table."""
+
+    # Entry-point names of the installed plugins to load (also `BOSTONIA_PLUGINS=a,b`); an installed
+    # plugin that is not listed is not loaded.
+    enabled: list[str] = msgspec.field(default_factory=list)
+    # `[plugins.<name>]` tables as written (plus `BOSTONIA_PLUGINS_<NAME>_<KEY>` values), until
+    # `bostonia.plugins.configure_plugins` validates each against the Struct its plugin declares.
+    tables: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
+    env: dict[str, Any] = msgspec.field(default_factory=dict)
+    # The validated settings of each loaded plugin that declared a table (`plugin_api.plugin_config`).
+    config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -208,7 +193,6 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     rate_limits: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
     email: EmailConfig = msgspec.field(default_factory=EmailConfig)
     privacy: PrivacyConfig = msgspec.field(default_factory=PrivacyConfig)
-    oidc: OIDCConfig = msgspec.field(default_factory=OIDCConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
     uploads: UploadsConfig = msgspec.field(default_factory=UploadsConfig)
     characters: CharactersConfig = msgspec.field(default_factory=CharactersConfig)
@@ -249,12 +233,49 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
                 value = msgspec.json.decode(raw)
             except msgspec.DecodeError as exc:
                 raise ConfigError(f"{name}: not valid JSON ({exc})") from None
-        section = next((s for s in sorted(sections, key=len, reverse=True) if key.startswith(s + "_")), None)
-        if section is None:
+        section = next(
+            (s for s in sorted([*sections, *MOVED_TO_PLUGINS], key=len, reverse=True) if key.startswith(s + "_")),
+            None,
+        )
+        if section == "plugins":
+            rest = key[len("plugins_") :]
+            if rest == "enabled":
+                overrides.setdefault("plugins", {})["enabled"] = value
+            else:  # BOSTONIA_PLUGINS_<NAME>_<KEY>: resolved once the plugins' names and tables are known
+                overrides.setdefault("plugins", {}).setdefault("env", {})[rest] = value
+        elif section in MOVED_TO_PLUGINS:
+            plugin = MOVED_TO_PLUGINS[section].replace("-", "_")
+            overrides.setdefault("plugins", {}).setdefault("env", {})[f"{plugin}_{key[len(section) + 1 :]}"] = value
+        elif section is None:
             overrides[key] = value
         else:
             overrides.setdefault(section, {})[key[len(section) + 1 :]] = value
+    if names := environ.get(PLUGINS_ENV):
+        overrides.setdefault("plugins", {})["enabled"] = [n.strip() for n in names.split(",") if n.strip()]
     return overrides
+
+
+def _plugin_tables(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """Move `[plugins.<name>]` tables (and sections that became plugin tables) under `plugins.tables`, where
+    they wait for their plugin's Struct; `[plugins]`'s own keys stay as they are."""
+    data = dict(data)
+    plugins = dict(data.get("plugins") or {})
+    tables = dict(plugins.pop("tables", None) or {})
+    for key in [k for k, v in plugins.items() if isinstance(v, dict) and k not in ("env", "config")]:
+        tables[key] = plugins.pop(key)
+    for section, plugin in MOVED_TO_PLUGINS.items():
+        if isinstance(data.get(section), dict):
+            warnings.warn(
+                f"{source}: [{section}] is deprecated; move it to [plugins.{plugin}] (read from both in this release)",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            tables.setdefault(plugin, data.pop(section))
+    if tables:
+        plugins["tables"] = tables
+    if plugins or "plugins" in data:
+        data["plugins"] = plugins
+    return data
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -294,12 +315,13 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from None
         source = str(path)
+    data = _plugin_tables(data, source)
     try:  # validate the file on its own first, so its errors name the file rather than the env
         msgspec.convert(data, Settings)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     data = _merge(data, _env_overrides(environ))
-    data = _merge(data, dict(overrides or {}))
+    data = _merge(data, _plugin_tables(dict(overrides or {}), "overrides"))
     try:
         return msgspec.convert(data, Settings, strict=False)
     except msgspec.ValidationError as exc:
@@ -315,6 +337,8 @@ def render_default_toml() -> str:
         lines += ["", f"[{name}]"]
         section = getattr(settings, name)
         for field in msgspec.structs.fields(section):
+            if name == "plugins" and field.name != "enabled":
+                continue  # plugin tables are the plugins' own
             value = getattr(section, field.name)
             if value is None:
                 lines.append(f"# {field.name} = ")

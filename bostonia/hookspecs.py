@@ -1,18 +1,62 @@
-"""Every plugin hook, one docstring each. A test fails when a hook here is undocumented."""
+"""Every plugin hook, one docstring each. `docs/plugins.md` documents each one (a test checks it does).
+
+Plugins implement these with `bostonia.plugin_api.hookimpl` and import nothing else of Bostonia but
+`bostonia.plugin_api`. A hook implementation may accept any subset of a hook's arguments.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
 
+from bostonia.config import Settings
+from bostonia.db import Database
+
 if TYPE_CHECKING:
-    from bostonia.config import Settings
+    import typer
+    from sqlite_utils import Migrations
+
+    from bostonia.chat.replies import PromptInjector
     from bostonia.llm.base import ChatModel
 
 hookspec = pluggy.HookspecMarker("bostonia")
 hookimpl = pluggy.HookimplMarker("bostonia")
+
+
+class PluginServices(Protocol):
+    """What `startup` and `shutdown` receive: the running instance, as far as plugins may use it."""
+
+    @property
+    def settings(self) -> Settings:
+        """The instance configuration; `plugin_config(services.settings, name)` is a plugin's own table."""
+        ...
+
+    @property
+    def db(self) -> Database:
+        """The instance database: `await db.write(fn)` (fn gets a connection inside one transaction),
+        `await db.fetchall(sql, params)`, ... Plugins write only the tables their migrations created."""
+        ...
+
+
+@hookspec
+def plugin_settings() -> dict[str, type] | None:
+    """Declare the plugin's own configuration: `{name: StructType}`, a msgspec Struct for the
+    `[plugins.<name>]` table of `bostonia.toml` (use `forbid_unknown_fields=True`).
+
+    The table is validated at start-up, with the plugin's name in any error; `BOSTONIA_PLUGINS_<NAME>_<KEY>`
+    overrides a key (JSON for lists and tables). Read it back with `plugin_config(settings, name)`.
+    """
+
+
+@hookspec
+def register_migrations(register: Callable[[Migrations], None]) -> None:
+    """Register the plugin's database migrations: call `register(migrations)` with a sqlite-utils
+    `Migrations("<plugin name>")` set of named functions. Sets are applied in registration order after the
+    core's at every start (and by `bostonia db migrate`); never edit or reorder an applied migration,
+    only append new ones. A plugin owns the tables it creates (prefix their names with the plugin's)."""
 
 
 @hookspec
@@ -25,18 +69,29 @@ def register_models(register: Callable[[ChatModel], None], settings: Settings) -
 
 
 @hookspec
-def prompt_injectors(settings: Settings) -> list[Any] | None:
+def prompt_injectors(settings: Settings) -> list[PromptInjector] | None:
     """Return objects that add dynamic material to the prompt of each reply (lore, memories, summaries).
 
-    Each has `async def injections(user, conversation, character, history) -> list[PromptInjection]`
-    (see `bostonia.chat.replies.PromptInjector`). Injections sit at a fixed depth from the end of the
-    history, so they never invalidate the model's cached prompt prefix.
+    Each is a `PromptInjector`: `async def injections(user, conversation, character, history)` returning
+    `PromptInjection`s. Injections sit at a fixed depth from the end of the history, so they never
+    invalidate the model's cached prompt prefix.
     """
 
 
 @hookspec
 def extra_routes(settings: Settings) -> list[Any] | None:
-    """Return extra Litestar route handlers or routers to mount in the app."""
+    """Return extra Litestar route handlers or routers to mount in the app.
+
+    Route parameters named `user` (signed in, else 401) and `viewer` (or None) receive the caller, typed
+    `CurrentUser` / `Viewer` from the plugin API. State-changing browser requests need the CSRF token
+    (`csrf_input` in templates); handlers that cannot carry one opt out with `opt={"exclude_from_csrf": True}`.
+    """
+
+
+@hookspec
+def template_dirs() -> list[Path] | None:
+    """Return folders of Jinja templates the plugin's pages render. They are searched after the core's,
+    so a plugin template can `{% extends "base.html" %}` to sit in the app's layout (see `render_page`)."""
 
 
 @hookspec
@@ -45,3 +100,21 @@ def login_providers(settings: Settings) -> list[dict[str, str]] | None:
     text, e.g. "Sign in with Google") and `url` (a same-site path that starts the sign-in; the page
     appends `?next=<path>`). The bostonia-oidc plugin returns one per configured provider.
     """
+
+
+@hookspec
+def register_commands(cli: typer.Typer) -> None:
+    """Add command-line commands: `cli.add_typer(sub_app, name="<plugin>")` puts them under
+    `bostonia <plugin> ...`. Commands that need the instance use `run_with_services` from the plugin API."""
+
+
+@hookspec
+def startup(services: PluginServices) -> Any:
+    """Run once when the server (or an admin command) has opened the instance: migrations are applied and
+    the plugin's settings validated. May be a coroutine function. An exception stops the start-up."""
+
+
+@hookspec
+def shutdown(services: PluginServices) -> Any:
+    """Run once when the server stops, before the database closes. May be a coroutine function. An
+    exception is logged and does not stop the others."""

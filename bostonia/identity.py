@@ -1,4 +1,4 @@
-"""Who someone is: the user identity every capability sees. A leaf module — it imports nothing of Bostonia.
+"""Who someone is: the user identity every capability sees. A leaf module: it imports only the domain errors.
 
 Roles, plan tiers and content tiers are defined here once; capabilities import them from here rather
 than from each other (the users and characters packages both need them).
@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Literal
 
 import msgspec
+
+from bostonia.errors import PermissionDenied
 
 Role = Literal["user", "creator", "admin"]
 Tier = Literal["free", "plus", "pro", "creator"]
@@ -56,3 +58,9 @@ class Operator(msgspec.Struct, frozen=True):
 
 # An admin action's actor: a signed-in user (checked to be an admin) or the operator.
 Actor = User | Operator
+
+
+def require_admin(actor: Actor) -> None:
+    """Admin actions need an admin account or the operator; anyone else gets 403."""
+    if not actor.is_admin:
+        raise PermissionDenied("only admins can do this", code="admin_only")

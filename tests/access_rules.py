@@ -12,7 +12,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 IDENTITIES = ("anonymous", "other", "owner", "admin")
 Status = int | tuple[int, ...]

@@ -6,8 +6,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from bostonia import hookimpl
 from bostonia.llm.base import ChatMessage, GenerationRequest, SamplingParams
+from bostonia.plugin_api import hookimpl
 
 
 class ScriptedModel:

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar, Request, Response, get, post
 from litestar.response import Redirect
 
-from tests.conftest import serve_in_thread
+from tests.helpers import serve_in_thread
 
 CLIENT_ID = "bostonia-test-client"
 CLIENT_SECRET = "test client secret"

@@ -6,7 +6,7 @@ import pytest
 from litestar.testing import TestClient
 
 from bostonia.app import Services
-from tests.conftest import PASSWORD, bearer, error_of, post_form, register
+from tests.helpers import PASSWORD, bearer, error_of, post_form, register
 
 
 def test_register_returns_tokens_and_the_user(client: TestClient[Any]) -> None:

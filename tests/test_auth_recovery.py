@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 
 from bostonia.app import Services
 from bostonia.config import Settings
-from tests.conftest import PASSWORD, bearer, error_of, free_port, make_settings, post_form
+from tests.helpers import PASSWORD, bearer, error_of, free_port, make_settings, post_form
 
 NEW_PASSWORD = "a brand new passphrase"
 LINK = re.compile(r"(http\S+/reset-password\?token=(\S+))")
@@ -163,7 +163,7 @@ def test_without_email_configured_the_answer_is_the_same() -> None:
     from bostonia.plugins import make_plugin_manager
 
     plain = make_settings()
-    app = create_app(plain, services=build_services(plain, make_plugin_manager(load=[])))
+    app = create_app(plain, services=build_services(plain, make_plugin_manager([])))
     with TestClient(app) as client:
         response = forgot(client, "alice@example.com")
     assert response.status_code == 202 and "admin can create a link" in response.json()["message"]
@@ -176,7 +176,7 @@ def test_an_unreachable_smtp_server_is_logged_not_leaked(
     from bostonia.plugins import make_plugin_manager
 
     broken = make_settings(email={"host": "127.0.0.1", "port": free_port(), "starttls": False})
-    services = build_services(broken, make_plugin_manager(load=[]))
+    services = build_services(broken, make_plugin_manager([]))
     with TestClient(create_app(broken, services=services)) as client:
         client.post("/api/v1/auth/register", json={"email": "dana@example.com", "password": PASSWORD})
         assert forgot(client, "dana@example.com").status_code == 202

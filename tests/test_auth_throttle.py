@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 
 from bostonia.auth.throttle import LoginThrottle
 from bostonia.errors import RateLimited
-from tests.conftest import PASSWORD, error_of, post_form
+from tests.helpers import PASSWORD, error_of, post_form
 
 
 class Clock:
@@ -70,7 +70,7 @@ def test_emails_are_keyed_case_insensitively_and_failures_decay() -> None:
 
 @pytest.fixture
 def settings() -> Any:
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     return make_settings(auth={"login_free_attempts": 2, "login_free_attempts_per_ip": 50})
 

@@ -29,9 +29,8 @@ from bostonia.app import Services, build_services, create_app
 from bostonia.auth import service as auth_service
 from bostonia.plugins import make_plugin_manager
 from tests.access_rules import ACCESS_RULES, IDENTITIES, PRIVATE_CHARACTER, WEBSOCKET_RULES, Case
-from tests.conftest import PASSWORD, bearer, csrf_token, make_settings, register
 from tests.fakes import ModelPlugin, ScriptedModel
-from tests.test_users import add_character
+from tests.helpers import PASSWORD, add_character, bearer, csrf_token, make_settings, register
 
 ADMIN_EMAIL = "admin@example.com"
 CHEAP_HASHER = partial(PasswordHasher, time_cost=1, memory_cost=1024, parallelism=1)
@@ -65,12 +64,14 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
         "authorization_endpoint": "http://127.0.0.1:9/authorize",
         "token_endpoint": "http://127.0.0.1:9/token",
     }
-    settings = make_settings(data_dir=str(tmp_path_factory.mktemp("matrix")), oidc={"providers": [provider]})
+    settings = make_settings(
+        data_dir=str(tmp_path_factory.mktemp("matrix")), plugins={"oidc": {"providers": [provider]}}
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(auth_service, "PasswordHasher", CHEAP_HASHER)
-        plugins = make_plugin_manager(load=[])
+        plugins = make_plugin_manager([])
         plugins.register(ModelPlugin(ScriptedModel()))
-        plugins.register(bostonia_oidc)
+        plugins.register(bostonia_oidc, name="oidc")
         services = build_services(settings, plugins)
     app = create_app(settings, services=services)
     with TestClient(app) as client:

@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from PIL import Image
 
 from tests.characters_support import card_bytes
-from tests.conftest import PASSWORD, bearer, csrf_token, post_form, register
+from tests.helpers import PASSWORD, bearer, csrf_token, post_form, register
 
 HTML = {"accept": "text/html"}
 GRID = {**HTML, "hx-request": "true", "hx-target": "results"}

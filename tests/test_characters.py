@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 
 from bostonia.app import Services
 from bostonia.cards.model import parse_card
-from tests.conftest import bearer, error_of, register
+from tests.helpers import bearer, error_of, register
 
 
 @pytest.fixture

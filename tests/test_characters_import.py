@@ -28,7 +28,7 @@ from tests.characters_support import (
     row_counts,
     upload,
 )
-from tests.conftest import bearer, error_of, register
+from tests.helpers import bearer, error_of, register
 
 # What a V2/V3 export states that a V1 card (or a sparse one) may leave out: the spec's defaults.
 V2_DEFAULTS = {

@@ -7,7 +7,7 @@ from litestar.testing import TestClient
 
 from bostonia.characters import store as store_module
 from bostonia.characters.search import TermIndex, edit_distance, fold, fts_query, query_words
-from tests.conftest import bearer
+from tests.helpers import bearer
 
 
 def test_query_words_are_folded_and_bounded() -> None:

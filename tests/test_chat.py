@@ -1,61 +1,24 @@
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from litestar.testing import TestClient
 
-from tests.conftest import bearer, error_of, make_settings, register
 from tests.fakes import ScriptedModel
-
-SSE = {"accept": "text/event-stream"}
-
-
-def first_character(client: httpx.Client, name: str | None = None) -> dict[str, Any]:
-    items = client.get("/api/v1/characters").json()["items"]
-    return next(c for c in items if name is None or c["name"] == name)
-
-
-def new_conversation(client: httpx.Client, account: dict[str, Any], name: str | None = None) -> dict[str, Any]:
-    character = first_character(client, name)
-    response = client.post("/api/v1/conversations", json={"character_id": character["id"]}, headers=bearer(account))
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def messages(client: httpx.Client, account: dict[str, Any], conversation_id: str) -> list[dict[str, Any]]:
-    response = client.get(f"/api/v1/conversations/{conversation_id}/messages", headers=bearer(account))
-    assert response.status_code == 200, response.text
-    return response.json()["items"]
-
-
-def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, Any]]:
-    name, data = None, []
-    for line in lines:
-        if line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            data.append(line[5:].lstrip())
-        elif line == "" and (name or data):
-            yield name or "message", json.loads("\n".join(data))
-            name, data = None, []
-
-
-def stream_events(
-    client: TestClient[Any], account: dict[str, Any], conversation_id: str, content: str
-) -> list[tuple[str, Any]]:
-    with client.stream(
-        "POST",
-        f"/api/v1/conversations/{conversation_id}/messages",
-        json={"content": content},
-        headers={**bearer(account), **SSE},
-    ) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        return list(parse_sse(response.iter_lines()))
+from tests.helpers import (
+    SSE,
+    bearer,
+    error_of,
+    first_character,
+    make_settings,
+    messages,
+    new_conversation,
+    parse_sse,
+    register,
+    stream_events,
+)
 
 
 def test_new_conversation_starts_with_the_greeting(client: TestClient[Any], alice: dict[str, Any]) -> None:

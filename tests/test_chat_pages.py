@@ -8,9 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import PASSWORD, bearer, csrf_token, post_form, register
 from tests.fakes import ScriptedModel
-from tests.test_chat import first_character
+from tests.helpers import PASSWORD, bearer, csrf_token, first_character, post_form, register
 
 
 def htmx(client: httpx.Client) -> dict[str, str]:

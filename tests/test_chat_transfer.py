@@ -9,10 +9,16 @@ import pytest
 from litestar.testing import TestClient
 
 from bostonia.chat.transfer import parse_date
-from tests.conftest import bearer, error_of
 from tests.fakes import ScriptedModel
-from tests.test_chat import first_character, messages, new_conversation
-from tests.test_chat_tree import API, send
+from tests.helpers import (
+    API,
+    bearer,
+    error_of,
+    first_character,
+    messages,
+    new_conversation,
+    send,
+)
 
 # A chat as SillyTavern writes it (1.12-style: humanized dates, swipes with swipe_info, extras).
 ST_CHAT = (
@@ -226,7 +232,7 @@ def test_sillytavern_dates_in_every_style(value: Any, expected: str | None) -> N
 
 
 def test_import_from_the_chats_page(client: TestClient[Any], alice: dict[str, Any]) -> None:
-    from tests.conftest import csrf_token, post_form
+    from tests.helpers import csrf_token, post_form
 
     post_form(client, "/login", {"email": "alice@example.com", "password": "correct horse battery"})
     juniper = first_character(client, "Juniper Ashdown")

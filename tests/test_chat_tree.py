@@ -9,17 +9,8 @@ from litestar.testing import TestClient
 
 from bostonia.app import Services
 from bostonia.cards.model import parse_card
-from tests.conftest import bearer, error_of
 from tests.fakes import ScriptedModel
-from tests.test_chat import messages, new_conversation
-
-API = "/api/v1/conversations"
-
-
-def send(client: TestClient[Any], account: dict[str, Any], cid: str, content: str) -> dict[str, Any]:
-    response = client.post(f"{API}/{cid}/messages", json={"content": content}, headers=bearer(account))
-    assert response.status_code == 201, response.text
-    return response.json()
+from tests.helpers import API, bearer, error_of, messages, new_conversation, send
 
 
 def chat_with_turns(client: TestClient[Any], account: dict[str, Any], model: ScriptedModel, turns: int) -> str:

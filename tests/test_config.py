@@ -66,14 +66,14 @@ def test_env_overrides_every_section_key(tmp_path: Path) -> None:
         "BOSTONIA_LLM_TEMPERATURE": "0.2",
         "BOSTONIA_AUTH_SECURE_COOKIES": "true",
         "BOSTONIA_DATA_DIR": str(tmp_path / "elsewhere"),
-        "BOSTONIA_PLUGINS_LOAD": '["a", "b"]',
+        "BOSTONIA_PLUGINS_ENABLED": '["a", "b"]',
     }
     settings = load_settings(path, environ=env)
     assert settings.server.port == 9100
     assert settings.llm.temperature == 0.2
     assert settings.auth.secure_cookies is True
     assert settings.data_path == (tmp_path / "elsewhere").resolve()
-    assert settings.plugins.load == ["a", "b"]
+    assert settings.plugins.enabled == ["a", "b"]
 
 
 def test_unknown_env_key_is_rejected() -> None:

@@ -11,8 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from bostonia.http.security import CONTENT_SECURITY_POLICY, CSRF_COOKIE
-from tests.conftest import PASSWORD, bearer, csrf_token, error_of, post_form
-from tests.test_users import HTML, sign_in
+from tests.helpers import HTML, PASSWORD, bearer, csrf_token, error_of, post_form, sign_in
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "web" / "templates"
 
@@ -120,10 +119,10 @@ def test_htmx_is_configured_for_the_csp(client: TestClient[Any]) -> None:
 def test_https_instances_send_hsts(tmp_path: Path) -> None:
     from bostonia.app import build_services, create_app
     from bostonia.plugins import make_plugin_manager
-    from tests.conftest import make_settings
+    from tests.helpers import make_settings
 
     settings = make_settings(auth={"secure_cookies": True})
-    with TestClient(create_app(settings, services=build_services(settings, make_plugin_manager(load=[])))) as client:
+    with TestClient(create_app(settings, services=build_services(settings, make_plugin_manager([])))) as client:
         response = client.get("/health")
     assert response.headers["strict-transport-security"].startswith("max-age=")
     assert "Secure" in response.headers["set-cookie"]  # the CSRF cookie

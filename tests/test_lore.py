@@ -10,7 +10,7 @@ from litestar.testing import TestClient
 from bostonia.lore import convert
 from bostonia.lore.schemas import LoreEntry
 from tests.characters_support import CARD_ENTRY_DEFAULTS, LOREBOOKS, assert_kept, upload
-from tests.conftest import bearer, error_of
+from tests.helpers import bearer, error_of
 
 ELDORIA = json.loads((LOREBOOKS / "Eldoria.json").read_text())
 SKYREACH = json.loads((LOREBOOKS / "skyreach_v3.json").read_text())

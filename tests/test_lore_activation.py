@@ -8,8 +8,8 @@ from litestar.testing import TestClient
 
 from bostonia.lore.activation import is_active, key_matches
 from bostonia.lore.schemas import LoreEntry
-from tests.conftest import bearer
 from tests.fakes import ScriptedModel
+from tests.helpers import bearer
 
 CARD = {
     "spec": "chara_card_v2",

@@ -9,7 +9,7 @@ from litestar.testing import TestClient
 
 from bostonia.app import Services
 from bostonia.observability.logs import JsonFormatter, request_id
-from tests.conftest import bearer, error_of
+from tests.helpers import bearer, error_of
 
 
 def test_health(client: TestClient[Any]) -> None:

@@ -14,8 +14,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bostonia.app import build_services, create_app
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import PASSWORD, make_settings, post_form, register, serve_in_thread
 from tests.fakes import ModelPlugin, ScriptedModel
+from tests.helpers import PASSWORD, make_settings, post_form, register, serve_in_thread
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, running_provider
 
 SECRET_ENV = "TEST_OIDC_CLIENT_SECRET"
@@ -31,21 +31,23 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
 @pytest.fixture
 def server(provider: Provider) -> Iterator[str]:
     settings = make_settings(
-        oidc={
-            "providers": [
-                {
-                    "name": "test",
-                    "label": "Test ID",
-                    "issuer": provider.issuer,
-                    "client_id": CLIENT_ID,
-                    "client_secret_env": SECRET_ENV,
-                }
-            ]
+        plugins={
+            "oidc": {
+                "providers": [
+                    {
+                        "name": "test",
+                        "label": "Test ID",
+                        "issuer": provider.issuer,
+                        "client_id": CLIENT_ID,
+                        "client_secret_env": SECRET_ENV,
+                    }
+                ]
+            }
         }
     )
-    plugins = make_plugin_manager(load=[])
+    plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(ScriptedModel()))
-    plugins.register(bostonia_oidc)
+    plugins.register(bostonia_oidc, name="oidc")
     with serve_in_thread(create_app(settings, services=build_services(settings, plugins))) as url:
         provider.redirect_uris.add(f"{url}/auth/oidc/test/callback")
         yield url

@@ -6,7 +6,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.conftest import PASSWORD, post_form
+from tests.helpers import PASSWORD, post_form
 
 HTML = {"accept": "text/html"}
 

@@ -4,10 +4,8 @@ from typing import Any
 
 from litestar.testing import TestClient
 
-from tests.conftest import bearer, error_of, post_form
 from tests.fakes import ScriptedModel
-from tests.test_chat import first_character, messages
-from tests.test_chat_tree import API, send
+from tests.helpers import API, bearer, error_of, first_character, messages, post_form, send
 
 PERSONAS = "/api/v1/personas"
 

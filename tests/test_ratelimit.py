@@ -17,8 +17,7 @@ from bostonia.config import RateLimitConfig, Settings
 from bostonia.errors import RateLimited
 from bostonia.identity import User
 from bostonia.ratelimit.service import RateLimiter
-from tests.conftest import bearer, error_of, make_settings, register
-from tests.test_chat import new_conversation
+from tests.helpers import bearer, error_of, make_settings, new_conversation, register
 
 LIMITS = {"free": 5, "plus": 8, "pro": 12, "creator": 20, "anonymous": 3}
 

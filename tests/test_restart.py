@@ -7,13 +7,13 @@ from litestar import Litestar
 
 from bostonia.app import build_services, create_app
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import PASSWORD, bearer, make_settings, register, serve_in_thread
 from tests.fakes import ModelPlugin, ScriptedModel
+from tests.helpers import PASSWORD, bearer, make_settings, register, serve_in_thread
 
 
 def fresh_app() -> Litestar:
     settings = make_settings()
-    plugins = make_plugin_manager(load=[])
+    plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(ScriptedModel()))
     return create_app(settings, services=build_services(settings, plugins))
 

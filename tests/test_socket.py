@@ -13,9 +13,8 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from tests.conftest import bearer, register
 from tests.fakes import ScriptedModel
-from tests.test_chat import messages, new_conversation
+from tests.helpers import bearer, messages, new_conversation, register
 
 
 class Socket:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import uuid
 from typing import Any
 
 import pytest
@@ -12,28 +11,7 @@ from litestar.testing import TestClient
 from bostonia.app import Services
 from bostonia.users.schemas import AgeVerification
 from bostonia.users.service import age_on
-from tests.conftest import bearer, error_of, post_form
-
-HTML = {"accept": "text/html"}
-
-
-def add_character(
-    services: Services,
-    name: str,
-    *,
-    creator_id: str | None = None,
-    visibility: str = "public",
-    content_tier: str = "sfw",
-) -> str:
-    """A character row straight into the database (the catalogue API is another capability's)."""
-    character_id = str(uuid.uuid4())
-    services.db.write_sync(
-        lambda conn: conn.execute(
-            "insert into characters (id, creator_id, name, visibility, content_tier) values (?, ?, ?, ?, ?)",
-            (character_id, creator_id, name, visibility, content_tier),
-        )
-    )
-    return character_id
+from tests.helpers import HTML, add_character, bearer, error_of, post_form, sign_in
 
 
 def years_ago(years: int, days: int = 0) -> str:
@@ -231,13 +209,6 @@ def test_the_only_admin_cannot_delete_themselves(client: TestClient[Any], alice:
 
 
 # -- pages ------------------------------------------------------------------------------------------
-
-
-def sign_in(client: TestClient[Any], email: str = "alice@example.com") -> None:
-    response = post_form(
-        client, "/login", {"email": email, "password": "correct horse battery"}, follow_redirects=False
-    )
-    assert response.status_code == 303
 
 
 def test_account_page_edits_the_profile(client: TestClient[Any], alice: dict[str, Any]) -> None:

@@ -10,9 +10,18 @@ from litestar.testing import TestClient
 
 from bostonia.app import Services
 from bostonia.config import Settings
-from tests.conftest import PASSWORD, bearer, error_of, make_settings, post_form, register
-from tests.test_chat import new_conversation
-from tests.test_users import HTML, add_character, sign_in
+from tests.helpers import (
+    HTML,
+    PASSWORD,
+    add_character,
+    bearer,
+    error_of,
+    make_settings,
+    new_conversation,
+    post_form,
+    register,
+    sign_in,
+)
 
 ADMIN = "/api/v1/admin"
 

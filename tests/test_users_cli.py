@@ -9,7 +9,7 @@ import httpx
 from typer.testing import CliRunner
 
 from bostonia.cli import app
-from tests.conftest import PASSWORD, bearer, register
+from tests.helpers import PASSWORD, bearer, register
 
 runner = CliRunner()
 
@@ -81,7 +81,7 @@ def test_admin_cli_never_shows_conversations() -> None:
     create("root@example.com", "admin")
     commands = [c.name for c in app.registered_groups if c.name == "user"]
     assert commands == ["user"]
-    from bostonia.users.cli import user_app
+    from bostonia.commands.users import user_app
 
     names = {c.name for c in user_app.registered_commands}
     assert names == {"create", "list", "show", "set-role", "set-tier", "disable", "enable", "delete", "reset-link"}

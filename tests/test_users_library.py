@@ -9,8 +9,7 @@ import pytest
 from litestar.testing import TestClient
 
 from bostonia.app import Services
-from tests.conftest import bearer, error_of, post_form
-from tests.test_users import HTML, add_character, sign_in
+from tests.helpers import HTML, add_character, bearer, error_of, post_form, sign_in
 
 FAVORITES = "/api/v1/users/me/favorites"
 COLLECTIONS = "/api/v1/users/me/collections"

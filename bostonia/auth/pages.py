@@ -10,14 +10,17 @@ from litestar.datastructures import Cookie
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
+from bostonia.auth.deps import Auth, LoginOptions, Recovery
 from bostonia.auth.service import AuthService
 from bostonia.config import Settings
 from bostonia.errors import BostoniaError, RateLimited
 from bostonia.http.auth import SESSION_COOKIE, client_ip, public_base_url
-from bostonia.http.deps import Auth, Config, LoginOptions, Recovery, Viewer
+from bostonia.http.deps import Config, CurrentUser, Viewer
 from bostonia.http.errors import status_for
 from bostonia.identity import User
 from bostonia.ui.forms import Form
+from bostonia.users.deps import Users
+from bostonia.users.pages import account_page
 
 
 def safe_next(target: str | None) -> str:
@@ -167,3 +170,17 @@ class AccountPages(Controller):
         response = Redirect("/login?notice=password_changed", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
+
+    @post("/account/password")
+    async def change_password(
+        self, data: Form, user: CurrentUser, users: Users, auth: Auth, request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        """The account page's password form; every other session of the account is signed out."""
+        keep = await auth.browser_session_family(request.cookies.get(SESSION_COOKIE, ""))
+        try:
+            await auth.change_password(
+                user, data.get("current_password", ""), data.get("new_password", ""), keep_session=keep
+            )
+        except BostoniaError as exc:
+            return await account_page(user, users, error=exc.message, status=status_for(exc))
+        return Redirect("/account?notice=password", status_code=303)

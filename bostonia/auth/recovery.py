@@ -13,14 +13,13 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from bostonia.audit.store import AuditLog
+from bostonia.auth.schemas import ResetLink
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import PasswordResetStore
 from bostonia.auth.tokens import hash_token, new_opaque_token
 from bostonia.errors import BostoniaError, InvalidInput
-from bostonia.identity import User
+from bostonia.identity import Actor, User, require_admin
 from bostonia.mail.sender import Mailer
-from bostonia.users.schemas import ResetLink
-from bostonia.users.service import require_admin
 
 log = logging.getLogger(__name__)
 # One reset mail per address per this many seconds, so the form cannot be used to flood an inbox.
@@ -56,13 +55,11 @@ class PasswordRecovery:
         expires_at = await self.resets.create(user.id, hash_token(token), self.lifetime)
         return ResetLink(url=f"{base_url.rstrip('/')}{RESET_PATH}?token={quote(token)}", expires_at=expires_at)
 
-    async def admin_link(self, user: User, base_url: str, *, actor: User | None = None) -> ResetLink:
-        """A reset link an admin hands over (web page, API or CLI, where actor is None); audit-logged."""
+    async def admin_link(self, user: User, base_url: str, *, actor: Actor) -> ResetLink:
+        """A reset link an admin hands over (web page, API, or the operator at the CLI); audit-logged."""
         require_admin(actor)
         link = await self.create_link(user, base_url)
-        await self.audit.record(
-            actor_id=actor.id if actor else None, action="user.reset_link", target_type="user", target_id=user.id
-        )
+        await self.audit.record(actor_id=actor.id, action="user.reset_link", target_type="user", target_id=user.id)
         return link
 
     def request_reset(self, email: str, base_url: str) -> str:

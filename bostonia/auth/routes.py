@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Controller, Request, Response, post
 from litestar.params import JSONBody
 
+from bostonia.auth.deps import Auth, Recovery
 from bostonia.auth.schemas import (
     ForgotPasswordRequest,
     LoginRequest,
@@ -20,8 +21,9 @@ from bostonia.auth.schemas import (
 )
 from bostonia.http.auth import SESSION_COOKIE, bearer_token, client_ip, public_base_url
 from bostonia.http.bodies import optional_body
-from bostonia.http.deps import Auth, Config, CurrentUser, Recovery, Users
-from bostonia.users.schemas import AgeVerification, Profile
+from bostonia.http.deps import Config, CurrentUser
+from bostonia.users.deps import Users
+from bostonia.users.schemas import AgeVerification, PasswordChange, Profile
 
 
 class AuthController(Controller):
@@ -85,3 +87,22 @@ class AuthController(Controller):
         """Choose a new password with a reset token. The token works once; every session is signed out."""
         await recovery.reset_password(data.token, data.password)
         return Notice(message="your password has been changed; sign in with the new one")
+
+
+class PasswordController(Controller):
+    """The signed-in user's password (under `/users/me`, where the account lives)."""
+
+    path = "/api/v1/users/me"
+    tags = ["users"]
+
+    @post("/password", status_code=200)
+    async def change_password(
+        self, data: JSONBody[PasswordChange], user: CurrentUser, auth: Auth, request: Request[Any, Any, Any]
+    ) -> Notice:
+        """Change the password; every other session of the account is signed out, this one stays."""
+        if token := bearer_token(request):
+            keep = auth.session_of_access_token(token)
+        else:
+            keep = await auth.browser_session_family(request.cookies.get(SESSION_COOKIE, ""))
+        await auth.change_password(user, data.current_password, data.new_password, keep_session=keep)
+        return Notice(message="password changed; other sessions were signed out")

@@ -54,3 +54,8 @@ class Notice(msgspec.Struct, kw_only=True):
 
     status: Literal["ok"] = "ok"
     message: str
+
+
+class ResetLink(msgspec.Struct, kw_only=True):
+    url: str
+    expires_at: str

@@ -79,6 +79,11 @@ class AuthService:
         valid = await self._verify(password_hash or self._dummy_hash, password)
         return bool(password_hash) and valid
 
+    async def password_matches_if_set(self, user: User, password: str) -> bool:
+        """For confirming a grave action: the password, when the account has one (one made through a
+        sign-in provider may not)."""
+        return not await self.users.password_hash(user.id) or await self.password_matches(user, password)
+
     async def change_password(
         self, user: User, current_password: str, new_password: str, *, keep_session: str | None = None
     ) -> None:
@@ -88,7 +93,7 @@ class AuthService:
             raise InvalidInput(
                 "the current password is not correct", code="wrong_password", details={"field": "current_password"}
             )
-        await self.users.set_password(user.id, await self.hash_password(new_password), keep_family=keep_session)
+        await self.sessions.set_password(user.id, await self.hash_password(new_password), keep_family=keep_session)
 
     # -- accounts --------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import msgspec
 
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utc_in, utcnow
+from bostonia.users.store import set_password_hash_in
 
 SessionKind = Literal["browser", "refresh"]
 
@@ -59,7 +60,7 @@ def set_password_in(
     conn: sqlite3.Connection, user_id: str, password_hash: str, *, keep_family: str | None = None
 ) -> None:
     """A new password signs out every session of the user (but `keep_family`, the one changing it)."""
-    conn.execute("update users set password_hash = ?, updated_at = ? where id = ?", (password_hash, utcnow(), user_id))
+    set_password_hash_in(conn, user_id, password_hash)
     revoke_user_sessions(conn, user_id, keep_family=keep_family)
 
 
@@ -71,9 +72,22 @@ def revoke_user_sessions(conn: sqlite3.Connection, user_id: str, *, keep_family:
     ).rowcount
 
 
+def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> dict[str, int]:
+    """A deleted account's sign-ins: sessions and refresh tokens, linked providers, reset links."""
+    return {
+        "sessions": conn.execute("delete from auth_sessions where user_id = ?", (user_id,)).rowcount,
+        "linked_providers": conn.execute("delete from auth_identities where user_id = ?", (user_id,)).rowcount,
+        "reset_links": conn.execute("delete from password_resets where user_id = ?", (user_id,)).rowcount,
+    }
+
+
 class SessionStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+
+    async def set_password(self, user_id: str, password_hash: str, *, keep_family: str | None = None) -> None:
+        """Change the password and sign out every other session, in one transaction."""
+        await self.db.write(lambda conn: set_password_in(conn, user_id, password_hash, keep_family=keep_family))
 
     async def create(
         self,

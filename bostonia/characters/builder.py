@@ -12,6 +12,7 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, MultipartBody
 from litestar.response import Redirect, Response, Template
 
+from bostonia.characters.deps import Characters, Transfer
 from bostonia.characters.media import ProcessedImage
 from bostonia.characters.routes import CardUpload, import_result, import_upload
 from bostonia.characters.schemas import (
@@ -23,10 +24,8 @@ from bostonia.characters.schemas import (
 )
 from bostonia.characters.service import CharacterService
 from bostonia.errors import BostoniaError, InvalidInput
-from bostonia.http.deps import Characters, Config, CurrentUser, Transfer
+from bostonia.http.deps import Config, CurrentUser
 from bostonia.identity import CONTENT_TIERS, User
-from bostonia.lore.convert import book_to_card
-from bostonia.lore.store import LorebookStore
 from bostonia.prompt.macros import expand
 from bostonia.ui.forms import SAMPLER_FIELDS, Form, sampler_values
 
@@ -192,10 +191,6 @@ def validation_message(exc: msgspec.ValidationError) -> str:
 class BuilderPages(Controller):
     include_in_schema = False
 
-    async def _book(self, lorebooks: LorebookStore, character_id: str) -> dict[str, Any] | None:
-        book = await lorebooks.for_character(character_id)
-        return book_to_card(book) if book else None
-
     def _form(
         self,
         user: User,
@@ -245,7 +240,7 @@ class BuilderPages(Controller):
         self, character_id: FromPath[str], user: CurrentUser, characters: Characters, transfer: Transfer
     ) -> Template:
         character = await characters.editable(user, character_id)
-        book = await self._book(transfer.lorebooks, character_id)
+        book = await transfer.embedded_book(character_id)
         return self._form(user, values_from(character, book), character=character)
 
     @post("/characters/{character_id:str}/edit")
@@ -260,7 +255,7 @@ class BuilderPages(Controller):
         character = await characters.editable(user, character_id)
         values = values_from_form(data)
         try:
-            fields = character_fields(values, await self._book(transfer.lorebooks, character_id))
+            fields = character_fields(values, await transfer.embedded_book(character_id))
             update = msgspec.convert(fields, CharacterUpdate)
             avatar = await _avatar(characters, data.get("avatar"))
             await characters.update(user, character_id, update)

@@ -104,3 +104,49 @@ def m001_catalogue(db: sqlite_utils.Database) -> None:
         from characters c join character_search_keys k on k.character_id = c.id where c.deleted_at is null;
         """,
     )
+
+
+@migrations()
+def m002_counters(db: sqlite_utils.Database) -> None:
+    """The characters capability owns its denormalised counters: whoever writes conversations, messages,
+    favorites or ratings, these triggers keep the character's numbers true in the same transaction (a
+    deleted account's favorites and ratings included), so no other capability writes `characters`."""
+    run_script(
+        db,
+        """
+        create trigger character_counts_conversation after insert on conversations begin
+            update characters set total_conversations = total_conversations + 1 where id = new.character_id;
+        end;
+        create trigger character_counts_message after insert on messages
+        when new.role in ('user', 'assistant') begin
+            update characters set total_messages = total_messages + 1
+            where id = (select character_id from conversations where id = new.conversation_id);
+        end;
+        create trigger character_counts_favorite after insert on user_favorites begin
+            update characters set favorite_count = favorite_count + 1 where id = new.character_id;
+        end;
+        create trigger character_counts_unfavorite after delete on user_favorites begin
+            update characters set favorite_count = max(favorite_count - 1, 0) where id = old.character_id;
+        end;
+        create trigger character_counts_rating after insert on character_ratings begin
+            update characters set
+                rating_count = (select count(*) from character_ratings r where r.character_id = new.character_id),
+                avg_rating = coalesce((select avg(r.rating) from character_ratings r
+                                       where r.character_id = new.character_id), 0)
+            where id = new.character_id;
+        end;
+        create trigger character_counts_rating_change after update of rating on character_ratings begin
+            update characters set
+                avg_rating = coalesce((select avg(r.rating) from character_ratings r
+                                       where r.character_id = new.character_id), 0)
+            where id = new.character_id;
+        end;
+        create trigger character_counts_unrating after delete on character_ratings begin
+            update characters set
+                rating_count = (select count(*) from character_ratings r where r.character_id = old.character_id),
+                avg_rating = coalesce((select avg(r.rating) from character_ratings r
+                                       where r.character_id = old.character_id), 0)
+            where id = old.character_id;
+        end;
+        """,
+    )

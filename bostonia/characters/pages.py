@@ -6,23 +6,33 @@ link and tab also works without JavaScript.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from bostonia.characters.schemas import Character, Rate
+from bostonia.characters.deps import Characters
+from bostonia.characters.schemas import Character, FavoriteState, Rate
 from bostonia.characters.service import CharacterService
 from bostonia.errors import InvalidInput
-from bostonia.http.deps import Characters, Chat, CurrentUser, Viewer
+from bostonia.http.deps import CurrentUser, Viewer
 from bostonia.identity import User
 from bostonia.ui.forms import Form
-from bostonia.users.schemas import FavoriteState
 
 Tab = Literal["trending", "new", "popular", "rating"]
 TABS = [("trending", "Trending"), ("new", "New"), ("rating", "Top rated"), ("popular", "Popular")]
 PAGE_SIZE = 24
+
+
+@runtime_checkable
+class ChatsWithCharacter(Protocol):
+    """The viewer's conversations with a character, for its page: the chat capability provides it (as
+    `chat`) — chat sits above characters, so characters asks for what it needs instead of importing it."""
+
+    async def list_conversations(self, user: User, *, character_id: str) -> Sequence[Any]: ...
 
 
 def wants_partial(request: Request[Any, Any, Any], target: str) -> bool:
@@ -77,7 +87,11 @@ class CharacterPages(Controller):
 
     @get("/characters/{character_id:str}")
     async def character_page(
-        self, character_id: FromPath[str], viewer: Viewer, characters: Characters, chat: Chat
+        self,
+        character_id: FromPath[str],
+        viewer: Viewer,
+        characters: Characters,
+        chat: NamedDependency[ChatsWithCharacter],
     ) -> Template:
         character = await characters.get(viewer, character_id)
         conversations = await chat.list_conversations(viewer, character_id=character_id) if viewer else []

@@ -10,6 +10,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 
+from bostonia.characters.deps import Characters, Transfer
 from bostonia.characters.schemas import (
     Character,
     CharacterCreate,
@@ -28,7 +29,7 @@ from bostonia.characters.schemas import (
 from bostonia.characters.transfer import CardTransfer, ExportFormat, ImportOutcome
 from bostonia.config import Settings
 from bostonia.errors import InvalidInput, PayloadTooLarge
-from bostonia.http.deps import Characters, Config, CurrentUser, Transfer, Viewer
+from bostonia.http.deps import Config, CurrentUser, Viewer
 from bostonia.http.downloads import attachment
 from bostonia.http.errors import status_for
 from bostonia.identity import ContentTier, User

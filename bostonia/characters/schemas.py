@@ -219,3 +219,11 @@ class ImportResult(msgspec.Struct, kw_only=True):
     lorebooks: list[ImportedLorebook] = msgspec.field(default_factory=list)
     errors: list[ImportFailure] = msgspec.field(default_factory=list)
     files: list[ImportedFile] = msgspec.field(default_factory=list)
+
+
+class FavoriteState(msgspec.Struct, kw_only=True):
+    """A character's favorite button for one viewer (the count is the character's own counter)."""
+
+    character_id: str
+    favorited: bool
+    favorite_count: int

@@ -159,6 +159,44 @@ def insert_character(conn: sqlite3.Connection, record: CharacterRecord, now: str
     )
 
 
+def delete_owned_by(conn: sqlite3.Connection, user_id: str, *, keep_listed: bool) -> dict[str, int]:
+    """A deleted account's characters and ratings. "delete" removes its characters, "anonymise"
+    (`keep_listed`) keeps the public and unlisted ones without an author. Either way a character that other
+    users have conversations with is only hidden (soft-deleted), so their chats keep working."""
+    in_use = {
+        row[0]
+        for row in conn.execute(
+            "select distinct c.id from characters c join conversations v on v.character_id = c.id"
+            " where c.creator_id = ? and v.user_id is not c.creator_id",
+            (user_id,),
+        )
+    }
+    now = utcnow()
+    removed = hidden = 0
+    for character_id, visibility in conn.execute(
+        "select id, visibility from characters where creator_id = ?", (user_id,)
+    ).fetchall():
+        if keep_listed and visibility != "private":
+            continue
+        if character_id in in_use:
+            conn.execute(
+                "update characters set deleted_at = coalesce(deleted_at, ?), updated_at = ? where id = ?",
+                (now, now, character_id),
+            )
+            hidden += 1
+        else:
+            conn.execute("delete from characters where id = ?", (character_id,))
+            removed += 1
+    kept = conn.execute(
+        "update characters set creator_id = null, creator_name = '', updated_at = ? where creator_id = ?"
+        " and deleted_at is null",
+        (now, user_id),
+    ).rowcount
+    conn.execute("update characters set creator_id = null, creator_name = '' where creator_id = ?", (user_id,))
+    ratings = conn.execute("delete from character_ratings where user_id = ?", (user_id,)).rowcount
+    return {"characters": removed + hidden, "characters_hidden": hidden, "characters_kept": kept, "ratings": ratings}
+
+
 class CharacterStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -419,13 +457,6 @@ class CharacterStore:
                     "update character_ratings set rating = ?, review = ?, updated_at = ? where id = ?",
                     (rating, review, now, existing["id"]),
                 )
-            conn.execute(
-                """update characters set
-                       avg_rating = coalesce((select avg(rating) from character_ratings where character_id = ?), 0),
-                       rating_count = (select count(*) from character_ratings where character_id = ?)
-                   where id = ?""",
-                (character_id, character_id, character_id),
-            )
             row = conn.execute(
                 REVIEW_SELECT + " where r.character_id = ? and r.user_id = ?", (character_id, user_id)
             ).fetchone()

@@ -23,11 +23,11 @@ from bostonia.cards.reader import CardFile, CardLimits, LorebookFile, read_card_
 from bostonia.characters.media import ImageLimits, MediaStore, ProcessedImage, placeholder_png, process_image
 from bostonia.characters.schemas import VISIBILITIES, Character, ImportedLorebook, sampler_settings
 from bostonia.characters.service import CharacterService
-from bostonia.characters.store import CharacterRecord
+from bostonia.characters.store import CharacterRecord, CharacterStore
 from bostonia.config import UploadsConfig
 from bostonia.db.values import new_id
 from bostonia.errors import BostoniaError, InvalidInput, PermissionDenied
-from bostonia.identity import CONTENT_TIERS, User
+from bostonia.identity import CONTENT_TIERS, Operator, User
 from bostonia.lore.convert import book_from_card, book_from_file, book_to_card
 from bostonia.lore.schemas import Lorebook
 from bostonia.lore.store import LorebookStore
@@ -104,15 +104,26 @@ def with_picture_icon(declared: Any) -> list[dict[str, Any]] | None:
 
 class CardTransfer:
     def __init__(
-        self, characters: CharacterService, lorebooks: LorebookStore, media: MediaStore, uploads: UploadsConfig
+        self,
+        characters: CharacterService,
+        store: CharacterStore,
+        lorebooks: LorebookStore,
+        media: MediaStore,
+        uploads: UploadsConfig,
     ) -> None:
         self.characters = characters
+        self.store = store
         self.lorebooks = lorebooks
         self.media = media
         self.uploads = uploads
         self.card_limits = CardLimits.from_config(uploads)
         self.image_limits = ImageLimits(uploads.max_avatar_bytes, uploads.max_image_pixels)
         self._threads = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+
+    async def embedded_book(self, character_id: str) -> dict[str, Any] | None:
+        """The character's embedded lorebook as a card's `character_book` (the builder edits it so)."""
+        book = await self.lorebooks.for_character(character_id)
+        return book_to_card(book) if book else None
 
     # -- import ------------------------------------------------------------------------------------
 
@@ -203,19 +214,19 @@ class CardTransfer:
             ]
         stored: set[str] = set()
         try:
-            await self.characters.characters.insert([item.record for item in cards])
+            await self.store.insert([item.record for item in cards])
             stored = {item.record.id for item in cards}
         except Exception:  # isolate the culprit: store one by one
             log.exception("batch insert failed; importing the files one by one")
             for item in cards:
                 try:
-                    await self.characters.characters.insert([item.record])
+                    await self.store.insert([item.record])
                     stored.add(item.record.id)
                 except Exception as exc:
                     log.exception("storing %s failed", item.file)
                     error = InvalidInput(f"could not store the card: {exc}", code="store_failed")
                     batch = [(name, error if prepared is item else prepared) for name, prepared in batch]
-        found = await self.characters.characters.get_many(sorted(stored))
+        found = await self.store.get_many(sorted(stored))
         for name, outcome in batch:
             if isinstance(outcome, BostoniaError):
                 out.order.append((name, "error", len(out.failures)))
@@ -236,7 +247,7 @@ class CardTransfer:
     async def card_for(self, character: Character) -> CharacterCard:
         """The character as a card: every stored card field, the embedded lorebook rebuilt, and Bostonia's own
         fields (tagline, sampler settings, content tier) under `extensions.bostonia` when they say something."""
-        extra, top_level = await self.characters.characters.card_parts(character.id)
+        extra, top_level = await self.store.card_parts(character.id)
         book = await self.lorebooks.for_character(character.id)
         extensions = dict(character.extensions)
         mine = dict(ours(extensions))
@@ -269,7 +280,11 @@ class CardTransfer:
         )
 
     async def export(
-        self, viewer: User | None, character_id: str, fmt: ExportFormat = "png", spec: Literal["v2", "v3"] = "v3"
+        self,
+        viewer: User | Operator | None,
+        character_id: str,
+        fmt: ExportFormat = "png",
+        spec: Literal["v2", "v3"] = "v3",
     ) -> tuple[bytes, str, Character]:
         """(file bytes, media type, character). Premium characters leave only through their creator or an admin."""
         character = await self.characters.get(viewer, character_id)
@@ -285,7 +300,7 @@ class CardTransfer:
             return embed_card(picture, {"chara": v2, "ccv3": v3}), MEDIA_TYPES[fmt], character
         if fmt == "charx":
             assets = {}
-            for path, digest in await self.characters.characters.assets(character.id):
+            for path, digest in await self.store.assets(character.id):
                 content = await asyncio.to_thread(self.media.read_asset, digest)
                 if content is not None:
                     assets[path] = content

@@ -12,11 +12,11 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 
-from bostonia.chat.schemas import ChatEvent
+from bostonia.chat.events import ChatEvent
 
 log = logging.getLogger(__name__)
 QUEUE_LIMIT = 10_000
-_CLOSED = ChatEvent("_closed", {})
+_CLOSED = ChatEvent("_closed", None)
 
 
 class Subscription:

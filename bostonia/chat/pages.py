@@ -18,18 +18,21 @@ from jinja2 import Template as JinjaTemplate
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, MultipartBody
 from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage, Template
-from markupsafe import escape
 
+from bostonia.characters.deps import Characters
 from bostonia.characters.schemas import Character
+from bostonia.chat import events
+from bostonia.chat.deps import Chat, Replies
+from bostonia.chat.events import ChatEvent
 from bostonia.chat.hub import Subscription
 from bostonia.chat.replies import ReplyService
 from bostonia.chat.routes import MAX_CHAT_FILE, ImportForm
-from bostonia.chat.schemas import ChatEvent, Conversation, SamplerSettings, UpdateConversation
-from bostonia.chat.service import PATH_CHANGED, ChatService
-from bostonia.chat.streams import CHUNK, COMPLETE, ERROR, QUEUED, START
+from bostonia.chat.schemas import Conversation, SamplerSettings, UpdateConversation
+from bostonia.chat.service import ChatService
 from bostonia.errors import BostoniaError, InvalidInput, PayloadTooLarge
-from bostonia.http.deps import Chat, CurrentUser, Personas, Replies
+from bostonia.http.deps import CurrentUser
 from bostonia.identity import User
+from bostonia.personas.deps import Personas
 from bostonia.ui.forms import Form, sampler_values
 
 PAGE_SIZE = 200  # messages rendered at once; older ones load on demand
@@ -49,7 +52,7 @@ class ChatView:
 async def chat_view(user: User, conversation_id: str, chat: ChatService, personas: Any) -> ChatView:
     # "read": an admin allowed by `[privacy] admin_can_read_chats` may look (audited), never act.
     conversation = await chat.get_conversation(user, conversation_id, access="read")
-    character = await chat.characters.of_conversation(conversation.character_id)
+    character = await chat.character_of(conversation)
     persona = await personas.for_chat(user, conversation.persona_id)
     default = await personas.for_chat(user, None)
     return ChatView(conversation, character, persona.name, default.name)
@@ -76,50 +79,39 @@ class Fragments:
         reply = self.replies.active_reply(cid)
         if reply is not None and reply.mode == "regenerate" and reply.parent_id:
             # The new swipe is not stored yet: show the turn it answers, then the stream.
-            path = await self.chat.conversations.path_to(reply.parent_id)
+            path = await self.chat.path_to(self.user, cid, reply.parent_id)
             messages, has_more = path[-PAGE_SIZE:], len(path) > PAGE_SIZE
         else:
             messages, has_more = await self.chat.messages(self.user, cid, limit=PAGE_SIZE)
-        inner = self.macros.path(messages, self.view, has_more, reply)
-        return f'<div id="messages" hx-swap-oob="innerHTML">{inner}</div>'
+        return str(self.macros.messages_oob(self.macros.path(messages, self.view, has_more, reply)))
 
     async def render(self, event: ChatEvent) -> str | None:
-        data = event.data
-        if event.event == "message:received":
-            return f'<div hx-swap-oob="beforeend:#messages">{self.macros.bubble(_message(data), self.view)}</div>'
-        if event.event == START:
-            if data.get("mode") == "reply":
-                return f'<div hx-swap-oob="beforeend:#messages">{self.macros.streaming(data["id"], self.view)}</div>'
-            if data.get("mode") == "continue":
-                return str(self.macros.streaming(data["id"], self.view, data.get("prefix", ""), True))
-            return await self.whole_path()
-        if event.event == CHUNK:
-            return f'<span hx-swap-oob="beforeend:#content-{data["id"]}">{escape(data["content"])}</span>'
-        if event.event == COMPLETE:
-            return str(self.macros.bubble(_message(data), self.view, True))
-        if event.event == QUEUED:
-            waiting = f"Waiting for the model: {data['position']} ahead"
-            return f'<div id="queue-{data["id"]}" class="queue meta" hx-swap-oob="true">{escape(waiting)}</div>'
-        if event.event == ERROR and data.get("id"):
-            return (
-                f'<article id="msg-{data["id"]}" class="msg assistant error" hx-swap-oob="true"><div class="body">'
-                f'<div class="content">{escape(data["message"])}</div></div></article>'
-            )
-        if event.event in (PATH_CHANGED, "message:updated"):
-            return await self.whole_path()
-        if event.event == "typing:start":
-            return (
-                f'<div id="typing-indicator" class="typing-indicator active" hx-swap-oob="true">'
-                f"{escape(self.view.persona_name)} is typing in another tab…</div>"
-            )
-        if event.event == "typing:stop":
-            return '<div id="typing-indicator" class="typing-indicator" hx-swap-oob="true"></div>'
+        """The fragment an open page swaps in for `event` (None: nothing to show)."""
+        m, view = self.macros, self.view
+        match event.data:
+            case events.MessageReceived(message=message):
+                return str(m.appended(m.bubble(message, view)))
+            case events.StreamStart(id=message_id, mode="reply"):
+                return str(m.appended(m.streaming(message_id, view)))
+            case events.StreamStart(id=message_id, mode="continue", prefix=prefix):
+                return str(m.streaming(message_id, view, prefix, True))
+            case events.StreamStart():  # a regeneration replaces the turn it answers
+                return await self.whole_path()
+            case events.StreamChunk(id=message_id, content=content):
+                return str(m.chunk_oob(message_id, content))
+            case events.StreamComplete(message=message):
+                return str(m.bubble(message, view, True))
+            case events.Queued(id=message_id, position=position):
+                return str(m.queue_oob(message_id, position))
+            case events.ErrorNotice(id=str(message_id), message=text):
+                return str(m.failed_oob(message_id, text))
+            case events.PathChanged() | events.MessageUpdated():
+                return await self.whole_path()
+            case events.Typing() if event.event == events.TYPING_START:
+                return str(m.typing_oob(view.persona_name))
+            case events.Typing():
+                return str(m.typing_oob(None))
         return None
-
-
-def _message(data: dict[str, Any]) -> Any:
-    message = data["message"]
-    return msgspec.to_builtins(message) if isinstance(message, msgspec.Struct) else message
 
 
 def sampler_from_form(data: dict[str, str]) -> SamplerSettings:
@@ -138,14 +130,16 @@ class ChatPages(Controller):
         return Redirect(f"/chats/{conversation.id}", status_code=303)
 
     @get("/chats")
-    async def chats_page(self, user: CurrentUser, chat: Chat, archived: FromQuery[bool] = False) -> Template:
+    async def chats_page(
+        self, user: CurrentUser, chat: Chat, characters: Characters, archived: FromQuery[bool] = False
+    ) -> Template:
         return Template(
             "chats.html",
             context={
                 "user": user,
                 "archived": archived,
                 "conversations": await chat.list_conversations(user, archived=archived),
-                "characters": await chat.characters.list(user),
+                "characters": await characters.list(user),
             },
         )
 
@@ -234,12 +228,7 @@ class ChatPages(Controller):
     async def typing(
         self, conversation_id: FromPath[str], data: Form, user: CurrentUser, chat: Chat
     ) -> Response[bytes]:
-        await chat.get_conversation(user, conversation_id)
-        chat.hub.publish(
-            conversation_id,
-            ChatEvent("typing:start", {"conversation_id": conversation_id, "user_id": user.id}),
-            sender=data.get("tab"),
-        )
+        await chat.publish_typing(user, conversation_id, active=True, sender=data.get("tab"))
         return no_content()
 
     @post("/chats/{conversation_id:str}/cancel")

@@ -19,11 +19,13 @@ import msgspec
 
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
+from bostonia.chat import events
+from bostonia.chat.events import ReplyMode
 from bostonia.chat.hub import ConversationHub
-from bostonia.chat.schemas import ChatEvent, Conversation, Message, SamplerSettings
+from bostonia.chat.schemas import Conversation, Message, SamplerSettings
 from bostonia.chat.service import ChatService
 from bostonia.chat.store import ConversationStore
-from bostonia.chat.streams import ReplyMode, ReplyStream
+from bostonia.chat.streams import RepliesInFlight, ReplyStream
 from bostonia.config import LLMConfig
 from bostonia.db.values import new_id
 from bostonia.errors import BostoniaError, Conflict, InvalidInput, Unavailable
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 CONTEXT_MARGIN = 32
 # Tiny models occasionally end a reply before saying anything; ask again this many times.
 EMPTY_REPLY_RETRIES = 2
-RECEIVED = "message:received"
 
 
 class PromptInjector(Protocol):
@@ -126,6 +127,8 @@ class ReplyService:
         hub: ConversationHub,
         config: LLMConfig,
         injectors: Sequence[PromptInjector] = (),
+        *,
+        in_flight: RepliesInFlight,
     ) -> None:
         self.chat = chat
         self.conversations = conversations
@@ -136,8 +139,7 @@ class ReplyService:
         self.hub = hub
         self.config = config
         self.injectors = list(injectors)
-        self._replies: dict[str, ReplyStream] = {}  # conversation id -> the reply being generated
-        chat.replying = self._replies  # the chat service refuses edits while a reply is in flight
+        self.in_flight = in_flight  # shared with the chat service, which refuses edits meanwhile
         self._counters: dict[str, TokenCounter] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -152,7 +154,7 @@ class ReplyService:
         user_message = await self.conversations.append(
             conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
         )
-        self.hub.publish(conversation_id, ChatEvent(RECEIVED, {"message": user_message}), sender=sender)
+        self.hub.publish(conversation_id, events.received(user_message), sender=sender)
         return await self._start(
             user,
             conversation,
@@ -231,7 +233,7 @@ class ReplyService:
             prefix=prefix,
             on_event=lambda event: self.hub.publish(conversation_id, event),
         )
-        self._replies[conversation_id] = reply
+        self.in_flight.add(reply)
         reply.started()
         reply.task = asyncio.create_task(self._generate(reply, user, conversation, model, history))
         return reply
@@ -240,14 +242,14 @@ class ReplyService:
 
     def active_reply(self, conversation_id: str, message_id: str | None = None) -> ReplyStream | None:
         """The reply in flight (callers have checked the conversation is the user's)."""
-        reply = self._replies.get(conversation_id)
+        reply = self.in_flight.get(conversation_id)
         if reply is None or (message_id is not None and reply.message_id != message_id):
             return None
         return reply
 
     async def cancel(self, user: User, conversation_id: str) -> bool:
         await self.chat.get_conversation(user, conversation_id)
-        reply = self._replies.get(conversation_id)
+        reply = self.in_flight.get(conversation_id)
         if reply is None:
             return False
         await self._cancel_and_wait(reply)
@@ -262,7 +264,7 @@ class ReplyService:
 
     async def shutdown(self) -> None:
         """Stop every reply in flight; each keeps what it generated so far as a partial message."""
-        await asyncio.gather(*(self._cancel_and_wait(reply) for reply in list(self._replies.values())))
+        await asyncio.gather(*(self._cancel_and_wait(reply) for reply in self.in_flight.all()))
         await asyncio.gather(*self._background, return_exceptions=True)
 
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -286,7 +288,7 @@ class ReplyService:
     async def warm(self, user: User, conversation_id: str) -> None:
         """Process the conversation's prompt so far in the background (when the model is idle), so the
         next reply only has to read the new message. Called when a user opens a conversation."""
-        if conversation_id in self._replies:
+        if conversation_id in self.in_flight:
             return
         try:
             conversation = await self.chat.get_conversation(user, conversation_id)
@@ -422,4 +424,4 @@ class ReplyService:
             log.exception("generation failed in conversation %s", reply.conversation_id)
             reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
         finally:
-            self._replies.pop(reply.conversation_id, None)
+            self.in_flight.finished(reply)

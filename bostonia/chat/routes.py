@@ -13,9 +13,11 @@ from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
+from bostonia.chat import events
+from bostonia.chat.deps import Chat, Replies
+from bostonia.chat.events import ChatEvent, StreamStart
 from bostonia.chat.schemas import (
     BranchRequest,
-    ChatEvent,
     Conversation,
     ConversationList,
     CreateConversation,
@@ -28,10 +30,10 @@ from bostonia.chat.schemas import (
     SendMessage,
     UpdateConversation,
 )
-from bostonia.chat.streams import COMPLETE, START, ReplyStream
+from bostonia.chat.streams import ReplyStream
 from bostonia.db.values import to_json
 from bostonia.errors import PayloadTooLarge
-from bostonia.http.deps import Chat, CurrentUser, Replies
+from bostonia.http.deps import CurrentUser
 from bostonia.http.downloads import attachment
 from bostonia.prompt.builder import PromptSection
 
@@ -42,9 +44,9 @@ def wants_stream(request: Request[Any, Any, Any]) -> bool:
     return "text/event-stream" in request.headers.get("accept", "")
 
 
-def sse(events: AsyncIterator[ChatEvent]) -> ServerSentEvent:
+def sse(stream: AsyncIterator[ChatEvent]) -> ServerSentEvent:
     async def encode() -> AsyncIterator[ServerSentEventMessage]:
-        async for event in events:
+        async for event in stream:
             yield ServerSentEventMessage(event=event.event, data=to_json(event.data))
 
     return ServerSentEvent(encode(), status_code=200)
@@ -52,15 +54,15 @@ def sse(events: AsyncIterator[ChatEvent]) -> ServerSentEvent:
 
 async def finished_events(message: Message) -> AsyncIterator[ChatEvent]:
     """A reply that already finished streams as start + complete, so late listeners still get it."""
-    yield ChatEvent(
-        START, {"id": message.id, "conversation_id": message.conversation_id, "parent_id": message.parent_id}
+    yield events.stream_start(
+        StreamStart(id=message.id, conversation_id=message.conversation_id, parent_id=message.parent_id)
     )
-    yield ChatEvent(COMPLETE, {"message": message})
+    yield events.complete(message)
 
 
 async def reply_response(reply: ReplyStream, request: Request[Any, Any, Any], status: int = 201) -> Response[Any]:
     if wants_stream(request):
-        return sse(reply.events())
+        return sse(reply.stream())
     message = await reply.result()
     return Response(Exchange(user_message=reply.user_message, assistant_message=message), status_code=status)
 
@@ -247,7 +249,7 @@ class ConversationController(Controller):
         connection dropped mid-reply reconnects here."""
         await chat.get_conversation(user, conversation_id)
         if reply := replies.active_reply(conversation_id, message_id):
-            return sse(reply.events())
+            return sse(reply.stream())
         message = await chat.message(user, conversation_id, message_id)
         return sse(finished_events(message))
 

@@ -107,10 +107,3 @@ class PathChange(msgspec.Struct, kw_only=True):
 
     conversation_id: str
     leaf_id: str | None
-
-
-class ChatEvent(msgspec.Struct, frozen=True):
-    """One event of the real-time protocol; the same names on SSE and WebSocket."""
-
-    event: str
-    data: dict[str, Any]

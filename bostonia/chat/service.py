@@ -8,16 +8,18 @@ tabs and sockets follow.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
 
+from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
-from bostonia.chat import transfer
+from bostonia.chat import events, transfer
 from bostonia.chat.hub import ConversationHub
-from bostonia.chat.schemas import ChatEvent, Conversation, Message, PathChange, SearchHit, UpdateConversation
+from bostonia.chat.schemas import Conversation, Message, PathChange, SearchHit, UpdateConversation
 from bostonia.chat.store import ConversationStore
+from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import LLMConfig
 from bostonia.errors import Conflict, InvalidInput, NotFound
 from bostonia.identity import User
@@ -27,8 +29,6 @@ from bostonia.users.privacy import Access, ConversationAccessPolicy
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 10_000
-PATH_CHANGED = "conversation:path_changed"
-UPDATED = "conversation:updated"
 
 
 class ChatService:
@@ -41,6 +41,7 @@ class ChatService:
         config: LLMConfig,
         forget_session: Callable[[str], None] = lambda conversation_id: None,
         *,
+        in_flight: RepliesInFlight | None = None,
         access: ConversationAccessPolicy | None = None,
     ) -> None:
         self.conversations = conversations
@@ -50,9 +51,8 @@ class ChatService:
         self.hub = hub
         self.config = config
         self.forget_session = forget_session  # models drop cached state of deleted conversations
-        # Set by the reply service: conversations whose reply is being generated cannot be reshaped.
-        # Conversations with a reply in flight (the reply service's own record, shared): no edits meanwhile.
-        self.replying: Mapping[str, object] = {}
+        # Conversations with a reply being generated (the reply service keeps it): no edits meanwhile.
+        self.in_flight = in_flight if in_flight is not None else RepliesInFlight()
 
     # -- conversations ---------------------------------------------------------------------------
 
@@ -88,6 +88,22 @@ class ChatService:
             raise NotFound("conversation not found")
         return conversation
 
+    async def character_of(self, conversation: Conversation) -> Character:
+        """The card of a conversation the caller has opened (even if since made private or deleted)."""
+        return await self.characters.of_conversation(conversation.character_id)
+
+    async def path_to(self, user: User, conversation_id: str, message_id: str) -> list[Message]:
+        """The messages from the start of the conversation down to `message_id`."""
+        await self.get_conversation(user, conversation_id, access="read")
+        return await self.conversations.path_to(message_id)
+
+    async def publish_typing(
+        self, user: User, conversation_id: str, *, active: bool, sender: str | None = None
+    ) -> None:
+        """Tell the conversation's other listeners (tabs, sockets) that `user` types, or stopped."""
+        await self.get_conversation(user, conversation_id)
+        self.hub.publish(conversation_id, events.typing(conversation_id, user.id, active=active), sender=sender)
+
     async def update_conversation(self, user: User, conversation_id: str, changes: UpdateConversation) -> Conversation:
         await self.get_conversation(user, conversation_id)
         fields: dict[str, Any] = {}
@@ -104,7 +120,7 @@ class ChatService:
             fields["settings"] = msgspec.to_builtins(changes.settings)
         await self.conversations.update(conversation_id, fields)
         conversation = await self.get_conversation(user, conversation_id)
-        self.hub.publish(conversation_id, ChatEvent(UPDATED, {"conversation": conversation}))
+        self.hub.publish(conversation_id, events.conversation_updated(conversation))
         return conversation
 
     async def delete_conversation(self, user: User, conversation_id: str) -> None:
@@ -168,7 +184,7 @@ class ChatService:
         self.ensure_idle(conversation_id)
         content = self.valid_content(content)
         updated = await self.conversations.set_content(message.id, content, edited=True)
-        self.hub.publish(conversation_id, ChatEvent("message:updated", {"message": updated}))
+        self.hub.publish(conversation_id, events.message_updated(updated))
         return updated
 
     async def delete_message(self, user: User, conversation_id: str, message_id: str) -> PathChange:
@@ -249,14 +265,12 @@ class ChatService:
         return content
 
     def ensure_idle(self, conversation_id: str) -> None:
-        if conversation_id in self.replying:
+        if conversation_id in self.in_flight:
             raise Conflict("a reply is being generated in this conversation; stop it first", code="reply_in_progress")
 
     def _path_changed(self, conversation_id: str, leaf: str | None) -> PathChange:
         change = PathChange(conversation_id=conversation_id, leaf_id=leaf)
-        self.hub.publish(
-            conversation_id, ChatEvent(PATH_CHANGED, {"leaf_id": leaf, "conversation_id": conversation_id})
-        )
+        self.hub.publish(conversation_id, events.path_changed(conversation_id, leaf))
         return change
 
 

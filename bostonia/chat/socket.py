@@ -25,14 +25,17 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from bostonia.auth.deps import Auth
+from bostonia.chat import events
+from bostonia.chat.deps import Chat, Hub, Replies
+from bostonia.chat.events import ActiveReply, ChatEvent, ErrorNotice
 from bostonia.chat.hub import ConversationHub, Subscription
 from bostonia.chat.replies import ReplyService
-from bostonia.chat.schemas import ChatEvent
 from bostonia.chat.service import ChatService
 from bostonia.db.values import to_json
 from bostonia.errors import BostoniaError, InvalidInput, RateLimited
 from bostonia.http.auth import client_ip, resolve_user
-from bostonia.http.deps import Auth, Chat, Hub, Limiter, Metrics, Replies
+from bostonia.http.deps import Limiter, Metrics
 from bostonia.identity import User
 from bostonia.ratelimit.service import RateLimiter
 
@@ -80,15 +83,15 @@ class SocketSession:
         self.outbox: asyncio.Queue[ChatEvent] = asyncio.Queue()
         self.joined: dict[str, tuple[Subscription, asyncio.Task[None]]] = {}
         self.handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
-            "conversation:join": self.join,
-            "conversation:leave": self.leave,
-            "message:send": self.send_message,
-            "message:regenerate": self.regenerate,
-            "message:continue": self.continue_message,
-            "message:cancel": self.cancel,
-            "typing:start": lambda data: self.typing("typing:start", data),
-            "typing:stop": lambda data: self.typing("typing:stop", data),
-            "ping": self.ping,
+            events.JOIN: self.join,
+            events.LEAVE: self.leave,
+            events.SEND: self.send_message,
+            events.REGENERATE: self.regenerate,
+            events.CONTINUE: self.continue_message,
+            events.CANCEL: self.cancel,
+            events.TYPING_START: lambda data: self.typing(data, active=True),
+            events.TYPING_STOP: lambda data: self.typing(data, active=False),
+            events.PING: self.ping,
         }
 
     async def run(self) -> None:
@@ -103,14 +106,14 @@ class SocketSession:
 
     # -- plumbing ------------------------------------------------------------------------------------
 
-    def emit(self, event: str, data: dict[str, Any]) -> None:
-        self.outbox.put_nowait(ChatEvent(event, data))
+    def emit(self, event: ChatEvent) -> None:
+        self.outbox.put_nowait(event)
 
     async def _send_loop(self) -> None:
         while True:
             event = await self.outbox.get()
             try:
-                await self.socket.send_text(to_json({"event": event.event, "data": event.data}))
+                await self.socket.send_text(to_json(event.frame()))
             except (WebSocketDisconnect, RuntimeError):
                 return
 
@@ -134,12 +137,13 @@ class SocketSession:
                     raise InvalidInput(f"unknown event {frame.event!r}", code="unknown_event")
                 await handler(frame.data)
             except RateLimited as exc:
-                self.emit("error", {"code": exc.code, "message": exc.message, "retry_after": exc.retry_after})
+                self.emit(events.error(ErrorNotice(code=exc.code, message=exc.message, retry_after=exc.retry_after)))
             except BostoniaError as exc:
-                self.emit("error", {"code": exc.code, "message": exc.message, "event": name})
+                self.emit(events.error(ErrorNotice(code=exc.code, message=exc.message, event=name)))
             except Exception:
                 log.exception("websocket event %s failed", name)
-                self.emit("error", {"code": "internal_error", "message": "internal server error", "event": name})
+                notice = ErrorNotice(code="internal_error", message="internal server error", event=name)
+                self.emit(events.error(notice))
 
     def _parse(self, raw: str | bytes) -> Frame:
         if len(raw) > MAX_FRAME_BYTES:
@@ -162,13 +166,8 @@ class SocketSession:
         ref = self._data(data, ConversationRef)
         await self._join(ref.conversation_id)
         reply = self.replies.active_reply(ref.conversation_id)
-        self.emit(
-            "conversation:joined",
-            {
-                "conversation_id": ref.conversation_id,
-                "active_reply": {"id": reply.message_id, "content": reply.text} if reply else None,
-            },
-        )
+        active = ActiveReply(reply.message_id, reply.text) if reply else None
+        self.emit(events.joined(ref.conversation_id, active))
         if reply is not None:  # catch up on the reply in flight, then the hub carries the rest
             for event in reply.catch_up():
                 self.outbox.put_nowait(event)
@@ -206,17 +205,13 @@ class SocketSession:
         ref = self._data(data, ConversationRef)
         await self.replies.cancel(self.user, ref.conversation_id)
 
-    async def typing(self, event: str, data: dict[str, Any]) -> None:
+    async def typing(self, data: dict[str, Any], *, active: bool) -> None:
         ref = self._data(data, ConversationRef)
         await self._join(ref.conversation_id)
-        self.hub.publish(
-            ref.conversation_id,
-            ChatEvent(event, {"conversation_id": ref.conversation_id, "user_id": self.user.id}),
-            sender=self.client_id,
-        )
+        await self.chat.publish_typing(self.user, ref.conversation_id, active=active, sender=self.client_id)
 
     async def ping(self, data: dict[str, Any]) -> None:
-        self.emit("pong", data)
+        self.emit(ChatEvent(events.PONG, data))
 
 
 @websocket("/ws")

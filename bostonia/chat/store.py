@@ -94,6 +94,11 @@ class ImportedMessage(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> int:
+    """A deleted account's conversations, with their messages (and all that hangs off them)."""
+    return conn.execute("delete from conversations where user_id = ?", (user_id,)).rowcount
+
+
 class ConversationStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -126,9 +131,6 @@ class ConversationStore:
                 first = first or message_id
             if first is not None:
                 _set_leaf(conn, conversation_id, first)
-            conn.execute(
-                "update characters set total_conversations = total_conversations + 1 where id = ?", (character_id,)
-            )
             return _read_conversation(conn, conversation_id)
 
         return await self.db.write(insert)
@@ -303,11 +305,6 @@ class ConversationStore:
                     "update conversations set title = ? where id = ? and title = ''",
                     (title_from(content), conversation_id),
                 )
-            conn.execute(
-                "update characters set total_messages = total_messages + 1"
-                " where id = (select character_id from conversations where id = ?)",
-                (conversation_id,),
-            )
             return _read_message(conn, inserted)
 
         return await self.db.write(insert)
@@ -495,9 +492,6 @@ def _insert_tree(
             metadata=message.metadata,
         )
     _set_leaf(conn, conversation_id, ids.get(leaf_key) if leaf_key else None)
-    conn.execute(
-        "update characters set total_conversations = total_conversations + 1 where id = ?", (row["character_id"],)
-    )
     return _read_conversation(conn, conversation_id)
 
 

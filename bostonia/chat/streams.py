@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Literal
+from typing import Any
 
-from bostonia.chat.schemas import ChatEvent, Message
+from bostonia.chat import events
+from bostonia.chat.events import ChatEvent, ErrorNotice, ReplyMode, StreamStart
+from bostonia.chat.schemas import Message
 from bostonia.errors import BostoniaError
 from bostonia.llm.worker import GenerationJob
-
-START = "message:stream:start"
-CHUNK = "message:stream:chunk"
-COMPLETE = "message:stream:complete"
-QUEUED = "message:queued"
-ERROR = "error"
-
-ReplyMode = Literal["reply", "regenerate", "continue"]
 
 
 class ReplyStream:
@@ -57,15 +51,14 @@ class ReplyStream:
         return self._finished.is_set()
 
     def start_event(self) -> ChatEvent:
-        return ChatEvent(
-            START,
-            {
-                "id": self.message_id,
-                "conversation_id": self.conversation_id,
-                "parent_id": self.parent_id,
-                "mode": self.mode,
-                "prefix": self.prefix,
-            },
+        return events.stream_start(
+            StreamStart(
+                id=self.message_id,
+                conversation_id=self.conversation_id,
+                parent_id=self.parent_id,
+                mode=self.mode,
+                prefix=self.prefix,
+            )
         )
 
     def _publish(self, event: ChatEvent) -> None:
@@ -79,15 +72,15 @@ class ReplyStream:
         self._on_event(self.start_event())
 
     def queued(self, position: int) -> None:
-        self._publish(ChatEvent(QUEUED, {"id": self.message_id, "position": position}))
+        self._publish(events.queued(self.message_id, position))
 
     def append(self, piece: str) -> None:
         self.text += piece
-        self._publish(ChatEvent(CHUNK, {"id": self.message_id, "content": piece}))
+        self._publish(events.chunk(self.message_id, piece))
 
     def complete(self, message: Message) -> None:
         self.message = message
-        self._publish(ChatEvent(COMPLETE, {"message": message}))
+        self._publish(events.complete(message))
         self._finished.set()
 
     def fail(self, error: BostoniaError) -> None:
@@ -97,30 +90,29 @@ class ReplyStream:
 
     def _error_event(self) -> ChatEvent:
         assert self.error is not None
-        return ChatEvent(
-            ERROR,
-            {
-                "code": self.error.code,
-                "message": self.error.message,
-                "id": self.message_id,
-                "conversation_id": self.conversation_id,
-            },
+        return events.error(
+            ErrorNotice(
+                code=self.error.code,
+                message=self.error.message,
+                id=self.message_id,
+                conversation_id=self.conversation_id,
+            )
         )
 
     # -- consumers ---------------------------------------------------------------------------------
 
     def catch_up(self) -> list[ChatEvent]:
         """What a listener joining now has missed: the start and the text so far (or the end)."""
-        events = [self.start_event()]
+        caught_up = [self.start_event()]
         if self.text:
-            events.append(ChatEvent(CHUNK, {"id": self.message_id, "content": self.text}))
+            caught_up.append(events.chunk(self.message_id, self.text))
         if self.message is not None:
-            events.append(ChatEvent(COMPLETE, {"message": self.message}))
+            caught_up.append(events.complete(self.message))
         elif self.error is not None:
-            events.append(self._error_event())
-        return events
+            caught_up.append(self._error_event())
+        return caught_up
 
-    async def events(self) -> AsyncIterator[ChatEvent]:
+    async def stream(self) -> AsyncIterator[ChatEvent]:
         """Every event of this reply from the start (catching up), until it completes or fails."""
         queue: asyncio.Queue[ChatEvent] = asyncio.Queue()
         for event in self.catch_up():
@@ -132,7 +124,7 @@ class ReplyStream:
             while True:
                 event = await queue.get()
                 yield event
-                if event.event in (COMPLETE, ERROR):
+                if event.event in (events.STREAM_COMPLETE, events.ERROR):
                     return
         finally:
             self._listeners.discard(queue)
@@ -143,3 +135,28 @@ class ReplyStream:
             raise self.error
         assert self.message is not None
         return self.message
+
+
+class RepliesInFlight:
+    """Which conversations have a reply being generated, and that reply. The reply service adds and
+    removes; the chat service reads it to refuse edits meanwhile. Built once by the composition root and
+    handed to both, so neither wires up the other."""
+
+    def __init__(self) -> None:
+        self._by_conversation: dict[str, ReplyStream] = {}
+
+    def __contains__(self, conversation_id: object) -> bool:
+        return conversation_id in self._by_conversation
+
+    def get(self, conversation_id: str) -> ReplyStream | None:
+        return self._by_conversation.get(conversation_id)
+
+    def add(self, reply: ReplyStream) -> None:
+        self._by_conversation[reply.conversation_id] = reply
+
+    def finished(self, reply: ReplyStream) -> None:
+        if self._by_conversation.get(reply.conversation_id) is reply:
+            del self._by_conversation[reply.conversation_id]
+
+    def all(self) -> list[ReplyStream]:
+        return list(self._by_conversation.values())

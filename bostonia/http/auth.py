@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 
-from bostonia.auth.service import AuthService
 from bostonia.errors import NotAuthenticated
 from bostonia.identity import User
 
@@ -15,7 +14,17 @@ SESSION_COOKIE = "bostonia_session"
 _RESOLVED = "bostonia_user"
 
 
-async def resolve_user(connection: ASGIConnection[Any, Any, Any, Any], auth: AuthService) -> User | None:
+@runtime_checkable
+class Credentials(Protocol):
+    """Turns what a request carries into an account (the auth capability's `AuthService` does this; the
+    HTTP glue only knows its shape, so it sits below every capability)."""
+
+    async def user_for_access_token(self, token: str) -> User | None: ...
+
+    async def user_for_session(self, token: str) -> User | None: ...
+
+
+async def resolve_user(connection: ASGIConnection[Any, Any, Any, Any], auth: Credentials) -> User | None:
     if _RESOLVED in connection.scope.get("state", {}):
         return connection.scope["state"][_RESOLVED]
     user: User | None = None
@@ -32,12 +41,12 @@ async def resolve_user(connection: ASGIConnection[Any, Any, Any, Any], auth: Aut
 
 
 async def provide_optional_user(
-    request: ASGIConnection[Any, Any, Any, Any], auth: NamedDependency[AuthService]
+    request: ASGIConnection[Any, Any, Any, Any], auth: NamedDependency[Credentials]
 ) -> User | None:
     return await resolve_user(request, auth)
 
 
-async def provide_user(request: ASGIConnection[Any, Any, Any, Any], auth: NamedDependency[AuthService]) -> User:
+async def provide_user(request: ASGIConnection[Any, Any, Any, Any], auth: NamedDependency[Credentials]) -> User:
     user = await resolve_user(request, auth)
     if user is None:
         raise NotAuthenticated("authentication required: send a Bearer token or sign in")

@@ -1,4 +1,6 @@
-"""Names for what routes receive by dependency injection (the keys registered in `app.py`).
+"""Dependencies every capability's routes may ask for: the instance config, the database, metrics, the
+audit log, the rate limiter, and who is asking. Each capability declares its own services' names in its
+own `deps.py`, next to its routes.
 
 A dependency's name must never equal a top-level field of a request body: Litestar would blame a
 validation error in that field on the dependency and answer 500 instead of 400. That is why the
@@ -11,39 +13,16 @@ from __future__ import annotations
 from litestar.di import NamedDependency
 
 from bostonia.audit.store import AuditLog
-from bostonia.auth.recovery import PasswordRecovery
-from bostonia.auth.service import AuthService
-from bostonia.characters.service import CharacterService
-from bostonia.characters.transfer import CardTransfer
-from bostonia.chat.hub import ConversationHub
-from bostonia.chat.replies import ReplyService
-from bostonia.chat.service import ChatService
 from bostonia.config import Settings as _Settings
 from bostonia.db import Database
 from bostonia.identity import User
-from bostonia.lore.service import LoreService
 from bostonia.observability.metrics import Metrics as _Metrics
-from bostonia.personas.service import PersonaService
 from bostonia.ratelimit.service import RateLimiter
-from bostonia.users.library import LibraryService
-from bostonia.users.service import UserService
 
 Audit = NamedDependency[AuditLog]
-Auth = NamedDependency[AuthService]
-Characters = NamedDependency[CharacterService]
-Chat = NamedDependency[ChatService]
 Config = NamedDependency[_Settings]  # parameter name `config`
 Db = NamedDependency[Database]
-Hub = NamedDependency[ConversationHub]
-Library = NamedDependency[LibraryService]
 Limiter = NamedDependency[RateLimiter]
-LoginOptions = NamedDependency[list[dict[str, str]]]  # parameter name `login_options`: plugin sign-in buttons
-Lore = NamedDependency[LoreService]
 Metrics = NamedDependency[_Metrics]
-Personas = NamedDependency[PersonaService]
-Recovery = NamedDependency[PasswordRecovery]
-Replies = NamedDependency[ReplyService]
-Transfer = NamedDependency[CardTransfer]
-Users = NamedDependency[UserService]
 CurrentUser = NamedDependency[User]  # parameter name `user`: signed in, else 401
 Viewer = NamedDependency[User | None]  # parameter name `viewer`: signed in or anonymous

@@ -75,7 +75,7 @@ def handle_domain_error(request: Request[Any, Any, Any], exc: errors.BostoniaErr
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if status >= 500:
-        log.error("server error: %s", exc.detail)
+        log.error("server error: %s", exc.detail, exc_info=exc)
         return error_response(request, status, "internal_error", "internal server error")
     if isinstance(exc, ValidationException):
         details = exc.extra if isinstance(exc.extra, list) else None

@@ -13,9 +13,8 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
-from bostonia.auth.service import AuthService
 from bostonia.errors import RateLimited
-from bostonia.http.auth import client_ip, resolve_user
+from bostonia.http.auth import Credentials, client_ip, resolve_user
 from bostonia.http.errors import send_error
 from bostonia.ratelimit.service import RateLimiter
 
@@ -27,7 +26,7 @@ def is_exempt(path: str) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in EXEMPT_PATHS)
 
 
-def rate_limit_middleware(limiter: RateLimiter, auth: AuthService) -> Callable[[ASGIApp], ASGIApp]:
+def rate_limit_middleware(limiter: RateLimiter, auth: Credentials) -> Callable[[ASGIApp], ASGIApp]:
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
             if scope["type"] != "http" or not limiter.enabled or is_exempt(scope["path"]):

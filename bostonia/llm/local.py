@@ -1,4 +1,4 @@
-"""Local GGUF models on llama.cpp's own C API. Also the default plugin that registers them.
+"""Local GGUF models on llama.cpp's own C API; `bostonia.default_plugins.local_models` registers them.
 
 A model loads lazily (weights on first use, `llama_cpp` imported only then) and serves every conversation
 through its `BatchEngine`: one context with `[llm] parallel` sequence slots, continuous batching on one
@@ -16,9 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from bostonia.config import Settings
-from bostonia.hookspecs import hookimpl
-from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest
+from bostonia.llm.base import ChatMessage, GenerationRequest
 from bostonia.llm.engine import BatchEngine, EngineStats
 from bostonia.llm.jobs import BlockingJob, QueueObserver
 from bostonia.llm.kvcache import SessionCache, SessionState
@@ -236,29 +234,3 @@ class LlamaBackend:
 
     def close(self) -> None:
         self.context.close()
-
-
-def make_session_cache(settings: Settings, model_id: str) -> SessionCache:
-    """A model's own state cache: a saved state only fits the model that made it, so each model keeps
-    its states in its own folder (and its own budget)."""
-    llm = settings.llm
-    disk = settings.data_path / "kvcache" / model_id if llm.kv_cache_disk_mb > 0 else None
-    return SessionCache(llm.kv_cache_mb * 1024 * 1024, disk, llm.kv_cache_disk_mb * 1024 * 1024)
-
-
-@hookimpl
-def register_models(register: Callable[[ChatModel], None], settings: Settings) -> None:
-    llm = settings.llm
-    for path in discover_gguf_files(settings.models_path):
-        register(
-            LlamaCppModel(
-                path,
-                context_size=llm.context_size,
-                threads=llm.threads,
-                batch_size=llm.batch_size,
-                parallel=llm.parallel,
-                prefill_chunk=llm.prefill_chunk,
-                time_limit=llm.time_limit_seconds,
-                cache=make_session_cache(settings, path.stem),
-            )
-        )

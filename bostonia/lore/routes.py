@@ -7,8 +7,9 @@ from typing import Any
 from litestar import Controller, Response, delete, get
 from litestar.params import FromPath, FromQuery
 
-from bostonia.http.deps import CurrentUser, Lore
+from bostonia.http.deps import CurrentUser
 from bostonia.http.downloads import attachment
+from bostonia.lore.deps import Lore
 from bostonia.lore.schemas import ExportFormat, Lorebook, LorebookList
 
 

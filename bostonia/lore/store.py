@@ -110,6 +110,14 @@ def read_lorebook(conn: sqlite3.Connection, where: str, params: tuple[Any, ...])
     return msgspec.convert(data, Lorebook, strict=False)
 
 
+def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> int:
+    """A deleted account's lorebooks. Run after the characters' step: the embedded book of a character that
+    stays (hidden, or kept without an author) stays with it, ownerless; the books of deleted characters
+    went with them."""
+    conn.execute("update lorebooks set owner_id = null where owner_id = ? and character_id is not null", (user_id,))
+    return conn.execute("delete from lorebooks where owner_id = ?", (user_id,)).rowcount
+
+
 class LorebookStore:
     def __init__(self, db: Database) -> None:
         self.db = db

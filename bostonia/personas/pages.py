@@ -7,7 +7,8 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from bostonia.errors import BostoniaError
-from bostonia.http.deps import CurrentUser, Personas
+from bostonia.http.deps import CurrentUser
+from bostonia.personas.deps import Personas
 from bostonia.ui.forms import Form
 
 

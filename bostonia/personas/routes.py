@@ -5,7 +5,8 @@ from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
 from bostonia.errors import InvalidInput
-from bostonia.http.deps import CurrentUser, Personas
+from bostonia.http.deps import CurrentUser
+from bostonia.personas.deps import Personas
 from bostonia.personas.schemas import CreatePersona, PersonaList, PersonaOut, UpdatePersona
 
 

@@ -17,6 +17,10 @@ def persona_from_row(row: Any) -> PersonaOut:
     return msgspec.convert(data, PersonaOut, strict=False)
 
 
+def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> int:
+    return conn.execute("delete from personas where user_id = ?", (user_id,)).rowcount
+
+
 class PersonaStore:
     def __init__(self, db: Database) -> None:
         self.db = db

@@ -14,10 +14,10 @@ The order is chosen for llama.cpp's KV cache, which reuses the longest unchanged
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import msgspec
 
-from bostonia.characters.schemas import Character
 from bostonia.llm.base import ChatMessage, Role
 from bostonia.prompt.macros import MacroContext, expand_with
 
@@ -30,6 +30,26 @@ DEFAULT_SYSTEM_PROMPT = (
 PER_MESSAGE_OVERHEAD = 8
 # How much history is dropped at once when the context is full, as a fraction of the history budget.
 DROP_CHUNK_FRACTION = 0.25
+
+
+class Card(Protocol):
+    """The card text a prompt is made of (a character, or in a group the speaking member). The prompt
+    library reads it without knowing where characters are stored."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def personality(self) -> str: ...
+    @property
+    def scenario(self) -> str: ...
+    @property
+    def system_prompt(self) -> str: ...
+    @property
+    def example_dialogue(self) -> str: ...
+    @property
+    def post_history_instructions(self) -> str: ...
 
 
 class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
@@ -69,7 +89,7 @@ def example_dialogue(text: str) -> str:
     return "\n\n".join(block for block in blocks if block)
 
 
-def system_parts(character: Character, persona: Persona | None, macros: MacroContext) -> list[tuple[str, str]]:
+def system_parts(character: Card, persona: Persona | None, macros: MacroContext) -> list[tuple[str, str]]:
     """(section name, text) of the system message, macros expanded, empty parts left out."""
     system = character.system_prompt.strip() or DEFAULT_SYSTEM_PROMPT
     system = system.replace("{{original}}", DEFAULT_SYSTEM_PROMPT)
@@ -111,7 +131,7 @@ def history_start(costs: Sequence[int], available: int, chunk: int) -> int:
 
 
 def build_prompt(
-    character: Character,
+    character: Card,
     history: Sequence[ChatMessage],
     *,
     user_name: str,

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
+import msgspec
 from litestar.params import URLEncodedBody
 
 from bostonia.errors import InvalidInput
+
+S = TypeVar("S", bound=msgspec.Struct)
 
 # An HTML form post, read leniently: pages validate fields themselves and re-render with a message.
 Form = URLEncodedBody[dict[str, str]]
@@ -19,6 +22,14 @@ SAMPLER_FIELDS: dict[str, type[float] | type[int]] = {
     "repeat_penalty": float,
     "max_tokens": int,
 }
+
+
+def parse_form(data: Mapping[str, str], schema: type[S], fields: tuple[str, ...]) -> S:
+    """Read the named form fields into a Struct, turning its validation errors into clear 422s."""
+    try:
+        return msgspec.convert({k: data[k] for k in fields if k in data}, schema, strict=False)
+    except msgspec.ValidationError as exc:
+        raise InvalidInput(f"invalid form input: {exc}") from None
 
 
 def sampler_values(form: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from typing import Annotated
 
 import msgspec
 
-from bostonia.characters.schemas import Character
 from bostonia.identity import ContentTier, Role, Theme, Tier, User
 
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -47,11 +46,6 @@ class PasswordChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     new_password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
 
 
-class AccountDeletion(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    # Required when the account has a password.
-    password: Annotated[str, msgspec.Meta(max_length=1024)] = ""
-
-
 class AgeVerification(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     date_of_birth: datetime.date
     # The content tier to switch to when the date shows an adult.
@@ -85,58 +79,3 @@ class AdminUserUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class UserList(msgspec.Struct):
     items: list[User]
-
-
-class ResetLink(msgspec.Struct, kw_only=True):
-    url: str
-    expires_at: str
-
-
-# -- favorites and collections ---------------------------------------------------------------------
-
-CollectionName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-CollectionDescription = Annotated[str, msgspec.Meta(max_length=1000)]
-
-
-class CharacterRef(msgspec.Struct, forbid_unknown_fields=True):
-    character_id: Id
-
-
-class FavoriteState(msgspec.Struct, kw_only=True):
-    character_id: str
-    favorited: bool
-    favorite_count: int
-
-
-class Collection(msgspec.Struct, kw_only=True):
-    id: str
-    user_id: str
-    name: str
-    description: str
-    is_public: bool
-    character_count: int
-    created_at: str
-    updated_at: str
-
-
-class CollectionList(msgspec.Struct):
-    items: list[Collection]
-
-
-class CollectionCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    name: CollectionName
-    description: CollectionDescription = ""
-    is_public: bool = False
-
-
-class CollectionUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    name: CollectionName | msgspec.UnsetType = msgspec.UNSET
-    description: CollectionDescription | msgspec.UnsetType = msgspec.UNSET
-    is_public: bool | msgspec.UnsetType = msgspec.UNSET
-
-
-class CollectionDetail(msgspec.Struct, kw_only=True):
-    """A collection with the characters in it that the viewer may see."""
-
-    collection: Collection
-    characters: list[Character]

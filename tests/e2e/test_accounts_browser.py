@@ -10,8 +10,8 @@ import pytest
 
 from bostonia.app import build_services, create_app
 from bostonia.plugins import make_plugin_manager
-from tests.conftest import make_settings, serve_in_thread
 from tests.fakes import ModelPlugin, ScriptedModel
+from tests.helpers import make_settings, serve_in_thread
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +21,7 @@ PASSWORD = "correct horse battery"
 
 def server(**overrides: Any) -> Any:
     settings = make_settings(**overrides)
-    plugins = make_plugin_manager(load=[])
+    plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(ScriptedModel()))
     return serve_in_thread(create_app(settings, services=build_services(settings, plugins)))
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from tests.characters_support import CARDS
-from tests.conftest import PASSWORD
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
 

@@ -8,7 +8,7 @@ import pytest
 
 from bostonia.llm.base import ChatMessage, GenerationRequest, SamplingParams
 from bostonia.llm.local import LlamaCppModel, bundled_model_path
-from tests.conftest import bearer, register
+from tests.helpers import bearer, register
 
 pytestmark = pytest.mark.model
 API = "/api/v1/conversations"

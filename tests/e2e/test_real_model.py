@@ -6,8 +6,7 @@ import httpx
 import pytest
 
 from bostonia.llm.local import BUNDLED_FILE
-from tests.conftest import bearer, register
-from tests.test_chat import parse_sse
+from tests.helpers import bearer, parse_sse, register
 
 pytestmark = pytest.mark.model
 

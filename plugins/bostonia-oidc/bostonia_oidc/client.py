@@ -15,8 +15,8 @@ import httpx
 import jwt
 import msgspec
 
-from bostonia.config import OIDCProvider
-from bostonia.errors import NotAuthenticated, Unavailable
+from bostonia.plugin_api import NotAuthenticated, Unavailable
+from bostonia_oidc.settings import OIDCProvider
 
 # Asymmetric algorithms only: an ID token signed with a shared secret or not at all is refused.
 ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"]
@@ -124,9 +124,9 @@ class ProviderClient:
             "code_verifier": verifier,
         }
         secret = self.client_secret()
-        auth: tuple[str, str] | None = None
+        auth: httpx.BasicAuth | None = None
         if self.config.token_auth_method == "client_secret_basic" and secret is not None:
-            auth = (self.config.client_id, secret)
+            auth = httpx.BasicAuth(self.config.client_id, secret)
         else:
             form["client_id"] = self.config.client_id
             if secret is not None:
@@ -134,7 +134,9 @@ class ProviderClient:
         endpoint = (await self.metadata())["token_endpoint"]
         try:
             async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_SECONDS) as http:
-                response = await http.post(endpoint, data=form, auth=auth, headers={"accept": "application/json"})
+                response = await http.post(
+                    endpoint, data=form, auth=auth or httpx.USE_CLIENT_DEFAULT, headers={"accept": "application/json"}
+                )
         except httpx.HTTPError as exc:
             raise Unavailable(f"{self.name} cannot be reached: {exc}") from None
         if response.status_code != 200:

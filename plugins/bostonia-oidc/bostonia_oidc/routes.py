@@ -21,15 +21,21 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from bostonia.auth.pages import safe_next, signed_in_redirect
-from bostonia.auth.service import AuthService
-from bostonia.config import Settings
-from bostonia.errors import BostoniaError, NotAuthenticated, NotFound
-from bostonia.http.auth import public_base_url
-from bostonia.http.deps import Auth, Config, LoginOptions, Viewer
-from bostonia.http.errors import status_for
-from bostonia.identity import User
+from bostonia.plugin_api import (
+    BostoniaError,
+    Config,
+    LoginOptions,
+    NotAuthenticated,
+    NotFound,
+    error_status,
+    external_sign_in,
+    public_base_url,
+    render_page,
+    safe_next,
+    sign_in,
+)
 from bostonia_oidc.client import ProviderClient, pkce_pair
+from bostonia_oidc.settings import OIDCSettings
 
 BINDING_COOKIE = "bostonia_oidc"
 PENDING_SECONDS = 600
@@ -54,9 +60,8 @@ def _digest(value: str) -> str:
 class OIDCLogins:
     """The configured providers and the logins in flight."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.providers = {p.name: ProviderClient(p) for p in settings.oidc.providers}
+    def __init__(self, settings: OIDCSettings) -> None:
+        self.providers = {p.name: ProviderClient(p) for p in settings.providers}
         self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
 
     def provider(self, name: str) -> ProviderClient:
@@ -65,7 +70,7 @@ class OIDCLogins:
         return self.providers[name]
 
     def redirect_uri(self, request: Request[Any, Any, Any], name: str) -> str:
-        return f"{public_base_url(request, self.settings.server.public_url)}/auth/oidc/{name}/callback"
+        return f"{public_base_url(request)}/auth/oidc/{name}/callback"
 
     async def start(self, name: str, *, next: str, redirect_uri: str, binding: str) -> str:
         provider = self.provider(name)
@@ -126,10 +131,14 @@ def binding_cookie(value: str, *, cross_site: bool, secure: bool, max_age: int =
 
 
 def failure_page(exc: BostoniaError, login_options: list[dict[str, str]]) -> Template:
-    return Template(
+    return render_page(
         "login.html",
-        status_code=status_for(exc),
-        context={"user": None, "next": "/", "error": exc.message, "login_options": login_options, "notice": None},
+        user=None,
+        status_code=error_status(exc),
+        next="/",
+        error=exc.message,
+        login_options=login_options,
+        notice=None,
     )
 
 
@@ -157,9 +166,6 @@ async def finish_login(
     provider: str,
     params: dict[str, str],
     oidc: OIDCLogins,
-    auth: AuthService,
-    settings: Settings,
-    viewer: User | None,
     login_options: list[dict[str, str]],
     request: Request[Any, Any, Any],
 ) -> Response[Any]:
@@ -173,17 +179,17 @@ async def finish_login(
             code=params.get("code", ""), verifier=pending.verifier, redirect_uri=pending.redirect_uri
         )
         identity = await client.identity(tokens, nonce=pending.nonce)
-        user = await auth.sign_in_external(
+        user = await external_sign_in(
+            request,
             provider=provider,
             subject=identity.subject,
             email=identity.email,
             email_verified=identity.email_verified,
             display_name=identity.name,
-            current_user=viewer,
         )
     except BostoniaError as exc:
         return failure_page(exc, login_options)
-    response = await signed_in_redirect(user, pending.next, auth, settings, request)
+    response = await sign_in(user, pending.next, request)
     response.delete_cookie(BINDING_COOKIE, path="/auth/oidc")
     return response
 
@@ -192,24 +198,18 @@ async def finish_login(
 async def callback(
     provider: FromPath[str],
     oidc: NamedDependency[OIDCLogins],
-    auth: Auth,
-    config: Config,
-    viewer: Viewer,
     login_options: LoginOptions,
     request: Request[Any, Any, Any],
 ) -> Response[Any]:
     """The provider sends the browser back here with `code` and `state` (or `error`)."""
     params = {k: v for k, v in request.query_params.items() if isinstance(v, str)}
-    return await finish_login(provider, params, oidc, auth, config, viewer, login_options, request)
+    return await finish_login(provider, params, oidc, login_options, request)
 
 
 @post("/{provider:str}/callback", opt={"exclude_from_csrf": True}, status_code=200)
 async def form_post_callback(
     provider: FromPath[str],
     oidc: NamedDependency[OIDCLogins],
-    auth: Auth,
-    config: Config,
-    viewer: Viewer,
     login_options: LoginOptions,
     request: Request[Any, Any, Any],
 ) -> Response[Any]:
@@ -217,10 +217,10 @@ async def form_post_callback(
     single-use `state`, bound to this browser by its cookie, is what proves the request is ours."""
     form = await request.form()
     params = {k: v for k, v in form.items() if isinstance(v, str)}
-    return await finish_login(provider, params, oidc, auth, config, viewer, login_options, request)
+    return await finish_login(provider, params, oidc, login_options, request)
 
 
-def oidc_router(settings: Settings) -> Router:
+def oidc_router(settings: OIDCSettings) -> Router:
     logins = OIDCLogins(settings)
     return Router(
         path="/auth/oidc",

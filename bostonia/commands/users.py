@@ -1,27 +1,21 @@
-"""`bostonia user ...`: account administration from the shell (whoever runs it owns the server)."""
+"""`bostonia user ...`: account administration from the shell, as the operator (whoever runs it owns the
+server; every change is audit-logged)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from bostonia.commands.common import OPERATOR, fail, run_with_services
 from bostonia.identity import ROLES, TIERS, User
+
+if TYPE_CHECKING:
+    from bostonia.accounts.service import DeleteMode
+    from bostonia.auth.schemas import ResetLink
 
 user_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 EMAIL = typer.Argument(help="The account's email address (or its id).")
-
-
-def _run(fn: Any) -> Any:
-    from bostonia.cli import run_with_services
-
-    return run_with_services(fn)
-
-
-def _fail(message: str) -> typer.Exit:
-    from bostonia.cli import fail
-
-    return fail(message)
 
 
 def _line(user: User) -> str:
@@ -38,15 +32,15 @@ def user_create(
 ) -> None:
     """Create an account."""
     if role not in ROLES:
-        raise _fail(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-    user = _run(lambda s: s.auth.register(email, password, display_name, role=role))
+        raise fail(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    user = run_with_services(lambda s: s.auth.register(email, password, display_name, role=role))
     typer.echo(f"created {user.email} ({user.role}) id={user.id}")
 
 
 @user_app.command("list")
 def user_list() -> None:
     """List accounts: email, role, tier, name."""
-    users = _run(lambda s: s.users.list())
+    users = run_with_services(lambda s: s.users.list(actor=OPERATOR))
     if not users:
         typer.echo("no users yet")
     for user in users:
@@ -56,7 +50,7 @@ def user_list() -> None:
 @user_app.command("show")
 def user_show(email: Annotated[str, EMAIL]) -> None:
     """Show one account (never its conversations)."""
-    profile = _run(lambda s: s.users.show(email))
+    profile = run_with_services(lambda s: s.users.show(email, actor=OPERATOR))
     for key, value in (
         ("id", profile.id),
         ("email", profile.email),
@@ -77,7 +71,7 @@ def user_show(email: Annotated[str, EMAIL]) -> None:
 @user_app.command("set-role")
 def user_set_role(email: Annotated[str, EMAIL], role: str) -> None:
     """Change an account's role (user, creator, admin)."""
-    user = _run(lambda s: s.users.set_role(email, role))
+    user = run_with_services(lambda s: s.users.set_role(email, role, actor=OPERATOR))
     typer.echo(f"{user.email} is now {user.role}")
 
 
@@ -85,22 +79,22 @@ def user_set_role(email: Annotated[str, EMAIL], role: str) -> None:
 def user_set_tier(email: Annotated[str, EMAIL], tier: str) -> None:
     """Put an account on a plan (free, plus, pro, creator): its rate limit and entitlements follow."""
     if tier not in TIERS:
-        raise _fail(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
-    user = _run(lambda s: s.users.set_tier(email, tier))
+        raise fail(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}")
+    user = run_with_services(lambda s: s.users.set_tier(email, tier, actor=OPERATOR))
     typer.echo(f"{user.email} is now on the {user.tier} tier")
 
 
 @user_app.command("disable")
 def user_disable(email: Annotated[str, EMAIL]) -> None:
     """Disable an account: it is signed out everywhere and cannot sign in."""
-    user = _run(lambda s: s.users.set_active(email, False))
+    user = run_with_services(lambda s: s.accounts.set_active(email, False, actor=OPERATOR))
     typer.echo(f"{user.email} is disabled")
 
 
 @user_app.command("enable")
 def user_enable(email: Annotated[str, EMAIL]) -> None:
     """Enable a disabled account again."""
-    user = _run(lambda s: s.users.set_active(email, True))
+    user = run_with_services(lambda s: s.accounts.set_active(email, True, actor=OPERATOR))
     typer.echo(f"{user.email} is enabled")
 
 
@@ -112,10 +106,11 @@ def user_delete(
 ) -> None:
     """Delete an account and everything it owns, in one transaction."""
     if mode not in (None, "delete", "anonymise"):
-        raise _fail(f"unknown mode {mode!r}; choose delete or anonymise")
+        raise fail(f"unknown mode {mode!r}; choose delete or anonymise")
     if not yes:
         typer.confirm(f"Delete {email} and everything it owns? This cannot be undone", abort=True)
-    counts = _run(lambda s: s.users.delete(email, mode=mode))
+    chosen: DeleteMode | None = mode  # type: ignore[assignment]  # checked above
+    counts = run_with_services(lambda s: s.accounts.delete(email, actor=OPERATOR, mode=chosen))
     removed = ", ".join(f"{n} {kind}" for kind, n in counts.items() if kind != "users")
     typer.echo(f"deleted {email} ({removed})")
 
@@ -124,12 +119,12 @@ def user_delete(
 def user_reset_link(email: Annotated[str, EMAIL]) -> None:
     """Print a single-use password-reset link to hand to the user."""
 
-    async def make(services: Any) -> Any:
+    async def make(services: Any) -> ResetLink:
         settings = services.settings
         base = settings.server.public_url or f"http://{settings.server.host}:{settings.server.port}"
-        user = await services.users.find(email)
-        return await services.recovery.admin_link(user, base)
+        user = await services.users.find(email, actor=OPERATOR)
+        return await services.recovery.admin_link(user, base, actor=OPERATOR)
 
-    link = _run(make)
+    link = run_with_services(make)
     typer.echo(link.url)
     typer.echo(f"(single use; expires {link.expires_at})", err=True)

@@ -1,5 +1,5 @@
 """Administration over JSON (admins only): accounts, roles, tiers, disabling, deletion, reset links, and
-the audit log. Conversations and memories are not here: admins cannot read them (see users/privacy.py)."""
+the audit log. Conversations and memories are not here: admins cannot read them (see bostonia/users/privacy.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
+from bostonia.accounts.deps import Accounts
+from bostonia.accounts.service import DeleteMode
 from bostonia.audit.schemas import AuditList
+from bostonia.auth.deps import Recovery
+from bostonia.auth.schemas import ResetLink
 from bostonia.http.auth import public_base_url
-from bostonia.http.deps import Audit, Config, CurrentUser, Recovery, Users
-from bostonia.identity import User
-from bostonia.users.schemas import AdminUserUpdate, Profile, ResetLink, UserList
-from bostonia.users.service import require_admin
-from bostonia.users.store import DeleteMode
+from bostonia.http.deps import Audit, Config, CurrentUser
+from bostonia.identity import User, require_admin
+from bostonia.users.deps import Users
+from bostonia.users.schemas import AdminUserUpdate, Profile, UserList
 
 
 class AdminController(Controller):
@@ -32,7 +35,12 @@ class AdminController(Controller):
 
     @patch("/users/{user_id:str}")
     async def update_user(
-        self, user_id: FromPath[str], data: JSONBody[AdminUserUpdate], user: CurrentUser, users: Users
+        self,
+        user_id: FromPath[str],
+        data: JSONBody[AdminUserUpdate],
+        user: CurrentUser,
+        users: Users,
+        accounts: Accounts,
     ) -> User:
         """Set `role` (user, creator, admin), `tier` (free, plus, pro, creator) and/or `is_active`;
         `reset_age_verification: true` forgets a recorded date of birth."""
@@ -42,17 +50,17 @@ class AdminController(Controller):
         if data.tier is not msgspec.UNSET:
             target = await users.set_tier(target.id, data.tier, actor=user)
         if data.is_active is not msgspec.UNSET:
-            target = await users.set_active(target.id, data.is_active, actor=user)
+            target = await accounts.set_active(target.id, data.is_active, actor=user)
         if data.reset_age_verification:
             target = await users.reset_age(target.id, actor=user)
         return target
 
     @delete("/users/{user_id:str}", status_code=204)
     async def delete_user(
-        self, user_id: FromPath[str], user: CurrentUser, users: Users, mode: FromQuery[DeleteMode | None] = None
+        self, user_id: FromPath[str], user: CurrentUser, accounts: Accounts, mode: FromQuery[DeleteMode | None] = None
     ) -> None:
         """Delete the account and everything it owns (`?mode=delete|anonymise`, default from config)."""
-        await users.delete(user_id, actor=user, mode=mode)
+        await accounts.delete(user_id, actor=user, mode=mode)
 
     @post("/users/{user_id:str}/reset-link", status_code=201)
     async def reset_link(

@@ -7,9 +7,11 @@ the HTTP API, and the command exits 1 when any file was refused, after listing w
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
+
+from bostonia.commands.common import OPERATOR, fail, run_with_services
 
 if TYPE_CHECKING:
     from bostonia.app import Services
@@ -35,23 +37,6 @@ def card_files(paths: list[Path]) -> list[Path]:
     return found
 
 
-def _operator() -> Any:
-    """The instance operator at the command line: sees and exports every character, like an admin."""
-    from bostonia.identity import User
-
-    return User(
-        id="",
-        email="operator@localhost",
-        display_name="operator",
-        role="admin",
-        tier="free",
-        is_active=True,
-        age_verified=True,
-        content_tier="adult",
-        created_at="",
-    )
-
-
 @character_app.command("import")
 def import_cards(
     paths: Annotated[list[Path], typer.Argument(help="Card files or folders (searched recursively).")],
@@ -65,14 +50,13 @@ def import_cards(
 ) -> None:
     """Import PNG/JSON/CharX cards and World Info / lorebook_v3 lorebooks."""
     from bostonia.characters.transfer import ImportOutcome
-    from bostonia.cli import fail, run_with_services
 
     files = card_files(paths)
     if not files:
         raise fail("no .png, .json or .charx files found")
 
     async def run(services: Services) -> ImportOutcome:
-        user = await services.users.find(owner) if owner else None
+        user = await services.users.find(owner, actor=OPERATOR) if owner else None
         total = ImportOutcome()
         limit = services.settings.uploads.max_card_bytes
         with typer.progressbar(length=len(files), label="Importing", show_pos=True) as bar:
@@ -115,8 +99,6 @@ def export_card(
     spec: Annotated[str, typer.Option(help="JSON only: v3 or v2.")] = "v3",
 ) -> None:
     """Export a character as a PNG card (chara + ccv3), JSON or CharX."""
-    from bostonia.cli import fail, run_with_services
-
     if format not in ("png", "json", "charx"):
         raise fail(f"unknown format {format!r}; use png, json or charx")
     if spec not in ("v2", "v3"):
@@ -124,7 +106,7 @@ def export_card(
     fmt: Literal["png", "json", "charx"] = format  # type: ignore[assignment]
     version: Literal["v2", "v3"] = spec  # type: ignore[assignment]
     content, _, character = run_with_services(
-        lambda services: services.transfer.export(_operator(), character_id, fmt, version)
+        lambda services: services.transfer.export(OPERATOR, character_id, fmt, version)
     )
     target = output / f"{character.name}.{format}" if output.is_dir() else output
     target.write_bytes(content)

@@ -6,19 +6,13 @@ public collection never reveals another user's private or age-restricted charact
 
 from __future__ import annotations
 
-from bostonia.characters.schemas import Character
+from bostonia.characters.schemas import Character, FavoriteState
 from bostonia.characters.service import CharacterService
 from bostonia.errors import InvalidInput, NotFound
 from bostonia.identity import User
-from bostonia.users.library_store import LibraryStore
-from bostonia.users.schemas import (
-    Collection,
-    CollectionCreate,
-    CollectionDetail,
-    CollectionUpdate,
-    FavoriteState,
-)
-from bostonia.users.service import changes_of
+from bostonia.library.schemas import Collection, CollectionCreate, CollectionDetail, CollectionUpdate
+from bostonia.library.store import LibraryStore
+from bostonia.structs import changes_of
 
 MISSING_COLLECTION = "collection not found"
 

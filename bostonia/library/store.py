@@ -9,7 +9,7 @@ import msgspec
 
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utcnow
-from bostonia.users.schemas import Collection
+from bostonia.library.schemas import Collection
 
 COLLECTION_SELECT = """
     select c.*, (select count(*) from collection_characters cc where cc.collection_id = c.id) as character_count
@@ -27,20 +27,26 @@ def _favorite_count(conn: sqlite3.Connection, character_id: str) -> int:
     return int(row[0]) if row else 0
 
 
+def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> dict[str, int]:
+    """A deleted account's favorites and collections (the characters' counters follow by trigger)."""
+    return {
+        "favorites": conn.execute("delete from user_favorites where user_id = ?", (user_id,)).rowcount,
+        "collections": conn.execute("delete from collections where user_id = ?", (user_id,)).rowcount,
+    }
+
+
 class LibraryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    # -- favorites (characters.favorite_count changes in the same transaction) ----------------------
+    # -- favorites (the characters capability's triggers keep favorite_count in the same transaction) --
 
     async def add_favorite(self, user_id: str, character_id: str) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            added = conn.execute(
+            conn.execute(
                 "insert or ignore into user_favorites (user_id, character_id, created_at) values (?, ?, ?)",
                 (user_id, character_id, utcnow()),
-            ).rowcount
-            if added:
-                conn.execute("update characters set favorite_count = favorite_count + 1 where id = ?", (character_id,))
+            )
             return _favorite_count(conn, character_id)
 
         return await self.db.write(run)
@@ -50,10 +56,6 @@ class LibraryStore:
             removed = conn.execute(
                 "delete from user_favorites where user_id = ? and character_id = ?", (user_id, character_id)
             ).rowcount
-            if removed:
-                conn.execute(
-                    "update characters set favorite_count = max(favorite_count - 1, 0) where id = ?", (character_id,)
-                )
             return bool(removed), _favorite_count(conn, character_id)
 
         return await self.db.write(run)

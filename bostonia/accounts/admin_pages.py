@@ -8,14 +8,17 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
+from bostonia.accounts.deps import Accounts
+from bostonia.auth.deps import Recovery
+from bostonia.auth.schemas import ResetLink
 from bostonia.errors import BostoniaError, NotFound
 from bostonia.http.auth import public_base_url
-from bostonia.http.deps import Config, CurrentUser, Recovery, Users
+from bostonia.http.deps import Config, CurrentUser
 from bostonia.http.errors import status_for
-from bostonia.identity import ROLES, TIERS, User
+from bostonia.identity import ROLES, TIERS, User, require_admin
 from bostonia.ui.forms import Form
-from bostonia.users.schemas import ResetLink
-from bostonia.users.service import UserService, require_admin
+from bostonia.users.deps import Users
+from bostonia.users.service import UserService
 
 ACTIONS = ("role", "tier", "disable", "enable", "delete", "reset-link")
 
@@ -58,6 +61,7 @@ class AdminPages(Controller):
         data: Form,
         user: CurrentUser,
         users: Users,
+        accounts: Accounts,
         recovery: Recovery,
         config: Config,
         request: Request[Any, Any, Any],
@@ -72,9 +76,9 @@ class AdminPages(Controller):
             elif action == "tier":
                 await users.set_tier(target.id, data.get("tier", ""), actor=user)
             elif action in ("disable", "enable"):
-                await users.set_active(target.id, action == "enable", actor=user)
+                await accounts.set_active(target.id, action == "enable", actor=user)
             elif action == "delete":
-                await users.delete(target.id, actor=user)
+                await accounts.delete(target.id, actor=user)
             else:
                 link = await recovery.admin_link(target, public_base_url(request, config.server.public_url), actor=user)
                 return await users_page(user, users, reset=(target, link))

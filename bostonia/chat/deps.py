@@ -1,0 +1,16 @@
+"""Names of the chat capability's services for route parameters.
+
+Route parameters with these names receive the service registered under that name in `bostonia/app.py`.
+"""
+
+from __future__ import annotations
+
+from litestar.di import NamedDependency
+
+from bostonia.chat.hub import ConversationHub
+from bostonia.chat.replies import ReplyService
+from bostonia.chat.service import ChatService
+
+Chat = NamedDependency[ChatService]
+Hub = NamedDependency[ConversationHub]
+Replies = NamedDependency[ReplyService]

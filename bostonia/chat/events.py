@@ -1,0 +1,157 @@
+"""The real-time protocol: every event name, and the payload each carries, in one module.
+
+The same events travel over the WebSocket (`{"event", "data"}` frames), Server-Sent Events (`event:` +
+JSON `data:`) and into the HTML fragments of open chat pages. A payload is a Struct, so a producer cannot
+forget a field and a consumer can match on its type.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from bostonia.chat.schemas import Conversation, Message
+
+# Client -> server (WebSocket frames).
+JOIN = "conversation:join"
+LEAVE = "conversation:leave"
+SEND = "message:send"
+REGENERATE = "message:regenerate"
+CONTINUE = "message:continue"
+CANCEL = "message:cancel"
+PING = "ping"
+# Both ways: a client says it types; the room hears who does.
+TYPING_START = "typing:start"
+TYPING_STOP = "typing:stop"
+# Server -> client.
+JOINED = "conversation:joined"
+RECEIVED = "message:received"
+QUEUED = "message:queued"
+STREAM_START = "message:stream:start"
+STREAM_CHUNK = "message:stream:chunk"
+STREAM_COMPLETE = "message:stream:complete"
+MESSAGE_UPDATED = "message:updated"
+PATH_CHANGED = "conversation:path_changed"
+CONVERSATION_UPDATED = "conversation:updated"
+ERROR = "error"
+PONG = "pong"
+
+ReplyMode = Literal["reply", "regenerate", "continue"]
+
+
+class MessageReceived(msgspec.Struct, frozen=True):
+    message: Message
+
+
+class StreamStart(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    conversation_id: str
+    parent_id: str | None
+    mode: ReplyMode = "reply"
+    prefix: str = ""  # the text a continued message already had
+
+
+class StreamChunk(msgspec.Struct, frozen=True):
+    id: str
+    content: str
+
+
+class StreamComplete(msgspec.Struct, frozen=True):
+    message: Message
+
+
+class Queued(msgspec.Struct, frozen=True):
+    id: str
+    position: int  # replies that run before this one
+
+
+class ErrorNotice(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    code: str
+    message: str
+    id: str | None = None  # the reply that failed, if one did
+    conversation_id: str | None = None
+    event: str | None = None  # the client event that failed (WebSocket)
+    retry_after: int | None = None  # seconds, for `rate_limited`
+
+
+class MessageUpdated(msgspec.Struct, frozen=True):
+    message: Message
+
+
+class PathChanged(msgspec.Struct, frozen=True):
+    conversation_id: str
+    leaf_id: str | None
+
+
+class ConversationUpdated(msgspec.Struct, frozen=True):
+    conversation: Conversation
+
+
+class Typing(msgspec.Struct, frozen=True):
+    conversation_id: str
+    user_id: str
+
+
+class ActiveReply(msgspec.Struct, frozen=True):
+    id: str
+    content: str
+
+
+class Joined(msgspec.Struct, frozen=True):
+    conversation_id: str
+    active_reply: ActiveReply | None
+
+
+class ChatEvent(msgspec.Struct, frozen=True):
+    """One event: its name and payload (one of the Structs above; `pong` echoes the client's object)."""
+
+    event: str
+    data: Any
+
+    def frame(self) -> dict[str, Any]:
+        return {"event": self.event, "data": self.data}
+
+
+def received(message: Message) -> ChatEvent:
+    return ChatEvent(RECEIVED, MessageReceived(message))
+
+
+def stream_start(start: StreamStart) -> ChatEvent:
+    return ChatEvent(STREAM_START, start)
+
+
+def chunk(message_id: str, content: str) -> ChatEvent:
+    return ChatEvent(STREAM_CHUNK, StreamChunk(message_id, content))
+
+
+def complete(message: Message) -> ChatEvent:
+    return ChatEvent(STREAM_COMPLETE, StreamComplete(message))
+
+
+def queued(message_id: str, position: int) -> ChatEvent:
+    return ChatEvent(QUEUED, Queued(message_id, position))
+
+
+def error(notice: ErrorNotice) -> ChatEvent:
+    return ChatEvent(ERROR, notice)
+
+
+def message_updated(message: Message) -> ChatEvent:
+    return ChatEvent(MESSAGE_UPDATED, MessageUpdated(message))
+
+
+def path_changed(conversation_id: str, leaf_id: str | None) -> ChatEvent:
+    return ChatEvent(PATH_CHANGED, PathChanged(conversation_id, leaf_id))
+
+
+def conversation_updated(conversation: Conversation) -> ChatEvent:
+    return ChatEvent(CONVERSATION_UPDATED, ConversationUpdated(conversation))
+
+
+def typing(conversation_id: str, user_id: str, *, active: bool) -> ChatEvent:
+    return ChatEvent(TYPING_START if active else TYPING_STOP, Typing(conversation_id, user_id))
+
+
+def joined(conversation_id: str, active_reply: ActiveReply | None) -> ChatEvent:
+    return ChatEvent(JOINED, Joined(conversation_id, active_reply))

@@ -1,0 +1,12 @@
+"""Names of the users capability's services for route parameters.
+
+Route parameters with these names receive the service registered under that name in `bostonia/app.py`.
+"""
+
+from __future__ import annotations
+
+from litestar.di import NamedDependency
+
+from bostonia.users.service import UserService
+
+Users = NamedDependency[UserService]
