@@ -31,6 +31,7 @@ def two_slot_server() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.timeout(900)
 def test_two_users_replies_stream_at_the_same_time(two_slot_server: str, browser: Any) -> None:
     robin = open_page(browser, two_slot_server)
     sam = open_page(browser, two_slot_server)  # a second browser context: its own cookies, its own account
