@@ -53,6 +53,7 @@ class FakeBackend:
         self.steps: list[dict[int, int]] = []  # per decode: seq -> tokens in it
         self.logit_rows: set[int] = set()
         self.gate: threading.Event | None = None  # decode waits for it
+        self.hold_after: int | None = None  # ... once this many tokens are in the KV cache
         self.in_decode = threading.Event()
         self.fail_next_decode = False
         self.closed_samplers = 0
@@ -81,7 +82,8 @@ class FakeBackend:
 
     def decode(self) -> None:
         self.in_decode.set()
-        if self.gate is not None:
+        held = self.hold_after is None or sum(map(len, self.kv.values())) >= self.hold_after
+        if self.gate is not None and held:
             assert self.gate.wait(10), "the test never opened the gate"
         if self.step_seconds:
             time.sleep(self.step_seconds)
@@ -212,7 +214,8 @@ def test_cancelling_one_sequence_leaves_the_others_untouched() -> None:
 
     texts, cancelled = asyncio.run(main())
     assert texts[0] == "a " * 40 and texts[2] == "c " * 40
-    assert cancelled.finish_reason == "cancelled" and len(texts[1]) < 30
+    cut = "b" + texts[1]  # its first piece was taken above
+    assert cancelled.finish_reason == "cancelled" and cut != "b " * 40 and ("b " * 40).startswith(cut)
     assert backend.closed_samplers >= 3
 
 
@@ -228,7 +231,7 @@ def test_max_tokens_and_the_time_limit_cut_a_runaway_generation() -> None:
 
     by_length, short, by_time, long = asyncio.run(main())
     assert short == "x" * 12 and by_length.finish_reason == "length"
-    assert by_time.finish_reason == "time" and 10 < len(long) < 100_000
+    assert by_time.finish_reason == "time" and 0 < len(long) < 100_000
 
 
 def test_a_request_can_set_its_own_time_limit() -> None:
@@ -271,20 +274,21 @@ def test_stop_strings_end_the_reply_and_are_never_streamed() -> None:
 
 
 def test_a_long_prompt_is_read_in_chunks_while_the_others_keep_streaming() -> None:
-    backend = FakeBackend(n_seq=2, n_batch=512, step_seconds=0.003)
+    backend = FakeBackend(n_seq=2, n_batch=512)
     backend.replies = {"streaming": FOREVER}
     long_prompt = "y" * 600
 
     async def main() -> None:
         with engine_on(backend, prefill_chunk=32) as engine:
-            streaming = engine.submit("u1", request("streaming", max_tokens=80))
+            streaming = engine.submit("u1", request("streaming", max_tokens=100_000))
             await streaming.pieces.get()
-            reader = engine.submit("u2", request(long_prompt))
-            await asyncio.gather(text_of(streaming), text_of(reader))
+            await text_of(engine.submit("u2", request(long_prompt)))
+            streaming.cancel()
+            await text_of(streaming)
 
     asyncio.run(main())
-    busy = [step for step in backend.steps if len(step) == 2]
-    assert len(busy) >= 15  # the long prompt took many steps...
+    busy = [step for step in backend.steps if 1 in step]
+    assert len(busy) >= 600 // 32  # the long prompt took many steps...
     assert all(step[1] <= 32 and step[0] == 1 for step in busy)  # ...of one chunk each, beside a streamed token
 
 
@@ -349,14 +353,16 @@ def test_the_least_recently_used_conversation_is_saved_and_restored() -> None:
 
 
 def test_a_reply_stops_its_conversations_warm_up_and_goes_on_from_what_it_read() -> None:
-    backend = FakeBackend(n_seq=1, step_seconds=0.003)
-    history = "h" * 2000
+    backend = FakeBackend(n_seq=1)
+    backend.gate, backend.hold_after = threading.Event(), 256  # the warm-up is caught a quarter in
+    history = "h" * 1000
 
     async def main(engine: BatchEngine) -> GenerationJob:
         warm = engine.submit("u1", msgspec_replace(request(history, session="a"), prefill_only=True), background=True)
-        await until(lambda: engine.stats.prefilled > 200)
+        await until(lambda: engine.stats.prefilled >= 256)
         reply = engine.submit("u1", request(history, session="a"))
         assert engine.ahead_of(reply) == 0  # a warm-up never makes a reply wait
+        backend.gate.set()  # type: ignore[union-attr]
         assert await text_of(reply) == "ok"
         await text_of(warm)
         return warm
