@@ -201,11 +201,11 @@ def test_free_slots_go_first_to_users_with_nothing_running() -> None:
 
 def test_cancelling_one_sequence_leaves_the_others_untouched() -> None:
     backend = FakeBackend(n_seq=3, step_seconds=0.002)
-    backend.replies = {name: f"{name} " * 40 for name in ("a", "b", "c")}
+    backend.replies = {"a": "a " * 40, "b": FOREVER, "c": "c " * 40}
 
     async def main() -> tuple[list[str], GenerationJob]:
         with engine_on(backend) as engine:
-            jobs = [engine.submit(f"user-{name}", request(name, max_tokens=1000)) for name in ("a", "b", "c")]
+            jobs = [engine.submit(f"user-{name}", request(name, max_tokens=100_000)) for name in ("a", "b", "c")]
             await jobs[1].pieces.get()
             jobs[1].cancel()
             texts = await asyncio.gather(*(text_of(job) for job in jobs))
@@ -214,8 +214,7 @@ def test_cancelling_one_sequence_leaves_the_others_untouched() -> None:
 
     texts, cancelled = asyncio.run(main())
     assert texts[0] == "a " * 40 and texts[2] == "c " * 40
-    cut = "b" + texts[1]  # its first piece was taken above
-    assert cancelled.finish_reason == "cancelled" and cut != "b " * 40 and ("b " * 40).startswith(cut)
+    assert cancelled.finish_reason == "cancelled" and set(texts[1]) <= {"x"}  # it could only end by the cancel
     assert backend.closed_samplers >= 3
 
 
