@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from benchmarks.common import PASSWORD, percentile, serve_app, stream_reply
-from bostonia import hookimpl
+from bostonia.plugin_api import hookimpl
 from bostonia.prompt.builder import PromptInjection
 
 WORDS = (

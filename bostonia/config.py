@@ -60,6 +60,13 @@ class LLMConfig(_Section):
     # 0 = one thread per CPU core.
     threads: Annotated[int, msgspec.Meta(ge=0)] = 0
     batch_size: Positive = 512
+    # Conversations the local engine serves at once: sequence slots in one context (KV memory for
+    # `parallel * context_size` tokens). See bostonia.toml for how to choose it.
+    parallel: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    # Prompt tokens read per step, beside one token for each reply streaming (chunked prefill).
+    prefill_chunk: Annotated[int, msgspec.Meta(ge=8, le=8192)] = 32
+    # A generation running longer than this is cut (a runaway reply never holds a slot forever).
+    time_limit_seconds: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     max_tokens: Positive = 300
     temperature: Annotated[float, msgspec.Meta(ge=0, le=5)] = 0.8
     top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.95

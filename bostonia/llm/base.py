@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
 
 import msgspec
+
+if TYPE_CHECKING:
+    from bostonia.llm.jobs import JobQueue, QueueObserver
 
 Role = Literal["system", "user", "assistant"]
 StopString = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -54,6 +57,8 @@ class GenerationRequest(msgspec.Struct, kw_only=True, frozen=True):
     json_schema: dict[str, Any] | None = None
     # Or a llama.cpp GBNF grammar, for local models (ignored by providers that have no grammar support).
     grammar: str | None = None
+    # Seconds the generation may run once started (None: the server's `[llm] time_limit_seconds`).
+    time_limit: float | None = None
 
 
 @runtime_checkable
@@ -91,4 +96,14 @@ class SessionModel(ChatModel, Protocol):
 
     def forget(self, session: str) -> None:
         """Drop whatever is kept for `session` (its conversation was deleted or rewritten)."""
+        ...
+
+
+@runtime_checkable
+class BatchingModel(ChatModel, Protocol):
+    """A model that schedules its own work (the local engine: continuous batching over several sequences).
+    Its jobs go to the queue it makes instead of a one-at-a-time worker thread."""
+
+    def job_queue(self, observer: QueueObserver) -> JobQueue:
+        """The model's queue (one per model, made on first use; cheap: loading happens on its own thread)."""
         ...

@@ -1,9 +1,11 @@
-"""The generation queue: inference runs on one worker thread per model, never on the event loop.
+"""Generation off the event loop. Local models schedule their own work (`BatchingModel`: the batching
+engine); every other model (remote providers, test fakes) gets a `GenerationQueue`, one worker thread
+that runs one job at a time.
 
 Foreground jobs (replies) are taken round-robin across users, so one user's burst cannot starve the
 others. Background jobs (warming the KV cache for a conversation someone just opened) run only when
 no reply waits, and a reply for another conversation preempts them. Text pieces travel back to the
-waiting coroutine through an asyncio queue (`call_soon_threadsafe`).
+waiting coroutine through the job (jobs.py).
 """
 
 from __future__ import annotations
@@ -12,50 +14,11 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from bostonia.llm.base import ChatModel, GenerationRequest
+from bostonia.llm.base import BatchingModel, ChatModel, GenerationRequest
+from bostonia.llm.jobs import DONE, GenerationJob, JobQueue, QueueObserver
 
-_DONE = object()
-
-
-@dataclass(eq=False)
-class GenerationJob:
-    user_id: str
-    request: GenerationRequest
-    loop: asyncio.AbstractEventLoop
-    background: bool = False
-    pieces: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    submitted_at: float = field(default_factory=time.perf_counter)
-    started_at: float | None = None
-    first_piece_at: float | None = None
-    piece_count: int = 0
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-
-    def _emit(self, item: Any) -> None:
-        self.loop.call_soon_threadsafe(self.pieces.put_nowait, item)
-
-    async def __aiter__(self) -> AsyncIterator[str]:
-        while True:
-            item = await self.pieces.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-
-# Callbacks the app wires to its metrics; the queue itself knows nothing of Prometheus.
-@dataclass
-class QueueObserver:
-    depth: Callable[[int], None] = lambda depth: None
-    first_piece: Callable[[float], None] = lambda seconds: None
-    pieces: Callable[[int], None] = lambda count: None
+__all__ = ["GenerationJob", "GenerationQueue", "GenerationQueues", "QueueObserver"]
 
 
 class GenerationQueue:
@@ -78,7 +41,7 @@ class GenerationQueue:
             if background:
                 if stale := self._background.pop(request.session, None):
                     stale.cancel()
-                    stale._emit(_DONE)
+                    stale._emit(DONE)
                 self._background[request.session] = job
             else:
                 self._waiting.setdefault(user_id, deque()).append(job)
@@ -123,7 +86,7 @@ class GenerationQueue:
             waiting = [job for jobs in self._waiting.values() for job in jobs] + list(self._background.values())
             for job in waiting:
                 job.cancel()
-                job._emit(_DONE)
+                job._emit(DONE)
             self._waiting.clear()
             self._background.clear()
             self._condition.notify_all()
@@ -153,7 +116,7 @@ class GenerationQueue:
     def _run(self) -> None:
         while (job := self._next_job()) is not None:
             if job.cancelled.is_set():
-                job._emit(_DONE)
+                job._emit(DONE)
                 with self._condition:
                     self._running = None
                 continue
@@ -170,7 +133,7 @@ class GenerationQueue:
             except Exception as exc:  # surfaced to the awaiting coroutine, not lost in this thread
                 job._emit(exc)
             else:
-                job._emit(_DONE)
+                job._emit(DONE)
             finally:
                 self.observer.pieces(job.piece_count)
                 with self._condition:
@@ -182,21 +145,25 @@ class GenerationQueues:
 
     def __init__(self, observer: QueueObserver | None = None) -> None:
         self.observer = observer or QueueObserver()
-        self._queues: dict[str, GenerationQueue] = {}
+        self._queues: dict[str, tuple[ChatModel, JobQueue]] = {}
         self._lock = threading.Lock()
 
-    def get(self, model: ChatModel) -> GenerationQueue:
+    def get(self, model: ChatModel) -> JobQueue:
         with self._lock:
-            queue = self._queues.get(model.model_id)
-            if queue is None or queue.model is not model:
-                queue = self._queues[model.model_id] = GenerationQueue(model, self.observer)
-            return queue
+            entry = self._queues.get(model.model_id)
+            if entry is None or entry[0] is not model:
+                if isinstance(model, BatchingModel):
+                    queue = model.job_queue(self.observer)
+                else:
+                    queue = GenerationQueue(model, self.observer)
+                entry = self._queues[model.model_id] = (model, queue)
+            return entry[1]
 
     @property
     def depth(self) -> int:
-        return sum(queue.depth for queue in self._queues.values())
+        return sum(queue.depth for _, queue in self._queues.values())
 
     def stop(self) -> None:
-        for queue in self._queues.values():
+        for _, queue in self._queues.values():
             queue.stop()
         self._queues.clear()
