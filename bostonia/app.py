@@ -91,6 +91,13 @@ from bostonia.moderation.store import ModerationStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
+from bostonia.orchestration.accounting import AccountingPolicy, NoAccounting, Prices
+from bostonia.orchestration.catalog import ModelCatalog
+from bostonia.orchestration.migrations import migrations as orchestration_migrations
+from bostonia.orchestration.residency import ModelResidency
+from bostonia.orchestration.routing import ModelRouter
+from bostonia.orchestration.service import Orchestrator
+from bostonia.orchestration.store import ModelChoices, UsageStore
 from bostonia.personas.pages import PersonaPages
 from bostonia.personas.routes import PersonaController
 from bostonia.personas.service import PersonaService
@@ -131,6 +138,7 @@ MIGRATIONS: tuple[Migrations, ...] = (
     user_migrations,
     voice_migrations,
     moderation_migrations,
+    orchestration_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
 
@@ -155,6 +163,10 @@ class Services:
     metrics: Metrics
     models: ModelRegistry
     queues: GenerationQueues
+    router: ModelRouter
+    orchestrator: Orchestrator
+    catalog: ModelCatalog
+    model_choices: ModelChoices
     secret: str  # the instance's signing secret (JWTs, CSRF tokens)
     audit: AuditLog
     auth: AuthService
@@ -174,12 +186,14 @@ class Services:
     voice: VoiceService
     moderation: ModerationService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _loading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
         await self.characters.seed_bundled()
+        await self._apply_default_model()
         await call_all(self.plugins.hook.startup(services=self))
         self._housekeeping = asyncio.create_task(self._housekeep())
 
@@ -192,6 +206,19 @@ class Services:
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
+    async def _load(self, model: LoadableModel) -> None:
+        async with self.orchestrator.using(model):
+            pass
+
+    async def _apply_default_model(self) -> None:
+        """`bostonia models default` wins over `[llm] default_model` (if that model is still there)."""
+        chosen = await self.model_choices.default_model()
+        if chosen and chosen in self.models:
+            self.models.default_model_id = chosen
+        elif chosen:
+            log.warning("the default model chosen by command, %s, is not registered; using %s", chosen,
+                        self.models.default_model_id)  # fmt: skip
+
     def warm_up(self) -> None:
         """Load the default chat model in the background, so the first reply does not pay for it."""
         try:
@@ -200,8 +227,8 @@ class Services:
             log.warning("no default chat model: %s", exc.message)
             return
         if isinstance(model, LoadableModel):
-            future = asyncio.get_running_loop().run_in_executor(None, model.load)
-            future.add_done_callback(_log_failure)
+            self._loading = asyncio.create_task(self._load(model))  # within the memory budget, off the loop
+            self._loading.add_done_callback(_log_failure)
         if self.settings.moderation.enabled:  # the classifier and embedding model, on the moderation thread
             self.moderation.warm_up().add_done_callback(_log_failure)
 
@@ -273,13 +300,26 @@ def build_moderation(
     )
 
 
-def build_services(settings: Settings, plugins: pluggy.PluginManager | None = None) -> Services:
+def build_services(
+    settings: Settings, plugins: pluggy.PluginManager | None = None, *, accounting: AccountingPolicy | None = None
+) -> Services:
     plugins = plugins or make_plugin_manager(settings.plugins.enabled)
     settings = configure_plugins(plugins, settings)
     db = open_database(settings, plugins)
     metrics = Metrics()
     models = ModelRegistry.from_plugins(plugins, settings)
     queues = GenerationQueues(metrics.queue_observer())
+    # AI orchestration: routes (tier, character, creative mode), fallback, the memory budget, usage and cost.
+    router = ModelRouter(settings.models, models)
+    residency = ModelResidency(
+        settings.llm.memory_budget_mb * 1024 * 1024,
+        lambda: list(models),
+        before_unload=lambda model: queues.discard(model.model_id),
+    )
+    prices = Prices(settings.models.prices)
+    orchestrator = Orchestrator(
+        queues, residency, UsageStore(db), prices, settings.models, accounting=accounting or NoAccounting()
+    )
     user_store = UserStore(db)
     secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
     tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
@@ -326,6 +366,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
         ],
         in_flight=in_flight,
+        router=router,
+        orchestrator=orchestrator,
         guard=ChatGuard(moderation) if settings.moderation.enabled else None,
     )
     voice = settings.voice
@@ -336,6 +378,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         metrics=metrics,
         models=models,
         queues=queues,
+        router=router,
+        orchestrator=orchestrator,
+        catalog=ModelCatalog(models, residency, orchestrator, router, prices, settings.models_path),
+        model_choices=ModelChoices(db),
         secret=secret,
         audit=audit,
         auth=auth,

@@ -57,6 +57,12 @@ class RateLimited(BostoniaError):
         self.retry_after = retry_after
 
 
+class QuotaExceeded(BostoniaError):
+    """The caller's plan or credits do not cover what was asked (a generation on a paid model, ...)."""
+
+    code = "quota_exceeded"
+
+
 class Unavailable(BostoniaError):
     """A dependency (the model, the database) cannot serve the request right now."""
 

@@ -332,7 +332,7 @@ class ChatPages(Controller):
     async def prompt(self, conversation_id: FromPath[str], user: CurrentUser, replies: Replies) -> Template:
         prompt = await replies.preview_prompt(user, conversation_id, None)
         view = {
-            "model": replies.models.default.model_id,
+            "model": await replies.prompt_model(user, conversation_id),
             "budget": prompt.budget,
             "total_tokens": prompt.tokens,
             "dropped_messages": prompt.dropped_messages,

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from bostonia.chat import events
-from bostonia.chat.events import ChatEvent, ErrorNotice, ReplyMode, StreamStart
+from bostonia.chat.events import ChatEvent, ErrorNotice, ReplyMode, StreamFallback, StreamStart
 from bostonia.chat.schemas import Message
 from bostonia.errors import BostoniaError
-from bostonia.llm.worker import GenerationJob
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
 
 
 class ReplyStream:
@@ -41,7 +44,7 @@ class ReplyStream:
         self.error: BostoniaError | None = None
         self.cancelled = False
         self.task: asyncio.Task[Any] | None = None
-        self.job: GenerationJob | None = None  # the current generation attempt, to cancel it
+        self.job: Cancellable | None = None  # the current generation attempt, to cancel it
         self._on_event = on_event
         self._finished = asyncio.Event()
         self._listeners: set[asyncio.Queue[ChatEvent]] = set()
@@ -82,6 +85,11 @@ class ReplyStream:
         """Withdraw everything streamed so far (moderation): listeners drop it, late joiners never see it."""
         self.text = ""
         self._publish(events.retract(self.message_id, reason))
+
+    def fell_back(self, notice: StreamFallback) -> None:
+        """A model failed mid-reply and the next one took over: listeners keep `kept_chars` of the text."""
+        self.text = self.text[: notice.kept_chars]
+        self._publish(events.fallback(notice))
 
     def complete(self, message: Message) -> None:
         self.message = message

@@ -23,6 +23,7 @@ STATUS_BY_ERROR: dict[type[errors.BostoniaError], int] = {
     errors.InvalidInput: 422,
     errors.NotAuthenticated: 401,
     errors.PermissionDenied: 403,
+    errors.QuotaExceeded: 402,
     errors.NotFound: 404,
     errors.Conflict: 409,
     errors.PayloadTooLarge: 413,

@@ -197,6 +197,20 @@ class LlamaCppModel:
         if engine is not None:
             engine.stop()
 
+    # -- the memory budget (bostonia.orchestration.residency) -------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        return self._native is not None
+
+    def unload(self) -> None:
+        """Stop the engine (its context goes with it) and free the weights; the next use loads them again."""
+        self.close()
+        with self._lock:
+            native, self._native = self._native, None
+        if native is not None:
+            native.close()
+
 
 class LlamaBackend:
     """The engine's view of llama.cpp: one context with a sequence per slot, tokenizer, samplers, state."""

@@ -1,6 +1,7 @@
 """Generation off the event loop. Local models schedule their own work (`BatchingModel`: the batching
-engine); every other model (remote providers, test fakes) gets a `GenerationQueue`, one worker thread
-that runs one job at a time.
+engine); every other model (remote providers, test fakes) gets a `GenerationQueue`: worker threads that run one
+job each, as many as the model's `concurrency` (1 unless it says more: a remote provider streams many
+requests at once, its server does the batching).
 
 Foreground jobs (replies) are taken round-robin across users, so one user's burst cannot starve the
 others. Background jobs (warming the KV cache for a conversation someone just opened) run only when
@@ -27,11 +28,16 @@ class GenerationQueue:
         self.observer = observer or QueueObserver()
         self._waiting: OrderedDict[str, deque[GenerationJob]] = OrderedDict()
         self._background: OrderedDict[str | None, GenerationJob] = OrderedDict()  # by session, newest wins
-        self._running: GenerationJob | None = None
+        self.workers = max(1, int(getattr(model, "concurrency", 1)))
+        self._running: set[GenerationJob] = set()
         self._condition = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"bostonia-gen-{model.model_id}", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"bostonia-gen-{model.model_id}-{n}", daemon=True)
+            for n in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- producer side (event loop) ------------------------------------------------------------
 
@@ -45,11 +51,12 @@ class GenerationQueue:
                 self._background[request.session] = job
             else:
                 self._waiting.setdefault(user_id, deque()).append(job)
-                running = self._running
-                if running is not None and running.background:
+                if len(self._running) >= self.workers:
                     # Warming must not delay a reply, not even its own conversation's: what it has read so far
                     # stays in the KV cache (it stops between slices), and the reply goes on from there.
-                    running.cancel()
+                    for running in self._running:
+                        if running.background:
+                            running.cancel()
             self.observer.depth(self.depth)
             self._condition.notify()
         return job
@@ -60,11 +67,12 @@ class GenerationQueue:
         return sum(len(jobs) for jobs in self._waiting.values())
 
     def ahead_of(self, job: GenerationJob) -> int:
-        """Replies that will run before this one, counting one already running."""
+        """Replies that must start (or finish) before this one can start, counting those running."""
         with self._condition:
-            running = self._running
-        busy = running is not None and running is not job and not running.background
-        return self.position(job) + int(busy) if job is not running else 0
+            if job in self._running:
+                return 0
+            busy = sum(1 for running in self._running if not running.background)
+        return max(0, self.position(job) + busy - self.workers + 1)
 
     def position(self, job: GenerationJob) -> int:
         """How many replies run before this one (0 = next), following the round-robin order."""
@@ -78,11 +86,11 @@ class GenerationQueue:
         return order.index(job) if job in order else 0
 
     def stop(self) -> None:
-        """Cancel the running job and every waiting one, then end the worker thread."""
+        """Cancel the running jobs and every waiting one, then end the worker threads."""
         with self._condition:
             self._stopping = True
-            if self._running is not None:
-                self._running.cancel()
+            for running in self._running:
+                running.cancel()
             waiting = [job for jobs in self._waiting.values() for job in jobs] + list(self._background.values())
             for job in waiting:
                 job.cancel()
@@ -90,7 +98,8 @@ class GenerationQueue:
             self._waiting.clear()
             self._background.clear()
             self._condition.notify_all()
-        self._thread.join(timeout=30)
+        for thread in self._threads:
+            thread.join(timeout=30)
 
     # -- worker thread ---------------------------------------------------------------------------
 
@@ -110,7 +119,7 @@ class GenerationQueue:
             else:
                 _, job = self._background.popitem(last=False)
             self.observer.depth(self.depth)
-            self._running = job
+            self._running.add(job)
             return job
 
     def _run(self) -> None:
@@ -118,7 +127,7 @@ class GenerationQueue:
             if job.cancelled.is_set():
                 job._emit(DONE)
                 with self._condition:
-                    self._running = None
+                    self._running.discard(job)
                 continue
             job.started_at = time.perf_counter()
             try:
@@ -137,7 +146,7 @@ class GenerationQueue:
             finally:
                 self.observer.pieces(job.piece_count)
                 with self._condition:
-                    self._running = None
+                    self._running.discard(job)
 
 
 class GenerationQueues:
@@ -158,6 +167,13 @@ class GenerationQueues:
                     queue = GenerationQueue(model, self.observer)
                 entry = self._queues[model.model_id] = (model, queue)
             return entry[1]
+
+    def discard(self, model_id: str) -> None:
+        """Stop and forget a model's queue (the model is being unloaded; its next use makes a new one)."""
+        with self._lock:
+            entry = self._queues.pop(model_id, None)
+        if entry is not None:
+            entry[1].stop()
 
     @property
     def depth(self) -> int:
