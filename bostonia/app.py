@@ -31,11 +31,13 @@ from bostonia.accounts.admin_pages import AdminPages
 from bostonia.accounts.admin_routes import AdminController
 from bostonia.accounts.pages import AccountDeletionPages
 from bostonia.accounts.service import AccountService
+from bostonia.ai_api.routes import AIController, OpenAIController
+from bostonia.ai_api.service import AIService
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
-from bostonia.auth.pages import AccountPages
+from bostonia.auth.pages import AccountPages, ApiKeyPages
 from bostonia.auth.recovery import PasswordRecovery
-from bostonia.auth.routes import AuthController, PasswordController
+from bostonia.auth.routes import ApiKeyController, AuthController, PasswordController
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
@@ -185,6 +187,7 @@ class Services:
     replies: ReplyService
     voice: VoiceService
     moderation: ModerationService
+    ai: AIService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _loading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -320,6 +323,7 @@ def build_services(
     orchestrator = Orchestrator(
         queues, residency, UsageStore(db), prices, settings.models, accounting=accounting or NoAccounting()
     )
+    catalog = ModelCatalog(models, residency, orchestrator, router, prices, settings.models_path)
     user_store = UserStore(db)
     secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
     tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
@@ -380,7 +384,7 @@ def build_services(
         queues=queues,
         router=router,
         orchestrator=orchestrator,
-        catalog=ModelCatalog(models, residency, orchestrator, router, prices, settings.models_path),
+        catalog=catalog,
         model_choices=ModelChoices(db),
         secret=secret,
         audit=audit,
@@ -417,6 +421,17 @@ def build_services(
             transcriber=WhisperTranscriber(threads=voice.threads, max_seconds=voice.max_recording_seconds),
         ),
         moderation=moderation,
+        ai=AIService(
+            orchestrator,
+            router,
+            catalog,
+            replies,
+            chat,
+            moderation,
+            orchestrator.usage,
+            settings.llm,
+            embedder=None,  # HOOK(memory): the memory capability's embedder, once it is on main
+        ),
     )
 
 
@@ -494,6 +509,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "hub": _provide(services.hub),
         "voice": _provide(services.voice),
         "moderation": _provide(services.moderation),
+        "ai": _provide(services.ai),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -502,6 +518,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *ops_routes.ROUTES,
             AuthController,
             PasswordController,
+            ApiKeyController,
+            AIController,
+            OpenAIController,
             MeController,
             MyLibraryController,
             CollectionController,
@@ -521,6 +540,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             PersonaPages,
             ModerationPages,
             AccountPages,
+            ApiKeyPages,
             UserPages,
             AccountDeletionPages,
             LibraryPages,

@@ -12,6 +12,7 @@ from bostonia import __version__
 from bostonia.commands.characters import character_app
 from bostonia.commands.common import run_with_services, settings, state
 from bostonia.commands.db import db_app
+from bostonia.commands.models import models_app
 from bostonia.commands.users import user_app
 from bostonia.config import render_default_toml
 
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(character_app, name="character")
+app.add_typer(models_app, name="models")
 
 
 @app.callback()

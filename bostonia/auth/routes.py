@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, post
-from litestar.params import JSONBody
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
 
 from bostonia.auth.deps import Auth, Recovery
 from bostonia.auth.schemas import (
+    ApiKeyList,
+    CreateApiKey,
     ForgotPasswordRequest,
     LoginRequest,
     LogoutRequest,
+    NewApiKey,
     Notice,
     RefreshRequest,
     RegisterRequest,
@@ -106,3 +109,25 @@ class PasswordController(Controller):
             keep = await auth.browser_session_family(request.cookies.get(SESSION_COOKIE, ""))
         await auth.change_password(user, data.current_password, data.new_password, keep_session=keep)
         return Notice(message="password changed; other sessions were signed out")
+
+
+class ApiKeyController(Controller):
+    """The caller's API keys (for the OpenAI-compatible API and scripts): made, listed, revoked."""
+
+    path = "/api/v1/users/me/api-keys"
+    tags = ["auth"]
+
+    @get("/")
+    async def list_keys(self, user: CurrentUser, auth: Auth) -> ApiKeyList:
+        """The caller's keys (never their secrets: those are shown once, when made)."""
+        return ApiKeyList(items=await auth.api_keys.list(user))
+
+    @post("/", status_code=201)
+    async def create_key(self, data: JSONBody[CreateApiKey], user: CurrentUser, auth: Auth) -> NewApiKey:
+        """A new key: `secret` is in this answer only (Bostonia keeps a hash)."""
+        return await auth.api_keys.create(user, data.name)
+
+    @delete("/{key_id:str}", status_code=204)
+    async def revoke_key(self, key_id: FromPath[str], user: CurrentUser, auth: Auth) -> None:
+        """Revoke one of the caller's keys: requests with it are refused from now on."""
+        await auth.api_keys.revoke(user, key_id)

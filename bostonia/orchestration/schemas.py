@@ -43,6 +43,7 @@ class ModelList(msgspec.Struct, kw_only=True):
     default_model: str
     memory_budget_bytes: int  # 0 = no limit
     memory_in_use_bytes: int  # the loaded local models, estimated
+    route: list[str] = msgspec.field(default_factory=list)  # the caller's route (models in fallback order)
 
 
 class Totals(msgspec.Struct, kw_only=True):
