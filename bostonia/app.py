@@ -31,7 +31,8 @@ from bostonia.accounts.admin_pages import AdminPages
 from bostonia.accounts.admin_routes import AdminController
 from bostonia.accounts.pages import AccountDeletionPages
 from bostonia.accounts.service import AccountService
-from bostonia.ai_api.routes import AIController, OpenAIController
+from bostonia.ai_api.pages import AdminModelPages
+from bostonia.ai_api.routes import AdminAIController, AIController, OpenAIController
 from bostonia.ai_api.service import AIService
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
@@ -520,6 +521,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             PasswordController,
             ApiKeyController,
             AIController,
+            AdminAIController,
             OpenAIController,
             MeController,
             MyLibraryController,
@@ -545,6 +547,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             AccountDeletionPages,
             LibraryPages,
             AdminPages,
+            AdminModelPages,
             CharacterPages,
             BuilderPages,
             ChatPages,

@@ -150,7 +150,9 @@ def world(client: TestClient[Any], services: Services) -> World:
     for link in ({"scope": "global"}, {"scope": "conversation", "target_id": conversation["id"]}):
         attached = client.post(f"/api/v1/lorebooks/{lorebook}/attachments", json=link, headers=bearer(owner))
         assert attached.status_code == 201, attached.text
+    api_key = client.post("/api/v1/users/me/api-keys", json={"name": "owner's"}, headers=bearer(owner)).json()
     ids = {
+        "api_key": api_key["key"]["id"],
         "public_character": public,
         "second_character": second,
         "private_character": private,
@@ -167,7 +169,7 @@ def world(client: TestClient[Any], services: Services) -> World:
         "reset_email": f"reset{n}@example.com",
     }
     secrets = [private, conversation["id"], message["id"], reply, second_reply, persona["id"], collection["id"]]
-    secrets += [lorebook, lore_entry]
+    secrets += [lorebook, lore_entry, api_key["key"]["id"], api_key["secret"]]
     return World({k: v["access_token"] for k, v in accounts.items()}, ids, secrets)
 
 
@@ -203,6 +205,7 @@ def owner_state(services: Services, owner_id: str) -> str:
             "favorites": "select character_id from user_favorites where user_id = ? order by 1",
             "characters": "select id, name, visibility from characters where creator_id = ?",
             "sessions": "select id from auth_sessions where user_id = ? and revoked_at is null order by 1",
+            "api_keys": "select id, name, revoked_at from auth_api_keys where user_id = ? order by id",
             "lorebooks": "select id, name, scan_depth, updated_at from lorebooks where owner_id = ? order by id",
             "lore_entries": "select e.id, e.keys, e.content, e.extensions from lorebook_entries e"
             " join lorebooks b on b.id = e.lorebook_id where b.owner_id = ? order by e.id",

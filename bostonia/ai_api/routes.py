@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Response, get, post
-from litestar.params import JSONBody
+from litestar.params import FromQuery, JSONBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage, Stream
 
 from bostonia.ai_api.deps import AI
@@ -28,7 +28,7 @@ from bostonia.errors import BostoniaError
 from bostonia.http.deps import CurrentUser
 from bostonia.http.errors import status_for
 from bostonia.moderation.schemas import ModerateText, TextVerdict
-from bostonia.orchestration.schemas import ModelList
+from bostonia.orchestration.schemas import ModelList, UsageReport
 
 
 async def _first_and_rest(completion: Completion) -> tuple[str | None, AsyncIterator[str]]:
@@ -50,6 +50,12 @@ class AIController(Controller):
         cooling), price in micro-units per 1,000 tokens, the default, and the caller's route."""
         return ai.models(user)
 
+    @get("/usage")
+    async def my_usage(self, user: CurrentUser, ai: AI, days: FromQuery[int] = 30) -> UsageReport:
+        """The caller's own generations (each names its conversation and message: the cost of every reply)
+        and their totals per day, in micro-units."""
+        return await ai.my_usage(user, days=days)
+
     @post("/generate", status_code=200)
     async def generate(self, data: JSONBody[GenerateRequest], user: CurrentUser, ai: AI) -> ServerSentEvent:
         """Stream a completion as Server-Sent Events: `token` ({"text"}) per piece, then `done` (model,
@@ -67,6 +73,19 @@ class AIController(Controller):
     async def moderate(self, data: JSONBody[ModerateText], user: CurrentUser, ai: AI) -> TextVerdict:
         """Moderate a text (the moderation capability's verdict: categories, scores, lowest fitting tier)."""
         return await ai.moderate(data)
+
+
+class AdminAIController(Controller):
+    path = "/api/v1/admin/ai"
+    tags = ["admin"]
+
+    @get("/usage")
+    async def usage(
+        self, user: CurrentUser, ai: AI, days: FromQuery[int] = 7, limit: FromQuery[int] = 100
+    ) -> UsageReport:
+        """Admins: generation costs per model and per user per day (the last `days`), and the latest
+        generations one by one with their message, model, tokens, cost and status."""
+        return await ai.usage_report(user, days=days, limit=max(1, min(limit, 1000)))
 
 
 async def _generate_events(

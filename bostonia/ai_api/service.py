@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
 import msgspec
@@ -36,16 +37,16 @@ from bostonia.chat.replies import ReplyService
 from bostonia.chat.service import ChatService
 from bostonia.chat.streams import ReplyStream
 from bostonia.config import LLMConfig
-from bostonia.db.values import new_id
+from bostonia.db.values import new_id, utc_in
 from bostonia.errors import BostoniaError, InvalidInput, NotFound, NotSupported, PermissionDenied
-from bostonia.identity import User
+from bostonia.identity import Actor, User, require_admin
 from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, SamplingParams
 from bostonia.moderation.schemas import ModerateText, TextVerdict
 from bostonia.moderation.service import ModerationService
 from bostonia.orchestration.accounting import UsageSource
 from bostonia.orchestration.catalog import ModelCatalog
 from bostonia.orchestration.routing import ModelRouter
-from bostonia.orchestration.schemas import ModelList
+from bostonia.orchestration.schemas import ModelInfo, ModelList, UsageReport
 from bostonia.orchestration.service import Fallback, Orchestrator, RoutedGeneration
 from bostonia.orchestration.store import UsageStore
 
@@ -202,6 +203,38 @@ class AIService:
             )
         return self.router.resolve([model, *self.router.route_ids(user.tier)])
 
+    async def usage_report(
+        self, actor: Actor, *, days: int = 7, limit: int = 100, reveal_chats: bool = False
+    ) -> UsageReport:
+        """Admins: what generations cost, per model and per user per day since `days` ago, and the latest
+        generations one by one. Which conversation and message each was for stays hidden unless
+        `reveal_chats` (`[privacy] admin_can_read_chats`): conversations are their owners'."""
+        require_admin(actor)
+        since = _days_ago(days)
+        recent = await self.usage.recent(limit=limit)
+        if not reveal_chats:
+            recent = [msgspec.structs.replace(u, conversation_id=None, message_id=None) for u in recent]
+        return UsageReport(
+            days=days,
+            per_model=await self.usage.per_model(since=since),
+            per_user_day=await self.usage.per_user_day(since=since),
+            recent=recent,
+        )
+
+    async def my_usage(self, user: User, *, days: int = 30, limit: int = 100) -> UsageReport:
+        """The caller's own generations (each with its conversation and message) and daily totals."""
+        since = _days_ago(days)
+        return UsageReport(
+            days=days,
+            per_model=[],
+            per_user_day=await self.usage.per_user_day(since=since, user_id=user.id),
+            recent=await self.usage.recent(limit=limit, user_id=user.id),
+        )
+
+    def all_models(self, actor: Actor) -> list[ModelInfo]:
+        require_admin(actor)
+        return self.catalog.models()
+
     # -- raw generation ---------------------------------------------------------------------------------
 
     async def start_raw(
@@ -333,6 +366,10 @@ class AIService:
         embedder = self.embedder
         vectors = await asyncio.to_thread(embedder.embed, texts)
         return [[float(x) for x in row] for row in vectors]
+
+
+def _days_ago(days: int) -> str:
+    return utc_in(-timedelta(days=max(1, min(days, 366))))
 
 
 def text_of(message: OpenAIMessage) -> str:

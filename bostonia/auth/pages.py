@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from bostonia.auth.deps import Auth, LoginOptions, Recovery
@@ -204,7 +204,7 @@ class ApiKeyPages(Controller):
         return await _api_keys_page(user, auth, secret=created.secret, created=created.key.name, status=201)
 
     @post("/account/api-keys/{key_id:str}/revoke")
-    async def revoke_api_key(self, key_id: str, user: CurrentUser, auth: Auth) -> Redirect:
+    async def revoke_api_key(self, key_id: FromPath[str], user: CurrentUser, auth: Auth) -> Redirect:
         await auth.api_keys.revoke(user, key_id)
         return Redirect("/account/api-keys", status_code=303)
 

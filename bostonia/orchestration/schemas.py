@@ -6,6 +6,8 @@ from typing import Literal
 
 import msgspec
 
+from bostonia.orchestration.accounting import Usage
+
 ModelState = Literal["loaded", "unloaded", "remote", "cooling"]
 ModelSource = Literal["bundled", "models_dir", "plugin"]
 
@@ -65,3 +67,10 @@ class UserDayTotals(Totals, kw_only=True):
     day: str
     user_id: str | None
     email: str
+
+
+class UsageReport(msgspec.Struct, kw_only=True):
+    days: int
+    per_model: list[ModelTotals]
+    per_user_day: list[UserDayTotals]
+    recent: list[Usage]  # the latest attempts, newest first
