@@ -455,10 +455,10 @@ OWN_KEY = "the caller's own key (404 for anyone else's)"
 AI_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/ai/models"): C(
         signed_in(text="signed in; the models the caller's plan may use (admins: all)"), "/api/v1/ai/models"
-    ),  # fmt: skip
+    ),
     ("GET", "/api/v1/ai/usage"): C(
         signed_in(text="signed in; the caller's own generations and costs"), "/api/v1/ai/usage"
-    ),  # fmt: skip
+    ),
     ("POST", "/api/v1/ai/generate"): C(
         signed_in(text="signed in; generates on a model the caller may use (cost-accounted)"),
         "/api/v1/ai/generate",
@@ -476,7 +476,7 @@ AI_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/admin/models"): C(admins(), "/admin/models"),
     ("GET", "/v1/models"): C(
         signed_in(text="signed in (access token or API key); the models the caller may name"), "/v1/models"
-    ),  # fmt: skip
+    ),
     ("POST", "/v1/chat/completions"): C(
         signed_in(text="signed in (access token or API key); as a character: only in the caller's own chats (404)"),
         "/v1/chat/completions",
@@ -489,7 +489,7 @@ AI_RULES: dict[tuple[str, str], Case] = {
     ),
     ("GET", "/api/v1/users/me/api-keys"): C(
         signed_in(text="signed in; the caller's own keys"), "/api/v1/users/me/api-keys"
-    ),  # fmt: skip
+    ),
     ("POST", "/api/v1/users/me/api-keys"): C(
         signed_in(201, text="signed in; a key for the caller's own account"),
         "/api/v1/users/me/api-keys",

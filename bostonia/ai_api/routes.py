@@ -6,6 +6,8 @@ OpenAI's `type` (and `param`) beside Bostonia's `code`, `message` and `details`.
 
 from __future__ import annotations
 
+import base64
+import struct
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -143,9 +145,18 @@ class OpenAIController(Controller):
         return {
             "object": "list",
             "model": data.model or "all-MiniLM-L6-v2",
-            "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+            "data": [
+                {"object": "embedding", "index": i, "embedding": _encoded(v, data.encoding_format)}
+                for i, v in enumerate(vectors)
+            ],
             "usage": {"prompt_tokens": 0, "total_tokens": 0},
         }
+
+
+def _encoded(vector: list[float], encoding: str) -> list[float] | str:
+    if encoding == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+    return vector
 
 
 def _usage_body(completion: Completion) -> dict[str, int]:

@@ -132,4 +132,4 @@ class ModelCards(msgspec.Struct, kw_only=True):
 class EmbeddingRequest(msgspec.Struct, kw_only=True):
     input: str | Annotated[list[str], msgspec.Meta(max_length=2048)]
     model: ModelName = ""
-    encoding_format: Literal["float"] = "float"
+    encoding_format: Literal["float", "base64"] = "float"  # base64: little-endian float32, as OpenAI sends

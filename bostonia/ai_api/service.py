@@ -279,7 +279,7 @@ class AIService:
 
     async def generate(self, user: User, data: GenerateRequest) -> RawCompletion:
         """`POST /api/v1/ai/generate`: `messages`, or `prompt` (+ `system`)."""
-        if data.messages and data.prompt is not None:
+        if data.messages is not None and data.prompt is not None:
             raise InvalidInput("send either messages or prompt, not both")
         messages = [ChatMessage(m.role, m.content) for m in data.messages or []]
         if data.prompt is not None:

@@ -81,6 +81,7 @@ def error_response(
         )
     body: dict[str, Any] = {"error": {"code": code, "message": message, "details": details}}
     if request.url.path.startswith("/v1/"):  # the OpenAI-compatible API: OpenAI's fields beside ours
+        status = 400 if status == 422 else status  # OpenAI answers every invalid request with 400
         field = details.get("field") if isinstance(details, dict) else None
         body["error"] |= {"type": OPENAI_ERROR_TYPES.get(status, "api_error"), "param": field}
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)

@@ -121,7 +121,7 @@ def _download(
         done = offset
         progress(done, total)
         with open(part, "ab" if resumed else "wb") as out:
-            for block in response.iter_bytes(CHUNK):
+            for block in response.iter_bytes():  # as it arrives: an interruption loses nothing written
                 out.write(block)
                 digest.update(block)
                 done += len(block)
