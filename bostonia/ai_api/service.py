@@ -273,7 +273,11 @@ class AIService:
                 f" {first.context_size}-token context of {first.model_id}",
                 code="context_length_exceeded",
             )
-        request = GenerationRequest(messages=tuple(messages), params=params, json_schema=json_schema)
+        # A last assistant message is a prefill: the reply continues it (how a fallback hands over mid-reply).
+        prefill = messages[-1].role == "assistant"
+        request = GenerationRequest(
+            messages=tuple(messages), params=params, json_schema=json_schema, continue_last=prefill
+        )
         run = self.orchestrator.start(user, route, request, source=source)
         return RawCompletion(run, limit)
 
