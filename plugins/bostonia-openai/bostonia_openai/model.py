@@ -171,8 +171,8 @@ class OpenAICompatibleModel:
                     continue
                 if chunk.get("error"):
                     error = chunk["error"]
-                    message = error.get("message") if isinstance(error, dict) else error
-                    raise ProviderUnavailable(f"{backend.url} failed mid-reply: {str(message)[:200]}")
+                    said = error.get("message") if isinstance(error, dict) else error
+                    raise ProviderUnavailable(f"{backend.url} failed mid-reply: {str(said)[:200]}")
                 usage = chunk.get("usage")
                 if isinstance(usage, dict) and request.usage is not None:
                     request.usage.tokens_in = usage.get("prompt_tokens")
