@@ -75,7 +75,7 @@ class ModelRouter:
         return self.resolve(self.route_ids(tier, chosen=chosen, requested=requested, creative=creative))
 
     def resolve(self, ids: Iterable[str]) -> list[ChatModel]:
-        ids = list(ids)
+        ids = list(dict.fromkeys(ids))  # a model is tried once per reply
         models = [self.registry.get(model_id) for model_id in ids if model_id in self.registry]
         if not models:
             raise Unavailable(

@@ -116,6 +116,8 @@ class OpenAICompatibleModel:
         return body
 
     def stream(self, request: GenerationRequest, should_stop: Callable[[], bool]) -> Iterator[str]:
+        if request.prefill_only:
+            return  # a warm-up: a remote server keeps (or not) its own cache; there is nothing to send
         body = self.body(request)
         tried: set[str] = set()
         while True:
