@@ -205,7 +205,7 @@ def test_a_misconfigured_provider_stops_the_start_naming_the_key(monkeypatch: py
         front_services(
             {"name": "x", "base_urls": ["ftp://x"], "models": ["m"]}, ScriptedModel("local"), route=["local"]
         )
-    with pytest.raises(ConfigError, match="plugins.openai"):
+    with pytest.raises(ConfigError, match=r"plugins\.openai"):
         front_services(
             {"name": "x", "base_urls": ["http://x/v1"], "colour": 1}, ScriptedModel("local"), route=["local"]
         )
