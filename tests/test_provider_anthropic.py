@@ -24,6 +24,28 @@ from tests.helpers import bearer, make_settings, new_conversation, register, ser
 KEY = "sk-ant-test-0123456789abcdef"
 
 
+def error_body(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def message_start(model: str) -> dict[str, Any]:
+    message = {"id": "msg_test", "type": "message", "role": "assistant", "content": [], "model": model}
+    usage = {"input_tokens": 42, "output_tokens": 1}
+    return {"type": "message_start", "message": {**message, "stop_reason": None, "stop_sequence": None, "usage": usage}}
+
+
+def text_delta(text: str) -> dict[str, Any]:
+    return {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+
+
+MESSAGE_DELTA = {
+    "type": "message_delta",
+    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+    "usage": {"output_tokens": 7},
+}
+BLOCK_START = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+
+
 class MessagesServer:
     """`POST /v1/messages` with `stream: true`, answered from a queue of scripts: a list of text pieces (an
     `"!overloaded"` among them sends an error event there), or a status code to answer with instead."""
@@ -46,32 +68,24 @@ class MessagesServer:
                 server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 # SDK releases send the key as x-api-key or as a Bearer token: both are the Messages API's.
                 if KEY not in (self.headers.get("x-api-key"), self.headers.get("Authorization", "")[7:]):
-                    return self.reply_json(401, {"type": "error", "error": {"type": "authentication_error",
-                                                                            "message": "invalid x-api-key"}})  # fmt: skip
+                    return self.reply_json(401, error_body("authentication_error", "invalid x-api-key"))
                 script = server.scripts.pop(0) if server.scripts else ["Hello."]
                 if isinstance(script, int):
-                    return self.reply_json(script, {"type": "error", "error": {"type": "rate_limit_error",
-                                                                               "message": "slow down"}})  # fmt: skip
+                    return self.reply_json(script, error_body("rate_limit_error", "slow down"))
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.send_header("Connection", "close")
                 self.end_headers()
-                self.event("message_start", {"type": "message_start", "message": {
-                    "id": "msg_test", "type": "message", "role": "assistant", "content": [], "model": body["model"],
-                    "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 42, "output_tokens": 1}}})  # fmt: skip
-                self.event("content_block_start", {"type": "content_block_start", "index": 0,
-                                                   "content_block": {"type": "text", "text": ""}})  # fmt: skip
+                self.event("message_start", message_start(body["model"]))
+                self.event("content_block_start", BLOCK_START)
                 self.event("ping", {"type": "ping"})
                 for piece in script:
                     if piece == "!overloaded":
-                        self.event("error", {"type": "error", "error": {"type": "overloaded_error",
-                                                                        "message": "Overloaded"}})  # fmt: skip
+                        self.event("error", error_body("overloaded_error", "Overloaded"))
                         return
-                    self.event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                       "delta": {"type": "text_delta", "text": piece}})  # fmt: skip
+                    self.event("content_block_delta", text_delta(piece))
                 self.event("content_block_stop", {"type": "content_block_stop", "index": 0})
-                self.event("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn",
-                           "stop_sequence": None}, "usage": {"output_tokens": 7}})  # fmt: skip
+                self.event("message_delta", MESSAGE_DELTA)
                 self.event("message_stop", {"type": "message_stop"})
 
             def event(self, name: str, data: dict[str, Any]) -> None:
@@ -115,7 +129,7 @@ def front(claude: MessagesServer, local: ScriptedModel, **table: Any) -> Service
                 "base_url": claude.url,
                 **table,
             }
-        },  # fmt: skip
+        },
     )
     plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(local))
