@@ -37,10 +37,11 @@ from bostonia.ai_api.service import AIService
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages, ApiKeyPages
+from bostonia.auth.passkeys import PasskeyService
 from bostonia.auth.recovery import PasswordRecovery
-from bostonia.auth.routes import ApiKeyController, AuthController, PasswordController
+from bostonia.auth.routes import ApiKeyController, AuthController, PasskeyController, PasswordController
 from bostonia.auth.service import AuthService
-from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
+from bostonia.auth.store import IdentityStore, PasskeyStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
 from bostonia.characters.builder import BuilderPages
 from bostonia.characters.media import MediaStore
@@ -174,6 +175,7 @@ class Services:
     audit: AuditLog
     auth: AuthService
     recovery: PasswordRecovery
+    passkeys: PasskeyService
     users: UserService
     accounts: AccountService
     library: LibraryService
@@ -351,6 +353,7 @@ def build_services(
     )
     accounts = AccountService(db, users, auth, settings.privacy)
     moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
+    characters.check_avatars_with(moderation)
     replies = ReplyService(
         chat,
         conversations,
@@ -390,6 +393,7 @@ def build_services(
         secret=secret,
         audit=audit,
         auth=auth,
+        passkeys=PasskeyService(PasskeyStore(db), user_store),
         recovery=PasswordRecovery(
             auth,
             PasswordResetStore(db),
@@ -496,6 +500,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "audit": _provide(services.audit),
         "auth": _provide(services.auth),
         "recovery": _provide(services.recovery),
+        "passkeys": _provide(services.passkeys),
         "users": _provide(services.users),
         "accounts": _provide(services.accounts),
         "library": _provide(services.library),
@@ -519,6 +524,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             *ops_routes.ROUTES,
             AuthController,
             PasswordController,
+            PasskeyController,
             ApiKeyController,
             AIController,
             AdminAIController,

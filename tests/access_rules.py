@@ -552,6 +552,39 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
         "/api/v1/auth/reset-password",
         json={"token": "{fresh_reset}", "password": PASSWORD},
     ),
+    # -- passkeys ------------------------------------------------------------------------------------------
+    ("GET", "/api/v1/auth/passkeys"): C(
+        signed_in(text="signed in; the caller's own passkeys"), "/api/v1/auth/passkeys"
+    ),
+    ("POST", "/api/v1/auth/passkeys/register/options"): C(
+        signed_in(text="signed in; a ceremony for the caller's own account"), "/api/v1/auth/passkeys/register/options"
+    ),
+    ("POST", "/api/v1/auth/passkeys/register"): C(
+        signed_in(422, text="signed in; finishes only the caller's own ceremony (here none: 422)"),
+        "/api/v1/auth/passkeys/register",
+        json={"ceremony": "x" * 32, "credential": {}},
+    ),
+    ("DELETE", "/api/v1/auth/passkeys/{passkey_id:str}"): C(
+        Rule("signed in; the caller's own passkey only (here none: 404)", 401, 404, 404, 404),
+        "/api/v1/auth/passkeys/00000000-0000-0000-0000-000000000000",
+    ),
+    ("POST", "/api/v1/auth/passkeys/login/options"): C(anyone(200), "/api/v1/auth/passkeys/login/options"),
+    ("POST", "/api/v1/auth/passkeys/login"): C(
+        anyone(422, "anyone holding a passkey's signed answer to a live ceremony (here none: 422)"),
+        "/api/v1/auth/passkeys/login",
+        json={"ceremony": "x" * 32, "credential": {}},
+    ),
+    ("GET", "/account/passkeys"): C(signed_in(text="signed in; the caller's own passkeys"), "/account/passkeys"),
+    ("POST", "/account/passkeys/{passkey_id:str}/delete"): C(
+        Rule("signed in; the caller's own passkey only (here none: 404)", 401, 404, 404, 404),
+        "/account/passkeys/00000000-0000-0000-0000-000000000000/delete",
+        form={},
+    ),
+    ("POST", "/login/passkey"): C(
+        anyone(422, "anyone holding a passkey's signed answer to a live ceremony (here none: 422)"),
+        "/login/passkey",
+        json={"ceremony": "x" * 32, "credential": {}},
+    ),
     # -- the caller's own account ----------------------------------------------------------------------
     ("GET", "/api/v1/users/me"): C(signed_in(), "/api/v1/users/me"),
     ("PATCH", "/api/v1/users/me"): C(signed_in(), "/api/v1/users/me", json={"bio": "changed"}),

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from litestar.testing import TestClient
 
-from bostonia.app import build_services, create_app
+from bostonia.app import Services, build_services, create_app
+from bostonia.errors import InvalidInput
 from bostonia.moderation.classifier import OffensiveClassifier
 from bostonia.moderation.embedder import OnnxSentenceEmbedder, SentenceEmbedder, Vectors
 from bostonia.moderation.moderator import Calibration, TextModerator, allowed_in, chunks
@@ -21,6 +22,8 @@ from bostonia.plugin_api import hookimpl
 from bostonia.plugins import make_plugin_manager
 from tests.fakes import ModelPlugin, ScriptedModel
 from tests.helpers import bearer, error_of, make_settings, register
+
+FIXTURES = Path(__file__).parent / "fixtures" / "cards"
 
 
 def test_the_real_classifier_loads_without_warnings_and_separates_insults() -> None:
@@ -269,3 +272,50 @@ def test_without_the_image_model_avatars_are_queued_for_an_admin() -> None:
         assert [r["target_type"] for r in queue] == ["image"]
         assert queue[0]["context"][0]["image"].startswith("data:image/png;base64,")
         assert queue[0]["subject_user_id"] == user["user"]["id"]
+
+
+# -- avatars: every character picture is looked at before it is stored ------------------------------------
+
+
+def test_uploaded_avatars_pass_through_the_image_check(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    character = client.post("/api/v1/characters", json={"name": "Painted"}, headers=bearer(alice)).json()
+    uploaded = client.post(
+        f"/api/v1/characters/{character['id']}/avatar",
+        files={"file": ("a.png", png(128, 128), "image/png")},
+        headers=bearer(alice),
+    )
+    assert uploaded.status_code in (200, 201), uploaded.text
+    decisions = client.get("/api/v1/moderate/decisions", headers=bearer(alice)).json()["items"]
+    assert [d["direction"] for d in decisions][:1] == ["image"]  # the real open_nsfw model looked at it
+
+
+class Refuse:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str | None, str]] = []
+
+    async def check_avatar(self, user: Any, image: bytes, content_tier: str) -> None:
+        self.seen.append((user.id if user else None, content_tier))
+        raise InvalidInput("this picture looks explicit", code="image_blocked")
+
+
+def test_a_refused_picture_changes_nothing(client: TestClient[Any], alice: dict[str, Any], services: Services) -> None:
+    refuse = Refuse()
+    services.characters.check_avatars_with(refuse)
+    character = client.post("/api/v1/characters", json={"name": "Plain"}, headers=bearer(alice)).json()
+    refused = client.post(
+        f"/api/v1/characters/{character['id']}/avatar",
+        files={"file": ("a.png", png(64, 64), "image/png")},
+        headers=bearer(alice),
+    )
+    assert refused.status_code == 422 and error_of(refused)["code"] == "image_blocked"
+    assert refuse.seen == [(alice["user"]["id"], "sfw")]
+    after = client.get(f"/api/v1/characters/{character['id']}", headers=bearer(alice)).json()
+    assert after["avatar_url"] == character["avatar_url"]
+    # A card whose picture is refused is refused as a file; the others still import.
+    imported = client.post(
+        "/api/v1/characters/import",
+        files={"file": ("card.png", (FIXTURES / "default_FluxTheCat.png").read_bytes(), "image/png")},
+        headers=bearer(alice),
+    )
+    assert imported.status_code == 422, imported.text
+    assert "explicit" in imported.text

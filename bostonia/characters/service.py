@@ -12,7 +12,7 @@ import binascii
 import builtins
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
@@ -37,7 +37,7 @@ from bostonia.config import CharactersConfig, UploadsConfig
 from bostonia.db import sqlite3
 from bostonia.db.values import new_id
 from bostonia.errors import InvalidInput, NotFound, PermissionDenied
-from bostonia.identity import CONTENT_TIERS, Operator, User
+from bostonia.identity import CONTENT_TIERS, ContentTier, Operator, User
 from bostonia.lore.convert import book_from_card
 from bostonia.lore.schemas import Lorebook
 
@@ -102,6 +102,14 @@ def card_from_fields(data: CharacterCreate | dict[str, Any], extra: dict[str, An
     return parse_card({"spec": "chara_card_v3", "spec_version": "3.0", "data": raw})
 
 
+@runtime_checkable
+class AvatarCheck(Protocol):
+    """Looks at a character's picture before it is stored (the moderation capability, above this one,
+    provides it): raises a domain error for a picture the character's content tier does not allow."""
+
+    async def check_avatar(self, user: User | None, image: bytes, content_tier: ContentTier) -> None: ...
+
+
 class CharacterService:
     def __init__(
         self,
@@ -120,6 +128,18 @@ class CharacterService:
         self._terms_dirty = False
         self._terms_task: asyncio.Task[None] | None = None
         self._tags: tuple[float, list[tuple[str, int]]] | None = None
+        self.avatar_check: AvatarCheck | None = None
+
+    def check_avatars_with(self, check: AvatarCheck) -> None:
+        """Screen pictures with `check` (the composition root passes moderation, which is built after this
+        service because it reads characters itself)."""
+        self.avatar_check = check
+
+    async def screen_avatar(self, user: User | None, picture: ProcessedImage, content_tier: str) -> None:
+        """Raise if the picture is not allowed for a character of `content_tier` (no check configured: allowed)."""
+        if self.avatar_check is not None:
+            tier: ContentTier = next((t for t in CONTENT_TIERS if t == content_tier), "sfw")
+            await self.avatar_check.check_avatar(user, picture.png, tier)
 
     # -- reading ------------------------------------------------------------------------------------
 
@@ -358,10 +378,11 @@ class CharacterService:
         return await asyncio.to_thread(process_image, image, limits)
 
     async def set_avatar(self, user: User, character_id: str, image: bytes | ProcessedImage) -> Character:
-        await self.editable(user, character_id)
+        character = await self.editable(user, character_id)
         if self.media is None:
             raise InvalidInput("avatar storage is not configured")
         processed = image if isinstance(image, ProcessedImage) else await self.process_avatar(image)
+        await self.screen_avatar(user, processed, character.content_tier)
         path = await asyncio.to_thread(self.media.save_avatar, processed)
         await self.characters.update(character_id, {"avatar_path": path})
         return await self.get(user, character_id)

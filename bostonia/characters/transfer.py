@@ -204,6 +204,15 @@ class CardTransfer:
     async def _store(
         self, owner: User | None, batch: list[tuple[str, Prepared | BostoniaError]], out: ImportOutcome
     ) -> None:
+        screened: list[tuple[str, Prepared | BostoniaError]] = []
+        for name, prepared in batch:  # a card's picture is its avatar: it is looked at like an upload
+            if isinstance(prepared, PreparedCharacter) and prepared.image is not None:
+                try:
+                    await self.characters.screen_avatar(owner, prepared.image, prepared.record.content_tier)
+                except BostoniaError as exc:
+                    prepared = exc
+            screened.append((name, prepared))
+        batch = screened
         cards: list[PreparedCharacter] = [p for _, p in batch if isinstance(p, PreparedCharacter)]
         for item in cards:  # content-addressed files first: harmless if the insert then fails
             if item.image is not None:

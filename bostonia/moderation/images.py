@@ -31,7 +31,7 @@ class ImageFacts(NamedTuple):
     thumbnail: str  # a small PNG as a data: URL, for the admin queue
 
 
-def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[ImageFacts, Any]:
+def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int = MIN_SIDE) -> tuple[ImageFacts, Any]:
     """Validate an upload; returns its facts and the decoded RGB picture. Raises naming the problem."""
     from PIL import Image
 
@@ -50,9 +50,9 @@ def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int) -> tuple[Imag
             picture.load()
     except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise InvalidInput(f"the image cannot be read: {exc}", code="invalid_image") from None
-    if min(width, height) < MIN_SIDE or max(width, height) > MAX_SIDE:
+    if min(width, height) < min_side or max(width, height) > MAX_SIDE:
         raise InvalidInput(
-            f"the image is {width}x{height}; each side must be between {MIN_SIDE} and {MAX_SIDE} pixels",
+            f"the image is {width}x{height}; each side must be between {min_side} and {MAX_SIDE} pixels",
             code="invalid_image_size",
         )
     rgb = picture.convert("RGB")

@@ -18,9 +18,9 @@ from bostonia.accounts.service import AccountService
 from bostonia.characters.service import CharacterService
 from bostonia.chat.service import ChatService
 from bostonia.config import ModerationConfig, UploadsConfig
-from bostonia.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from bostonia.identity import CONTENT_TIERS, ContentTier, User
-from bostonia.moderation.images import FLAG_FROM, PASS_BELOW, NSFWImageModel, inspect_image
+from bostonia.errors import Conflict, InvalidInput, NotFound
+from bostonia.identity import CONTENT_TIERS, ContentTier, User, require_admin
+from bostonia.moderation.images import FLAG_FROM, MIN_SIDE, PASS_BELOW, NSFWImageModel, inspect_image
 from bostonia.moderation.moderator import TextModerator, allowed_in
 from bostonia.moderation.schemas import (
     CreateReport,
@@ -37,11 +37,6 @@ log = logging.getLogger(__name__)
 CONTEXT_MESSAGES = 5  # a reported message comes with up to this many messages before it
 CARD_FIELDS = ("name", "tagline", "description", "personality", "scenario", "greeting")
 FIELD_CHARS = 2000
-
-
-def require_admin(actor: User) -> None:
-    if not actor.is_admin:
-        raise PermissionDenied("only admins can do this", code="admin_only")
 
 
 class ModerationService:
@@ -88,12 +83,29 @@ class ModerationService:
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def moderate_image(self, user: User, data: bytes, tier: ContentTier = "sfw") -> ImageVerdict:
+    async def check_avatar(self, user: User | None, image: bytes, content_tier: ContentTier) -> None:
+        """A character's picture, before it is stored (upload, builder, card import): explicit pictures need
+        an adult character; uncertain ones are stored and queued for an admin. Any size is a picture here:
+        the characters capability has already validated and re-encoded it."""
+        verdict = await self.moderate_image(user, image, content_tier, min_side=1)
+        if not verdict.ok:
+            raise InvalidInput(
+                f"this picture looks explicit; it can only be the picture of an adult character ({verdict.tier})",
+                code="image_blocked",
+                details={"reasons": verdict.reasons},
+            )
+
+    async def moderate_image(
+        self, user: User | None, data: bytes, tier: ContentTier = "sfw", *, min_side: int = MIN_SIDE
+    ) -> ImageVerdict:
         loop = asyncio.get_running_loop()
         facts, picture = await loop.run_in_executor(
             self._executor,
             lambda: inspect_image(
-                data, max_bytes=self.uploads.max_avatar_bytes, max_pixels=self.uploads.max_image_pixels
+                data,
+                max_bytes=self.uploads.max_avatar_bytes,
+                max_pixels=self.uploads.max_image_pixels,
+                min_side=min_side,
             ),
         )
         verdict = ImageVerdict(
@@ -132,7 +144,7 @@ class ModerationService:
                     source="automated",
                     target_type="image",
                     target_id=None,
-                    subject_user_id=user.id,
+                    subject_user_id=user.id if user else None,
                     reason="image review",
                     details="; ".join(verdict.reasons),
                     categories=["sexual"] if verdict.content_check == "flagged" else [],
@@ -148,7 +160,7 @@ class ModerationService:
                 tier=tier,
                 categories=["sexual"] if verdict.content_check == "flagged" else [],
                 scores={"nsfw": verdict.nsfw_score} if verdict.nsfw_score is not None else {},
-                user_id=user.id,
+                user_id=user.id if user else None,
             )
         )
         return verdict
