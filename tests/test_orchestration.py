@@ -20,7 +20,18 @@ from bostonia.orchestration.accounting import Prices, Usage
 from bostonia.orchestration.routing import ModelRouter
 from bostonia.plugins import make_plugin_manager
 from tests.fakes import ModelPlugin, ScriptedModel
-from tests.helpers import bearer, error_of, make_settings, messages, new_conversation, register, send, stream_events
+from tests.helpers import (
+    PASSWORD,
+    bearer,
+    csrf_token,
+    error_of,
+    make_settings,
+    messages,
+    new_conversation,
+    register,
+    send,
+    stream_events,
+)
 
 
 class StallingModel(ScriptedModel):
@@ -287,3 +298,32 @@ def test_cost_is_integer_micro_units_rounded_up() -> None:
     assert prices.cost_micros("m", 0, 0) == 0
     assert prices.cost_micros("unpriced", 10_000, 10_000) == 0
     assert isinstance(prices.cost_micros("m", 3, 7), int)
+
+
+def test_the_chat_page_picks_a_model_turns_on_creative_mode_and_shows_a_fallback(
+    routed: tuple[TestClient[Any], Services], primary: ScriptedModel, backup: ScriptedModel
+) -> None:
+    client, _ = routed
+    alice = register(client, "alice@example.com")
+    client.post("/login", data={"email": "alice@example.com", "password": PASSWORD, "_csrf_token": csrf_token(client)})
+    conversation = new_conversation(client, alice)
+    page = client.get(f"/chats/{conversation['id']}")
+    assert page.status_code == 200
+    assert "Automatic (primary → backup)" in page.text and '<option value="backup"' in page.text
+    htmx = {"hx-request": "true", "x-csrftoken": csrf_token(client)}
+    saved = client.patch(
+        f"/chats/{conversation['id']}/settings",
+        data={"temperature": "0.5", "model": "backup", "creative": "on"},
+        headers=htmx,
+    )
+    assert saved.status_code == 204, saved.text
+    settings = client.get(f"/api/v1/conversations/{conversation['id']}", headers=bearer(alice)).json()["settings"]
+    assert settings == {"temperature": 0.5, "model": "backup", "creative": True}
+    page = client.get(f"/chats/{conversation['id']}")
+    assert '<option value="backup" selected>' in page.text and 'name="creative" checked' in page.text
+    backup.enqueue(RuntimeError("down"))
+    primary.enqueue(["Primary", " steps in."])
+    reply = send(client, alice, conversation["id"], "Hello")["assistant_message"]
+    assert reply["model_used"] == "primary"
+    page = client.get(f"/chats/{conversation['id']}")
+    assert "backup failed; primary is answering instead." in page.text  # the stored bubble says what happened

@@ -419,7 +419,7 @@ class ReplyService:
 
     def _fell_back(self, reply: ReplyStream, fallback: Fallback, fallbacks: list[dict[str, Any]]) -> None:
         """Tell the chat a model gave up mid-reply and which one took over (and remember it on the message)."""
-        fallbacks.append({**msgspec.to_builtins(fallback), "at_chars": len(reply.text)})
+        fallbacks.append({**msgspec.to_builtins(fallback), "notice": fallback.notice, "at_chars": len(reply.text)})
         reply.fell_back(
             events.StreamFallback(
                 id=reply.message_id,
