@@ -5,7 +5,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["streaming", "chat_engine", "engine", "accounts", "catalogue", "lore", "voice", "moderation", "orchestration"]
+BENCHMARKS = [
+    "streaming",
+    "chat_engine",
+    "engine",
+    "accounts",
+    "catalogue",
+    "lore",
+    "voice",
+    "moderation",
+    "orchestration",
+]
 
 
 def main(names: list[str]) -> None:
