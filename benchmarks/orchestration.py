@@ -177,7 +177,8 @@ def run(label: str, servers: list[int]) -> dict[str, Any]:
         result["spread"] = [backend["served"] for backend in pool.snapshot()]
     print(
         f"  {label:<34} {result['aggregate']:6.1f} tok/s aggregate ({result['tokens']} tokens in"
-        f" {result['seconds']:.1f} s; prompts {result['prompt_tokens']:.0f} tokens)  TTFT p50 {result['ttft_p50']:.2f} s  p90 {result['ttft_p90']:.2f} s"
+        f" {result['seconds']:.1f} s; prompts {result['prompt_tokens']:.0f} tokens)"
+        f"  TTFT p50 {result['ttft_p50']:.2f} s  p90 {result['ttft_p90']:.2f} s"
         f"  requests per server {result['spread']}" + (f"  FAILED {result['failed']}" if result["failed"] else "")
     )
     return result
