@@ -83,6 +83,11 @@ def test_json_schema_output_reaches_the_model_and_bad_requests_are_openai_errors
     assert "n=1" in str(several.value)
     with pytest.raises(openai.AuthenticationError):
         client_for(live, "bst_not-a-real-key-at-all-0000000000").models.list()
+    model.enqueue(["Tagged."])
+    tagged = live.post(  # OpenAI's `user` tag is accepted whatever it holds (and ignored)
+        "/v1/chat/completions", json={"messages": USER, "user": {"odd": 1}}, headers=bearer(alice)
+    )
+    assert tagged.status_code == 200 and tagged.json()["choices"][0]["message"]["content"] == "Tagged."
     raw = live.post("/v1/chat/completions", json={"model": "scripted", "messages": "hi"}, headers=bearer(alice))
     assert raw.status_code == 400 and raw.json()["error"]["type"] == "invalid_request_error"
     with pytest.raises(openai.APIStatusError) as embeddings:

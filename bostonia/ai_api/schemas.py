@@ -113,7 +113,9 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     stream: bool = False
     stream_options: StreamOptions | None = None
     response_format: ResponseFormat | None = None
-    user: str | None = None
+    # OpenAI's end-user tag, accepted and ignored. Named apart (and typed Any, so it can never fail
+    # validation): a body field called like the `user` dependency would turn its errors into 500s.
+    end_user: Any = msgspec.field(default=None, name="user")
     bostonia: BostoniaChat | None = None
 
 

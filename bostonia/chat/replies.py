@@ -35,7 +35,7 @@ from bostonia.llm.base import ROUTING_FIELDS, ChatMessage, ChatModel, Generation
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
 from bostonia.orchestration.routing import ModelRouter
-from bostonia.orchestration.service import Fallback, Orchestrator
+from bostonia.orchestration.service import Orchestrator
 from bostonia.personas.service import PersonaService
 from bostonia.prompt.builder import BuiltPrompt, Persona, PromptInjection, build_prompt
 from bostonia.prompt.macros import MacroContext
@@ -242,13 +242,8 @@ class ReplyService:
 
     def route(self, user: User, conversation: Conversation, character: Character) -> list[ChatModel]:
         """The models that serve this chat's replies, in fallback order (Unavailable when none is)."""
-        wish = character.settings.get("model") if isinstance(character.settings, dict) else None
-        return self.router.route(
-            user.tier,
-            chosen=conversation.settings.model,
-            requested=wish if isinstance(wish, str) and wish else None,
-            creative=bool(conversation.settings.creative),
-        )
+        settings = conversation.settings
+        return self.router.route_for_chat(user.tier, settings.model, bool(settings.creative), character.settings)
 
     async def _route_of(self, user: User, conversation: Conversation) -> list[ChatModel]:
         return self.route(user, conversation, await self.characters.of_conversation(conversation.character_id))
@@ -417,21 +412,6 @@ class ReplyService:
                 except Exception:  # the reply is stored and shown; a failed bookkeeping step must not undo it
                     log.exception("after-reply step of %s failed", type(injector).__name__)
 
-    def _fell_back(self, reply: ReplyStream, fallback: Fallback, fallbacks: list[dict[str, Any]]) -> None:
-        """Tell the chat a model gave up mid-reply and which one took over (and remember it on the message)."""
-        fallbacks.append({**msgspec.to_builtins(fallback), "notice": fallback.notice, "at_chars": len(reply.text)})
-        reply.fell_back(
-            events.StreamFallback(
-                id=reply.message_id,
-                from_model=fallback.from_model,
-                to_model=fallback.to_model,
-                reason=fallback.reason,
-                notice=fallback.notice,
-                kept_chars=0 if fallback.restarted else len(reply.text),
-                restarted=fallback.restarted,
-            )
-        )
-
     async def _generate(
         self, reply: ReplyStream, user: User, conversation: Conversation, route: list[ChatModel], history: list[Message]
     ) -> None:
@@ -459,7 +439,7 @@ class ReplyService:
                     source="chat",
                     conversation_id=conversation.id,
                     message_id=reply.message_id,
-                    on_fallback=lambda fallback: self._fell_back(reply, fallback, fallbacks),
+                    on_fallback=lambda fallback: fallbacks.append(reply.fell_back(fallback)),
                     on_queued=reply.queued,
                 )
                 reply.job = job

@@ -11,10 +11,13 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
+import msgspec
+
 from bostonia.chat import events
 from bostonia.chat.events import ChatEvent, ErrorNotice, ReplyMode, StreamFallback, StreamStart
 from bostonia.chat.schemas import Message
 from bostonia.errors import BostoniaError
+from bostonia.orchestration.service import Fallback
 
 
 class Cancellable(Protocol):
@@ -86,10 +89,23 @@ class ReplyStream:
         self.text = ""
         self._publish(events.retract(self.message_id, reason))
 
-    def fell_back(self, notice: StreamFallback) -> None:
-        """A model failed mid-reply and the next one took over: listeners keep `kept_chars` of the text."""
-        self.text = self.text[: notice.kept_chars]
+    def fell_back(self, fallback: Fallback) -> dict[str, Any]:
+        """A model failed and the next one of the route took over: tell the listeners (who keep the text so
+        far, unless the next model starts over) and return the record the stored message keeps."""
+        record = {**msgspec.to_builtins(fallback), "notice": fallback.notice, "at_chars": len(self.text)}
+        if fallback.restarted:
+            self.text = ""
+        notice = StreamFallback(
+            id=self.message_id,
+            from_model=fallback.from_model,
+            to_model=fallback.to_model,
+            reason=fallback.reason,
+            notice=fallback.notice,
+            kept_chars=len(self.text),
+            restarted=fallback.restarted,
+        )
         self._publish(events.fallback(notice))
+        return record
 
     def complete(self, message: Message) -> None:
         self.message = message

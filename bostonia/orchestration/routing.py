@@ -74,6 +74,14 @@ class ModelRouter:
         """The registered models of the route, in order; Unavailable when none is."""
         return self.resolve(self.route_ids(tier, chosen=chosen, requested=requested, creative=creative))
 
+    def route_for_chat(
+        self, tier: str, chosen: str | None, creative: bool, character_settings: object
+    ) -> list[ChatModel]:
+        """A chat's route: its pick and creative mode, the character's `settings.model`, the user's tier."""
+        wish = character_settings.get("model") if isinstance(character_settings, dict) else None
+        requested = wish if isinstance(wish, str) and wish else None
+        return self.route(tier, chosen=chosen, requested=requested, creative=creative)
+
     def resolve(self, ids: Iterable[str]) -> list[ChatModel]:
         ids = list(dict.fromkeys(ids))  # a model is tried once per reply
         models = [self.registry.get(model_id) for model_id in ids if model_id in self.registry]
