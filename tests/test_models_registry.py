@@ -260,3 +260,66 @@ def test_the_memory_budget_unloads_the_least_recently_used_idle_model() -> None:
     assert log == ["load a", "load b", "unload b", "load c", "unload a", "load b", "load a"]
     assert stopped == ["b", "a"] and residency.unloads == 2
     assert a.thread != threading.main_thread().name  # loading ran off the event loop's thread
+
+
+@pytest.mark.model
+def test_the_memory_budget_keeps_one_of_two_real_models_loaded(tmp_path: Path) -> None:
+    """Two local models (the bundled GGUF twice) and a budget for one: chatting with the second unloads the
+    first, and the first loads again when its chat comes back."""
+    import httpx
+
+    from bostonia.app import build_services, create_app
+    from bostonia.plugins import make_plugin_manager
+    from tests.helpers import bearer, make_settings, new_conversation, register, serve_in_thread
+
+    bundled = bundled_model_path()
+    assert bundled is not None
+    models = tmp_path / "models"
+    models.mkdir()
+    for name in ("smol-a", "smol-b"):
+        (models / f"{name}.gguf").symlink_to(bundled)
+    settings = make_settings(
+        llm={
+            "default_model": "smol-a",
+            "models_dir": str(models),
+            "context_size": 1024,
+            "parallel": 1,
+            "threads": 1,
+            "max_tokens": 8,
+            "memory_budget_mb": 200,
+        },
+        moderation={"enabled": False},
+    )
+    services = build_services(settings, make_plugin_manager([]))
+    with (
+        serve_in_thread(create_app(settings, services=services)) as url,
+        httpx.Client(base_url=url, timeout=120) as client,
+    ):
+        alice = register(client, "alice@example.com")
+
+        def chat_with(model_id: str) -> str:
+            conversation = new_conversation(client, alice)
+            client.patch(
+                f"/api/v1/conversations/{conversation['id']}",
+                json={"settings": {"model": model_id}},
+                headers=bearer(alice),
+            )
+            reply = client.post(
+                f"/api/v1/conversations/{conversation['id']}/messages", json={"content": "Hi"}, headers=bearer(alice)
+            )
+            assert reply.status_code == 201, reply.text
+            return str(reply.json()["assistant_message"]["model_used"])
+
+        def states() -> dict[str, str]:
+            listed = client.get("/api/v1/ai/models", headers=bearer(alice)).json()
+            return {m["id"]: m["state"] for m in listed["items"] if m["id"].startswith("smol")}
+
+        assert chat_with("smol-a") == "smol-a"
+        assert states() == {"smol-a": "loaded", "smol-b": "unloaded"}
+        assert chat_with("smol-b") == "smol-b"
+        assert states() == {"smol-a": "unloaded", "smol-b": "loaded"}
+        assert chat_with("smol-a") == "smol-a"
+        assert states() == {"smol-a": "loaded", "smol-b": "unloaded"}
+        listing = client.get("/api/v1/ai/models", headers=bearer(alice)).json()
+        assert 0 < listing["memory_in_use_bytes"] <= 200 * 1024 * 1024 == listing["memory_budget_bytes"]
+    assert services.orchestrator.residency.unloads == 2

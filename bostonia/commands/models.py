@@ -117,6 +117,7 @@ def models_pull(
         f"pulled {destination.stem}: {info.architecture} {info.parameters_label} {info.quantization},"
         f" context {info.context_length or '?'}, {_size(info.size_bytes)} ({destination})"
     )
+    typer.echo("restart the server to use it", err=True)
 
 
 class _Progress:
