@@ -270,6 +270,8 @@ def test_routes_by_tier_character_chat_pick_and_creative_mode() -> None:
     assert router.route_ids("pro", chosen="medium", requested="large") == ["medium", "large", "small"]
     assert router.route_ids("free", creative=True) == ["muse", "small"]  # routes apply as configured
     assert router.pickable("free") == ["small", "medium"]
+    as_asked = router.route_for_chat("plus", None, False, {"model": "muse", "temperature": 0.7})
+    assert [m.model_id for m in as_asked] == ["muse", "small"]  # the character's creator asked for muse
     assert [m.model_id for m in router.route("pro", chosen="gone")] == ["gone", "large", "small"][1:]
     assert ModelRouter(ModelsConfig(), ModelRegistry("missing")).route_ids("free") == ["missing"]
 
