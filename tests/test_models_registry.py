@@ -66,10 +66,14 @@ class Hub:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:
+            def do_HEAD(self) -> None:
+                self.do_GET(head=True)
+
+            def do_GET(self, head: bool = False) -> None:
                 match = re.fullmatch(r"/([\w.-]+/[\w.-]+)/resolve/main/([\w.-]+)", self.path)
                 if match:
-                    hub.tokens.append(self.headers.get("Authorization"))
+                    if not head:
+                        hub.tokens.append(self.headers.get("Authorization"))
                     self.send_response(302)
                     self.send_header("Location", f"/cdn/{match.group(2)}")
                     if hub.announce:
@@ -83,13 +87,16 @@ class Hub:
                     return
                 data = hub.files[name]
                 asked = self.headers.get("Range")
-                hub.ranges.append(asked)
+                if not head:
+                    hub.ranges.append(asked)
                 start = int(re.match(r"bytes=(\d+)-", asked).group(1)) if asked else 0  # type: ignore[union-attr]
                 self.send_response(206 if start else 200)
                 if start:
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
+                if head:
+                    return
                 body = data[start:]
                 if hub.cut_after is not None:
                     body, hub.cut_after = body[: hub.cut_after], None
@@ -181,7 +188,12 @@ def test_the_models_commands(hub: Hub, tmp_path: Path, monkeypatch: pytest.Monke
     assert pulled.exit_code == 0, pulled.output
     assert "pulled tiny: llama" in pulled.stdout and (tmp_path / "models" / "tiny.gguf").is_file()
     again = runner.invoke(app, ["models", "pull", "bars/tiny", "tiny.gguf"])
-    assert again.exit_code == 1 and "already exists" in again.output
+    assert again.exit_code == 0 and "pulled tiny" in again.stdout  # the same file: nothing to do
+    hub.files["tiny.gguf"] = gguf_bytes(name="Changed upstream", padding=200_000)
+    changed = runner.invoke(app, ["models", "pull", "bars/tiny", "tiny.gguf"])
+    assert changed.exit_code == 1 and "not the hub's file" in changed.output
+    forced = runner.invoke(app, ["models", "pull", "bars/tiny", "tiny.gguf", "--force"], catch_exceptions=False)
+    assert forced.exit_code == 0 and read_gguf(tmp_path / "models" / "tiny.gguf").name == "Changed upstream"
     elsewhere = tmp_path / "elsewhere" / "Other-Model.gguf"
     elsewhere.parent.mkdir()
     elsewhere.write_bytes(gguf_bytes(name="Other"))

@@ -64,12 +64,12 @@ def pull(
     """Download `url` to `destination` (resuming a `.part` left by an earlier try); returns its metadata."""
     if destination.suffix.lower() != ".gguf":
         raise InvalidInput(f"{destination.name}: only .gguf files can be pulled")
-    if destination.exists() and not force:
-        raise Conflict(f"{destination} already exists (remove it first, or pull with --force)", code="model_exists")
     destination.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(destination)
     try:
         with httpx.Client(follow_redirects=True, timeout=httpx.Timeout(timeout, connect=30.0)) as client:
+            if destination.exists() and not force:
+                return _already_here(client, url, destination, token, sha256)
             digest, expected = _download(client, url, part, token, sha256, progress)
     except httpx.TransportError as exc:
         raise Unavailable(
@@ -89,6 +89,33 @@ def pull(
         raise InvalidInput(f"the downloaded file is not a usable GGUF model: {exc}", code="not_gguf") from None
     os.replace(part, destination)  # atomic: the model appears whole or not at all
     return info
+
+
+def _already_here(client: httpx.Client, url: str, destination: Path, token: str | None, sha256: str | None) -> GGUFInfo:
+    """Pulling a file that is here already is done, if it is the hub's file (same size, same SHA-256 when
+    one is known); a different file of that name is a conflict."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = client.head(url, headers=headers)
+    _check_status(response, url)
+    length = response.headers.get("content-length", "")
+    expected = (sha256 or announced_sha256(response) or "").lower()
+    same = length.isdigit() and int(length) == destination.stat().st_size
+    if same and expected:
+        same = _sha256_of(destination) == expected
+    if not same:
+        raise Conflict(
+            f"{destination} exists and is not the hub's file (remove it first, or pull with --force)",
+            code="model_exists",
+        )
+    return read_gguf(destination)
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while block := file.read(CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _download(
