@@ -78,6 +78,9 @@ def test_json_schema_output_reaches_the_model_and_bad_requests_are_openai_errors
     with pytest.raises(openai.NotFoundError) as missing:
         client.chat.completions.create(model="gpt-9", messages=USER)
     assert missing.value.code == "model_not_found" and missing.value.type == "not_found_error"
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client.chat.completions.create(model="scripted", messages=USER, max_tokens=4000)
+    assert too_long.value.code == "context_length_exceeded"
     with pytest.raises(openai.BadRequestError) as several:
         client.chat.completions.create(model="scripted", messages=USER, n=2)
     assert "n=1" in str(several.value)

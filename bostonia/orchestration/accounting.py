@@ -26,7 +26,11 @@ This module is the contract between AI orchestration and payments (credits, enti
   `after_generation` receives the `ok` usage record of the model that served the reply (a failed
   attempt, or one a fallback replaced, is never charged); an exception in it is logged and does not
   undo the stored reply. The composition root injects the policy (`NoAccounting` by default; the
-  payments capability provides the real one).
+  payments capability provides the real one): `build_services(..., accounting=policy)`, or, for a policy
+  built from services made there, `orchestrator.accounting = policy` before the app starts.
+
+The chat, `/api/v1/ai/generate` and the OpenAI-compatible `/v1` all go through the orchestrator, so
+every generation is accounted the same way (`Usage.source` says which: chat, api, generate).
 """
 
 from __future__ import annotations
