@@ -492,7 +492,7 @@ class ReplyService:
                     reply.prefix + content,
                     edited=False,
                     status=status,
-                    tokens_used=await asyncio.to_thread(served.count_tokens, reply.prefix + content),
+                    tokens_used=await job.count_tokens(reply.prefix + content),
                     model_used=served.model_id,
                     metadata=metadata,
                 )
@@ -504,7 +504,7 @@ class ReplyService:
                     content=content,
                     message_id=reply.message_id,
                     model_used=served.model_id,
-                    tokens_used=await asyncio.to_thread(served.count_tokens, content),
+                    tokens_used=await job.count_tokens(content),
                     status=status,
                     is_regeneration=reply.mode == "regenerate",
                     metadata=metadata,

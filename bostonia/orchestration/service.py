@@ -235,47 +235,33 @@ class RoutedGeneration:
             request = msgspec.structs.replace(request, usage=report)
             produced = ""
             self.model = model
+            served = failed = False
             await orchestrator.residency.acquire(model)
             try:
                 async for piece in self._stream(model, request):
                     produced += piece
                     self.text += piece
                     yield piece
+                served = True
             except Exception as exc:
                 if isinstance(exc, BostoniaError) and not isinstance(exc, Unavailable):
                     raise  # the request's own fault (bad input): another model would refuse it too
-                orchestrator._failed(model.model_id, exc)
+                failed = True
                 following = self._next_model(candidates, index)
-                reason, detail = reason_of(exc), _describe(exc)
-                errors.append(f"{model.model_id}: {detail}")
-                log.warning("model %s failed (%s): %s", model.model_id, reason, detail)
-                status = "fallback" if following is not None else "failed"
-                self.attempts.append(
-                    Attempt(model_id=model.model_id, status=status, reason=reason, detail=detail, chars=len(produced))
-                )
-                await self._record(model, request, report, produced, status=status, error=f"{reason}: {detail}")
+                errors.append(f"{model.model_id}: {_describe(exc)}")
+                await self._failed(model, exc, following, request, report, produced, kept_before)
                 if following is None or self.cancelled:
                     break
-                restart = self.request.json_schema is not None or self.request.grammar is not None
-                if restart:
-                    self.text = ""
-                fallback = Fallback(
-                    from_model=model.model_id,
-                    to_model=following.model_id,
-                    reason=reason,
-                    detail=detail,
-                    kept_chars=0 if restart else len(self.text),
-                    restarted=restart and kept_before + len(produced) > 0,
-                )
-                self.fallbacks.append(fallback)
-                self.on_fallback(fallback)
                 continue
             finally:
+                # Counted while the model is still held (the memory budget cannot unload it meanwhile). A reply
+                # the caller stopped reading (moderation withdrew it) was generated all the same: it counts.
+                if served or (produced and not failed):
+                    self.usage = await self._record(model, request, report, produced, status="ok")
                 orchestrator.residency.release(model)
                 self._job = None
             orchestrator._served(model.model_id)
             self.attempts.append(Attempt(model_id=model.model_id, status="ok", chars=len(produced)))
-            self.usage = await self._record(model, request, report, produced, status="ok")
             return
         if refusal is not None and not errors:
             raise refusal
@@ -289,6 +275,46 @@ class RoutedGeneration:
             code="generation_failed",
             details={"attempts": [{"model": a.model_id, "status": a.status, "reason": a.reason} for a in attempts]},
         )
+
+    async def _failed(
+        self,
+        model: ChatModel,
+        exc: Exception,
+        following: ChatModel | None,
+        request: GenerationRequest,
+        report: UsageReport,
+        produced: str,
+        kept_before: int,
+    ) -> None:
+        """Record a model's failure and, if another model follows, announce the hand-over."""
+        self.orchestrator._failed(model.model_id, exc)
+        reason, detail = reason_of(exc), _describe(exc)
+        log.warning("model %s failed (%s): %s", model.model_id, reason, detail)
+        status = "fallback" if following is not None else "failed"
+        self.attempts.append(
+            Attempt(model_id=model.model_id, status=status, reason=reason, detail=detail, chars=len(produced))
+        )
+        await self._record(model, request, report, produced, status=status, error=f"{reason}: {detail}")
+        if following is None or self.cancelled:
+            return
+        restart = self.request.json_schema is not None or self.request.grammar is not None
+        if restart:
+            self.text = ""
+        fallback = Fallback(
+            from_model=model.model_id,
+            to_model=following.model_id,
+            reason=reason,
+            detail=detail,
+            kept_chars=0 if restart else len(self.text),
+            restarted=restart and kept_before + len(produced) > 0,
+        )
+        self.fallbacks.append(fallback)
+        self.on_fallback(fallback)
+
+    async def count_tokens(self, text: str) -> int:
+        """`text` in the serving model's tokens, counted with the model held (it stays loaded meanwhile)."""
+        async with self.orchestrator.using(self.model):
+            return await asyncio.to_thread(self.model.count_tokens, text)
 
     def _candidates(self) -> list[ChatModel]:
         """The route with models that failed lately moved behind the others (still tried, last)."""
