@@ -54,7 +54,7 @@ def api_key_of(url: str, email: str = "front@example.com") -> str:
 
 def front_services(provider: dict[str, Any], *local: ScriptedModel, route: list[str]) -> Services:
     settings = make_settings(
-        llm={"default_model": route[-1]},
+        llm={"default_model": route[-1], "top_k": 17, "min_p": 0.07},
         models={"routes": {"free": route}, "stall_timeout_seconds": 5},
         plugins={"openai": {"providers": [provider]}},
     )
@@ -114,7 +114,7 @@ def test_a_second_bostonia_serves_the_chat_through_the_plugin_and_the_key_is_nev
     # The far side received the whole prompt the front built (card, greeting, the message).
     far_prompt = remote.prompts[-1]
     assert far_prompt[0].role == "system" and far_prompt[-1].content == "Hi!"
-    assert remote.params[-1].top_k == 40  # sampler extras were sent
+    assert (remote.params[-1].top_k, remote.params[-1].min_p) == (17, 0.07)  # the sampler extras went along
     # Usage as the far side counted it (its stream's last chunk), recorded under the provider's name.
     assert usage["provider"] == "remote" and usage["tokens_out"] == 4 and usage["tokens_in"] > 20
     far = back_services.db.read_sync(lambda c: c.execute("select source, tokens_out from ai_usage").fetchall())

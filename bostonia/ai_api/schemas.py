@@ -109,6 +109,11 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     max_completion_tokens: MaxTokens | None = None
     stop: Stop | Annotated[list[Stop], msgspec.Meta(max_length=8)] | None = None
     seed: int | None = None
+    # llama.cpp's and vLLM's extra sampler fields (SillyTavern and Bostonia's own provider plugin send them).
+    top_k: Annotated[int, msgspec.Meta(ge=0, le=1000)] | None = None
+    min_p: TopP | None = None
+    repeat_penalty: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
+    repetition_penalty: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
     n: int = 1
     stream: bool = False
     stream_options: StreamOptions | None = None

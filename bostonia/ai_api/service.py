@@ -250,6 +250,9 @@ class AIService:
         stop: Sequence[str] = (),
         seed: int | None = None,
         json_schema: dict[str, Any] | None = None,
+        top_k: int | None = None,
+        min_p: float | None = None,
+        repeat_penalty: float | None = None,
     ) -> RawCompletion:
         route = self.route_for(user, model)
         first = route[0]
@@ -259,9 +262,9 @@ class AIService:
             max_tokens=limit,
             temperature=config.temperature if temperature is None else temperature,
             top_p=config.top_p if top_p is None else top_p,
-            top_k=config.top_k,
-            min_p=config.min_p,
-            repeat_penalty=config.repeat_penalty,
+            top_k=config.top_k if top_k is None else top_k,
+            min_p=config.min_p if min_p is None else min_p,
+            repeat_penalty=config.repeat_penalty if repeat_penalty is None else repeat_penalty,
             stop=tuple(stop),
             seed=seed,
         )
@@ -339,6 +342,9 @@ class AIService:
             stop=stop,
             seed=data.seed,
             json_schema=json_schema_of(data),
+            top_k=data.top_k,
+            min_p=data.min_p,
+            repeat_penalty=data.repeat_penalty if data.repeat_penalty is not None else data.repetition_penalty,
         )
 
     async def _as_character(self, user: User, target: BostoniaChat, messages: list[OpenAIMessage]) -> Completion:

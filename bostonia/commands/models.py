@@ -43,6 +43,7 @@ def _line(info: ModelInfo) -> str:
     return (
         f"{default} {info.id:<36} {info.provider:<10} {info.source:<10} {what or '-':<26} ctx {info.context_size:<6}"
         f" {_size(info.size_bytes):>8}  {info.state:<8} {price}"
+        + ("  (no chat template in the GGUF)" if info.has_chat_template is False else "")
     )
 
 
