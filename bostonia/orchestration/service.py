@@ -341,7 +341,10 @@ class RoutedGeneration:
         try:
             while True:
                 try:
-                    item: Any = await asyncio.wait_for(job.pieces.get(), POLL_SECONDS)
+                    # Pieces arrive in bursts: take what is there without a timer; wait (with one) only when empty.
+                    item: Any = job.pieces.get_nowait() if not job.pieces.empty() else None
+                    if item is None:
+                        item = await asyncio.wait_for(job.pieces.get(), POLL_SECONDS)
                 except TimeoutError:
                     if job.started_at is None or self.cancelled:
                         continue  # waiting its turn (the queue is fair; waiting is not failing)
