@@ -14,6 +14,7 @@ BENCHMARKS = [
     "lore",
     "voice",
     "moderation",
+    "memory",
     "orchestration",
 ]
 

@@ -34,6 +34,9 @@ from bostonia.accounts.service import AccountService
 from bostonia.ai_api.pages import AdminModelPages
 from bostonia.ai_api.routes import AdminAIController, AIController, OpenAIController
 from bostonia.ai_api.service import AIService
+from bostonia.analytics.migrations import migrations as analytics_migrations
+from bostonia.analytics.recorder import EventRecorder
+from bostonia.analytics.store import AnalyticsStore
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages, ApiKeyPages
@@ -43,6 +46,14 @@ from bostonia.auth.routes import ApiKeyController, AuthController, PasskeyContro
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import IdentityStore, PasskeyStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
+from bostonia.billing.accounting import CreditAccounting
+from bostonia.billing.entitlements import EntitlementTable
+from bostonia.billing.migrations import migrations as billing_migrations
+from bostonia.billing.pages import BillingPages
+from bostonia.billing.payments import PaymentService, choose_provider
+from bostonia.billing.routes import CreditController, PaymentController
+from bostonia.billing.service import BillingService
+from bostonia.billing.store import BillingStore
 from bostonia.characters.builder import BuilderPages
 from bostonia.characters.media import MediaStore
 from bostonia.characters.migrations import migrations as character_migrations
@@ -61,8 +72,24 @@ from bostonia.chat.socket import chat_socket
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import Settings, load_settings
+from bostonia.creators.experiment_store import ExperimentStore
+from bostonia.creators.experiments import GreetingExperiments
+from bostonia.creators.migrations import migrations as creator_migrations
+from bostonia.creators.pages import CreatorPages, StudioPages
+from bostonia.creators.routes import (
+    AdminPayoutController,
+    CreatorController,
+    PremiumController,
+    PublicCreatorController,
+)
+from bostonia.creators.service import CreatorService
+from bostonia.creators.store import CreatorStore
+from bostonia.creators.studio import StudioService
+from bostonia.dashboard.pages import DashboardController, DashboardPages
+from bostonia.dashboard.service import AdminDashboard
 from bostonia.db import Database
 from bostonia.db.migrations import migrations as seed_migrations
+from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
@@ -82,8 +109,19 @@ from bostonia.lore.routes import ChatLoreController, LorebookController
 from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
+from bostonia.memory.extraction import Extractor, queue_generator
+from bostonia.memory.indexer import MemoryIndexer
+from bostonia.memory.injector import MemoryInjector
+from bostonia.memory.knowledge import KnowledgeService, KnowledgeStore
+from bostonia.memory.migrations import migrations as memory_migrations
+from bostonia.memory.pages import MemoryPages
+from bostonia.memory.records import MemoryRecords
+from bostonia.memory.routes import KnowledgeController, MemoryController
+from bostonia.memory.service import MemoryService
+from bostonia.memory.store import RecallStore
+from bostonia.memory.summaries import Summarizer, SummaryStore
+from bostonia.memory.vectors import VectorSearch
 from bostonia.moderation.classifier import OffensiveClassifier
-from bostonia.moderation.embedder import OnnxSentenceEmbedder
 from bostonia.moderation.guard import ChatGuard
 from bostonia.moderation.images import NSFWImageModel
 from bostonia.moderation.migrations import migrations as moderation_migrations
@@ -95,7 +133,7 @@ from bostonia.moderation.store import ModerationStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
-from bostonia.orchestration.accounting import AccountingPolicy, NoAccounting, Prices
+from bostonia.orchestration.accounting import AccountingPolicy, Prices
 from bostonia.orchestration.catalog import ModelCatalog
 from bostonia.orchestration.migrations import migrations as orchestration_migrations
 from bostonia.orchestration.residency import ModelResidency
@@ -114,7 +152,9 @@ from bostonia.plugins import (
     plugin_template_dirs,
 )
 from bostonia.ratelimit.service import RateLimiter
-from bostonia.ui import filters
+from bostonia.ui import filters, i18n
+from bostonia.ui.assets import STATIC_DIR, TEMPLATES_DIR
+from bostonia.ui.pages import AppShellPages
 from bostonia.users.migrations import migrations as user_migrations
 from bostonia.users.pages import UserPages
 from bostonia.users.privacy import ConversationAccessPolicy
@@ -142,19 +182,13 @@ MIGRATIONS: tuple[Migrations, ...] = (
     user_migrations,
     voice_migrations,
     moderation_migrations,
+    memory_migrations,
+    billing_migrations,
+    analytics_migrations,
+    creator_migrations,
     orchestration_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
-
-
-def web_dir() -> Path:
-    """Templates and static files: inside the package when installed from a wheel, else the source tree's
-    top-level `web/` (where they are edited)."""
-    packaged = Path(__file__).resolve().parent / "web"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "web"
-
-
-WEB_DIR = web_dir()
 
 
 @dataclass
@@ -190,6 +224,17 @@ class Services:
     replies: ReplyService
     voice: VoiceService
     moderation: ModerationService
+    indexer: MemoryIndexer
+    memory: MemoryService
+    knowledge: KnowledgeService
+    analytics: EventRecorder
+    billing: BillingService
+    payments: PaymentService
+    accounting: CreditAccounting
+    creators: CreatorService
+    studio: StudioService
+    experiments: GreetingExperiments
+    dashboard: AdminDashboard
     ai: AIService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _loading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
@@ -200,7 +245,11 @@ class Services:
             log.info("applied migrations", extra={"migrations": applied})
         await self.characters.seed_bundled()
         await self._apply_default_model()
+        await self.indexer.start()
+        await self.memory.extractor.start()
+        await self.memory.summarizer.start()
         await call_all(self.plugins.hook.startup(services=self))
+        self.analytics.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
@@ -208,6 +257,7 @@ class Services:
         while True:
             try:
                 await self.auth.purge_expired()
+                await self.billing.grant_monthly_credits()
             except Exception:  # a failed chore is retried next round; it must not end the loop
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
@@ -247,7 +297,11 @@ class Services:
             except Exception:  # one plugin's failure must not keep the others (or the database) open
                 log.exception("plugin %s failed to shut down", impl.plugin_name)
         await self.replies.shutdown()
+        await self.analytics.stop()
         self.voice.shutdown()
+        await self.indexer.stop()
+        await self.memory.extractor.stop()
+        await self.memory.summarizer.stop()
         await self.characters.stop()
         self.hub.close()
         await self.recovery.drain()
@@ -281,14 +335,16 @@ def build_moderation(
     characters: CharacterService,
     chat: ChatService,
     accounts: AccountService,
+    embedder: Embedder,
 ) -> ModerationService:
     config = settings.moderation
     moderators: list[Any] = []
     plugins.hook.register_moderators(register=moderators.append, settings=settings)
     moderator = TextModerator(
         classifier=OffensiveClassifier() if config.classifier else None,
+        # Similarity needs meanings: the shared model, or one of its own if the instance runs on hashing.
         embedder=(
-            OnnxSentenceEmbedder(settings.data_path / "cache" / "moderation", threads=config.embedding_threads)
+            (embedder if not isinstance(embedder, HashingEmbedder) else OnnxMiniLM(settings.data_path / "cache"))
             if config.similarity
             else None
         ),
@@ -307,8 +363,12 @@ def build_moderation(
 
 
 def build_services(
-    settings: Settings, plugins: pluggy.PluginManager | None = None, *, accounting: AccountingPolicy | None = None
+    settings: Settings,
+    plugins: pluggy.PluginManager | None = None,
+    *,
+    accounting_policy: AccountingPolicy | None = None,
 ) -> Services:
+    """Every service of the instance. `accounting_policy` replaces the credit accounting (tests)."""
     plugins = plugins or make_plugin_manager(settings.plugins.enabled)
     settings = configure_plugins(plugins, settings)
     db = open_database(settings, plugins)
@@ -323,15 +383,14 @@ def build_services(
         before_unload=lambda model: queues.discard(model.model_id),
     )
     prices = Prices(settings.models.prices)
-    orchestrator = Orchestrator(
-        queues, residency, UsageStore(db), prices, settings.models, accounting=accounting or NoAccounting()
-    )
+    orchestrator = Orchestrator(queues, residency, UsageStore(db), prices, settings.models)
     catalog = ModelCatalog(models, residency, orchestrator, router, prices, settings.models_path)
     user_store = UserStore(db)
     secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
     tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
     audit = AuditLog(db)
-    users = UserService(user_store, auth_config=settings.auth)
+    analytics = EventRecorder(db, settings.analytics)
+    users = UserService(user_store, auth_config=settings.auth, analytics=analytics)
     auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     media = MediaStore(settings.data_path / "media")
     lorebooks = LorebookStore(db)
@@ -341,6 +400,23 @@ def build_services(
     conversations = ConversationStore(db)
     hub = ConversationHub()
     in_flight = RepliesInFlight()
+    # Money: plans and credits (billing), the payment provider a plugin may register, creators' earnings.
+    billing_store = BillingStore(db)
+    entitlements = EntitlementTable(settings.tiers, settings.rate_limits)
+    providers: dict[str, Any] = {}
+    plugins.hook.register_payment_providers(register=lambda p: providers.__setitem__(p.name, p), settings=settings)
+    payments = PaymentService(
+        db, billing_store, entitlements, settings.billing, choose_provider(providers, settings.billing), analytics
+    )
+    billing = BillingService(db, billing_store, entitlements, settings.billing, payments_enabled=payments.enabled)
+    # Credits pay for generations at the per-model prices ([models.prices]); plans list the models they allow.
+    accounting = CreditAccounting(db, entitlements, prices, settings.billing, max_tokens=settings.llm.max_tokens)
+    orchestrator.accounting = accounting_policy or accounting
+    creators = CreatorService(
+        db, CreatorStore(db), characters, payments, entitlements, settings.creators, settings.billing, analytics
+    )
+    payments.listeners.append(creators)
+    experiments = GreetingExperiments(ExperimentStore(db), characters)
     chat = ChatService(
         conversations,
         characters,
@@ -350,10 +426,30 @@ def build_services(
         forget_session=models.forget_session,
         in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
+        gate=creators,  # premium characters
+        greeting_split=experiments,  # greeting A/B tests
+        analytics=analytics,
     )
     accounts = AccountService(db, users, auth, settings.privacy)
-    moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
+    # One embedding model for memory, World Info's vector activation and moderation's similarity.
+    embedder = make_embedder(settings.memory.embedder, settings.data_path / "cache")
+    moderation = build_moderation(settings, plugins, db, characters, chat, accounts, embedder)
     characters.check_avatars_with(moderation)
+    recall = RecallStore(db)
+    vectors = VectorSearch(recall, cache_bytes=settings.memory.vector_cache_mb * 1024 * 1024)
+    indexer = MemoryIndexer(recall, embedder, vectors)
+    records = MemoryRecords(db)
+    generate = queue_generator(models, queues)  # background priority: a reply preempts it
+    extractor = Extractor(
+        records, recall, embedder, vectors, generate, quiet_seconds=settings.memory.extraction_quiet_seconds
+    )
+    summarizer = Summarizer(SummaryStore(db), generate, conversations.path, recall.speaker_names, records.owner)
+    # Every stored, edited or deleted message reaches the recall index, extraction and the summaries.
+    chat.listeners.append(indexer)
+    chat.listeners += [extractor] if settings.memory.extraction else []
+    chat.listeners += [summarizer] if settings.memory.summaries else []
+    knowledge = KnowledgeStore(db)
+    memory = MemoryService(chat, recall, embedder, vectors, records, extractor, summarizer, knowledge)
     replies = ReplyService(
         chat,
         conversations,
@@ -363,12 +459,16 @@ def build_services(
         queues,
         hub,
         settings.llm,
-        # The character's lorebook first; plugins (memory, summaries, ...) add their own.
+        # What the conversation remembers, then the character's lorebook; plugins add their own. Memory
+        # first: when a warm-up puts both at the same depth, the memory text leads the merged message, as
+        # it leads in the reply's prompt (where it sits one message earlier): the cache keeps it.
         injectors=[
+            MemoryInjector(memory, settings.memory, settings.llm),
             LoreInjector(
                 lorebooks,
                 personas=personas,
                 context_tokens=lambda: _context_size(models),
+                embedder=PlainVectors(embedder),  # vector activation of World Info entries: the same model
                 greeting_index=conversations.greeting_index,
             ),
             *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
@@ -377,6 +477,7 @@ def build_services(
         router=router,
         orchestrator=orchestrator,
         guard=ChatGuard(moderation) if settings.moderation.enabled else None,
+        analytics=analytics,
     )
     voice = settings.voice
     return Services(
@@ -426,6 +527,17 @@ def build_services(
             transcriber=WhisperTranscriber(threads=voice.threads, max_seconds=voice.max_recording_seconds),
         ),
         moderation=moderation,
+        indexer=indexer,
+        memory=memory,
+        knowledge=KnowledgeService(knowledge, embedder, chat, characters, personas),
+        analytics=analytics,
+        billing=billing,
+        payments=payments,
+        accounting=accounting,
+        creators=creators,
+        studio=StudioService(CreatorStore(db), characters, AnalyticsStore(db)),
+        experiments=experiments,
+        dashboard=AdminDashboard(AnalyticsStore(db), billing_store, metrics.recent, settings.billing),
         ai=AIService(
             orchestrator,
             router,
@@ -435,7 +547,7 @@ def build_services(
             moderation,
             orchestrator.usage,
             settings.llm,
-            embedder=None,  # HOOK(memory): the memory capability's embedder, once it is on main
+            embedder=embedder,  # /v1/embeddings: the instance's one embedding model
         ),
     )
 
@@ -451,13 +563,14 @@ def _context_size(models: ModelRegistry) -> int:
 def _template_engine(plugin_dirs: list[Path]) -> JinjaTemplateEngine:
     env = Environment(
         # The core's templates first: a plugin adds pages, it does not replace the app's.
-        loader=FileSystemLoader([WEB_DIR / "templates", *plugin_dirs]),
+        loader=FileSystemLoader([TEMPLATES_DIR, *plugin_dirs]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.globals["version"] = __version__
     env.filters.update(filters.FILTERS)
+    i18n.install(env)
     return JinjaTemplateEngine.from_environment(env)
 
 
@@ -508,6 +621,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "login_options": _provide(login_options),
         "characters": _provide(services.characters),
         "lore": _provide(services.lore),
+        "memory": _provide(services.memory),
+        "knowledge": _provide(services.knowledge),
         "transfer": _provide(services.transfer),
         "chat": _provide(services.chat),
         "replies": _provide(services.replies),
@@ -515,6 +630,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "hub": _provide(services.hub),
         "voice": _provide(services.voice),
         "moderation": _provide(services.moderation),
+        "analytics": _provide(services.analytics),
+        "billing": _provide(services.billing),
+        "payments": _provide(services.payments),
+        "creators": _provide(services.creators),
+        "studio": _provide(services.studio),
+        "experiments": _provide(services.experiments),
+        "dashboard": _provide(services.dashboard),
         "ai": _provide(services.ai),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
@@ -522,6 +644,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app = Litestar(
         route_handlers=[
             *ops_routes.ROUTES,
+            AppShellPages,
             AuthController,
             PasswordController,
             PasskeyController,
@@ -537,6 +660,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             LorebookController,
             ChatLoreController,
             LorePages,
+            MemoryController,
+            KnowledgeController,
             ConversationController,
             chat_socket,
             VoiceController,
@@ -545,6 +670,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             PersonaController,
             ModerationController,
             ReportController,
+            PaymentController,
+            CreditController,
+            CreatorController,
+            PremiumController,
+            PublicCreatorController,
+            AdminPayoutController,
+            DashboardController,
+            BillingPages,
+            StudioPages,
+            CreatorPages,
+            DashboardPages,
             PersonaPages,
             ModerationPages,
             AccountPages,
@@ -557,8 +693,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             CharacterPages,
             BuilderPages,
             ChatPages,
+            MemoryPages,
             create_static_files_router(
-                "/static", directories=[WEB_DIR / "static"], cache_control=CacheControlHeader(max_age=3600)
+                "/static", directories=[STATIC_DIR], cache_control=CacheControlHeader(max_age=3600)
             ),
             # Content-addressed file names: a URL never changes meaning, so browsers may keep it for a year.
             create_static_files_router(

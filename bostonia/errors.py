@@ -29,6 +29,12 @@ class InvalidInput(BostoniaError):
     code = "invalid_input"
 
 
+class BadRequest(BostoniaError):
+    """A request that cannot be read at all (an unsigned webhook), as opposed to invalid values (422)."""
+
+    code = "bad_request"
+
+
 class NotAuthenticated(BostoniaError):
     code = "not_authenticated"
 
@@ -57,10 +63,14 @@ class RateLimited(BostoniaError):
         self.retry_after = retry_after
 
 
-class QuotaExceeded(BostoniaError):
-    """The caller's plan or credits do not cover what was asked (a generation on a paid model, ...)."""
+class PaymentRequired(BostoniaError):
+    """The action costs credits (or a plan) the account does not have."""
 
-    code = "quota_exceeded"
+    code = "payment_required"
+
+
+class InsufficientCredits(PaymentRequired):
+    code = "insufficient_credits"
 
 
 class NotSupported(BostoniaError):

@@ -150,6 +150,17 @@ def world(client: TestClient[Any], services: Services) -> World:
     for link in ({"scope": "global"}, {"scope": "conversation", "target_id": conversation["id"]}):
         attached = client.post(f"/api/v1/lorebooks/{lorebook}/attachments", json=link, headers=bearer(owner))
         assert attached.status_code == 201, attached.text
+    memory = f"/api/v1/memory/{conversation['id']}"
+    fact = client.post(f"{memory}/facts", json={"content": "The owner's secret fact."}, headers=bearer(owner)).json()
+    knowledge = client.post(
+        "/api/v1/knowledge",
+        data={"scope": "conversation", "scope_id": conversation["id"]},
+        files={"file": ("secret.md", b"The owner's secret notes.", "text/markdown")},
+        headers=bearer(owner),
+    ).json()
+    extraction = client.post(
+        "/api/v1/memory/extract", json={"conversation_id": conversation["id"]}, headers=bearer(owner)
+    ).json()
     api_key = client.post("/api/v1/users/me/api-keys", json={"name": "owner's"}, headers=bearer(owner)).json()
     ids = {
         "api_key": api_key["key"]["id"],
@@ -164,12 +175,23 @@ def world(client: TestClient[Any], services: Services) -> World:
         "collection": collection["id"],
         "lorebook": lorebook,
         "lore_entry": lore_entry,
+        "fact": fact["id"],
+        "extraction": extraction["id"],
+        "knowledge": knowledge["id"],
         "owner_id": owner["user"]["id"],
         "owner_email": f"owner{n}@example.com",
         "reset_email": f"reset{n}@example.com",
     }
     secrets = [private, conversation["id"], message["id"], reply, second_reply, persona["id"], collection["id"]]
-    secrets += [lorebook, lore_entry, api_key["key"]["id"], api_key["secret"]]
+    secrets += [
+        lorebook,
+        lore_entry,
+        fact["id"],
+        extraction["id"],
+        knowledge["id"],
+        api_key["key"]["id"],
+        api_key["secret"],
+    ]
     return World({k: v["access_token"] for k, v in accounts.items()}, ids, secrets)
 
 
@@ -212,6 +234,8 @@ def owner_state(services: Services, owner_id: str) -> str:
             "lore_links": "select l.lorebook_id, l.user_id, l.persona_id, l.conversation_id from lorebook_links l"
             " join lorebooks b on b.id = l.lorebook_id where b.owner_id = ? order by 1, 2, 3, 4",
             "lore_settings": "select settings from lore_settings where user_id = ?",
+            "memories": "select id, content, is_pinned, importance from conversation_memories where user_id = ?"
+            " order by 1",
         }
         return json.dumps({k: [list(r) for r in conn.execute(sql, (owner_id,))] for k, sql in queries.items()})
 

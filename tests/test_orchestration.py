@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 
 from bostonia.app import Services, build_services, create_app
 from bostonia.config import ModelPrice, ModelsConfig, RoutesConfig
-from bostonia.errors import QuotaExceeded
+from bostonia.errors import InsufficientCredits
 from bostonia.identity import User
 from bostonia.llm.base import GenerationRequest, ProviderRateLimited
 from bostonia.llm.registry import ModelRegistry
@@ -59,7 +59,7 @@ class RecordingPolicy:
     async def before_generation(self, user: User, model_id: str) -> None:
         self.asked.append(model_id)
         if model_id in self.refuse:
-            raise QuotaExceeded(f"no credits left for {model_id}")
+            raise InsufficientCredits(f"no credits left for {model_id}")
 
     async def after_generation(self, user: User, usage: Usage) -> None:
         self.charged.append(usage)
@@ -96,7 +96,7 @@ def routed(
     )
     plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(primary, backup))
-    services = build_services(settings, plugins, accounting=policy)
+    services = build_services(settings, plugins, accounting_policy=policy)
     with TestClient(create_app(settings, services=services)) as client:
         yield client, services
 
@@ -230,7 +230,7 @@ def test_the_accounting_policy_may_refuse_a_model_and_the_route_goes_on(
         f"/api/v1/conversations/{conversation['id']}/messages", json={"content": "More"}, headers=bearer(alice)
     )
     assert response.status_code == 402, response.text
-    assert error_of(response)["code"] == "quota_exceeded"
+    assert error_of(response)["code"] == "insufficient_credits"
 
 
 def test_costs_are_visible_to_the_user_per_message_and_to_admins_per_user_and_model(

@@ -139,12 +139,12 @@ class OpenAIController(Controller):
 
     @post("/embeddings", status_code=200)
     async def embeddings(self, data: JSONBody[EmbeddingRequest], user: CurrentUser, ai: AI) -> dict[str, Any]:
-        """Embeddings from the local embedding model (501 until this server has one)."""
+        """Embeddings from the instance's embedding model (the one memory and World Info use)."""
         texts = [data.input] if isinstance(data.input, str) else data.input
         vectors = await ai.embeddings(texts)
         return {
             "object": "list",
-            "model": data.model or "all-MiniLM-L6-v2",
+            "model": ai.embedding_model,
             "data": [
                 {"object": "embedding", "index": i, "embedding": _encoded(v, data.encoding_format)}
                 for i, v in enumerate(vectors)

@@ -17,7 +17,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
@@ -38,6 +38,7 @@ from bostonia.chat.service import ChatService
 from bostonia.chat.streams import ReplyStream
 from bostonia.config import LLMConfig
 from bostonia.db.values import new_id, utc_in
+from bostonia.embeddings import Embedder, HashingEmbedder
 from bostonia.errors import BostoniaError, InvalidInput, NotFound, NotSupported, PermissionDenied
 from bostonia.identity import Actor, User, require_admin
 from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, SamplingParams
@@ -50,18 +51,9 @@ from bostonia.orchestration.schemas import ModelInfo, ModelList, UsageReport
 from bostonia.orchestration.service import Fallback, Orchestrator, RoutedGeneration
 from bostonia.orchestration.store import UsageStore
 
+MAX_EMBEDDING_CHARS = 20_000  # the model reads 256 word pieces anyway; longer input is refused, not cut
 # Names a client may use for "whatever my plan's route says" instead of a model id.
 ROUTE_ALIASES = frozenset({"", "auto", "default", "bostonia"})
-
-
-class Embedder(Protocol):
-    """Text embeddings (the memory capability's model: `bostonia.memory.embedder`)."""
-
-    dimensions: int
-
-    def embed(self, texts: list[str]) -> Any:
-        """One normalised row per text (blocking)."""
-        ...
 
 
 class Completion:
@@ -175,9 +167,7 @@ class AIService:
         self.moderation = moderation
         self.usage = usage
         self.config = config
-        # HOOK(memory): the memory capability's embedding model (bostonia/memory/embedder.py) goes here once
-        # it is on main — `embedder=MiniLMEmbedder()` in app.py; until then /v1/embeddings answers 501.
-        self.embedder = embedder
+        self.embedder = embedder  # the instance's embedding model (memory's); None: /v1/embeddings is 501
 
     # -- models ---------------------------------------------------------------------------------------
 
@@ -366,15 +356,17 @@ class AIService:
         completion.model = model  # until the reply says which model served it
         return completion
 
+    @property
+    def embedding_model(self) -> str:
+        return "hashing" if isinstance(self.embedder, HashingEmbedder) else "all-MiniLM-L6-v2"
+
     async def embeddings(self, texts: list[str]) -> list[list[float]]:
+        """The instance's embedding model on `texts` (normalised vectors), off the event loop."""
         if self.embedder is None:
-            raise NotSupported(
-                "embeddings are not available on this server yet: they use the memory capability's embedding"
-                " model, which this version does not have",
-                code="embeddings_unavailable",
-            )
-        embedder = self.embedder
-        vectors = await asyncio.to_thread(embedder.embed, texts)
+            raise NotSupported("this server has no embedding model", code="embeddings_unavailable")
+        if any(len(text) > MAX_EMBEDDING_CHARS for text in texts):
+            raise InvalidInput(f"each input is at most {MAX_EMBEDDING_CHARS} characters", details={"field": "input"})
+        vectors = await asyncio.to_thread(self.embedder.embed, texts)
         return [[float(x) for x in row] for row in vectors]
 
 

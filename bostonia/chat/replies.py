@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime
@@ -17,12 +18,14 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from bostonia.analytics.recorder import EventSink
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
 from bostonia.chat import events
 from bostonia.chat.events import ReplyMode
 from bostonia.chat.guard import ContentGuard, OpenGuard, OutputVerdict
 from bostonia.chat.hub import ConversationHub
+from bostonia.chat.metering import ReplyMeter
 from bostonia.chat.schemas import Conversation, Message, SamplerSettings
 from bostonia.chat.service import ChatService
 from bostonia.chat.store import ConversationStore
@@ -35,7 +38,7 @@ from bostonia.llm.base import ROUTING_FIELDS, ChatMessage, ChatModel, Generation
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
 from bostonia.orchestration.routing import ModelRouter
-from bostonia.orchestration.service import Orchestrator
+from bostonia.orchestration.service import Orchestrator, RoutedGeneration
 from bostonia.personas.service import PersonaService
 from bostonia.prompt.builder import BuiltPrompt, Persona, PromptInjection, build_prompt
 from bostonia.prompt.macros import MacroContext
@@ -149,7 +152,10 @@ class ReplyService:
         router: ModelRouter,
         orchestrator: Orchestrator,
         guard: ContentGuard | None = None,
+        analytics: EventSink | None = None,
     ) -> None:
+        self.meter = ReplyMeter(analytics)
+        self.analytics = self.meter.analytics
         self.chat = chat
         self.conversations = conversations
         self.characters = characters
@@ -177,10 +183,13 @@ class ReplyService:
         await self.guard.check_input(user, conversation, character, content)  # a blocked message is not stored
         history = await self.conversations.path(conversation_id)
         await self._check_edited(user, conversation, history)
+        admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403): nothing stored yet
         user_message = await self.conversations.append(
             conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
         )
         self.hub.publish(conversation_id, events.received(user_message), sender=sender)
+        self.chat.messages_changed(conversation_id, [user_message.id])
+        self.analytics.record("message_sent", user_id=user.id, character_id=conversation.character_id, sender="user")
         return await self._start(
             user,
             conversation,
@@ -189,6 +198,7 @@ class ReplyService:
             mode="reply",
             parent_id=user_message.id,
             user_message=user_message,
+            admitted=admitted,
         )
 
     async def regenerate(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
@@ -209,7 +219,11 @@ class ReplyService:
         else:
             raise InvalidInput("only user and assistant messages can be regenerated")
         await self._check_edited(user, conversation, history)
-        return await self._start(user, conversation, route, history, mode="regenerate", parent_id=history[-1].id)
+        admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403): nothing stored
+        self.analytics.record("feature_used", user_id=user.id, feature="regenerate")
+        return await self._start(
+            user, conversation, route, history, mode="regenerate", parent_id=history[-1].id, admitted=admitted
+        )
 
     async def continue_reply(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
         """Make the last assistant message longer: the model picks up exactly where it stopped."""
@@ -222,6 +236,8 @@ class ReplyService:
                 "only the last message of the conversation, a reply, can be continued", code="cannot_continue"
             )
         await self._check_edited(user, conversation, path)
+        admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403)
+        self.analytics.record("feature_used", user_id=user.id, feature="continue")
         return await self._start(
             user,
             conversation,
@@ -231,6 +247,7 @@ class ReplyService:
             parent_id=target.parent_id,
             message_id=target.id,
             prefix=target.content,
+            admitted=admitted,
         )
 
     async def _check_edited(self, user: User, conversation: Conversation, history: list[Message]) -> None:
@@ -269,6 +286,7 @@ class ReplyService:
         user_message: Message | None = None,
         message_id: str | None = None,
         prefix: str = "",
+        admitted: str | None = None,
     ) -> ReplyStream:
         conversation_id = conversation.id
         reply = ReplyStream(
@@ -282,7 +300,7 @@ class ReplyService:
         )
         self.in_flight.add(reply)
         reply.started()
-        reply.task = asyncio.create_task(self._generate(reply, user, conversation, route, history))
+        reply.task = asyncio.create_task(self._generate(reply, user, conversation, route, history, admitted))
         return reply
 
     # -- inspecting, following, stopping -------------------------------------------------------------
@@ -413,11 +431,19 @@ class ReplyService:
                     log.exception("after-reply step of %s failed", type(injector).__name__)
 
     async def _generate(
-        self, reply: ReplyStream, user: User, conversation: Conversation, route: list[ChatModel], history: list[Message]
+        self,
+        reply: ReplyStream,
+        user: User,
+        conversation: Conversation,
+        route: list[ChatModel],
+        history: list[Message],
+        admitted: str | None = None,
     ) -> None:
         continuing = reply.mode == "continue"
         model = route[0]  # the prompt is shaped for the first model (its context and tokenizer)
         fallbacks: list[dict[str, Any]] = []
+        started = time.monotonic()
+        job: RoutedGeneration | None = None
         try:
             character = await self.characters.of_conversation(conversation.character_id)
             async with self.orchestrator.using(model):  # loads it within the memory budget, off the loop
@@ -432,11 +458,14 @@ class ReplyService:
                     messages=tuple(prompt.messages), params=params, session=conversation.id, continue_last=continuing
                 )
                 watch = self.guard.watch_reply(user, conversation, character, reply.message_id, attempt)
+                if job is not None:
+                    await job.release()  # the attempt before was withdrawn or empty: it is not charged
                 job = self.orchestrator.start(
                     user,
                     route,
                     request,
                     source="chat",
+                    admitted=admitted if job is None else None,
                     conversation_id=conversation.id,
                     message_id=reply.message_id,
                     on_fallback=lambda fallback: fallbacks.append(reply.fell_back(fallback)),
@@ -484,6 +513,7 @@ class ReplyService:
                 reply.fail(BostoniaError("the reply was cancelled before any text", code="cancelled"))
                 return
             status = "partial" if reply.cancelled else "complete"
+            assert job is not None  # there was text, so there was an attempt
             served = job.model  # the model that finished the reply (another than the first after a fallback)
             metadata = {"fallbacks": fallbacks} if fallbacks else None
             if continuing:
@@ -511,9 +541,11 @@ class ReplyService:
                 )
             if not replaced:
                 await job.charge()  # the model's own text was kept (not moderation's replacement)
+                self.meter.replied(user, conversation, served.model_id, job.tokens_out, started)
             # Before `complete`: whoever waits for the reply then also sees the state it leaves (lore timers).
             await self._reply_stored(user, conversation, history, message)
             reply.complete(message)
+            self.chat.messages_changed(reply.conversation_id, [message.id])
             # While the user reads and types, let the idle model re-read the conversation as the next prompt
             # will render it: sampled tokens are often not the canonical tokenization of the stored text, and
             # the next reply would otherwise re-process everything from the first such token.
@@ -525,3 +557,7 @@ class ReplyService:
             reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
         finally:
             self.in_flight.finished(reply)
+            if job is not None:
+                await job.release()  # whatever was not charged is freed at once (nothing, after a charge)
+            elif admitted is not None:  # failed before the first attempt began (the prompt)
+                await self.orchestrator.release(user, admitted)

@@ -17,12 +17,19 @@ This module is the contract between AI orchestration and payments (credits, enti
 
 - **`AccountingPolicy`**: the orchestrator calls it around every generation, for each model it tries:
 
-      await policy.before_generation(user, model_id)   # may raise (QuotaExceeded -> 402) to refuse
+      await policy.before_generation(user, model_id)   # may raise (InsufficientCredits -> 402) to refuse
       ... the model generates ...
       await policy.after_generation(user, usage)       # only for a generation that produced a reply
 
   A refusal passes over that model: the next one of the route is asked (with its own
   `before_generation`); when every model refused or failed, the first refusal is what the caller gets.
+  The chat asks before it stores the user's message (`Orchestrator.admit`), so a refused message is not
+  stored and the answer is the refusal itself (402, 403).
+
+  A policy that reserves something in `before_generation` (an estimate held against the balance) may
+  define `async def generation_failed(user, model_id)`: it is called for every admitted generation that
+  will not be charged — the model failed (the next one is asked anew), the reply was withdrawn or empty,
+  the request went away — so the reservation is freed at once.
   `after_generation` receives the `ok` usage record of the model that served the reply (a failed
   attempt, or one a fallback replaced, is never charged); an exception in it is logged and does not
   undo the stored reply. The composition root injects the policy (`NoAccounting` by default; the
@@ -48,21 +55,21 @@ MICROS = 1_000_000  # micro-units in one currency unit
 
 
 class Usage(msgspec.Struct, kw_only=True, frozen=True):
-    """One generation attempt by one model."""
+    """One generation attempt by one model (an `ai_usage` row; `id` and `created_at` are set when stored)."""
 
-    id: str
     user_id: str | None
     conversation_id: str | None
     message_id: str | None
     model_id: str
-    provider: str
     tokens_in: int
     tokens_out: int
     cost_micros: int
-    status: UsageStatus
-    source: UsageSource
-    error: str | None
-    created_at: str
+    provider: str = "local"
+    status: UsageStatus = "ok"
+    source: UsageSource = "chat"
+    error: str | None = None
+    id: str = ""
+    created_at: str = ""
 
 
 @runtime_checkable
@@ -70,7 +77,8 @@ class AccountingPolicy(Protocol):
     """Refuses or charges generations (see the module docstring for when each is called)."""
 
     async def before_generation(self, user: User, model_id: str) -> None:
-        """Raise a domain error (`QuotaExceeded`, ...) to refuse `user` a generation on `model_id`."""
+        """Raise a domain error (`InsufficientCredits`, `PermissionDenied`, ...) to refuse `user` a generation
+        on `model_id`."""
         ...
 
     async def after_generation(self, user: User, usage: Usage) -> None:

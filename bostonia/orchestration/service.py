@@ -143,6 +143,29 @@ class Orchestrator:
 
     # -- generations --------------------------------------------------------------------------------
 
+    async def admit(self, user: User, route: Sequence[ChatModel]) -> str:
+        """Ask the accounting policy for the route's models in turn (those that failed lately last); the
+        first one it allows is admitted (pass it to `start`). Every model refused: the first refusal."""
+        refusal: BostoniaError | None = None
+        for model in sorted(route, key=lambda m: self.cooling(m.model_id)):
+            try:
+                await self.accounting.before_generation(user, model.model_id)
+            except BostoniaError as exc:
+                refusal = refusal or exc
+                continue
+            return model.model_id
+        raise refusal or Unavailable("no model to generate with", code="model_unavailable")
+
+    async def release(self, user: User, model_id: str) -> None:
+        """An admitted generation will not be charged: the policy frees what it reserved (if it does)."""
+        release = getattr(self.accounting, "generation_failed", None)
+        if release is None:
+            return
+        try:
+            await release(user, model_id)
+        except Exception:  # bookkeeping: logged, never turned into the user's error
+            log.exception("releasing the accounting hold of %s failed", model_id)
+
     def start(
         self,
         user: User,
@@ -150,6 +173,7 @@ class Orchestrator:
         request: GenerationRequest,
         *,
         source: UsageSource,
+        admitted: str | None = None,
         conversation_id: str | None = None,
         message_id: str | None = None,
         on_fallback: Callable[[Fallback], None] = lambda fallback: None,
@@ -163,6 +187,7 @@ class Orchestrator:
             list(route),
             request,
             source=source,
+            admitted=admitted,
             conversation_id=conversation_id,
             message_id=message_id,
             on_fallback=on_fallback,
@@ -181,6 +206,7 @@ class RoutedGeneration:
         request: GenerationRequest,
         *,
         source: UsageSource,
+        admitted: str | None = None,
         conversation_id: str | None,
         message_id: str | None,
         on_fallback: Callable[[Fallback], None],
@@ -203,6 +229,8 @@ class RoutedGeneration:
         self.cancelled = False
         self._job: GenerationJob | None = None
         self._charged = False
+        self._admitted = admitted  # the model `Orchestrator.admit` let through already (asked once)
+        self._holding: str | None = None  # the model whose admission is not charged or released yet
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -222,13 +250,21 @@ class RoutedGeneration:
         candidates = self._candidates()
         refusal: BostoniaError | None = None
         errors: list[str] = []
+        if self._admitted is not None and self._admitted in {m.model_id for m in candidates}:
+            # Start with the model already admitted: the others were refused, or come after it anyway.
+            first = next(m for m in candidates if m.model_id == self._admitted)
+            candidates = [first, *(m for m in candidates if m is not first)]
         for index, model in enumerate(candidates):
-            try:
-                await orchestrator.accounting.before_generation(self.user, model.model_id)
-            except BostoniaError as exc:
-                self.attempts.append(Attempt(model_id=model.model_id, status="refused", detail=exc.message))
-                refusal = refusal or exc
-                continue
+            if model.model_id == self._admitted:
+                self._admitted = None
+            else:
+                try:
+                    await orchestrator.accounting.before_generation(self.user, model.model_id)
+                except BostoniaError as exc:
+                    self.attempts.append(Attempt(model_id=model.model_id, status="refused", detail=exc.message))
+                    refusal = refusal or exc
+                    continue
+            self._holding = model.model_id
             kept_before = len(self.text)
             request = self.request if not self.text else continuation(self.request, self.text)
             report = UsageReport()
@@ -288,6 +324,7 @@ class RoutedGeneration:
     ) -> None:
         """Record a model's failure and, if another model follows, announce the hand-over."""
         self.orchestrator._failed(model.model_id, exc)
+        await self.release()  # a failed attempt is never charged
         reason, detail = reason_of(exc), _describe(exc)
         log.warning("model %s failed (%s): %s", model.model_id, reason, detail)
         status = "fallback" if following is not None else "failed"
@@ -402,10 +439,20 @@ class RoutedGeneration:
         if self.usage is None or self._charged:
             return
         self._charged = True
+        self._holding = None
         try:
             await self.orchestrator.accounting.after_generation(self.user, self.usage)
         except Exception:  # the reply is stored and shown; failed bookkeeping must not undo it
             log.exception("charging usage %s failed", self.usage.id)
+
+    async def release(self) -> None:
+        """This generation will not be charged (it failed, or its reply was not kept): free the policy's
+        reservation. Safe to call any number of times, and after `charge` (then it does nothing)."""
+        model_id, self._holding = self._holding, None
+        if self._admitted is not None:  # admitted but never started (cancelled first)
+            model_id, self._admitted = model_id or self._admitted, None
+        if model_id is not None:
+            await self.orchestrator.release(self.user, model_id)
 
 
 async def _count_prompt(model: ChatModel, request: GenerationRequest) -> int:
