@@ -231,6 +231,7 @@ def test_the_accounting_policy_may_refuse_a_model_and_the_route_goes_on(
     )
     assert response.status_code == 402, response.text
     assert error_of(response)["code"] == "insufficient_credits"
+    assert [m["content"] for m in messages(client, alice, conversation["id"])][-1] == "Cheaper reply."  # not stored
 
 
 def test_costs_are_visible_to_the_user_per_message_and_to_admins_per_user_and_model(
@@ -329,3 +330,50 @@ def test_the_chat_page_picks_a_model_turns_on_creative_mode_and_shows_a_fallback
     assert reply["model_used"] == "primary"
     page = client.get(f"/chats/{conversation['id']}")
     assert "backup failed; primary is answering instead." in page.text  # the stored bubble says what happened
+
+
+class HoldingPolicy(RecordingPolicy):
+    """A policy that reserves in `before_generation` and must see every reservation charged or freed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = 0
+        self.freed: list[str] = []
+
+    async def before_generation(self, user: User, model_id: str) -> None:
+        await super().before_generation(user, model_id)
+        self.held += 1
+
+    async def after_generation(self, user: User, usage: Usage) -> None:
+        await super().after_generation(user, usage)
+        self.held -= 1
+
+    async def generation_failed(self, user: User, model_id: str) -> None:
+        self.freed.append(model_id)
+        self.held -= 1
+
+
+def test_every_reservation_is_charged_or_freed(primary: ScriptedModel, backup: ScriptedModel) -> None:
+    policy = HoldingPolicy()
+    settings = make_settings(
+        llm={"default_model": "primary"},
+        models={"routes": {"free": ["primary", "backup"]}, "retry_failed_after_seconds": 0},
+    )
+    plugins = make_plugin_manager([])
+    plugins.register(ModelPlugin(primary, backup))
+    services = build_services(settings, plugins, accounting_policy=policy)
+    with TestClient(create_app(settings, services=services)) as client:
+        alice = register(client, "alice@example.com")
+        conversation = new_conversation(client, alice)
+        primary.enqueue(RuntimeError("down"))
+        backup.enqueue(["Saved."])
+        assert send(client, alice, conversation["id"], "One")["assistant_message"]["content"] == "Saved."
+        backup.enqueue(RuntimeError("down too"))
+        primary.enqueue(RuntimeError("still down"))
+        failed = client.post(
+            f"/api/v1/conversations/{conversation['id']}/messages", json={"content": "Two"}, headers=bearer(alice)
+        )
+        assert failed.status_code == 503
+    assert policy.held == 0  # nothing left reserved
+    assert [u.model_id for u in policy.charged] == ["backup"]
+    assert policy.freed == ["primary", "primary", "backup"]  # each failed attempt, none of the charged one
