@@ -5,7 +5,18 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["streaming", "chat_engine", "accounts", "catalogue", "lore", "voice", "moderation", "memory"]
+BENCHMARKS = [
+    "streaming",
+    "chat_engine",
+    "engine",
+    "accounts",
+    "catalogue",
+    "lore",
+    "voice",
+    "moderation",
+    "memory",
+    "orchestration",
+]
 
 
 def main(names: list[str]) -> None:

@@ -55,6 +55,7 @@ def running_server(env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
         start_new_session=True,
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300)
+    client.server_pid = process.pid  # type: ignore[attr-defined]  # for benchmarks that read its memory
     try:
         deadline = time.monotonic() + 60
         while True:

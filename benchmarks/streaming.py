@@ -48,8 +48,28 @@ def through_api(client, headers, character_id: str, question: str) -> tuple[dict
     return stream_reply(client, headers, conversation["id"], question), history
 
 
+_HIGH_LEVEL: dict[str, Any] = {}
+
+
+def high_level_llama(model: LlamaCppModel) -> Any:
+    """llama-cpp-python's own high-level `Llama` on the same GGUF: the baseline of issue 2 (Bostonia itself
+    runs on llama.cpp's low-level API since issue 15; nothing else uses the high-level path)."""
+    if "llama" not in _HIGH_LEVEL:
+        from llama_cpp import Llama
+
+        _HIGH_LEVEL["llama"] = Llama(
+            model_path=str(model.path),
+            n_ctx=model.context_size,
+            n_threads=model.threads,
+            n_threads_batch=model.threads,
+            n_batch=model.batch_size,
+            verbose=False,
+        )
+    return _HIGH_LEVEL["llama"]
+
+
 def raw_llama(model: LlamaCppModel, messages: list[ChatMessage], params: SamplingParams) -> dict[str, Any]:
-    llama = model.load()
+    llama = high_level_llama(model)
     tokens = model.prompt_tokens(messages)
     started = time.perf_counter()
     stamps = []

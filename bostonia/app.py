@@ -31,19 +31,22 @@ from bostonia.accounts.admin_pages import AdminPages
 from bostonia.accounts.admin_routes import AdminController
 from bostonia.accounts.pages import AccountDeletionPages
 from bostonia.accounts.service import AccountService
+from bostonia.ai_api.pages import AdminModelPages
+from bostonia.ai_api.routes import AdminAIController, AIController, OpenAIController
+from bostonia.ai_api.service import AIService
 from bostonia.analytics.migrations import migrations as analytics_migrations
 from bostonia.analytics.recorder import EventRecorder
 from bostonia.analytics.store import AnalyticsStore
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
-from bostonia.auth.pages import AccountPages
+from bostonia.auth.pages import AccountPages, ApiKeyPages
 from bostonia.auth.passkeys import PasskeyService
 from bostonia.auth.recovery import PasswordRecovery
-from bostonia.auth.routes import AuthController, PasskeyController, PasswordController
+from bostonia.auth.routes import ApiKeyController, AuthController, PasskeyController, PasswordController
 from bostonia.auth.service import AuthService
 from bostonia.auth.store import IdentityStore, PasskeyStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
-from bostonia.billing.accounting import CreditAccounting, FreeModels
+from bostonia.billing.accounting import CreditAccounting
 from bostonia.billing.entitlements import EntitlementTable
 from bostonia.billing.migrations import migrations as billing_migrations
 from bostonia.billing.pages import BillingPages
@@ -130,6 +133,13 @@ from bostonia.moderation.store import ModerationStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
+from bostonia.orchestration.accounting import AccountingPolicy, Prices
+from bostonia.orchestration.catalog import ModelCatalog
+from bostonia.orchestration.migrations import migrations as orchestration_migrations
+from bostonia.orchestration.residency import ModelResidency
+from bostonia.orchestration.routing import ModelRouter
+from bostonia.orchestration.service import Orchestrator
+from bostonia.orchestration.store import ModelChoices, UsageStore
 from bostonia.personas.pages import PersonaPages
 from bostonia.personas.routes import PersonaController
 from bostonia.personas.service import PersonaService
@@ -176,6 +186,7 @@ MIGRATIONS: tuple[Migrations, ...] = (
     billing_migrations,
     analytics_migrations,
     creator_migrations,
+    orchestration_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
 
@@ -190,6 +201,10 @@ class Services:
     metrics: Metrics
     models: ModelRegistry
     queues: GenerationQueues
+    router: ModelRouter
+    orchestrator: Orchestrator
+    catalog: ModelCatalog
+    model_choices: ModelChoices
     secret: str  # the instance's signing secret (JWTs, CSRF tokens)
     audit: AuditLog
     auth: AuthService
@@ -220,13 +235,16 @@ class Services:
     studio: StudioService
     experiments: GreetingExperiments
     dashboard: AdminDashboard
+    ai: AIService
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _loading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
         applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
         await self.characters.seed_bundled()
+        await self._apply_default_model()
         await self.indexer.start()
         await self.memory.extractor.start()
         await self.memory.summarizer.start()
@@ -244,6 +262,19 @@ class Services:
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
 
+    async def _load(self, model: LoadableModel) -> None:
+        async with self.orchestrator.using(model):
+            pass
+
+    async def _apply_default_model(self) -> None:
+        """`bostonia models default` wins over `[llm] default_model` (if that model is still there)."""
+        chosen = await self.model_choices.default_model()
+        if chosen and chosen in self.models:
+            self.models.default_model_id = chosen
+        elif chosen:
+            log.warning("the default model chosen by command, %s, is not registered; using %s", chosen,
+                        self.models.default_model_id)  # fmt: skip
+
     def warm_up(self) -> None:
         """Load the default chat model in the background, so the first reply does not pay for it."""
         try:
@@ -252,8 +283,8 @@ class Services:
             log.warning("no default chat model: %s", exc.message)
             return
         if isinstance(model, LoadableModel):
-            future = asyncio.get_running_loop().run_in_executor(None, model.load)
-            future.add_done_callback(_log_failure)
+            self._loading = asyncio.create_task(self._load(model))  # within the memory budget, off the loop
+            self._loading.add_done_callback(_log_failure)
         if self.settings.moderation.enabled:  # the classifier and embedding model, on the moderation thread
             self.moderation.warm_up().add_done_callback(_log_failure)
 
@@ -331,13 +362,29 @@ def build_moderation(
     )
 
 
-def build_services(settings: Settings, plugins: pluggy.PluginManager | None = None) -> Services:
+def build_services(
+    settings: Settings,
+    plugins: pluggy.PluginManager | None = None,
+    *,
+    accounting_policy: AccountingPolicy | None = None,
+) -> Services:
+    """Every service of the instance. `accounting_policy` replaces the credit accounting (tests)."""
     plugins = plugins or make_plugin_manager(settings.plugins.enabled)
     settings = configure_plugins(plugins, settings)
     db = open_database(settings, plugins)
     metrics = Metrics()
     models = ModelRegistry.from_plugins(plugins, settings)
     queues = GenerationQueues(metrics.queue_observer())
+    # AI orchestration: routes (tier, character, creative mode), fallback, the memory budget, usage and cost.
+    router = ModelRouter(settings.models, models)
+    residency = ModelResidency(
+        settings.llm.memory_budget_mb * 1024 * 1024,
+        lambda: list(models),
+        before_unload=lambda model: queues.discard(model.model_id),
+    )
+    prices = Prices(settings.models.prices)
+    orchestrator = Orchestrator(queues, residency, UsageStore(db), prices, settings.models)
+    catalog = ModelCatalog(models, residency, orchestrator, router, prices, settings.models_path)
     user_store = UserStore(db)
     secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
     tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
@@ -362,8 +409,9 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         db, billing_store, entitlements, settings.billing, choose_provider(providers, settings.billing), analytics
     )
     billing = BillingService(db, billing_store, entitlements, settings.billing, payments_enabled=payments.enabled)
-    prices = FreeModels()  # the orchestration capability's per-model prices replace this
+    # Credits pay for generations at the per-model prices ([models.prices]); plans list the models they allow.
     accounting = CreditAccounting(db, entitlements, prices, settings.billing, max_tokens=settings.llm.max_tokens)
+    orchestrator.accounting = accounting_policy or accounting
     creators = CreatorService(
         db, CreatorStore(db), characters, payments, entitlements, settings.creators, settings.billing, analytics
     )
@@ -426,9 +474,9 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
         ],
         in_flight=in_flight,
+        router=router,
+        orchestrator=orchestrator,
         guard=ChatGuard(moderation) if settings.moderation.enabled else None,
-        accounting=accounting,
-        prices=prices,
         analytics=analytics,
     )
     voice = settings.voice
@@ -439,6 +487,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         metrics=metrics,
         models=models,
         queues=queues,
+        router=router,
+        orchestrator=orchestrator,
+        catalog=catalog,
+        model_choices=ModelChoices(db),
         secret=secret,
         audit=audit,
         auth=auth,
@@ -486,6 +538,17 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         studio=StudioService(CreatorStore(db), characters, AnalyticsStore(db)),
         experiments=experiments,
         dashboard=AdminDashboard(AnalyticsStore(db), billing_store, metrics.recent, settings.billing),
+        ai=AIService(
+            orchestrator,
+            router,
+            catalog,
+            replies,
+            chat,
+            moderation,
+            orchestrator.usage,
+            settings.llm,
+            embedder=embedder,  # /v1/embeddings: the instance's one embedding model
+        ),
     )
 
 
@@ -574,6 +637,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "studio": _provide(services.studio),
         "experiments": _provide(services.experiments),
         "dashboard": _provide(services.dashboard),
+        "ai": _provide(services.ai),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
@@ -584,6 +648,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             AuthController,
             PasswordController,
             PasskeyController,
+            ApiKeyController,
+            AIController,
+            AdminAIController,
+            OpenAIController,
             MeController,
             MyLibraryController,
             CollectionController,
@@ -616,10 +684,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             PersonaPages,
             ModerationPages,
             AccountPages,
+            ApiKeyPages,
             UserPages,
             AccountDeletionPages,
             LibraryPages,
             AdminPages,
+            AdminModelPages,
             CharacterPages,
             BuilderPages,
             ChatPages,

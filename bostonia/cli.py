@@ -14,6 +14,7 @@ from bostonia.commands.common import run_with_services, settings, state
 from bostonia.commands.credits import credits_app
 from bostonia.commands.db import db_app
 from bostonia.commands.memory import memory_app
+from bostonia.commands.models import models_app
 from bostonia.commands.users import user_app
 from bostonia.config import render_default_toml
 
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(character_app, name="character")
+app.add_typer(models_app, name="models")
 app.add_typer(memory_app, name="memory")
 app.add_typer(credits_app, name="credits")
 

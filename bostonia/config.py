@@ -61,6 +61,13 @@ class LLMConfig(_Section):
     # 0 = one thread per CPU core.
     threads: Annotated[int, msgspec.Meta(ge=0)] = 0
     batch_size: Positive = 512
+    # Conversations the local engine serves at once: sequence slots in one context (KV memory for
+    # `parallel * context_size` tokens). See bostonia.toml for how to choose it.
+    parallel: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+    # Prompt tokens read per step, beside one token for each reply streaming (chunked prefill).
+    prefill_chunk: Annotated[int, msgspec.Meta(ge=8, le=8192)] = 32
+    # A generation running longer than this is cut (a runaway reply never holds a slot forever).
+    time_limit_seconds: Annotated[float, msgspec.Meta(gt=0)] = 300.0
     max_tokens: Positive = 300
     temperature: Annotated[float, msgspec.Meta(ge=0, le=5)] = 0.8
     top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.95
@@ -73,6 +80,56 @@ class LLMConfig(_Section):
     kv_cache_mb: Annotated[int, msgspec.Meta(ge=0)] = 1024
     # Older states spill to <data_dir>/kvcache up to this size; 0 turns spilling off.
     kv_cache_disk_mb: Annotated[int, msgspec.Meta(ge=0)] = 2048
+    # RAM the loaded local models may take together (weights + KV memory, estimated from each GGUF); the
+    # least recently used idle model is unloaded to make room for another. 0 = no limit.
+    memory_budget_mb: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+ModelId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+TierName = Literal["free", "plus", "pro", "creator"]  # bostonia.identity.Tier (config imports nothing of it)
+
+
+class ModelPrice(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What one model's tokens cost, in integer micro-units (a millionth of the currency unit) per 1,000."""
+
+    input_per_1k: NonNegative = 0
+    output_per_1k: NonNegative = 0
+
+
+class RoutesConfig(_Section):
+    """`[models.routes]`: the ordered models that serve a reply; the next one takes over when one fails.
+
+    A tier with no route uses the next lower tier's (free: `[llm] default_model`). `creative` is tried
+    first in a chat whose creative mode is on. A model the character asks for, or one the user picked for
+    the chat, goes before the route."""
+
+    free: list[ModelId] = msgspec.field(default_factory=list)
+    plus: list[ModelId] = msgspec.field(default_factory=list)
+    pro: list[ModelId] = msgspec.field(default_factory=list)
+    creator: list[ModelId] = msgspec.field(default_factory=list)
+    creative: list[ModelId] = msgspec.field(default_factory=list)
+
+
+class ModelsConfig(_Section):
+    """`[models]`: where `bostonia models pull` downloads from, routes, fallback, prices."""
+
+    # A Hugging Face-style hub: files at {hub_url}/{repo}/resolve/{revision}/{file}.
+    hub_url: str = "https://huggingface.co"
+    # The NAME of the environment variable holding a hub token (gated repos); unset = no token.
+    hub_token_env: str = "HF_TOKEN"
+    # A started generation that yields nothing for this long is abandoned for the next model of the
+    # route: first piece (a long prompt is read first), then between pieces.
+    first_piece_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    stall_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # A model that failed is passed over (while another can serve) for this long.
+    retry_failed_after_seconds: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    routes: RoutesConfig = msgspec.field(default_factory=RoutesConfig)
+    # `[models.prices."<model id>"]`: input_per_1k, output_per_1k. Models not listed are free.
+    prices: dict[str, ModelPrice] = msgspec.field(default_factory=dict)
+    # `[models.min_tier]`: "<model id>" = "pro" — the lowest plan that may pick that model for a chat or
+    # name it in the API (routes always apply as configured). Models not listed: every plan.
+    min_tier: dict[str, TierName] = msgspec.field(default_factory=dict)
 
 
 class AuthConfig(_Section):
@@ -328,6 +385,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     llm: LLMConfig = msgspec.field(default_factory=LLMConfig)
+    models: ModelsConfig = msgspec.field(default_factory=ModelsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     rate_limits: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
     email: EmailConfig = msgspec.field(default_factory=EmailConfig)
@@ -480,17 +538,26 @@ def render_default_toml() -> str:
     lines = ["# Bostonia instance configuration. Every key: BOSTONIA_<SECTION>_<KEY> overrides it.", ""]
     lines.append(f"data_dir = {_toml_value(settings.data_dir)}")
     for name in _sections():
-        lines += ["", f"[{name}]"]
-        section = getattr(settings, name)
-        for field in msgspec.structs.fields(section):
-            if name == "plugins" and field.name != "enabled":
-                continue  # plugin tables are the plugins' own
-            value = getattr(section, field.name)
-            if value is None:
-                lines.append(f"# {field.name} = ")
-            else:
-                lines.append(f"{field.name} = {_toml_value(value)}")
+        lines += _render_table(name, getattr(settings, name))
     return "\n".join(lines) + "\n"
+
+
+def _render_table(name: str, section: msgspec.Struct) -> list[str]:
+    lines = ["", f"[{name}]"]
+    subtables: list[str] = []
+    for field in msgspec.structs.fields(section):
+        if name == "plugins" and field.name != "enabled":
+            continue  # plugin tables are the plugins' own
+        value = getattr(section, field.name)
+        if isinstance(value, _Section):
+            subtables += _render_table(f"{name}.{field.name}", value)
+        elif isinstance(value, dict):
+            subtables += ["", f"# [{name}.{field.name}] (a table; empty by default)"]
+        elif value is None:
+            lines.append(f"# {field.name} = ")
+        else:
+            lines.append(f"{field.name} = {_toml_value(value)}")
+    return lines + subtables
 
 
 def _toml_value(value: Any) -> str:

@@ -73,6 +73,12 @@ class InsufficientCredits(PaymentRequired):
     code = "insufficient_credits"
 
 
+class NotSupported(BostoniaError):
+    """This server cannot do that (a feature it does not have, or not yet)."""
+
+    code = "not_supported"
+
+
 class Unavailable(BostoniaError):
     """A dependency (the model, the database) cannot serve the request right now."""
 

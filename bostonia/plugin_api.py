@@ -10,6 +10,7 @@ Every hook is documented in `docs/plugins.md`.
 
 from __future__ import annotations
 
+import os
 from typing import Any, TypeVar, cast
 
 from litestar import Request, Response
@@ -42,8 +43,21 @@ from bostonia.http.deps import Config, CurrentUser, Viewer
 from bostonia.http.errors import status_for
 from bostonia.http.security import CSRF_FIELD, CSRF_HEADER
 from bostonia.identity import ContentTier, Role, Tier, User
-from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, LoadableModel, SamplingParams, SessionModel
+from bostonia.llm.base import (
+    ChatMessage,
+    ChatModel,
+    GenerationRequest,
+    LoadableModel,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    SamplingParams,
+    SessionModel,
+    UsageReport,
+)
 from bostonia.moderation.moderator import Moderator
+from bostonia.observability.logs import register_secret
 from bostonia.prompt.builder import PromptInjection
 
 T = TypeVar("T")
@@ -79,12 +93,17 @@ __all__ = [
     "PluginServices",
     "PromptInjection",
     "PromptInjector",
+    "ProviderError",
+    "ProviderRateLimited",
+    "ProviderTimeout",
+    "ProviderUnavailable",
     "Role",
     "SamplingParams",
     "SessionModel",
     "Settings",
     "Tier",
     "Unavailable",
+    "UsageReport",
     "User",
     "Viewer",
     "csrf_token",
@@ -98,6 +117,7 @@ __all__ = [
     "render_page",
     "run_with_services",
     "safe_next",
+    "secret_from_env",
     "sign_in",
     "sqlite3",
 ]
@@ -112,6 +132,24 @@ def plugin_config(settings: Settings, name: str, schema: type[T] | None = None) 
     if schema is not None and not isinstance(value, schema):
         raise ConfigError(f"settings of plugin {name!r} are a {type(value).__name__}, not {schema.__name__}")
     return cast(T, value)
+
+
+def secret_from_env(variable: str, *, setting: str, required: bool = True) -> str | None:
+    """The secret in environment variable `variable`, named by the config key `setting` (e.g.
+    "[plugins.openai] providers[0].api_key_env"). Missing (and `required`): a ConfigError that names both,
+    so a misconfigured provider stops the start-up with a message that says what to set. The value is
+    registered for redaction: it is cut out of every log line."""
+    if not variable:
+        if required:
+            raise ConfigError(f"{setting} is empty: name the environment variable that holds the key")
+        return None
+    value = os.environ.get(variable, "")
+    if not value:
+        if required:
+            raise ConfigError(f"{setting}: the environment variable {variable} is not set (it should hold the key)")
+        return None
+    register_secret(value)
+    return value
 
 
 def _services(connection: ASGIConnection[Any, Any, Any, Any]) -> Any:

@@ -501,6 +501,65 @@ MODERATION_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/warnings"): C(signed_in(text="signed in; the caller's own warnings"), "/warnings"),
 }
 
+CHAT_MESSAGES = [{"role": "user", "content": "hi"}]
+OWN_KEY = "the caller's own key (404 for anyone else's)"
+
+# AI orchestration (issue 9): models, generation, usage; API keys; the OpenAI-compatible API; the admin's view.
+AI_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/ai/models"): C(
+        signed_in(text="signed in; the models the caller's plan may use (admins: all)"), "/api/v1/ai/models"
+    ),
+    ("GET", "/api/v1/ai/usage"): C(
+        signed_in(text="signed in; the caller's own generations and costs"), "/api/v1/ai/usage"
+    ),
+    ("POST", "/api/v1/ai/generate"): C(
+        signed_in(text="signed in; generates on a model the caller may use (cost-accounted)"),
+        "/api/v1/ai/generate",
+        json={"prompt": "hi", "max_tokens": 4},
+    ),
+    ("POST", "/api/v1/ai/generate/sync"): C(
+        signed_in(text="signed in; generates on a model the caller may use (cost-accounted)"),
+        "/api/v1/ai/generate/sync",
+        json={"prompt": "hi", "max_tokens": 4},
+    ),
+    ("POST", "/api/v1/ai/moderate"): C(
+        signed_in(text="signed in; scores the text given, stores nothing"), "/api/v1/ai/moderate", json={"text": "hi"}
+    ),
+    ("GET", "/api/v1/admin/ai/usage"): C(admins(), "/api/v1/admin/ai/usage"),
+    ("GET", "/admin/models"): C(admins(), "/admin/models"),
+    ("GET", "/v1/models"): C(
+        signed_in(text="signed in (access token or API key); the models the caller may name"), "/v1/models"
+    ),
+    ("POST", "/v1/chat/completions"): C(
+        signed_in(text="signed in (access token or API key); as a character: only in the caller's own chats (404)"),
+        "/v1/chat/completions",
+        json={"model": "auto", "messages": CHAT_MESSAGES, "max_tokens": 4},
+    ),
+    ("POST", "/v1/embeddings"): C(
+        signed_in(text="signed in (access token or API key); embeds the texts given, stores nothing"),
+        "/v1/embeddings",
+        json={"input": "hi"},
+    ),
+    ("GET", "/api/v1/users/me/api-keys"): C(
+        signed_in(text="signed in; the caller's own keys"), "/api/v1/users/me/api-keys"
+    ),
+    ("POST", "/api/v1/users/me/api-keys"): C(
+        signed_in(201, text="signed in; a key for the caller's own account"),
+        "/api/v1/users/me/api-keys",
+        json={"name": "matrix"},
+    ),
+    ("DELETE", "/api/v1/users/me/api-keys/{key_id:str}"): C(
+        owner_only(204, text=OWN_KEY), "/api/v1/users/me/api-keys/{api_key}"
+    ),
+    ("GET", "/account/api-keys"): C(signed_in(text="signed in; the caller's own keys"), "/account/api-keys"),
+    ("POST", "/account/api-keys"): C(
+        signed_in(201, text="signed in; a key for the caller's own account"), "/account/api-keys", form={"name": "m"}
+    ),
+    ("POST", "/account/api-keys/{key_id:str}/revoke"): C(
+        owner_only(303, text=OWN_KEY), "/account/api-keys/{api_key}/revoke", form={}
+    ),
+}
+
 NO_PROVIDER = "signed in (401 otherwise); 404 `payments_disabled` on a server without a payment provider"
 OWN = "signed in (401 otherwise); the caller's own creator data only, never another's"
 UNKNOWN = "the creator only; anyone else, admins included, gets 404 (here an unknown id: 404 for all)"
@@ -880,6 +939,7 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     **LORE_RULES,
     **MODERATION_RULES,
     **VOICE_RULES,
+    **AI_RULES,
     **MONEY_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
     ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),

@@ -18,11 +18,12 @@ class ScriptedModel:
         self.context_size = context_size
         self.delay = delay
         self.requests: list[GenerationRequest] = []
-        self._scripts: list[list[str] | BaseException] = []
+        # A script: the pieces of one reply (an exception among them fails the reply there), or an exception.
+        self._scripts: list[list[str | BaseException] | BaseException] = []
         self.gate: threading.Event | None = None  # when set, generation waits for it after the first piece
         self.default_reply = ["Hello", " from", " the", " scripted", " model."]
 
-    def enqueue(self, *scripts: list[str] | BaseException) -> None:
+    def enqueue(self, *scripts: list[str | BaseException] | BaseException) -> None:
         self._scripts.extend(scripts)
 
     def hold(self) -> threading.Event:
@@ -50,12 +51,15 @@ class ScriptedModel:
         self.requests.append(request)
         if request.prefill_only:
             return
-        script = self._scripts.pop(0) if self._scripts else self.default_reply
+        script: list[str | BaseException] | BaseException
+        script = self._scripts.pop(0) if self._scripts else list(self.default_reply)
         if isinstance(script, BaseException):
             raise script
         for index, piece in enumerate(script):
             if should_stop():
                 return
+            if isinstance(piece, BaseException):
+                raise piece
             yield piece
             if index == 0 and self.gate is not None:
                 while not self.gate.wait(0.01):

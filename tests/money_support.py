@@ -25,7 +25,7 @@ def price_replies(services: Services, micros: int) -> FlatPrices:
     """Make replies cost money: the policy's estimate and the reply's charge use the same prices."""
     prices = FlatPrices(micros)
     services.accounting.prices = prices
-    services.replies.meter.prices = prices
+    services.orchestrator.prices = prices  # type: ignore[assignment]  # the charge's prices too
     return prices
 
 

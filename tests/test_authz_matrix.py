@@ -161,7 +161,9 @@ def world(client: TestClient[Any], services: Services) -> World:
     extraction = client.post(
         "/api/v1/memory/extract", json={"conversation_id": conversation["id"]}, headers=bearer(owner)
     ).json()
+    api_key = client.post("/api/v1/users/me/api-keys", json={"name": "owner's"}, headers=bearer(owner)).json()
     ids = {
+        "api_key": api_key["key"]["id"],
         "public_character": public,
         "second_character": second,
         "private_character": private,
@@ -181,7 +183,15 @@ def world(client: TestClient[Any], services: Services) -> World:
         "reset_email": f"reset{n}@example.com",
     }
     secrets = [private, conversation["id"], message["id"], reply, second_reply, persona["id"], collection["id"]]
-    secrets += [lorebook, lore_entry, fact["id"], extraction["id"], knowledge["id"]]
+    secrets += [
+        lorebook,
+        lore_entry,
+        fact["id"],
+        extraction["id"],
+        knowledge["id"],
+        api_key["key"]["id"],
+        api_key["secret"],
+    ]
     return World({k: v["access_token"] for k, v in accounts.items()}, ids, secrets)
 
 
@@ -217,6 +227,7 @@ def owner_state(services: Services, owner_id: str) -> str:
             "favorites": "select character_id from user_favorites where user_id = ? order by 1",
             "characters": "select id, name, visibility from characters where creator_id = ?",
             "sessions": "select id from auth_sessions where user_id = ? and revoked_at is null order by 1",
+            "api_keys": "select id, name, revoked_at from auth_api_keys where user_id = ? order by id",
             "lorebooks": "select id, name, scan_depth, updated_at from lorebooks where owner_id = ? order by id",
             "lore_entries": "select e.id, e.keys, e.content, e.extensions from lorebook_entries e"
             " join lorebooks b on b.id = e.lorebook_id where b.owner_id = ? order by e.id",

@@ -84,4 +84,30 @@ def test_admin_cli_never_shows_conversations() -> None:
     from bostonia.commands.users import user_app
 
     names = {c.name for c in user_app.registered_commands}
-    assert names == {"create", "list", "show", "set-role", "set-tier", "disable", "enable", "delete", "reset-link"}
+    assert names == {
+        "create",
+        "list",
+        "show",
+        "set-role",
+        "set-tier",
+        "disable",
+        "enable",
+        "delete",
+        "reset-link",
+        "api-key",
+    }
+
+
+def test_an_api_key_for_an_account_is_printed_once_and_works() -> None:
+    create("root@example.com", "admin")
+    made = runner.invoke(app, ["user", "api-key", "root@example.com", "--name", "scripts"], catch_exceptions=False)
+    assert made.exit_code == 0, made.output
+    secret = made.stdout.strip()
+    assert secret.startswith("bst_") and "\n" not in secret  # stdout holds the key alone (scripts capture it)
+    listed = runner.invoke(app, ["user", "api-key", "root@example.com", "--list"], catch_exceptions=False)
+    assert "scripts" in listed.stdout and secret[:10] in listed.stdout and secret not in listed.stdout
+    key_id = listed.stdout.split()[0]
+    revoked = runner.invoke(app, ["user", "api-key", "root@example.com", "--revoke", key_id], catch_exceptions=False)
+    assert revoked.exit_code == 0 and "revoked" in revoked.stdout
+    again = runner.invoke(app, ["user", "api-key", "root@example.com", "--list"], catch_exceptions=False)
+    assert "revoked" in again.stdout

@@ -69,3 +69,25 @@ def m003_passkeys(db: sqlite_utils.Database) -> None:
         create index idx_auth_passkeys_user on auth_passkeys(user_id);
         """,
     )
+
+
+@migrations()
+def m004_api_keys(db: sqlite_utils.Database) -> None:
+    # Per-user API keys (the OpenAI-compatible API, scripts): only a hash is stored; `prefix` (the first
+    # characters) lets the owner tell keys apart. A revoked key stays listed until deleted with the account.
+    run_script(
+        db,
+        f"""
+        create table auth_api_keys (
+            id text primary key,
+            user_id text not null references users(id) on delete cascade,
+            name text not null,
+            token_hash text not null unique,
+            prefix text not null,
+            created_at text not null default {NOW},
+            last_used_at text,
+            revoked_at text
+        );
+        create index idx_auth_api_keys_user on auth_api_keys(user_id);
+        """,
+    )

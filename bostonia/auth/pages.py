@@ -219,3 +219,48 @@ class AccountPages(Controller):
             user, user_agent=request.headers.get("user-agent"), ip=client_ip(request)
         )
         return Response({"redirect": safe_next(data.next)}, cookies=[session_cookie(token, config)])
+
+
+class ApiKeyPages(Controller):
+    """The account's API keys page: make one (its secret is shown on this answer only), revoke one."""
+
+    include_in_schema = False
+
+    @get("/account/api-keys")
+    async def api_keys_page(self, user: CurrentUser, auth: Auth) -> Template:
+        return await _api_keys_page(user, auth)
+
+    @post("/account/api-keys")
+    async def create_api_key(self, data: Form, user: CurrentUser, auth: Auth) -> Template:
+        try:
+            created = await auth.api_keys.create(user, data.get("name", ""))
+        except BostoniaError as exc:
+            return await _api_keys_page(user, auth, error=exc.message, status=status_for(exc))
+        return await _api_keys_page(user, auth, secret=created.secret, created=created.key.name, status=201)
+
+    @post("/account/api-keys/{key_id:str}/revoke")
+    async def revoke_api_key(self, key_id: FromPath[str], user: CurrentUser, auth: Auth) -> Redirect:
+        await auth.api_keys.revoke(user, key_id)
+        return Redirect("/account/api-keys", status_code=303)
+
+
+async def _api_keys_page(
+    user: User,
+    auth: AuthService,
+    *,
+    secret: str | None = None,
+    created: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Template:
+    return Template(
+        "api_keys.html",
+        status_code=status,
+        context={
+            "user": user,
+            "keys": await auth.api_keys.list(user),
+            "secret": secret,
+            "created": created,
+            "error": error,
+        },
+    )

@@ -11,9 +11,12 @@ from litestar.params import FromPath, JSONBody
 from bostonia.auth.deps import Auth, Passkeys, Recovery
 from bostonia.auth.passkeys import RelyingParty
 from bostonia.auth.schemas import (
+    ApiKeyList,
+    CreateApiKey,
     ForgotPasswordRequest,
     LoginRequest,
     LogoutRequest,
+    NewApiKey,
     Notice,
     Passkey,
     PasskeyList,
@@ -171,3 +174,25 @@ class PasskeyController(Controller):
         """Sign in with a passkey: a token pair, like `/auth/login` (browsers use `POST /login/passkey`)."""
         user = await passkeys.authenticate(data.ceremony, data.credential, relying_party(request, config))
         return await auth.issue_tokens(user)
+
+
+class ApiKeyController(Controller):
+    """The caller's API keys (for the OpenAI-compatible API and scripts): made, listed, revoked."""
+
+    path = "/api/v1/users/me/api-keys"
+    tags = ["auth"]
+
+    @get("/")
+    async def list_keys(self, user: CurrentUser, auth: Auth) -> ApiKeyList:
+        """The caller's keys (never their secrets: those are shown once, when made)."""
+        return ApiKeyList(items=await auth.api_keys.list(user))
+
+    @post("/", status_code=201)
+    async def create_key(self, data: JSONBody[CreateApiKey], user: CurrentUser, auth: Auth) -> NewApiKey:
+        """A new key: `secret` is in this answer only (Bostonia keeps a hash)."""
+        return await auth.api_keys.create(user, data.name)
+
+    @delete("/{key_id:str}", status_code=204)
+    async def revoke_key(self, key_id: FromPath[str], user: CurrentUser, auth: Auth) -> None:
+        """Revoke one of the caller's keys: requests with it are refused from now on."""
+        await auth.api_keys.revoke(user, key_id)

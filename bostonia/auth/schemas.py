@@ -97,3 +97,28 @@ class PasskeyLogin(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 class BrowserPasskeyLogin(PasskeyLogin, forbid_unknown_fields=True, kw_only=True):
     next: Annotated[str, msgspec.Meta(max_length=2048)] = "/"
+
+
+KeyName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class CreateApiKey(msgspec.Struct, forbid_unknown_fields=True):
+    name: KeyName
+
+
+class ApiKey(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    prefix: str  # the key's first characters: enough to tell keys apart, useless to an attacker
+    created_at: str
+    last_used_at: str | None
+    revoked_at: str | None
+
+
+class ApiKeyList(msgspec.Struct):
+    items: list[ApiKey]
+
+
+class NewApiKey(msgspec.Struct, kw_only=True):
+    key: ApiKey
+    secret: str  # shown this once; only its hash is kept

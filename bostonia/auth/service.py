@@ -11,8 +11,9 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from bostonia.auth.api_keys import ApiKeys, is_api_key
 from bostonia.auth.schemas import TokenPair
-from bostonia.auth.store import IdentityStore, SessionStore
+from bostonia.auth.store import ApiKeyStore, IdentityStore, SessionStore
 from bostonia.auth.throttle import LoginThrottle
 from bostonia.auth.tokens import AccessTokens, hash_token, new_opaque_token
 from bostonia.config import AuthConfig
@@ -36,6 +37,7 @@ class AuthService:
         *,
         identities: IdentityStore | None = None,
         throttle: LoginThrottle | None = None,
+        api_keys: ApiKeys | None = None,
     ) -> None:
         self.users = users
         self.sessions = sessions
@@ -43,6 +45,7 @@ class AuthService:
         self.config = config
         self.hasher = hasher or PasswordHasher()
         self.identities = identities or IdentityStore(users.db)
+        self.api_keys = api_keys or ApiKeys(ApiKeyStore(users.db))
         self.throttle = throttle or LoginThrottle(
             free_attempts=config.login_free_attempts,
             free_attempts_per_ip=config.login_free_attempts_per_ip,
@@ -264,6 +267,10 @@ class AuthService:
         await self.sessions.revoke(hash_token(token))
 
     async def user_for_access_token(self, token: str) -> User | None:
+        """The account behind a Bearer credential: an access token (JWT) or an API key."""
+        if is_api_key(token):
+            user_id = await self.api_keys.user_id_for(token)
+            return await self._active_user(user_id) if user_id else None
         claims = self.tokens.decode(token)
         if claims is None:
             return None

@@ -1,4 +1,5 @@
-"""SQL for browser sessions and refresh tokens (table auth_sessions), password resets and linked identities.
+"""SQL for browser sessions and refresh tokens (table auth_sessions), password resets, linked identities,
+passkeys and API keys.
 
 Only hashes of tokens are stored.
 """
@@ -10,6 +11,7 @@ from typing import Literal
 
 import msgspec
 
+from bostonia.auth.schemas import ApiKey
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utc_in, utcnow
 from bostonia.users.store import set_password_hash_in
@@ -304,3 +306,53 @@ class PasskeyStore:
             "delete from auth_passkeys where id = ? and user_id = ?", (passkey_id, user_id)
         )
         return bool(deleted)
+
+
+API_KEY_COLUMNS = "id, name, prefix, created_at, last_used_at, revoked_at"
+
+
+class ApiKeyStore:
+    """`auth_api_keys`: hashed per-user API keys."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, user_id: str, name: str, token_hash: str, prefix: str) -> ApiKey:
+        def insert(conn: sqlite3.Connection) -> ApiKey:
+            key_id = new_id()
+            conn.execute(
+                "insert into auth_api_keys (id, user_id, name, token_hash, prefix, created_at)"
+                " values (?, ?, ?, ?, ?, ?)",
+                (key_id, user_id, name, token_hash, prefix, utcnow()),
+            )
+            row = conn.execute(f"select {API_KEY_COLUMNS} from auth_api_keys where id = ?", (key_id,)).fetchone()
+            return msgspec.convert(dict(row), ApiKey)
+
+        return await self.db.write(insert)
+
+    async def list(self, user_id: str) -> list[ApiKey]:
+        rows = await self.db.fetchall(
+            f"select {API_KEY_COLUMNS} from auth_api_keys where user_id = ? order by created_at desc, id", (user_id,)
+        )
+        return [msgspec.convert(row, ApiKey) for row in rows]
+
+    async def revoke(self, user_id: str, key_id: str) -> bool:
+        changed = await self.db.execute_write(
+            "update auth_api_keys set revoked_at = ? where id = ? and user_id = ? and revoked_at is null",
+            (utcnow(), key_id, user_id),
+        )
+        return changed > 0
+
+    async def exists(self, user_id: str, key_id: str) -> bool:
+        found = await self.db.fetchval("select 1 from auth_api_keys where id = ? and user_id = ?", (key_id, user_id))
+        return bool(found)
+
+    async def active(self, token_hash: str) -> tuple[str, str] | None:
+        """(key id, user id) of a live key with this hash."""
+        row = await self.db.fetchone(
+            "select id, user_id from auth_api_keys where token_hash = ? and revoked_at is null", (token_hash,)
+        )
+        return (row["id"], row["user_id"]) if row else None
+
+    async def touch(self, key_id: str) -> None:
+        await self.db.execute_write("update auth_api_keys set last_used_at = ? where id = ?", (utcnow(), key_id))

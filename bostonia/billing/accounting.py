@@ -1,11 +1,9 @@
-"""Charging for generations: the policy the orchestrator calls around every generation.
+"""Charging for generations: the credit policy the orchestrator calls around every generation.
 
-The contract with the orchestration capability (which owns model routing, prices and usage rows):
-prices are integer micro-units of the currency per 1k input and per 1k output tokens per model
-(`cost_micros(model_id, tokens_in, tokens_out) -> int`), and an `AccountingPolicy` is called
-before each generation (it may refuse with a domain error) and after each one that produced a reply
-(never for a failed one). Until that capability is on main, `AccountingPolicy`, `Usage` and `PriceList`
-here are structurally identical stand-ins: the real types can replace them without changing this policy.
+It implements the orchestration capability's `AccountingPolicy` (`bostonia.orchestration.accounting`:
+prices are integer micro-units per 1k input and per 1k output tokens per model, `before_generation` may
+refuse, `after_generation` charges a generation that produced a reply, `generation_failed` frees what
+was reserved for one that will not be charged).
 
 `CreditAccounting` is the real policy. Before a generation it checks the plan allows the model route and
 that the balance covers the reply's estimated cost on top of the estimates of the user's other replies in
@@ -23,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import msgspec
-
 from bostonia.billing import store
 from bostonia.billing.entitlements import EntitlementTable
 from bostonia.config import BillingConfig
@@ -32,50 +28,15 @@ from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id
 from bostonia.errors import InsufficientCredits, PermissionDenied
 from bostonia.identity import User
+from bostonia.orchestration.accounting import Usage
 
-
-class Usage(msgspec.Struct, frozen=True, kw_only=True):
-    """One generation's usage row, as the orchestrator records it."""
-
-    user_id: str
-    conversation_id: str | None
-    message_id: str | None
-    model_id: str
-    tokens_in: int
-    tokens_out: int
-    cost_micros: int
-    status: str = "complete"  # "complete" or "partial" (cancelled after some text): both produced a reply
-
-
-class AccountingPolicy(Protocol):
-    async def before_generation(self, user: User, model_id: str) -> None:
-        """Raise a domain error (InsufficientCredits 402, PermissionDenied 403) to refuse the generation."""
-        ...
-
-    async def after_generation(self, user: User, usage: Usage) -> None:
-        """Charge a generation that produced a reply."""
-        ...
+__all__ = ["CreditAccounting", "PriceList", "Usage"]
 
 
 class PriceList(Protocol):
+    """What a generation costs (the orchestration's `Prices`)."""
+
     def cost_micros(self, model_id: str, tokens_in: int, tokens_out: int) -> int: ...
-
-
-class FreeModels:
-    """Prices until the cost accounting provides real ones: local models cost nothing."""
-
-    def cost_micros(self, model_id: str, tokens_in: int, tokens_out: int) -> int:
-        return 0
-
-
-class OpenPolicy:
-    """Accounting that allows and charges nothing (unit tests of chat that are not about money)."""
-
-    async def before_generation(self, user: User, model_id: str) -> None:
-        return None
-
-    async def after_generation(self, user: User, usage: Usage) -> None:
-        return None
 
 
 @dataclass

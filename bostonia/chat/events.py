@@ -32,6 +32,7 @@ STREAM_START = "message:stream:start"
 STREAM_CHUNK = "message:stream:chunk"
 STREAM_COMPLETE = "message:stream:complete"
 STREAM_RETRACT = "message:stream:retract"  # moderation withdrew the text streamed so far; more may follow
+STREAM_FALLBACK = "message:stream:fallback"  # a model failed and the next one of the route took over
 MESSAGE_UPDATED = "message:updated"
 PATH_CHANGED = "conversation:path_changed"
 CONVERSATION_UPDATED = "conversation:updated"
@@ -65,6 +66,16 @@ class StreamComplete(msgspec.Struct, frozen=True):
 class StreamRetract(msgspec.Struct, frozen=True):
     id: str
     reason: str  # why, for the user
+
+
+class StreamFallback(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    from_model: str
+    to_model: str
+    reason: str  # error, rate_limited, timeout, unavailable
+    notice: str  # what the user is told
+    kept_chars: int  # of the text streamed so far, how much stays (the next model continues it)
+    restarted: bool  # the next model starts over: drop what was streamed
 
 
 class Queued(msgspec.Struct, frozen=True):
@@ -137,6 +148,10 @@ def complete(message: Message) -> ChatEvent:
 
 def retract(message_id: str, reason: str) -> ChatEvent:
     return ChatEvent(STREAM_RETRACT, StreamRetract(message_id, reason))
+
+
+def fallback(notice: StreamFallback) -> ChatEvent:
+    return ChatEvent(STREAM_FALLBACK, notice)
 
 
 def queued(message_id: str, position: int) -> ChatEvent:

@@ -101,6 +101,10 @@ class Fragments:
                 return str(m.chunk_oob(message_id, content))
             case events.StreamRetract(id=message_id, reason=reason):  # moderation withdrew it: empty the bubble
                 return str(m.retracted_oob(message_id, reason))
+            case events.StreamFallback(id=message_id, notice=notice, restarted=True):  # the next model starts over
+                return str(m.retracted_oob(message_id, notice))
+            case events.StreamFallback(id=message_id, notice=notice):  # the next model carries on from here
+                return str(m.fallback_oob(message_id, notice))
             case events.StreamComplete(message=message):
                 return str(m.bubble(message, view, True))
             case events.Queued(id=message_id, position=position):
@@ -176,6 +180,9 @@ class ChatPages(Controller):
                 "tab": uuid.uuid4().hex,
                 "personas": await personas.list(user),
                 "family": await chat.family(user, conversation_id),
+                # The chat's model: automatic (the user's route) or one their plan may pick; creative mode.
+                "models": replies.router.pickable(user.tier),
+                "route": replies.router.route_ids(user.tier),
             },
         )
 
@@ -332,7 +339,7 @@ class ChatPages(Controller):
     async def prompt(self, conversation_id: FromPath[str], user: CurrentUser, replies: Replies) -> Template:
         prompt = await replies.preview_prompt(user, conversation_id, None)
         view = {
-            "model": replies.models.default.model_id,
+            "model": await replies.prompt_model(user, conversation_id),
             "budget": prompt.budget,
             "total_tokens": prompt.tokens,
             "dropped_messages": prompt.dropped_messages,

@@ -19,7 +19,6 @@ from typing import Any, Protocol, runtime_checkable
 import msgspec
 
 from bostonia.analytics.recorder import EventSink
-from bostonia.billing.accounting import AccountingPolicy, PriceList
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
 from bostonia.chat import events
@@ -35,9 +34,11 @@ from bostonia.config import LLMConfig
 from bostonia.db.values import new_id
 from bostonia.errors import BostoniaError, Conflict, InvalidInput, Unavailable
 from bostonia.identity import User
-from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, SamplingParams
+from bostonia.llm.base import ROUTING_FIELDS, ChatMessage, ChatModel, GenerationRequest, SamplingParams
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
+from bostonia.orchestration.routing import ModelRouter
+from bostonia.orchestration.service import Orchestrator, RoutedGeneration
 from bostonia.personas.service import PersonaService
 from bostonia.prompt.builder import BuiltPrompt, Persona, PromptInjection, build_prompt
 from bostonia.prompt.macros import MacroContext
@@ -108,7 +109,7 @@ def merged_settings(config: LLMConfig, character: Character, conversation: Conve
     stop: list[str] = []
     for layer in (from_card, conversation.settings):
         for key, value in msgspec.structs.asdict(layer).items():
-            if value is None:
+            if value is None or key in ROUTING_FIELDS:
                 continue
             if key == "stop":
                 stop = list(value)
@@ -148,12 +149,12 @@ class ReplyService:
         injectors: Sequence[PromptInjector] = (),
         *,
         in_flight: RepliesInFlight,
+        router: ModelRouter,
+        orchestrator: Orchestrator,
         guard: ContentGuard | None = None,
-        accounting: AccountingPolicy | None = None,
-        prices: PriceList | None = None,
         analytics: EventSink | None = None,
     ) -> None:
-        self.meter = ReplyMeter(accounting, prices, analytics)
+        self.meter = ReplyMeter(analytics)
         self.analytics = self.meter.analytics
         self.chat = chat
         self.conversations = conversations
@@ -166,6 +167,8 @@ class ReplyService:
         self.injectors = list(injectors)
         self.guard: ContentGuard = guard or OpenGuard()
         self.in_flight = in_flight  # shared with the chat service, which refuses edits meanwhile
+        self.router = router  # which models serve a reply (tier, the character's wish, the chat's pick)
+        self.orchestrator = orchestrator  # runs them in order: fallback, usage, accounting
         self._counters: dict[str, TokenCounter] = {}
         self._background: set[asyncio.Task[None]] = set()
 
@@ -175,12 +178,12 @@ class ReplyService:
         """Store the user's message and start generating the reply in the background."""
         content = self.chat.valid_content(content)
         conversation = await self._idle_conversation(user, conversation_id)
-        model = self.models.default  # raises before anything is stored if there is no model
         character = await self.characters.of_conversation(conversation.character_id)
+        route = self.route(user, conversation, character)  # raises before anything is stored if there is no model
         await self.guard.check_input(user, conversation, character, content)  # a blocked message is not stored
         history = await self.conversations.path(conversation_id)
         await self._check_edited(user, conversation, history)
-        await self.meter.admit(user, model)  # may refuse: nothing stored yet
+        admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403): nothing stored yet
         user_message = await self.conversations.append(
             conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
         )
@@ -190,11 +193,12 @@ class ReplyService:
         return await self._start(
             user,
             conversation,
-            model,
+            route,
             [*history, user_message],
             mode="reply",
             parent_id=user_message.id,
             user_message=user_message,
+            admitted=admitted,
         )
 
     async def regenerate(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
@@ -202,7 +206,7 @@ class ReplyService:
         a user message. The new one becomes the shown path; the old ones stay as swipes."""
         target = await self.chat.message(user, conversation_id, message_id)
         conversation = await self._idle_conversation(user, conversation_id)
-        model = self.models.default
+        route = await self._route_of(user, conversation)
         if target.role == "assistant":
             if target.parent_id is None:
                 raise InvalidInput(
@@ -215,32 +219,35 @@ class ReplyService:
         else:
             raise InvalidInput("only user and assistant messages can be regenerated")
         await self._check_edited(user, conversation, history)
-        await self.meter.admit(user, model)
+        admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403): nothing stored
         self.analytics.record("feature_used", user_id=user.id, feature="regenerate")
-        return await self._start(user, conversation, model, history, mode="regenerate", parent_id=history[-1].id)
+        return await self._start(
+            user, conversation, route, history, mode="regenerate", parent_id=history[-1].id, admitted=admitted
+        )
 
     async def continue_reply(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
         """Make the last assistant message longer: the model picks up exactly where it stopped."""
         target = await self.chat.message(user, conversation_id, message_id)
         conversation = await self._idle_conversation(user, conversation_id)
-        model = self.models.default
+        route = await self._route_of(user, conversation)
         path = await self.conversations.path(conversation_id)
         if target.role != "assistant" or not path or path[-1].id != target.id:
             raise Conflict(
                 "only the last message of the conversation, a reply, can be continued", code="cannot_continue"
             )
         await self._check_edited(user, conversation, path)
-        await self.meter.admit(user, model)
+        admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403)
         self.analytics.record("feature_used", user_id=user.id, feature="continue")
         return await self._start(
             user,
             conversation,
-            model,
+            route,
             path,
             mode="continue",
             parent_id=target.parent_id,
             message_id=target.id,
             prefix=target.content,
+            admitted=admitted,
         )
 
     async def _check_edited(self, user: User, conversation: Conversation, history: list[Message]) -> None:
@@ -249,6 +256,18 @@ class ReplyService:
             character = await self.characters.of_conversation(conversation.character_id)
             for message in edited:
                 await self.guard.check_input(user, conversation, character, message.content)
+
+    def route(self, user: User, conversation: Conversation, character: Character) -> list[ChatModel]:
+        """The models that serve this chat's replies, in fallback order (Unavailable when none is)."""
+        settings = conversation.settings
+        return self.router.route_for_chat(user.tier, settings.model, bool(settings.creative), character.settings)
+
+    async def _route_of(self, user: User, conversation: Conversation) -> list[ChatModel]:
+        return self.route(user, conversation, await self.characters.of_conversation(conversation.character_id))
+
+    async def prompt_model(self, user: User, conversation_id: str) -> str:
+        """The model the next reply of this chat goes to first."""
+        return (await self._route_of(user, await self.chat.get_conversation(user, conversation_id)))[0].model_id
 
     async def _idle_conversation(self, user: User, conversation_id: str) -> Conversation:
         conversation = await self.chat.get_conversation(user, conversation_id)
@@ -259,7 +278,7 @@ class ReplyService:
         self,
         user: User,
         conversation: Conversation,
-        model: ChatModel,
+        route: list[ChatModel],
         history: list[Message],
         *,
         mode: ReplyMode,
@@ -267,6 +286,7 @@ class ReplyService:
         user_message: Message | None = None,
         message_id: str | None = None,
         prefix: str = "",
+        admitted: str | None = None,
     ) -> ReplyStream:
         conversation_id = conversation.id
         reply = ReplyStream(
@@ -280,7 +300,7 @@ class ReplyService:
         )
         self.in_flight.add(reply)
         reply.started()
-        reply.task = asyncio.create_task(self._generate(reply, user, conversation, model, history))
+        reply.task = asyncio.create_task(self._generate(reply, user, conversation, route, history, admitted))
         return reply
 
     # -- inspecting, following, stopping -------------------------------------------------------------
@@ -324,7 +344,7 @@ class ReplyService:
     async def preview_prompt(self, user: User, conversation_id: str, content: str | None = None) -> BuiltPrompt:
         """The prompt that would be sent if the user sent `content` now (nothing is stored)."""
         conversation = await self.chat.get_conversation(user, conversation_id)
-        model = self.models.default
+        model = (await self._route_of(user, conversation))[0]
         history = await self.conversations.path(conversation_id)
         extra = ChatMessage("user", self.chat.valid_content(content)) if content and content.strip() else None
         prompt, _ = await self._prompt(user, conversation, model, history, extra=extra)
@@ -337,9 +357,10 @@ class ReplyService:
             return
         try:
             conversation = await self.chat.get_conversation(user, conversation_id)
-            model = self.models.default
+            model = (await self._route_of(user, conversation))[0]
             history = await self.conversations.path(conversation_id)
-            prompt, params = await self._prompt(user, conversation, model, history)
+            async with self.orchestrator.using(model):  # loads it within the memory budget, off the loop
+                prompt, params = await self._prompt(user, conversation, model, history)
         except BostoniaError:
             return
         request = GenerationRequest(
@@ -410,30 +431,49 @@ class ReplyService:
                     log.exception("after-reply step of %s failed", type(injector).__name__)
 
     async def _generate(
-        self, reply: ReplyStream, user: User, conversation: Conversation, model: ChatModel, history: list[Message]
+        self,
+        reply: ReplyStream,
+        user: User,
+        conversation: Conversation,
+        route: list[ChatModel],
+        history: list[Message],
+        admitted: str | None = None,
     ) -> None:
         continuing = reply.mode == "continue"
+        model = route[0]  # the prompt is shaped for the first model (its context and tokenizer)
+        fallbacks: list[dict[str, Any]] = []
         started = time.monotonic()
-        charged = False
+        job: RoutedGeneration | None = None
         try:
             character = await self.characters.of_conversation(conversation.character_id)
-            prompt, params = await self._prompt(
-                user, conversation, model, history, continuing=continuing, character=character
-            )
-            queue = self.queues.get(model)
+            async with self.orchestrator.using(model):  # loads it within the memory budget, off the loop
+                prompt, params = await self._prompt(
+                    user, conversation, model, history, continuing=continuing, character=character
+                )
             content = ""
             empty = withdrawn = 0
+            replaced = False
             for attempt in range(EMPTY_REPLY_RETRIES + MODERATION_RETRIES + 1):
                 request = GenerationRequest(
                     messages=tuple(prompt.messages), params=params, session=conversation.id, continue_last=continuing
                 )
                 watch = self.guard.watch_reply(user, conversation, character, reply.message_id, attempt)
-                job = queue.submit(user.id, request)
+                if job is not None:
+                    await job.release()  # the attempt before was withdrawn or empty: it is not charged
+                job = self.orchestrator.start(
+                    user,
+                    route,
+                    request,
+                    source="chat",
+                    admitted=admitted if job is None else None,
+                    conversation_id=conversation.id,
+                    message_id=reply.message_id,
+                    on_fallback=lambda fallback: fallbacks.append(reply.fell_back(fallback)),
+                    on_queued=reply.queued,
+                )
                 reply.job = job
                 if reply.cancelled:  # cancelled while the prompt was being built
                     job.cancel()
-                if ahead := queue.ahead_of(job):
-                    reply.queued(ahead)
                 leading = not continuing
                 async for piece in job:
                     if leading:  # don't stream the whitespace a model often starts with
@@ -449,12 +489,13 @@ class ReplyService:
                 if verdict.blocked:
                     # What was streamed is withdrawn (clients drop it); the next attempt streams afresh.
                     reply.retract(verdict.reason)
+                    fallbacks.clear()
                     content = ""
                     if reply.cancelled or withdrawn == MODERATION_RETRIES:
                         if not reply.cancelled:
                             if continuing:  # the message keeps what it had; the continuation is refused
                                 raise Conflict(verdict.reason, code="reply_withheld")
-                            content = verdict.replacement
+                            content, replaced = verdict.replacement, True
                         break
                     withdrawn += 1
                     params = msgspec.structs.replace(params, temperature=params.temperature + 0.2)
@@ -472,13 +513,18 @@ class ReplyService:
                 reply.fail(BostoniaError("the reply was cancelled before any text", code="cancelled"))
                 return
             status = "partial" if reply.cancelled else "complete"
+            assert job is not None  # there was text, so there was an attempt
+            served = job.model  # the model that finished the reply (another than the first after a fallback)
+            metadata = {"fallbacks": fallbacks} if fallbacks else None
             if continuing:
                 message = await self.conversations.set_content(
                     reply.message_id,
                     reply.prefix + content,
                     edited=False,
                     status=status,
-                    tokens_used=await asyncio.to_thread(model.count_tokens, reply.prefix + content),
+                    tokens_used=await job.count_tokens(reply.prefix + content),
+                    model_used=served.model_id,
+                    metadata=metadata,
                 )
             else:
                 message = await self.conversations.append(
@@ -487,13 +533,15 @@ class ReplyService:
                     role="assistant",
                     content=content,
                     message_id=reply.message_id,
-                    model_used=model.model_id,
-                    tokens_used=await asyncio.to_thread(model.count_tokens, content),
+                    model_used=served.model_id,
+                    tokens_used=await job.count_tokens(content),
                     status=status,
                     is_regeneration=reply.mode == "regenerate",
+                    metadata=metadata,
                 )
-            charged = True
-            await self.meter.charge(user, conversation, model, prompt.tokens, message, content, started)
+            if not replaced:
+                await job.charge()  # the model's own text was kept (not moderation's replacement)
+                self.meter.replied(user, conversation, served.model_id, job.tokens_out, started)
             # Before `complete`: whoever waits for the reply then also sees the state it leaves (lore timers).
             await self._reply_stored(user, conversation, history, message)
             reply.complete(message)
@@ -509,5 +557,7 @@ class ReplyService:
             reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
         finally:
             self.in_flight.finished(reply)
-            if not charged:  # a failed generation is never charged; its hold is freed at once
-                await self.meter.failed(user, model)
+            if job is not None:
+                await job.release()  # whatever was not charged is freed at once (nothing, after a charge)
+            elif admitted is not None:  # failed before the first attempt began (the prompt)
+                await self.orchestrator.release(user, admitted)

@@ -267,7 +267,7 @@ class ConversationController(Controller):
         """The prompt the model would get for `content` sent now, as ordered sections with token counts."""
         prompt = await replies.preview_prompt(user, conversation_id, content)
         return PromptView(
-            model=replies.models.default.model_id,
+            model=await replies.prompt_model(user, conversation_id),
             budget=prompt.budget,
             total_tokens=prompt.tokens,
             dropped_messages=prompt.dropped_messages,

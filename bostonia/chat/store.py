@@ -303,6 +303,7 @@ class ConversationStore:
         tokens_used: int | None = None,
         status: str = "complete",
         is_regeneration: bool = False,
+        metadata: dict[str, Any] | None = None,
     ) -> Message:
         """Add a message under `parent_id` and make it the conversation's active leaf."""
 
@@ -319,6 +320,7 @@ class ConversationStore:
                 tokens_used=tokens_used,
                 status=status,
                 is_regeneration=is_regeneration,
+                metadata=metadata,
             )
             _set_leaf(conn, conversation_id, inserted)
             if role == "user":  # the first thing the user says names the conversation
@@ -331,14 +333,25 @@ class ConversationStore:
         return await self.db.write(insert)
 
     async def set_content(
-        self, message_id: str, content: str, *, edited: bool, status: str | None = None, tokens_used: int | None = None
+        self,
+        message_id: str,
+        content: str,
+        *,
+        edited: bool,
+        status: str | None = None,
+        tokens_used: int | None = None,
+        model_used: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ) -> Message:
+        """Replace a message's text; `metadata` keys given are set, the others kept."""
+
         def update(conn: sqlite3.Connection) -> Message:
             now = utcnow()
             conn.execute(
                 "update messages set content = ?, edited_at = case when ? then ? else edited_at end,"
-                " status = coalesce(?, status), tokens_used = coalesce(?, tokens_used) where id = ?",
-                (content, edited, now, status, tokens_used, message_id),
+                " status = coalesce(?, status), tokens_used = coalesce(?, tokens_used),"
+                " model_used = coalesce(?, model_used), metadata = json_patch(metadata, ?) where id = ?",
+                (content, edited, now, status, tokens_used, model_used, to_json(metadata or {}), message_id),
             )
             conn.execute(
                 "update conversations set updated_at = ?"

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol
+
+import msgspec
 
 from bostonia.chat import events
-from bostonia.chat.events import ChatEvent, ErrorNotice, ReplyMode, StreamStart
+from bostonia.chat.events import ChatEvent, ErrorNotice, ReplyMode, StreamFallback, StreamStart
 from bostonia.chat.schemas import Message
 from bostonia.errors import BostoniaError
-from bostonia.llm.worker import GenerationJob
+from bostonia.orchestration.service import Fallback
+
+
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
 
 
 class ReplyStream:
@@ -41,7 +47,7 @@ class ReplyStream:
         self.error: BostoniaError | None = None
         self.cancelled = False
         self.task: asyncio.Task[Any] | None = None
-        self.job: GenerationJob | None = None  # the current generation attempt, to cancel it
+        self.job: Cancellable | None = None  # the current generation attempt, to cancel it
         self._on_event = on_event
         self._finished = asyncio.Event()
         self._listeners: set[asyncio.Queue[ChatEvent]] = set()
@@ -82,6 +88,24 @@ class ReplyStream:
         """Withdraw everything streamed so far (moderation): listeners drop it, late joiners never see it."""
         self.text = ""
         self._publish(events.retract(self.message_id, reason))
+
+    def fell_back(self, fallback: Fallback) -> dict[str, Any]:
+        """A model failed and the next one of the route took over: tell the listeners (who keep the text so
+        far, unless the next model starts over) and return the record the stored message keeps."""
+        record = {**msgspec.to_builtins(fallback), "notice": fallback.notice, "at_chars": len(self.text)}
+        if fallback.restarted:
+            self.text = ""
+        notice = StreamFallback(
+            id=self.message_id,
+            from_model=fallback.from_model,
+            to_model=fallback.to_model,
+            reason=fallback.reason,
+            notice=fallback.notice,
+            kept_chars=len(self.text),
+            restarted=fallback.restarted,
+        )
+        self._publish(events.fallback(notice))
+        return record
 
     def complete(self, message: Message) -> None:
         self.message = message

@@ -128,3 +128,33 @@ def user_reset_link(email: Annotated[str, EMAIL]) -> None:
     link = run_with_services(make)
     typer.echo(link.url)
     typer.echo(f"(single use; expires {link.expires_at})", err=True)
+
+
+@user_app.command("api-key")
+def user_api_key(
+    email: Annotated[str, EMAIL],
+    name: Annotated[str, typer.Option(help="What the key is for (shown in the account's key list).")] = "cli",
+    list_keys: Annotated[bool, typer.Option("--list", help="List the account's keys instead of making one.")] = False,
+    revoke: Annotated[str | None, typer.Option(help="Revoke the key with this id instead.")] = None,
+) -> None:
+    """Make an API key for an account (printed once, on stdout), or list or revoke its keys."""
+
+    async def run(services: Any) -> Any:
+        user = await services.users.find(email, actor=OPERATOR)
+        if revoke:
+            await services.auth.api_keys.revoke(user, revoke)
+            return None
+        if list_keys:
+            return await services.auth.api_keys.list(user)
+        return await services.auth.api_keys.create(user, name)
+
+    result = run_with_services(run)
+    if revoke:
+        typer.echo(f"revoked {revoke}")
+    elif list_keys:
+        for key in result:
+            state = "revoked" if key.revoked_at else f"last used {key.last_used_at or 'never'}"
+            typer.echo(f"{key.id}  {key.prefix}...  {key.name:<24} {state}")
+    else:
+        typer.echo(f"API key {result.key.name!r} for {email} (id {result.key.id}; shown once):", err=True)
+        typer.echo(result.secret)

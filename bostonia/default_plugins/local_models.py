@@ -21,13 +21,17 @@ def make_session_cache(settings: Settings, model_id: str) -> SessionCache:
 
 @hookimpl
 def register_models(register: Callable[[ChatModel], None], settings: Settings) -> None:
+    llm = settings.llm
     for path in discover_gguf_files(settings.models_path):
         register(
             LlamaCppModel(
                 path,
-                context_size=settings.llm.context_size,
-                threads=settings.llm.threads,
-                batch_size=settings.llm.batch_size,
+                context_size=llm.context_size,
+                threads=llm.threads,
+                batch_size=llm.batch_size,
+                parallel=llm.parallel,
+                prefill_chunk=llm.prefill_chunk,
+                time_limit=llm.time_limit_seconds,
                 cache=make_session_cache(settings, path.stem),
             )
         )

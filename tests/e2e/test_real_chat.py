@@ -1,5 +1,5 @@
-"""The chat engine on the real bundled model: regenerate and branch over HTTP, continue, and the KV-state
-cache giving the same tokens after a restore as a cold prefill."""
+"""The chat engine on the real bundled model: regenerate and branch over HTTP, and continue. (Slot eviction
+and KV-state restore on the real model: tests/test_engine_model.py.)"""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import httpx
 import pytest
 
 from bostonia.llm.base import ChatMessage, GenerationRequest, SamplingParams
-from bostonia.llm.kvcache import SessionCache
 from bostonia.llm.local import LlamaCppModel, bundled_model_path
 from tests.helpers import bearer, register
 
@@ -54,42 +53,15 @@ def generate(model: LlamaCppModel, messages: list[ChatMessage], session: str | N
     return "".join(model.stream(request, lambda: False))
 
 
-def long_chat(tag: str, turns: int = 8) -> list[ChatMessage]:
-    lines = [ChatMessage("system", f"You are a patient narrator. Story {tag}.")]
-    for n in range(turns):
-        lines.append(ChatMessage("user", f"{tag} question {n}: describe the river, the lantern and the road."))
-        answer = f"{tag} answer {n}: the river bends, the lantern glows, the road goes on."
-        lines.append(ChatMessage("assistant", answer))
-    return lines
-
-
-def test_a_restored_conversation_continues_exactly_like_a_cold_one(tmp_path: object) -> None:
-    path = bundled_model_path()
-    assert path is not None
-    cached = LlamaCppModel(path, context_size=2048, cache=SessionCache(max_bytes=512 * 1024 * 1024))
-    chat_a, chat_b = long_chat("alpha"), long_chat("beta")
-    generate(cached, [*chat_a, ChatMessage("user", "Go on.")], "a")
-    generate(cached, [*chat_b, ChatMessage("user", "Go on.")], "b")  # takes the context: a is saved
-    assert cached.saves == 1 and len(cached.cache) == 1
-    follow_up = [
-        *chat_a,
-        ChatMessage("user", "Go on."),
-        ChatMessage("assistant", "Then"),
-        ChatMessage("user", "And then?"),
-    ]
-    restored = generate(cached, follow_up, "a")
-    assert cached.restores == 1
-
-    cold = LlamaCppModel(path, context_size=2048)
-    assert generate(cold, follow_up, None) == restored  # same tokens: the restored KV state is exact
-
-
 def test_continue_renders_the_last_message_open() -> None:
     path = bundled_model_path()
     assert path is not None
-    model = LlamaCppModel(path, context_size=1024)
+    model = LlamaCppModel(path, context_size=1024, parallel=1)
     chat = [ChatMessage("user", "Count to five."), ChatMessage("assistant", "One, two,")]
     rendered = model.render(chat, continue_last=True)
     assert rendered.endswith("One, two,")  # no end-of-turn marker: the model carries on in the same turn
-    more = generate(model, chat, None, continue_last=True)
+    try:
+        more = generate(model, chat, None, continue_last=True)
+    finally:
+        model.close()
     assert more.strip()

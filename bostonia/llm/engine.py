@@ -1,0 +1,472 @@
+"""Continuous batching: one scheduler thread per local model serves every conversation at once.
+
+The model's context holds `parallel` sequences (slots). Each step the thread decodes, in one `llama_decode`,
+one token for every sequence that is generating plus a bounded chunk of prompt still to be read (chunked
+prefill: a 3,000-token prompt costs the others one chunk per step, never a stall of seconds). Sampling runs
+per sequence in llama.cpp's sampler chain. A conversation keeps its slot while it is recent: its tokens stay
+in the KV cache and its next turn only reads what is new. When slots run out, the least recently used
+conversation's sequence is saved into the `SessionCache` (RAM, then disk) and restored when it returns.
+
+The engine talks to llama.cpp through a `Backend` (`LlamaBackend` in `local.py`); tests drive it with a fake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from bostonia.llm.base import GenerationRequest
+from bostonia.llm.jobs import DONE, FinishReason, GenerationJob, QueueObserver
+from bostonia.llm.kvcache import SessionCache, SessionState, common_prefix
+from bostonia.llm.scheduler import FairQueue, Placement, Slot, SlotTable
+from bostonia.llm.textout import StopBuffer
+
+log = logging.getLogger(__name__)
+# Restoring a saved state costs about as much as reading a few dozen tokens: below that gain, read them.
+MIN_RESTORE_GAIN = 64
+
+
+class TokenSampler(Protocol):
+    def sample(self, index: int) -> int:
+        """The next token from the logits at batch index `index` of the last decode (accepted into the chain)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    """What the engine needs from a model runtime."""
+
+    n_seq: int  # sequence slots
+    seq_len: int  # most tokens one sequence may hold
+    n_batch: int  # most tokens one decode may take
+
+    def prompt(self, request: GenerationRequest) -> list[int]: ...
+    def sampler(self, request: GenerationRequest, prompt: list[int]) -> TokenSampler: ...
+    def piece(self, token: int) -> bytes: ...
+    def is_eog(self, token: int) -> bool: ...
+    def clear_batch(self) -> None: ...
+    def add(self, tokens: list[int], start: int, seq: int, *, logits_last: bool) -> int: ...
+    def decode(self) -> None: ...
+    def remove(self, seq: int, start: int = 0) -> bool: ...
+    def save(self, seq: int) -> SessionState | None: ...
+    def restore(self, seq: int, state: SessionState) -> bool: ...
+    def close(self) -> None: ...
+
+
+@dataclass(eq=False)
+class Sequence:
+    """A job running in a slot."""
+
+    job: GenerationJob
+    slot: Slot
+    pending: list[int]  # prompt tokens still to read
+    sampler: TokenSampler | None  # None for a warm-up (it only reads)
+    stops: StopBuffer
+    deadline: float
+    next_token: int | None = None  # sampled, to be decoded next step
+    generated: int = 0
+    logits_index: int = -1
+
+
+@dataclass
+class EngineStats:
+    steps: int = 0
+    saves: int = 0
+    restores: int = 0
+    prefilled: int = 0  # prompt tokens read
+    generated: int = 0
+    decode_seconds: float = 0.0
+    batch_sizes: Counter[int] = field(default_factory=Counter)
+
+
+class BatchEngine:
+    """The local model's job queue (`JobQueue`): submit from the event loop, generate on its own thread."""
+
+    def __init__(
+        self,
+        open_backend: Callable[[], Backend],
+        *,
+        model_id: str,
+        cache: SessionCache,
+        observer: QueueObserver | None = None,
+        prefill_chunk: int = 32,
+        time_limit: float = 300.0,
+    ) -> None:
+        self._open_backend = open_backend  # called on the scheduler thread: loading never blocks the caller
+        self.cache = cache
+        self.observer = observer or QueueObserver()
+        self.prefill_chunk = prefill_chunk
+        self.time_limit = time_limit
+        self.stats = EngineStats()
+        self._waiting: FairQueue[GenerationJob] = FairQueue()
+        self._background: OrderedDict[str | None, GenerationJob] = OrderedDict()  # by session, newest wins
+        self._running: dict[GenerationJob, Slot] = {}
+        self._forget: list[str] = []
+        self._free_slots = 0
+        self._condition = threading.Condition()
+        self._stopping = False
+        self._failed: BaseException | None = None  # the backend could not open: every job gets this error
+        self._backend: Backend | None = None
+        self._slots = SlotTable(0)
+        self._active: list[Sequence] = []
+        self.ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"bostonia-engine-{model_id}", daemon=True)
+        self._thread.start()
+
+    # -- producer side (event loop) ----------------------------------------------------------------
+
+    def submit(self, user_id: str, request: GenerationRequest, *, background: bool = False) -> GenerationJob:
+        return self.enqueue(GenerationJob(user_id, request, asyncio.get_running_loop(), background=background))
+
+    def enqueue(self, job: GenerationJob) -> GenerationJob:
+        session = job.request.session
+        with self._condition:
+            if self._stopping or self._failed is not None:
+                if self._failed is not None:
+                    job._emit(self._failed)
+                job._emit(DONE)
+                return job
+            # A newer warm-up of a conversation replaces the older one; a reply makes both pointless.
+            if stale := self._background.pop(session, None):
+                stale.cancel()
+                stale._emit(DONE)
+            for running in self._running:
+                if running.background and running.request.session == session and session is not None:
+                    running.cancel()  # it stops between steps; what it read stays in the slot
+            if job.background:
+                self._background[session] = job
+            else:
+                self._waiting.push(job)
+                self.observer.depth(len(self._waiting))
+            self._condition.notify()
+        return job
+
+    @property
+    def depth(self) -> int:
+        with self._condition:
+            return len(self._waiting)
+
+    def ahead_of(self, job: GenerationJob) -> int:
+        with self._condition:
+            if job in self._running or job.started_at is not None:
+                return 0
+            order = self._waiting.order(self._running_per_user())
+            if job not in order:
+                return 0
+            index = order.index(job)
+            return 0 if index < self._free_slots else index - self._free_slots + 1
+
+    def forget(self, session: str) -> None:
+        self.cache.discard(session)
+        with self._condition:
+            self._forget.append(session)
+            self._condition.notify()
+
+    def stop(self) -> None:
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+        self._thread.join(timeout=60)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stopping
+
+    def _running_per_user(self) -> Counter[str]:
+        return Counter(job.user_id for job in self._running if not job.background)
+
+    # -- the scheduler thread ----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            backend = self._backend = self._open_backend()
+            self._slots = SlotTable(backend.n_seq)
+            with self._condition:
+                self._free_slots = backend.n_seq
+        except Exception as exc:
+            log.exception("could not open the model")
+            with self._condition:
+                self._failed = exc
+            self._fail_everything(exc)
+            return
+        finally:
+            self.ready.set()
+        try:
+            while self._wait_for_work():
+                try:
+                    self._step(backend)
+                except Exception as exc:  # a bug or a failed decode: fail what ran, keep serving
+                    log.exception("generation step failed")
+                    self._reset(exc)
+        finally:
+            for sequence in list(self._active):
+                self._finish(sequence, "cancelled")
+            self._fail_everything(None)
+            backend.close()
+
+    def _wait_for_work(self) -> bool:
+        with self._condition:
+            while not (self._stopping or self._active or len(self._waiting) or self._background or self._forget):
+                self._condition.wait()
+            return not self._stopping
+
+    def _fail_everything(self, exc: BaseException | None) -> None:
+        with self._condition:
+            waiting = [*self._waiting, *self._background.values()]
+            self._waiting = FairQueue()
+            self._background.clear()
+        for job in waiting:
+            if exc is not None:
+                job._emit(exc)
+            job._emit(DONE)
+
+    def _step(self, backend: Backend) -> None:
+        for job, placement in self._admit():
+            self._start(backend, job, placement)
+        now = time.perf_counter()
+        for sequence in list(self._active):
+            if sequence.job.cancelled.is_set():
+                self._finish(sequence, "cancelled")
+            elif now > sequence.deadline:
+                self._finish(sequence, "time")
+        if self._active:
+            self._decode_step(backend)
+
+    def _admit(self) -> list[tuple[GenerationJob, Placement]]:
+        """Under the lock: pick the waiting jobs that start now, and their slots."""
+        admitted: list[tuple[GenerationJob, Placement]] = []
+        with self._condition:
+            for session in self._forget:
+                self._drop_session(session)
+            self._forget.clear()
+            for cancelled in [job for job in self._waiting if job.cancelled.is_set()]:
+                self._waiting.remove(cancelled)
+                cancelled._emit(DONE)
+            running = self._running_per_user()
+            blocked: set[str] = set()  # users whose next reply waits for its own conversation's slot
+            while (reply := self._waiting.peek(running, blocked)) is not None:
+                placement = self._slots.place(reply.request.session, background=False)
+                if placement is None:
+                    if self._slots.holding(reply.request.session) is not None:
+                        blocked.add(reply.user_id)
+                        continue
+                    break  # every slot is busy with a reply
+                self._waiting.take(reply)
+                self._claim(reply, placement)
+                running[reply.user_id] += 1
+                admitted.append((reply, placement))
+            if not len(self._waiting):
+                for warm_session, warm_up in list(self._background.items()):
+                    if warm_up.cancelled.is_set():
+                        del self._background[warm_session]
+                        warm_up._emit(DONE)
+                        continue
+                    placement = self._slots.place(warm_session, background=True)
+                    if placement is None:
+                        continue
+                    del self._background[warm_session]
+                    self._claim(warm_up, placement)
+                    admitted.append((warm_up, placement))
+            self.observer.depth(len(self._waiting))
+        return admitted
+
+    def _claim(self, job: GenerationJob, placement: Placement) -> None:
+        if placement.preempt:
+            for other, slot in self._running.items():
+                if slot is placement.slot:
+                    other.cancel()
+        placement.slot.busy = True
+        placement.slot.background = job.background
+        self._running[job] = placement.slot
+        self._free_slots = sum(not slot.busy or slot.background for slot in self._slots.slots)
+
+    def _drop_session(self, session: str) -> None:
+        slot = self._slots.holding(session)
+        if slot is None:
+            return
+        slot.session = None
+        if not slot.busy and self._backend is not None:
+            self._backend.remove(slot.seq_id)
+            slot.tokens = []
+            slot.dirty = False
+
+    def _start(self, backend: Backend, job: GenerationJob, placement: Placement) -> None:
+        slot = placement.slot
+        request = job.request
+        for sequence in list(self._active):
+            if sequence.slot is slot:  # a preempted warm-up
+                self._finish(sequence, "cancelled", release=False)
+        try:
+            if placement.evict:
+                self._evict(backend, slot)
+            prompt = backend.prompt(request)
+            if len(prompt) >= backend.seq_len:
+                raise ValueError(f"prompt of {len(prompt)} tokens does not fit the {backend.seq_len}-token context")
+            if slot.session != request.session or not slot.tokens:
+                self._restore(backend, slot, request.session, prompt)
+            slot.session = request.session
+            # At least the last prompt token is decoded anew: its logits are what the first token is sampled from.
+            # A warm-up stops before it, leaving it for the reply.
+            keep = min(common_prefix(slot.tokens, prompt), len(prompt) - 1)
+            if keep < len(slot.tokens):
+                if not backend.remove(slot.seq_id, keep):
+                    backend.remove(slot.seq_id)
+                    keep = 0
+                del slot.tokens[keep:]
+                slot.dirty = True
+            pending = prompt[keep : len(prompt) - 1] if request.prefill_only else prompt[keep:]
+            sampler = None if request.prefill_only else backend.sampler(request, prompt)
+        except Exception as exc:
+            job._emit(exc)
+            job._emit(DONE)
+            self._release(job, slot)
+            return
+        job.started_at = time.perf_counter()
+        limit = request.time_limit if request.time_limit is not None else self.time_limit
+        sequence = Sequence(job, slot, pending, sampler, StopBuffer(request.params.stop), job.started_at + limit)
+        self._active.append(sequence)
+        if not pending and sampler is None:
+            self._finish(sequence, "stop")
+
+    def _evict(self, backend: Backend, slot: Slot) -> None:
+        if slot.session is not None and slot.dirty and slot.tokens:
+            state = backend.save(slot.seq_id)
+            if state is not None:
+                state.tokens = np.asarray(slot.tokens, dtype=np.int32)
+                self.cache.put(slot.session, state)
+                self.stats.saves += 1
+        backend.remove(slot.seq_id)
+        slot.session, slot.tokens, slot.dirty = None, [], False
+
+    def _restore(self, backend: Backend, slot: Slot, session: str | None, prompt: list[int]) -> None:
+        state = self.cache.get(session) if session is not None else None
+        if state is None or common_prefix(state.tokens, prompt) < common_prefix(slot.tokens, prompt) + MIN_RESTORE_GAIN:
+            return
+        if backend.restore(slot.seq_id, state):
+            slot.tokens = [int(token) for token in state.tokens]
+            slot.dirty = False
+            self.stats.restores += 1
+        else:
+            log.warning("could not restore a saved KV state; reading the prompt instead")
+            slot.tokens = []
+
+    def _decode_step(self, backend: Backend) -> None:
+        backend.clear_batch()
+        sampling: list[Sequence] = []  # sequences whose next token is sampled after this decode
+        warmed: list[Sequence] = []  # warm-ups that read their last token in this decode
+        touched: list[Sequence] = []  # everything with tokens in this batch
+        for sequence in self._active:
+            if sequence.next_token is not None:
+                slot = sequence.slot
+                index = backend.add([sequence.next_token], len(slot.tokens), slot.seq_id, logits_last=True)
+                sequence.logits_index = index
+                slot.tokens.append(sequence.next_token)
+                sequence.next_token = None
+                sampling.append(sequence)
+        touched.extend(sampling)
+        # A bounded chunk of prompt per step, even with nothing else running: prompt reading is compute-bound on
+        # a CPU, so small chunks cost nothing, and prompts arriving together are read one after another
+        # (shortest first: the lowest mean time to first token) instead of all finishing at the end.
+        # Replies before warm-ups.
+        budget = min(self.prefill_chunk, backend.n_batch - len(sampling))
+        reading = sorted(
+            (s for s in self._active if s.pending), key=lambda s: (s.job.background, len(s.pending), s.job.started_at)
+        )
+        for sequence in reading:
+            if budget <= 0:
+                break
+            slot, chunk = sequence.slot, sequence.pending[:budget]
+            done = len(chunk) == len(sequence.pending)
+            wants_logits = done and sequence.sampler is not None
+            index = backend.add(chunk, len(slot.tokens), slot.seq_id, logits_last=wants_logits)
+            slot.tokens.extend(chunk)
+            del sequence.pending[: len(chunk)]
+            budget -= len(chunk)
+            self.stats.prefilled += len(chunk)
+            touched.append(sequence)
+            if wants_logits:
+                sequence.logits_index = index
+                sampling.append(sequence)
+            elif done:
+                warmed.append(sequence)
+        for sequence in touched:
+            sequence.slot.dirty = True
+        started = time.perf_counter()
+        try:
+            backend.decode()
+        except Exception:
+            for sequence in touched:  # the KV cache of these sequences is now unknown: start them over
+                sequence.slot.tokens = []
+                sequence.slot.session = None
+                backend.remove(sequence.slot.seq_id)
+            raise
+        self.stats.decode_seconds += time.perf_counter() - started
+        self.stats.steps += 1
+        self.stats.batch_sizes[len(sampling)] += 1
+        for sequence in sampling:
+            assert sequence.sampler is not None
+            self._accept(backend, sequence, sequence.sampler.sample(sequence.logits_index))
+        for sequence in warmed:
+            self._finish(sequence, "stop")
+
+    def _accept(self, backend: Backend, sequence: Sequence, token: int) -> None:
+        job = sequence.job
+        if backend.is_eog(token):
+            self._finish(sequence, "stop")
+            return
+        sequence.generated += 1
+        text, stopped = sequence.stops.feed(backend.piece(token))
+        if text:
+            self._send(job, text)
+        if stopped:
+            self._finish(sequence, "stop")
+        elif sequence.generated >= job.request.params.max_tokens or len(sequence.slot.tokens) + 1 >= backend.seq_len:
+            self._finish(sequence, "length")
+        else:
+            sequence.next_token = token
+
+    def _send(self, job: GenerationJob, text: str) -> None:
+        if job.first_piece_at is None:
+            job.first_piece_at = time.perf_counter()
+            self.observer.first_piece(job.first_piece_at - (job.started_at or job.submitted_at))
+        job.piece_count += 1
+        job._emit(text)
+
+    def _finish(self, sequence: Sequence, reason: FinishReason, *, release: bool = True) -> None:
+        job = sequence.job
+        if reason != "cancelled" and (tail := sequence.stops.flush()):
+            self._send(job, tail)
+        if sequence.sampler is not None:
+            sequence.sampler.close()
+        self._active.remove(sequence)
+        self.stats.generated += sequence.generated
+        self.observer.pieces(sequence.generated)
+        job.finish_reason = reason
+        job._emit(DONE)
+        if release:
+            self._release(job, sequence.slot)
+        else:
+            with self._condition:
+                self._running.pop(job, None)
+
+    def _release(self, job: GenerationJob, slot: Slot) -> None:
+        with self._condition:
+            self._running.pop(job, None)
+            if all(other is not slot for other in self._running.values()):
+                slot.release(time.perf_counter())
+            self._free_slots = sum(not s.busy or s.background for s in self._slots.slots)
+            self._condition.notify()
+
+    def _reset(self, exc: BaseException) -> None:
+        for sequence in list(self._active):
+            sequence.job._emit(exc)
+            self._finish(sequence, "error")

@@ -1,0 +1,121 @@
+"""Generation jobs and the queue interface the chat layer sees, whichever scheduler runs the model.
+
+A job is submitted on the event loop and generated on a model's own thread; its text pieces travel back
+through an asyncio queue. Pieces are handed over in bursts: the generating thread appends to a buffer and
+wakes the event loop once per burst, not once per token (with several sequences decoding, a wake-up per
+token would keep the loop - and the GIL - busy for nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from bostonia.llm.base import GenerationRequest
+
+DONE: Any = object()  # the end-of-job marker in a job's pieces
+FinishReason = Literal["stop", "length", "time", "cancelled", "error"]
+
+
+@dataclass(eq=False)
+class GenerationJob:
+    user_id: str
+    request: GenerationRequest
+    loop: asyncio.AbstractEventLoop | None
+    background: bool = False
+    pieces: asyncio.Queue[Any] = field(default_factory=asyncio.Queue)
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    submitted_at: float = field(default_factory=time.perf_counter)
+    started_at: float | None = None
+    first_piece_at: float | None = None
+    piece_count: int = 0  # pieces (tokens, for the local engine) generated
+    finish_reason: FinishReason | None = None
+    _outbox: list[Any] = field(default_factory=list)
+    _outbox_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def _emit(self, item: Any) -> None:
+        """Hand a text piece, an exception or DONE to the consumer (from any thread)."""
+        assert self.loop is not None
+        with self._outbox_lock:
+            wake = not self._outbox
+            self._outbox.append(item)
+        if wake:
+            self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._outbox_lock:
+            items, self._outbox = self._outbox, []
+        for item in items:
+            self.pieces.put_nowait(item)
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        while True:
+            item = await self.pieces.get()
+            if item is DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+@dataclass(eq=False)
+class BlockingJob(GenerationJob):
+    """A job consumed by a plain thread (`ChatModel.stream` callers) instead of a coroutine."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+    _items: queue.SimpleQueue[Any] = field(default_factory=queue.SimpleQueue)
+
+    def _emit(self, item: Any) -> None:
+        self._items.put(item)
+
+    def iterate(self, should_stop: Callable[[], bool], poll_seconds: float = 0.05) -> Iterator[str]:
+        while True:
+            if should_stop():
+                self.cancel()
+            try:
+                item = self._items.get(timeout=poll_seconds)
+            except queue.Empty:
+                continue
+            if item is DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+# Callbacks the app wires to its metrics; the queues themselves know nothing of Prometheus.
+@dataclass
+class QueueObserver:
+    depth: Callable[[int], None] = lambda depth: None
+    first_piece: Callable[[float], None] = lambda seconds: None
+    pieces: Callable[[int], None] = lambda count: None
+
+
+class JobQueue(Protocol):
+    """Where the chat layer sends a model's work: a one-at-a-time worker thread (remote models) or the local
+    engine's batching scheduler. Both are fair across users and keep one user's jobs in order."""
+
+    def submit(self, user_id: str, request: GenerationRequest, *, background: bool = False) -> GenerationJob:
+        """Queue a reply (or, with `background`, a warm-up that yields to replies); called on the event loop."""
+        ...
+
+    def ahead_of(self, job: GenerationJob) -> int:
+        """How many replies must start (or finish) before this one can start; 0 = it runs now."""
+        ...
+
+    @property
+    def depth(self) -> int:
+        """Replies waiting to start (warm-ups not counted)."""
+        ...
+
+    def stop(self) -> None:
+        """Cancel everything and end the scheduling thread."""
+        ...

@@ -1,0 +1,54 @@
+"""Two people chat at once on the real bundled model, each in their own browser: both replies stream at the
+same time (the engine batches them) instead of one waiting for the other's whole reply."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from bostonia.app import build_services, create_app
+from bostonia.config import load_settings
+from bostonia.plugins import make_plugin_manager
+from tests.conftest import serve_in_thread
+from tests.e2e.conftest import open_page, register_in_browser
+from tests.e2e.test_chat_ui import say, start_chat
+
+pytestmark = [pytest.mark.browser, pytest.mark.model]
+SOME_TEXT = re.compile(r"\w")
+
+
+@pytest.fixture
+def two_slot_server() -> Iterator[str]:
+    # Replies long enough (seconds, even on an idle machine) to overlap.
+    overrides = {"llm": {"max_tokens": 200, "parallel": 2}}
+    settings = load_settings(None, overrides=overrides)
+    app = create_app(settings, services=build_services(settings, make_plugin_manager([])))
+    with serve_in_thread(app) as url:
+        yield url
+
+
+@pytest.mark.timeout(900)
+def test_two_users_replies_stream_at_the_same_time(two_slot_server: str, browser: Any) -> None:
+    robin = open_page(browser, two_slot_server)
+    sam = open_page(browser, two_slot_server)  # a second browser context: its own cookies, its own account
+    register_in_browser(robin, "Robin", "robin@example.com")
+    register_in_browser(sam, "Sam", "sam@example.com")
+    for page in (robin, sam):
+        start_chat(page)
+
+    say(robin, "Tell me the long story of your life, from your childhood on, in great detail.")
+    say(sam, "Describe every room of your home, one by one, in great detail.")
+    # (A shared CI machine can be slow: the wait is generous; the check is the order of events, not speed.)
+    sam.locator("#messages .msg.streaming .content", has_text=SOME_TEXT).wait_for(timeout=240_000)
+    # Sam's reply is already streaming and Robin's, sent first, is not finished: they run side by side.
+    expect(robin.locator("#messages .msg.streaming")).to_have_count(1, timeout=1)
+    assert robin.locator("#messages .msg.streaming .content").inner_text().strip()
+
+    for page in (robin, sam):
+        expect(page.locator("#messages .msg.streaming")).to_have_count(0, timeout=400_000)
+        expect(page.locator("#messages .msg.assistant")).to_have_count(2)  # the greeting and the reply
+        assert page.locator("#messages .msg.assistant .content").last.inner_text().strip()
