@@ -102,3 +102,38 @@ def test_the_block_stays_within_its_budget() -> None:
     assert len(text) <= 900
     assert text.count("\n- ") == 2 and "May 01, 2026: Ren: " in text  # two cut-down items fit
     assert render([], ("Ren", "Mira"), 900) == ""
+
+
+def test_an_item_the_context_block_had_no_room_for_can_come_in_the_query_block() -> None:
+    """The query block leaves out what the context block shows, not what it was offered: an item cut by the
+    context block's budget is still recalled by the new message (found when the greeting took the room)."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from bostonia.config import LLMConfig, MemoryConfig
+    from bostonia.memory.injector import MemoryInjector
+
+    def item(text: str) -> SearchItem:
+        return SearchItem(
+            content=text, score=1.0, memory_type="message", source_message_ids=[], created_at="", role="user"
+        )
+
+    bulky = [item("A long greeting, " + "word " * 80) for _ in range(3)]
+    fact = item("I started a new job as a night nurse at Saint Mary's hospital.")
+
+    class Memory:
+        store = SimpleNamespace(speaker_names=lambda _id: asyncio.sleep(0, ("Sam", "Mira")))
+        summarizer = SimpleNamespace(current=lambda *_: asyncio.sleep(0, None))
+
+        async def recall(self, _conversation: Any, text: str, _k: int, **_: Any) -> list[SearchItem]:
+            return [*bulky, fact] if text != "Where do I work?" else [fact, *bulky]
+
+    history = [
+        SimpleNamespace(id=f"m{i}", role="user" if i % 2 else "assistant", content="x " * 200) for i in range(40)
+    ]
+    history.append(SimpleNamespace(id=None, role="user", content="Where do I work?"))
+    config = MemoryConfig(prompt_items=5, reply_items=1)
+    injector = MemoryInjector(Memory(), config, LLMConfig(context_size=1024))  # type: ignore[arg-type]
+    context, query = asyncio.run(injector.injections(None, SimpleNamespace(id="c"), None, history))
+    assert fact.content not in context.content  # the bulky items filled the context block ...
+    assert fact.content in query.content  # ... so the new message's own recall brings the fact

@@ -56,15 +56,16 @@ def recent_ids(history: Sequence[Any], context_tokens: int) -> list[str]:
     return ids
 
 
-def render(
+def fitting(
     items: Sequence[SearchItem],
     names: tuple[str, str],
     budget_chars: int,
     *,
     header: str = HEADER,
     item_chars: int = ITEM_CHARS,
-) -> str:
-    lines: list[str] = []
+) -> list[tuple[SearchItem, str]]:
+    """The items (best first) whose lines fit in `budget_chars`, each with its line."""
+    lines: list[tuple[SearchItem, str]] = []
     used = len(header)
     for item in items:
         text = " ".join(item.content.split())
@@ -78,9 +79,24 @@ def render(
         line = f"- {when}{who}{text}"
         if used + len(line) + 1 > budget_chars:
             break
-        lines.append(line)
+        lines.append((item, line))
         used += len(line) + 1
-    return "\n".join([header, *lines]) + "]" if lines else ""
+    return lines
+
+
+def render(
+    items: Sequence[SearchItem],
+    names: tuple[str, str],
+    budget_chars: int,
+    *,
+    header: str = HEADER,
+    item_chars: int = ITEM_CHARS,
+) -> str:
+    return block(header, fitting(items, names, budget_chars, header=header, item_chars=item_chars))
+
+
+def block(header: str, lines: Sequence[tuple[SearchItem, str]]) -> str:
+    return "\n".join([header, *(line for _, line in lines)]) + "]" if lines else ""
 
 
 class MemoryInjector:
@@ -108,13 +124,15 @@ class MemoryInjector:
         context_items = await self._recall(conversation, exchange, self.config.prompt_items, recent, on_path, anchor)
         budget, query_budget = self.budget_tokens(), self.query_budget_tokens()
         depth = CONTEXT_DEPTH if turn else CONTEXT_DEPTH - 1
-        text = render(context_items, names, budget * CHARS_PER_TOKEN)
+        rendered = fitting(context_items, names, budget * CHARS_PER_TOKEN)
+        text = block(HEADER, rendered)
         injections.append(PromptInjection(name="memory", content=text, depth=depth, reserve=budget))
         # The query block's room is kept in the warm-up too (empty there): both prompts then keep the same
         # history, which they must for the cache to hold.
         text = ""
         if turn and self.config.reply_items:
-            shown = {item.content for item in context_items}
+            # What the context block holds: items its budget cut off may still come in here.
+            shown = {item.content for item, _ in rendered}
             exclude = [*recent, *self._ids(history[-1:])]
             wanted = self.config.reply_items
             found = await self._recall(conversation, history[-1:], wanted + len(shown), exclude, on_path, None)

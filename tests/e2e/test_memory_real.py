@@ -63,14 +63,17 @@ def test_facts_from_earlier_sessions_reach_a_later_prompt(server: httpx.Client) 
     for n in range(10):
         send(server, headers, conversation, f"Tell me something cheerful about the weather, part {n}, please.")
     wait_indexed(server, headers, conversation, 120)
+    told = {"Biscuit": "named him Biscuit", "Saint Mary": "night nurse at Saint Mary"}
     for question, fact in (("What is my dog called?", "Biscuit"), ("Where do I work these days?", "Saint Mary")):
         view = server.get(
             f"/api/v1/conversations/{conversation}/prompt", params={"content": question}, headers=headers
         ).json()
         history = [s["content"] for s in view["sections"] if s["name"] == "history"]
-        assert not any(fact in text for text in history), "the fact is still in the history: the test proves nothing"
+        # The user's own turn has left the history (the model's replies may still echo the word; what
+        # matters is that the telling itself comes back from memory, not from the recent turns).
+        assert not any(told[fact] in text for text in history), "still in the history: the test proves nothing"
         memory = [s["content"] for s in view["sections"] if "memory" in s["name"]]
-        assert memory and fact in memory[0], view["sections"]
+        assert any(told[fact] in text for text in memory), view["sections"]
 
 
 def test_an_imported_long_chat_is_searchable_within_a_minute(server: httpx.Client) -> None:
