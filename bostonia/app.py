@@ -47,10 +47,15 @@ from bostonia.characters.routes import CharacterController
 from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterStore
 from bostonia.characters.transfer import CardTransfer
+from bostonia.chat.cast import CastService
 from bostonia.chat.hub import ConversationHub
 from bostonia.chat.migrations import migrations as chat_migrations
 from bostonia.chat.pages import ChatPages
 from bostonia.chat.replies import ReplyService
+from bostonia.chat.room_pages import RoomPages
+from bostonia.chat.room_routes import InviteController, RoomController
+from bostonia.chat.room_store import RoomStore
+from bostonia.chat.rooms import RoomService
 from bostonia.chat.routes import ConversationController
 from bostonia.chat.service import ChatService
 from bostonia.chat.socket import chat_socket
@@ -170,6 +175,8 @@ class Services:
     personas: PersonaService
     hub: ConversationHub
     chat: ChatService
+    rooms: RoomService
+    cast: CastService
     replies: ReplyService
     voice: VoiceService
     moderation: ModerationService
@@ -214,6 +221,7 @@ class Services:
             except Exception:  # one plugin's failure must not keep the others (or the database) open
                 log.exception("plugin %s failed to shut down", impl.plugin_name)
         await self.replies.shutdown()
+        await self.rooms.close()
         self.voice.shutdown()
         await self.characters.stop()
         self.hub.close()
@@ -294,6 +302,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     conversations = ConversationStore(db)
     hub = ConversationHub()
     in_flight = RepliesInFlight()
+    room_store = RoomStore(db)
     chat = ChatService(
         conversations,
         characters,
@@ -303,7 +312,10 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         forget_session=models.forget_session,
         in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
+        rooms=room_store,
     )
+    rooms = RoomService(chat, room_store, personas, hub)
+    cast = CastService(chat, conversations, room_store, rooms, characters, hub)
     accounts = AccountService(db, users, auth, settings.privacy)
     moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
     characters.check_avatars_with(moderation)
@@ -323,11 +335,13 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
                 personas=personas,
                 context_tokens=lambda: _context_size(models),
                 greeting_index=conversations.greeting_index,
+                member_books=cast.lorebooks,  # a group chat reads every member's book
             ),
             *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
         ],
         in_flight=in_flight,
         guard=ChatGuard(moderation) if settings.moderation.enabled else None,
+        cast=cast,
     )
     voice = settings.voice
     return Services(
@@ -358,6 +372,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         personas=personas,
         hub=hub,
         chat=chat,
+        rooms=rooms,
+        cast=cast,
         replies=replies,
         voice=VoiceService(
             VoiceCatalog(settings.models_path, voice.default_voice),
@@ -444,6 +460,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "lore": _provide(services.lore),
         "transfer": _provide(services.transfer),
         "chat": _provide(services.chat),
+        "rooms": _provide(services.rooms),
+        "cast": _provide(services.cast),
         "replies": _provide(services.replies),
         "personas": _provide(services.personas),
         "hub": _provide(services.hub),
@@ -466,6 +484,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             ChatLoreController,
             LorePages,
             ConversationController,
+            RoomController,
+            InviteController,
             chat_socket,
             VoiceController,
             voice_socket,
@@ -483,6 +503,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             CharacterPages,
             BuilderPages,
             ChatPages,
+            RoomPages,
             create_static_files_router(
                 "/static", directories=[WEB_DIR / "static"], cache_control=CacheControlHeader(max_age=3600)
             ),

@@ -12,31 +12,33 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
-from bostonia.chat import events
+from bostonia.chat import events, group
+from bostonia.chat.cast import CastService
 from bostonia.chat.events import ReplyMode
 from bostonia.chat.guard import ContentGuard, OpenGuard, OutputVerdict
 from bostonia.chat.hub import ConversationHub
-from bostonia.chat.schemas import Conversation, Message, SamplerSettings
+from bostonia.chat.schemas import Conversation, Message, SamplerSettings, Speaker
 from bostonia.chat.service import ChatService
+from bostonia.chat.stage import session_for
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight, ReplyStream
+from bostonia.chat.turns import Turn, TurnQueue
 from bostonia.config import LLMConfig
 from bostonia.db.values import new_id
-from bostonia.errors import BostoniaError, Conflict, InvalidInput, Unavailable
+from bostonia.errors import BostoniaError, Conflict, InvalidInput, NotFound, Unavailable
 from bostonia.identity import User
 from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, SamplingParams
 from bostonia.llm.registry import ModelRegistry
 from bostonia.llm.worker import GenerationQueues
 from bostonia.personas.service import PersonaService
-from bostonia.prompt.builder import BuiltPrompt, Persona, PromptInjection, build_prompt
-from bostonia.prompt.macros import MacroContext
+from bostonia.prompt.builder import BuiltPrompt, PromptInjection, build_prompt
 
 log = logging.getLogger(__name__)
 # Room left in the context for the template's own tokens beyond our per-message estimate.
@@ -67,6 +69,16 @@ class ReplyObserver(Protocol):
     ) -> None:
         """`message` was stored as the reply to `history`."""
         ...
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A message (or a request for a character to speak) that no reply started for: it is out of
+    character, the group is manual, nobody could speak, or (`queued` > 0) its reply waits behind others
+    and will stream to the room's sockets and pages when its turn comes."""
+
+    user_message: Message | None
+    queued: int = 0
 
 
 class TokenCounter:
@@ -123,11 +135,10 @@ def clean_reply(text: str, character_name: str) -> str:
     return text
 
 
-def _parse_time(stamp: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def takes_turns(conversation: Conversation) -> bool:
+    """A group chat or a shared room: messages sent while a reply is generated wait their turn (a
+    one-to-one chat refuses them, as before)."""
+    return conversation.is_group or conversation.people_count > 1
 
 
 class ReplyService:
@@ -145,6 +156,8 @@ class ReplyService:
         *,
         in_flight: RepliesInFlight,
         guard: ContentGuard | None = None,
+        cast: CastService,
+        turns: TurnQueue | None = None,
     ) -> None:
         self.chat = chat
         self.conversations = conversations
@@ -157,38 +170,160 @@ class ReplyService:
         self.injectors = list(injectors)
         self.guard: ContentGuard = guard or OpenGuard()
         self.in_flight = in_flight  # shared with the chat service, which refuses edits meanwhile
+        self.cast = cast  # who speaks (a group's strategies) and the prompt parts for them
+        self.turns = turns or TurnQueue()  # replies waiting in groups and shared rooms; auto-mode
+        cast.settings_listeners.append(self._settings_changed)
+        cast.room_service.typing_listeners.append(self.turns.postpone)
+        self._closing = False
         self._counters: dict[str, TokenCounter] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # -- starting replies --------------------------------------------------------------------------
 
-    async def send(self, user: User, conversation_id: str, content: str, *, sender: str | None = None) -> ReplyStream:
-        """Store the user's message and start generating the reply in the background."""
+    async def send(
+        self, user: User, conversation_id: str, content: str, *, sender: str | None = None, ooc: bool = False
+    ) -> ReplyStream | Pending:
+        """Store the user's message and start generating the reply in the background. `Pending`: no reply
+        starts now — an out-of-character message (`ooc`, or written `(( like this ))`), a manual group, or
+        (in a group or shared room) a reply queued behind the one being generated. `/trigger [name]` makes
+        a character speak instead of sending anything."""
         content = self.chat.valid_content(content)
-        conversation = await self._idle_conversation(user, conversation_id)
+        if (command := group.trigger_command(content)) is not None:
+            return await self.trigger(user, conversation_id, command.name)
+        conversation = await self._open_conversation(user, conversation_id)
         model = self.models.default  # raises before anything is stored if there is no model
         character = await self.characters.of_conversation(conversation.character_id)
         await self.guard.check_input(user, conversation, character, content)  # a blocked message is not stored
         history = await self.conversations.path(conversation_id)
         await self._check_edited(user, conversation, history)
+        ooc = ooc or group.is_out_of_character(content)
+        persona = await self.cast.room_service.persona_of(user, conversation)
         user_message = await self.conversations.append(
-            conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
+            conversation_id=conversation_id,
+            parent_id=history[-1].id if history else None,
+            role="user",
+            content=content,
+            speaker=Speaker(user_id=user.id, name=persona.name),
+            ooc=ooc,
+            chain=takes_turns(conversation),  # others may have written meanwhile: after the latest message
         )
         self.hub.publish(conversation_id, events.received(user_message), sender=sender)
+        if ooc:
+            return Pending(user_message)
+        self.turns.disarm(conversation_id)  # a person spoke: auto-mode starts again after the answer
+        return await self._take_turn(Turn(user, "answer"), conversation, model, user_message=user_message)
+
+    async def trigger(self, user: User, conversation_id: str, character: str | None) -> ReplyStream | Pending:
+        """A character of the chat speaks now (`character`: its id or name; None: the group's pick, or in
+        manual mode any unmuted member) — forced even if muted. In a group or a shared room it waits for
+        the reply being generated (`Pending`: queued)."""
+        conversation = await self._open_conversation(user, conversation_id)
+        model = self.models.default
+        if character is None:
+            history = await self.conversations.path(conversation_id)
+            chosen = await self.cast.pick(conversation, history) or await self.cast.likely_speaker(
+                conversation, history
+            )
+            character_id = chosen.id
+        else:
+            member = group.find_member(conversation.members, character)
+            if member is None:
+                raise NotFound("that character is not in this chat", code="not_a_member")
+            character_id = member.character_id
+        return await self._take_turn(Turn(user, "trigger", character_id), conversation, model)
+
+    async def _open_conversation(self, user: User, conversation_id: str) -> Conversation:
+        """A conversation the user takes part in, ready for a new message: in a one-to-one chat, only when
+        no reply is being generated; in a group or room, also while one is (a regeneration aside)."""
+        conversation = await self.chat.get_conversation(user, conversation_id, access="member")
+        reply = self.in_flight.get(conversation_id)
+        if reply is not None and (not takes_turns(conversation) or reply.mode != "reply"):
+            self.chat.ensure_idle(conversation_id)
+        return conversation
+
+    async def _take_turn(
+        self, turn: Turn, conversation: Conversation, model: ChatModel, *, user_message: Message | None = None
+    ) -> ReplyStream | Pending:
+        """Start the turn's reply now, or queue it behind the one being generated."""
+        async with self.turns.lock(conversation.id):
+            if conversation.id in self.in_flight or self.turns.pending(conversation.id):
+                return Pending(user_message, queued=self.turns.push(conversation.id, turn))
+            return await self._begin(turn, conversation, model, user_message) or Pending(user_message)
+
+    async def _begin(
+        self, turn: Turn, conversation: Conversation, model: ChatModel, user_message: Message | None = None
+    ) -> ReplyStream | None:
+        """Choose the turn's speaker and start its reply (the turn lock is held); None if nobody speaks."""
+        history = await self.conversations.path(conversation.id)
+        if turn.kind == "trigger" and turn.character_id is not None:
+            speaker: Character | None = await self.cast.member(conversation, turn.character_id)
+        else:
+            speaker = await self.cast.pick(conversation, history)
+        if speaker is None:
+            return None
         return await self._start(
-            user,
+            turn.user,
             conversation,
             model,
-            [*history, user_message],
+            history,
             mode="reply",
-            parent_id=user_message.id,
+            parent_id=history[-1].id if history else None,
             user_message=user_message,
+            speaker=speaker,
         )
+
+    async def _next_turn(self, conversation_id: str, last: User, *, auto: bool = True) -> None:
+        """A reply finished: start the next waiting turn, or (nothing waiting) let auto-mode go on."""
+        async with self.turns.lock(conversation_id):
+            if conversation_id in self.in_flight or self._closing:
+                return
+            while (turn := self.turns.pop(conversation_id)) is not None:
+                try:
+                    # Whoever queued it must still be in the room (a removed member's turns lapse).
+                    conversation = await self.chat.get_conversation(turn.user, conversation_id, access="member")
+                    if await self._begin(turn, conversation, self.models.default, None) is not None:
+                        return
+                except BostoniaError as exc:
+                    log.info("a queued turn in conversation %s lapsed: %s", conversation_id, exc.message)
+            try:
+                conversation = await self.chat.get_conversation(last, conversation_id, access="member")
+            except BostoniaError:
+                return
+            if auto:
+                self._arm_auto_mode(last, conversation)
+
+    def _arm_auto_mode(self, user: User, conversation: Conversation) -> None:
+        auto = conversation.auto_mode
+        if conversation.is_group and auto.enabled:
+            self.turns.arm(conversation.id, auto.delay_seconds, lambda: self._auto_turn(user, conversation.id))
+
+    async def _auto_turn(self, user: User, conversation_id: str) -> None:
+        """Auto-mode: the next character speaks, unless `max_turns` replies already followed a person's."""
+        try:
+            conversation = await self.chat.get_conversation(user, conversation_id, access="member")
+        except BostoniaError:
+            return
+        if not (conversation.is_group and conversation.auto_mode.enabled):
+            return
+        history = await self.conversations.path(conversation_id)
+        if group.turn_context(history).replies_since_person > conversation.auto_mode.max_turns:
+            return
+        try:
+            await self._take_turn(Turn(user, "auto"), conversation, self.models.default)
+        except BostoniaError as exc:
+            log.info("auto-mode stopped in conversation %s: %s", conversation_id, exc.message)
+
+    def _settings_changed(self, user: User, conversation: Conversation) -> None:
+        """Auto-mode switched on in an idle group starts the characters talking; off stops them."""
+        if not conversation.auto_mode.enabled:
+            self.turns.disarm(conversation.id)
+        elif conversation.id not in self.in_flight and not self.turns.armed(conversation.id):
+            self._arm_auto_mode(user, conversation)
 
     async def regenerate(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
         """A new reply to the same turn: a sibling (swipe) of an assistant message, or a (new) answer to
         a user message. The new one becomes the shown path; the old ones stay as swipes."""
-        target = await self.chat.message(user, conversation_id, message_id)
+        target = await self.chat.message(user, conversation_id, message_id, access="member")
         conversation = await self._idle_conversation(user, conversation_id)
         model = self.models.default
         if target.role == "assistant":
@@ -203,11 +338,19 @@ class ReplyService:
         else:
             raise InvalidInput("only user and assistant messages can be regenerated")
         await self._check_edited(user, conversation, history)
-        return await self._start(user, conversation, model, history, mode="regenerate", parent_id=history[-1].id)
+        # A new swipe of a reply is the same character's; a new answer to a message, the group's pick.
+        speaker = await self.cast.speaker_of(conversation, target) if target.role == "assistant" else None
+        speaker = speaker or await self.cast.pick(conversation, history)
+        speaker = speaker or await self.cast.likely_speaker(conversation, history)
+        async with self.turns.lock(conversation_id):
+            self.chat.ensure_idle(conversation_id)
+            return await self._start(
+                user, conversation, model, history, mode="regenerate", parent_id=history[-1].id, speaker=speaker
+            )
 
     async def continue_reply(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
         """Make the last assistant message longer: the model picks up exactly where it stopped."""
-        target = await self.chat.message(user, conversation_id, message_id)
+        target = await self.chat.message(user, conversation_id, message_id, access="member")
         conversation = await self._idle_conversation(user, conversation_id)
         model = self.models.default
         path = await self.conversations.path(conversation_id)
@@ -216,16 +359,20 @@ class ReplyService:
                 "only the last message of the conversation, a reply, can be continued", code="cannot_continue"
             )
         await self._check_edited(user, conversation, path)
-        return await self._start(
-            user,
-            conversation,
-            model,
-            path,
-            mode="continue",
-            parent_id=target.parent_id,
-            message_id=target.id,
-            prefix=target.content,
-        )
+        speaker = await self.cast.speaker_of(conversation, target)
+        async with self.turns.lock(conversation_id):
+            self.chat.ensure_idle(conversation_id)
+            return await self._start(
+                user,
+                conversation,
+                model,
+                path,
+                mode="continue",
+                parent_id=target.parent_id,
+                message_id=target.id,
+                prefix=target.content,
+                speaker=speaker,
+            )
 
     async def _check_edited(self, user: User, conversation: Conversation, history: list[Message]) -> None:
         """Edited messages reach the model as the user wrote them: they pass the content guard first."""
@@ -235,7 +382,7 @@ class ReplyService:
                 await self.guard.check_input(user, conversation, character, message.content)
 
     async def _idle_conversation(self, user: User, conversation_id: str) -> Conversation:
-        conversation = await self.chat.get_conversation(user, conversation_id)
+        conversation = await self.chat.get_conversation(user, conversation_id, access="member")
         self.chat.ensure_idle(conversation_id)
         return conversation
 
@@ -251,8 +398,10 @@ class ReplyService:
         user_message: Message | None = None,
         message_id: str | None = None,
         prefix: str = "",
+        speaker: Character | None = None,
     ) -> ReplyStream:
         conversation_id = conversation.id
+        speaker = speaker or await self.characters.of_conversation(conversation.character_id)
         reply = ReplyStream(
             conversation_id=conversation_id,
             message_id=message_id or new_id(),
@@ -261,10 +410,11 @@ class ReplyService:
             user_message=user_message,
             prefix=prefix,
             on_event=lambda event: self.hub.publish(conversation_id, event),
+            speaker=Speaker(character_id=speaker.id, name=speaker.name),
         )
         self.in_flight.add(reply)
         reply.started()
-        reply.task = asyncio.create_task(self._generate(reply, user, conversation, model, history))
+        reply.task = asyncio.create_task(self._generate(reply, user, conversation, model, history, speaker))
         return reply
 
     # -- inspecting, following, stopping -------------------------------------------------------------
@@ -277,7 +427,8 @@ class ReplyService:
         return reply
 
     async def cancel(self, user: User, conversation_id: str) -> bool:
-        await self.chat.get_conversation(user, conversation_id)
+        await self.chat.get_conversation(user, conversation_id, access="member")
+        self.turns.disarm(conversation_id)  # stopping a reply stops auto-mode's next one too
         reply = self.in_flight.get(conversation_id)
         if reply is None:
             return False
@@ -293,6 +444,8 @@ class ReplyService:
 
     async def shutdown(self) -> None:
         """Stop every reply in flight; each keeps what it generated so far as a partial message."""
+        self._closing = True  # nothing queued starts any more
+        await self.turns.close()
         await asyncio.gather(*(self._cancel_and_wait(reply) for reply in self.in_flight.all()))
         await asyncio.gather(*self._background, return_exceptions=True)
 
@@ -311,7 +464,8 @@ class ReplyService:
         model = self.models.default
         history = await self.conversations.path(conversation_id)
         extra = ChatMessage("user", self.chat.valid_content(content)) if content and content.strip() else None
-        prompt, _ = await self._prompt(user, conversation, model, history, extra=extra)
+        speaker = await self.cast.likely_speaker(conversation, history)  # a group's pick may roll dice
+        prompt, _ = await self._prompt(user, conversation, model, history, extra=extra, character=speaker)
         return prompt
 
     async def warm(self, user: User, conversation_id: str) -> None:
@@ -320,14 +474,19 @@ class ReplyService:
         if conversation_id in self.in_flight:
             return
         try:
-            conversation = await self.chat.get_conversation(user, conversation_id)
+            conversation = await self.chat.get_conversation(user, conversation_id, access="member")
             model = self.models.default
             history = await self.conversations.path(conversation_id)
-            prompt, params = await self._prompt(user, conversation, model, history)
+            speaker = await self.cast.likely_speaker(conversation, history)  # in a group, who probably speaks next
+            prompt, params = await self._prompt(user, conversation, model, history, character=speaker)
         except BostoniaError:
             return
         request = GenerationRequest(
-            messages=tuple(prompt.messages), params=params, session=conversation_id, prefill_only=True
+            messages=tuple(prompt.messages),
+            params=params,
+            session=session_for(conversation, speaker.id),
+            prefill_only=True,
+            continue_last=prompt.ends_in_reply,
         )
         self.queues.get(model).submit(user.id, request, background=True)
 
@@ -350,38 +509,33 @@ class ReplyService:
         continuing: bool = False,
         character: Character | None = None,
     ) -> tuple[BuiltPrompt, SamplingParams]:
-        """The prompt for the next reply to `history` (+ `extra`, a message not stored yet); pass the
-        conversation's `character` when it is at hand."""
+        """The prompt for the next reply to `history` (+ `extra`, a message not stored yet) by `character`
+        (the conversation's, or in a group the speaker's; pass it when it is at hand)."""
         character = character or await self.characters.of_conversation(conversation.character_id)
-        persona: Persona = await self.personas.for_chat(user, conversation.persona_id)
+        stage = await self.cast.stage(user, conversation, character, history)  # cards, names, stop strings
         params = merged_settings(self.config, character, conversation)
-        params = msgspec.structs.replace(params, stop=(f"\n{persona.name}:", "\nUser:", *params.stop))
+        params = msgspec.structs.replace(params, stop=(*stage.stop, *params.stop))
         injections: list[PromptInjection] = []
+        history = [m for m in history if not m.ooc]  # out-of-character lines never reach the model
         scanned: Sequence[Message | ChatMessage] = [*history, extra] if extra else history
         for injector in self.injectors:
             injections += await injector.injections(user, conversation, character, scanned)
-        last_user = next((m for m in reversed(history[:-1]) if m.role == "user"), None)
-        macros = MacroContext(
-            char=character.name,
-            user=persona.name,
-            seed=conversation.id,
-            last_user_message_at=_parse_time(last_user.created_at) if last_user else None,
-        )
-        chat = [ChatMessage(m.role, m.content) for m in history] + ([extra] if extra else [])
+        chat = stage.history(history) + ([stage.line("user", extra.content, stage.default_person)] if extra else [])
         budget = model.context_size - params.max_tokens - CONTEXT_MARGIN
         prompt = await asyncio.to_thread(
             build_prompt,
-            character,
+            stage.card,
             chat,
-            user_name=persona.name,
+            user_name=stage.macros.user,
             budget=budget,
             count_tokens=self._counter(model),
-            persona=persona,
-            macros=macros,
+            persona=stage.persona,
+            macros=stage.macros,
             injections=injections,
             continuing=continuing,
+            system_macros=stage.system_macros,
         )
-        return prompt, params
+        return (prompt if continuing else stage.finish(prompt, self._counter(model))), params
 
     async def _reply_stored(
         self, user: User, conversation: Conversation, history: list[Message], message: Message
@@ -394,11 +548,16 @@ class ReplyService:
                     log.exception("after-reply step of %s failed", type(injector).__name__)
 
     async def _generate(
-        self, reply: ReplyStream, user: User, conversation: Conversation, model: ChatModel, history: list[Message]
+        self,
+        reply: ReplyStream,
+        user: User,
+        conversation: Conversation,
+        model: ChatModel,
+        history: list[Message],
+        character: Character,  # the speaker
     ) -> None:
         continuing = reply.mode == "continue"
         try:
-            character = await self.characters.of_conversation(conversation.character_id)
             prompt, params = await self._prompt(
                 user, conversation, model, history, continuing=continuing, character=character
             )
@@ -407,7 +566,10 @@ class ReplyService:
             empty = withdrawn = 0
             for attempt in range(EMPTY_REPLY_RETRIES + MODERATION_RETRIES + 1):
                 request = GenerationRequest(
-                    messages=tuple(prompt.messages), params=params, session=conversation.id, continue_last=continuing
+                    messages=tuple(prompt.messages),
+                    params=params,
+                    session=session_for(conversation, character.id),
+                    continue_last=continuing or prompt.ends_in_reply,
                 )
                 watch = self.guard.watch_reply(user, conversation, character, reply.message_id, attempt)
                 job = queue.submit(user.id, request)
@@ -473,6 +635,8 @@ class ReplyService:
                     tokens_used=await asyncio.to_thread(model.count_tokens, content),
                     status=status,
                     is_regeneration=reply.mode == "regenerate",
+                    speaker=reply.speaker,
+                    chain=reply.mode == "reply" and takes_turns(conversation),  # after what others said meanwhile
                 )
             # Before `complete`: whoever waits for the reply then also sees the state it leaves (lore timers).
             await self._reply_stored(user, conversation, history, message)
@@ -488,3 +652,7 @@ class ReplyService:
             reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
         finally:
             self.in_flight.finished(reply)
+            if takes_turns(conversation) and not self._closing:
+                # Queued turns go on even after a stop or a failure; auto-mode only after a stored reply.
+                auto = reply.message is not None and not reply.cancelled
+                self._in_background(self._next_turn(reply.conversation_id, user, auto=auto))
