@@ -59,11 +59,10 @@ class PresenceTracker:
         now = self.clock()
         for conversation_id, people in list(self._rooms.items()):
             for user_id, connections in list(people.items()):
-                was_present = bool(self._live(connections, now))
                 stale = [c for c, seen in connections.items() if now - seen > self.timeout]
                 for connection_id in stale:
                     del connections[connection_id]
-                if stale and was_present and not connections:
+                if stale and not connections:  # their last connection went silent: they left
                     left.append((conversation_id, user_id))
                 self._forget_empty(conversation_id, user_id)
         return left
