@@ -261,7 +261,9 @@ def test_a_one_to_one_chat_is_prompted_as_before() -> None:
 
 
 def test_group_macros() -> None:
-    ctx = MacroContext(char="Ann", user="Rin", group="Ann, Bo and Cy", group_not_muted="Ann and Bo", not_char="Bo and Rin")
+    ctx = MacroContext(
+        char="Ann", user="Rin", group="Ann, Bo and Cy", group_not_muted="Ann and Bo", not_char="Bo and Rin"
+    )
     assert expand_with("{{group}}|{{groupNotMuted}}|{{notChar}}", ctx) == "Ann, Bo and Cy|Ann and Bo|Bo and Rin"
     assert expand_with("{{group}}|{{notChar}}", MacroContext(char="Ann", user="Rin")) == "Ann|Rin"  # outside a group
     assert names_list(["A"]) == "A" and names_list(["A", "B"]) == "A and B"

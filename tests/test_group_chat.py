@@ -53,23 +53,36 @@ def test_a_group_chat_has_its_cast_and_each_member_greets(client: TestClient[Any
     assert both.status_code == 422
     missing = client.post(API, json={"character_ids": [juniper, "nope"]}, headers=bearer(alice))
     assert missing.status_code == 404
-    assert client.post(API, json={"character_ids": [juniper, alder], "strategy": "loud"}, headers=bearer(alice)).status_code == 400
+    assert (
+        client.post(
+            API, json={"character_ids": [juniper, alder], "strategy": "loud"}, headers=bearer(alice)
+        ).status_code
+        == 400
+    )
 
 
 def test_the_cast_changes_mid_chat_with_a_system_note(client: TestClient[Any], alice: dict[str, Any]) -> None:
     juniper, alder, mira = ids(client, JUNIPER, ALDER, MIRA)
     cid = group(client, alice, JUNIPER, ALDER)["id"]
-    cast = [{"character_id": alder, "muted": True}, {"character_id": juniper, "talkativeness": 0.1},
-            {"character_id": mira}]
-    changed = client.patch(f"{API}/{cid}", json={"members": cast, "auto_mode": {"enabled": False, "max_turns": 5}},
-                           headers=bearer(alice))
+    cast = [
+        {"character_id": alder, "muted": True},
+        {"character_id": juniper, "talkativeness": 0.1},
+        {"character_id": mira},
+    ]
+    changed = client.patch(
+        f"{API}/{cid}", json={"members": cast, "auto_mode": {"enabled": False, "max_turns": 5}}, headers=bearer(alice)
+    )
     assert changed.status_code == 200, changed.text
     body = changed.json()
     assert [(m["character_id"], m["muted"], m["talkativeness"]) for m in body["members"]] == [
-        (alder, True, 0.7), (juniper, False, 0.1), (mira, False, 0.6)]
+        (alder, True, 0.7),
+        (juniper, False, 0.1),
+        (mira, False, 0.6),
+    ]
     assert body["auto_mode"]["max_turns"] == 5 and body["character_id"] == alder
-    client.patch(f"{API}/{cid}", json={"members": [{"character_id": mira}, {"character_id": juniper}]},
-                 headers=bearer(alice))
+    client.patch(
+        f"{API}/{cid}", json={"members": [{"character_id": mira}, {"character_id": juniper}]}, headers=bearer(alice)
+    )
     notes = [m["content"] for m in messages(client, alice, cid) if m["role"] == "system"]
     assert notes == [f"{MIRA} joined the chat.", f"{ALDER} left the chat."]
     twice = client.patch(f"{API}/{cid}", json={"members": [{"character_id": mira}] * 2}, headers=bearer(alice))
@@ -111,7 +124,9 @@ def test_join_mode_prompts_every_speaker_on_one_session(
 def test_sse_stream_events_carry_the_speaker(client: TestClient[Any], alice: dict[str, Any]) -> None:
     alder = ids(client, ALDER)[0]
     cid = group(client, alice, JUNIPER, ALDER)["id"]
-    with client.stream("POST", f"{API}/{cid}/messages", json={"content": "Alder?"}, headers={**bearer(alice), **SSE}) as r:
+    with client.stream(
+        "POST", f"{API}/{cid}/messages", json={"content": "Alder?"}, headers={**bearer(alice), **SSE}
+    ) as r:
         frames = list(parse_sse(r.iter_lines()))
     start = next(data for name, data in frames if name == "message:stream:start")
     assert start["character_id"] == alder and start["speaker_name"] == ALDER
@@ -133,8 +148,11 @@ def test_trigger_manual_mode_and_slash_trigger(
     assert slash.status_code == 201 and slash.json()["assistant_message"]["character_id"] == juniper
     assert len(messages(client, alice, cid)) == before + 1  # the command itself is not stored
     # Muted members still speak when asked; strangers to the cast do not.
-    client.patch(f"{API}/{cid}", json={"members": [{"character_id": juniper, "muted": True}, {"character_id": alder}]},
-                 headers=bearer(alice))
+    client.patch(
+        f"{API}/{cid}",
+        json={"members": [{"character_id": juniper, "muted": True}, {"character_id": alder}]},
+        headers=bearer(alice),
+    )
     forced = client.post(f"{API}/{cid}/trigger", json={"character_id": juniper}, headers=bearer(alice))
     assert forced.json()["assistant_message"]["character_id"] == juniper
     mira = ids(client, MIRA)[0]
@@ -187,7 +205,11 @@ def test_branch_export_and_import_keep_the_speakers(client: TestClient[Any], ali
     lines = [json.loads(line) for line in jsonl.splitlines()]
     assert lines[0]["character_name"] == "The study"
     assert [(line["name"], line["is_user"]) for line in lines[1:]] == [
-        (JUNIPER, False), (ALDER, False), ("Alice", True), (ALDER, False)]
+        (JUNIPER, False),
+        (ALDER, False),
+        ("Alice", True),
+        (ALDER, False),
+    ]
     text = client.get(f"{API}/{cid}/export?format=txt", headers=bearer(alice)).text
     assert f"{JUNIPER}: " in text and f"{ALDER}: " in text
 
@@ -204,9 +226,22 @@ def test_branch_export_and_import_keep_the_speakers(client: TestClient[Any], ali
     assert [m["character_id"] for m in whole["messages"]] == [juniper, alder, None, alder]
 
 
-def test_lore_comes_from_every_members_book(client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel) -> None:
-    book = {"name": "", "extensions": {}, "entries": [{"keys": ["lighthouse"], "content": "The lighthouse is haunted.",
-                                                       "extensions": {}, "enabled": True, "insertion_order": 1}]}
+def test_lore_comes_from_every_members_book(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
+    book = {
+        "name": "",
+        "extensions": {},
+        "entries": [
+            {
+                "keys": ["lighthouse"],
+                "content": "The lighthouse is haunted.",
+                "extensions": {},
+                "enabled": True,
+                "insertion_order": 1,
+            }
+        ],
+    }
     keeper = client.post("/api/v1/characters", json={"name": "Keeper", "character_book": book}, headers=bearer(alice))
     assert keeper.status_code == 201, keeper.text
     juniper = ids(client, JUNIPER)[0]

@@ -145,7 +145,12 @@ def test_members_take_part_the_owner_manages(
     assert live.post(f"{API}/{cid}/messages/{reply['id']}/regenerate", headers=bearer(guest)).status_code == 201
     assert asks.users[-1] == guest["user"]["id"]
     own = mine["user_message"]["id"]
-    assert live.patch(f"{API}/{cid}/messages/{own}", json={"content": "Juniper, hello!"}, headers=bearer(guest)).status_code == 200
+    assert (
+        live.patch(
+            f"{API}/{cid}/messages/{own}", json={"content": "Juniper, hello!"}, headers=bearer(guest)
+        ).status_code
+        == 200
+    )
     others = theirs["user_message"]["id"]
     assert live.patch(f"{API}/{cid}/messages/{others}", json={"content": "x"}, headers=bearer(guest)).status_code == 404
     for method, path, body in (
@@ -160,14 +165,19 @@ def test_members_take_part_the_owner_manages(
         assert refused.status_code == 404, (method, path, refused.status_code)
     assert live.get(f"{API}/{cid}", headers=bearer(owner)).json()["title"] != "mine now"
     # Each person speaks as their own persona; the prompt names everyone.
-    persona = live.post("/api/v1/personas", json={"name": "Captain Gus", "description": "a sailor"}, headers=bearer(guest))
+    persona = live.post(
+        "/api/v1/personas", json={"name": "Captain Gus", "description": "a sailor"}, headers=bearer(guest)
+    )
     changed = live.patch(
         f"{API}/{cid}/people/{guest['user']['id']}", json={"persona_id": persona.json()["id"]}, headers=bearer(guest)
     )
     assert [p["persona_name"] for p in changed.json()["items"]] == ["Olive", "Captain Gus"]
-    assert live.patch(
-        f"{API}/{cid}/people/{owner['user']['id']}", json={"persona_id": ""}, headers=bearer(guest)
-    ).status_code == 403
+    assert (
+        live.patch(
+            f"{API}/{cid}/people/{owner['user']['id']}", json={"persona_id": ""}, headers=bearer(guest)
+        ).status_code
+        == 403
+    )
     said = live.post(f"{API}/{cid}/messages", json={"content": "Ahoy"}, headers=bearer(guest)).json()["user_message"]
     assert said["speaker_name"] == "Captain Gus"
 
@@ -223,7 +233,12 @@ def test_both_sockets_stream_the_same_reply_and_see_presence_and_typing(
             both = second.until("conversation:joined")[-1]["data"]["present"]
             assert [p["name"] for p in both] == ["Olive", "Gus"]
             arrived = first.until("presence")[-1]["data"]
-            assert arrived == {"conversation_id": cid, "user_id": guest["user"]["id"], "name": "Gus", "status": "online"}
+            assert arrived == {
+                "conversation_id": cid,
+                "user_id": guest["user"]["id"],
+                "name": "Gus",
+                "status": "online",
+            }
             second.send("typing:start", {"conversation_id": cid})
             typing = first.until("typing:start")[-1]["data"]
             assert typing == {"conversation_id": cid, "user_id": guest["user"]["id"], "name": "Gus"}
@@ -290,4 +305,3 @@ def test_presence_times_out_without_a_sign_of_life(
         assert offline == [{"conversation_id": cid, "user_id": guest["user"]["id"], "name": "Gus", "status": "offline"}]
         people = live.get(f"{API}/{cid}/people", headers=bearer(owner)).json()["items"]
         assert [(p["display_name"], p["online"]) for p in people] == [("Olive", True), ("Gus", False)]
-

@@ -102,9 +102,11 @@ class CastService:
         if changes.members is not None:
             await self._set_cast(user, conversation, changes.members)
         if group_changes or (changes.members is not None and not conversation.is_group):
-            current = GroupSettings(
-                **{name: getattr(conversation, name) for name in GROUP_FIELDS}
-            ) if conversation.is_group else GroupSettings()
+            current = (
+                GroupSettings(**{name: getattr(conversation, name) for name in GROUP_FIELDS})
+                if conversation.is_group
+                else GroupSettings()
+            )
             await self.rooms.set_group(conversation_id, msgspec.structs.replace(current, **group_changes))
         base = msgspec.structs.replace(changes, members=None, **dict.fromkeys(GROUP_FIELDS))
         updated = await self.chat.update_conversation(user, conversation_id, base)

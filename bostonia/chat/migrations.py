@@ -57,17 +57,20 @@ def m003_group_chats_and_rooms(db: sqlite_utils.Database) -> None:
         alter table messages add column user_id text references users(id) on delete set null;
         alter table messages add column speaker_name text;
         alter table messages add column ooc integer not null default 0 check (ooc in (0, 1));
-        update messages set character_id = (select c.character_id from conversations c where c.id = messages.conversation_id)
-            where role = 'assistant';
-        update messages set user_id = (select c.user_id from conversations c where c.id = messages.conversation_id)
-            where role = 'user';
+        update messages set character_id = (
+            select c.character_id from conversations c where c.id = messages.conversation_id
+        ) where role = 'assistant';
+        update messages set user_id = (
+            select c.user_id from conversations c where c.id = messages.conversation_id
+        ) where role = 'user';
         -- For the foreign keys' `set null` when a character or an account is deleted.
         create index idx_messages_character on messages(character_id);
         create index idx_messages_user on messages(user_id);
 
         -- A group chat's settings (who speaks next, how cards are put into the prompt, auto-mode); the
         -- column stays null for a conversation with one character.
-        alter table conversations add column group_settings text check (group_settings is null or json_valid(group_settings));
+        alter table conversations add column group_settings text
+            check (group_settings is null or json_valid(group_settings));
 
         -- The characters of a group chat, in list order. A one-character conversation has no rows (its
         -- character is conversations.character_id, which in a group is the first member).

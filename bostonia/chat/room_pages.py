@@ -117,7 +117,12 @@ class RoomPages(Controller):
 
     @post("/chats/{conversation_id:str}/invites")
     async def invite(
-        self, conversation_id: FromPath[str], data: Form, user: CurrentUser, rooms: Rooms, request: Request[Any, Any, Any]
+        self,
+        conversation_id: FromPath[str],
+        data: Form,
+        user: CurrentUser,
+        rooms: Rooms,
+        request: Request[Any, Any, Any],
     ) -> Template:
         email = (data.get("email") or "").strip() or None
         created = await rooms.invite(user, conversation_id, InviteRequest(email=email), str(request.base_url))

@@ -13,8 +13,8 @@ from bostonia.chat.schemas import (
     InviteCreated,
     InviteList,
     InviteRequest,
-    PeopleList,
     PendingInviteList,
+    PeopleList,
     PersonChange,
     RoomJoined,
 )

@@ -13,7 +13,9 @@ from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, to_json, utcnow
 
 
-def insert_cast(conn: sqlite3.Connection, conversation_id: str, character_ids: Sequence[str], group: GroupSettings) -> None:
+def insert_cast(
+    conn: sqlite3.Connection, conversation_id: str, character_ids: Sequence[str], group: GroupSettings
+) -> None:
     """Make a conversation a group chat with these characters, in this order (in its transaction)."""
     now = utcnow()
     conn.executemany(
@@ -29,13 +31,15 @@ def insert_cast(conn: sqlite3.Connection, conversation_id: str, character_ids: S
 def copy_cast(conn: sqlite3.Connection, source_id: str, target_id: str) -> None:
     """A branch of a group chat is a group chat with the same cast and settings."""
     conn.execute(
-        """insert into conversation_characters (conversation_id, character_id, position, is_muted, talkativeness, added_at)
+        """insert into conversation_characters
+             (conversation_id, character_id, position, is_muted, talkativeness, added_at)
            select ?, character_id, position, is_muted, talkativeness, added_at from conversation_characters
            where conversation_id = ?""",
         (target_id, source_id),
     )
     conn.execute(
-        "update conversations set group_settings = (select group_settings from conversations where id = ?) where id = ?",
+        "update conversations set group_settings = (select group_settings from conversations where id = ?)"
+        " where id = ?",
         (source_id, target_id),
     )
 

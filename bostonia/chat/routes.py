@@ -16,6 +16,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from bostonia.chat import events
 from bostonia.chat.deps import Cast, Chat, Replies
 from bostonia.chat.events import ChatEvent, StreamStart
+from bostonia.chat.replies import Pending
 from bostonia.chat.schemas import (
     BranchRequest,
     Conversation,
@@ -31,7 +32,6 @@ from bostonia.chat.schemas import (
     Trigger,
     UpdateConversation,
 )
-from bostonia.chat.replies import Pending
 from bostonia.chat.streams import ReplyStream
 from bostonia.db.values import to_json
 from bostonia.errors import PayloadTooLarge

@@ -95,7 +95,11 @@ class ChatService:
             raise NotFound("conversation not found")
         if conversation.user_id == user.id:
             return conversation
-        if access in ("read", "member") and self.rooms is not None and await self.rooms.is_member(conversation.id, user.id):
+        if (
+            access in ("read", "member")
+            and self.rooms is not None
+            and await self.rooms.is_member(conversation.id, user.id)
+        ):
             return conversation
         if self.access is None or not await self.access.allows(
             user, owner_id=conversation.user_id, conversation_id=conversation.id, access=access
@@ -191,7 +195,9 @@ class ChatService:
     async def swipe(
         self, user: User, conversation_id: str, message_id: str, direction: Literal["left", "right"]
     ) -> PathChange:
-        siblings = await self.conversations.siblings(await self.message(user, conversation_id, message_id, access="member"))
+        siblings = await self.conversations.siblings(
+            await self.message(user, conversation_id, message_id, access="member")
+        )
         index = next(i for i, sibling in enumerate(siblings) if sibling.id == message_id)
         target = index - 1 if direction == "left" else index + 1
         if not 0 <= target < len(siblings):

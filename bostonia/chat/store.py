@@ -23,7 +23,8 @@ from bostonia.db.values import from_json, new_id, to_json, utcnow
 CONVERSATION_SELECT = """
     select v.*, c.name as character_name, json_extract(c.extensions, '$.talkativeness') as character_talkativeness,
       (select json_group_array(json_object('character_id', m.character_id, 'name', mc.name, 'position', m.position,
-              'muted', m.is_muted, 'talkativeness', coalesce(m.talkativeness, json_extract(mc.extensions, '$.talkativeness'))))
+              'muted', m.is_muted,
+              'talkativeness', coalesce(m.talkativeness, json_extract(mc.extensions, '$.talkativeness'))))
          from conversation_characters m join characters mc on mc.id = m.character_id
         where m.conversation_id = v.id) as cast_json,
       1 + (select count(*) from conversation_people p where p.conversation_id = v.id) as people_count

@@ -1,10 +1,10 @@
 """Conversation files: SillyTavern chat JSONL, plain text, and Bostonia JSON (the whole tree).
 
 Export writes the active path (SillyTavern keeps one line per turn, alternatives as `swipes`); the
-Bostonia format keeps every branch. In a group chat (or a shared room) each line's `name` is its
-speaker's, and importing a group chat gives each line to the member of that name. Import reads both into a new conversation. Whatever a SillyTavern
-line carries that Bostonia does not model is kept in the message's metadata and written back on
-export, so a round trip loses nothing.
+Bostonia format keeps every branch. Import reads both into a new conversation. In a group chat (or a
+shared room) each line's `name` is its speaker's, and importing a group chat gives each reply to the
+member of that name. Whatever a SillyTavern line carries that Bostonia does not model is kept in the
+message's metadata and written back on export, so a round trip loses nothing.
 """
 
 from __future__ import annotations

@@ -31,9 +31,7 @@ class ImageFacts(NamedTuple):
     thumbnail: str  # a small PNG as a data: URL, for the admin queue
 
 
-def inspect_image(
-    data: bytes, *, max_bytes: int, max_pixels: int, min_side: int = MIN_SIDE
-) -> tuple[ImageFacts, Any]:
+def inspect_image(data: bytes, *, max_bytes: int, max_pixels: int, min_side: int = MIN_SIDE) -> tuple[ImageFacts, Any]:
     """Validate an upload; returns its facts and the decoded RGB picture. Raises naming the problem."""
     from PIL import Image
 
