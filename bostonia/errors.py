@@ -29,6 +29,12 @@ class InvalidInput(BostoniaError):
     code = "invalid_input"
 
 
+class BadRequest(BostoniaError):
+    """A request that cannot be read at all (an unsigned webhook), as opposed to invalid values (422)."""
+
+    code = "bad_request"
+
+
 class NotAuthenticated(BostoniaError):
     code = "not_authenticated"
 
@@ -55,6 +61,16 @@ class RateLimited(BostoniaError):
     def __init__(self, message: str, *, retry_after: int, details: Any = None, code: str | None = None) -> None:
         super().__init__(message, details=details, code=code)
         self.retry_after = retry_after
+
+
+class PaymentRequired(BostoniaError):
+    """The action costs credits (or a plan) the account does not have."""
+
+    code = "payment_required"
+
+
+class InsufficientCredits(PaymentRequired):
+    code = "insufficient_credits"
 
 
 class Unavailable(BostoniaError):

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     import typer
     from sqlite_utils import Migrations
 
+    from bostonia.billing.providers import PaymentProvider
     from bostonia.chat.replies import PromptInjector
     from bostonia.llm.base import ChatModel
     from bostonia.moderation.moderator import Moderator
@@ -113,6 +114,19 @@ def register_moderators(register: Callable[[Moderator], None], settings: Setting
     text (chat messages, replies as they stream, `POST /api/v1/moderate/text`) on the moderation worker
     thread, so it may block briefly — a cloud moderation API plugin should keep a tight timeout. Its scores
     are combined with the built-in signals by taking the highest.
+    """
+
+
+@hookspec
+def register_payment_providers(register: Callable[[PaymentProvider], None], settings: Settings) -> None:
+    """Register payment providers by calling `register(provider)` once per provider.
+
+    A `PaymentProvider` has a `name` and turns Bostonia's requests into calls to its service: checkouts for
+    a tier or a credit pack, cancelling a subscription, a customer-portal link, a payout account link and
+    payouts to creators, and `parse_webhook(payload, headers)`, which verifies a webhook's signature and
+    translates it into a `PaymentEvent`. Bostonia applies events itself (idempotently, with their ledger
+    rows); `[billing] payment_provider` picks one when several are registered. The bostonia-stripe plugin
+    is the worked example.
     """
 
 

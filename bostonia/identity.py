@@ -35,6 +35,7 @@ class User(msgspec.Struct, kw_only=True):
     content_tier: ContentTier
     created_at: str
     theme: Theme = "system"  # from the preferences: every page needs it for <html data-theme>
+    language: str = "en"  # from the preferences: the pages' language
 
     @property
     def is_admin(self) -> bool:

@@ -20,6 +20,7 @@ from litestar.utils.scope.state import ScopeState
 from sqlite_utils import Migrations
 
 from bostonia.auth.pages import safe_next, signed_in_redirect
+from bostonia.billing.providers import CheckoutCustomer, CheckoutSession, PaymentEvent, PaymentProvider, PayoutOrder
 from bostonia.chat.replies import PromptInjector
 from bostonia.commands.common import run_with_services
 from bostonia.config import Settings
@@ -55,6 +56,8 @@ __all__ = [
     "BostoniaError",
     "ChatMessage",
     "ChatModel",
+    "CheckoutCustomer",
+    "CheckoutSession",
     "Config",
     "ConfigError",
     "Conflict",
@@ -69,6 +72,9 @@ __all__ = [
     "Moderator",
     "NotAuthenticated",
     "NotFound",
+    "PaymentEvent",
+    "PaymentProvider",
+    "PayoutOrder",
     "PermissionDenied",
     "PluginServices",
     "PromptInjection",

@@ -443,6 +443,59 @@ PERSONA_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/personas/{persona_id:str}/delete"): C(owner_only(303), "/personas/{persona}/delete", form={}),
 }
 
+MEMORY = "/api/v1/memory/{conversation}"
+# Memory (issue 10): a conversation's memory is the conversation's — read like it, changed by its owner only.
+FACT = "/api/v1/memory/{conversation}/facts/{fact}"
+MEMORY_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/memory/{conversation_id:str}"): C(owner_only(text=READ), MEMORY),
+    ("GET", "/api/v1/memory/{conversation_id:str}/search"): C(owner_only(text=READ), f"{MEMORY}/search?q=hello&k=5"),
+    ("GET", "/api/v1/memory/{conversation_id:str}/status"): C(owner_only(text=READ), f"{MEMORY}/status"),
+    ("GET", "/api/v1/memory/{conversation_id:str}/relationships"): C(owner_only(text=READ), f"{MEMORY}/relationships"),
+    ("GET", "/api/v1/memory/{conversation_id:str}/summary"): C(owner_only(text=READ), f"{MEMORY}/summary"),
+    ("POST", "/api/v1/memory/{conversation_id:str}/facts"): C(
+        owner_only(201), f"{MEMORY}/facts", json={"content": "a new fact"}
+    ),
+    ("PATCH", "/api/v1/memory/{conversation_id:str}/facts/{memory_id:str}"): C(
+        owner_only(), FACT, json={"content": "changed"}
+    ),
+    ("DELETE", "/api/v1/memory/{conversation_id:str}/facts/{memory_id:str}"): C(owner_only(204), FACT),
+    ("POST", "/api/v1/memory/extract"): C(
+        owner_only(202, text="the conversation's owner only (404 for others, admins included)"),
+        "/api/v1/memory/extract",
+        json={"conversation_id": "{conversation}"},
+    ),
+    ("GET", "/api/v1/memory/extract/{job_id:str}"): C(
+        owner_only(text=READ + "; the job's conversation decides"), "/api/v1/memory/extract/{extraction}"
+    ),
+    ("POST", "/api/v1/knowledge"): C(
+        owner_only(201, text="the owner of the chat (or persona; a character: anyone who may see it) it attaches to"),
+        "/api/v1/knowledge",
+        form={"scope": "conversation", "scope_id": "{conversation}"},
+        files={"file": ("notes.md", b"# Notes\n\nThe owner's notes.", "text/markdown")},
+    ),
+    ("GET", "/api/v1/knowledge"): C(
+        owner_only(text="the caller's own files on an object they own or may see (404 otherwise)"),
+        "/api/v1/knowledge?scope=conversation&scope_id={conversation}",
+    ),
+    ("DELETE", "/api/v1/knowledge/{file_id:str}"): C(owner_only(204), "/api/v1/knowledge/{knowledge}"),
+    ("GET", "/chats/{conversation_id:str}/memory"): C(owner_only(text=READ), f"{PAGE}/memory", headers=HTMX),
+    ("POST", "/chats/{conversation_id:str}/memory/facts"): C(
+        owner_only(), f"{PAGE}/memory/facts", form={"content": "a fact"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/remember/{message_id:str}"): C(
+        owner_only(), f"{PAGE}/memory/remember/{{reply}}", form={}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/edit"): C(
+        owner_only(), f"{PAGE}/memory/facts/{{fact}}/edit", form={"content": "changed"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/pin"): C(
+        owner_only(), f"{PAGE}/memory/facts/{{fact}}/pin", form={"pinned": "false"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/memory/facts/{memory_id:str}/delete"): C(
+        owner_only(), f"{PAGE}/memory/facts/{{fact}}/delete", form={}, headers=HTMX
+    ),
+}
+
 EDITABLE = "the creator (admins: public and bundled ones; private: 404)"
 VOICE_OF = "/api/v1/voice/characters/{private_character}"
 PICKER = "/voice/characters/{private_character}/picker"
@@ -529,6 +582,112 @@ MODERATION_RULES: dict[tuple[str, str], Case] = {
     ("GET", "/warnings"): C(signed_in(text="signed in; the caller's own warnings"), "/warnings"),
 }
 
+NO_PROVIDER = "signed in (401 otherwise); 404 `payments_disabled` on a server without a payment provider"
+OWN = "signed in (401 otherwise); the caller's own creator data only, never another's"
+UNKNOWN = "the creator only; anyone else, admins included, gets 404 (here an unknown id: 404 for all)"
+UNKNOWN_PAYOUT = "admins only (403 for users, 401 anonymous); an unknown payout is 404"
+# Money, creators and analytics (issue 12). The matrix app has no payment provider (a free community).
+MONEY_RULES: dict[tuple[str, str], Case] = {
+    ("GET", "/api/v1/payments/plans"): C(
+        anyone(text="anyone: the plans and credit packs on offer"), "/api/v1/payments/plans"
+    ),
+    ("GET", "/api/v1/payments/subscription"): C(signed_in(), "/api/v1/payments/subscription"),
+    ("POST", "/api/v1/payments/subscribe"): C(
+        signed_in(404, text=NO_PROVIDER), "/api/v1/payments/subscribe", json={"tier": "plus"}
+    ),
+    ("POST", "/api/v1/payments/cancel"): C(signed_in(404, text=NO_PROVIDER), "/api/v1/payments/cancel"),
+    ("POST", "/api/v1/payments/credits"): C(
+        signed_in(404, text=NO_PROVIDER), "/api/v1/payments/credits", json={"pack": "small"}
+    ),
+    ("POST", "/api/v1/payments/portal"): C(signed_in(404, text=NO_PROVIDER), "/api/v1/payments/portal"),
+    ("GET", "/api/v1/payments/history"): C(signed_in(text=OWN.replace("creator ", "")), "/api/v1/payments/history"),
+    ("POST", "/api/v1/payments/webhook"): C(
+        anyone(404, text="the payment provider, proven by its signature (400 otherwise); 404 without a provider"),
+        "/api/v1/payments/webhook",
+        json={"id": "evt_x", "type": "invoice.paid"},
+    ),
+    ("GET", "/api/v1/credits"): C(signed_in(), "/api/v1/credits"),
+    ("GET", "/api/v1/credits/ledger"): C(signed_in(), "/api/v1/credits/ledger"),
+    ("GET", "/api/v1/creator/profile"): C(signed_in(text=OWN), "/api/v1/creator/profile"),
+    ("PATCH", "/api/v1/creator/profile"): C(signed_in(text=OWN), "/api/v1/creator/profile", json={"bio": "mine"}),
+    ("GET", "/api/v1/creator/analytics"): C(signed_in(text=OWN), "/api/v1/creator/analytics"),
+    ("GET", "/api/v1/creator/characters"): C(signed_in(text=OWN), "/api/v1/creator/characters"),
+    ("GET", "/api/v1/creator/earnings"): C(signed_in(text=OWN), "/api/v1/creator/earnings"),
+    ("POST", "/api/v1/creator/payout"): C(
+        signed_in(422, text=OWN + "; 422 when less than the minimum is pending"), "/api/v1/creator/payout"
+    ),
+    ("POST", "/api/v1/creator/payout-account"): C(signed_in(404, text=NO_PROVIDER), "/api/v1/creator/payout-account"),
+    ("GET", "/api/v1/creator/experiments"): C(signed_in(text=OWN), "/api/v1/creator/experiments"),
+    ("POST", "/api/v1/creator/experiments"): C(
+        Rule(
+            "the character's creator only (404 for anyone else, admins included); 422 for a one-greeting card",
+            401,
+            404,
+            422,
+            404,
+        ),
+        "/api/v1/creator/experiments",
+        json={"character_id": "{private_character}", "greeting_a": 0, "greeting_b": 1},
+    ),
+    ("GET", "/api/v1/creator/experiments/{experiment_id:str}"): C(
+        Rule(UNKNOWN, 401, 404, 404, 404), "/api/v1/creator/experiments/00000000-0000-0000-0000-000000000000"
+    ),
+    ("POST", "/api/v1/creator/experiments/{experiment_id:str}/stop"): C(
+        Rule(UNKNOWN, 401, 404, 404, 404), "/api/v1/creator/experiments/00000000-0000-0000-0000-000000000000/stop"
+    ),
+    ("POST", "/api/v1/characters/{character_id:str}/unlock"): C(
+        Rule("who may see the character (404 otherwise); its creator gets 422 (theirs already)", 401, 404, 422, 404),
+        "/api/v1/characters/{private_character}/unlock",
+    ),
+    ("POST", "/api/v1/characters/{character_id:str}/tip"): C(
+        Rule("who may see the character (404 otherwise); nobody tips themselves (422)", 401, 404, 422, 404),
+        "/api/v1/characters/{private_character}/tip",
+        json={"credits": 5},
+    ),
+    ("GET", "/api/v1/creators/{creator_id:str}"): C(
+        Rule("anyone, for a creator with characters they may see (404 otherwise)", 404, 404, 200, 404),
+        "/api/v1/creators/{owner_id}",
+    ),
+    ("GET", "/api/v1/admin/payouts"): C(admins(), "/api/v1/admin/payouts"),
+    ("POST", "/api/v1/admin/payouts/{payout_id:str}/{action:str}"): C(
+        Rule(UNKNOWN_PAYOUT, 401, 403, 403, 404), "/api/v1/admin/payouts/00000000-0000-0000-0000-000000000000/approve"
+    ),
+    ("GET", "/api/v1/admin/dashboard"): C(admins(), "/api/v1/admin/dashboard"),
+    # -- pages ---------------------------------------------------------------------------------------------
+    ("GET", "/billing"): C(signed_in(), "/billing"),
+    ("POST", "/billing/{action:str}"): C(signed_in(404, text=NO_PROVIDER), "/billing/subscribe", form={"tier": "plus"}),
+    ("GET", "/studio"): C(signed_in(text=OWN), "/studio"),
+    ("GET", "/studio/analytics"): C(signed_in(text=OWN), "/studio/analytics"),
+    ("GET", "/studio/earnings"): C(signed_in(text=OWN), "/studio/earnings"),
+    ("POST", "/studio/payout"): C(signed_in(422, text=OWN), "/studio/payout", form={"amount": ""}),
+    ("POST", "/studio/payout-account"): C(signed_in(404, text=NO_PROVIDER), "/studio/payout-account", form={}),
+    ("GET", "/studio/experiments"): C(signed_in(text=OWN), "/studio/experiments"),
+    ("POST", "/studio/experiments"): C(
+        Rule("the character's creator only (404 for anyone else); 422 for a one-greeting card", 401, 404, 422, 404),
+        "/studio/experiments",
+        form={"character_id": "{private_character}", "greeting_a": "0", "greeting_b": "1"},
+    ),
+    ("POST", "/studio/experiments/{experiment_id:str}/stop"): C(
+        Rule(UNKNOWN, 401, 404, 404, 404), "/studio/experiments/00000000-0000-0000-0000-000000000000/stop", form={}
+    ),
+    ("GET", "/studio/profile"): C(signed_in(text=OWN), "/studio/profile"),
+    ("POST", "/studio/profile"): C(signed_in(303, text=OWN), "/studio/profile", form={"display_name": "Me"}),
+    ("GET", "/creators/{creator_id:str}"): C(
+        Rule("anyone, for a creator with characters they may see (404 otherwise)", 404, 404, 200, 404),
+        "/creators/{owner_id}",
+    ),
+    ("POST", "/characters/{character_id:str}/unlock"): C(
+        Rule("who may see the character (404 otherwise); its creator gets 422", 401, 404, 422, 404),
+        "/characters/{private_character}/unlock",
+        form={},
+    ),
+    ("GET", "/admin"): C(admins(), "/admin"),
+    ("GET", "/admin/payouts"): C(admins(), "/admin/payouts"),
+    ("POST", "/admin/payouts/{payout_id:str}/{action:str}"): C(
+        Rule(UNKNOWN_PAYOUT, 401, 403, 403, 404), "/admin/payouts/00000000-0000-0000-0000-000000000000/approve", form={}
+    ),
+}
+
 ACCESS_RULES: dict[tuple[str, str], Case] = {
     # -- operations and static files ---------------------------------------------------------------
     ("GET", "/health"): C(anyone(), "/health"),
@@ -573,6 +732,45 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
         anyone(200, "anyone holding a valid reset token"),
         "/api/v1/auth/reset-password",
         json={"token": "{fresh_reset}", "password": PASSWORD},
+    ),
+    # -- the installable app and search engines -------------------------------------------------------------
+    ("GET", "/sw.js"): C(anyone(), "/sw.js"),
+    ("GET", "/offline"): C(anyone(text="anyone; a page without anyone's data"), "/offline"),
+    ("GET", "/favicon.ico"): C(anyone(), "/favicon.ico"),
+    ("GET", "/robots.txt"): C(anyone(), "/robots.txt"),
+    ("GET", "/sitemap.xml"): C(anyone(text="anyone; lists public, all-ages characters only"), "/sitemap.xml"),
+    # -- passkeys ------------------------------------------------------------------------------------------
+    ("GET", "/api/v1/auth/passkeys"): C(
+        signed_in(text="signed in; the caller's own passkeys"), "/api/v1/auth/passkeys"
+    ),
+    ("POST", "/api/v1/auth/passkeys/register/options"): C(
+        signed_in(text="signed in; a ceremony for the caller's own account"), "/api/v1/auth/passkeys/register/options"
+    ),
+    ("POST", "/api/v1/auth/passkeys/register"): C(
+        signed_in(422, text="signed in; finishes only the caller's own ceremony (here none: 422)"),
+        "/api/v1/auth/passkeys/register",
+        json={"ceremony": "x" * 32, "credential": {}},
+    ),
+    ("DELETE", "/api/v1/auth/passkeys/{passkey_id:str}"): C(
+        Rule("signed in; the caller's own passkey only (here none: 404)", 401, 404, 404, 404),
+        "/api/v1/auth/passkeys/00000000-0000-0000-0000-000000000000",
+    ),
+    ("POST", "/api/v1/auth/passkeys/login/options"): C(anyone(200), "/api/v1/auth/passkeys/login/options"),
+    ("POST", "/api/v1/auth/passkeys/login"): C(
+        anyone(422, "anyone holding a passkey's signed answer to a live ceremony (here none: 422)"),
+        "/api/v1/auth/passkeys/login",
+        json={"ceremony": "x" * 32, "credential": {}},
+    ),
+    ("GET", "/account/passkeys"): C(signed_in(text="signed in; the caller's own passkeys"), "/account/passkeys"),
+    ("POST", "/account/passkeys/{passkey_id:str}/delete"): C(
+        Rule("signed in; the caller's own passkey only (here none: 404)", 401, 404, 404, 404),
+        "/account/passkeys/00000000-0000-0000-0000-000000000000/delete",
+        form={},
+    ),
+    ("POST", "/login/passkey"): C(
+        anyone(422, "anyone holding a passkey's signed answer to a live ceremony (here none: 422)"),
+        "/login/passkey",
+        json={"ceremony": "x" * 32, "credential": {}},
     ),
     # -- the caller's own account ----------------------------------------------------------------------
     ("GET", "/api/v1/users/me"): C(signed_in(), "/api/v1/users/me"),
@@ -757,12 +955,14 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/chats/{conversation_id:str}/cancel"): C(owner_only(204), "/chats/{conversation}/cancel", form={}),
     ("POST", "/chats/{conversation_id:str}/delete"): C(owner_only(303), "/chats/{conversation}/delete", form={}),
     **CHAT_RULES,
+    **MEMORY_RULES,
     **PERSONA_RULES,
     **CHARACTER_RULES,
     **LORE_RULES,
     **MODERATION_RULES,
     **VOICE_RULES,
     **ROOM_RULES,
+    **MONEY_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
     ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),
     ("GET", "/auth/oidc/{provider:str}/callback"): C(

@@ -37,6 +37,9 @@ def make_settings(**overrides: Any) -> Settings:
             # Moderation runs in every test app with its rules and classifier; the embedding model (torch,
             # seconds to load) only where a test asks for it (tests/test_moderation_e2e.py).
             "moderation": {"similarity": False},
+            # Recall indexes every message: word hashing keeps the embedding model (torch) out of most tests;
+            # extraction and summaries would ask the scripted model for text the tests queued for replies.
+            "memory": {"embedder": "hashing", "extraction": False, "summaries": False},
             **overrides,
         },
     )

@@ -158,6 +158,17 @@ def world(client: TestClient[Any], services: Services) -> World:
     token = client.post(f"/api/v1/conversations/{room}/invites", json={}, headers=bearer(owner)).json()["token"]
     assert client.post(f"/api/v1/invites/{token}/accept", json={}, headers=bearer(guest)).status_code == 200
     invite = client.post(f"/api/v1/conversations/{room}/invites", json={}, headers=bearer(owner)).json()["id"]
+    memory = f"/api/v1/memory/{conversation['id']}"
+    fact = client.post(f"{memory}/facts", json={"content": "The owner's secret fact."}, headers=bearer(owner)).json()
+    knowledge = client.post(
+        "/api/v1/knowledge",
+        data={"scope": "conversation", "scope_id": conversation["id"]},
+        files={"file": ("secret.md", b"The owner's secret notes.", "text/markdown")},
+        headers=bearer(owner),
+    ).json()
+    extraction = client.post(
+        "/api/v1/memory/extract", json={"conversation_id": conversation["id"]}, headers=bearer(owner)
+    ).json()
     ids = {
         "room": room,
         "invite": invite,
@@ -173,12 +184,15 @@ def world(client: TestClient[Any], services: Services) -> World:
         "collection": collection["id"],
         "lorebook": lorebook,
         "lore_entry": lore_entry,
+        "fact": fact["id"],
+        "extraction": extraction["id"],
+        "knowledge": knowledge["id"],
         "owner_id": owner["user"]["id"],
         "owner_email": f"owner{n}@example.com",
         "reset_email": f"reset{n}@example.com",
     }
     secrets = [private, conversation["id"], message["id"], reply, second_reply, persona["id"], collection["id"]]
-    secrets += [lorebook, lore_entry, room, invite]
+    secrets += [lorebook, lore_entry, fact["id"], extraction["id"], knowledge["id"], room, invite]
     tokens = {k: v["access_token"] for k, v in accounts.items()}
     return World({**tokens, "guest": guest["access_token"]}, ids, secrets)
 
@@ -229,6 +243,8 @@ def owner_state(services: Services, owner_id: str) -> str:
             " join conversations c on c.id = p.conversation_id where c.user_id = ? order by 1, 2",
             "invites": "select i.id, i.revoked_at, i.uses from conversation_invites i"
             " join conversations c on c.id = i.conversation_id where c.user_id = ? order by 1",
+            "memories": "select id, content, is_pinned, importance from conversation_memories where user_id = ?"
+            " order by 1",
         }
         return json.dumps({k: [list(r) for r in conn.execute(sql, (owner_id,))] for k, sql in queries.items()})
 

@@ -55,7 +55,7 @@ def test_connection_has_wal_foreign_keys_and_sqlite_vec(db: Database) -> None:
 def test_seed_schema_is_complete(db: Database) -> None:
     names = {row[0] for row in db.read_sync(lambda c: c.execute("select name from sqlite_master").fetchall())}
     assert names >= SEED_TABLES
-    assert "memory_embeddings" in names  # the vec0 table
+    assert "memory_vectors" in names  # the vec0 table (memory's recall index replaced the seed's)
     assert integrity(db)["pending_migrations"] == []
 
 
@@ -68,14 +68,14 @@ def test_vec0_table_stores_and_finds_vectors(db: Database) -> None:
 
     def roundtrip(conn):
         conn.execute(
-            "insert into memory_embeddings (memory_id, conversation_id, embedding) values ('m1', 'c1', ?)", (vector,)
+            "insert into memory_vectors (document_id, conversation_id, embedding) values (7, 'c1', ?)", (vector,)
         )
         return conn.execute(
-            "select memory_id from memory_embeddings where embedding match ? and k = 1 and conversation_id = 'c1'",
+            "select document_id from memory_vectors where embedding match ? and k = 1 and conversation_id = 'c1'",
             (vector,),
         ).fetchall()
 
-    assert [row[0] for row in db.write_sync(roundtrip)] == ["m1"]
+    assert [row[0] for row in db.write_sync(roundtrip)] == [7]
 
 
 def test_a_failing_write_changes_nothing(db: Database) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar.testing import TestClient
 
+from bostonia.lore.injector import LoreInjector
 from tests.fakes import ScriptedModel
 from tests.helpers import bearer, error_of
 from tests.lore_support import import_card
@@ -216,7 +217,7 @@ def test_timed_effects_follow_real_turns(client: TestClient[Any], alice: dict[st
     )
     prompt(client, alice, cid, "a storm comes")  # a preview: nothing remembered
     services = client.app.state.services
-    injector = services.replies.injectors[0]
+    injector = next(i for i in services.replies.injectors if isinstance(i, LoreInjector))
 
     def state() -> list[tuple[str, int, int]]:
         import asyncio

@@ -14,9 +14,9 @@ import pytest
 from litestar.testing import TestClient
 
 from bostonia.app import Services, build_services, create_app
+from bostonia.embeddings import OnnxMiniLM, TorchMiniLM, Vectors
 from bostonia.errors import InvalidInput
 from bostonia.moderation.classifier import OffensiveClassifier
-from bostonia.moderation.embedder import OnnxSentenceEmbedder, SentenceEmbedder, Vectors
 from bostonia.moderation.moderator import Calibration, TextModerator, allowed_in, chunks
 from bostonia.plugin_api import hookimpl
 from bostonia.plugins import make_plugin_manager
@@ -38,14 +38,14 @@ def test_the_real_classifier_loads_without_warnings_and_separates_insults() -> N
 def test_the_onnx_embedder_gives_the_torch_models_vectors(tmp_path: Path) -> None:
     """The real bundled model both ways: exported once to ONNX (then reused), same vectors as torch."""
     texts = ["The knight drew his sword.", "hi", "Ünïcödé and émojis 🙂 survive tokenization!", "word " * 300]
-    onnx = OnnxSentenceEmbedder(tmp_path)
+    onnx = OnnxMiniLM(tmp_path)
     fast = onnx.embed(texts)
     assert onnx._fallback is None and onnx.onnx_path().exists()  # it exported, it did not fall back to torch
-    reference = SentenceEmbedder().embed(texts)
+    reference = TorchMiniLM().embed(texts)
     assert fast.shape == (4, 384)
     assert float(np.abs(fast - reference).max()) < 1e-4
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
-    again = OnnxSentenceEmbedder(tmp_path)  # a second start reuses the exported file
+    again = OnnxMiniLM(tmp_path)  # a second start reuses the exported file
     mtime = onnx.onnx_path().stat().st_mtime_ns
     assert float(np.abs(again.embed(texts[:1]) - fast[:1]).max()) < 1e-6
     assert onnx.onnx_path().stat().st_mtime_ns == mtime

@@ -60,6 +60,12 @@ def test_every_hook_through_the_real_app() -> None:
         assert "Sign in with the guest book" in client.get("/login").text
         # register_models: its model is served next to the others.
         assert "example-echo" in services.models
+        # register_payment_providers: its provider takes the payments (its toy webhook answers).
+        assert services.payments.provider is not None and services.payments.provider.name == "example"
+        event = client.post(
+            "/api/v1/payments/webhook", content=b'{"id": "e1", "type": "hello"}', headers={"x-example-event": "yes"}
+        )
+        assert event.status_code == 200 and event.json()["outcome"] == "ignored", event.text
         # prompt_injectors: its lore reaches the prompt of a reply, at its depth.
         character = client.get("/api/v1/characters").json()["items"][0]
         conversation = client.post(

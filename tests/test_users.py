@@ -71,14 +71,26 @@ def test_preferences_round_trip(client: TestClient[Any], alice: dict[str, Any]) 
     }
     changed = client.patch(
         "/api/v1/users/me/preferences",
-        json={"theme": "dark", "language": "pt-BR", "typing_indicators": False},
+        json={"theme": "dark", "language": "en-GB", "typing_indicators": False},
         headers=bearer(alice),
     ).json()
-    assert changed["theme"] == "dark" and changed["language"] == "pt-BR" and changed["typing_indicators"] is False
+    # en-GB is English, the language Bostonia ships in.
+    assert changed["theme"] == "dark" and changed["language"] == "en" and changed["typing_indicators"] is False
     assert changed["memory_visible"] is True  # untouched fields stay
     assert client.get("/api/v1/users/me", headers=bearer(alice)).status_code == 200
     page = client.get("/", headers={**bearer(alice), **HTML}).text
     assert '<html lang="en" data-theme="dark">' in page
+
+
+def test_a_language_without_a_translation_is_refused_visibly(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    before = client.get("/api/v1/users/me/preferences", headers=bearer(alice)).json()
+    response = client.patch("/api/v1/users/me/preferences", json={"language": "pt-BR"}, headers=bearer(alice))
+    assert response.status_code == 422 and error_of(response)["code"] == "language_unavailable"
+    assert "'pt-BR'" in error_of(response)["message"]
+    assert client.get("/api/v1/users/me/preferences", headers=bearer(alice)).json() == before
+    sign_in(client)
+    status = post_form(client, "/account/preferences", {"language": "pt-BR", "theme": "system"}, htmx=True)
+    assert "Not saved" in status.text and 'role="alert"' in status.text
 
 
 @pytest.mark.parametrize(

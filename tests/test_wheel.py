@@ -65,7 +65,7 @@ def test_wheel_installs_and_serves_the_web_ui(tmp_path: Path) -> None:
         login = httpx.get(f"{base}/login", headers={"accept": "text/html"})
         assert login.status_code == 200 and "password" in login.text
         installed = subprocess.run(
-            [venv / "bin" / "python", "-c", "import bostonia.app as a; print(a.WEB_DIR)"],
+            [venv / "bin" / "python", "-c", "import bostonia.ui.assets as a; print(a.WEB_DIR)"],
             cwd=site,
             env=env,
             capture_output=True,

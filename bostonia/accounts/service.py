@@ -2,19 +2,22 @@
 capability holds for it, each through its own `delete_owned_by(conn, user_id)`, in one transaction.
 
 This package sits above the capabilities it reaches into (users, auth, characters, lore, chat, library,
-personas), so none of them writes another's tables.
+personas, billing, creators, analytics), so none of them writes another's tables.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+from bostonia.analytics import store as analytics_store
 from bostonia.audit.store import record_in
 from bostonia.auth import store as auth_store
 from bostonia.auth.service import AuthService
+from bostonia.billing import store as billing_store
 from bostonia.characters import store as character_store
 from bostonia.chat import store as chat_store
 from bostonia.config import PrivacyConfig
+from bostonia.creators import store as creator_store
 from bostonia.db import Database, sqlite3
 from bostonia.errors import InvalidInput
 from bostonia.identity import Actor, User, require_admin
@@ -72,12 +75,16 @@ class AccountService:
 
         def run(conn: sqlite3.Connection) -> dict[str, int]:
             # Characters before lore: a book stays with the character it is embedded in, if that stays.
-            counts: dict[str, int] = {"conversations": chat_store.delete_owned_by(conn, target.id)}
+            # Creators first: their greeting tests reference the characters and conversations deleted next.
+            counts: dict[str, int] = creator_store.delete_owned_by(conn, target.id)
+            counts["conversations"] = chat_store.delete_owned_by(conn, target.id)
             counts |= character_store.delete_owned_by(conn, target.id, keep_listed=keep_listed)
             counts["lorebooks"] = lore_store.delete_owned_by(conn, target.id)
             counts["personas"] = persona_store.delete_owned_by(conn, target.id)
             counts |= library_store.delete_owned_by(conn, target.id)
             counts |= auth_store.delete_owned_by(conn, target.id)
+            counts |= billing_store.delete_owned_by(conn, target.id)
+            counts["analytics_actors"] = analytics_store.delete_owned_by(conn, target.id)
             counts["users"] = user_store.delete_owned_by(conn, target.id)
             record_in(
                 conn,

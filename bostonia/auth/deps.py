@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from litestar.di import NamedDependency
 
+from bostonia.auth.passkeys import PasskeyService
 from bostonia.auth.recovery import PasswordRecovery
 from bostonia.auth.service import AuthService
 
 Auth = NamedDependency[AuthService]
 Recovery = NamedDependency[PasswordRecovery]
+Passkeys = NamedDependency[PasskeyService]
 LoginOptions = NamedDependency[list[dict[str, str]]]  # parameter name `login_options`: plugin sign-in buttons

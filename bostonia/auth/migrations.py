@@ -47,3 +47,25 @@ def m002_external_identities(db: sqlite_utils.Database) -> None:
         create index idx_auth_identities_user on auth_identities(user_id);
         """,
     )
+
+
+@migrations()
+def m003_passkeys(db: sqlite_utils.Database) -> None:
+    # WebAuthn credentials: the public key and the signature counter; the private key never leaves the device.
+    run_script(
+        db,
+        f"""
+        create table auth_passkeys (
+            id text primary key,
+            user_id text not null references users(id) on delete cascade,
+            credential_id text not null unique,          -- base64url, as the browser names it
+            public_key blob not null,                    -- COSE
+            sign_count integer not null default 0,
+            transports text not null default '[]' check (json_valid(transports)),
+            name text not null,
+            created_at text not null default {NOW},
+            last_used_at text
+        );
+        create index idx_auth_passkeys_user on auth_passkeys(user_id);
+        """,
+    )

@@ -7,10 +7,12 @@ from urllib.parse import urlsplit
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Template
 
-from bostonia.auth.deps import Auth, LoginOptions, Recovery
+from bostonia.auth.deps import Auth, LoginOptions, Passkeys, Recovery
+from bostonia.auth.passkeys import RelyingParty
+from bostonia.auth.schemas import BrowserPasskeyLogin
 from bostonia.auth.service import AuthService
 from bostonia.config import Settings
 from bostonia.errors import BostoniaError, RateLimited
@@ -184,3 +186,36 @@ class AccountPages(Controller):
         except BostoniaError as exc:
             return await account_page(user, users, error=exc.message, status=status_for(exc))
         return Redirect("/account?notice=password", status_code=303)
+
+    # -- passkeys (the account page loads its section from here) ----------------------------------
+
+    @get("/account/passkeys")
+    async def passkeys_section(self, user: CurrentUser, passkeys: Passkeys) -> Template:
+        return Template("_passkeys.html", context={"user": user, "passkeys": await passkeys.list(user)})
+
+    @post("/account/passkeys/{passkey_id:str}/delete")
+    async def delete_passkey(
+        self, passkey_id: FromPath[str], user: CurrentUser, passkeys: Passkeys, request: Request[Any, Any, Any]
+    ) -> Response[Any]:
+        await passkeys.delete(user, passkey_id)
+        if request.headers.get("hx-request"):
+            return Template("_passkeys.html", context={"user": user, "passkeys": await passkeys.list(user)})
+        return Redirect("/account", status_code=303)
+
+    @post("/login/passkey", status_code=200)
+    async def passkey_login(
+        self,
+        data: JSONBody[BrowserPasskeyLogin],
+        passkeys: Passkeys,
+        auth: Auth,
+        config: Config,
+        request: Request[Any, Any, Any],
+    ) -> Response[Any]:
+        """The login page's passkey button: the answer to `POST /api/v1/auth/passkeys/login/options`
+        signs the browser in (session cookie); the page then goes where `next` says."""
+        rp = RelyingParty.from_url(public_base_url(request, config.server.public_url))
+        user = await passkeys.authenticate(data.ceremony, data.credential, rp)
+        token = await auth.new_browser_session(
+            user, user_agent=request.headers.get("user-agent"), ip=client_ip(request)
+        )
+        return Response({"redirect": safe_next(data.next)}, cookies=[session_cookie(token, config)])

@@ -5,20 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, Response, post
-from litestar.params import JSONBody
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
 
-from bostonia.auth.deps import Auth, Recovery
+from bostonia.auth.deps import Auth, Passkeys, Recovery
+from bostonia.auth.passkeys import RelyingParty
 from bostonia.auth.schemas import (
     ForgotPasswordRequest,
     LoginRequest,
     LogoutRequest,
     Notice,
+    Passkey,
+    PasskeyList,
+    PasskeyLogin,
+    PasskeyOptions,
+    PasskeyRegistration,
     RefreshRequest,
     RegisterRequest,
     ResetPasswordRequest,
     TokenPair,
 )
+from bostonia.config import Settings
 from bostonia.http.auth import SESSION_COOKIE, bearer_token, client_ip, public_base_url
 from bostonia.http.bodies import optional_body
 from bostonia.http.deps import Config, CurrentUser
@@ -106,3 +113,61 @@ class PasswordController(Controller):
             keep = await auth.browser_session_family(request.cookies.get(SESSION_COOKIE, ""))
         await auth.change_password(user, data.current_password, data.new_password, keep_session=keep)
         return Notice(message="password changed; other sessions were signed out")
+
+
+def relying_party(request: Request[Any, Any, Any], config: Settings) -> RelyingParty:
+    return RelyingParty.from_url(public_base_url(request, config.server.public_url))
+
+
+class PasskeyController(Controller):
+    """Passkeys (WebAuthn): register them to the signed-in account, list and remove them, sign in with one."""
+
+    path = "/api/v1/auth/passkeys"
+    tags = ["auth"]
+
+    @get("/")
+    async def list_passkeys(self, user: CurrentUser, passkeys: Passkeys) -> PasskeyList:
+        return PasskeyList(items=await passkeys.list(user))
+
+    @post("/register/options", status_code=200)
+    async def registration_options(
+        self, user: CurrentUser, passkeys: Passkeys, config: Config, request: Request[Any, Any, Any]
+    ) -> PasskeyOptions:
+        """Options for `navigator.credentials.create` (a discoverable credential for this account)."""
+        return await passkeys.registration_options(user, relying_party(request, config))
+
+    @post("/register", status_code=201)
+    async def register(
+        self,
+        data: JSONBody[PasskeyRegistration],
+        user: CurrentUser,
+        passkeys: Passkeys,
+        config: Config,
+        request: Request[Any, Any, Any],
+    ) -> Passkey:
+        """Store the credential the authenticator made for the ceremony's challenge."""
+        return await passkeys.register(user, data.ceremony, data.credential, data.name, relying_party(request, config))
+
+    @delete("/{passkey_id:str}", status_code=204)
+    async def delete_passkey(self, passkey_id: FromPath[str], user: CurrentUser, passkeys: Passkeys) -> None:
+        await passkeys.delete(user, passkey_id)
+
+    @post("/login/options", status_code=200)
+    async def login_options(
+        self, passkeys: Passkeys, config: Config, request: Request[Any, Any, Any]
+    ) -> PasskeyOptions:
+        """Options for `navigator.credentials.get`: any passkey this site knows may answer."""
+        return passkeys.authentication_options(relying_party(request, config))
+
+    @post("/login", status_code=200)
+    async def login(
+        self,
+        data: JSONBody[PasskeyLogin],
+        passkeys: Passkeys,
+        auth: Auth,
+        config: Config,
+        request: Request[Any, Any, Any],
+    ) -> TokenPair:
+        """Sign in with a passkey: a token pair, like `/auth/login` (browsers use `POST /login/passkey`)."""
+        user = await passkeys.authenticate(data.ceremony, data.credential, relying_party(request, config))
+        return await auth.issue_tokens(user)

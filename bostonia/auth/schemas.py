@@ -59,3 +59,41 @@ class Notice(msgspec.Struct, kw_only=True):
 class ResetLink(msgspec.Struct, kw_only=True):
     url: str
     expires_at: str
+
+
+PasskeyName = Annotated[str, msgspec.Meta(max_length=64)]
+Ceremony = Annotated[str, msgspec.Meta(min_length=16, max_length=128)]
+
+
+class Passkey(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    created_at: str
+    last_used_at: str | None
+
+
+class PasskeyList(msgspec.Struct):
+    items: list[Passkey]
+
+
+class PasskeyOptions(msgspec.Struct, kw_only=True):
+    """What the browser passes to `navigator.credentials.create/get` (`options`, base64url-encoded as
+    `PublicKeyCredential.parseCreationOptionsFromJSON` reads it), and the ceremony to send back with it."""
+
+    ceremony: str
+    options: dict[str, object]
+
+
+class PasskeyRegistration(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    ceremony: Ceremony
+    credential: dict[str, object]  # the PublicKeyCredential as JSON (`credential.toJSON()`)
+    name: PasskeyName = ""
+
+
+class PasskeyLogin(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    ceremony: Ceremony
+    credential: dict[str, object]
+
+
+class BrowserPasskeyLogin(PasskeyLogin, forbid_unknown_fields=True, kw_only=True):
+    next: Annotated[str, msgspec.Meta(max_length=2048)] = "/"

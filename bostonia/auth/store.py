@@ -78,6 +78,7 @@ def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> dict[str, int]:
         "sessions": conn.execute("delete from auth_sessions where user_id = ?", (user_id,)).rowcount,
         "linked_providers": conn.execute("delete from auth_identities where user_id = ?", (user_id,)).rowcount,
         "reset_links": conn.execute("delete from password_resets where user_id = ?", (user_id,)).rowcount,
+        "passkeys": conn.execute("delete from auth_passkeys where user_id = ?", (user_id,)).rowcount,
     }
 
 
@@ -255,3 +256,51 @@ class IdentityStore:
             "insert into auth_identities (id, user_id, provider, subject, email, created_at) values (?, ?, ?, ?, ?, ?)",
             (new_id(), user_id, provider, subject, email, utcnow()),
         )
+
+
+class StoredPasskey(msgspec.Struct, kw_only=True):
+    id: str
+    user_id: str
+    credential_id: str
+    public_key: bytes
+    sign_count: int
+    name: str
+    created_at: str
+    last_used_at: str | None
+
+
+class PasskeyStore:
+    """WebAuthn credentials of accounts (auth_passkeys)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, *, user_id: str, credential_id: str, public_key: bytes, sign_count: int, name: str) -> str:
+        passkey_id = new_id()
+        await self.db.execute_write(
+            "insert into auth_passkeys (id, user_id, credential_id, public_key, sign_count, name, created_at)"
+            " values (?, ?, ?, ?, ?, ?, ?)",
+            (passkey_id, user_id, credential_id, public_key, sign_count, name, utcnow()),
+        )
+        return passkey_id
+
+    async def for_user(self, user_id: str) -> list[StoredPasskey]:
+        rows = await self.db.fetchall(
+            "select * from auth_passkeys where user_id = ? order by created_at, id", (user_id,)
+        )
+        return [msgspec.convert(row, StoredPasskey, strict=False) for row in rows]
+
+    async def by_credential(self, credential_id: str) -> StoredPasskey | None:
+        row = await self.db.fetchone("select * from auth_passkeys where credential_id = ?", (credential_id,))
+        return msgspec.convert(row, StoredPasskey, strict=False) if row else None
+
+    async def used(self, passkey_id: str, sign_count: int) -> None:
+        await self.db.execute_write(
+            "update auth_passkeys set sign_count = ?, last_used_at = ? where id = ?", (sign_count, utcnow(), passkey_id)
+        )
+
+    async def delete(self, user_id: str, passkey_id: str) -> bool:
+        deleted = await self.db.execute_write(
+            "delete from auth_passkeys where id = ? and user_id = ?", (passkey_id, user_id)
+        )
+        return bool(deleted)

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Literal, Protocol, runtime_checkable
+from xml.sax.saxutils import escape as xml_escape
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from bostonia.analytics.deps import Analytics
 from bostonia.characters.deps import Characters
 from bostonia.characters.schemas import Character, FavoriteState, Rate
 from bostonia.characters.service import CharacterService
 from bostonia.errors import InvalidInput
-from bostonia.http.deps import CurrentUser, Viewer
+from bostonia.http.auth import public_base_url
+from bostonia.http.deps import Config, CurrentUser, Viewer
 from bostonia.identity import User
 from bostonia.ui.forms import Form
 
@@ -92,8 +95,14 @@ class CharacterPages(Controller):
         viewer: Viewer,
         characters: Characters,
         chat: NamedDependency[ChatsWithCharacter],
+        config: Config,
+        request: Request[Any, Any, Any],
+        analytics: Analytics,
     ) -> Template:
         character = await characters.get(viewer, character_id)
+        analytics.record(
+            "character_viewed", user_id=viewer.id if viewer else None, character_id=character.id, surface="page"
+        )
         conversations = await chat.list_conversations(viewer, character_id=character_id) if viewer else []
         return Template(
             "character.html",
@@ -101,6 +110,8 @@ class CharacterPages(Controller):
                 "user": viewer,
                 "character": character,
                 "conversations": conversations,
+                # Absolute addresses for link previews (OpenGraph) and search engines.
+                "base_url": public_base_url(request, config.server.public_url),
                 **await _social(characters, viewer, character),
             },
         )
@@ -134,6 +145,21 @@ class CharacterPages(Controller):
     async def delete(self, character_id: FromPath[str], user: CurrentUser, characters: Characters) -> Redirect:
         await characters.delete(user, character_id)
         return Redirect("/", status_code=303)
+
+    @get("/sitemap.xml")
+    async def sitemap(self, characters: Characters, config: Config, request: Request[Any, Any, Any]) -> Response[str]:
+        """The public characters' pages, for search engines (private, unlisted and age-restricted ones never)."""
+        base = public_base_url(request, config.server.public_url)
+        entries = [f"<url><loc>{xml_escape(base)}/</loc></url>"]
+        entries += [
+            f"<url><loc>{xml_escape(base)}/characters/{xml_escape(cid)}</loc><lastmod>{updated[:10]}</lastmod></url>"
+            for cid, updated in await characters.public_index()
+        ]
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">' + "".join(entries) + "</urlset>\n"
+        )
+        return Response(body, media_type="application/xml; charset=utf-8")
 
 
 async def _social(characters: CharacterService, viewer: User | None, character: Character) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import UploadFile
 from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 
+from bostonia.analytics.deps import Analytics
 from bostonia.characters.deps import Characters, Transfer
 from bostonia.characters.schemas import (
     Character,
@@ -157,8 +158,14 @@ class CharacterController(Controller):
         return import_result(outcome)
 
     @get("/{character_id:str}")
-    async def get_character(self, character_id: FromPath[str], characters: Characters, viewer: Viewer) -> Character:
-        return await characters.get(viewer, character_id)
+    async def get_character(
+        self, character_id: FromPath[str], characters: Characters, viewer: Viewer, analytics: Analytics
+    ) -> Character:
+        character = await characters.get(viewer, character_id)
+        analytics.record(
+            "character_viewed", user_id=viewer.id if viewer else None, character_id=character.id, surface="api"
+        )
+        return character
 
     @patch("/{character_id:str}")
     async def update_character(

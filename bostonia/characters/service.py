@@ -180,6 +180,10 @@ class CharacterService:
             next_cursor = encode_cursor(getattr(last, SORT_COLUMNS[sort]), last.id)
         return CharacterPage(items=items, next_cursor=next_cursor)
 
+    async def public_index(self, limit: int = 50_000) -> builtins.list[tuple[str, str]]:
+        """Every character an anonymous visitor may open, for search engines: (id, last change)."""
+        return await self.characters.public_index(limit)
+
     async def seed_bundled(self) -> int:
         """Add the bundled characters a fresh (or older) database does not have yet."""
         return await seed_bundled_characters(self.characters)

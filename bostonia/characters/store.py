@@ -332,6 +332,15 @@ class CharacterStore:
             result.update({row["id"]: row["content_tier"] for row in rows})
         return result
 
+    async def public_index(self, limit: int) -> list[tuple[str, str]]:
+        """(id, updated_at) of the characters anyone may see, newest change first (the sitemap)."""
+        rows = await self.db.fetchall(
+            "select id, updated_at from characters where visibility = 'public' and content_tier = 'sfw'"
+            " and deleted_at is null and hidden_at is null order by updated_at desc limit ?",
+            (limit,),
+        )
+        return [(row["id"], row["updated_at"]) for row in rows]
+
     async def card_parts(self, character_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The raw `card_extra` and `card_top_level` columns, for a lossless export."""
         row = await self.db.fetchone("select card_extra, card_top_level from characters where id = ?", (character_id,))

@@ -136,6 +136,7 @@ class CastService:
                 conversation_id=conversation.id, parent_id=None, role="system", content=note, chain=True
             )
             self.hub.publish(conversation.id, events.received(message))
+            self.chat.messages_changed(conversation.id, [message.id])
 
     # -- who speaks, and on which stage --------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from bostonia.analytics.recorder import EventSink
+from bostonia.billing.accounting import AccountingPolicy, PriceList
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
 from bostonia.chat import events, group
@@ -24,6 +27,7 @@ from bostonia.chat.cast import CastService
 from bostonia.chat.events import ReplyMode
 from bostonia.chat.guard import ContentGuard, OpenGuard, OutputVerdict
 from bostonia.chat.hub import ConversationHub
+from bostonia.chat.metering import ReplyMeter
 from bostonia.chat.schemas import Conversation, Message, SamplerSettings, Speaker
 from bostonia.chat.service import ChatService
 from bostonia.chat.stage import session_for
@@ -156,9 +160,14 @@ class ReplyService:
         *,
         in_flight: RepliesInFlight,
         guard: ContentGuard | None = None,
+        accounting: AccountingPolicy | None = None,
+        prices: PriceList | None = None,
+        analytics: EventSink | None = None,
         cast: CastService,
         turns: TurnQueue | None = None,
     ) -> None:
+        self.meter = ReplyMeter(accounting, prices, analytics)
+        self.analytics = self.meter.analytics
         self.chat = chat
         self.conversations = conversations
         self.characters = characters
@@ -198,6 +207,8 @@ class ReplyService:
         await self._check_edited(user, conversation, history)
         ooc = ooc or group.is_out_of_character(content)
         persona = await self.cast.room_service.persona_of(user, conversation)
+        if not ooc:
+            await self.meter.admit(user, model)  # may refuse: nothing stored yet
         user_message = await self.conversations.append(
             conversation_id=conversation_id,
             parent_id=history[-1].id if history else None,
@@ -208,10 +219,14 @@ class ReplyService:
             chain=takes_turns(conversation),  # others may have written meanwhile: after the latest message
         )
         self.hub.publish(conversation_id, events.received(user_message), sender=sender)
+        self.chat.messages_changed(conversation_id, [user_message.id])
+        self.analytics.record("message_sent", user_id=user.id, character_id=conversation.character_id, sender="user")
         if ooc:
             return Pending(user_message)
         self.turns.disarm(conversation_id)  # a person spoke: auto-mode starts again after the answer
-        return await self._take_turn(Turn(user, "answer"), conversation, model, user_message=user_message)
+        return await self._take_turn(
+            Turn(user, "answer"), conversation, model, user_message=user_message, admitted=True
+        )
 
     async def trigger(self, user: User, conversation_id: str, character: str | None) -> ReplyStream | Pending:
         """A character of the chat speaks now (`character`: its id or name; None: the group's pick, or in
@@ -242,18 +257,39 @@ class ReplyService:
         return conversation
 
     async def _take_turn(
-        self, turn: Turn, conversation: Conversation, model: ChatModel, *, user_message: Message | None = None
+        self,
+        turn: Turn,
+        conversation: Conversation,
+        model: ChatModel,
+        *,
+        user_message: Message | None = None,
+        admitted: bool = False,
     ) -> ReplyStream | Pending:
-        """Start the turn's reply now, or queue it behind the one being generated."""
+        """Start the turn's reply now, or queue it behind the one being generated. `admitted`: the meter
+        already admitted this generation (it is released if the reply does not start now)."""
         async with self.turns.lock(conversation.id):
             if conversation.id in self.in_flight or self.turns.pending(conversation.id):
-                return Pending(user_message, queued=self.turns.push(conversation.id, turn))
-            return await self._begin(turn, conversation, model, user_message) or Pending(user_message)
+                pending = Pending(user_message, queued=self.turns.push(conversation.id, turn))
+            else:
+                reply = await self._begin(turn, conversation, model, user_message, admitted=admitted)
+                if reply is not None:
+                    return reply
+                pending = Pending(user_message)
+        if admitted:  # a queued turn is admitted again when it starts
+            await self.meter.failed(turn.user, model)
+        return pending
 
     async def _begin(
-        self, turn: Turn, conversation: Conversation, model: ChatModel, user_message: Message | None = None
+        self,
+        turn: Turn,
+        conversation: Conversation,
+        model: ChatModel,
+        user_message: Message | None = None,
+        *,
+        admitted: bool = False,
     ) -> ReplyStream | None:
-        """Choose the turn's speaker and start its reply (the turn lock is held); None if nobody speaks."""
+        """Choose the turn's speaker and start its reply (the turn lock is held); None if nobody speaks.
+        The generation counts against `turn.user`: who sent the message or asked the character to speak."""
         history = await self.conversations.path(conversation.id)
         if turn.kind == "trigger" and turn.character_id is not None:
             speaker: Character | None = await self.cast.member(conversation, turn.character_id)
@@ -261,6 +297,8 @@ class ReplyService:
             speaker = await self.cast.pick(conversation, history)
         if speaker is None:
             return None
+        if not admitted:
+            await self.meter.admit(turn.user, model)
         return await self._start(
             turn.user,
             conversation,
@@ -342,6 +380,8 @@ class ReplyService:
         speaker = await self.cast.speaker_of(conversation, target) if target.role == "assistant" else None
         speaker = speaker or await self.cast.pick(conversation, history)
         speaker = speaker or await self.cast.likely_speaker(conversation, history)
+        await self.meter.admit(user, model)
+        self.analytics.record("feature_used", user_id=user.id, feature="regenerate")
         async with self.turns.lock(conversation_id):
             self.chat.ensure_idle(conversation_id)
             return await self._start(
@@ -360,6 +400,8 @@ class ReplyService:
             )
         await self._check_edited(user, conversation, path)
         speaker = await self.cast.speaker_of(conversation, target)
+        await self.meter.admit(user, model)
+        self.analytics.record("feature_used", user_id=user.id, feature="continue")
         async with self.turns.lock(conversation_id):
             self.chat.ensure_idle(conversation_id)
             return await self._start(
@@ -557,6 +599,8 @@ class ReplyService:
         character: Character,  # the speaker
     ) -> None:
         continuing = reply.mode == "continue"
+        started = time.monotonic()
+        charged = False
         try:
             prompt, params = await self._prompt(
                 user, conversation, model, history, continuing=continuing, character=character
@@ -638,9 +682,12 @@ class ReplyService:
                     speaker=reply.speaker,
                     chain=reply.mode == "reply" and takes_turns(conversation),  # after what others said meanwhile
                 )
+            charged = True
+            await self.meter.charge(user, conversation, model, prompt.tokens, message, content, started)
             # Before `complete`: whoever waits for the reply then also sees the state it leaves (lore timers).
             await self._reply_stored(user, conversation, history, message)
             reply.complete(message)
+            self.chat.messages_changed(reply.conversation_id, [message.id])
             # While the user reads and types, let the idle model re-read the conversation as the next prompt
             # will render it: sampled tokens are often not the canonical tokenization of the stored text, and
             # the next reply would otherwise re-process everything from the first such token.
@@ -652,6 +699,8 @@ class ReplyService:
             reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
         finally:
             self.in_flight.finished(reply)
+            if not charged:  # a failed generation is never charged; its hold is freed at once
+                await self.meter.failed(user, model)
             if takes_turns(conversation) and not self._closing:
                 # Queued turns go on even after a stop or a failure; auto-mode only after a stored reply.
                 auto = reply.message is not None and not reply.cancelled

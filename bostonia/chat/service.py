@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
+from bostonia.analytics.recorder import DiscardingSink, EventSink
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
 from bostonia.chat import events, transfer
@@ -31,6 +32,7 @@ from bostonia.chat.schemas import (
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import LLMConfig
+from bostonia.db import sqlite3
 from bostonia.errors import Conflict, InvalidInput, NotFound
 from bostonia.identity import User
 from bostonia.personas.service import PersonaService
@@ -39,6 +41,42 @@ from bostonia.users.privacy import Access, ConversationAccessPolicy
 
 log = logging.getLogger(__name__)
 MAX_PAGE = 10_000
+
+
+class MessageListener(Protocol):
+    """Told when a conversation's messages change, so that other capabilities (memory's recall index)
+    can follow without chat knowing them: app.py appends them to `ChatService.listeners`."""
+
+    def messages_changed(self, conversation_id: str, message_ids: Sequence[str] | None = None) -> None:
+        """Messages were stored, edited or deleted; `message_ids` are those stored or edited when known
+        (None: many at once, e.g. an import). Called on the event loop: must return at once."""
+        ...
+
+
+class ConversationGate(Protocol):
+    """Who may start a conversation with a character beyond seeing it (premium characters: creators)."""
+
+    async def ensure_can_chat(self, user: User, character: Character) -> None:
+        """Raise a domain error (PaymentRequired) to refuse."""
+        ...
+
+
+class GreetingChoice(Protocol):
+    @property
+    def greeting_index(self) -> int: ...
+
+    @property
+    def variant(self) -> str: ...
+
+    def record_in(self, conn: sqlite3.Connection, conversation_id: str) -> None:
+        """Record the choice in the new conversation's transaction."""
+        ...
+
+
+class GreetingSplit(Protocol):
+    """Greeting A/B tests (creators): which greeting a new conversation shows first, if a test runs."""
+
+    async def assign(self, character_id: str) -> GreetingChoice | None: ...
 
 
 class ChatService:
@@ -53,9 +91,15 @@ class ChatService:
         *,
         in_flight: RepliesInFlight | None = None,
         access: ConversationAccessPolicy | None = None,
+        gate: ConversationGate | None = None,
+        greeting_split: GreetingSplit | None = None,
+        analytics: EventSink | None = None,
         rooms: RoomStore | None = None,
     ) -> None:
         self.conversations = conversations
+        self.gate = gate
+        self.greeting_split = greeting_split
+        self.analytics = analytics or DiscardingSink()
         self.access = access
         self.rooms = rooms  # who was invited into shared rooms (they read and take part, the owner manages)
         self.characters = characters
@@ -65,20 +109,44 @@ class ChatService:
         self.forget_session = forget_session  # models drop cached state of deleted conversations
         # Conversations with a reply being generated (the reply service keeps it): no edits meanwhile.
         self.in_flight = in_flight if in_flight is not None else RepliesInFlight()
+        self.listeners: list[MessageListener] = []
+
+    def messages_changed(self, conversation_id: str, message_ids: Sequence[str] | None = None) -> None:
+        """Tell every listener (see `MessageListener`); a failing listener never fails the chat action."""
+        for listener in self.listeners:
+            try:
+                listener.messages_changed(conversation_id, message_ids)
+            except Exception:
+                log.exception("a message listener failed")
 
     # -- conversations ---------------------------------------------------------------------------
 
     async def start_conversation(self, user: User, character_id: str, persona_id: str | None = None) -> Conversation:
         character = await self.characters.get(user, character_id)
+        if self.gate is not None:
+            await self.gate.ensure_can_chat(user, character)
         if persona_id is not None:
             await self.personas.get(user, persona_id)
         persona = await self.personas.for_chat(user, persona_id)
         macros = MacroContext(char=character.nickname or character.name, user=persona.name)
         # The card's alternate greetings are swipes of the first message.
         greetings = [expand_with(text, macros) for text in [character.greeting, *character.alternate_greetings]]
-        return await self.conversations.create(
-            user_id=user.id, character_id=character.id, greetings=greetings, persona_id=persona_id
+        ab_test = await self.greeting_split.assign(character.id) if self.greeting_split else None
+        conversation = await self.conversations.create(
+            user_id=user.id,
+            character_id=character.id,
+            greetings=greetings,
+            persona_id=persona_id,
+            shown_greeting=ab_test.greeting_index if ab_test else 0,
+            also_in_transaction=ab_test.record_in if ab_test else None,
         )
+        self.analytics.record(
+            "conversation_started",
+            user_id=user.id,
+            character_id=character.id,
+            greeting_variant=ab_test.variant if ab_test else None,
+        )
+        return conversation
 
     async def list_conversations(
         self, user: User, *, character_id: str | None = None, archived: bool | None = None
@@ -213,6 +281,7 @@ class ChatService:
         self.ensure_idle(conversation_id)
         content = self.valid_content(content)
         updated = await self.conversations.set_content(message.id, content, edited=True)
+        self.messages_changed(conversation_id, [message.id])
         self.hub.publish(conversation_id, events.message_updated(updated))
         return updated
 
@@ -221,6 +290,7 @@ class ChatService:
         message = await self.message(user, conversation_id, message_id)
         self.ensure_idle(conversation_id)
         leaf = await self.conversations.delete_message(message)
+        self.messages_changed(conversation_id)
         return self._path_changed(conversation_id, leaf)
 
     async def branch(self, user: User, conversation_id: str, message_id: str) -> Conversation:
@@ -229,13 +299,17 @@ class ChatService:
         await self.message(user, conversation_id, message_id)
         path = await self.conversations.path_to(message_id)
         title = f"{conversation.title or conversation.character_name} (branch)"
-        return await self.conversations.branch(conversation, path, title=title[:200])
+        self.analytics.record("feature_used", user_id=user.id, character_id=conversation.character_id, feature="branch")
+        branch = await self.conversations.branch(conversation, path, title=title[:200])
+        self.messages_changed(branch.id)
+        return branch
 
     # -- files -----------------------------------------------------------------------------------------
 
     async def export(self, user: User, conversation_id: str, format: str) -> tuple[str, str, str]:
         """(body, media type, file name) of the conversation in `format`: jsonl, txt or json."""
         conversation = await self.get_conversation(user, conversation_id, access="read")
+        self.analytics.record("feature_used", user_id=user.id, feature=f"export_{format}"[:20])
         persona = await self.personas.for_chat(user, conversation.persona_id)
         stem = _file_stem(conversation)
         metadata = await self.conversations.conversation_metadata(conversation_id)
@@ -276,12 +350,13 @@ class ChatService:
             raise InvalidInput(f"a group has at most {MAX_MEMBERS} characters", details={"field": "character_ids"})
         characters = [await self.characters.get(user, character_id) for character_id in ids]
         parsed = transfer.parse_chat_file(data)
+        self.analytics.record("feature_used", user_id=user.id, character_id=ids[0], feature="import_chat")
         for message in parsed.messages:
             if len(message.content) > 10 * self.config.max_message_chars:
                 raise InvalidInput("a message in the file is too long", code="message_too_long")
         members = [Member(character_id=c.id, name=c.name) for c in characters]
         transfer.assign_speakers(parsed.messages, members, user.id)
-        return await self.conversations.import_tree(
+        conversation = await self.conversations.import_tree(
             user_id=user.id,
             character_id=characters[0].id,
             title=parsed.title,
@@ -292,6 +367,8 @@ class ChatService:
             cast=ids if len(ids) > 1 else (),
             group=GroupSettings() if len(ids) > 1 else None,
         )
+        self.messages_changed(conversation.id)
+        return conversation
 
     # -- helpers -------------------------------------------------------------------------------------
 

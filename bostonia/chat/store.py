@@ -7,7 +7,7 @@ it gives the active path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -144,9 +144,18 @@ class ConversationStore:
     # -- conversations ---------------------------------------------------------------------------
 
     async def create(
-        self, *, user_id: str, character_id: str, greetings: Sequence[str], persona_id: str | None = None
+        self,
+        *,
+        user_id: str,
+        character_id: str,
+        greetings: Sequence[str],
+        persona_id: str | None = None,
+        shown_greeting: int = 0,
+        also_in_transaction: Callable[[sqlite3.Connection, str], None] | None = None,
     ) -> Conversation:
-        """A new conversation. The greetings become the first message and its swipes (first one shown)."""
+        """A new conversation. The greetings become the first message and its swipes; `shown_greeting` (an
+        index into `greetings`) is shown, else the first. `also_in_transaction(conn, conversation_id)` runs
+        in the same transaction (a greeting test records which greeting the conversation got)."""
 
         def insert(conn: sqlite3.Connection) -> Conversation:
             conversation_id, now = new_id(), utcnow()
@@ -155,8 +164,9 @@ class ConversationStore:
                 " values (?, ?, ?, ?, ?, ?)",
                 (conversation_id, user_id, character_id, persona_id, now, now),
             )
-            first = None
-            for index, greeting in enumerate(g for g in greetings if g.strip()):
+            first = shown = None
+            kept = [(n, g) for n, g in enumerate(greetings) if g.strip()]
+            for index, (original, greeting) in enumerate(kept):
                 # Distinct timestamps keep the swipe order stable: the card's first_mes comes first.
                 message_id = _insert_message(
                     conn,
@@ -168,8 +178,11 @@ class ConversationStore:
                     speaker=Speaker(character_id=character_id),
                 )
                 first = first or message_id
+                shown = message_id if original == shown_greeting else shown
             if first is not None:
-                _set_leaf(conn, conversation_id, first)
+                _set_leaf(conn, conversation_id, shown or first)
+            if also_in_transaction is not None:
+                also_in_transaction(conn, conversation_id)
             return _read_conversation(conn, conversation_id)
 
         return await self.db.write(insert)

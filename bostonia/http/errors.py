@@ -21,10 +21,12 @@ log = logging.getLogger(__name__)
 
 STATUS_BY_ERROR: dict[type[errors.BostoniaError], int] = {
     errors.InvalidInput: 422,
+    errors.BadRequest: 400,
     errors.NotAuthenticated: 401,
     errors.PermissionDenied: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.PaymentRequired: 402,
     errors.PayloadTooLarge: 413,
     errors.RateLimited: 429,
     errors.Unavailable: 503,

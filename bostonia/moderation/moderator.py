@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from bostonia.embeddings import Embedder, Vectors
 from bostonia.identity import CONTENT_TIERS, ContentTier
 from bostonia.moderation.classifier import OffensiveClassifier
-from bostonia.moderation.embedder import Embedder, Vectors
 from bostonia.moderation.normalize import normalize
 from bostonia.moderation.rules import FLAG_AT, RuleSet, bundled_rules
 from bostonia.moderation.schemas import CATEGORIES, CATEGORY_TIER, SIGNALS, Category, Signal, TextVerdict

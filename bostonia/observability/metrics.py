@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bostonia.llm.worker import QueueObserver
@@ -10,9 +13,33 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32, 64)
 
 
+class RecentRequests:
+    """HTTP requests and server errors per minute over the last hour (the admin dashboard's error rate)."""
+
+    def __init__(self, minutes: int = 60, clock: Callable[[], float] = time.time) -> None:
+        self.minutes = minutes
+        self.clock = clock
+        self._counts: dict[int, list[int]] = {}  # minute number -> [requests, 5xx responses]
+
+    def observe(self, status: int) -> None:
+        minute = int(self.clock() // 60)
+        counts = self._counts.setdefault(minute, [0, 0])
+        counts[0] += 1
+        counts[1] += status >= 500
+        if len(self._counts) > self.minutes:
+            for old in [m for m in self._counts if m <= minute - self.minutes]:
+                del self._counts[old]
+
+    def per_minute(self) -> list[tuple[int, int, int]]:
+        """(minute as a Unix time, requests, 5xx) for each of the last `minutes` minutes, oldest first."""
+        now = int(self.clock() // 60)
+        return [(m * 60, *self._counts.get(m, [0, 0])) for m in range(now - self.minutes + 1, now + 1)]  # type: ignore[misc]
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.recent = RecentRequests()
         self.request_latency = Histogram(
             "bostonia_http_request_duration_seconds",
             "HTTP request latency by route template.",

@@ -42,6 +42,7 @@ def request_middleware(metrics: Metrics) -> Callable[[ASGIApp], ASGIApp]:
                 route = scope.get("path_template") or "unmatched"
                 method = str(scope.get("method", ""))
                 metrics.request_latency.labels(method, route, str(status)).observe(elapsed)
+                metrics.recent.observe(status)
                 log.info(
                     "request",
                     extra={

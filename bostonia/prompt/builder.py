@@ -61,6 +61,10 @@ class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
     depth: int = 4
     role: Role = "system"
     details: dict[str, Any] | None = None
+    # Tokens kept free for this injection whatever its size this turn: material that grows and shrinks
+    # from turn to turn (recalled memories) must not move where the kept history starts, or the whole
+    # KV cache is lost. 0: counted at its actual size.
+    reserve: int = 0
 
 
 class Persona(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,11 +176,17 @@ def build_prompt(
         for i in injections
         if i.content.strip()
     ]
-    fixed = cost(system_text) + (cost(post) if post else 0) + sum(cost(i.content) for i in injected)
+    # Reserves hold even for an empty injection (nothing to recall this turn): the room stays the same.
+    reserved = sum(i.reserve for i in injections if not i.content.strip())
+    fixed = cost(system_text) + (cost(post) if post else 0) + reserved
+    fixed += sum(max(cost(i.content), i.reserve) for i in injected)
 
     costs = [cost(message.content) for message in history]
     available = budget - fixed
-    start = history_start(costs, available, max(1, int(max(available, 1) * DROP_CHUNK_FRACTION)))
+    # Chunks are a share of the whole budget, not of what is left after the injections: what is left
+    # changes from prompt to prompt (lore and memories come and go, a warm-up has no new message yet), and
+    # boundaries that moved with it would move the history's start, and with it the whole KV cache.
+    start = history_start(costs, available, max(1, int(max(budget, 1) * DROP_CHUNK_FRACTION)))
     kept = list(history[start:])
     kept_costs = costs[start:]
 

@@ -13,6 +13,7 @@ from bostonia.errors import BostoniaError
 from bostonia.http.deps import CurrentUser
 from bostonia.http.errors import status_for
 from bostonia.identity import CONTENT_TIERS, THEMES, User
+from bostonia.ui import i18n
 from bostonia.ui.forms import Form, parse_form
 from bostonia.users.deps import Users
 from bostonia.users.schemas import AgeVerification, PreferencesUpdate, ProfileUpdate
@@ -75,7 +76,13 @@ class UserPages(Controller):
     async def preferences_page(self, user: CurrentUser, users: Users) -> Template:
         return Template(
             "preferences.html",
-            context={"user": user, "preferences": await users.preferences(user), "themes": THEMES, "error": None},
+            context={
+                "user": user,
+                "preferences": await users.preferences(user),
+                "themes": THEMES,
+                "languages": i18n.available_languages(),
+                "error": None,
+            },
         )
 
     @post("/account/preferences")
@@ -90,8 +97,8 @@ class UserPages(Controller):
             update = parse_form(fields, PreferencesUpdate, ("theme", "language", *PREFERENCE_SWITCHES))
             preferences = await users.update_preferences(user, update)
         except BostoniaError as exc:
-            if request.headers.get("hx-request"):
-                raise
+            if request.headers.get("hx-request"):  # the status line says what was not saved, and why
+                return Template("_saved.html", context={"error": exc.message})
             return Template(
                 "preferences.html",
                 status_code=status_for(exc),
@@ -99,6 +106,7 @@ class UserPages(Controller):
                     "user": user,
                     "preferences": await users.preferences(user),
                     "themes": THEMES,
+                    "languages": i18n.available_languages(),
                     "error": exc.message,
                 },
             )

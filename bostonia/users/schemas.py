@@ -5,6 +5,7 @@ from typing import Annotated
 
 import msgspec
 
+from bostonia.billing.schemas import CreditBalance
 from bostonia.identity import ContentTier, Role, Theme, Tier, User
 
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
@@ -29,6 +30,7 @@ class Profile(msgspec.Struct, kw_only=True):
     content_tier: ContentTier
     has_password: bool
     linked_providers: list[str] = msgspec.field(default_factory=list)
+    credits: CreditBalance | None = None  # the credit balance (billing's)
     created_at: str
     last_login_at: str | None
 

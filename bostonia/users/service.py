@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import datetime
 
+from bostonia.analytics.recorder import DiscardingSink, EventSink
 from bostonia.config import AuthConfig
 from bostonia.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from bostonia.identity import ROLES, TIERS, Actor, User, require_admin
 from bostonia.structs import changes_of
+from bostonia.ui import i18n
 from bostonia.users.schemas import (
     AgeVerification,
     Preferences,
@@ -33,9 +35,11 @@ class UserService:
         users: UserStore,
         *,
         auth_config: AuthConfig | None = None,
+        analytics: EventSink | None = None,
     ) -> None:
         self.users = users
         self.auth_config = auth_config or AuthConfig()
+        self.analytics = analytics or DiscardingSink()
 
     # -- the signed-in user's own account ---------------------------------------------------------
 
@@ -93,7 +97,18 @@ class UserService:
         return preferences
 
     async def update_preferences(self, user: User, update: PreferencesUpdate) -> Preferences:
-        await self.users.update_preferences(user.id, changes_of(update))
+        changes = changes_of(update)
+        if "language" in changes:
+            language = i18n.supported(changes["language"])
+            if language is None:
+                raise InvalidInput(
+                    f"Bostonia is not translated into {changes['language']!r} yet; available:"
+                    f" {', '.join(i18n.available_languages())}",
+                    code="language_unavailable",
+                    details={"field": "language"},
+                )
+            changes["language"] = language
+        await self.users.update_preferences(user.id, changes)
         return await self.preferences(user)
 
     # -- administration --------------------------------------------------------------------------
@@ -136,6 +151,7 @@ class UserService:
             raise InvalidInput(f"unknown tier {tier!r}; choose one of {', '.join(TIERS)}", details={"field": "tier"})
         user = await self.find(email_or_id, actor=actor)
         await self.users.set_tier(user.id, tier, actor_id=actor.id)
+        self.analytics.record("subscription_changed", user_id=user.id, tier=tier, status="active", provider="admin")
         return await self.find(user.id, actor=actor)
 
     async def reset_age(self, email_or_id: str, *, actor: Actor) -> User:

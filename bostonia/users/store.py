@@ -8,18 +8,19 @@ from typing import Any
 import msgspec
 
 from bostonia.audit.store import record_in
+from bostonia.billing import store as billing_store
+from bostonia.billing.store import effective_tier_sql
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import new_id, utcnow
 from bostonia.identity import User
 from bostonia.users.schemas import Preferences, Profile
 
-# The effective plan: the newest active subscription, else free.
-USER_COLUMNS = """
+# The plan in force (billing's rule: the best granting subscription, else free), read on every request.
+USER_COLUMNS = f"""
     u.id, u.email, u.display_name, u.role, u.is_active, u.age_verified, u.content_tier, u.created_at,
-    coalesce((select s.tier from subscriptions s
-              where s.user_id = u.id and s.status in ('active', 'trialing')
-              order by s.created_at desc, s.rowid desc limit 1), 'free') as tier,
-    coalesce((select p.theme from user_preferences p where p.user_id = u.id), 'system') as theme
+    {effective_tier_sql("u.id")} as tier,
+    coalesce((select p.theme from user_preferences p where p.user_id = u.id), 'system') as theme,
+    coalesce((select p.language from user_preferences p where p.user_id = u.id), 'en') as language
 """
 PROFILE_COLUMNS = """
     u.bio, u.email_verified, u.date_of_birth, u.last_login_at, u.password_hash is not null as has_password
@@ -66,12 +67,7 @@ class UserStore:
                 (user_id, email, password_hash, display_name, chosen, int(email_verified), now, now),
             )
             conn.execute("insert into user_preferences (user_id) values (?)", (user_id,))
-            conn.execute("insert into credit_balances (user_id) values (?)", (user_id,))
-            conn.execute(
-                "insert into subscriptions (id, user_id, tier, status, provider)"
-                " values (?, ?, 'free', 'active', 'default')",
-                (new_id(), user_id),
-            )
+            billing_store.open_account_in(conn, user_id)  # a zero balance and the free plan
             return user_from_row(
                 conn.execute(f"select {USER_COLUMNS} from users u where u.id = ?", (user_id,)).fetchone()
             )
@@ -109,6 +105,7 @@ class UserStore:
             "select provider from auth_identities where user_id = ? order by created_at", (user_id,)
         )
         row["linked_providers"] = [p["provider"] for p in providers]
+        row["credits"] = msgspec.to_builtins(await billing_store.BillingStore(self.db).balance(user_id))
         return msgspec.convert(row, Profile, strict=False)
 
     async def list(self) -> list[User]:
@@ -188,17 +185,7 @@ class UserStore:
         """An admin-granted plan: it replaces earlier default/admin plans (payment providers' stay)."""
 
         def run(conn: sqlite3.Connection) -> None:
-            now = utcnow()
-            conn.execute(
-                "update subscriptions set status = 'canceled', updated_at = ? where user_id = ?"
-                " and provider in ('default', 'admin') and status in ('active', 'trialing')",
-                (now, user_id),
-            )
-            conn.execute(
-                "insert into subscriptions (id, user_id, tier, status, provider, created_at, updated_at)"
-                " values (?, ?, ?, 'active', 'admin', ?, ?)",
-                (new_id(), user_id, tier, now, now),
-            )
+            billing_store.grant_tier_in(conn, user_id, tier)
             record_in(
                 conn,
                 actor_id=actor_id,
@@ -222,5 +209,5 @@ def set_password_hash_in(conn: sqlite3.Connection, user_id: str, password_hash: 
 
 
 def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> int:
-    """The account row; its preferences, plans and credit balance go with it (foreign-key cascades)."""
+    """The account row; its preferences, credit balance and ledger go with it (foreign-key cascades)."""
     return conn.execute("delete from users where id = ?", (user_id,)).rowcount

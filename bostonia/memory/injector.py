@@ -1,0 +1,170 @@
+"""Memories in the prompt: a `PromptInjector` that recalls what earlier turns said, in two blocks shaped
+for llama.cpp's KV cache.
+
+Lore sits two messages from the end, so every reply re-reads the last exchange and whatever follows it;
+a memory block there would be re-read too, every turn (hundreds of tokens: measured 5x the TTFT of a
+short chat). So:
+
+- the *context* block — memories of the exchange before the new message — goes three messages from the
+  end, before that exchange. It depends only on messages that exist before the user writes, so the
+  warm-up that runs after each reply (the history then ends with the reply) renders the very same block
+  at the very same place (two from its end) and the model has read it before the user sends anything;
+- the *query* block — at most `[memory] reply_items` short items the new message itself recalls, not
+  already in the context block — goes after the new message: the only memory the reply must read
+  (measured by `python -m benchmarks memory`: prompt tokens a reply reads at turn 30 vs turn 2).
+
+Recent messages, which the prompt holds anyway, are left out (before ranking, so that a message added
+meanwhile cannot reorder the rest). Both blocks stay within `[memory] prompt_share` of the context and
+reserve their room, so the start of the kept history never moves with them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from bostonia.config import LLMConfig, MemoryConfig
+from bostonia.memory.retrieval import parse_stamp
+from bostonia.memory.schemas import SearchItem
+from bostonia.memory.service import MemoryService
+from bostonia.memory.summaries import DEPTH as SUMMARY_DEPTH
+from bostonia.memory.summaries import SUMMARY_TOKENS
+from bostonia.prompt.builder import PromptInjection
+
+CONTEXT_DEPTH = 3  # before the last exchange and the new message (2 when warming: no new message yet)
+QUERY_DEPTH = 0  # after the new message
+QUERY_ITEM_CHARS = 160
+CHARS_PER_TOKEN = 4
+ITEM_CHARS = 300  # one remembered turn at most this long in the prompt
+# Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
+HISTORY_SHARE = 0.6
+HEADER = "[Memories of earlier in this chat, for {{char}}'s reference:"
+QUERY_HEADER = "[{{char}} also remembers:"
+
+
+def recent_ids(history: Sequence[Any], context_tokens: int) -> list[str]:
+    """Ids of the newest messages that surely fit in the prompt (the builder keeps the newest first)."""
+    budget = context_tokens * HISTORY_SHARE * CHARS_PER_TOKEN
+    ids: list[str] = []
+    used = 0
+    for message in reversed(history):
+        used += len(message.content) + 40
+        if used > budget:
+            break
+        if message_id := getattr(message, "id", None):
+            ids.append(message_id)
+    return ids
+
+
+def render(
+    items: Sequence[SearchItem],
+    names: tuple[str, str],
+    budget_chars: int,
+    *,
+    header: str = HEADER,
+    item_chars: int = ITEM_CHARS,
+) -> str:
+    lines: list[str] = []
+    used = len(header)
+    for item in items:
+        text = " ".join(item.content.split())
+        if len(text) > item_chars:
+            text = text[: item_chars - 1].rstrip() + "…"
+        moment = parse_stamp(item.created_at)
+        when = f"{moment:%b %d, %Y}: " if moment else ""
+        who = ""
+        if item.memory_type == "message":
+            who = f"{names[0] if item.role == 'user' else names[1]}: "
+        line = f"- {when}{who}{text}"
+        if used + len(line) + 1 > budget_chars:
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return "\n".join([header, *lines]) + "]" if lines else ""
+
+
+class MemoryInjector:
+    def __init__(self, memory: MemoryService, config: MemoryConfig, llm: LLMConfig) -> None:
+        self.memory = memory
+        self.config = config
+        self.llm = llm
+
+    async def injections(
+        self, user: Any, conversation: Any, character: Any, history: Sequence[Any]
+    ) -> list[PromptInjection]:
+        if not history or not self.config.prompt_items or not self.config.prompt_share:
+            return []
+        injections = await self._story_so_far(conversation, history)
+        turn = history[-1].role == "user"  # else a warm-up (or a continue): no new message yet
+        before = history[:-1] if turn else history  # what existed before the user wrote
+        on_path = {m.id for m in history if getattr(m, "id", None)}
+        # Recent messages, as the warm-up saw them (the new message and what it pushes out do not count).
+        recent = recent_ids(before, self.llm.context_size)
+        if len(recent) >= len([m for m in before if getattr(m, "id", None)]):
+            return injections  # the whole conversation is in the prompt: nothing to recall
+        names = await self.memory.store.speaker_names(conversation.id) or ("User", "")
+        exchange = before[-2:]
+        anchor = parse_stamp(getattr(exchange[-1], "created_at", "") or "")
+        context_items = await self._recall(conversation, exchange, self.config.prompt_items, recent, on_path, anchor)
+        budget, query_budget = self.budget_tokens(), self.query_budget_tokens()
+        depth = CONTEXT_DEPTH if turn else CONTEXT_DEPTH - 1
+        text = render(context_items, names, budget * CHARS_PER_TOKEN)
+        injections.append(PromptInjection(name="memory", content=text, depth=depth, reserve=budget))
+        # The query block's room is kept in the warm-up too (empty there): both prompts then keep the same
+        # history, which they must for the cache to hold.
+        text = ""
+        if turn and self.config.reply_items:
+            shown = {item.content for item in context_items}
+            exclude = [*recent, *self._ids(history[-1:])]
+            wanted = self.config.reply_items
+            found = await self._recall(conversation, history[-1:], wanted + len(shown), exclude, on_path, None)
+            fresh = [item for item in found if item.content not in shown][:wanted]
+            text = render(
+                fresh, names, query_budget * CHARS_PER_TOKEN, header=QUERY_HEADER, item_chars=QUERY_ITEM_CHARS
+            )
+        injections.append(PromptInjection(name="memory", content=text, depth=QUERY_DEPTH, reserve=query_budget))
+        return injections
+
+    def query_budget_tokens(self) -> int:
+        items = self.config.reply_items
+        return items * (QUERY_ITEM_CHARS // CHARS_PER_TOKEN + 12) + len(QUERY_HEADER) // CHARS_PER_TOKEN if items else 0
+
+    @staticmethod
+    def _ids(messages: Sequence[Any]) -> list[str]:
+        return [m.id for m in messages if getattr(m, "id", None)]
+
+    async def _recall(
+        self,
+        conversation: Any,
+        messages: Sequence[Any],
+        count: int,
+        exclude: Sequence[str],
+        on_path: set[str],
+        now: Any,
+    ) -> list[SearchItem]:
+        """What `messages` recall (the last one is the query, the one before it context)."""
+        if not messages:
+            return []
+        query = messages[-1].content
+        context = "\n".join(m.content for m in messages[:-1])
+        found = await self.memory.recall(
+            conversation, query, count + 4, context=context, exclude_messages=exclude, now=now
+        )
+        # Swipes that were not chosen and branches not shown are not what happened: leave them out.
+        return [i for i in found if not i.source_message_ids or set(i.source_message_ids) <= on_path][:count]
+
+    def budget_tokens(self) -> int:
+        """The context block's size limit, kept free in every prompt of a long chat (see
+        `PromptInjection.reserve`): what `prompt_items` full items take, within `prompt_share` of the context
+        together with the query block."""
+        share = int(self.llm.context_size * self.config.prompt_share) - self.query_budget_tokens()
+        items = self.config.prompt_items * (ITEM_CHARS // CHARS_PER_TOKEN + 12) + len(HEADER) // CHARS_PER_TOKEN
+        return max(0, min(share, items))
+
+    async def _story_so_far(self, conversation: Any, history: Sequence[Any]) -> list[PromptInjection]:
+        path = [m for m in history if getattr(m, "id", None)]
+        summary = await self.memory.summarizer.current(conversation.id, path)
+        if summary is None:
+            return []
+        text = f"[The story so far: {summary.content}]"
+        return [PromptInjection(name="summary", content=text, depth=SUMMARY_DEPTH, reserve=SUMMARY_TOKENS + 40)]

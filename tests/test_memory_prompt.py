@@ -1,0 +1,104 @@
+"""Memories in the prompt: recalled at a fixed depth, within budget, shown by the prompt view."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar.testing import TestClient
+
+from bostonia.app import Services
+from bostonia.memory.injector import render
+from bostonia.memory.schemas import SearchItem
+from tests.helpers import bearer
+from tests.test_memory_recall import settle
+
+FACT = "My sister Leah lives in Montreal and plays the oboe in an orchestra."
+
+
+def long_chat(messages: int) -> bytes:
+    """A chat long enough that its first turns are no longer in the prompt of its next reply."""
+    lines = [json.dumps({"user_name": "Ren", "character_name": "Mira", "create_date": "2026-01-01"})]
+    for i in range(messages):
+        text = FACT if i == 2 else f"Turn {i}: we talk about the weather, the tea and the garden again, at length. " * 2
+        lines.append(json.dumps({"name": "Ren" if i % 2 == 0 else "Mira", "is_user": i % 2 == 0, "mes": text}))
+    return "\n".join(lines).encode()
+
+
+def import_long_chat(client: TestClient[Any], account: dict[str, Any], messages: int = 160) -> str:
+    character = client.get("/api/v1/characters", headers=bearer(account)).json()["items"][0]["id"]
+    response = client.post(
+        "/api/v1/conversations/import",
+        data={"character_id": character},
+        files={"file": ("chat.jsonl", long_chat(messages), "application/jsonl")},
+        headers=bearer(account),
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def test_the_prompt_recalls_an_old_turn_at_the_fixed_depth(
+    client: TestClient[Any], services: Services, alice: dict[str, Any]
+) -> None:
+    conversation = import_long_chat(client, alice)
+    settle(client, services)
+    view = client.get(
+        f"/api/v1/conversations/{conversation}/prompt",
+        params={"content": "Which instrument does Leah play in Montreal?"},
+        headers=bearer(alice),
+    ).json()
+    sections = view["sections"]
+    memory = [i for i, s in enumerate(sections) if "memory" in s["name"]]
+    # The context block before the last exchange, the query block after the new message.
+    assert len(memory) == 2, [s["name"] for s in sections]
+    context, query = (sections[i] for i in memory)
+    assert memory[0] == len(sections) - 5 and memory[1] == len(sections) - 1  # 3 history messages between
+    assert sections[-2]["content"] == "Which instrument does Leah play in Montreal?"
+    assert "Ren: " + FACT in query["content"]  # the new message recalls the old turn
+    assert FACT not in context["content"]  # ... which the last exchange (small talk) did not
+    assert context["role"] == query["role"] == "system"
+    assert view["dropped_messages"] > 2  # the fact's own turn is out of the history: only memory brings it
+    budget = services.settings.llm.context_size * services.settings.memory.prompt_share
+    assert context["tokens"] + query["tokens"] <= budget
+
+
+def test_a_warm_up_renders_the_context_block_the_reply_will_have(
+    client: TestClient[Any], services: Services, alice: dict[str, Any]
+) -> None:
+    """The prompt prepared while the user types and the reply's prompt share everything up to the end of
+    the context memory block: the model has read it before the user sends."""
+    conversation = import_long_chat(client, alice)
+    settle(client, services)
+    url = f"/api/v1/conversations/{conversation}/prompt"
+    warm = client.get(url, headers=bearer(alice)).json()["sections"]
+    reply = client.get(url, params={"content": "Tell me more."}, headers=bearer(alice)).json()["sections"]
+    at = next(i for i, s in enumerate(reply) if s["name"] == "memory")
+    assert [(s["name"], s["content"]) for s in warm[:at]] == [(s["name"], s["content"]) for s in reply[:at]]
+    assert warm[at]["content"].startswith(reply[at]["content"])
+
+
+def test_a_short_chat_gets_no_memory_block(client: TestClient[Any], services: Services, alice: dict[str, Any]) -> None:
+    conversation = import_long_chat(client, alice, messages=6)
+    settle(client, services)
+    view = client.get(
+        f"/api/v1/conversations/{conversation}/prompt", params={"content": "Leah?"}, headers=bearer(alice)
+    ).json()
+    assert not [s for s in view["sections"] if "memory" in s["name"]]  # everything is in the prompt already
+
+
+def test_the_block_stays_within_its_budget() -> None:
+    items = [
+        SearchItem(
+            content="x" * 1000,
+            score=1.0,
+            memory_type="message",
+            source_message_ids=["m"],
+            created_at="2026-05-01T10:00:00Z",
+            role="user",
+        )
+        for _ in range(10)
+    ]
+    text = render(items, ("Ren", "Mira"), budget_chars=900)
+    assert len(text) <= 900
+    assert text.count("\n- ") == 2 and "May 01, 2026: Ren: " in text  # two cut-down items fit
+    assert render([], ("Ren", "Mira"), 900) == ""
