@@ -5,7 +5,17 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ["streaming", "chat_engine", "accounts", "catalogue", "lore", "voice", "moderation", "memory"]
+BENCHMARKS = [
+    "streaming",
+    "chat_engine",
+    "accounts",
+    "catalogue",
+    "lore",
+    "voice",
+    "moderation",
+    "memory",
+    "group_prompt",
+]
 
 
 def main(names: list[str]) -> None:
