@@ -13,7 +13,6 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
@@ -33,10 +32,11 @@ from bostonia.chat.service import ChatService
 from bostonia.chat.stage import session_for
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight, ReplyStream
+from bostonia.chat.turn_taking import Pending, TurnTaking, takes_turns
 from bostonia.chat.turns import Turn, TurnQueue
 from bostonia.config import LLMConfig
 from bostonia.db.values import new_id
-from bostonia.errors import BostoniaError, Conflict, InvalidInput, NotFound, Unavailable
+from bostonia.errors import BostoniaError, Conflict, InvalidInput, Unavailable
 from bostonia.identity import User
 from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, SamplingParams
 from bostonia.llm.registry import ModelRegistry
@@ -73,16 +73,6 @@ class ReplyObserver(Protocol):
     ) -> None:
         """`message` was stored as the reply to `history`."""
         ...
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A message (or a request for a character to speak) that no reply started for: it is out of
-    character, the group is manual, nobody could speak, or (`queued` > 0) its reply waits behind others
-    and will stream to the room's sockets and pages when its turn comes."""
-
-    user_message: Message | None
-    queued: int = 0
 
 
 class TokenCounter:
@@ -139,13 +129,7 @@ def clean_reply(text: str, character_name: str) -> str:
     return text
 
 
-def takes_turns(conversation: Conversation) -> bool:
-    """A group chat or a shared room: messages sent while a reply is generated wait their turn (a
-    one-to-one chat refuses them, as before)."""
-    return conversation.is_group or conversation.people_count > 1
-
-
-class ReplyService:
+class ReplyService(TurnTaking):
     def __init__(
         self,
         chat: ChatService,
@@ -227,136 +211,6 @@ class ReplyService:
         return await self._take_turn(
             Turn(user, "answer"), conversation, model, user_message=user_message, admitted=True
         )
-
-    async def trigger(self, user: User, conversation_id: str, character: str | None) -> ReplyStream | Pending:
-        """A character of the chat speaks now (`character`: its id or name; None: the group's pick, or in
-        manual mode any unmuted member) — forced even if muted. In a group or a shared room it waits for
-        the reply being generated (`Pending`: queued)."""
-        conversation = await self._open_conversation(user, conversation_id)
-        model = self.models.default
-        if character is None:
-            history = await self.conversations.path(conversation_id)
-            chosen = await self.cast.pick(conversation, history) or await self.cast.likely_speaker(
-                conversation, history
-            )
-            character_id = chosen.id
-        else:
-            member = group.find_member(conversation.members, character)
-            if member is None:
-                raise NotFound("that character is not in this chat", code="not_a_member")
-            character_id = member.character_id
-        return await self._take_turn(Turn(user, "trigger", character_id), conversation, model)
-
-    async def _open_conversation(self, user: User, conversation_id: str) -> Conversation:
-        """A conversation the user takes part in, ready for a new message: in a one-to-one chat, only when
-        no reply is being generated; in a group or room, also while one is (a regeneration aside)."""
-        conversation = await self.chat.get_conversation(user, conversation_id, access="member")
-        reply = self.in_flight.get(conversation_id)
-        if reply is not None and (not takes_turns(conversation) or reply.mode != "reply"):
-            self.chat.ensure_idle(conversation_id)
-        return conversation
-
-    async def _take_turn(
-        self,
-        turn: Turn,
-        conversation: Conversation,
-        model: ChatModel,
-        *,
-        user_message: Message | None = None,
-        admitted: bool = False,
-    ) -> ReplyStream | Pending:
-        """Start the turn's reply now, or queue it behind the one being generated. `admitted`: the meter
-        already admitted this generation (it is released if the reply does not start now)."""
-        async with self.turns.lock(conversation.id):
-            if conversation.id in self.in_flight or self.turns.pending(conversation.id):
-                pending = Pending(user_message, queued=self.turns.push(conversation.id, turn))
-            else:
-                reply = await self._begin(turn, conversation, model, user_message, admitted=admitted)
-                if reply is not None:
-                    return reply
-                pending = Pending(user_message)
-        if admitted:  # a queued turn is admitted again when it starts
-            await self.meter.failed(turn.user, model)
-        return pending
-
-    async def _begin(
-        self,
-        turn: Turn,
-        conversation: Conversation,
-        model: ChatModel,
-        user_message: Message | None = None,
-        *,
-        admitted: bool = False,
-    ) -> ReplyStream | None:
-        """Choose the turn's speaker and start its reply (the turn lock is held); None if nobody speaks.
-        The generation counts against `turn.user`: who sent the message or asked the character to speak."""
-        history = await self.conversations.path(conversation.id)
-        if turn.kind == "trigger" and turn.character_id is not None:
-            speaker: Character | None = await self.cast.member(conversation, turn.character_id)
-        else:
-            speaker = await self.cast.pick(conversation, history)
-        if speaker is None:
-            return None
-        if not admitted:
-            await self.meter.admit(turn.user, model)
-        return await self._start(
-            turn.user,
-            conversation,
-            model,
-            history,
-            mode="reply",
-            parent_id=history[-1].id if history else None,
-            user_message=user_message,
-            speaker=speaker,
-        )
-
-    async def _next_turn(self, conversation_id: str, last: User, *, auto: bool = True) -> None:
-        """A reply finished: start the next waiting turn, or (nothing waiting) let auto-mode go on."""
-        async with self.turns.lock(conversation_id):
-            if conversation_id in self.in_flight or self._closing:
-                return
-            while (turn := self.turns.pop(conversation_id)) is not None:
-                try:
-                    # Whoever queued it must still be in the room (a removed member's turns lapse).
-                    conversation = await self.chat.get_conversation(turn.user, conversation_id, access="member")
-                    if await self._begin(turn, conversation, self.models.default, None) is not None:
-                        return
-                except BostoniaError as exc:
-                    log.info("a queued turn in conversation %s lapsed: %s", conversation_id, exc.message)
-            try:
-                conversation = await self.chat.get_conversation(last, conversation_id, access="member")
-            except BostoniaError:
-                return
-            if auto:
-                self._arm_auto_mode(last, conversation)
-
-    def _arm_auto_mode(self, user: User, conversation: Conversation) -> None:
-        auto = conversation.auto_mode
-        if conversation.is_group and auto.enabled:
-            self.turns.arm(conversation.id, auto.delay_seconds, lambda: self._auto_turn(user, conversation.id))
-
-    async def _auto_turn(self, user: User, conversation_id: str) -> None:
-        """Auto-mode: the next character speaks, unless `max_turns` replies already followed a person's."""
-        try:
-            conversation = await self.chat.get_conversation(user, conversation_id, access="member")
-        except BostoniaError:
-            return
-        if not (conversation.is_group and conversation.auto_mode.enabled):
-            return
-        history = await self.conversations.path(conversation_id)
-        if group.turn_context(history).replies_since_person > conversation.auto_mode.max_turns:
-            return
-        try:
-            await self._take_turn(Turn(user, "auto"), conversation, self.models.default)
-        except BostoniaError as exc:
-            log.info("auto-mode stopped in conversation %s: %s", conversation_id, exc.message)
-
-    def _settings_changed(self, user: User, conversation: Conversation) -> None:
-        """Auto-mode switched on in an idle group starts the characters talking; off stops them."""
-        if not conversation.auto_mode.enabled:
-            self.turns.disarm(conversation.id)
-        elif conversation.id not in self.in_flight and not self.turns.armed(conversation.id):
-            self._arm_auto_mode(user, conversation)
 
     async def regenerate(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
         """A new reply to the same turn: a sibling (swipe) of an assistant message, or a (new) answer to

@@ -16,7 +16,6 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from bostonia.chat import events
 from bostonia.chat.deps import Cast, Chat, Replies
 from bostonia.chat.events import ChatEvent, StreamStart
-from bostonia.chat.replies import Pending
 from bostonia.chat.schemas import (
     BranchRequest,
     Conversation,
@@ -33,6 +32,7 @@ from bostonia.chat.schemas import (
     UpdateConversation,
 )
 from bostonia.chat.streams import ReplyStream
+from bostonia.chat.turn_taking import Pending
 from bostonia.db.values import to_json
 from bostonia.errors import PayloadTooLarge
 from bostonia.http.deps import CurrentUser
