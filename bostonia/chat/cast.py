@@ -74,7 +74,7 @@ class CastService:
         if data.persona_id is not None:
             await self.chat.personas.get(user, data.persona_id)
         persona = await self.chat.personas.for_chat(user, data.persona_id)
-        settings = GroupSettings(**{name: getattr(data, name) for name in GROUP_FIELDS if getattr(data, name)})
+        settings = GroupSettings(**{n: getattr(data, n) for n in GROUP_FIELDS if getattr(data, n) is not None})
         all_names = names_list([m.name for m in members])
         greetings = []
         for member in members:
@@ -117,6 +117,8 @@ class CastService:
 
     async def _set_cast(self, user: User, conversation: Conversation, members: Sequence[MemberChange]) -> None:
         ids = [m.character_id for m in members]
+        if not ids:
+            raise InvalidInput("a group keeps at least one character", details={"field": "members"})
         if len(set(ids)) != len(ids):
             raise InvalidInput("a character is listed twice", details={"field": "members"})
         before = {m.character_id: m for m in conversation.members}

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
 from bostonia.chat.deps import Cast, Replies, Rooms
 from bostonia.chat.schemas import (
-    AutoMode,
     CreateConversation,
     InviteRequest,
     MemberChange,
@@ -96,22 +96,22 @@ class RoomPages(Controller):
     ) -> Response[bytes]:
         conversation = await cast.chat.get_conversation(user, conversation_id)
         auto = conversation.auto_mode
-        changes = UpdateConversation(
-            strategy=data.get("strategy") or None,  # type: ignore[arg-type]
-            card_mode=data.get("card_mode") or None,  # type: ignore[arg-type]
-            include_muted=data.get("include_muted") == "on",
-            allow_self_responses=data.get("allow_self_responses") == "on",
-            scenario=data.get("scenario", conversation.scenario)[:20_000],
-            auto_mode=AutoMode(
-                enabled=data.get("auto_enabled") == "on",
-                delay_seconds=_number(data, "auto_delay", float) if data.get("auto_delay") else auto.delay_seconds,
-                max_turns=_number(data, "auto_max_turns", int) if data.get("auto_max_turns") else auto.max_turns,
-            ),
-        )
-        if changes.strategy not in (None, "natural", "list", "pooled", "manual"):
-            raise InvalidInput("unknown strategy", details={"field": "strategy"})
-        if changes.card_mode not in (None, "swap", "join"):
-            raise InvalidInput("unknown card mode", details={"field": "card_mode"})
+        fields = {
+            "strategy": data.get("strategy") or conversation.strategy,
+            "card_mode": data.get("card_mode") or conversation.card_mode,
+            "include_muted": data.get("include_muted") == "on",
+            "allow_self_responses": data.get("allow_self_responses") == "on",
+            "scenario": data.get("scenario", conversation.scenario),
+            "auto_mode": {
+                "enabled": data.get("auto_enabled") == "on",
+                "delay_seconds": _number(data, "auto_delay", float) if data.get("auto_delay") else auto.delay_seconds,
+                "max_turns": _number(data, "auto_max_turns", int) if data.get("auto_max_turns") else auto.max_turns,
+            },
+        }
+        try:  # the API's own rules (names, ranges) for what the form says
+            changes = msgspec.convert(fields, UpdateConversation)
+        except msgspec.ValidationError as exc:
+            raise InvalidInput(f"invalid group settings: {exc}") from None
         await cast.update(user, conversation_id, changes)
         return no_content()
 
