@@ -455,6 +455,7 @@ class ReplyService(TurnTaking):
         continuing = reply.mode == "continue"
         started = time.monotonic()
         charged = False
+        history = [m for m in history if not m.ooc]  # what the model reads (and after-reply steps are told)
         try:
             prompt, params = await self._prompt(
                 user, conversation, model, history, continuing=continuing, character=character

@@ -29,6 +29,7 @@ from bostonia.chat.schemas import (
     SearchHit,
     UpdateConversation,
 )
+from bostonia.chat.stage import speaker_session
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import LLMConfig
@@ -413,7 +414,7 @@ def _speaker_names(conversation: Conversation, persona_name: str) -> Callable[[M
 def model_sessions(conversation: Conversation) -> list[str]:
     """The model sessions (KV caches) a conversation's prompts use: one, and in a group one per member
     (swap mode prompts each speaker with its own card)."""
-    return [conversation.id, *(f"{conversation.id}:{m.character_id}" for m in conversation.members)]
+    return [conversation.id, *(speaker_session(conversation.id, m.character_id) for m in conversation.members)]
 
 
 def _file_stem(conversation: Conversation) -> str:

@@ -156,8 +156,12 @@ def session_for(conversation: Conversation, character_id: str) -> str:
     """The model session a speaker's prompts continue: the conversation's, except in a swap-mode group,
     where each speaker's prompt starts with its own card and so keeps its own cache (`<id>:<character>`)."""
     if conversation.is_group and conversation.card_mode == "swap":
-        return f"{conversation.id}:{character_id}"
+        return speaker_session(conversation.id, character_id)
     return conversation.id
+
+
+def speaker_session(conversation_id: str, character_id: str) -> str:
+    return f"{conversation_id}:{character_id}"
 
 
 def parse_time(stamp: str) -> datetime | None:
