@@ -319,7 +319,9 @@ def test_import_page_reports_each_file(client: TestClient[Any], web: dict[str, A
     flux = client.get("/api/v1/characters/search?q=flux").json()["items"]
     assert flux and flux[0]["visibility"] == "public" and flux[0]["creator_id"] == web["user"]["id"]
     full = client.post("/characters/import", files=files[:1], data={"_csrf_token": csrf_token(client)})
-    assert "<html" in full.text and "Imported 1 character" in full.text
+    # The same card again: a full page saying it is already here, with a link to it.
+    assert "<html" in full.text and "Imported 0 characters; 1 was already here" in full.text
+    assert f'href="/characters/{flux[0]["id"]}"' in full.text
 
 
 def test_someone_elses_session_cannot_use_my_builder_posts(client: TestClient[Any], bob: dict[str, Any]) -> None:

@@ -477,3 +477,42 @@ def test_only_the_creator_changes_the_avatar(
         "/api/v1/characters", json={"name": "P", "visibility": "public"}, headers=bearer(bob)
     ).json()
     assert _avatar(client, carol, character["id"], _image()).status_code == 403
+
+
+def test_json_exports_of_the_two_specs_have_their_own_file_names(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    character = import_one(client, alice, "flux.png", card_bytes("default_FluxTheCat.png"))
+    names = {
+        spec: client.get(
+            f"/api/v1/characters/{character['id']}/export",
+            params={"format": "json", "spec": spec},
+            headers=bearer(alice),
+        ).headers["content-disposition"]
+        for spec in ("v2", "v3")
+    }
+    assert 'filename="Flux the Cat.v2.json"' in names["v2"] and 'filename="Flux the Cat.v3.json"' in names["v3"]
+
+
+def test_importing_the_same_card_again_is_noticed_not_duplicated(
+    client: TestClient[Any], alice: dict[str, Any], bob: dict[str, Any]
+) -> None:
+    content = card_bytes("default_FluxTheCat.png")
+    first = import_one(client, alice, "flux.png", content)
+    again = upload(client, [("flux-again.png", content)], bearer(alice))
+    assert again.status_code == 200, again.text  # nothing new
+    body = again.json()
+    assert body["items"] == [] and body["files"] == [
+        {"file": "flux-again.png", "kind": "duplicate", "id": first["id"], "format": "png", "error": None}
+    ]
+    listed = client.get("/api/v1/characters", params={"limit": 100}, headers=bearer(alice)).json()["items"]
+    assert sum(1 for c in listed if c["name"] == first["name"] and c["creator_id"] == alice["user"]["id"]) == 1
+    # Asked for, a copy is made; someone else's import of the same card is theirs, never a duplicate.
+    copy = upload(client, [("flux.png", content)], bearer(alice), duplicates="true")
+    assert copy.status_code == 201 and copy.json()["items"][0]["id"] != first["id"]
+    assert upload(client, [("flux.png", content)], bearer(bob)).status_code == 201
+    # The same file twice in one upload: one character, the other file named as its twin.
+    carol = register(client, "carol@example.com")
+    twice = upload(client, [("a.png", content), ("b.png", content)], bearer(carol))
+    kinds = [f["kind"] for f in twice.json()["files"]]
+    assert kinds == ["character", "error"] and "the same card as a.png" in twice.text

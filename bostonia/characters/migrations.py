@@ -157,3 +157,15 @@ def m003_hidden_by_moderators(db: sqlite_utils.Database) -> None:
     # Set when an admin hides a character (a report's action): gone from the catalogue for everyone but its
     # creator, whatever its visibility, until an admin unhides it.
     run_script(db, "alter table characters add column hidden_at text;")
+
+
+@migrations()
+def m004_card_digest(db: sqlite_utils.Database) -> None:
+    # The imported file's card (and picture), hashed: importing the same card again is noticed, not duplicated.
+    run_script(
+        db,
+        """
+        alter table characters add column card_digest text;
+        create index idx_characters_card_digest on characters(card_digest, creator_id) where card_digest is not null;
+        """,
+    )

@@ -43,6 +43,9 @@ class CardUpload:
     file: list[UploadFile]
     visibility: Visibility = "private"
     content_tier: ContentTier | None = None
+    # A card already imported by the same account is reported (kind "duplicate"), not imported again,
+    # unless this is set.
+    duplicates: bool = False
 
 
 @dataclass
@@ -68,6 +71,9 @@ def import_result(outcome: ImportOutcome) -> ImportResult:
         elif kind == "lorebook":
             _, fmt, book = outcome.lorebooks[index]
             files.append(ImportedFile(file=name, kind="lorebook", id=book.id, format=fmt))
+        elif kind == "duplicate":
+            _, fmt, existing = outcome.duplicates[index]
+            files.append(ImportedFile(file=name, kind="duplicate", id=existing.id, format=fmt))
         else:
             files.append(ImportedFile(file=name, kind="error", error=failures[index].message))
     return ImportResult(
@@ -80,7 +86,7 @@ def import_result(outcome: ImportOutcome) -> ImportResult:
 
 def raise_if_nothing_imported(outcome: ImportOutcome) -> None:
     """All files failed: the request fails, with the one error as it is or every error in the details."""
-    if outcome.characters or outcome.lorebooks or not outcome.failures:
+    if outcome.characters or outcome.lorebooks or outcome.duplicates or not outcome.failures:
         return
     if len(outcome.failures) == 1:
         raise outcome.failures[0][1]
@@ -103,7 +109,9 @@ async def import_upload(data: CardUpload, transfer: CardTransfer, user: User, co
     files = [(f.filename or "upload", await read_upload(f, uploads.max_card_bytes)) for f in data.file]
     for upload in data.file:
         await upload.close()
-    return await transfer.import_files(user, files, visibility=data.visibility, content_tier=data.content_tier)
+    return await transfer.import_files(
+        user, files, visibility=data.visibility, content_tier=data.content_tier, duplicates=data.duplicates
+    )
 
 
 class CharacterController(Controller):
@@ -149,13 +157,15 @@ class CharacterController(Controller):
     @post("/import", status_code=201)
     async def import_cards(
         self, data: MultipartBody[CardUpload], transfer: Transfer, user: CurrentUser, config: Config
-    ) -> ImportResult:
+    ) -> Response[ImportResult]:
         """Import card files (PNG chara/ccv3, JSON V1/V2/V3, CharX) and lorebooks (World Info, lorebook_v3).
         Each file stands alone: 201 with the imported items and per-file errors when at least one
-        succeeded; when none did, the error status of the failure (or 422 listing every failure)."""
+        succeeded; when none did, the error status of the failure (or 422 listing every failure). A card
+        the caller already imported is listed as `duplicate` with the existing character's id (200 when
+        nothing was new); send `duplicates=true` to import it again."""
         outcome = await import_upload(data, transfer, user, config)
         raise_if_nothing_imported(outcome)
-        return import_result(outcome)
+        return Response(import_result(outcome), status_code=201 if outcome.characters or outcome.lorebooks else 200)
 
     @get("/{character_id:str}")
     async def get_character(
@@ -219,4 +229,6 @@ class CharacterController(Controller):
     ) -> Response[bytes]:
         """PNG with `chara` (V2) and `ccv3` (V3) chunks, JSON (V3, or V2 with `spec=v2`), or CharX."""
         content, media_type, character = await transfer.export(viewer, character_id, format, spec)
-        return Response(content, media_type=media_type, headers=attachment(character.name, format))
+        # The two JSON specs are different files: `Name.v2.json` and `Name.v3.json` never overwrite each other.
+        extension = f"{spec}.json" if format == "json" else format
+        return Response(content, media_type=media_type, headers=attachment(character.name, extension))

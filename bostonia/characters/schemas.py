@@ -209,7 +209,7 @@ class ImportedFile(msgspec.Struct, kw_only=True):
     """One uploaded file's outcome, in upload order."""
 
     file: str
-    kind: Literal["character", "lorebook", "error"]
+    kind: Literal["character", "lorebook", "duplicate", "error"]  # duplicate: `id` is the character already there
     id: str | None = None
     format: str | None = None  # png, json, charx, world_info, lorebook_v3, character_book
     error: str | None = None

@@ -100,6 +100,7 @@ class CharacterRecord(msgspec.Struct, kw_only=True):
     is_bundled: bool = False
     book: Lorebook | None = None
     assets: list[tuple[str, str, int]] = msgspec.field(default_factory=list)  # (path, sha256, size)
+    card_digest: str | None = None  # of an imported file's card and picture (duplicate imports)
 
 
 def insert_tags(conn: sqlite3.Connection, character_id: str, tags: Sequence[str]) -> None:
@@ -119,8 +120,9 @@ def insert_character(conn: sqlite3.Connection, record: CharacterRecord, now: str
         """insert into characters (id, creator_id, name, tagline, description, personality, scenario,
             greeting, example_dialogue, system_prompt, post_history_instructions, alternate_greetings,
             creator_notes, creator_name, character_version, avatar_path, visibility, content_tier, is_premium,
-            premium_credits, settings, extensions, card_extra, card_top_level, is_bundled, created_at, updated_at)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            premium_credits, settings, extensions, card_extra, card_top_level, is_bundled, card_digest, created_at,
+            updated_at)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         (
             record.id,
             record.creator_id,
@@ -147,6 +149,7 @@ def insert_character(conn: sqlite3.Connection, record: CharacterRecord, now: str
             to_json(card.extra),
             to_json(card.top_level),
             int(record.is_bundled),
+            record.card_digest,
             now,
             now,
         ),
@@ -340,6 +343,18 @@ class CharacterStore:
             (limit,),
         )
         return [(row["id"], row["updated_at"]) for row in rows]
+
+    async def with_digests(self, owner_id: str | None, digests: Sequence[str]) -> dict[str, str]:
+        """digest -> id of the owner's existing character imported from that very card (not deleted)."""
+        if not digests:
+            return {}
+        marks = ",".join("?" * len(digests))
+        rows = await self.db.fetchall(
+            f"select card_digest, id from characters where card_digest in ({marks})"
+            " and creator_id is ? and deleted_at is null order by created_at",
+            (*digests, owner_id),
+        )
+        return {row["card_digest"]: row["id"] for row in rows}
 
     async def card_parts(self, character_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The raw `card_extra` and `card_top_level` columns, for a lossless export."""

@@ -9,6 +9,7 @@ does not stop the others.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -56,16 +57,32 @@ class PreparedLorebook(NamedTuple):
     book: Lorebook
 
 
+class AlreadyImported(NamedTuple):
+    """A card the owner imported before: reported with the character it became, not stored again."""
+
+    format: str
+    character: Character
+
+
 Prepared = PreparedCharacter | PreparedLorebook
 
 
 class ImportOutcome(msgspec.Struct, kw_only=True):
-    """What happened to each file, in upload order: a character, a lorebook, or an error."""
+    """What happened to each file, in upload order: a character, a lorebook, a duplicate, or an error."""
 
     characters: list[tuple[str, str, Character]] = msgspec.field(default_factory=list)  # (file, format, character)
+    # Cards the owner already imported: (file, format, the existing character); imported again only if asked.
+    duplicates: list[tuple[str, str, Character]] = msgspec.field(default_factory=list)
     lorebooks: list[tuple[str, str, ImportedLorebook]] = msgspec.field(default_factory=list)
     failures: list[tuple[str, BostoniaError]] = msgspec.field(default_factory=list)
     order: list[tuple[str, str, int]] = msgspec.field(default_factory=list)  # (file, kind, index in its list)
+
+
+def card_digest(card: CharacterCard, image: ProcessedImage | None) -> str:
+    """Names a card file's content: the same card (with the same picture) gives the same digest."""
+    digest = hashlib.sha256(msgspec.json.encode(card, order="sorted"))
+    digest.update((image.digest if image else "").encode())
+    return digest.hexdigest()
 
 
 def ours(extensions: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +169,7 @@ class CardTransfer:
         record = CharacterRecord(
             id=new_id(),
             card=card,
+            card_digest=card_digest(card, image),
             creator_id=owner_id,
             tagline=card.tagline[:300],
             visibility=visibility,
@@ -180,9 +198,11 @@ class CardTransfer:
         visibility: str = "private",
         content_tier: str | None = None,
         progress: Callable[[int], None] | None = None,
+        duplicates: bool = False,
     ) -> ImportOutcome:
         """Import every file on its own: each becomes a character or a lorebook, or an error. `owner` None
-        (the CLI without --owner) makes characters nobody's: only admins may change them."""
+        (the CLI without --owner) makes characters nobody's: only admins may change them. A card the owner
+        already imported (same card, same picture) is reported as a duplicate instead, unless `duplicates`."""
         if visibility not in VISIBILITIES:
             raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}", details={"field": "visibility"})
         if content_tier is not None and content_tier not in CONTENT_TIERS:
@@ -194,17 +214,46 @@ class CardTransfer:
             prepared = await asyncio.gather(
                 *(self._prepare_async(name, data, owner_id, visibility, content_tier) for name, data in batch)
             )
-            await self._store(owner, list(zip((name for name, _ in batch), prepared, strict=True)), outcome)
+            named = list(zip((name for name, _ in batch), prepared, strict=True))
+            results = named if duplicates else await self._set_aside_duplicates(owner_id, named)
+            await self._store(owner, list(results), outcome)
             if progress:
                 progress(len(batch))
         if outcome.characters:
             self.characters.catalogue_changed()
         return outcome
 
+    async def _set_aside_duplicates(
+        self, owner_id: str | None, batch: list[tuple[str, Prepared | BostoniaError]]
+    ) -> list[tuple[str, Prepared | AlreadyImported | BostoniaError]]:
+        """The batch with cards the owner already has marked `AlreadyImported`, and a card that comes twice
+        in one upload an error naming its twin."""
+        digests = {p.record.card_digest for _, p in batch if isinstance(p, PreparedCharacter) and p.record.card_digest}
+        existing = await self.store.with_digests(owner_id, sorted(digests))
+        found = await self.store.get_many(sorted(set(existing.values()))) if existing else {}
+        first_in_batch: dict[str, str] = {}
+        marked: list[tuple[str, Prepared | AlreadyImported | BostoniaError]] = []
+        for name, prepared in batch:
+            digest = prepared.record.card_digest if isinstance(prepared, PreparedCharacter) else None
+            if digest is None or not isinstance(prepared, PreparedCharacter):
+                marked.append((name, prepared))
+            elif existing.get(digest) in found:
+                marked.append((name, AlreadyImported(prepared.format, found[existing[digest]])))
+            elif digest in first_in_batch:
+                twin = InvalidInput(f"the same card as {first_in_batch[digest]}", code="duplicate_file")
+                marked.append((name, twin))
+            else:
+                first_in_batch[digest] = name
+                marked.append((name, prepared))
+        return marked
+
     async def _store(
-        self, owner: User | None, batch: list[tuple[str, Prepared | BostoniaError]], out: ImportOutcome
+        self,
+        owner: User | None,
+        batch: list[tuple[str, Prepared | AlreadyImported | BostoniaError]],
+        out: ImportOutcome,
     ) -> None:
-        screened: list[tuple[str, Prepared | BostoniaError]] = []
+        screened: list[tuple[str, Prepared | AlreadyImported | BostoniaError]] = []
         for name, prepared in batch:  # a card's picture is its avatar: it is looked at like an upload
             if isinstance(prepared, PreparedCharacter) and prepared.image is not None:
                 try:
@@ -240,6 +289,9 @@ class CardTransfer:
             if isinstance(outcome, BostoniaError):
                 out.order.append((name, "error", len(out.failures)))
                 out.failures.append((name, outcome))
+            elif isinstance(outcome, AlreadyImported):
+                out.order.append((name, "duplicate", len(out.duplicates)))
+                out.duplicates.append((name, outcome.format, outcome.character))
             elif isinstance(outcome, PreparedCharacter) and outcome.record.id in found:
                 out.order.append((name, "character", len(out.characters)))
                 out.characters.append((name, outcome.format, found[outcome.record.id]))
