@@ -16,6 +16,7 @@ BENCHMARKS = [
     "moderation",
     "memory",
     "orchestration",
+    "group_prompt",
 ]
 
 

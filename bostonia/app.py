@@ -62,10 +62,15 @@ from bostonia.characters.routes import CharacterController
 from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterStore
 from bostonia.characters.transfer import CardTransfer
+from bostonia.chat.cast import CastService
 from bostonia.chat.hub import ConversationHub
 from bostonia.chat.migrations import migrations as chat_migrations
 from bostonia.chat.pages import ChatPages
 from bostonia.chat.replies import ReplyService
+from bostonia.chat.room_pages import RoomPages
+from bostonia.chat.room_routes import InviteController, RoomController
+from bostonia.chat.room_store import RoomStore
+from bostonia.chat.rooms import RoomService
 from bostonia.chat.routes import ConversationController
 from bostonia.chat.service import ChatService
 from bostonia.chat.socket import chat_socket
@@ -221,6 +226,8 @@ class Services:
     personas: PersonaService
     hub: ConversationHub
     chat: ChatService
+    rooms: RoomService
+    cast: CastService
     replies: ReplyService
     voice: VoiceService
     moderation: ModerationService
@@ -297,6 +304,7 @@ class Services:
             except Exception:  # one plugin's failure must not keep the others (or the database) open
                 log.exception("plugin %s failed to shut down", impl.plugin_name)
         await self.replies.shutdown()
+        await self.rooms.close()
         await self.analytics.stop()
         self.voice.shutdown()
         await self.indexer.stop()
@@ -400,6 +408,7 @@ def build_services(
     conversations = ConversationStore(db)
     hub = ConversationHub()
     in_flight = RepliesInFlight()
+    room_store = RoomStore(db)
     # Money: plans and credits (billing), the payment provider a plugin may register, creators' earnings.
     billing_store = BillingStore(db)
     entitlements = EntitlementTable(settings.tiers, settings.rate_limits)
@@ -426,10 +435,13 @@ def build_services(
         forget_session=models.forget_session,
         in_flight=in_flight,
         access=ConversationAccessPolicy(settings.privacy, audit),
+        rooms=room_store,
         gate=creators,  # premium characters
         greeting_split=experiments,  # greeting A/B tests
         analytics=analytics,
     )
+    rooms = RoomService(chat, room_store, personas, hub)
+    cast = CastService(chat, conversations, room_store, rooms, characters, hub)
     accounts = AccountService(db, users, auth, settings.privacy)
     # One embedding model for memory, World Info's vector activation and moderation's similarity.
     embedder = make_embedder(settings.memory.embedder, settings.data_path / "cache")
@@ -470,6 +482,7 @@ def build_services(
                 context_tokens=lambda: _context_size(models),
                 embedder=PlainVectors(embedder),  # vector activation of World Info entries: the same model
                 greeting_index=conversations.greeting_index,
+                member_books=cast.lorebooks,  # a group chat reads every member's book
             ),
             *(i for found in plugins.hook.prompt_injectors(settings=settings) for i in found or []),
         ],
@@ -477,6 +490,7 @@ def build_services(
         router=router,
         orchestrator=orchestrator,
         guard=ChatGuard(moderation) if settings.moderation.enabled else None,
+        cast=cast,
         analytics=analytics,
     )
     voice = settings.voice
@@ -513,6 +527,8 @@ def build_services(
         personas=personas,
         hub=hub,
         chat=chat,
+        rooms=rooms,
+        cast=cast,
         replies=replies,
         voice=VoiceService(
             VoiceCatalog(settings.models_path, voice.default_voice),
@@ -625,6 +641,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "knowledge": _provide(services.knowledge),
         "transfer": _provide(services.transfer),
         "chat": _provide(services.chat),
+        "rooms": _provide(services.rooms),
+        "cast": _provide(services.cast),
         "replies": _provide(services.replies),
         "personas": _provide(services.personas),
         "hub": _provide(services.hub),
@@ -663,6 +681,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             MemoryController,
             KnowledgeController,
             ConversationController,
+            RoomController,
+            InviteController,
             chat_socket,
             VoiceController,
             voice_socket,
@@ -693,6 +713,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             CharacterPages,
             BuilderPages,
             ChatPages,
+            RoomPages,
             MemoryPages,
             create_static_files_router(
                 "/static", directories=[STATIC_DIR], cache_control=CacheControlHeader(max_age=3600)

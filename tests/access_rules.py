@@ -173,6 +173,87 @@ CHAT_RULES: dict[tuple[str, str], Case] = {
 }
 
 
+ROOM = "/api/v1/conversations/{room}"
+ROOM_PAGE = "/chats/{room}"
+MEMBERS = "the owner and the people invited in (404 for others; admins only with [privacy] admin_can_read_chats)"
+NO_INVITE = "signed in, holding a live invitation (here a forged one: 404 for everyone)"
+
+# Group chats and shared rooms (issue 13). `{room}` is the owner's group chat with two characters, into
+# which `{guest_id}` was invited (a member: tests/test_rooms.py checks what members may do).
+ROOM_RULES: dict[tuple[str, str], Case] = {
+    ("POST", "/api/v1/conversations/{conversation_id:str}/trigger"): C(
+        owner_only(201, text="the owner and the people invited in; a member of the cast speaks"),
+        f"{CONVERSATION}/trigger",
+        json={"character_id": "{public_character}"},
+    ),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/people"): C(owner_only(text=MEMBERS), f"{ROOM}/people"),
+    ("PATCH", "/api/v1/conversations/{conversation_id:str}/people/{user_id:str}"): C(
+        owner_only(text="each person, their own persona in the room (403 for someone else's; 404 outside)"),
+        f"{ROOM}/people/{{owner_id}}",
+        json={"persona_id": ""},
+    ),
+    ("DELETE", "/api/v1/conversations/{conversation_id:str}/people/{user_id:str}"): C(
+        owner_only(204, text="the owner removes anyone, a member themself; anyone else gets 404"),
+        f"{ROOM}/people/{{guest_id}}",
+    ),
+    ("POST", "/api/v1/conversations/{conversation_id:str}/invites"): C(owner_only(201), f"{ROOM}/invites", json={}),
+    ("GET", "/api/v1/conversations/{conversation_id:str}/invites"): C(owner_only(), f"{ROOM}/invites"),
+    ("DELETE", "/api/v1/conversations/{conversation_id:str}/invites/{invite_id:str}"): C(
+        owner_only(204), f"{ROOM}/invites/{{invite}}"
+    ),
+    ("GET", "/api/v1/invites"): C(signed_in(text="signed in; invitations addressed to the caller"), "/api/v1/invites"),
+    ("POST", "/api/v1/invites/{token:str}/accept"): C(
+        Rule(NO_INVITE, 401, 404, 404, 404), "/api/v1/invites/forged-token/accept", json={}
+    ),
+    ("DELETE", "/api/v1/invites/{invite_id:str}"): C(
+        Rule("the invitee only (others, and here a missing invitation: 404)", 401, 404, 404, 404),
+        "/api/v1/invites/{invite}",
+    ),
+    ("GET", "/invites/{token:str}"): C(Rule(NO_INVITE, 401, 404, 404, 404), "/invites/forged-token"),
+    ("POST", "/invites/{token:str}/accept"): C(
+        Rule(NO_INVITE, 401, 404, 404, 404), "/invites/forged-token/accept", form={}
+    ),
+    ("POST", "/invites/{invite_id:str}/decline"): C(
+        Rule("the invitee only (others, and here a link invitation: 404)", 401, 404, 404, 404),
+        "/invites/{invite}/decline",
+        form={},
+    ),
+    ("POST", "/chats/group"): C(
+        signed_in(303, text="signed in; with characters the caller may see"),
+        "/chats/group",
+        form={"character_ids": "{public_character}"},
+    ),
+    ("POST", "/chats/{conversation_id:str}/group"): C(
+        owner_only(204), f"{ROOM_PAGE}/group", form={"strategy": "list", "card_mode": "join"}, headers=HTMX
+    ),
+    ("POST", "/chats/{conversation_id:str}/members"): C(
+        owner_only(204),
+        f"{ROOM_PAGE}/members",
+        form={"character_id": "{second_character}", "muted": "on"},
+        headers=HTMX,
+    ),
+    ("POST", "/chats/{conversation_id:str}/invites"): C(owner_only(), f"{ROOM_PAGE}/invites", form={}, headers=HTMX),
+    ("POST", "/chats/{conversation_id:str}/people/{person_id:str}/remove"): C(
+        owner_only(204, text="the owner removes anyone, a member themself; anyone else gets 404"),
+        f"{ROOM_PAGE}/people/{{guest_id}}/remove",
+        form={},
+        headers=HTMX,
+    ),
+    ("POST", "/chats/{conversation_id:str}/persona"): C(
+        owner_only(204, text="the owner and the people invited in: the persona they speak as there"),
+        f"{PAGE}/persona",
+        form={"persona_id": "{persona}"},
+        headers=HTMX,
+    ),
+    ("POST", "/chats/{conversation_id:str}/trigger"): C(
+        owner_only(204, text="the owner and the people invited in"),
+        f"{PAGE}/trigger",
+        form={"character_id": "{public_character}"},
+        headers=HTMX,
+    ),
+}
+
+
 def _tiny_png() -> bytes:
     import struct
     import zlib
@@ -940,6 +1021,7 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     **MODERATION_RULES,
     **VOICE_RULES,
     **AI_RULES,
+    **ROOM_RULES,
     **MONEY_RULES,
     # -- sign in with OIDC (plugin) ------------------------------------------------------------------------
     ("GET", "/auth/oidc/{provider:str}/login"): C(anyone(302), "/auth/oidc/test/login"),
@@ -956,7 +1038,8 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
 
 
 def check_chat_socket(client: TestClient[Any], ids: dict[str, str], tokens: dict[str, str]) -> None:
-    """Anyone signed in may open /ws; only the owner may join (or act on) the owner's conversation."""
+    """Anyone signed in may open /ws; only the owner may join (or act on) the owner's conversation, and in a
+    shared room the people invited in (the guest) too — until they are removed."""
     from litestar.exceptions import WebSocketDisconnect
 
     try:
@@ -965,17 +1048,42 @@ def check_chat_socket(client: TestClient[Any], ids: dict[str, str], tokens: dict
         raise AssertionError("an anonymous socket was accepted")
     except WebSocketDisconnect:
         pass
-    for identity, joins in (("other", False), ("admin", False), ("owner", True)):
+    room, own = ids["room"], ids["conversation"]
+    frames = {
+        "conversation:join": {},
+        "typing:start": {},
+        "message:cancel": {},
+        "message:trigger": {"character_id": ids["public_character"]},
+    }
+    cases = [("other", own, False), ("admin", own, False), ("owner", own, True)]
+    cases += [("other", room, False), ("admin", room, False), ("guest", own, False), ("guest", room, True)]
+    for identity, conversation, allowed in cases:
         with client.websocket_connect(f"/ws?token={tokens[identity]}") as socket:
-            socket.send_json({"event": "conversation:join", "data": {"conversation_id": ids["conversation"]}})
-            frame = socket.receive_json()
-            if joins:
-                assert frame["event"] == "conversation:joined", (identity, frame)
-            else:
-                assert frame == {
-                    "event": "error",
-                    "data": {"code": "not_found", "message": "conversation not found", "event": "conversation:join"},
-                }, (identity, frame)
+            for event, data in frames.items():
+                socket.send_json({"event": event, "data": {"conversation_id": conversation, **data}})
+                if allowed:  # no error comes back before the answer to a ping sent after it
+                    socket.send_json({"event": "ping", "data": {}})
+                    while (frame := socket.receive_json())["event"] != "pong":
+                        assert frame["event"] != "error", (identity, event, frame)
+                else:
+                    frame = socket.receive_json()
+                    assert frame == {
+                        "event": "error",
+                        "data": {"code": "not_found", "message": "conversation not found", "event": event},
+                    }, (identity, event, frame)
+    # A removed guest's socket is cut off from the room at once.
+    with client.websocket_connect(f"/ws?token={tokens['guest']}") as socket:
+        socket.send_json({"event": "conversation:join", "data": {"conversation_id": room}})
+        while socket.receive_json()["event"] != "conversation:joined":
+            pass
+        headers = {"Authorization": f"Bearer {tokens['owner']}"}
+        assert (
+            client.delete(f"/api/v1/conversations/{room}/people/{ids['guest_id']}", headers=headers).status_code == 204
+        )
+        while socket.receive_json()["event"] != "room:removed":
+            pass
+        socket.send_json({"event": "typing:start", "data": {"conversation_id": room}})
+        assert socket.receive_json()["data"]["code"] == "not_found"
 
 
 def check_voice_socket(client: TestClient[Any], ids: dict[str, str], tokens: dict[str, str]) -> None:
@@ -1007,7 +1115,8 @@ def check_voice_socket(client: TestClient[Any], ids: dict[str, str], tokens: dic
 # WebSocket routes need a checker of their own: fn(client, ids, tokens) asserting the four identities.
 WEBSOCKET_RULES: dict[str, tuple[str, Callable[[TestClient[Any], dict[str, str], dict[str, str]], None]]] = {
     "/ws": (
-        "signed in (closed with 4401 otherwise); joins and acts on the caller's own conversations only",
+        "signed in (closed with 4401 otherwise); joins and acts on the caller's own conversations and the rooms"
+        " they were invited into (join, send, regenerate, continue, cancel, trigger, typing), until removed",
         check_chat_socket,
     ),
     "/api/v1/voice/stream": (

@@ -150,6 +150,14 @@ def world(client: TestClient[Any], services: Services) -> World:
     for link in ({"scope": "global"}, {"scope": "conversation", "target_id": conversation["id"]}):
         attached = client.post(f"/api/v1/lorebooks/{lorebook}/attachments", json=link, headers=bearer(owner))
         assert attached.status_code == 201, attached.text
+    # A shared room: the owner's group chat with two characters and a guest invited in; a link invitation.
+    room = client.post("/api/v1/conversations", json={"character_ids": [public, second]}, headers=bearer(owner)).json()[
+        "id"
+    ]
+    guest = register(client, f"guest{n}@example.com")
+    token = client.post(f"/api/v1/conversations/{room}/invites", json={}, headers=bearer(owner)).json()["token"]
+    assert client.post(f"/api/v1/invites/{token}/accept", json={}, headers=bearer(guest)).status_code == 200
+    invite = client.post(f"/api/v1/conversations/{room}/invites", json={}, headers=bearer(owner)).json()["id"]
     memory = f"/api/v1/memory/{conversation['id']}"
     fact = client.post(f"{memory}/facts", json={"content": "The owner's secret fact."}, headers=bearer(owner)).json()
     knowledge = client.post(
@@ -164,6 +172,9 @@ def world(client: TestClient[Any], services: Services) -> World:
     api_key = client.post("/api/v1/users/me/api-keys", json={"name": "owner's"}, headers=bearer(owner)).json()
     ids = {
         "api_key": api_key["key"]["id"],
+        "room": room,
+        "invite": invite,
+        "guest_id": guest["user"]["id"],
         "public_character": public,
         "second_character": second,
         "private_character": private,
@@ -191,8 +202,11 @@ def world(client: TestClient[Any], services: Services) -> World:
         knowledge["id"],
         api_key["key"]["id"],
         api_key["secret"],
+        room,
+        invite,
     ]
-    return World({k: v["access_token"] for k, v in accounts.items()}, ids, secrets)
+    tokens = {k: v["access_token"] for k, v in accounts.items()}
+    return World({**tokens, "guest": guest["access_token"]}, ids, secrets)
 
 
 def fresh(client: TestClient[Any], world: World) -> dict[str, str]:
@@ -234,6 +248,14 @@ def owner_state(services: Services, owner_id: str) -> str:
             "lore_links": "select l.lorebook_id, l.user_id, l.persona_id, l.conversation_id from lorebook_links l"
             " join lorebooks b on b.id = l.lorebook_id where b.owner_id = ? order by 1, 2, 3, 4",
             "lore_settings": "select settings from lore_settings where user_id = ?",
+            "groups": "select id, group_settings, character_id from conversations where user_id = ? order by id",
+            "cast": "select m.conversation_id, m.character_id, m.position, m.is_muted, m.talkativeness"
+            " from conversation_characters m join conversations c on c.id = m.conversation_id where c.user_id = ?"
+            " order by 1, 3",
+            "people": "select p.conversation_id, p.user_id, p.persona_id from conversation_people p"
+            " join conversations c on c.id = p.conversation_id where c.user_id = ? order by 1, 2",
+            "invites": "select i.id, i.revoked_at, i.uses from conversation_invites i"
+            " join conversations c on c.id = i.conversation_id where c.user_id = ? order by 1",
             "memories": "select id, content, is_pinned, importance from conversation_memories where user_id = ?"
             " order by 1",
         }

@@ -64,7 +64,8 @@ def test_send_streams_the_seed_events(live: httpx.Client, alice_live: dict[str, 
     with socket(live, alice_live) as ws:
         ws.send("conversation:join", {"conversation_id": cid})
         joined = ws.until("conversation:joined")[-1]["data"]
-        assert joined == {"conversation_id": cid, "active_reply": None}
+        me = {"user_id": alice_live["user"]["id"], "name": "Alice"}
+        assert joined == {"conversation_id": cid, "active_reply": None, "present": [me]}
         ws.send("message:send", {"conversation_id": cid, "content": "Hi!"})
         frames = ws.until("message:stream:complete")
     names = [f["event"] for f in frames]
@@ -91,7 +92,7 @@ def test_two_tabs_see_the_same_stream_and_typing(live: httpx.Client, alice_live:
             ws.until("conversation:joined")
         first.send("typing:start", {"conversation_id": cid})
         typing = second.until("typing:start")[-1]["data"]
-        assert typing == {"conversation_id": cid, "user_id": alice_live["user"]["id"]}
+        assert typing == {"conversation_id": cid, "user_id": alice_live["user"]["id"], "name": "Alice"}
         first.send("message:send", {"conversation_id": cid, "content": "Both of you, listen."})
         mine = first.until("message:stream:complete")
         theirs = second.until("message:stream:complete")

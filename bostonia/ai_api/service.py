@@ -36,10 +36,11 @@ from bostonia.chat import events
 from bostonia.chat.replies import ReplyService
 from bostonia.chat.service import ChatService
 from bostonia.chat.streams import ReplyStream
+from bostonia.chat.turn_taking import Pending, takes_turns
 from bostonia.config import LLMConfig
 from bostonia.db.values import new_id, utc_in
 from bostonia.embeddings import Embedder, HashingEmbedder
-from bostonia.errors import BostoniaError, InvalidInput, NotFound, NotSupported, PermissionDenied
+from bostonia.errors import BostoniaError, Conflict, InvalidInput, NotFound, NotSupported, PermissionDenied
 from bostonia.identity import Actor, User, require_admin
 from bostonia.llm.base import ChatMessage, ChatModel, GenerationRequest, SamplingParams
 from bostonia.moderation.schemas import ModerateText, TextVerdict
@@ -350,8 +351,16 @@ class AIService:
             conversation = await self.chat.start_conversation(user, target.character_id)
         else:
             raise InvalidInput("bostonia needs a character_id or a conversation_id", details={"field": "bostonia"})
+        if takes_turns(conversation):  # its replies are turns, queued among several speakers: not one answer
+            raise InvalidInput(
+                "group chats and shared rooms are not served through this API; use /api/v1/conversations",
+                code="takes_turns",
+                details={"field": "bostonia"},
+            )
         model = await self.replies.prompt_model(user, conversation.id)
         reply = await self.replies.send(user, conversation.id, content)
+        if isinstance(reply, Pending):  # e.g. an out-of-character line: stored, and nobody answers it
+            raise Conflict("that message starts no reply (it was out of character)", code="no_reply")
         completion = CharacterCompletion(reply, self.usage, conversation.character_id)
         completion.model = model  # until the reply says which model served it
         return completion

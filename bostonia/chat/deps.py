@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from litestar.di import NamedDependency
 
+from bostonia.chat.cast import CastService
 from bostonia.chat.hub import ConversationHub
 from bostonia.chat.replies import ReplyService
+from bostonia.chat.rooms import RoomService
 from bostonia.chat.service import ChatService
 
+Cast = NamedDependency[CastService]
 Chat = NamedDependency[ChatService]
+Rooms = NamedDependency[RoomService]
 Hub = NamedDependency[ConversationHub]
 Replies = NamedDependency[ReplyService]

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from bostonia.chat.schemas import Conversation, Message
+from bostonia.chat.schemas import Conversation, Message, Person
 
 # Client -> server (WebSocket frames).
 JOIN = "conversation:join"
@@ -20,6 +20,7 @@ SEND = "message:send"
 REGENERATE = "message:regenerate"
 CONTINUE = "message:continue"
 CANCEL = "message:cancel"
+TRIGGER = "message:trigger"  # a character of the group speaks now
 PING = "ping"
 # Both ways: a client says it types; the room hears who does.
 TYPING_START = "typing:start"
@@ -38,6 +39,10 @@ PATH_CHANGED = "conversation:path_changed"
 CONVERSATION_UPDATED = "conversation:updated"
 ERROR = "error"
 PONG = "pong"
+# Shared rooms: who has the room open, who is in it, and (to one person) that they were removed.
+PRESENCE = "presence"
+PEOPLE = "room:people"
+REMOVED = "room:removed"
 
 ReplyMode = Literal["reply", "regenerate", "continue"]
 
@@ -52,11 +57,15 @@ class StreamStart(msgspec.Struct, frozen=True, kw_only=True):
     parent_id: str | None
     mode: ReplyMode = "reply"
     prefix: str = ""  # the text a continued message already had
+    # The speaker: the character writing the reply (in a group, the one whose turn it is).
+    character_id: str | None = None
+    speaker_name: str | None = None
 
 
 class StreamChunk(msgspec.Struct, frozen=True):
     id: str
     content: str
+    character_id: str | None = None  # the speaker, as on the stream's start
 
 
 class StreamComplete(msgspec.Struct, frozen=True):
@@ -66,6 +75,7 @@ class StreamComplete(msgspec.Struct, frozen=True):
 class StreamRetract(msgspec.Struct, frozen=True):
     id: str
     reason: str  # why, for the user
+    character_id: str | None = None
 
 
 class StreamFallback(msgspec.Struct, frozen=True, kw_only=True):
@@ -108,6 +118,36 @@ class ConversationUpdated(msgspec.Struct, frozen=True):
 class Typing(msgspec.Struct, frozen=True):
     conversation_id: str
     user_id: str
+    name: str = ""  # the persona name they speak as in this conversation
+
+
+class Presence(msgspec.Struct, frozen=True, kw_only=True):
+    """Someone opened the room (`online`: their first connection) or left it (their last one closed or
+    went silent past the presence timeout)."""
+
+    conversation_id: str
+    user_id: str
+    name: str
+    status: Literal["online", "offline"]
+
+
+class PresentPerson(msgspec.Struct, frozen=True):
+    user_id: str
+    name: str
+
+
+class PeopleChanged(msgspec.Struct, frozen=True):
+    """Someone joined, left or was removed, or changed the persona they speak as."""
+
+    conversation_id: str
+    people: list[Person]
+
+
+class Removed(msgspec.Struct, frozen=True):
+    """To the person removed (or who left): the room's events stop here."""
+
+    conversation_id: str
+    user_id: str
 
 
 class ActiveReply(msgspec.Struct, frozen=True):
@@ -118,6 +158,7 @@ class ActiveReply(msgspec.Struct, frozen=True):
 class Joined(msgspec.Struct, frozen=True):
     conversation_id: str
     active_reply: ActiveReply | None
+    present: list[PresentPerson] = msgspec.field(default_factory=list)  # who has the room open now
 
 
 class ChatEvent(msgspec.Struct, frozen=True):
@@ -138,16 +179,16 @@ def stream_start(start: StreamStart) -> ChatEvent:
     return ChatEvent(STREAM_START, start)
 
 
-def chunk(message_id: str, content: str) -> ChatEvent:
-    return ChatEvent(STREAM_CHUNK, StreamChunk(message_id, content))
+def chunk(message_id: str, content: str, character_id: str | None = None) -> ChatEvent:
+    return ChatEvent(STREAM_CHUNK, StreamChunk(message_id, content, character_id))
 
 
 def complete(message: Message) -> ChatEvent:
     return ChatEvent(STREAM_COMPLETE, StreamComplete(message))
 
 
-def retract(message_id: str, reason: str) -> ChatEvent:
-    return ChatEvent(STREAM_RETRACT, StreamRetract(message_id, reason))
+def retract(message_id: str, reason: str, character_id: str | None = None) -> ChatEvent:
+    return ChatEvent(STREAM_RETRACT, StreamRetract(message_id, reason, character_id))
 
 
 def fallback(notice: StreamFallback) -> ChatEvent:
@@ -174,9 +215,24 @@ def conversation_updated(conversation: Conversation) -> ChatEvent:
     return ChatEvent(CONVERSATION_UPDATED, ConversationUpdated(conversation))
 
 
-def typing(conversation_id: str, user_id: str, *, active: bool) -> ChatEvent:
-    return ChatEvent(TYPING_START if active else TYPING_STOP, Typing(conversation_id, user_id))
+def typing(conversation_id: str, user_id: str, *, active: bool, name: str = "") -> ChatEvent:
+    return ChatEvent(TYPING_START if active else TYPING_STOP, Typing(conversation_id, user_id, name))
 
 
-def joined(conversation_id: str, active_reply: ActiveReply | None) -> ChatEvent:
-    return ChatEvent(JOINED, Joined(conversation_id, active_reply))
+def joined(
+    conversation_id: str, active_reply: ActiveReply | None, present: list[PresentPerson] | None = None
+) -> ChatEvent:
+    return ChatEvent(JOINED, Joined(conversation_id, active_reply, present or []))
+
+
+def presence(conversation_id: str, user_id: str, name: str, *, online: bool) -> ChatEvent:
+    status: Literal["online", "offline"] = "online" if online else "offline"
+    return ChatEvent(PRESENCE, Presence(conversation_id=conversation_id, user_id=user_id, name=name, status=status))
+
+
+def people_changed(conversation_id: str, people: list[Person]) -> ChatEvent:
+    return ChatEvent(PEOPLE, PeopleChanged(conversation_id, people))
+
+
+def removed(conversation_id: str, user_id: str) -> ChatEvent:
+    return ChatEvent(REMOVED, Removed(conversation_id, user_id))

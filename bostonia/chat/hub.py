@@ -20,10 +20,13 @@ _CLOSED = ChatEvent("_closed", None)
 
 
 class Subscription:
-    def __init__(self, hub: ConversationHub, conversation_id: str, client_id: str | None) -> None:
+    def __init__(
+        self, hub: ConversationHub, conversation_id: str, client_id: str | None, user_id: str | None = None
+    ) -> None:
         self.hub = hub
         self.conversation_id = conversation_id
         self.client_id = client_id  # events published by this client are not echoed back to it
+        self.user_id = user_id  # whose it is: someone removed from a shared room is cut off
         self.queue: asyncio.Queue[ChatEvent] = asyncio.Queue(QUEUE_LIMIT)
 
     def deliver(self, event: ChatEvent) -> None:
@@ -48,8 +51,8 @@ class ConversationHub:
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
 
-    def subscribe(self, conversation_id: str, client_id: str | None = None) -> Subscription:
-        subscription = Subscription(self, conversation_id, client_id)
+    def subscribe(self, conversation_id: str, client_id: str | None = None, user_id: str | None = None) -> Subscription:
+        subscription = Subscription(self, conversation_id, client_id, user_id)
         self._subscribers[conversation_id].add(subscription)
         return subscription
 
@@ -68,6 +71,16 @@ class ConversationHub:
         for subscription in list(self._subscribers.get(conversation_id, ())):
             if sender is None or subscription.client_id != sender:
                 subscription.deliver(event)
+
+    def drop_user(self, conversation_id: str, user_id: str, farewell: ChatEvent | None = None) -> int:
+        """End every subscription `user_id` holds to the conversation (removed from a shared room): each
+        gets `farewell` last, then closes. Returns how many there were."""
+        dropped = [s for s in self._subscribers.get(conversation_id, ()) if s.user_id == user_id]
+        for subscription in dropped:
+            if farewell is not None:
+                subscription.deliver(farewell)
+            self.unsubscribe(subscription)
+        return len(dropped)
 
     def close(self) -> None:
         """End every subscription (server shutdown), so open streams finish instead of hanging."""

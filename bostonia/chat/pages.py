@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
@@ -22,10 +22,11 @@ from litestar.response import Redirect, ServerSentEvent, ServerSentEventMessage,
 from bostonia.characters.deps import Characters
 from bostonia.characters.schemas import Character
 from bostonia.chat import events
-from bostonia.chat.deps import Chat, Replies
+from bostonia.chat.deps import Chat, Replies, Rooms
 from bostonia.chat.events import ChatEvent
 from bostonia.chat.hub import Subscription
 from bostonia.chat.replies import ReplyService
+from bostonia.chat.rooms import RoomService
 from bostonia.chat.routes import MAX_CHAT_FILE, ImportForm
 from bostonia.chat.schemas import Conversation, SamplerSettings, UpdateConversation
 from bostonia.chat.service import ChatService
@@ -41,21 +42,33 @@ KEEPALIVE_SECONDS = 20
 
 @dataclass
 class ChatView:
-    """What the chat templates need to render bubbles."""
+    """What the chat templates need to render bubbles (for one viewer)."""
 
     conversation: Conversation
-    character: Character
-    persona_name: str
+    character: Character  # a one-to-one chat's character; a group's first member
+    persona_name: str  # the viewer's, here
     default_persona_name: str
+    cast: dict[str, Character] = field(default_factory=dict)  # every member's card, by id
+    user_id: str = ""
+    is_owner: bool = True  # manages the chat (else: invited into the room, or an admin reading)
+    persona_id: str | None = None
+
+    @property
+    def multi(self) -> bool:
+        """Several characters or several people: every line shows its speaker."""
+        return self.conversation.is_group or self.conversation.people_count > 1
 
 
-async def chat_view(user: User, conversation_id: str, chat: ChatService, personas: Any) -> ChatView:
+async def chat_view(user: User, conversation_id: str, chat: ChatService, personas: Any, rooms: RoomService) -> ChatView:
     # "read": an admin allowed by `[privacy] admin_can_read_chats` may look (audited), never act.
     conversation = await chat.get_conversation(user, conversation_id, access="read")
     character = await chat.character_of(conversation)
-    persona = await personas.for_chat(user, conversation.persona_id)
+    cast = {m.character_id: await chat.characters.of_conversation(m.character_id) for m in conversation.members}
+    persona = await rooms.persona_of(user, conversation)
     default = await personas.for_chat(user, None)
-    return ChatView(conversation, character, persona.name, default.name)
+    owner = conversation.user_id == user.id
+    persona_id = conversation.persona_id if owner else await rooms.rooms.member_persona(conversation.id, user.id)
+    return ChatView(conversation, character, persona.name, default.name, cast, user.id, owner, persona_id)
 
 
 def no_content(**headers: str) -> Response[bytes]:
@@ -66,13 +79,20 @@ class Fragments:
     """HTML fragments for one tab's event stream, rendered from `_chat.html`'s macros."""
 
     def __init__(
-        self, template: JinjaTemplate, view: ChatView, chat: ChatService, replies: ReplyService, user: User
+        self,
+        template: JinjaTemplate,
+        view: ChatView,
+        chat: ChatService,
+        replies: ReplyService,
+        user: User,
+        rooms: RoomService,
     ) -> None:
         self.macros: Any = template.module  # the macros of _chat.html
         self.view = view
         self.chat = chat
         self.replies = replies
         self.user = user
+        self.rooms = rooms
 
     async def whole_path(self) -> str:
         cid = self.view.conversation.id
@@ -90,11 +110,15 @@ class Fragments:
         m, view = self.macros, self.view
         match event.data:
             case events.MessageReceived(message=message):
+                reply = self.replies.active_reply(view.conversation.id)
+                if reply is not None and reply.mode == "reply" and message.id != reply.message_id:
+                    # Someone wrote while a reply streams: the reply is stored after their message.
+                    return str(m.inserted_before(reply.message_id, m.bubble(message, view)))
                 return str(m.appended(m.bubble(message, view)))
-            case events.StreamStart(id=message_id, mode="reply"):
-                return str(m.appended(m.streaming(message_id, view)))
-            case events.StreamStart(id=message_id, mode="continue", prefix=prefix):
-                return str(m.streaming(message_id, view, prefix, True))
+            case events.StreamStart(id=message_id, mode="reply", character_id=speaker):
+                return str(m.appended(m.streaming(message_id, view, "", False, speaker)))
+            case events.StreamStart(id=message_id, mode="continue", prefix=prefix, character_id=speaker):
+                return str(m.streaming(message_id, view, prefix, True, speaker))
             case events.StreamStart():  # a regeneration replaces the turn it answers
                 return await self.whole_path()
             case events.StreamChunk(id=message_id, content=content):
@@ -113,10 +137,20 @@ class Fragments:
                 return str(m.failed_oob(message_id, text))
             case events.PathChanged() | events.MessageUpdated():
                 return await self.whole_path()
-            case events.Typing() if event.event == events.TYPING_START:
-                return str(m.typing_oob(view.persona_name))
+            case events.Typing(user_id=who, name=name) if event.event == events.TYPING_START:
+                return str(m.typing_oob(name or view.persona_name, who == self.user.id))
             case events.Typing():
                 return str(m.typing_oob(None))
+            case events.Presence() | events.PeopleChanged():
+                return str(m.people_oob(await self.rooms.people(self.user, view.conversation.id), view))
+            case events.ConversationUpdated(conversation=conversation) if conversation.is_group:
+                self.view.conversation = conversation
+                for member in conversation.members:
+                    if member.character_id not in view.cast:
+                        view.cast[member.character_id] = await self.chat.characters.of_conversation(member.character_id)
+                return str(m.members_oob(view))
+            case events.Removed(user_id=who) if who == self.user.id:
+                return str(m.removed_oob())
         return None
 
 
@@ -137,7 +171,7 @@ class ChatPages(Controller):
 
     @get("/chats")
     async def chats_page(
-        self, user: CurrentUser, chat: Chat, characters: Characters, archived: FromQuery[bool] = False
+        self, user: CurrentUser, chat: Chat, characters: Characters, rooms: Rooms, archived: FromQuery[bool] = False
     ) -> Template:
         return Template(
             "chats.html",
@@ -146,6 +180,7 @@ class ChatPages(Controller):
                 "archived": archived,
                 "conversations": await chat.list_conversations(user, archived=archived),
                 "characters": await characters.list(user),
+                "invites": await rooms.pending(user),
             },
         )
 
@@ -159,14 +194,21 @@ class ChatPages(Controller):
         content = await data.file.read(MAX_CHAT_FILE + 1)
         if len(content) > MAX_CHAT_FILE:
             raise PayloadTooLarge(f"chat files are limited to {MAX_CHAT_FILE // (1024 * 1024)} MB")
-        conversation = await chat.import_chat(user, data.character_id, content)
+        conversation = await chat.import_chat(user, data.cast(), content)
         return Redirect(f"/chats/{conversation.id}", status_code=303)
 
     @get("/chats/{conversation_id:str}")
     async def chat_page(
-        self, conversation_id: FromPath[str], user: CurrentUser, chat: Chat, replies: Replies, personas: Personas
+        self,
+        conversation_id: FromPath[str],
+        user: CurrentUser,
+        chat: Chat,
+        replies: Replies,
+        personas: Personas,
+        rooms: Rooms,
+        characters: Characters,
     ) -> Template:
-        view = await chat_view(user, conversation_id, chat, personas)
+        view = await chat_view(user, conversation_id, chat, personas, rooms)
         messages, has_more = await chat.messages(user, conversation_id, limit=PAGE_SIZE)
         replies.warm_soon(user, conversation_id)  # the user is about to type: prepare the model meanwhile
         return Template(
@@ -183,6 +225,9 @@ class ChatPages(Controller):
                 # The chat's model: automatic (the user's route) or one their plan may pick; creative mode.
                 "models": replies.router.pickable(user.tier),
                 "route": replies.router.route_ids(user.tier),
+                "people": await rooms.people(user, conversation_id),
+                # Who may join the group: the characters the owner can chat with.
+                "characters": await characters.list(user) if view.conversation.is_group and view.is_owner else [],
             },
         )
 
@@ -194,19 +239,21 @@ class ChatPages(Controller):
         chat: Chat,
         replies: Replies,
         personas: Personas,
+        rooms: Rooms,
         request: Request[Any, Any, Any],
         tab: FromQuery[str] = "",
         snapshot: FromQuery[bool] = False,
     ) -> ServerSentEvent:
-        """The tab's event stream; `snapshot=true` sends the current state once and ends (polling clients)."""
-        view = await chat_view(user, conversation_id, chat, personas)
+        """The tab's event stream; `snapshot=true` sends the current state once and ends (polling clients).
+        An open stream counts as the viewer being present in the room."""
+        view = await chat_view(user, conversation_id, chat, personas, rooms)
         engine = request.app.template_engine
         assert engine is not None
-        fragments = Fragments(engine.get_template("_chat.html"), view, chat, replies, user)
+        fragments = Fragments(engine.get_template("_chat.html"), view, chat, replies, user, rooms)
         if snapshot:
             return ServerSentEvent(_snapshot(fragments))
-        subscription = chat.hub.subscribe(conversation_id, tab or None)
-        return ServerSentEvent(_event_stream(subscription, fragments))
+        subscription = chat.hub.subscribe(conversation_id, tab or None, user.id)
+        return ServerSentEvent(_event_stream(subscription, fragments, f"page:{tab or uuid.uuid4().hex}"))
 
     @get("/chats/{conversation_id:str}/earlier")
     async def earlier(
@@ -217,8 +264,9 @@ class ChatPages(Controller):
         personas: Personas,
         request: Request[Any, Any, Any],
         before: FromQuery[str],
+        rooms: Rooms,
     ) -> Response[str]:
-        view = await chat_view(user, conversation_id, chat, personas)
+        view = await chat_view(user, conversation_id, chat, personas, rooms)
         messages, has_more = await chat.messages(user, conversation_id, limit=PAGE_SIZE, before=before)
         engine = request.app.template_engine
         assert engine is not None
@@ -230,14 +278,14 @@ class ChatPages(Controller):
     async def send_message(
         self, conversation_id: FromPath[str], data: Form, user: CurrentUser, replies: Replies
     ) -> Response[bytes]:
-        await replies.send(user, conversation_id, data.get("content", ""))
+        await replies.send(user, conversation_id, data.get("content", ""), ooc=data.get("ooc") == "on")
         return no_content()
 
     @post("/chats/{conversation_id:str}/typing")
     async def typing(
-        self, conversation_id: FromPath[str], data: Form, user: CurrentUser, chat: Chat
+        self, conversation_id: FromPath[str], data: Form, user: CurrentUser, rooms: Rooms
     ) -> Response[bytes]:
-        await chat.publish_typing(user, conversation_id, active=True, sender=data.get("tab"))
+        await rooms.typing(user, conversation_id, active=True, sender=data.get("tab"))
         return no_content()
 
     @post("/chats/{conversation_id:str}/cancel")
@@ -357,14 +405,19 @@ async def _snapshot(fragments: Fragments) -> AsyncIterator[ServerSentEventMessag
     yield ServerSentEventMessage(event="oob", data=await fragments.whole_path())
 
 
-async def _event_stream(subscription: Subscription, fragments: Fragments) -> AsyncIterator[ServerSentEventMessage]:
+async def _event_stream(
+    subscription: Subscription, fragments: Fragments, connection_id: str
+) -> AsyncIterator[ServerSentEventMessage]:
+    rooms, user, conversation = fragments.rooms, fragments.user, fragments.view.conversation
     try:
+        await rooms.arrive(user, conversation, connection_id)
         yield ServerSentEventMessage(event="oob", data=await fragments.whole_path())
         while True:
             try:
                 event = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
                 yield ServerSentEventMessage(comment="keepalive")  # also notices a client that left
+                rooms.still_here(conversation.id, user.id, connection_id)
                 continue
             if event.event == "_closed":
                 return
@@ -376,3 +429,4 @@ async def _event_stream(subscription: Subscription, fragments: Fragments) -> Asy
                 yield ServerSentEventMessage(event="oob", data=fragment)
     finally:
         subscription.close()
+        await rooms.depart(user, conversation.id, connection_id)

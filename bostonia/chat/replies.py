@@ -13,7 +13,6 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
@@ -21,15 +20,19 @@ import msgspec
 from bostonia.analytics.recorder import EventSink
 from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
-from bostonia.chat import events
+from bostonia.chat import events, group
+from bostonia.chat.cast import CastService
 from bostonia.chat.events import ReplyMode
 from bostonia.chat.guard import ContentGuard, OpenGuard, OutputVerdict
 from bostonia.chat.hub import ConversationHub
 from bostonia.chat.metering import ReplyMeter
-from bostonia.chat.schemas import Conversation, Message, SamplerSettings
+from bostonia.chat.schemas import Conversation, Message, SamplerSettings, Speaker
 from bostonia.chat.service import ChatService
+from bostonia.chat.stage import session_for
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight, ReplyStream
+from bostonia.chat.turn_taking import Pending, TurnTaking, takes_turns
+from bostonia.chat.turns import Turn, TurnQueue
 from bostonia.config import LLMConfig
 from bostonia.db.values import new_id
 from bostonia.errors import BostoniaError, Conflict, InvalidInput, Unavailable
@@ -40,8 +43,7 @@ from bostonia.llm.worker import GenerationQueues
 from bostonia.orchestration.routing import ModelRouter
 from bostonia.orchestration.service import Orchestrator, RoutedGeneration
 from bostonia.personas.service import PersonaService
-from bostonia.prompt.builder import BuiltPrompt, Persona, PromptInjection, build_prompt
-from bostonia.prompt.macros import MacroContext
+from bostonia.prompt.builder import BuiltPrompt, PromptInjection, build_prompt
 
 log = logging.getLogger(__name__)
 # Room left in the context for the template's own tokens beyond our per-message estimate.
@@ -128,14 +130,7 @@ def clean_reply(text: str, character_name: str) -> str:
     return text
 
 
-def _parse_time(stamp: str) -> datetime | None:
-    try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-class ReplyService:
+class ReplyService(TurnTaking):
     def __init__(
         self,
         chat: ChatService,
@@ -151,6 +146,8 @@ class ReplyService:
         in_flight: RepliesInFlight,
         router: ModelRouter,
         orchestrator: Orchestrator,
+        cast: CastService,
+        turns: TurnQueue | None = None,
         guard: ContentGuard | None = None,
         analytics: EventSink | None = None,
     ) -> None:
@@ -169,42 +166,60 @@ class ReplyService:
         self.in_flight = in_flight  # shared with the chat service, which refuses edits meanwhile
         self.router = router  # which models serve a reply (tier, the character's wish, the chat's pick)
         self.orchestrator = orchestrator  # runs them in order: fallback, usage, accounting
+        self.cast = cast  # who speaks (a group's strategies) and the prompt parts for them
+        self.turns = turns or TurnQueue()  # replies waiting in groups and shared rooms; auto-mode
+        cast.settings_listeners.append(self._settings_changed)
+        cast.room_service.typing_listeners.append(self.turns.postpone)
+        self._closing = False
         self._counters: dict[str, TokenCounter] = {}
         self._background: set[asyncio.Task[None]] = set()
 
     # -- starting replies --------------------------------------------------------------------------
 
-    async def send(self, user: User, conversation_id: str, content: str, *, sender: str | None = None) -> ReplyStream:
-        """Store the user's message and start generating the reply in the background."""
+    async def send(
+        self, user: User, conversation_id: str, content: str, *, sender: str | None = None, ooc: bool = False
+    ) -> ReplyStream | Pending:
+        """Store the user's message and start generating the reply in the background. `Pending`: no reply
+        starts now — an out-of-character message (`ooc`, or written `(( like this ))`), a manual group, or
+        (in a group or shared room) a reply queued behind the one being generated. `/trigger [name]` makes
+        a character speak instead of sending anything."""
         content = self.chat.valid_content(content)
-        conversation = await self._idle_conversation(user, conversation_id)
+        if (command := group.trigger_command(content)) is not None:
+            return await self.trigger(user, conversation_id, command.name)
+        conversation = await self._open_conversation(user, conversation_id)
         character = await self.characters.of_conversation(conversation.character_id)
         route = self.route(user, conversation, character)  # raises before anything is stored if there is no model
         await self.guard.check_input(user, conversation, character, content)  # a blocked message is not stored
         history = await self.conversations.path(conversation_id)
         await self._check_edited(user, conversation, history)
-        admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403): nothing stored yet
+        ooc = ooc or group.is_out_of_character(content)
+        persona = await self.cast.room_service.persona_of(user, conversation)
+        admitted = (
+            None if ooc else await self.orchestrator.admit(user, route)
+        )  # may refuse (402, 403): nothing stored yet
         user_message = await self.conversations.append(
-            conversation_id=conversation_id, parent_id=history[-1].id if history else None, role="user", content=content
+            conversation_id=conversation_id,
+            parent_id=history[-1].id if history else None,
+            role="user",
+            content=content,
+            speaker=Speaker(user_id=user.id, name=persona.name),
+            ooc=ooc,
+            chain=takes_turns(conversation),  # others may have written meanwhile: after the latest message
         )
         self.hub.publish(conversation_id, events.received(user_message), sender=sender)
         self.chat.messages_changed(conversation_id, [user_message.id])
         self.analytics.record("message_sent", user_id=user.id, character_id=conversation.character_id, sender="user")
-        return await self._start(
-            user,
-            conversation,
-            route,
-            [*history, user_message],
-            mode="reply",
-            parent_id=user_message.id,
-            user_message=user_message,
-            admitted=admitted,
+        if ooc:
+            return Pending(user_message)
+        self.turns.disarm(conversation_id)  # a person spoke: auto-mode starts again after the answer
+        return await self._take_turn(
+            Turn(user, "answer"), conversation, route, user_message=user_message, admitted=admitted
         )
 
     async def regenerate(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
         """A new reply to the same turn: a sibling (swipe) of an assistant message, or a (new) answer to
         a user message. The new one becomes the shown path; the old ones stay as swipes."""
-        target = await self.chat.message(user, conversation_id, message_id)
+        target = await self.chat.message(user, conversation_id, message_id, access="member")
         conversation = await self._idle_conversation(user, conversation_id)
         route = await self._route_of(user, conversation)
         if target.role == "assistant":
@@ -219,15 +234,32 @@ class ReplyService:
         else:
             raise InvalidInput("only user and assistant messages can be regenerated")
         await self._check_edited(user, conversation, history)
+        # A new swipe of a reply is the same character's; a new answer to a message, the group's pick.
+        speaker = await self.cast.speaker_of(conversation, target) if target.role == "assistant" else None
+        speaker = speaker or await self.cast.pick(conversation, history)
+        speaker = speaker or await self.cast.likely_speaker(conversation, history)
         admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403): nothing stored
         self.analytics.record("feature_used", user_id=user.id, feature="regenerate")
-        return await self._start(
-            user, conversation, route, history, mode="regenerate", parent_id=history[-1].id, admitted=admitted
-        )
+        async with self.turns.lock(conversation_id):
+            try:
+                self.chat.ensure_idle(conversation_id)
+            except BostoniaError:
+                await self.orchestrator.release(user, admitted)
+                raise
+            return await self._start(
+                user,
+                conversation,
+                route,
+                history,
+                mode="regenerate",
+                parent_id=history[-1].id,
+                admitted=admitted,
+                speaker=speaker,
+            )
 
     async def continue_reply(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
         """Make the last assistant message longer: the model picks up exactly where it stopped."""
-        target = await self.chat.message(user, conversation_id, message_id)
+        target = await self.chat.message(user, conversation_id, message_id, access="member")
         conversation = await self._idle_conversation(user, conversation_id)
         route = await self._route_of(user, conversation)
         path = await self.conversations.path(conversation_id)
@@ -236,19 +268,27 @@ class ReplyService:
                 "only the last message of the conversation, a reply, can be continued", code="cannot_continue"
             )
         await self._check_edited(user, conversation, path)
+        speaker = await self.cast.speaker_of(conversation, target)
         admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403)
         self.analytics.record("feature_used", user_id=user.id, feature="continue")
-        return await self._start(
-            user,
-            conversation,
-            route,
-            path,
-            mode="continue",
-            parent_id=target.parent_id,
-            message_id=target.id,
-            prefix=target.content,
-            admitted=admitted,
-        )
+        async with self.turns.lock(conversation_id):
+            try:
+                self.chat.ensure_idle(conversation_id)
+            except BostoniaError:
+                await self.orchestrator.release(user, admitted)
+                raise
+            return await self._start(
+                user,
+                conversation,
+                route,
+                path,
+                mode="continue",
+                parent_id=target.parent_id,
+                message_id=target.id,
+                prefix=target.content,
+                admitted=admitted,
+                speaker=speaker,
+            )
 
     async def _check_edited(self, user: User, conversation: Conversation, history: list[Message]) -> None:
         """Edited messages reach the model as the user wrote them: they pass the content guard first."""
@@ -267,10 +307,11 @@ class ReplyService:
 
     async def prompt_model(self, user: User, conversation_id: str) -> str:
         """The model the next reply of this chat goes to first."""
-        return (await self._route_of(user, await self.chat.get_conversation(user, conversation_id)))[0].model_id
+        conversation = await self.chat.get_conversation(user, conversation_id, access="member")
+        return (await self._route_of(user, conversation))[0].model_id
 
     async def _idle_conversation(self, user: User, conversation_id: str) -> Conversation:
-        conversation = await self.chat.get_conversation(user, conversation_id)
+        conversation = await self.chat.get_conversation(user, conversation_id, access="member")
         self.chat.ensure_idle(conversation_id)
         return conversation
 
@@ -287,8 +328,10 @@ class ReplyService:
         message_id: str | None = None,
         prefix: str = "",
         admitted: str | None = None,
+        speaker: Character | None = None,
     ) -> ReplyStream:
         conversation_id = conversation.id
+        speaker = speaker or await self.characters.of_conversation(conversation.character_id)
         reply = ReplyStream(
             conversation_id=conversation_id,
             message_id=message_id or new_id(),
@@ -297,10 +340,11 @@ class ReplyService:
             user_message=user_message,
             prefix=prefix,
             on_event=lambda event: self.hub.publish(conversation_id, event),
+            speaker=Speaker(character_id=speaker.id, name=speaker.name),
         )
         self.in_flight.add(reply)
         reply.started()
-        reply.task = asyncio.create_task(self._generate(reply, user, conversation, route, history, admitted))
+        reply.task = asyncio.create_task(self._generate(reply, user, conversation, route, history, speaker, admitted))
         return reply
 
     # -- inspecting, following, stopping -------------------------------------------------------------
@@ -313,7 +357,8 @@ class ReplyService:
         return reply
 
     async def cancel(self, user: User, conversation_id: str) -> bool:
-        await self.chat.get_conversation(user, conversation_id)
+        await self.chat.get_conversation(user, conversation_id, access="member")
+        self.turns.disarm(conversation_id)  # stopping a reply stops auto-mode's next one too
         reply = self.in_flight.get(conversation_id)
         if reply is None:
             return False
@@ -329,6 +374,8 @@ class ReplyService:
 
     async def shutdown(self) -> None:
         """Stop every reply in flight; each keeps what it generated so far as a partial message."""
+        self._closing = True  # nothing queued starts any more
+        await self.turns.close()
         await asyncio.gather(*(self._cancel_and_wait(reply) for reply in self.in_flight.all()))
         await asyncio.gather(*self._background, return_exceptions=True)
 
@@ -343,11 +390,12 @@ class ReplyService:
 
     async def preview_prompt(self, user: User, conversation_id: str, content: str | None = None) -> BuiltPrompt:
         """The prompt that would be sent if the user sent `content` now (nothing is stored)."""
-        conversation = await self.chat.get_conversation(user, conversation_id)
+        conversation = await self.chat.get_conversation(user, conversation_id, access="member")
         model = (await self._route_of(user, conversation))[0]
         history = await self.conversations.path(conversation_id)
         extra = ChatMessage("user", self.chat.valid_content(content)) if content and content.strip() else None
-        prompt, _ = await self._prompt(user, conversation, model, history, extra=extra)
+        speaker = await self.cast.likely_speaker(conversation, history)  # a group's pick may roll dice
+        prompt, _ = await self._prompt(user, conversation, model, history, extra=extra, character=speaker)
         return prompt
 
     async def warm(self, user: User, conversation_id: str) -> None:
@@ -356,15 +404,20 @@ class ReplyService:
         if conversation_id in self.in_flight:
             return
         try:
-            conversation = await self.chat.get_conversation(user, conversation_id)
+            conversation = await self.chat.get_conversation(user, conversation_id, access="member")
             model = (await self._route_of(user, conversation))[0]
             history = await self.conversations.path(conversation_id)
+            speaker = await self.cast.likely_speaker(conversation, history)  # in a group, who probably speaks next
             async with self.orchestrator.using(model):  # loads it within the memory budget, off the loop
-                prompt, params = await self._prompt(user, conversation, model, history)
+                prompt, params = await self._prompt(user, conversation, model, history, character=speaker)
         except BostoniaError:
             return
         request = GenerationRequest(
-            messages=tuple(prompt.messages), params=params, session=conversation_id, prefill_only=True
+            messages=tuple(prompt.messages),
+            params=params,
+            session=session_for(conversation, speaker.id),
+            prefill_only=True,
+            continue_last=prompt.ends_in_reply,
         )
         self.queues.get(model).submit(user.id, request, background=True)
 
@@ -387,38 +440,33 @@ class ReplyService:
         continuing: bool = False,
         character: Character | None = None,
     ) -> tuple[BuiltPrompt, SamplingParams]:
-        """The prompt for the next reply to `history` (+ `extra`, a message not stored yet); pass the
-        conversation's `character` when it is at hand."""
+        """The prompt for the next reply to `history` (+ `extra`, a message not stored yet) by `character`
+        (the conversation's, or in a group the speaker's; pass it when it is at hand)."""
         character = character or await self.characters.of_conversation(conversation.character_id)
-        persona: Persona = await self.personas.for_chat(user, conversation.persona_id)
+        stage = await self.cast.stage(user, conversation, character, history)  # cards, names, stop strings
         params = merged_settings(self.config, character, conversation)
-        params = msgspec.structs.replace(params, stop=(f"\n{persona.name}:", "\nUser:", *params.stop))
+        params = msgspec.structs.replace(params, stop=(*stage.stop, *params.stop))
         injections: list[PromptInjection] = []
+        history = [m for m in history if not m.ooc]  # out-of-character lines never reach the model
         scanned: Sequence[Message | ChatMessage] = [*history, extra] if extra else history
         for injector in self.injectors:
             injections += await injector.injections(user, conversation, character, scanned)
-        last_user = next((m for m in reversed(history[:-1]) if m.role == "user"), None)
-        macros = MacroContext(
-            char=character.name,
-            user=persona.name,
-            seed=conversation.id,
-            last_user_message_at=_parse_time(last_user.created_at) if last_user else None,
-        )
-        chat = [ChatMessage(m.role, m.content) for m in history] + ([extra] if extra else [])
+        chat = stage.history(history) + ([stage.line("user", extra.content, stage.default_person)] if extra else [])
         budget = model.context_size - params.max_tokens - CONTEXT_MARGIN
         prompt = await asyncio.to_thread(
             build_prompt,
-            character,
+            stage.card,
             chat,
-            user_name=persona.name,
+            user_name=stage.macros.user,
             budget=budget,
             count_tokens=self._counter(model),
-            persona=persona,
-            macros=macros,
+            persona=stage.persona,
+            macros=stage.macros,
             injections=injections,
             continuing=continuing,
+            system_macros=stage.system_macros,
         )
-        return prompt, params
+        return (prompt if continuing else stage.finish(prompt, self._counter(model))), params
 
     async def _reply_stored(
         self, user: User, conversation: Conversation, history: list[Message], message: Message
@@ -437,6 +485,7 @@ class ReplyService:
         conversation: Conversation,
         route: list[ChatModel],
         history: list[Message],
+        character: Character,  # the speaker
         admitted: str | None = None,
     ) -> None:
         continuing = reply.mode == "continue"
@@ -444,8 +493,8 @@ class ReplyService:
         fallbacks: list[dict[str, Any]] = []
         started = time.monotonic()
         job: RoutedGeneration | None = None
+        history = [m for m in history if not m.ooc]  # what the model reads (and after-reply steps are told)
         try:
-            character = await self.characters.of_conversation(conversation.character_id)
             async with self.orchestrator.using(model):  # loads it within the memory budget, off the loop
                 prompt, params = await self._prompt(
                     user, conversation, model, history, continuing=continuing, character=character
@@ -455,7 +504,10 @@ class ReplyService:
             replaced = False
             for attempt in range(EMPTY_REPLY_RETRIES + MODERATION_RETRIES + 1):
                 request = GenerationRequest(
-                    messages=tuple(prompt.messages), params=params, session=conversation.id, continue_last=continuing
+                    messages=tuple(prompt.messages),
+                    params=params,
+                    session=session_for(conversation, character.id),
+                    continue_last=continuing or prompt.ends_in_reply,
                 )
                 watch = self.guard.watch_reply(user, conversation, character, reply.message_id, attempt)
                 if job is not None:
@@ -538,6 +590,8 @@ class ReplyService:
                     status=status,
                     is_regeneration=reply.mode == "regenerate",
                     metadata=metadata,
+                    speaker=reply.speaker,
+                    chain=reply.mode == "reply" and takes_turns(conversation),  # after what others said meanwhile
                 )
             if not replaced:
                 await job.charge()  # the model's own text was kept (not moderation's replacement)
@@ -561,3 +615,7 @@ class ReplyService:
                 await job.release()  # whatever was not charged is freed at once (nothing, after a charge)
             elif admitted is not None:  # failed before the first attempt began (the prompt)
                 await self.orchestrator.release(user, admitted)
+            if takes_turns(conversation) and not self._closing:
+                # Queued turns go on even after a stop or a failure; auto-mode only after a stored reply.
+                auto = reply.message is not None and not reply.cancelled
+                self._in_background(self._next_turn(reply.conversation_id, user, auto=auto))

@@ -14,7 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from bostonia.chat import events
-from bostonia.chat.deps import Chat, Replies
+from bostonia.chat.deps import Cast, Chat, Replies
 from bostonia.chat.events import ChatEvent, StreamStart
 from bostonia.chat.schemas import (
     BranchRequest,
@@ -28,9 +28,11 @@ from bostonia.chat.schemas import (
     PathChange,
     SearchResults,
     SendMessage,
+    Trigger,
     UpdateConversation,
 )
 from bostonia.chat.streams import ReplyStream
+from bostonia.chat.turn_taking import Pending
 from bostonia.db.values import to_json
 from bostonia.errors import PayloadTooLarge
 from bostonia.http.deps import CurrentUser
@@ -60,7 +62,12 @@ async def finished_events(message: Message) -> AsyncIterator[ChatEvent]:
     yield events.complete(message)
 
 
-async def reply_response(reply: ReplyStream, request: Request[Any, Any, Any], status: int = 201) -> Response[Any]:
+async def reply_response(
+    reply: ReplyStream | Pending, request: Request[Any, Any, Any], status: int = 201
+) -> Response[Any]:
+    if isinstance(reply, Pending):  # no reply now, or (202) one queued: it streams to the room when it starts
+        body = Exchange(user_message=reply.user_message, assistant_message=None, queued=reply.queued)
+        return Response(body, status_code=202 if reply.queued else status)
     if wants_stream(request):
         return sse(reply.stream())
     message = await reply.result()
@@ -76,8 +83,14 @@ class PromptView(msgspec.Struct, kw_only=True):
 
 
 class ImportForm(msgspec.Struct):
-    character_id: str
     file: UploadFile
+    character_id: str = ""
+    # A group chat: its characters, comma-separated (each line's `name` says which one spoke).
+    character_ids: str = ""
+
+    def cast(self) -> list[str]:
+        ids = [part.strip() for part in self.character_ids.split(",") if part.strip()]
+        return ids or ([self.character_id] if self.character_id else [])
 
 
 class ConversationController(Controller):
@@ -96,10 +109,12 @@ class ConversationController(Controller):
 
     @post("/", status_code=201)
     async def create_conversation(
-        self, data: JSONBody[CreateConversation], chat: Chat, replies: Replies, user: CurrentUser
+        self, data: JSONBody[CreateConversation], cast: Cast, replies: Replies, user: CurrentUser
     ) -> Conversation:
-        """Start a conversation; the greeting (and the card's alternate greetings, as its swipes) come first."""
-        conversation = await chat.start_conversation(user, data.character_id, data.persona_id)
+        """Start a conversation with `character_id`; the greeting (and the card's alternate greetings, as
+        its swipes) come first. With `character_ids` (two or more), a group chat: each member greets in
+        turn, and `strategy`, `card_mode`, `auto_mode`... set how it goes on."""
+        conversation = await cast.start(user, data)
         replies.warm_soon(user, conversation.id)
         return conversation
 
@@ -110,11 +125,12 @@ class ConversationController(Controller):
 
     @post("/import", status_code=201)
     async def import_conversation(self, data: MultipartBody[ImportForm], chat: Chat, user: CurrentUser) -> Conversation:
-        """Import a SillyTavern chat (JSONL) or a Bostonia JSON export as a new conversation."""
+        """Import a SillyTavern chat (JSONL; a group chat with `character_ids`) or a Bostonia JSON export as a
+        new conversation."""
         content = await data.file.read(MAX_CHAT_FILE + 1)
         if len(content) > MAX_CHAT_FILE:
             raise PayloadTooLarge(f"chat files are limited to {MAX_CHAT_FILE // (1024 * 1024)} MB")
-        return await chat.import_chat(user, data.character_id, content)
+        return await chat.import_chat(user, data.cast(), content)
 
     @get("/{conversation_id:str}")
     async def get_conversation(self, conversation_id: FromPath[str], chat: Chat, user: CurrentUser) -> Conversation:
@@ -122,10 +138,11 @@ class ConversationController(Controller):
 
     @patch("/{conversation_id:str}")
     async def update_conversation(
-        self, conversation_id: FromPath[str], data: JSONBody[UpdateConversation], chat: Chat, user: CurrentUser
+        self, conversation_id: FromPath[str], data: JSONBody[UpdateConversation], cast: Cast, user: CurrentUser
     ) -> Conversation:
-        """Rename, archive, choose the persona (`""` for the default) or set sampler overrides."""
-        return await chat.update_conversation(user, conversation_id, data)
+        """Rename, archive, choose the persona (`""` for the default) or set sampler overrides; in a group
+        chat, change its `members` (the whole cast, in order) and `strategy`, `card_mode`, `auto_mode`..."""
+        return await cast.update(user, conversation_id, data)
 
     @delete("/{conversation_id:str}", status_code=204)
     async def delete_conversation(self, conversation_id: FromPath[str], chat: Chat, user: CurrentUser) -> None:
@@ -165,8 +182,22 @@ class ConversationController(Controller):
         user: CurrentUser,
         request: Request[Any, Any, Any],
     ) -> Response[Any]:
-        """Send a message and get the character's reply (JSON, or SSE with `Accept: text/event-stream`)."""
-        return await reply_response(await replies.send(user, conversation_id, data.content), request)
+        """Send a message and get the character's reply (JSON, or SSE with `Accept: text/event-stream`). In a
+        group chat or shared room a message sent while a reply is generated is stored at once and answered
+        in turn (202, `queued`: replies ahead); an out-of-character one (`ooc`) gets no reply."""
+        return await reply_response(await replies.send(user, conversation_id, data.content, ooc=data.ooc), request)
+
+    @post("/{conversation_id:str}/trigger", status_code=201)
+    async def trigger(
+        self,
+        conversation_id: FromPath[str],
+        data: JSONBody[Trigger],
+        replies: Replies,
+        user: CurrentUser,
+        request: Request[Any, Any, Any],
+    ) -> Response[Any]:
+        """That character of the chat replies now (muted or not); 202 if it waits for the reply in flight."""
+        return await reply_response(await replies.trigger(user, conversation_id, data.character_id), request)
 
     @get("/{conversation_id:str}/messages/{message_id:str}")
     async def get_message(

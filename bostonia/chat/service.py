@@ -18,7 +18,18 @@ from bostonia.characters.schemas import Character
 from bostonia.characters.service import CharacterService
 from bostonia.chat import events, transfer
 from bostonia.chat.hub import ConversationHub
-from bostonia.chat.schemas import Conversation, Message, PathChange, SearchHit, UpdateConversation
+from bostonia.chat.room_store import RoomStore
+from bostonia.chat.schemas import (
+    MAX_MEMBERS,
+    Conversation,
+    GroupSettings,
+    Member,
+    Message,
+    PathChange,
+    SearchHit,
+    UpdateConversation,
+)
+from bostonia.chat.stage import speaker_session
 from bostonia.chat.store import ConversationStore
 from bostonia.chat.streams import RepliesInFlight
 from bostonia.config import LLMConfig
@@ -84,12 +95,14 @@ class ChatService:
         gate: ConversationGate | None = None,
         greeting_split: GreetingSplit | None = None,
         analytics: EventSink | None = None,
+        rooms: RoomStore | None = None,
     ) -> None:
         self.conversations = conversations
         self.gate = gate
         self.greeting_split = greeting_split
         self.analytics = analytics or DiscardingSink()
         self.access = access
+        self.rooms = rooms  # who was invited into shared rooms (they read and take part, the owner manages)
         self.characters = characters
         self.personas = personas
         self.hub = hub
@@ -142,16 +155,23 @@ class ChatService:
         return await self.conversations.list_for_user(user.id, character_id=character_id, archived=archived)
 
     async def get_conversation(self, user: User, conversation_id: str, *, access: Access = "write") -> Conversation:
-        """The user's own conversation. Someone else's is reported as missing: ids are not probeable.
-        Only the access policy may let an admin `read` another user's conversation (audit-logged)."""
+        """The user's own conversation (`write`: managing it is the owner's alone). People invited into a
+        shared room may `read` it and take part (`member`: send, regenerate, swipe...). Anyone else is told
+        it is missing: ids are not probeable. Only the access policy may let an admin `read` another
+        user's conversation (audit-logged)."""
         conversation = await self.conversations.get(conversation_id)
         if conversation is None:
             raise NotFound("conversation not found")
-        if conversation.user_id != user.id and (
-            self.access is None
-            or not await self.access.allows(
-                user, owner_id=conversation.user_id, conversation_id=conversation.id, access=access
-            )
+        if conversation.user_id == user.id:
+            return conversation
+        if (
+            access in ("read", "member")
+            and self.rooms is not None
+            and await self.rooms.is_member(conversation.id, user.id)
+        ):
+            return conversation
+        if self.access is None or not await self.access.allows(
+            user, owner_id=conversation.user_id, conversation_id=conversation.id, access=access
         ):
             raise NotFound("conversation not found")
         return conversation
@@ -166,11 +186,12 @@ class ChatService:
         return await self.conversations.path_to(message_id)
 
     async def publish_typing(
-        self, user: User, conversation_id: str, *, active: bool, sender: str | None = None
+        self, user: User, conversation_id: str, *, active: bool, sender: str | None = None, name: str = ""
     ) -> None:
-        """Tell the conversation's other listeners (tabs, sockets) that `user` types, or stopped."""
-        await self.get_conversation(user, conversation_id)
-        self.hub.publish(conversation_id, events.typing(conversation_id, user.id, active=active), sender=sender)
+        """Tell the conversation's other listeners (tabs, sockets, the room) that `user` types, or stopped."""
+        await self.get_conversation(user, conversation_id, access="member")
+        event = events.typing(conversation_id, user.id, active=active, name=name or user.display_name)
+        self.hub.publish(conversation_id, event, sender=sender)
 
     async def update_conversation(self, user: User, conversation_id: str, changes: UpdateConversation) -> Conversation:
         await self.get_conversation(user, conversation_id)
@@ -192,10 +213,11 @@ class ChatService:
         return conversation
 
     async def delete_conversation(self, user: User, conversation_id: str) -> None:
-        await self.get_conversation(user, conversation_id)
+        conversation = await self.get_conversation(user, conversation_id)
         self.ensure_idle(conversation_id)
         await self.conversations.delete(conversation_id)
-        self.forget_session(conversation_id)
+        for session in model_sessions(conversation):
+            self.forget_session(session)
 
     async def search(self, user: User, query: str) -> list[SearchHit]:
         if not query.strip():
@@ -204,6 +226,8 @@ class ChatService:
 
     async def family(self, user: User, conversation_id: str) -> list[Conversation]:
         conversation = await self.get_conversation(user, conversation_id, access="read")
+        if conversation.user_id != user.id and not user.is_admin:  # a room's guests see the room, not its branches
+            return [conversation]
         return [c for c in await self.conversations.family(conversation_id) if c.user_id == conversation.user_id]
 
     # -- messages ----------------------------------------------------------------------------------
@@ -232,7 +256,7 @@ class ChatService:
 
     async def select(self, user: User, conversation_id: str, message_id: str) -> PathChange:
         """Show this message (a swipe, or a message on another branch): the path follows its newest line."""
-        await self.message(user, conversation_id, message_id)
+        await self.message(user, conversation_id, message_id, access="member")
         self.ensure_idle(conversation_id)
         leaf = await self.conversations.select(conversation_id, message_id)
         return self._path_changed(conversation_id, leaf)
@@ -240,7 +264,9 @@ class ChatService:
     async def swipe(
         self, user: User, conversation_id: str, message_id: str, direction: Literal["left", "right"]
     ) -> PathChange:
-        siblings = await self.siblings(user, conversation_id, message_id)
+        siblings = await self.conversations.siblings(
+            await self.message(user, conversation_id, message_id, access="member")
+        )
         index = next(i for i, sibling in enumerate(siblings) if sibling.id == message_id)
         target = index - 1 if direction == "left" else index + 1
         if not 0 <= target < len(siblings):
@@ -248,7 +274,11 @@ class ChatService:
         return await self.select(user, conversation_id, siblings[target].id)
 
     async def edit(self, user: User, conversation_id: str, message_id: str, content: str) -> Message:
-        message = await self.message(user, conversation_id, message_id)
+        """The owner edits any message; someone invited into the room, only their own."""
+        message = await self.message(user, conversation_id, message_id, access="member")
+        conversation = await self.get_conversation(user, conversation_id, access="member")
+        if conversation.user_id != user.id and message.user_id != user.id:
+            raise NotFound("message not found")
         self.ensure_idle(conversation_id)
         content = self.valid_content(content)
         updated = await self.conversations.set_content(message.id, content, edited=True)
@@ -290,8 +320,11 @@ class ChatService:
             body = transfer.bostonia_json(conversation, messages, active_leaf_id=leaf, metadata=metadata)
             return msgspec.json.encode(body).decode(), "application/json", f"{stem}.json"
         path = await self.conversations.path(conversation_id)
+        name_of = _speaker_names(conversation, persona.name)
         if format == "txt":
-            text = transfer.plain_text(path, user_name=persona.name, character_name=conversation.character_name)
+            text = transfer.plain_text(
+                path, user_name=persona.name, character_name=conversation.character_name, name_of=name_of
+            )
             return text, "text/plain; charset=utf-8", f"{stem}.txt"
         if format == "jsonl":
             swipes = {m.id: await self.conversations.siblings(m) for m in path if m.sibling_count > 1}
@@ -301,28 +334,39 @@ class ChatService:
                 path,
                 swipes,
                 user_name=persona.name,
-                character_name=conversation.character_name,
+                character_name=conversation.title if conversation.is_group else conversation.character_name,
                 chat_metadata=chat_metadata,
+                name_of=name_of,
             )
             return text, "application/jsonl; charset=utf-8", f"{stem}.jsonl"
         raise InvalidInput("format must be one of jsonl, txt, json", details={"field": "format"})
 
-    async def import_chat(self, user: User, character_id: str, data: bytes) -> Conversation:
-        """A new conversation with `character_id` from a SillyTavern JSONL or Bostonia JSON file."""
-        character = await self.characters.get(user, character_id)
+    async def import_chat(self, user: User, character_ids: str | Sequence[str], data: bytes) -> Conversation:
+        """A new conversation from a SillyTavern JSONL or Bostonia JSON file, with one character, or (two or
+        more ids) a group chat whose replies go to the members their lines name."""
+        ids = list(dict.fromkeys([character_ids] if isinstance(character_ids, str) else character_ids))
+        if not ids or not all(ids):
+            raise InvalidInput("character_id is required", details={"field": "character_id"})
+        if len(ids) > MAX_MEMBERS:
+            raise InvalidInput(f"a group has at most {MAX_MEMBERS} characters", details={"field": "character_ids"})
+        characters = [await self.characters.get(user, character_id) for character_id in ids]
         parsed = transfer.parse_chat_file(data)
-        self.analytics.record("feature_used", user_id=user.id, character_id=character.id, feature="import_chat")
+        self.analytics.record("feature_used", user_id=user.id, character_id=ids[0], feature="import_chat")
         for message in parsed.messages:
             if len(message.content) > 10 * self.config.max_message_chars:
                 raise InvalidInput("a message in the file is too long", code="message_too_long")
+        members = [Member(character_id=c.id, name=c.name) for c in characters]
+        transfer.assign_speakers(parsed.messages, members, user.id)
         conversation = await self.conversations.import_tree(
             user_id=user.id,
-            character_id=character.id,
+            character_id=characters[0].id,
             title=parsed.title,
             messages=parsed.messages,
             leaf_key=parsed.leaf_key,
             created_at=parsed.created_at,
             metadata=parsed.metadata,
+            cast=ids if len(ids) > 1 else (),
+            group=GroupSettings() if len(ids) > 1 else None,
         )
         self.messages_changed(conversation.id)
         return conversation
@@ -349,6 +393,28 @@ class ChatService:
         change = PathChange(conversation_id=conversation_id, leaf_id=leaf)
         self.hub.publish(conversation_id, events.path_changed(conversation_id, leaf))
         return change
+
+
+def _speaker_names(conversation: Conversation, persona_name: str) -> Callable[[Message], str] | None:
+    """For a group chat or a shared room's export: each message's speaker by name (None: one-to-one)."""
+    if not conversation.is_group and conversation.people_count <= 1:
+        return None
+    members = {m.character_id: m.name for m in conversation.members}
+
+    def name_of(message: Message) -> str:
+        if message.role == "assistant":
+            return message.speaker_name or members.get(message.character_id or "") or conversation.character_name
+        if message.role == "user":
+            return message.speaker_name or persona_name
+        return "System"
+
+    return name_of
+
+
+def model_sessions(conversation: Conversation) -> list[str]:
+    """The model sessions (KV caches) a conversation's prompts use: one, and in a group one per member
+    (swap mode prompts each speaker with its own card)."""
+    return [conversation.id, *(speaker_session(conversation.id, m.character_id) for m in conversation.members)]
 
 
 def _file_stem(conversation: Conversation) -> str:

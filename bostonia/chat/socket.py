@@ -1,11 +1,17 @@
 """The real-time protocol over WebSocket at `/ws`: JSON frames `{"event": name, "data": {...}}`.
 
-Client → server: `conversation:join`, `conversation:leave`, `message:send`, `message:regenerate`,
-`message:continue`, `message:cancel`, `typing:start`, `typing:stop`, `ping`.
-Server → client: `conversation:joined`, `message:received`, `message:queued`, `message:stream:start`,
-`message:stream:chunk`, `message:stream:retract` (moderation withdrew the text so far: drop it),
-`message:stream:complete`, `message:updated`, `conversation:path_changed`,
-`conversation:updated`, `typing:start`, `typing:stop`, `pong`, `error` `{code, message}`.
+Client → server: `conversation:join`, `conversation:leave`, `message:send` (`ooc` optional),
+`message:regenerate`, `message:continue`, `message:cancel`, `message:trigger` (a group's character
+speaks now), `typing:start`, `typing:stop`, `ping`.
+Server → client: `conversation:joined` (with who is `present`), `message:received`, `message:queued`,
+`message:stream:start` (with the speaker), `message:stream:chunk`, `message:stream:retract` (moderation
+withdrew the text so far: drop it), `message:stream:complete`, `message:updated`,
+`conversation:path_changed`, `conversation:updated`, `typing:start`, `typing:stop` (naming the person),
+`presence` (someone opened or left the room), `room:people`, `room:removed` (to someone removed: the
+room's events end), `pong`, `error` `{code, message}`. The room events are described in docs/rooms.md.
+
+Every frame also tells the rooms the socket joined that its person is still there (presence times out
+after a minute of silence: clients ping meanwhile).
 
 A socket receives the events of every conversation it joined (sending a message joins it), from any
 source: other tabs, other sockets, the HTML UI, the HTTP API. A bad frame gets an `error` event and the
@@ -28,10 +34,12 @@ from litestar.exceptions import WebSocketDisconnect
 
 from bostonia.auth.deps import Auth
 from bostonia.chat import events
-from bostonia.chat.deps import Chat, Hub, Replies
+from bostonia.chat.deps import Chat, Hub, Replies, Rooms
 from bostonia.chat.events import ActiveReply, ChatEvent, ErrorNotice
 from bostonia.chat.hub import ConversationHub, Subscription
 from bostonia.chat.replies import ReplyService
+from bostonia.chat.rooms import RoomService
+from bostonia.chat.schemas import Conversation
 from bostonia.chat.service import ChatService
 from bostonia.db.values import to_json
 from bostonia.errors import BostoniaError, InvalidInput, RateLimited
@@ -56,6 +64,12 @@ class ConversationRef(msgspec.Struct):
 class SendFrame(msgspec.Struct):
     conversation_id: str
     content: str
+    ooc: bool = False
+
+
+class TriggerFrame(msgspec.Struct):
+    conversation_id: str
+    character_id: str
 
 
 class MessageRef(msgspec.Struct):
@@ -72,12 +86,14 @@ class SocketSession:
         replies: ReplyService,
         hub: ConversationHub,
         limiter: RateLimiter,
+        rooms: RoomService,
     ) -> None:
         self.socket = socket
         self.user = user
         self.chat = chat
         self.replies = replies
         self.hub = hub
+        self.rooms = rooms
         self.limiter = limiter
         self.client_ip = client_ip(socket)
         self.client_id = uuid.uuid4().hex
@@ -90,6 +106,7 @@ class SocketSession:
             events.REGENERATE: self.regenerate,
             events.CONTINUE: self.continue_message,
             events.CANCEL: self.cancel,
+            events.TRIGGER: self.trigger,
             events.TYPING_START: lambda data: self.typing(data, active=True),
             events.TYPING_STOP: lambda data: self.typing(data, active=False),
             events.PING: self.ping,
@@ -100,9 +117,10 @@ class SocketSession:
         try:
             await self._receive_loop()
         finally:
-            for subscription, task in self.joined.values():
+            for conversation_id, (subscription, task) in list(self.joined.items()):
                 subscription.close()
                 task.cancel()
+                await self.rooms.depart(self.user, conversation_id, self.client_id)
             sender.cancel()
 
     # -- plumbing ------------------------------------------------------------------------------------
@@ -121,6 +139,10 @@ class SocketSession:
     async def _forward(self, subscription: Subscription) -> None:
         async for event in subscription:
             self.outbox.put_nowait(event)
+        # The subscription ended from the server's side (removed from the room): no longer joined.
+        joined = self.joined.get(subscription.conversation_id)
+        if joined is not None and joined[0] is subscription:
+            del self.joined[subscription.conversation_id]
 
     async def _receive_loop(self) -> None:
         while True:
@@ -129,6 +151,8 @@ class SocketSession:
             except WebSocketDisconnect:
                 return
             name = "?"
+            for conversation_id in self.joined:  # any frame is a sign of life in the rooms joined
+                self.rooms.still_here(conversation_id, self.user.id, self.client_id)
             try:
                 await self.limiter.hit(self.user, self.client_ip)  # bad frames count too: no free spamming
                 frame = self._parse(raw)
@@ -165,32 +189,41 @@ class SocketSession:
 
     async def join(self, data: dict[str, Any]) -> None:
         ref = self._data(data, ConversationRef)
-        await self._join(ref.conversation_id)
+        conversation = await self._join(ref.conversation_id)
+        present = await self.rooms.arrive(self.user, conversation, self.client_id)
         reply = self.replies.active_reply(ref.conversation_id)
         active = ActiveReply(reply.message_id, reply.text) if reply else None
-        self.emit(events.joined(ref.conversation_id, active))
+        self.emit(events.joined(ref.conversation_id, active, present))
         if reply is not None:  # catch up on the reply in flight, then the hub carries the rest
             for event in reply.catch_up():
                 self.outbox.put_nowait(event)
         else:
             self.replies.warm_soon(self.user, ref.conversation_id)
 
-    async def _join(self, conversation_id: str) -> None:
-        await self.chat.get_conversation(self.user, conversation_id)  # ownership, or NotFound
+    async def _join(self, conversation_id: str) -> Conversation:
+        # The owner's, or a room the user was invited into; else NotFound.
+        conversation = await self.chat.get_conversation(self.user, conversation_id, access="member")
         if conversation_id not in self.joined:
-            subscription = self.hub.subscribe(conversation_id, self.client_id)
+            subscription = self.hub.subscribe(conversation_id, self.client_id, self.user.id)
             self.joined[conversation_id] = (subscription, asyncio.create_task(self._forward(subscription)))
+        return conversation
 
     async def leave(self, data: dict[str, Any]) -> None:
         ref = self._data(data, ConversationRef)
         if joined := self.joined.pop(ref.conversation_id, None):
             joined[0].close()
             joined[1].cancel()
+            await self.rooms.depart(self.user, ref.conversation_id, self.client_id)
 
     async def send_message(self, data: dict[str, Any]) -> None:
         frame = self._data(data, SendFrame)
         await self._join(frame.conversation_id)
-        await self.replies.send(self.user, frame.conversation_id, frame.content)
+        await self.replies.send(self.user, frame.conversation_id, frame.content, ooc=frame.ooc)
+
+    async def trigger(self, data: dict[str, Any]) -> None:
+        frame = self._data(data, TriggerFrame)
+        await self._join(frame.conversation_id)
+        await self.replies.trigger(self.user, frame.conversation_id, frame.character_id)
 
     async def regenerate(self, data: dict[str, Any]) -> None:
         ref = self._data(data, MessageRef)
@@ -209,7 +242,7 @@ class SocketSession:
     async def typing(self, data: dict[str, Any], *, active: bool) -> None:
         ref = self._data(data, ConversationRef)
         await self._join(ref.conversation_id)
-        await self.chat.publish_typing(self.user, ref.conversation_id, active=active, sender=self.client_id)
+        await self.rooms.typing(self.user, ref.conversation_id, active=active, sender=self.client_id)
 
     async def ping(self, data: dict[str, Any]) -> None:
         self.emit(ChatEvent(events.PONG, data))
@@ -224,6 +257,7 @@ async def chat_socket(
     hub: Hub,
     limiter: Limiter,
     metrics: Metrics,
+    rooms: Rooms,
 ) -> None:
     """The chat protocol. Authenticate with the session cookie, `?token=<access token>` or a Bearer header."""
     user = await resolve_user(socket, auth)
@@ -233,6 +267,6 @@ async def chat_socket(
     await socket.accept()
     metrics.active_websockets.inc()
     try:
-        await SocketSession(socket, user, chat, replies, hub, limiter).run()
+        await SocketSession(socket, user, chat, replies, hub, limiter, rooms).run()
     finally:
         metrics.active_websockets.dec()

@@ -12,12 +12,23 @@ from typing import Any
 
 import msgspec
 
-from bostonia.chat.schemas import Conversation, Message, SearchHit
+from bostonia.chat.group import talkativeness_of
+from bostonia.chat.room_store import copy_cast, insert_cast
+from bostonia.chat.schemas import Conversation, GroupSettings, Member, Message, SearchHit, Speaker
 from bostonia.db import Database, sqlite3
 from bostonia.db.values import from_json, new_id, to_json, utcnow
 
+# With each conversation: its cast (a group's members as JSON; none for one character, whose card's
+# talkativeness comes along) and how many people share it (the owner + those invited in).
 CONVERSATION_SELECT = """
-    select v.*, c.name as character_name from conversations v join characters c on c.id = v.character_id
+    select v.*, c.name as character_name, json_extract(c.extensions, '$.talkativeness') as character_talkativeness,
+      (select json_group_array(json_object('character_id', m.character_id, 'name', mc.name, 'position', m.position,
+              'muted', m.is_muted,
+              'talkativeness', coalesce(m.talkativeness, json_extract(mc.extensions, '$.talkativeness'))))
+         from conversation_characters m join characters mc on mc.id = m.character_id
+        where m.conversation_id = v.id) as cast_json,
+      1 + (select count(*) from conversation_people p where p.conversation_id = v.id) as people_count
+    from conversations v join characters c on c.id = v.character_id
 """
 # The active path, leaf first: walk from the conversation's active leaf up through the parents.
 PATH_CTE = """
@@ -53,6 +64,29 @@ TITLE_LENGTH = 60
 def conversation_from_row(row: Any) -> Conversation:
     data = dict(row)
     data["settings"] = from_json(data["settings"], {})
+    cast = sorted(from_json(data.pop("cast_json", None), []) or [], key=lambda member: member["position"])
+    group = from_json(data.pop("group_settings", None), None)
+    card_talkativeness = data.pop("character_talkativeness", None)
+    if cast:
+        data["members"] = [
+            Member(
+                character_id=m["character_id"],
+                name=m["name"],
+                muted=bool(m["muted"]),
+                talkativeness=talkativeness_of(m["talkativeness"]),
+            )
+            for m in cast
+        ]
+    else:
+        data["members"] = [
+            Member(
+                character_id=data["character_id"],
+                name=data["character_name"],
+                talkativeness=talkativeness_of(card_talkativeness),
+            )
+        ]
+    data["is_group"] = group is not None
+    data.update(group or {})
     return msgspec.convert(data, Conversation, strict=False)
 
 
@@ -92,6 +126,10 @@ class ImportedMessage(msgspec.Struct, kw_only=True):
     is_regeneration: bool = False
     edited_at: str | None = None
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    character_id: str | None = None
+    user_id: str | None = None
+    speaker_name: str | None = None
+    ooc: bool = False
 
 
 def delete_owned_by(conn: sqlite3.Connection, user_id: str) -> int:
@@ -137,6 +175,7 @@ class ConversationStore:
                     role="assistant",
                     content=greeting,
                     now=_plus_ms(now, index),
+                    speaker=Speaker(character_id=character_id),
                 )
                 first = first or message_id
                 shown = message_id if original == shown_greeting else shown
@@ -148,6 +187,44 @@ class ConversationStore:
 
         return await self.db.write(insert)
 
+    async def create_group(
+        self,
+        *,
+        user_id: str,
+        character_ids: Sequence[str],
+        greetings: Sequence[tuple[str, str]],
+        group: GroupSettings,
+        title: str = "",
+        persona_id: str | None = None,
+    ) -> Conversation:
+        """A new group chat with these characters (in list order). `greetings`: (character id, text) of
+        the members who greet, one after the other at the start of the chat."""
+
+        def insert(conn: sqlite3.Connection) -> Conversation:
+            conversation_id, now = new_id(), utcnow()
+            conn.execute(
+                "insert into conversations (id, user_id, character_id, persona_id, title, created_at, updated_at)"
+                " values (?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, user_id, character_ids[0], persona_id, title, now, now),
+            )
+            insert_cast(conn, conversation_id, character_ids, group)
+            parent = None
+            for index, (character_id, text) in enumerate(greetings):
+                parent = _insert_message(
+                    conn,
+                    conversation_id=conversation_id,
+                    parent_id=parent,
+                    role="assistant",
+                    content=text,
+                    now=_plus_ms(now, index),
+                    speaker=Speaker(character_id=character_id),
+                )
+            if parent is not None:
+                _set_leaf(conn, conversation_id, parent)
+            return _read_conversation(conn, conversation_id)
+
+        return await self.db.write(insert)
+
     async def get(self, conversation_id: str) -> Conversation | None:
         row = await self.db.fetchone(CONVERSATION_SELECT + " where v.id = ?", (conversation_id,))
         return conversation_from_row(row) if row else None
@@ -155,8 +232,11 @@ class ConversationStore:
     async def list_for_user(
         self, user_id: str, *, character_id: str | None = None, archived: bool | None = None
     ) -> list[Conversation]:
-        sql = CONVERSATION_SELECT + " where v.user_id = ?"
-        params: list[Any] = [user_id]
+        # The user's own conversations and the rooms they were invited into.
+        sql = CONVERSATION_SELECT + (
+            " where (v.user_id = ? or v.id in (select conversation_id from conversation_people where user_id = ?))"
+        )
+        params: list[Any] = [user_id, user_id]
         if character_id:
             sql += " and v.character_id = ?"
             params.append(character_id)
@@ -304,14 +384,23 @@ class ConversationStore:
         status: str = "complete",
         is_regeneration: bool = False,
         metadata: dict[str, Any] | None = None,
+        speaker: Speaker | None = None,
+        ooc: bool = False,
+        chain: bool = False,
     ) -> Message:
-        """Add a message under `parent_id` and make it the conversation's active leaf."""
+        """Add a message under `parent_id` and make it the conversation's active leaf. `chain`: under the
+        active leaf as it is when the message is written instead (in a shared room, someone else's message
+        may have landed since `parent_id` was read)."""
 
         def insert(conn: sqlite3.Connection) -> Message:
+            parent = parent_id
+            if chain:
+                leaf = conn.execute("select active_leaf_id from conversations where id = ?", (conversation_id,))
+                parent = leaf.fetchone()[0] or parent_id
             inserted = _insert_message(
                 conn,
                 conversation_id=conversation_id,
-                parent_id=parent_id,
+                parent_id=parent,
                 role=role,
                 content=content,
                 now=utcnow(),
@@ -321,9 +410,11 @@ class ConversationStore:
                 status=status,
                 is_regeneration=is_regeneration,
                 metadata=metadata,
+                speaker=speaker,
+                ooc=ooc,
             )
             _set_leaf(conn, conversation_id, inserted)
-            if role == "user":  # the first thing the user says names the conversation
+            if role == "user" and not ooc:  # the first thing the user says names the conversation
                 conn.execute(
                     "update conversations set title = ? where id = ? and title = ''",
                     (title_from(content), conversation_id),
@@ -410,6 +501,10 @@ class ConversationStore:
                 tokens_used=message.tokens_used,
                 status=message.status,
                 edited_at=message.edited_at,
+                character_id=message.character_id,
+                user_id=message.user_id,
+                speaker_name=message.speaker_name,
+                ooc=message.ooc,
             )
             for i, message in enumerate(path)
         ]
@@ -422,7 +517,13 @@ class ConversationStore:
             "branched_from_id": source.id,
             "branched_from_message_id": path[-1].id,
         }
-        return await self.db.write(lambda conn: _insert_tree(conn, columns, copies, path[-1].id))
+
+        def insert(conn: sqlite3.Connection) -> Conversation:
+            branch = _insert_tree(conn, columns, copies, path[-1].id)
+            copy_cast(conn, source.id, branch.id)  # a group's branch is a group with the same cast (no people)
+            return _read_conversation(conn, branch.id)
+
+        return await self.db.write(insert)
 
     async def import_tree(
         self,
@@ -435,9 +536,12 @@ class ConversationStore:
         persona_id: str | None = None,
         created_at: str | None = None,
         metadata: dict[str, Any] | None = None,
+        cast: Sequence[str] = (),
+        group: GroupSettings | None = None,
     ) -> Conversation:
         """Store an imported conversation in one transaction: all of it, or nothing. It is as recent as its
-        last message, so an old chat does not jump to the top of the list."""
+        last message, so an old chat does not jump to the top of the list. With `cast` (character ids, the
+        first being `character_id`), it is a group chat with those members and `group` settings."""
         columns = {
             "user_id": user_id,
             "character_id": character_id,
@@ -450,6 +554,8 @@ class ConversationStore:
 
         def insert(conn: sqlite3.Connection) -> Conversation:
             conversation = _insert_tree(conn, columns, messages, leaf_key)
+            if cast:
+                insert_cast(conn, conversation.id, cast, group or GroupSettings())
             conn.execute(
                 "update conversations set updated_at = coalesce(last_message_at, updated_at) where id = ?",
                 (conversation.id,),
@@ -524,6 +630,8 @@ def _insert_tree(
             is_regeneration=message.is_regeneration,
             edited_at=message.edited_at,
             metadata=message.metadata,
+            speaker=Speaker(character_id=message.character_id, user_id=message.user_id, name=message.speaker_name),
+            ooc=message.ooc,
         )
     _set_leaf(conn, conversation_id, ids.get(leaf_key) if leaf_key else None)
     return _read_conversation(conn, conversation_id)
@@ -560,11 +668,15 @@ def _insert_message(
     is_regeneration: bool = False,
     edited_at: str | None = None,
     metadata: dict[str, Any] | None = None,
+    speaker: Speaker | None = None,
+    ooc: bool = False,
 ) -> str:
     message_id = message_id or new_id()
+    speaker = speaker or Speaker()
     conn.execute(
         "insert into messages (id, conversation_id, parent_id, role, content, model_used, tokens_used, status,"
-        " is_regeneration, metadata, created_at, edited_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " is_regeneration, metadata, created_at, edited_at, character_id, user_id, speaker_name, ooc)"
+        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             message_id,
             conversation_id,
@@ -578,6 +690,10 @@ def _insert_message(
             to_json(metadata or {}),
             now,
             edited_at,
+            speaker.character_id,
+            speaker.user_id,
+            speaker.name,
+            int(ooc),
         ),
     )
     conn.execute(

@@ -15,7 +15,7 @@ import msgspec
 
 from bostonia.chat import events
 from bostonia.chat.events import ChatEvent, ErrorNotice, ReplyMode, StreamFallback, StreamStart
-from bostonia.chat.schemas import Message
+from bostonia.chat.schemas import Message, Speaker
 from bostonia.errors import BostoniaError
 from bostonia.orchestration.service import Fallback
 
@@ -35,7 +35,9 @@ class ReplyStream:
         user_message: Message | None = None,
         prefix: str = "",
         on_event: Callable[[ChatEvent], None] = lambda event: None,
+        speaker: Speaker | None = None,
     ) -> None:
+        self.speaker = speaker or Speaker()  # the character writing it
         self.conversation_id = conversation_id
         self.message_id = message_id
         self.parent_id = parent_id
@@ -64,6 +66,8 @@ class ReplyStream:
                 parent_id=self.parent_id,
                 mode=self.mode,
                 prefix=self.prefix,
+                character_id=self.speaker.character_id,
+                speaker_name=self.speaker.name,
             )
         )
 
@@ -82,12 +86,12 @@ class ReplyStream:
 
     def append(self, piece: str) -> None:
         self.text += piece
-        self._publish(events.chunk(self.message_id, piece))
+        self._publish(events.chunk(self.message_id, piece, self.speaker.character_id))
 
     def retract(self, reason: str) -> None:
         """Withdraw everything streamed so far (moderation): listeners drop it, late joiners never see it."""
         self.text = ""
-        self._publish(events.retract(self.message_id, reason))
+        self._publish(events.retract(self.message_id, reason, self.speaker.character_id))
 
     def fell_back(self, fallback: Fallback) -> dict[str, Any]:
         """A model failed and the next one of the route took over: tell the listeners (who keep the text so
@@ -134,7 +138,7 @@ class ReplyStream:
         """What a listener joining now has missed: the start and the text so far (or the end)."""
         caught_up = [self.start_event()]
         if self.text:
-            caught_up.append(events.chunk(self.message_id, self.text))
+            caught_up.append(events.chunk(self.message_id, self.text, self.speaker.character_id))
         if self.message is not None:
             caught_up.append(events.complete(self.message))
         elif self.error is not None:

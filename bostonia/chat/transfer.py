@@ -1,21 +1,22 @@
 """Conversation files: SillyTavern chat JSONL, plain text, and Bostonia JSON (the whole tree).
 
 Export writes the active path (SillyTavern keeps one line per turn, alternatives as `swipes`); the
-Bostonia format keeps every branch. Import reads both into a new conversation. Whatever a SillyTavern
-line carries that Bostonia does not model is kept in the message's metadata and written back on
-export, so a round trip loses nothing.
+Bostonia format keeps every branch. Import reads both into a new conversation. In a group chat (or a
+shared room) each line's `name` is its speaker's, and importing a group chat gives each reply to the
+member of that name. Whatever a SillyTavern line carries that Bostonia does not model is kept in the
+message's metadata and written back on export, so a round trip loses nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
-from bostonia.chat.schemas import Conversation, Message
+from bostonia.chat.schemas import Conversation, Member, Message
 from bostonia.chat.store import ImportedMessage, title_from
 from bostonia.errors import InvalidInput
 
@@ -76,8 +77,10 @@ def sillytavern_jsonl(
     user_name: str,
     character_name: str,
     chat_metadata: dict[str, Any],
+    name_of: Callable[[Message], str] | None = None,
 ) -> str:
-    """SillyTavern's chat format: a metadata line, then one line per message of the active path."""
+    """SillyTavern's chat format: a metadata line, then one line per message of the active path.
+    `name_of`: each message's speaker (a group chat's); else the user's name or the character's."""
     lines = [
         {
             "user_name": user_name,
@@ -95,7 +98,7 @@ def sillytavern_jsonl(
         if message.tokens_used is not None:
             extra["token_count"] = message.tokens_used
         line: dict[str, Any] = {
-            "name": user_name if message.role == "user" else character_name,
+            "name": name_of(message) if name_of else user_name if message.role == "user" else character_name,
             "is_user": message.role == "user",
             "is_system": message.role == "system",
             "send_date": message.created_at,
@@ -114,9 +117,32 @@ def sillytavern_jsonl(
     return "\n".join(msgspec.json.encode(line).decode() for line in lines) + "\n"
 
 
-def plain_text(path: Sequence[Message], *, user_name: str, character_name: str) -> str:
-    blocks = [f"{user_name if m.role == 'user' else character_name}: {m.content}" for m in path if m.role != "system"]
+def plain_text(
+    path: Sequence[Message], *, user_name: str, character_name: str, name_of: Callable[[Message], str] | None = None
+) -> str:
+    def name(m: Message) -> str:
+        return name_of(m) if name_of else user_name if m.role == "user" else character_name
+
+    blocks = [f"{name(m)}: {m.content}" for m in path if m.role != "system"]
     return "\n\n".join(blocks) + "\n"
+
+
+def assign_speakers(messages: Sequence[ImportedMessage], members: Sequence[Member], user_id: str) -> None:
+    """Give each imported message its speaker: a reply to the member it names (whole name, else first
+    name; an id the file carries wins), the rest to the importing user. Names nobody matches stay as the
+    shown name, without a character."""
+    by_id = {m.character_id for m in members}
+    by_name = {m.name.casefold(): m.character_id for m in members}
+    by_first = {m.name.split()[0].casefold(): m.character_id for m in reversed(members) if m.name.split()}
+    for message in messages:
+        if message.role == "user":
+            message.user_id, message.character_id = user_id, None
+        elif message.role == "assistant":
+            if message.character_id in by_id:
+                continue
+            name = (message.speaker_name or "").strip().casefold()
+            found = by_name.get(name) or (by_first.get(name.split()[0]) if name.split() else None)
+            message.character_id = found if found else (members[0].character_id if len(members) == 1 else None)
 
 
 def bostonia_json(
@@ -131,6 +157,7 @@ def bostonia_json(
             "title": conversation.title,
             "character_id": conversation.character_id,
             "character_name": conversation.character_name,
+            "members": [m.character_id for m in conversation.members] if conversation.is_group else [],
             "created_at": conversation.created_at,
             "settings": msgspec.to_builtins(conversation.settings),
             "metadata": metadata,
@@ -149,6 +176,10 @@ def bostonia_json(
                 "status": m.status,
                 "is_regeneration": m.is_regeneration,
                 "metadata": m.metadata,
+                "character_id": m.character_id,
+                "user_id": m.user_id,
+                "speaker_name": m.speaker_name,
+                "ooc": m.ooc,
             }
             for m in messages
         ],
@@ -245,6 +276,7 @@ def _parse_sillytavern(lines: list[str]) -> ParsedChat:
                     tokens_used=extra.get("token_count") if isinstance(extra.get("token_count"), int) else None,
                     is_regeneration=index > 0,
                     metadata={"sillytavern": kept} if index == chosen and kept else {},
+                    speaker_name=record["name"] if isinstance(record.get("name"), str) else None,
                 )
             )
             if index == chosen:
@@ -289,6 +321,9 @@ def _parse_bostonia(whole: dict[str, Any]) -> ParsedChat:
                     "is_regeneration": bool(item.get("is_regeneration")),
                     "edited_at": parse_date(item.get("edited_at")),
                     "metadata": item.get("metadata") if isinstance(item.get("metadata"), dict) else {},
+                    "character_id": item.get("character_id") if isinstance(item.get("character_id"), str) else None,
+                    "speaker_name": item.get("speaker_name") if isinstance(item.get("speaker_name"), str) else None,
+                    "ooc": item.get("ooc") is True,
                 },
                 ImportedMessage,
             )

@@ -1,7 +1,9 @@
 """World Info in the chat prompt: the `PromptInjector` over every book that applies to a chat.
 
-Books: the character's own (its card's `character_book`), the chat's, the persona's and the user's global
-ones (`lorebook_links`), each once (the chat's link wins, then the persona's, the character's, the global).
+Books: the character's own (its card's `character_book`; in a group chat every member's), the chat's, the
+persona's and the user's global ones (`lorebook_links`), each once (the chat's link wins, then the
+persona's, the character's, the global). A shared room reads its owner's books: someone invited in
+brings their persona, not their own World Info.
 
 Placement, chosen for the KV cache: activated entries never go into the system prompt (identical every
 turn, so llama.cpp reuses it); an `@depth` entry goes at its depth with its role, and every other
@@ -55,12 +57,14 @@ class LoreInjector:
         context_tokens: Callable[[], int] | None = None,
         embedder: Embedder | None = None,
         greeting_index: Callable[[Any], Awaitable[int | None]] | None = None,
+        member_books: Callable[[Any], Awaitable[list[str]]] | None = None,
     ) -> None:
         self.lorebooks = lorebooks
         self.personas = personas
         self.context_tokens = context_tokens or (lambda: DEFAULT_CONTEXT)
         self.vectors = VectorMatcher(embedder) if embedder is not None else None
         self.greeting_index = greeting_index
+        self.member_books = member_books  # conversation -> its characters' own books (a group: every member's)
         self.books = CompiledBooks()
         # conversation id -> (the history the scan answered, its state changes), until the reply is stored.
         self._pending: OrderedDict[str, tuple[tuple[Any, ...], dict[tuple[str, str], EntryState | None]]] = (
@@ -77,9 +81,11 @@ class LoreInjector:
         self, user: Any, conversation: Any, character: Any
     ) -> tuple[list[CompiledEntry], LoreSettings, list[EntryState]]:
         persona_id, persona_name = None, getattr(user, "display_name", "")
-        if self.personas is not None:
+        owner_id = getattr(conversation, "user_id", user.id)
+        if self.personas is not None and owner_id == user.id:
             persona_id, persona_name = await self.personas.chat_persona(user, conversation.persona_id)
-        inputs = await self.lorebooks.turn_inputs(user.id, conversation.id, character.lorebook_id, persona_id)
+        books = await self.member_books(conversation) if self.member_books is not None else character.lorebook_id
+        inputs = await self.lorebooks.turn_inputs(owner_id, conversation.id, books, persona_id)
         if not inputs.books:
             return [], inputs.settings, []
         by_source: dict[str, list[CompiledEntry]] = {source: [] for source in SOURCES}

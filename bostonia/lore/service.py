@@ -207,9 +207,11 @@ class LoreService:
         conversation = await self.conversations.get_conversation(user, conversation_id)
         if conversation.user_id != user.id:
             raise NotFound("conversation not found")
-        character = await self.characters.of_conversation(conversation.character_id)
+        # Every character's own book (a group chat has several members; a chat without them, one).
+        characters = [m.character_id for m in getattr(conversation, "members", [])] or [conversation.character_id]
+        books = [(await self.characters.of_conversation(cid)).lorebook_id for cid in characters]
         persona_id, _ = await self.personas.chat_persona(user, conversation.persona_id)
-        return await self.books.applied(user.id, conversation.id, character.lorebook_id, persona_id)
+        return await self.books.applied(user.id, conversation.id, [b for b in books if b], persona_id)
 
     async def chat_state(self, user: User, conversation_id: str) -> builtins.list[EntryState]:
         assert self.conversations is not None

@@ -7,6 +7,7 @@ book inside their own transaction (a card and its embedded book are stored toget
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -186,17 +187,22 @@ def settings_from_json(text: str | None) -> LoreSettings:
         return LoreSettings()
 
 
+CharacterBooks = str | Sequence[str] | None  # the character's book, or (a group chat) every member's
+
+
 def _applicable(
-    conn: sqlite3.Connection, user_id: str, conversation_id: str, character_book: str | None, persona_id: str | None
+    conn: sqlite3.Connection, user_id: str, conversation_id: str, character_book: CharacterBooks, persona_id: str | None
 ) -> list[BookRef]:
+    books = [character_book] if isinstance(character_book, str) else list(character_book or [])
     rows = conn.execute(
-        """select b.id, b.updated_at, 'character' as source from lorebooks b where b.id = :book
+        """select b.id, b.updated_at, 'character' as source from lorebooks b
+           where b.id in (select value from json_each(:book))
            union all
            select b.id, b.updated_at, case when l.conversation_id is not null then 'chat'
                   when l.persona_id is not null then 'persona' else 'global' end
            from lorebook_links l join lorebooks b on b.id = l.lorebook_id and b.owner_id = :user
            where l.conversation_id = :conversation or l.user_id = :user or l.persona_id = :persona""",
-        {"book": character_book, "user": user_id, "conversation": conversation_id, "persona": persona_id},
+        {"book": to_json(books), "user": user_id, "conversation": conversation_id, "persona": persona_id},
     ).fetchall()
     best: dict[str, BookRef] = {}
     for row in sorted(rows, key=lambda r: SOURCE_RANK[r["source"]]):
@@ -245,7 +251,7 @@ class LorebookStore:
     # -- per turn ------------------------------------------------------------------------------------
 
     async def turn_inputs(
-        self, user_id: str, conversation_id: str, character_book: str | None, persona_id: str | None
+        self, user_id: str, conversation_id: str, character_book: CharacterBooks, persona_id: str | None
     ) -> TurnInputs:
         """What one World Info scan reads, in one trip to a reader thread."""
 
@@ -402,7 +408,7 @@ class LorebookStore:
         return out
 
     async def applied(
-        self, user_id: str, conversation_id: str, character_book: str | None, persona_id: str | None
+        self, user_id: str, conversation_id: str, character_book: CharacterBooks, persona_id: str | None
     ) -> list[AppliedBook]:
         def read(conn: sqlite3.Connection) -> list[AppliedBook]:
             refs = _applicable(conn, user_id, conversation_id, character_book, persona_id)

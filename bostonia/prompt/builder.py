@@ -85,6 +85,9 @@ class BuiltPrompt(msgspec.Struct, kw_only=True):
     sections: list[PromptSection]
     dropped_messages: int
     budget: int
+    # The last message is the start of the reply, for the model to continue (a group chat starts each
+    # reply with its speaker's name).
+    ends_in_reply: bool = False
 
     @property
     def tokens(self) -> int:
@@ -148,17 +151,20 @@ def build_prompt(
     macros: MacroContext | None = None,
     injections: Sequence[PromptInjection] = (),
     continuing: bool = False,
+    system_macros: MacroContext | None = None,
 ) -> BuiltPrompt:
     """`history` is the conversation so far, oldest first (ending with the user's new message, if any).
 
     `continuing`: the model will extend the last (assistant) message, so nothing may follow it.
+    `system_macros`: expand the system message with these instead (a group chat that merges every card
+    keeps that message the same whoever speaks, so it names no speaker).
     """
     macros = macros or MacroContext(char=character.name, user=user_name)
 
     def cost(text: str) -> int:
         return count_tokens(text) + PER_MESSAGE_OVERHEAD
 
-    parts = system_parts(character, persona, macros)
+    parts = system_parts(character, persona, system_macros or macros)
     system_text = "\n\n".join(text for _, text in parts)
     sections = [
         PromptSection(name=name, role="system", content=text, tokens=count_tokens(text)) for name, text in parts

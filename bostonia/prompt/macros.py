@@ -4,7 +4,9 @@
 time), `{{pick:a,b}}` (a choice that stays the same for one conversation, so a re-rendered prompt does not
 change under the KV cache), `{{roll:d6}}` / `{{roll:2d10}}`, `{{time}}`, `{{date}}`, `{{weekday}}`,
 `{{idle_duration}}` (since the user's previous message), `{{// comment}}` (removed), `{{newline}}`,
-`{{trim}}`. Unknown macros are left as written.
+`{{trim}}`. In group chats (SillyTavern's names): `{{group}}` (every member), `{{groupNotMuted}}`,
+`{{notChar}}` (everyone in the chat but the speaker); outside a group they name the character (and, for
+`{{notChar}}`, the user). Unknown macros are left as written.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ class MacroContext:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     last_user_message_at: datetime | None = None
     rng: random.Random = field(default_factory=random.Random)
+    # A group chat's names, written out ("Ann, Bo and Cy"); empty outside a group.
+    group: str = ""
+    group_not_muted: str = ""
+    not_char: str = ""
 
 
 def _split_options(argument: str) -> list[str]:
@@ -85,6 +91,9 @@ def expand_with(text: str, context: MacroContext) -> str:
         "idle_duration": lambda _a, _o: describe_duration(
             (context.now - context.last_user_message_at).total_seconds() if context.last_user_message_at else 0
         ),
+        "group": lambda _a, _o: context.group or context.char,
+        "groupnotmuted": lambda _a, _o: context.group_not_muted or context.group or context.char,
+        "notchar": lambda _a, _o: context.not_char or context.user,
         "newline": lambda _a, _o: "\n",
         "trim": lambda _a, _o: "",
     }

@@ -13,7 +13,9 @@ from bostonia.audit.store import AuditLog
 from bostonia.config import PrivacyConfig
 from bostonia.identity import User
 
-Access = Literal["read", "write"]
+# `read`: look; `member`: take part (someone invited into a shared room may, and only them and the owner);
+# `write`: change or manage it (the owner only).
+Access = Literal["read", "member", "write"]
 
 
 class ConversationAccessPolicy:
