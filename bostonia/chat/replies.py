@@ -389,8 +389,9 @@ class ReplyService(TurnTaking):
         self._in_background(self.warm(user, conversation_id))
 
     async def preview_prompt(self, user: User, conversation_id: str, content: str | None = None) -> BuiltPrompt:
-        """The prompt that would be sent if the user sent `content` now (nothing is stored)."""
-        conversation = await self.chat.get_conversation(user, conversation_id, access="member")
+        """The prompt that would be sent if the user sent `content` now (nothing is stored): the owner's
+        view only (a room's guests do not read the cards and memories behind it)."""
+        conversation = await self.chat.get_conversation(user, conversation_id)
         model = (await self._route_of(user, conversation))[0]
         history = await self.conversations.path(conversation_id)
         extra = ChatMessage("user", self.chat.valid_content(content)) if content and content.strip() else None
