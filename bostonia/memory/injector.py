@@ -14,12 +14,17 @@ short chat). So:
   (measured by `python -m benchmarks memory`: prompt tokens a reply reads at turn 30 vs turn 2).
 
 Recent messages, which the prompt holds anyway, are left out (before ranking, so that a message added
-meanwhile cannot reorder the rest). Both blocks stay within `[memory] prompt_share` of the context and
-reserve their room, so the start of the kept history never moves with them.
+meanwhile cannot reorder the rest). The context block the warm-up recalled is remembered and the reply
+reuses it as long as nothing was deleted from the conversation's index since: the reply then neither
+pays for that search again while the user waits (two embeddings and a search) nor risks a block that
+differs from the one the model read (the user's new message, indexed meanwhile, is not in the warm-up's).
+Both blocks stay within `[memory] prompt_share` of the context and reserve their room, so the start of
+the kept history never moves with them.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,6 +43,7 @@ CHARS_PER_TOKEN = 4
 ITEM_CHARS = 300  # one remembered turn at most this long in the prompt
 # Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
 HISTORY_SHARE = 0.6
+CONTEXT_MEMO = 256  # context blocks remembered (one per conversation is what the warm-up/reply pair needs)
 HEADER = "[Memories of earlier in this chat, for {{char}}'s reference:"
 QUERY_HEADER = "[{{char}} also remembers:"
 
@@ -104,6 +110,7 @@ class MemoryInjector:
         self.memory = memory
         self.config = config
         self.llm = llm
+        self._context_memo: OrderedDict[tuple[Any, ...], list[SearchItem]] = OrderedDict()
 
     async def injections(
         self, user: Any, conversation: Any, character: Any, history: Sequence[Any]
@@ -121,7 +128,7 @@ class MemoryInjector:
         names = await self.memory.store.speaker_names(conversation.id) or ("User", "")
         exchange = before[-2:]
         anchor = parse_stamp(getattr(exchange[-1], "created_at", "") or "")
-        context_items = await self._recall(conversation, exchange, self.config.prompt_items, recent, on_path, anchor)
+        context_items = await self._context_items(conversation, exchange, recent, on_path, anchor)
         budget, query_budget = self.budget_tokens(), self.query_budget_tokens()
         depth = CONTEXT_DEPTH if turn else CONTEXT_DEPTH - 1
         rendered = fitting(context_items, names, budget * CHARS_PER_TOKEN)
@@ -142,6 +149,28 @@ class MemoryInjector:
             )
         injections.append(PromptInjection(name="memory", content=text, depth=QUERY_DEPTH, reserve=query_budget))
         return injections
+
+    async def _context_items(
+        self, conversation: Any, exchange: Sequence[Any], recent: Sequence[str], on_path: set[str], anchor: Any
+    ) -> list[SearchItem]:
+        """What the exchange before the new message recalls: as the warm-up found it, if it ran."""
+        key = (
+            conversation.id,
+            self.memory.vectors.removals(conversation.id),
+            tuple((getattr(m, "id", None), m.content) for m in exchange),
+            tuple(recent),
+            self.config.prompt_items,
+        )
+        found = self._context_memo.get(key)
+        if found is None:
+            found = await self._recall(conversation, exchange, self.config.prompt_items, recent, on_path, anchor)
+            self._context_memo[key] = found
+            while len(self._context_memo) > CONTEXT_MEMO:
+                self._context_memo.popitem(last=False)
+        else:
+            self._context_memo.move_to_end(key)
+        # The path may have changed since (another swipe chosen): what it no longer holds is left out.
+        return [i for i in found if not i.source_message_ids or set(i.source_message_ids) <= on_path]
 
     def query_budget_tokens(self) -> int:
         items = self.config.reply_items
