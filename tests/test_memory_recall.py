@@ -279,8 +279,8 @@ def test_a_long_conversation_is_prefiltered_by_bits_and_scored_exactly(monkeypat
     ids = np.arange(100, 6100, dtype=np.int64)
     matrix = vectors_module._Matrix.of(ids, vectors)
     exact = vectors_module._Matrix(ids, vectors)  # no bits: the full scan
-    assert matrix.centre is not None and matrix.bits.shape == (6000, 6)
-    assert exact.centre is None
+    assert matrix.bits is not None and matrix.bits.shape == (6, 6000)
+    assert exact.bits is None
     rng = np.random.default_rng(9)
     overlaps = []
     for row in rng.integers(0, 6000, 20):
@@ -299,11 +299,11 @@ def test_vectors_added_to_a_loaded_long_conversation_get_bits(monkeypatch: pytes
     monkeypatch.setattr(vectors_module, "RERANK_MIN", 100)
     vectors = clustered_vectors(3001)
     small = vectors_module._Matrix.of(np.arange(900, dtype=np.int64), vectors[:900])
-    assert small.centre is None  # exact scans only, so far
+    assert small.bits is None  # exact scans only, so far
     grown = small.extended(np.arange(900, 3000, dtype=np.int64), vectors[900:3000])
-    assert grown.centre is not None and len(grown.bits) == 3000
+    assert grown.bits is not None and grown.bits.shape == (6, 3000)
     newest = grown.extended(np.asarray([3000], dtype=np.int64), vectors[3000:])
-    assert len(newest.bits) == len(newest.ids) == 3001
+    assert newest.bits is not None and newest.bits.shape == (6, 3001) and len(newest.ids) == 3001
     assert len(small.ids) == 900  # a search reading the old matrix meanwhile saw it whole
     assert next(iter(newest.top(vectors[3000], 1))) == 3000
 
