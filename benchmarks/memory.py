@@ -48,7 +48,10 @@ def stamp(moment: Any) -> str:
 
 
 async def make_services(data_dir: Path) -> Services:
-    settings = load_settings(None, environ={}, overrides={"data_dir": str(data_dir), "memory": {"embedder": "minilm"}})
+    # No summaries or extraction: the chat model writing the 842-turn chat's "story so far" in the background
+    # would share the process and the two cores with the searches measured (it did, in earlier runs).
+    memory = {"embedder": "minilm", "summaries": False, "extraction": False}
+    settings = load_settings(None, environ={}, overrides={"data_dir": str(data_dir), "memory": memory})
     services = build_services(settings, make_plugin_manager([]))
     await services.start()
     return services

@@ -182,3 +182,19 @@ def test_the_reply_reuses_the_context_block_the_warm_up_recalled() -> None:
     removals["c"] += 1  # a memory was deleted, or a message edited: the block is searched again
     context, _ = asyncio.run(injector.injections(None, conversation, None, [*history, new_message]))
     assert searches[2] == history[-1].content and "Biscuit" not in context.content
+
+
+def test_a_long_item_is_cut_to_the_sentence_that_answers() -> None:
+    from bostonia.memory.injector import excerpt
+
+    turn = (
+        "We had a long day at the fair and the rides were fun. Anyway, my dog Biscuit finally learned to sit! "
+        "I am so proud of him and his tiny paws."
+    )
+    assert excerpt("Short enough.", 60, "dog") == "Short enough."
+    assert excerpt(turn, 90, "How is my dog doing?") == (
+        "Anyway, my dog Biscuit finally learned to sit! I am so proud of him and his tiny paws."
+    )
+    cut = excerpt(turn, 60, "How is my dog doing?")
+    assert cut.startswith("Anyway, my dog Biscuit") and cut.endswith("…") and len(cut) <= 60
+    assert excerpt(turn, 60, "the weather").startswith("We had a long day")  # nothing shared: the opening

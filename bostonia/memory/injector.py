@@ -24,12 +24,13 @@ the kept history never moves with them.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from bostonia.config import LLMConfig, MemoryConfig
-from bostonia.memory.retrieval import parse_stamp
+from bostonia.memory.retrieval import parse_stamp, terms_of
 from bostonia.memory.schemas import SearchItem
 from bostonia.memory.service import MemoryService
 from bostonia.memory.summaries import DEPTH as SUMMARY_DEPTH
@@ -38,7 +39,9 @@ from bostonia.prompt.builder import PromptInjection
 
 CONTEXT_DEPTH = 3  # before the last exchange and the new message (2 when warming: no new message yet)
 QUERY_DEPTH = 0  # after the new message
-QUERY_ITEM_CHARS = 160
+# Every token of the query block is read while the user waits (at turn 30 of a long chat, each costs more
+# than at turn 2: attention over the longer context), so its item is short: the part that answers.
+QUERY_ITEM_CHARS = 120
 CHARS_PER_TOKEN = 4
 ITEM_CHARS = 300  # one remembered turn at most this long in the prompt
 # Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
@@ -62,6 +65,28 @@ def recent_ids(history: Sequence[Any], context_tokens: int) -> list[str]:
     return ids
 
 
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def excerpt(text: str, chars: int, about: str = "") -> str:
+    """`text` in at most `chars` characters: whole if it fits, else from the sentence sharing most words
+    with `about` (the query: a long turn's answer is not always its opening), cut at a word."""
+    text = " ".join(text.split())
+    if len(text) <= chars:
+        return text
+    if about:
+        wanted = set(terms_of(about))
+        sentences = SENTENCE_END.split(text)
+        scores = [len(wanted & set(terms_of(sentence))) for sentence in sentences]
+        best = max(range(len(sentences)), key=lambda n: (scores[n], -n))
+        if scores[best]:
+            text = " ".join(sentences[best:])
+            if len(text) <= chars:
+                return text
+    cut = text[: chars - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
+
+
 def fitting(
     items: Sequence[SearchItem],
     names: tuple[str, str],
@@ -69,14 +94,13 @@ def fitting(
     *,
     header: str = HEADER,
     item_chars: int = ITEM_CHARS,
+    about: str = "",
 ) -> list[tuple[SearchItem, str]]:
     """The items (best first) whose lines fit in `budget_chars`, each with its line."""
     lines: list[tuple[SearchItem, str]] = []
     used = len(header)
     for item in items:
-        text = " ".join(item.content.split())
-        if len(text) > item_chars:
-            text = text[: item_chars - 1].rstrip() + "…"
+        text = excerpt(item.content, item_chars, about)
         moment = parse_stamp(item.created_at)
         when = f"{moment:%b %d, %Y}: " if moment else ""
         who = ""
@@ -97,8 +121,9 @@ def render(
     *,
     header: str = HEADER,
     item_chars: int = ITEM_CHARS,
+    about: str = "",
 ) -> str:
-    return block(header, fitting(items, names, budget_chars, header=header, item_chars=item_chars))
+    return block(header, fitting(items, names, budget_chars, header=header, item_chars=item_chars, about=about))
 
 
 def block(header: str, lines: Sequence[tuple[SearchItem, str]]) -> str:
@@ -145,7 +170,12 @@ class MemoryInjector:
             found = await self._recall(conversation, history[-1:], wanted + len(shown), exclude, on_path, None)
             fresh = [item for item in found if item.content not in shown][:wanted]
             text = render(
-                fresh, names, query_budget * CHARS_PER_TOKEN, header=QUERY_HEADER, item_chars=QUERY_ITEM_CHARS
+                fresh,
+                names,
+                query_budget * CHARS_PER_TOKEN,
+                header=QUERY_HEADER,
+                item_chars=QUERY_ITEM_CHARS,
+                about=history[-1].content,
             )
         injections.append(PromptInjection(name="memory", content=text, depth=QUERY_DEPTH, reserve=query_budget))
         return injections
