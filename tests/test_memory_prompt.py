@@ -98,7 +98,7 @@ def test_the_block_stays_within_its_budget() -> None:
         )
         for _ in range(10)
     ]
-    text = render(items, ("Ren", "Mira"), budget_chars=900)
+    text = render(items, ("Ren", "Mira"), budget_chars=900, item_chars=300)
     assert len(text) <= 900
     assert text.count("\n- ") == 2 and "May 01, 2026: Ren: " in text  # two cut-down items fit
     assert render([], ("Ren", "Mira"), 900) == ""

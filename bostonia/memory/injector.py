@@ -43,7 +43,9 @@ QUERY_DEPTH = 0  # after the new message
 # than at turn 2: attention over the longer context), so its item is short: the part that answers.
 QUERY_ITEM_CHARS = 120
 CHARS_PER_TOKEN = 4
-ITEM_CHARS = 300  # one remembered turn at most this long in the prompt
+# One remembered turn at most this long in the context block (cut to the sentences the exchange is about):
+# the warm-up re-reads the whole block after every reply, and a reply sent before it is done waits for it.
+ITEM_CHARS = 200
 # Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
 HISTORY_SHARE = 0.6
 CONTEXT_MEMO = 256  # context blocks remembered (one per conversation is what the warm-up/reply pair needs)
@@ -156,7 +158,8 @@ class MemoryInjector:
         context_items = await self._context_items(conversation, exchange, recent, on_path, anchor)
         budget, query_budget = self.budget_tokens(), self.query_budget_tokens()
         depth = CONTEXT_DEPTH if turn else CONTEXT_DEPTH - 1
-        rendered = fitting(context_items, names, budget * CHARS_PER_TOKEN)
+        about = "\n".join(m.content for m in exchange)
+        rendered = fitting(context_items, names, budget * CHARS_PER_TOKEN, about=about)
         text = block(HEADER, rendered)
         injections.append(PromptInjection(name="memory", content=text, depth=depth, reserve=budget))
         # The query block's room is kept in the warm-up too (empty there): both prompts then keep the same
