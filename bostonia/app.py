@@ -94,7 +94,7 @@ from bostonia.dashboard.pages import DashboardController, DashboardPages
 from bostonia.dashboard.service import AdminDashboard
 from bostonia.db import Database
 from bostonia.db.migrations import migrations as seed_migrations
-from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder
+from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder, shared_cache_dir
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
 from bostonia.http.errors import EXCEPTION_HANDLERS
@@ -138,6 +138,7 @@ from bostonia.moderation.store import ModerationStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
+from bostonia.observability.warmup import WarmUp
 from bostonia.orchestration.accounting import AccountingPolicy, Prices
 from bostonia.orchestration.catalog import ModelCatalog
 from bostonia.orchestration.migrations import migrations as orchestration_migrations
@@ -243,6 +244,7 @@ class Services:
     experiments: GreetingExperiments
     dashboard: AdminDashboard
     ai: AIService
+    warming: WarmUp = field(default_factory=WarmUp, init=False)
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _loading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
@@ -283,7 +285,10 @@ class Services:
                         self.models.default_model_id)  # fmt: skip
 
     def warm_up(self) -> None:
-        """Load the default chat model in the background, so the first reply does not pay for it."""
+        """Load the default chat model and the moderation models in the background, so the first message
+        does not pay for them; `/ready` says "warming" meanwhile."""
+        if self.settings.moderation.enabled:  # the classifier and embedding model, on the moderation thread
+            self.warming.track("moderation", self.moderation.warm_up())
         try:
             model = self.models.default
         except Unavailable as exc:
@@ -291,9 +296,7 @@ class Services:
             return
         if isinstance(model, LoadableModel):
             self._loading = asyncio.create_task(self._load(model))  # within the memory budget, off the loop
-            self._loading.add_done_callback(_log_failure)
-        if self.settings.moderation.enabled:  # the classifier and embedding model, on the moderation thread
-            self.moderation.warm_up().add_done_callback(_log_failure)
+            self.warming.track("chat model", self._loading)
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -316,11 +319,6 @@ class Services:
         self.queues.stop()
         self.moderation.close()
         self.db.close()
-
-
-def _log_failure(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("loading the default model failed", exc_info=future.exception())
 
 
 def open_database(
@@ -352,7 +350,11 @@ def build_moderation(
         classifier=OffensiveClassifier() if config.classifier else None,
         # Similarity needs meanings: the shared model, or one of its own if the instance runs on hashing.
         embedder=(
-            (embedder if not isinstance(embedder, HashingEmbedder) else OnnxMiniLM(settings.data_path / "cache"))
+            (
+                embedder
+                if not isinstance(embedder, HashingEmbedder)
+                else OnnxMiniLM(shared_cache_dir(settings.data_path / "cache"))
+            )
             if config.similarity
             else None
         ),
@@ -626,6 +628,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "config": _provide(settings),
         "db": _provide(services.db),
         "metrics": _provide(services.metrics),
+        "warming": _provide(services.warming),
         "audit": _provide(services.audit),
         "auth": _provide(services.auth),
         "recovery": _provide(services.recovery),
