@@ -123,6 +123,16 @@
   }
   document.addEventListener("htmx:load", function (event) { localTimes(event.detail.elt); });
 
+  // A table wider than a phone scrolls in its own box: make that box reachable by keyboard.
+  function scrollableTables() {
+    document.querySelectorAll("table.data, table.users, table.decisions, .prompt-view table").forEach(function (table) {
+      if (table.scrollWidth > table.clientWidth + 1) table.setAttribute("tabindex", "0");
+      else if (table.getAttribute("tabindex") === "0") table.removeAttribute("tabindex");
+    });
+  }
+  window.addEventListener("resize", scrollableTables);
+  document.addEventListener("htmx:afterSettle", scrollableTables);
+
   // Screen readers: a reply is announced once, when it is complete (the list itself is not live, or every
   // streamed token would be read out).
   let streamingIds = [];
@@ -197,6 +207,7 @@
     updateStopButton();
     // Whatever changes the conversation (a stream, another tab, a swipe), keep the controls in step.
     localTimes(document);
+    scrollableTables();
     const el = messages();
     if (el) new MutationObserver(function () { updateStopButton(); scrollToEnd(false); announceFinishedReplies(); })
       .observe(el, {childList: true, subtree: true});
