@@ -63,6 +63,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             headers=bearer(admin),
         )
         assert group.status_code == 201, group.text
+        shelf = api.post("/api/v1/users/me/collections", json={"name": "Crew"}, headers=bearer(admin))
+        assert shelf.status_code == 201, shelf.text
         book = api.post("/api/v1/lorebooks", json={"name": "Harbour"}, headers=bearer(admin))
         assert book.status_code == 201, book.text
         yield Site(url, model, cid, group.json()["id"], characters[0]["id"], book.json()["id"])
@@ -244,6 +246,9 @@ def test_persona_title_and_sampler_update_without_a_reload(chromium: Any, site: 
     page.get_by_role("button", name="Create persona").click()
     page.get_by_text("Captain Vex").first.wait_for()
     page.goto(f"/characters/{site.character}")
+    page.get_by_text("Add to collection").click()  # an HTMX partial, the character page stays
+    page.get_by_role("button", name="Crew").click()
+    page.get_by_text("Added to Crew.").wait_for()
     page.get_by_role("button", name="Start a new chat").click()
     page.wait_for_url("**/chats/*")
     wait_until_settled(page)
