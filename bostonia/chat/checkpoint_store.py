@@ -2,9 +2,8 @@
 when), and turned into a message marked interrupted when the server starts after a crash.
 
 The rows live in `reply_checkpoints`, not `messages`: while a reply streams, nothing that reads the tree
-(the active path, swipe counts, search, exports, memory) sees it half-written, and a checkpoint does not
-rewrite the full-text index. A recovered reply is written the way a stopped one is (status `partial`),
-with `metadata.interrupted`.
+(the active path, swipe counts, search, exports, memory) sees it half-written. A recovered reply is
+written the way a stopped one is (status `partial`), with `metadata.interrupted`.
 """
 
 from __future__ import annotations

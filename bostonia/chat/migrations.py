@@ -121,9 +121,9 @@ def m004_reply_checkpoints(db: sqlite_utils.Database) -> None:
         """
         -- The text of a reply being generated, saved about once a second, so that a crash of the process
         -- (kill -9, out of memory) does not lose it: at the next start each row becomes a message marked
-        -- interrupted (status 'partial'). Not a row of `messages` meanwhile: the tree, swipe counts, search
-        -- and exports never see half-written replies, and the full-text index is not rewritten each second.
-        -- A reply that finishes (or fails) removes its row.
+        -- interrupted (status 'partial'). Not a row of `messages` meanwhile: the tree, swipe counts, search,
+        -- exports and memory never see half-written replies. A reply that finishes (or fails) removes its row.
+        -- One write costs ~0.1 ms on the writer (`python -m benchmarks checkpoints`).
         create table reply_checkpoints (
             message_id text primary key,        -- the id the finished message gets (continue: the message's)
             conversation_id text not null references conversations(id) on delete cascade,
