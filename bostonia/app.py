@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -63,6 +64,7 @@ from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterStore
 from bostonia.characters.transfer import CardTransfer
 from bostonia.chat.cast import CastService
+from bostonia.chat.checkpoint_store import CheckpointStore
 from bostonia.chat.hub import ConversationHub
 from bostonia.chat.migrations import migrations as chat_migrations
 from bostonia.chat.pages import ChatPages
@@ -93,6 +95,7 @@ from bostonia.creators.studio import StudioService
 from bostonia.dashboard.pages import DashboardController, DashboardPages
 from bostonia.dashboard.service import AdminDashboard
 from bostonia.db import Database
+from bostonia.db.lock import DataDirLock, LockHeld
 from bostonia.db.migrations import migrations as seed_migrations
 from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder, shared_cache_dir
 from bostonia.errors import Unavailable
@@ -246,12 +249,16 @@ class Services:
     ai: AIService
     warming: WarmUp = field(default_factory=WarmUp, init=False)
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _data_dir_lock: DataDirLock | None = field(default=None, init=False, repr=False)
     _loading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
+        self._lock_data_dir()
         applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
+        if interrupted := await self.replies.in_flight.recover_interrupted():  # a crash cut these short
+            log.warning("kept %d replies a crash interrupted", len(interrupted))
         await self.characters.seed_bundled()
         await self._apply_default_model()
         await self.indexer.start()
@@ -283,6 +290,18 @@ class Services:
         elif chosen:
             log.warning("the default model chosen by command, %s, is not registered; using %s", chosen,
                         self.models.default_model_id)  # fmt: skip
+
+    def _lock_data_dir(self) -> None:
+        """One server per data directory (`bostonia db restore` checks for it). Another app of this same
+        process (tests) shares the lock its first one holds."""
+        lock = DataDirLock(self.settings.data_path)
+        try:
+            lock.acquire()
+        except LockHeld as held:
+            if held.pid != os.getpid():
+                raise
+            return
+        self._data_dir_lock = lock
 
     def warm_up(self) -> None:
         """Load the default chat model and the moderation models in the background, so the first message
@@ -319,6 +338,8 @@ class Services:
         self.queues.stop()
         self.moderation.close()
         self.db.close()
+        if self._data_dir_lock is not None:
+            self._data_dir_lock.release()
 
 
 def open_database(
@@ -409,7 +430,7 @@ def build_services(
     personas = PersonaService(PersonaStore(db))
     conversations = ConversationStore(db)
     hub = ConversationHub()
-    in_flight = RepliesInFlight()
+    in_flight = RepliesInFlight(CheckpointStore(db))  # replies in flight, checkpointed against crashes
     room_store = RoomStore(db)
     # Money: plans and credits (billing), the payment provider a plugin may register, creators' earnings.
     billing_store = BillingStore(db)
