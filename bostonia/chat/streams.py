@@ -4,9 +4,9 @@ The reply belongs to the server, not to a connection: a listener that disconnect
 the generation goes on and the message is stored. A listener that joins late first receives the text
 so far, then the live pieces. Every event also goes to the conversation's hub (sockets, open pages).
 
-While it streams, its text is checkpointed to the database at most once every `CHECKPOINT_SECONDS`, so that
-a crash of the process loses at most that much of it: at the next start the checkpoint becomes a message
-marked interrupted (`CheckpointStore.recover`).
+While it streams, its text is checkpointed to the database (its first text at once, then at most once
+every `CHECKPOINT_SECONDS`), so a crash of the process loses at most that much of it: at the next start the
+checkpoint becomes a message marked interrupted (`CheckpointStore.recover`).
 """
 
 from __future__ import annotations
@@ -214,7 +214,9 @@ class ReplyCheckpoints:
         self.reply = reply
         self.interval = interval
         self.writes = 0
-        self._last = time.monotonic()  # the first write comes `interval` after the start: short replies write none
+        # The first text is written at once (a crash right after the reply began still keeps it), then at most
+        # once every `interval`: one small write per second of streaming.
+        self._last = -float("inf")
         self._writing: asyncio.Task[None] | None = None
         self._again = False  # the text changed in a way that must be written as soon as the write in hand ends
         self._closed = False
