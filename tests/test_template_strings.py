@@ -2,7 +2,8 @@
 
 The scan strips Jinja (expressions, statements, comments), scripts and tags from each template and reports
 any English left in text nodes or in the attributes a person reads (placeholder, title, aria-label, alt,
-confirmation questions). Brand names and units are allowed. Templates not yet swept are listed in
+confirmation questions), and any capitalised string literal of a Jinja expression outside `_()` ("New chat" if
+... else "Archived"). Brand names and units are allowed. Templates not yet swept are listed in
 `NOT_YET_SWEPT`: the test fails when a swept one regresses, and when one on the list becomes clean (so
 the list only shrinks)."""
 
@@ -45,6 +46,26 @@ def bare_english(template: Path) -> list[str]:
     return found
 
 
+LITERAL = re.compile(STRING)
+TRANSLATED = re.compile(rf"\b(?:_|gettext|ngettext)\(\s*(?:(?:{STRING})\s*,?\s*)+")
+CAPITALISED = re.compile(r"\b[A-Z][a-z]+\b")
+
+
+def english_literals(template: Path) -> list[str]:
+    """String literals in Jinja expressions that read like English ("New chat" if ... else "Archived")
+    and are not the message of a `_()`/`ngettext` call: a capitalised word outside the allowed names."""
+    found = []
+    for expression in re.findall(
+        rf"\{{\{{(?:{STRING}|[^\"'])*?\}}\}}|\{{%(?:{STRING}|[^\"'])*?%\}}", template.read_text()
+    ):
+        if re.match(r"\{%-?\s*(?:extends|include|from|import)\b", expression):
+            continue
+        for literal in LITERAL.findall(TRANSLATED.sub(" ", expression)):
+            if any(word not in ALLOWED for word in CAPITALISED.findall(literal)):
+                found.append(literal)
+    return found
+
+
 TEMPLATES = sorted(TEMPLATES_DIR.glob("*.html"))
 
 
@@ -55,6 +76,8 @@ def test_user_visible_text_is_translatable(template: Path) -> None:
         assert found, f"{template.name} is clean now: take it off NOT_YET_SWEPT"
     else:
         assert not found, f"{template.name} has text outside _(): {found[:5]}"
+    literals = english_literals(template)
+    assert not literals, f"{template.name} shows string literals outside _(): {literals[:5]}"
 
 
 def test_the_scan_finds_bare_text(tmp_path: Path) -> None:
@@ -62,6 +85,8 @@ def test_the_scan_finds_bare_text(tmp_path: Path) -> None:
     sample = tmp_path / "sample.html"
     sample.write_text('<p>Hello there</p><input placeholder="Your name"><p>{{ _("Fine") }}</p><b>Bostonia</b>')
     assert bare_english(sample) == ["Your name", "Hello there"]
+    sample.write_text('{{ "Archived chats" if archived else _("My chats") }}{% set href = "/?tab=" ~ tab %}')
+    assert english_literals(sample) == ['"Archived chats"']
 
 
 IMPORT = re.compile(r'\{%-?\s*from\s+"([^"]+)"\s+import\s+([^%]*?)\s*-?%\}')
