@@ -88,7 +88,8 @@ class Fragments:
         user: User,
         rooms: RoomService,
     ) -> None:
-        self.macros: Any = template.module  # the macros of _chat.html
+        # The macros of _chat.html, rendered for this viewer (their language, their own messages).
+        self.macros: Any = template.make_module({"user": user})
         self.view = view
         self.chat = chat
         self.replies = replies
@@ -308,7 +309,8 @@ class ChatPages(Controller):
         engine = request.app.template_engine
         assert engine is not None
         return Response(
-            str(engine.get_template("_chat.html").module.path(messages, view, has_more)), media_type="text/html"
+            str(engine.get_template("_chat.html").make_module({"user": user}).path(messages, view, has_more)),
+            media_type="text/html",
         )
 
     @post("/chats/{conversation_id:str}/messages")

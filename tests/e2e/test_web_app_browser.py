@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 
 from bostonia.app import build_services, create_app
 from bostonia.plugins import make_plugin_manager
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS, register_in_browser
 from tests.fakes import ModelPlugin, ScriptedModel
 from tests.helpers import bearer, make_settings, register, serve_in_thread
 
@@ -280,3 +280,98 @@ def test_persona_title_and_sampler_update_without_a_reload(chromium: Any, site: 
     page.get_by_role("button", name="Save settings").click()
     page.locator("#sampler-panel .save-state", has_text="Saved").wait_for()
     page.context.close()
+
+
+def with_virtual_authenticator(page: Any) -> tuple[Any, str]:
+    """DevTools' WebAuthn domain: a platform authenticator that always verifies the user."""
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    options = {"protocol": "ctap2", "transport": "internal", "hasResidentKey": True, "hasUserVerification": True}
+    added = devtools.send("WebAuthn.addVirtualAuthenticator", {"options": {**options, "isUserVerified": True}})
+    return devtools, added["authenticatorId"]
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_a_new_users_first_day(chromium: Any, site: Site, size: str) -> None:
+    """Register → add a passkey → find a character in the catalogue → chat (the reply streams in) → swipe →
+    the memory panel → a theme that applies → manifest and service worker → the offline page."""
+    viewport = PHONE if size == "phone" else DESKTOP
+    # WebAuthn refuses an IP address as the relying party: reach the server by name.
+    context = chromium.new_context(base_url=site.url.replace("127.0.0.1", "localhost"), viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    devtools, authenticator = with_virtual_authenticator(page)
+    register_in_browser(page, f"Noor {size}", f"noor-{size}@example.com")
+
+    page.goto("/account")
+    page.get_by_label("Name for a new passkey").fill("This phone")
+    page.get_by_role("button", name="Add a passkey").click()
+    page.locator("#passkeys").get_by_text("This phone").wait_for()
+    assert len(devtools.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})["credentials"]) == 1
+
+    # Discover: search the catalogue, open the character, start a chat.
+    (page.locator(".tabbar") if size == "phone" else page.locator("nav.primary")).get_by_role(
+        "link", name="Discover"
+    ).click()
+    page.get_by_role("searchbox", name="Search characters").fill("Mira")
+    page.locator("#results .character-card", has_text="Captain Mira Vance").click()
+    page.get_by_role("button", name="Start a new chat").click()
+    page.wait_for_url("**/chats/*")
+    wait_until_settled(page)
+
+    # The reply streams in: the first piece shows while the rest is held back.
+    gate = site.model.hold()
+    site.model.enqueue(["Fair winds", " to you", ", Noor."])
+    page.get_by_role("textbox", name="Write a message").fill("Where are we sailing?")
+    page.get_by_role("button", name="Send").click()
+    page.locator(".msg.streaming .content", has_text="Fair winds").wait_for()
+    assert "Noor" not in page.locator(".msg.streaming .content").inner_text()
+    gate.set()
+    site.model.gate = None
+    last_reply = page.locator("#messages .msg.assistant").last
+    last_reply.locator(".content", has_text="Fair winds to you, Noor.").wait_for()
+    expect(page.locator("#reply-announcer")).to_contain_text("Fair winds to you, Noor.")
+
+    # Swipe: a second version of the reply, then back to the first.
+    site.model.enqueue(["Calm seas", " ahead."])
+    last_reply.get_by_role("button", name="New alternative").click()
+    page.locator("#messages .msg.assistant .content", has_text="Calm seas ahead.").wait_for()
+    page.locator("#messages .msg.assistant").last.locator(".swipe-count", has_text="2/2").wait_for()
+    page.locator("#messages .msg.assistant").last.get_by_role("button", name="Previous alternative").click()
+    page.locator("#messages .msg.assistant .content", has_text="Fair winds to you, Noor.").wait_for()
+
+    # The memory panel: a sheet on a phone, a side column on a desktop.
+    if size == "phone":
+        page.get_by_role("button", name="Panels").click()
+    panel = page.locator("#memory-panel")
+    expect(panel).to_be_visible()
+    panel.get_by_role("textbox", name="New memory").fill("Noor is afraid of storms.")
+    panel.get_by_role("button", name="Remember").click()
+    panel.locator(".memory", has_text="Noor is afraid of storms.").wait_for()
+    if size == "phone":
+        page.keyboard.press("Escape")
+
+    # The theme applies at once and stays after a reload (it is saved).
+    page.goto("/account/preferences")
+    with page.expect_response(lambda response: "/account/preferences" in response.url):
+        page.get_by_label("Theme").select_option("dark")
+    assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    page.reload()
+    assert page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    assert page.evaluate("() => getComputedStyle(document.body).backgroundColor") == "rgb(15, 17, 21)"
+    with page.expect_response(lambda response: "/account/preferences" in response.url):
+        page.get_by_label("Theme").select_option("light")
+    assert page.evaluate("() => getComputedStyle(document.body).backgroundColor") == "rgb(246, 247, 251)"
+
+    # Installable: a manifest with icons, and a service worker that controls the app.
+    manifest = page.request.get(page.locator("link[rel=manifest]").get_attribute("href"))
+    assert manifest.ok and manifest.json()["icons"] and manifest.json()["start_url"]
+    scope = page.evaluate("async () => (await navigator.serviceWorker.ready).scope")
+    assert scope == page.url.split("/account")[0] + "/"
+
+    # Offline: a page that cannot load is the offline page the service worker keeps.
+    context.set_offline(True)
+    page.goto("/chats")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("offline")
+    context.set_offline(False)
+    context.close()
