@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -41,7 +42,7 @@ class Caller:
     accounts: Iterator[int] = field(default_factory=itertools.count)
 
     def sign_in(self) -> None:
-        email = f"fuzz{next(self.accounts)}@example.com"
+        email = f"fuzz{next(self.accounts)}-{uuid.uuid4().hex[:8]}@example.com"
         body = {"email": email, "password": PASSWORD, "display_name": "Fuzz"}
         response = self.client.post("/api/v1/auth/register", json=body)
         assert response.status_code == 201, response.text

@@ -8,10 +8,11 @@ Litestar documents each route's success response from its return type and one er
 - 204 answers have no content (Litestar documents a JSON `null`);
 - every error is `{"error": {"code", "message", "details"}}` (`ErrorBody`);
 - 400 on every operation (a malformed request: unreadable body or form, bad parameter, JSON nested too
-  deep); 413 and 422 where a body or query is read; 401 where a signed-in user is required (and on /auth: credentials); 403 where
-  authorisation or CSRF is checked (every unsafe method, every signed-in route); 404 where a path names a
-  resource, and on signed-in routes (a body or query may name one); 409 on signed-in writes (a state conflict); 429 on every rate-limited route; the statuses in
-  `EXTRA_STATUSES` where a route has its own (402: credits);
+  deep); 413 and 422 where a body or query is read; 401 where a signed-in user is required (and on /auth:
+  credentials); 403 where authorisation or CSRF is checked (every unsafe method, every signed-in route);
+  404 where a path names a resource, and on signed-in routes (a body or query may name one); 409 on
+  signed-in writes (a state conflict); 429 on every rate-limited route; the statuses in `EXTRA_STATUSES`
+  where a route has its own (402: credits);
 - success content types for the routes that send something other than JSON (`CONTENT_TYPES`).
 
 The route table (method, path, parameters) is read from the app, so a new route is described without
