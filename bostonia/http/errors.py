@@ -5,6 +5,7 @@ API paths always get JSON. Pages get an HTML error page (or a redirect to the lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from http import HTTPStatus
@@ -146,27 +147,41 @@ def handler_for(exc: Exception) -> Callable[[Request[Any, Any, Any], Any], Respo
 def error_boundary(app: ASGIApp) -> ASGIApp:
     """Middleware answering what the middleware inside it raise (CSRF parsing a malformed form, ...) as the
     exception handlers would, but here, so the request log and metrics around it see the real status.
-
     Litestar would answer them too, from outside every user middleware: the client got a 400 while the
-    request log had seen no response at all and counted a 500."""
+    request log had seen no response at all and counted a 500.
+
+    It also ends requests cleanly when the server stops: uvicorn cancels the requests still running after
+    its graceful wait (a reply streaming, a client waiting for one). A request that has not answered yet
+    gets a 503 `shutting_down`; a stream is closed as complete. Uvicorn would otherwise answer 500 and log
+    the CancelledError's traceback. (The reply's text is kept by the reply service, not here.)"""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
-        started = False
+        started = finished = False
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, finished
             started = started or message["type"] == "http.response.start"
+            finished = finished or (message["type"] == "http.response.body" and not message.get("more_body"))
             await send(message)
 
+        request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope=scope, receive=receive)
         try:
             await app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            log.info("request cut short: the server is stopping", extra={"path": scope.get("path")})
+            if not started:
+                stopping = errors.Unavailable("the server is restarting: try again shortly", code="shutting_down")
+                await handle_domain_error(request, stopping).to_asgi_response(None, request)(
+                    scope, receive, tracking_send
+                )
+            elif not finished:
+                await tracking_send({"type": "http.response.body", "body": b"", "more_body": False})
         except Exception as exc:
             if started:  # too late for another answer: the connection ends, as it would anyway
                 raise
-            request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope=scope, receive=receive)
             response = handler_for(exc)(request, exc)
             await response.to_asgi_response(None, request)(scope, receive, tracking_send)
 
