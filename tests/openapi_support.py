@@ -69,6 +69,10 @@ def running_app(data_dir: Path) -> Iterator[str]:
     plugins = make_plugin_manager([])
     plugins.register(ModelPlugin(ScriptedModel()))
     with serve_in_thread(create_app(settings, services=build_services(settings, plugins))) as url:
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{url}/ready").status_code != 200:  # models loading at start-up: /ready says 503
+            assert time.monotonic() < deadline, "the app did not become ready"
+            time.sleep(0.1)
         yield url
 
 

@@ -95,6 +95,23 @@ CONTENT_TYPES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/api/v1/conversations/{conversation_id}/export"): ("application/jsonl", "text/plain", JSON),
     ("GET", "/api/v1/characters/{character_id}/export"): ("image/png", JSON, "application/zip"),
 }
+# Answers that are not errors of a request: /ready's 503 is its own report (`status`: unavailable or warming).
+OWN_RESPONSES: dict[tuple[str, str], dict[str, Any]] = {
+    ("GET", "/ready"): {
+        "503": {
+            "description": "Not ready yet: the database, a migration, or a model loading at start-up (`warming`).",
+            "content": {
+                JSON: {
+                    "schema": {
+                        "type": "object",
+                        "required": ["status"],
+                        "properties": {"status": {"enum": ["unavailable", "warming"]}},
+                    }
+                }
+            },
+        }
+    }
+}
 _PATH_PARAMETER = re.compile(r"\{[^}]+\}")
 
 
@@ -157,6 +174,7 @@ def honest_schema(schema: dict[str, Any], facts: dict[tuple[str, str], dict[str,
                 del responses[documented]  # Litestar's own error shape, never sent
             for error in sorted(error_statuses(method, path, facts.get((method, path), {}), operation)):
                 responses[str(error)] = _response(error, error_content)
+            responses.update(copy.deepcopy(OWN_RESPONSES.get((method, path), {})))
             for status, response in responses.items():
                 if status == "204":
                     response.pop("content", None)  # nothing follows, not a JSON null
