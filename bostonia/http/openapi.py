@@ -82,6 +82,11 @@ EXTRA_STATUSES: dict[tuple[str, str], tuple[int, ...]] = {
 AUTH_PREFIX = "/api/v1/auth/"
 SSE = "text/event-stream"
 JSON = "application/json"
+# One server-sent event: `event` is the protocol's event name (bostonia.chat.events), `data` its JSON payload.
+SSE_EVENT_SCHEMA = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}},
+}
 # Success responses that are not (only) JSON: (method, path template) -> media types of the success status.
 CONTENT_TYPES: dict[tuple[str, str], tuple[str, ...]] = {
     ("GET", "/metrics"): ("text/plain",),
@@ -184,10 +189,15 @@ def honest_schema(schema: dict[str, Any], facts: dict[tuple[str, str], dict[str,
                     if status.isdigit() and 200 <= int(status) < 300 and response.get("content"):
                         schema_of = next(iter(response["content"].values())).get("schema", {})
                         response["content"] = {
-                            media: {"schema": schema_of if media == JSON else {"type": "string"}}
-                            for media in media_types
+                            media: {"schema": _schema_for(media, schema_of)} for media in media_types
                         }
     return document
+
+
+def _schema_for(media: str, json_schema: dict[str, Any]) -> dict[str, Any]:
+    if media == JSON:
+        return json_schema
+    return SSE_EVENT_SCHEMA if media == SSE else {"type": "string"}
 
 
 class HonestRender(OpenAPIRenderPlugin):
