@@ -20,7 +20,6 @@ from litestar import Litestar, Response
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -100,7 +99,9 @@ from bostonia.db.migrations import migrations as seed_migrations
 from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder, shared_cache_dir
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
-from bostonia.http.errors import EXCEPTION_HANDLERS
+from bostonia.http.errors import EXCEPTION_HANDLERS, error_boundary
+from bostonia.http.limits import BostoniaRequest
+from bostonia.http.openapi import openapi_config
 from bostonia.http.ratelimit import rate_limit_middleware
 from bostonia.http.security import BostoniaCSRFMiddleware, csrf_config, security_headers
 from bostonia.library.pages import LibraryPages
@@ -756,6 +757,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # Outermost first: log every request, then count it against its rate limit, then check CSRF.
         middleware=[
             request_middleware(services.metrics),
+            error_boundary,  # what the middleware below raise is answered here, seen by the request log
             rate_limit_middleware(services.limiter, services.auth),
             DefineMiddleware(
                 BostoniaCSRFMiddleware, config=csrf_config(services.secret, secure=settings.auth.secure_cookies)
@@ -766,8 +768,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=[lifespan],
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(instance=_template_engine(plugin_template_dirs(services.plugins))),
-        openapi_config=OpenAPIConfig(title="Bostonia", version=__version__, path="/schema"),
+        openapi_config=openapi_config(title="Bostonia", version=__version__, path="/schema"),  # our errors, real types
         request_max_body_size=settings.server.max_body_bytes,
+        request_class=BostoniaRequest,  # JSON bodies nested too deep are refused before decoding
         logging_config=None,
     )
     app.state.services = services

@@ -39,7 +39,8 @@ async def ready(db: NamedDependency[Database], warming: NamedDependency[WarmUp])
 @get("/metrics", tags=["ops"], sync_to_thread=False)
 def metrics(metrics: NamedDependency[Metrics]) -> Response[bytes]:
     """Prometheus text exposition."""
-    return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    # Litestar appends the charset to a text/* media type itself: name it here and it is sent twice.
+    return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 ROUTES = [health, ready, metrics]
