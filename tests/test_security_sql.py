@@ -20,7 +20,8 @@ ASSIGNMENTS = (
 SAFE_FRAGMENTS: dict[tuple[str, str], str] = {
     # Reported, not fixed here (bostonia/db is another capability's): names read from a backup's sqlite_master
     # are quoted without doubling an embedded `"`; a crafted backup could inject into its own verification.
-    ("bostonia/db/restore.py", "name"): "table names: COUNTED_TABLES, or the vec0 tables of the file being verified",
+    ("bostonia/db/restore.py", "quoted"): "a table name of the file being verified, through quote_identifier",
+    ("bostonia/db/restore.py", "quote_identifier(name)"): "COUNTED_TABLES names, through quote_identifier",
     (
         "bostonia/analytics/store.py",
         "sql",

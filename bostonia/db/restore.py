@@ -89,14 +89,15 @@ def verify(path: Path, sets: MigrationSets) -> Verification:
             for row in conn.execute("select name from sqlite_master where type = 'table' and sql like '%using vec0%'")
         ]
         for name in vec_tables:
+            quoted = quote_identifier(name)  # a name from the file being verified: it may be anything
             try:
-                conn.execute(f'select * from "{name}" limit 1').fetchall()
-                result.vector_tables[name] = conn.execute(f'select count(*) from "{name}"').fetchone()[0]
+                conn.execute(f"select * from {quoted} limit 1").fetchall()
+                result.vector_tables[name] = conn.execute(f"select count(*) from {quoted}").fetchone()[0]
             except sqlite3.Error as exc:
                 result.problems.append(f"sqlite-vec table {name} is not readable: {exc}")
         for name in COUNTED_TABLES:
             if name in tables:
-                result.counts[name] = conn.execute(f'select count(*) from "{name}"').fetchone()[0]
+                result.counts[name] = conn.execute(f"select count(*) from {quote_identifier(name)}").fetchone()[0]
     finally:
         conn.close()
     return result
@@ -180,3 +181,8 @@ def _fsync_dir(folder: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def quote_identifier(name: str) -> str:
+    """`name` as an SQL identifier, whatever it holds (an embedded quote is doubled)."""
+    return '"' + name.replace('"', '""') + '"'
