@@ -17,6 +17,7 @@ BENCHMARKS = [
     "memory",
     "orchestration",
     "group_prompt",
+    "checkpoints",
 ]
 
 

@@ -313,11 +313,30 @@ def server_rss_mb(pid: int) -> float:
 
 
 def main() -> None:
+    """All parts; `ENGINE_BENCH_PARTS=ab` (any of a-e; a and b run together) runs some."""
+    parts = set(os.environ.get("ENGINE_BENCH_PARTS", "abcde"))
     load = os.getloadavg()[0]
     print(f"engine: bundled model, greedy, {MAX_TOKENS}-token replies, {THREADS} threads, load {load:.1f} (2 cores)")
     path = bundled_model_path()
     assert path is not None
     model = LlamaCppModel(path, context_size=4096, threads=THREADS)
+    if parts & {"a", "b"}:
+        part_ab(model)
+    if "c" in parts:
+        part_c(model)
+    if "d" in parts:
+        print_part_d()
+    if "e" in parts:
+        rss = part_e()
+        sizes = ", ".join(f"{n} slot(s) {mb:.0f} MB" for n, mb in rss.items())
+        per_slot = (rss[8] - rss[1]) / 7
+        print(
+            f"  (e) server RSS after a reply, 4,096-token slots: {sizes}; {per_slot:.0f} MB per extra slot", flush=True
+        )
+    print(f"  machine load at the end {os.getloadavg()[0]:.1f} (2 cores)")
+
+
+def part_ab(model: LlamaCppModel) -> None:
     ab = bostonia_parts_ab(model)
     bare_loop = BareLoop(model)
     bare = {n: statistics.mean(bare_loop.run(ab["prompts"][:n]) for _ in range(2)) for n in (1, 4, 8)}
@@ -329,7 +348,8 @@ def main() -> None:
     p50, p99 = percentile(ttft4, 50), percentile(ttft4, 99)
     print(
         f"  (a) one stream: decode {single:.0f} tok/s = {single / bare[1]:.2f}x the bare loop's {bare[1]:.0f} "
-        "(goal >= 0.9)"
+        "(goal >= 0.9)",
+        flush=True,
     )
     print(
         f"  (b) 4 users: {agg4:.0f} tok/s aggregate = {agg4 / bare[4]:.2f}x bare-4 {bare[4]:.0f}; "
@@ -337,9 +357,12 @@ def main() -> None:
     )
     print(
         f"      TTFT 4 users p50 {p50:.2f}s = {p50 / lone_ttft:.1f}x, p99 {p99:.2f}s = {p99 / lone_ttft:.1f}x "
-        f"a lone user's {lone_ttft:.2f}s (goals <= 2x, <= 3x)"
+        f"a lone user's {lone_ttft:.2f}s (goals <= 2x, <= 3x)",
+        flush=True,
     )
 
+
+def part_c(model: LlamaCppModel) -> None:
     ours, sent = bostonia_part_c()
     theirs = llama_server_part_c(model, sent)
     our_agg, their_agg = median([aggregate(r) for r in ours]), median([aggregate(r) for r in theirs])
@@ -348,9 +371,12 @@ def main() -> None:
     print(
         f"  (c) 4 users vs llama-server -np 4: aggregate {our_agg:.0f} vs {their_agg:.0f} tok/s = "
         f"{our_agg / their_agg:.2f}x (goal >= 1.0); TTFT p50 {our_p50:.2f}s vs {their_p50:.2f}s "
-        "(goal: no worse)"
+        "(goal: no worse)",
+        flush=True,
     )
 
+
+def print_part_d() -> None:
     d = part_d()
     print(
         f"  (d) back to a {d['size']}-token conversation after 3 others ran: TTFT {d['back']:.2f}s vs full read "
@@ -361,13 +387,9 @@ def main() -> None:
     print(
         f"      GET /api/v1/characters p50/p99 idle {idle50:.1f}/{idle99:.1f} ms, "
         f"while 4 replies stream {percentile(d['busy'], 50):.1f}/{percentile(d['busy'], 99):.1f} ms over "
-        f"{len(d['busy'])} requests (goal p99 <= 15 ms)"
+        f"{len(d['busy'])} requests (goal p99 <= 15 ms)",
+        flush=True,
     )
-    rss = part_e()
-    sizes = ", ".join(f"{n} slot(s) {mb:.0f} MB" for n, mb in rss.items())
-    per_slot = (rss[8] - rss[1]) / 7
-    print(f"  (e) server RSS after a reply, 4,096-token slots: {sizes}; {per_slot:.0f} MB per extra slot")
-    print(f"  machine load at the end {os.getloadavg()[0]:.1f} (2 cores)")
 
 
 if __name__ == "__main__":

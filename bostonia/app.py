@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,6 @@ from litestar import Litestar, Response
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
@@ -63,6 +63,7 @@ from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterStore
 from bostonia.characters.transfer import CardTransfer
 from bostonia.chat.cast import CastService
+from bostonia.chat.checkpoint_store import CheckpointStore
 from bostonia.chat.hub import ConversationHub
 from bostonia.chat.migrations import migrations as chat_migrations
 from bostonia.chat.pages import ChatPages
@@ -93,11 +94,14 @@ from bostonia.creators.studio import StudioService
 from bostonia.dashboard.pages import DashboardController, DashboardPages
 from bostonia.dashboard.service import AdminDashboard
 from bostonia.db import Database
+from bostonia.db.lock import DataDirLock, LockHeld
 from bostonia.db.migrations import migrations as seed_migrations
-from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder
+from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder, shared_cache_dir
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
-from bostonia.http.errors import EXCEPTION_HANDLERS
+from bostonia.http.errors import EXCEPTION_HANDLERS, error_boundary
+from bostonia.http.limits import BostoniaRequest
+from bostonia.http.openapi import openapi_config
 from bostonia.http.ratelimit import rate_limit_middleware
 from bostonia.http.security import BostoniaCSRFMiddleware, csrf_config, security_headers
 from bostonia.library.pages import LibraryPages
@@ -138,6 +142,7 @@ from bostonia.moderation.store import ModerationStore
 from bostonia.observability import routes as ops_routes
 from bostonia.observability.metrics import Metrics
 from bostonia.observability.middleware import request_middleware
+from bostonia.observability.warmup import WarmUp
 from bostonia.orchestration.accounting import AccountingPolicy, Prices
 from bostonia.orchestration.catalog import ModelCatalog
 from bostonia.orchestration.migrations import migrations as orchestration_migrations
@@ -243,13 +248,18 @@ class Services:
     experiments: GreetingExperiments
     dashboard: AdminDashboard
     ai: AIService
+    warming: WarmUp = field(default_factory=WarmUp, init=False)
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _data_dir_lock: DataDirLock | None = field(default=None, init=False, repr=False)
     _loading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self) -> None:
+        self._lock_data_dir()
         applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
+        if interrupted := await self.replies.in_flight.recover_interrupted():  # a crash cut these short
+            log.warning("kept %d replies a crash interrupted", len(interrupted))
         await self.characters.seed_bundled()
         await self._apply_default_model()
         await self.indexer.start()
@@ -282,8 +292,23 @@ class Services:
             log.warning("the default model chosen by command, %s, is not registered; using %s", chosen,
                         self.models.default_model_id)  # fmt: skip
 
+    def _lock_data_dir(self) -> None:
+        """One server per data directory (`bostonia db restore` checks for it). Another app of this same
+        process (tests) shares the lock its first one holds."""
+        lock = DataDirLock(self.settings.data_path)
+        try:
+            lock.acquire()
+        except LockHeld as held:
+            if held.pid != os.getpid():
+                raise
+            return
+        self._data_dir_lock = lock
+
     def warm_up(self) -> None:
-        """Load the default chat model in the background, so the first reply does not pay for it."""
+        """Load the default chat model and the moderation models in the background, so the first message
+        does not pay for them; `/ready` says "warming" meanwhile."""
+        if self.settings.moderation.enabled:  # the classifier and embedding model, on the moderation thread
+            self.warming.track("moderation", self.moderation.warm_up())
         try:
             model = self.models.default
         except Unavailable as exc:
@@ -291,9 +316,7 @@ class Services:
             return
         if isinstance(model, LoadableModel):
             self._loading = asyncio.create_task(self._load(model))  # within the memory budget, off the loop
-            self._loading.add_done_callback(_log_failure)
-        if self.settings.moderation.enabled:  # the classifier and embedding model, on the moderation thread
-            self.moderation.warm_up().add_done_callback(_log_failure)
+            self.warming.track("chat model", self._loading)
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
@@ -316,11 +339,8 @@ class Services:
         self.queues.stop()
         self.moderation.close()
         self.db.close()
-
-
-def _log_failure(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("loading the default model failed", exc_info=future.exception())
+        if self._data_dir_lock is not None:
+            self._data_dir_lock.release()
 
 
 def open_database(
@@ -352,7 +372,11 @@ def build_moderation(
         classifier=OffensiveClassifier() if config.classifier else None,
         # Similarity needs meanings: the shared model, or one of its own if the instance runs on hashing.
         embedder=(
-            (embedder if not isinstance(embedder, HashingEmbedder) else OnnxMiniLM(settings.data_path / "cache"))
+            (
+                embedder
+                if not isinstance(embedder, HashingEmbedder)
+                else OnnxMiniLM(shared_cache_dir(settings.data_path / "cache"))
+            )
             if config.similarity
             else None
         ),
@@ -407,7 +431,7 @@ def build_services(
     personas = PersonaService(PersonaStore(db))
     conversations = ConversationStore(db)
     hub = ConversationHub()
-    in_flight = RepliesInFlight()
+    in_flight = RepliesInFlight(CheckpointStore(db))  # replies in flight, checkpointed against crashes
     room_store = RoomStore(db)
     # Money: plans and credits (billing), the payment provider a plugin may register, creators' earnings.
     billing_store = BillingStore(db)
@@ -626,6 +650,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         "config": _provide(settings),
         "db": _provide(services.db),
         "metrics": _provide(services.metrics),
+        "warming": _provide(services.warming),
         "audit": _provide(services.audit),
         "auth": _provide(services.auth),
         "recovery": _provide(services.recovery),
@@ -732,6 +757,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # Outermost first: log every request, then count it against its rate limit, then check CSRF.
         middleware=[
             request_middleware(services.metrics),
+            error_boundary,  # what the middleware below raise is answered here, seen by the request log
             rate_limit_middleware(services.limiter, services.auth),
             DefineMiddleware(
                 BostoniaCSRFMiddleware, config=csrf_config(services.secret, secure=settings.auth.secure_cookies)
@@ -742,8 +768,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lifespan=[lifespan],
         plugins=[HTMXPlugin()],
         template_config=TemplateConfig(instance=_template_engine(plugin_template_dirs(services.plugins))),
-        openapi_config=OpenAPIConfig(title="Bostonia", version=__version__, path="/schema"),
+        openapi_config=openapi_config(title="Bostonia", version=__version__, path="/schema"),  # our errors, real types
         request_max_body_size=settings.server.max_body_bytes,
+        request_class=BostoniaRequest,  # JSON bodies nested too deep are refused before decoding
         logging_config=None,
     )
     app.state.services = services

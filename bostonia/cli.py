@@ -56,6 +56,7 @@ def serve(
     """Run the web server (UI, API and WebSocket) in this process."""
     import uvicorn
 
+    from bostonia.http.limits import MAX_FRAME_BYTES
     from bostonia.observability.logs import configure_logging
 
     if data_dir is not None:
@@ -75,6 +76,7 @@ def serve(
             port=current.server.port,
             reload=True,
             log_config=None,
+            ws_max_size=MAX_FRAME_BYTES,
         )
         return
     from bostonia.app import create_app
@@ -89,6 +91,9 @@ def serve(
         port=current.server.port,
         log_config=None,
         timeout_graceful_shutdown=10,
+        # uvicorn refuses a larger WebSocket frame while reading it (close 1009), instead of buffering up
+        # to its default 16 MB for the app to refuse afterwards.
+        ws_max_size=MAX_FRAME_BYTES,
     )
 
 

@@ -980,6 +980,10 @@ ACCESS_RULES: dict[tuple[str, str], Case] = {
     ("POST", "/collections/{collection_id:str}/delete"): C(
         owner_only(303), "/collections/{collection}/delete", form={}
     ),
+    ("GET", "/characters/{character_id:str}/collections"): C(
+        signed_in(text="signed in (401 otherwise): the caller's own collections, for a character they can see"),
+        "/characters/{public_character}/collections",
+    ),
     ("POST", "/collections/{collection_id:str}/characters"): C(
         owner_only(303), "/collections/{collection}/characters", form={"character_id": "{second_character}"}
     ),

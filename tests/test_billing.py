@@ -215,12 +215,16 @@ def test_monthly_credits_are_granted_once_a_month(
         ).status_code
         == 200
     )
-    december = datetime(2026, 12, 5, tzinfo=UTC)
-    assert asyncio.run(services.billing.grant_monthly_credits(now=december)) == 1
-    assert asyncio.run(services.billing.grant_monthly_credits(now=december)) == 0
-    assert balance_of(services, admin["user"]["id"]) == 500  # [tiers.plus] monthly_credits
-    assert asyncio.run(services.billing.grant_monthly_credits(now=datetime(2027, 1, 1, tzinfo=UTC))) == 1
-    assert balance_of(services, admin["user"]["id"]) == 1000
+    # This month's grant first (the server's housekeeping may make it at any moment; once made, never again),
+    # then months far from today's.
+    asyncio.run(services.billing.grant_monthly_credits())
+    start = balance_of(services, admin["user"]["id"])
+    march = datetime(2031, 3, 5, tzinfo=UTC)
+    assert asyncio.run(services.billing.grant_monthly_credits(now=march)) == 1
+    assert asyncio.run(services.billing.grant_monthly_credits(now=march)) == 0
+    assert balance_of(services, admin["user"]["id"]) == start + 500  # [tiers.plus] monthly_credits
+    assert asyncio.run(services.billing.grant_monthly_credits(now=datetime(2031, 4, 1, tzinfo=UTC))) == 1
+    assert balance_of(services, admin["user"]["id"]) == start + 1000
     assert balance_of(services, alice["user"]["id"]) == 0  # the free plan grants nothing by default
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from concurrent.futures import Future
 from typing import Any
 
 import pytest
@@ -16,9 +18,28 @@ def test_health(client: TestClient[Any]) -> None:
     assert client.get("/health").json() == {"status": "ok"}
 
 
+def wait_ready(client: TestClient[Any], seconds: float = 60) -> Any:
+    deadline = time.monotonic() + seconds
+    while (response := client.get("/ready")).status_code == 503 and response.json()["status"] == "warming":
+        assert time.monotonic() < deadline, response.json()
+        time.sleep(0.1)
+    return response
+
+
 def test_ready_reports_sqlite_vec_and_migrations(client: TestClient[Any]) -> None:
-    body = client.get("/ready").json()
+    body = wait_ready(client).json()
     assert body["status"] == "ready" and body["vec_version"].startswith("v") and body["pending_migrations"] == []
+
+
+def test_ready_says_warming_while_a_model_loads(client: TestClient[Any], services: Services) -> None:
+    """A server whose first message would wait for a model load is not ready yet (and says what it loads)."""
+    wait_ready(client)
+    loading: Future[None] = Future()
+    services.warming.track("chat model", loading)
+    response = client.get("/ready")
+    assert response.status_code == 503 and response.json()["warming"] == ["chat model"]
+    loading.set_result(None)
+    assert client.get("/ready").json()["status"] == "ready"
 
 
 def test_ready_fails_when_sqlite_vec_is_missing(

@@ -7,6 +7,7 @@ from msgspec import UNSET, UnsetType
 
 from bostonia.errors import InvalidInput
 from bostonia.identity import ContentTier
+from bostonia.json_limits import check_json_size
 from bostonia.llm.base import SamplerSettings
 
 Visibility = Literal["private", "unlisted", "public"]
@@ -20,6 +21,24 @@ Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Tags = Annotated[list[Tag], msgspec.Meta(max_length=50)]
 Greetings = Annotated[list[Text], msgspec.Meta(max_length=200)]
 Credits = Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+
+
+# Bounds on the free-form JSON a character carries, in bytes of JSON text. Every catalogue page and search
+# answer sends `settings`, `extensions` and `card_extra` of each character listed: these keep a page of 24
+# within a few MB whatever its characters hold. Real cards' extensions (SillyTavern's depth prompt, regex
+# scripts, app keys) are a few KB; an embedded lorebook is not listed, and its entries have their own caps.
+FREE_FORM_LIMITS = {
+    "settings": 16 * 1024,
+    "extensions": 64 * 1024,
+    "card_extra": 128 * 1024,
+    "character_book": 4 * 1024 * 1024,
+}
+
+
+def check_free_form_sizes(values: dict[str, Any]) -> None:
+    """PayloadTooLarge (413) naming the first free-form field over its limit."""
+    for field, limit in FREE_FORM_LIMITS.items():
+        check_json_size(field, values.get(field), limit)
 
 
 def sampler_settings(raw: Any, field: str = "settings") -> dict[str, Any]:
@@ -129,6 +148,9 @@ class CharacterCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     card_extra: dict[str, Any] = msgspec.field(default_factory=dict)
     character_book: dict[str, Any] | None = None  # in card format (V2/V3 `character_book`)
 
+    def __post_init__(self) -> None:  # a domain error (not ValueError): msgspec lets it through as it is
+        check_free_form_sizes({field: getattr(self, field) for field in FREE_FORM_LIMITS})
+
 
 class CharacterUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """PATCH: only the fields sent change. `character_book: null` removes the embedded lorebook."""
@@ -157,6 +179,9 @@ class CharacterUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     extensions: dict[str, Any] | UnsetType = UNSET
     card_extra: dict[str, Any] | UnsetType = UNSET
     character_book: dict[str, Any] | UnsetType | None = UNSET
+
+    def __post_init__(self) -> None:
+        check_free_form_sizes({field: getattr(self, field) for field in FREE_FORM_LIMITS})
 
     def changes(self) -> dict[str, Any]:
         return {f: getattr(self, f) for f in self.__struct_fields__ if getattr(self, f) is not UNSET}

@@ -22,7 +22,13 @@ from bostonia.cards.model import CharacterCard, card_json, derived_tagline
 from bostonia.cards.png import embed_card
 from bostonia.cards.reader import CardFile, CardLimits, LorebookFile, read_card_file
 from bostonia.characters.media import ImageLimits, MediaStore, ProcessedImage, placeholder_png, process_image
-from bostonia.characters.schemas import VISIBILITIES, Character, ImportedLorebook, sampler_settings
+from bostonia.characters.schemas import (
+    VISIBILITIES,
+    Character,
+    ImportedLorebook,
+    check_free_form_sizes,
+    sampler_settings,
+)
 from bostonia.characters.service import CharacterService
 from bostonia.characters.store import CharacterRecord, CharacterStore
 from bostonia.config import UploadsConfig
@@ -157,6 +163,9 @@ class CardTransfer:
         self, filename: str, parsed: CardFile, owner_id: str | None, visibility: str, content_tier: str | None
     ) -> PreparedCharacter:
         card = parsed.card
+        check_free_form_sizes(
+            {"extensions": card.extensions, "card_extra": card.extra, "character_book": card.character_book}
+        )
         book = book_from_card(card.character_book) if card.character_book is not None else None
         image = None
         if parsed.image is not None:

@@ -25,7 +25,7 @@ from bostonia.chat import events
 from bostonia.chat.deps import Chat, Replies, Rooms
 from bostonia.chat.events import ChatEvent
 from bostonia.chat.hub import Subscription
-from bostonia.chat.replies import ReplyService
+from bostonia.chat.replies import ReplyService, merged_settings
 from bostonia.chat.rooms import RoomService
 from bostonia.chat.routes import MAX_CHAT_FILE, ImportForm
 from bostonia.chat.schemas import Conversation, SamplerSettings, UpdateConversation
@@ -35,6 +35,7 @@ from bostonia.http.deps import CurrentUser
 from bostonia.identity import User
 from bostonia.personas.deps import Personas
 from bostonia.ui.forms import Form, sampler_values
+from bostonia.ui.markdown import render_markdown
 
 PAGE_SIZE = 200  # messages rendered at once; older ones load on demand
 KEEPALIVE_SECONDS = 20
@@ -87,7 +88,8 @@ class Fragments:
         user: User,
         rooms: RoomService,
     ) -> None:
-        self.macros: Any = template.module  # the macros of _chat.html
+        # The macros of _chat.html, rendered for this viewer (their language, their own messages).
+        self.macros: Any = template.make_module({"user": user})
         self.view = view
         self.chat = chat
         self.replies = replies
@@ -105,6 +107,29 @@ class Fragments:
             messages, has_more = await self.chat.messages(self.user, cid, limit=PAGE_SIZE)
         return str(self.macros.messages_oob(self.macros.path(messages, self.view, has_more, reply)))
 
+    async def persona_changed(self, conversation: Conversation | None = None) -> str:
+        """The viewer may have switched persona (here or in another tab): new messages and the chat head
+        show the one they speak as now. Returns the head's fragment when it changed, else ""."""
+        view = self.view
+        if conversation is None:  # a switch arrives as "people changed": read the conversation's choice again
+            view.conversation = await self.chat.get_conversation(self.user, view.conversation.id, access="read")
+        persona = await self.rooms.persona_of(self.user, view.conversation)
+        if persona.name == view.persona_name:
+            return ""
+        view.persona_name = persona.name
+        return str(self.macros.persona_line(view, True))
+
+    async def named_by_first_message(self) -> str:
+        """An untitled chat takes its title from its first message (the store does it): show it."""
+        view = self.view
+        if view.conversation.title:
+            return ""
+        conversation = await self.chat.get_conversation(self.user, view.conversation.id, access="read")
+        if not conversation.title:
+            return ""
+        view.conversation = conversation
+        return str(self.macros.title_field(view, True))
+
     async def render(self, event: ChatEvent) -> str | None:
         """The fragment an open page swaps in for `event` (None: nothing to show)."""
         m, view = self.macros, self.view
@@ -114,7 +139,7 @@ class Fragments:
                 if reply is not None and reply.mode == "reply" and message.id != reply.message_id:
                     # Someone wrote while a reply streams: the reply is stored after their message.
                     return str(m.inserted_before(reply.message_id, m.bubble(message, view)))
-                return str(m.appended(m.bubble(message, view)))
+                return str(m.appended(m.bubble(message, view))) + await self.named_by_first_message()
             case events.StreamStart(id=message_id, mode="reply", character_id=speaker):
                 return str(m.appended(m.streaming(message_id, view, "", False, speaker)))
             case events.StreamStart(id=message_id, mode="continue", prefix=prefix, character_id=speaker):
@@ -142,16 +167,27 @@ class Fragments:
             case events.Typing():
                 return str(m.typing_oob(None))
             case events.Presence() | events.PeopleChanged():
-                return str(m.people_oob(await self.rooms.people(self.user, view.conversation.id), view))
+                people = str(m.people_oob(await self.rooms.people(self.user, view.conversation.id), view))
+                return people + await self.persona_changed()
             case events.ConversationUpdated(conversation=conversation) if conversation.is_group:
                 self.view.conversation = conversation
                 for member in conversation.members:
                     if member.character_id not in view.cast:
                         view.cast[member.character_id] = await self.chat.characters.of_conversation(member.character_id)
-                return str(m.members_oob(view))
+                await self.persona_changed(conversation)
+                return str(m.members_oob(view)) + str(m.head_oob(view))
+            case events.ConversationUpdated(conversation=conversation):
+                self.view.conversation = conversation
+                await self.persona_changed(conversation)
+                return str(m.head_oob(view))
             case events.Removed(user_id=who) if who == self.user.id:
                 return str(m.removed_oob())
         return None
+
+
+def sampler_defaults(replies: ReplyService, view: ChatView) -> dict[str, Any]:
+    unset = msgspec.structs.replace(view.conversation, settings=SamplerSettings())
+    return msgspec.structs.asdict(merged_settings(replies.config, view.character, unset))
 
 
 def sampler_from_form(data: dict[str, str]) -> SamplerSettings:
@@ -225,6 +261,8 @@ class ChatPages(Controller):
                 # The chat's model: automatic (the user's route) or one their plan may pick; creative mode.
                 "models": replies.router.pickable(user.tier),
                 "route": replies.router.route_ids(user.tier),
+                # What an empty sampler field means: the character's default, else the server's.
+                "defaults": sampler_defaults(replies, view),
                 "people": await rooms.people(user, conversation_id),
                 # Who may join the group: the characters the owner can chat with.
                 "characters": await characters.list(user) if view.conversation.is_group and view.is_owner else [],
@@ -271,7 +309,8 @@ class ChatPages(Controller):
         engine = request.app.template_engine
         assert engine is not None
         return Response(
-            str(engine.get_template("_chat.html").module.path(messages, view, has_more)), media_type="text/html"
+            str(engine.get_template("_chat.html").make_module({"user": user}).path(messages, view, has_more)),
+            media_type="text/html",
         )
 
     @post("/chats/{conversation_id:str}/messages")
@@ -344,10 +383,8 @@ class ChatPages(Controller):
         chat: Chat,
         request: Request[Any, Any, Any],
     ) -> Response[str]:
-        from bostonia.ui.filters import roleplay
-
         message = await chat.message(user, conversation_id, message_id)
-        return Response(str(roleplay(message.content)), media_type="text/html")
+        return Response(str(render_markdown(message.content)), media_type="text/html")
 
     @patch("/chats/{conversation_id:str}/messages/{message_id:str}")
     async def edit(

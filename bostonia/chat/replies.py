@@ -611,7 +611,7 @@ class ReplyService(TurnTaking):
             log.exception("generation failed in conversation %s", reply.conversation_id)
             reply.fail(Unavailable("the model failed to generate a reply", code="generation_failed"))
         finally:
-            self.in_flight.finished(reply)
+            await self.in_flight.finished(reply)  # and its crash checkpoint goes
             if job is not None:
                 await job.release()  # whatever was not charged is freed at once (nothing, after a charge)
             elif admitted is not None:  # failed before the first attempt began (the prompt)

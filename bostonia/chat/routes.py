@@ -34,7 +34,7 @@ from bostonia.chat.schemas import (
 from bostonia.chat.streams import ReplyStream
 from bostonia.chat.turn_taking import Pending
 from bostonia.db.values import to_json
-from bostonia.errors import PayloadTooLarge
+from bostonia.errors import NotFound, PayloadTooLarge
 from bostonia.http.deps import CurrentUser
 from bostonia.http.downloads import attachment
 from bostonia.prompt.builder import PromptSection
@@ -282,6 +282,8 @@ class ConversationController(Controller):
         if reply := replies.active_reply(conversation_id, message_id):
             return sse(reply.stream())
         message = await chat.message(user, conversation_id, message_id)
+        if message.role != "assistant":  # a user's (or system) message is no reply: nothing streams
+            raise NotFound("no reply with this id: the message is not a character's", code="not_a_reply")
         return sse(finished_events(message))
 
     @post("/{conversation_id:str}/cancel", status_code=200)

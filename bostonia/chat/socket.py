@@ -45,11 +45,11 @@ from bostonia.db.values import to_json
 from bostonia.errors import BostoniaError, InvalidInput, RateLimited
 from bostonia.http.auth import client_ip, resolve_user
 from bostonia.http.deps import Limiter, Metrics
+from bostonia.http.limits import check_frame, receive_frame
 from bostonia.identity import User
 from bostonia.ratelimit.service import RateLimiter
 
 log = logging.getLogger(__name__)
-MAX_FRAME_BYTES = 64 * 1024
 
 
 class Frame(msgspec.Struct, forbid_unknown_fields=True):
@@ -147,7 +147,7 @@ class SocketSession:
     async def _receive_loop(self) -> None:
         while True:
             try:
-                raw = await self.socket.receive_data(mode="text")
+                raw = await receive_frame(self.socket)
             except WebSocketDisconnect:
                 return
             name = "?"
@@ -171,10 +171,8 @@ class SocketSession:
                 self.emit(events.error(notice))
 
     def _parse(self, raw: str | bytes) -> Frame:
-        if len(raw) > MAX_FRAME_BYTES:
-            raise InvalidInput(f"frames are limited to {MAX_FRAME_BYTES // 1024} KB", code="frame_too_large")
         try:
-            return msgspec.json.decode(raw, type=Frame)
+            return msgspec.json.decode(check_frame(raw), type=Frame)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise InvalidInput(f"a frame is a JSON object {{event, data}}: {exc}", code="invalid_frame") from None
 

@@ -19,9 +19,14 @@ import msgspec
 from bostonia.chat.schemas import Conversation, Member, Message
 from bostonia.chat.store import ImportedMessage, title_from
 from bostonia.errors import InvalidInput
+from bostonia.json_limits import check_json_depth, check_json_size
 
 BOSTONIA_FORMAT = "bostonia.conversation"
 MAX_IMPORT_MESSAGES = 100_000
+# What an imported message or chat carries beyond what Bostonia models is kept verbatim and sent back with
+# every message list: bounded (SillyTavern's own per-message `extra`, swipe_info included, is a few KB).
+MAX_MESSAGE_METADATA_BYTES = 64 * 1024
+MAX_CHAT_METADATA_BYTES = 256 * 1024
 # Keys of a SillyTavern message line that Bostonia models itself; the rest go to metadata["sillytavern"].
 ST_MODELLED = {"name", "is_user", "is_system", "send_date", "mes", "swipes", "swipe_id", "swipe_info"}
 ST_DATE_FORMATS = (
@@ -207,6 +212,15 @@ def parse_chat_file(data: bytes) -> ParsedChat:
     stripped = text.strip()
     if not stripped:
         raise InvalidInput("the file is empty", code="invalid_chat_file")
+    check_json_depth(stripped)  # before any line is decoded
+    parsed = _parse_text(stripped)
+    check_json_size("metadata", parsed.metadata, MAX_CHAT_METADATA_BYTES)
+    for index, message in enumerate(parsed.messages):
+        check_json_size(f"messages[{index}].metadata", message.metadata, MAX_MESSAGE_METADATA_BYTES)
+    return parsed
+
+
+def _parse_text(stripped: str) -> ParsedChat:
     if stripped.startswith("{") and "\n" not in stripped.split("}", 1)[0]:
         try:
             whole = msgspec.json.decode(stripped)

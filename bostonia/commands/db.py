@@ -65,3 +65,27 @@ def db_backup(path: Annotated[Path, typer.Argument(help="Where to write the copy
     finally:
         db.close()
     typer.echo(f"backed up {current.database_path} to {path} ({path.stat().st_size:,} bytes)")
+
+
+@db_app.command("restore")
+def db_restore(backup: Annotated[Path, typer.Argument(help="A copy made by `bostonia db backup`.")]) -> None:
+    """Replace the database by a backup. Refuses while a server runs on this data directory; verifies the
+    backup first (integrity, foreign keys, known migrations, sqlite-vec tables); keeps the old database
+    beside it as bostonia.db.before-restore-<time>."""
+    from bostonia.app import MIGRATIONS
+    from bostonia.db.restore import RestoreRefused, restore
+    from bostonia.plugins import plugin_migrations
+
+    current = settings()
+    plugins = make_plugin_manager(current.plugins.enabled)
+    try:
+        done = restore(backup, current.database_path, current.data_path, [*MIGRATIONS, *plugin_migrations(plugins)])
+    except RestoreRefused as exc:
+        raise fail(f"not restored: {exc}") from None
+    counts = ", ".join(f"{n:,} {table}" for table, n in done.verification.counts.items())
+    typer.echo(f"restored {backup} to {done.database} ({counts})")
+    if done.previous is not None:
+        typer.echo(f"the database it replaced is kept at {done.previous}")
+    if done.verification.pending_migrations:
+        pending = len(done.verification.pending_migrations)
+        typer.echo(f"{pending} migrations will be applied when the server starts (or run `bostonia db migrate`)")

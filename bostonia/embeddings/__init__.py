@@ -21,6 +21,7 @@ import hashlib
 import importlib.util
 import itertools
 import logging
+import os
 import re
 import threading
 from collections.abc import Sequence
@@ -208,7 +209,7 @@ def export_onnx(model_path: Path, target: Path) -> None:
     sample = model.preprocess(["an example sentence to trace the graph with"])
     names = ["input_ids", "attention_mask", "token_type_ids"]
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")  # processes may export at once
     with warnings.catch_warnings(), torch.inference_mode():
         # The TorchScript exporter is the one that needs no extra packages beyond `onnx`; it warns that a
         # newer exporter exists.
@@ -259,12 +260,31 @@ def one_blas_thread() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
+def shared_cache_dir(fallback: Path) -> Path:
+    """Where derived model files go (the ONNX export): the same for every instance and data directory of
+    this machine (`BOSTONIA_CACHE_DIR`, else `$XDG_CACHE_HOME/bostonia`, else `~/.cache/bostonia`), since
+    the file depends only on the installed model — a new data directory then starts without a ~10 s
+    export. `fallback` (the data dir's cache) when that folder cannot be made."""
+    configured = os.environ.get("BOSTONIA_CACHE_DIR")
+    base = (
+        Path(configured)
+        if configured
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bostonia"
+    )
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return fallback
+    return base if os.access(base, os.W_OK) else fallback
+
+
 def make_embedder(name: EmbedderName, cache_dir: Path, *, threads: int = 1) -> Embedder:
-    """The instance's one embedding model: `[memory] embedder` names it."""
+    """The instance's one embedding model: `[memory] embedder` names it; `cache_dir` the data dir's cache
+    (used when the machine's shared cache cannot be)."""
     one_blas_thread()
     if name == "hashing":
         return HashingEmbedder()
-    return OnnxMiniLM(cache_dir, threads=threads)
+    return OnnxMiniLM(shared_cache_dir(cache_dir), threads=threads)
 
 
 class PlainVectors:

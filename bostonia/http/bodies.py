@@ -8,6 +8,8 @@ import msgspec
 from litestar import Request
 from litestar.exceptions import ValidationException
 
+from bostonia.json_limits import check_json_depth
+
 S = TypeVar("S", bound=msgspec.Struct)
 
 
@@ -16,6 +18,7 @@ async def optional_body(request: Request[Any, Any, Any], schema: type[S]) -> S:
     body = await request.body()
     if not body.strip():
         return schema()
+    check_json_depth(body)
     try:
         return msgspec.json.decode(body, type=schema)
     except msgspec.DecodeError as exc:  # ValidationError is a DecodeError too

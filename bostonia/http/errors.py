@@ -5,7 +5,9 @@ API paths always get JSON. Pages get an HTML error page (or a redirect to the lo
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +15,7 @@ from urllib.parse import quote
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
-from litestar.types import Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from bostonia import errors
 
@@ -101,6 +103,10 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if isinstance(exc, ValidationException):
         details = exc.extra if isinstance(exc.extra, list) else None
         return error_response(request, 400, "validation_error", _validation_message(details) or exc.detail, details)
+    if status == 413:  # the body is over `[server] max_body_bytes` (Litestar stops reading it there)
+        limit = request.app.request_max_body_size
+        message = f"the request body is larger than the limit of {limit} bytes" if limit else "request body too large"
+        return error_response(request, 413, "payload_too_large", message, {"max_bytes": limit})
     code = HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
     return error_response(
         request, status, code, exc.detail or HTTPStatus(status).phrase, exc.extra or None, dict(exc.headers or {})
@@ -111,6 +117,8 @@ def _validation_message(details: list[Any] | None) -> str | None:
     if not details:
         return None
     first = details[0]
+    if isinstance(first, dict) and first.get("key") == "data" and first.get("message") == "'data'":
+        return "a JSON request body is required"  # Litestar's way of saying the body was empty
     if isinstance(first, dict) and first.get("message"):
         key = f" ({first['key']})" if first.get("key") else ""
         return f"invalid request{key}: {first['message']}"
@@ -127,6 +135,57 @@ EXCEPTION_HANDLERS = {
     HTTPException: handle_http_exception,
     Exception: handle_unexpected,
 }
+
+
+def handler_for(exc: Exception) -> Callable[[Request[Any, Any, Any], Any], Response[Any]]:
+    for cls in type(exc).__mro__:
+        if cls in EXCEPTION_HANDLERS:
+            return EXCEPTION_HANDLERS[cls]  # type: ignore[return-value]
+    return handle_unexpected
+
+
+def error_boundary(app: ASGIApp) -> ASGIApp:
+    """Middleware answering what the middleware inside it raise (CSRF parsing a malformed form, ...) as the
+    exception handlers would, but here, so the request log and metrics around it see the real status.
+    Litestar would answer them too, from outside every user middleware: the client got a 400 while the
+    request log had seen no response at all and counted a 500.
+
+    It also ends requests cleanly when the server stops: uvicorn cancels the requests still running after
+    its graceful wait (a reply streaming, a client waiting for one). A request that has not answered yet
+    gets a 503 `shutting_down`; a stream is closed as complete. Uvicorn would otherwise answer 500 and log
+    the CancelledError's traceback. (The reply's text is kept by the reply service, not here.)"""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, finished
+            started = started or message["type"] == "http.response.start"
+            finished = finished or (message["type"] == "http.response.body" and not message.get("more_body"))
+            await send(message)
+
+        request: Request[Any, Any, Any] = scope["litestar_app"].request_class(scope=scope, receive=receive)
+        try:
+            await app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            log.info("request cut short: the server is stopping", extra={"path": scope.get("path")})
+            if not started:
+                stopping = errors.Unavailable("the server is restarting: try again shortly", code="shutting_down")
+                await handle_domain_error(request, stopping).to_asgi_response(None, request)(
+                    scope, receive, tracking_send
+                )
+            elif not finished:
+                await tracking_send({"type": "http.response.body", "body": b"", "more_body": False})
+        except Exception as exc:
+            if started:  # too late for another answer: the connection ends, as it would anyway
+                raise
+            response = handler_for(exc)(request, exc)
+            await response.to_asgi_response(None, request)(scope, receive, tracking_send)
+
+    return middleware
 
 
 async def send_error(scope: Scope, receive: Receive, send: Send, exc: errors.BostoniaError) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Response, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
@@ -12,9 +12,15 @@ from bostonia.characters.deps import Characters
 from bostonia.errors import BostoniaError
 from bostonia.http.deps import CurrentUser, Viewer
 from bostonia.http.errors import status_for
+from bostonia.identity import User
 from bostonia.library.deps import Library
 from bostonia.library.schemas import CollectionCreate, CollectionUpdate
+from bostonia.library.service import LibraryService
 from bostonia.ui.forms import Form, parse_form
+
+
+async def _picker(user: User, library: LibraryService, character_id: str, added: str = "") -> dict[str, Any]:
+    return {"user": user, "collections": await library.collections(user), "character_id": character_id, "added": added}
 
 
 class LibraryPages(Controller):
@@ -84,11 +90,25 @@ class LibraryPages(Controller):
         await library.delete_collection(user, collection_id)
         return Redirect("/collections", status_code=303)
 
+    @get("/characters/{character_id:str}/collections")
+    async def collection_picker(self, character_id: FromPath[str], user: CurrentUser, library: Library) -> Template:
+        """The character page's "Add to collection" (an HTMX partial): the viewer's collections."""
+        character = await library.characters.get(user, character_id)
+        return Template("_collection_picker.html", context=await _picker(user, library, character.id))
+
     @post("/collections/{collection_id:str}/characters")
     async def add_to_collection(
-        self, collection_id: FromPath[str], data: Form, user: CurrentUser, library: Library
-    ) -> Redirect:
-        await library.add_character(user, collection_id, data.get("character_id", ""))
+        self,
+        collection_id: FromPath[str],
+        data: Form,
+        user: CurrentUser,
+        library: Library,
+        request: Request[Any, Any, Any],
+    ) -> Template | Redirect:
+        detail = await library.add_character(user, collection_id, data.get("character_id", ""))
+        if request.headers.get("hx-request"):  # from the character page: say where it went, stay there
+            context = await _picker(user, library, data.get("character_id", ""), added=detail.collection.name)
+            return Template("_collection_picker.html", context=context)
         return Redirect(f"/collections/{collection_id}", status_code=303)
 
     @post("/collections/{collection_id:str}/characters/{character_id:str}/remove")

@@ -14,6 +14,7 @@ from litestar.response import Template
 
 from bostonia.characters.schemas import CharacterList, FavoriteState
 from bostonia.http.deps import CurrentUser, Viewer
+from bostonia.json_limits import check_json_depth
 from bostonia.library.deps import Library
 from bostonia.library.schemas import (
     CharacterRef,
@@ -36,7 +37,9 @@ async def character_ref(request: Request[Any, Any, Any]) -> CharacterRef:
             raw = dict(await request.form())
             raw.pop("_csrf_token", None)
         else:
-            raw = msgspec.json.decode(await request.body())
+            body = await request.body()
+            check_json_depth(body)
+            raw = msgspec.json.decode(body)
         return msgspec.convert(raw, CharacterRef)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ValidationException(f"invalid request: {exc}") from None

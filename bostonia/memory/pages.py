@@ -30,6 +30,7 @@ async def panel(
 
 class MemoryPages(Controller):
     path = "/chats/{conversation_id:str}/memory"
+    include_in_schema = False  # HTML for the chat page, not API
 
     @get("/")
     async def show(self, conversation_id: FromPath[str], user: CurrentUser, memory: Memory, users: Users) -> Template:

@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC, datetime
 
 from markupsafe import Markup, escape
 
 from bostonia.prompt.macros import expand
-
-ACTION_RE = re.compile(r"\*([^*\n]+)\*")
-
-
-def roleplay(text: str) -> Markup:
-    """Escape, then show *actions* in italics, the roleplay convention."""
-    return Markup(ACTION_RE.sub(r"<em>\1</em>", str(escape(text))))
+from bostonia.ui.markdown import render_markdown
 
 
 def initials(name: str) -> str:
@@ -27,8 +22,27 @@ def avatar_hue(seed: str) -> int:
     return int(hashlib.sha1(seed.encode()).hexdigest()[:4], 16) % 360
 
 
+def timestamp(iso: str | None) -> Markup:
+    """A message's time as `<time>`: the UTC clock time here; app.js shows it in the reader's own zone."""
+    if not iso:
+        return Markup("")
+    try:
+        when = datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return Markup("")
+    when = when.replace(tzinfo=when.tzinfo or UTC).astimezone(UTC)
+    shown = when.strftime("%Y-%m-%d %H:%M UTC")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(escape(when.isoformat()), shown, shown)
+
+
 def macros(text: str, char: str, user: str) -> str:
     return expand(text, char=char, user=user)
 
 
-FILTERS = {"roleplay": roleplay, "initials": initials, "avatar_hue": avatar_hue, "macros": macros}
+FILTERS = {
+    "markdown": render_markdown,
+    "initials": initials,
+    "avatar_hue": avatar_hue,
+    "macros": macros,
+    "timestamp": timestamp,
+}

@@ -1,6 +1,7 @@
 """The results table of `make soak`: every long run records one row (`record`); `python -m tests.soak.report`
-prints them all. Rows are JSON files in `$BOSTONIA_SOAK_RESULTS` (default `.soak/`), one per run name, so a
-run repeated replaces its row and runs in separate processes need no coordination."""
+prints them all. Rows are JSON files in `$SOAK_RESULTS` (default `.soak/` at the project's root, wherever a
+test's working directory is; not a `BOSTONIA_*` name, which the config would read as a setting), one per run
+name, so a run repeated replaces its row and runs in separate processes need no coordination."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Any
 
 
 def results_dir() -> Path:
-    return Path(os.environ.get("BOSTONIA_SOAK_RESULTS", ".soak"))
+    configured = os.environ.get("SOAK_RESULTS")
+    return Path(configured) if configured else Path(__file__).resolve().parents[2] / ".soak"
 
 
 def record(name: str, *, cases: int, failures: int, **figures: Any) -> None:
