@@ -43,9 +43,11 @@ QUERY_DEPTH = 0  # after the new message
 # than at turn 2: attention over the longer context), so its item is short: the part that answers.
 QUERY_ITEM_CHARS = 120
 CHARS_PER_TOKEN = 4
-# One remembered turn at most this long in the context block (cut to the sentences the exchange is about):
-# the warm-up re-reads the whole block after every reply, and a reply sent before it is done waits for it.
-ITEM_CHARS = 200
+# One remembered turn at most this long in the context block (cut to the sentences the exchange is about).
+# Shorter items would make the warm-up's work smaller, but also the block's reserve, which moves where the
+# kept history starts in a long chat: 200 made the chat-engine benchmark's chat flip between 17 and 0
+# messages left out (lore, which reserves nothing, tipping it), each flip a full re-read.
+ITEM_CHARS = 300
 # Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
 HISTORY_SHARE = 0.6
 CONTEXT_MEMO = 256  # context blocks remembered (one per conversation is what the warm-up/reply pair needs)
