@@ -172,22 +172,27 @@ async def run(services: Any) -> None:
         proposals = parse_proposals(text)
         parsed += proposals is not None
         proposals = proposals or []
-        grounded = {g.proposal.content for g in ground(proposals, turn, NAMES)}
+        # Grounding may also rewrite what it keeps (third person, only the supported sentences): the kept
+        # memories are judged as they are stored.
+        grounded = [g.proposal.content for g in ground(proposals, turn, NAMES)]
         for fact in turn_facts:
-            stating = [p.content for p in proposals if right(p.content, [fact], vectors, embedder.embed)]
-            facts_found += bool(stating)
-            facts_kept += any(content in grounded for content in stating)
+            facts_found += any(right(p.content, [fact], vectors, embedder.embed) for p in proposals)
+            facts_kept += any(right(content, [fact], vectors, embedder.embed) for content in grounded)
+        raw_right = 0
         for proposal in proposals:
             is_right = right(proposal.content, turn_facts, vectors, embedder.embed)
             proposed += 1
             proposed_right += is_right
-            if proposal.content in grounded:
-                kept += 1
-                kept_right += is_right
-                if not is_right:
-                    kept_wrong.append(f"{proposal.content!r} from {said!r}")
-            elif is_right:
-                right_dropped += 1
+            raw_right += is_right
+        kept_here = 0
+        for content in grounded:
+            is_right = right(content, turn_facts, vectors, embedder.embed)
+            kept += 1
+            kept_right += is_right
+            kept_here += is_right
+            if not is_right:
+                kept_wrong.append(f"{content!r} from {said!r}")
+        right_dropped += max(0, raw_right - kept_here)
     print(
         f"  (3) extraction with the bundled model on {len(TURNS)} labelled turns (JSON valid {parsed}/{len(TURNS)}): "
         f"raw precision {proposed_right / max(1, proposed):.2f} ({proposed_right}/{proposed}); after grounding "
