@@ -5,7 +5,8 @@ runs under the extraction JSON schema (llama.cpp grammar, the way the engine ser
 temperature 0. A proposed memory counts as right when it is close to a labelled fact (MiniLM cosine
 >= 0.6), says it the same way round (no negation or opposite feeling word on one side only) and names no
 person, place or number the fact does not. Printed: precision of what the model proposed (raw) and of
-what grounding kept, and how many right memories grounding threw away.
+what grounding kept, and how many right memories grounding threw away; recall: the share of labelled
+facts that some proposed (raw) or kept memory states.
 
 A second, model-free measure: the grounding check alone on labelled candidate memories (true ones and
 typical small-model errors), precision and recall of its keep decisions.
@@ -163,7 +164,7 @@ async def run(services: Any) -> None:
     facts = [fact for _said, _reply, fs in TURNS for fact in fs]
     vectors = dict(zip(facts, embedder.embed(facts), strict=True))
     proposed = proposed_right = kept = kept_right = parsed = 0
-    right_dropped = 0
+    right_dropped = facts_found = facts_kept = 0
     kept_wrong: list[str] = []
     for n, (said, reply, turn_facts) in enumerate(TURNS):
         turn = Turn(reply_id=f"r{n}", reply=reply, prompt_id=f"p{n}", prompt=said, created_at="2026-01-01T00:00:00Z")
@@ -171,22 +172,33 @@ async def run(services: Any) -> None:
         proposals = parse_proposals(text)
         parsed += proposals is not None
         proposals = proposals or []
-        grounded = {g.proposal.content for g in ground(proposals, turn, NAMES)}
+        # Grounding may also rewrite what it keeps (third person, only the supported sentences): the kept
+        # memories are judged as they are stored.
+        grounded = [g.proposal.content for g in ground(proposals, turn, NAMES)]
+        for fact in turn_facts:
+            facts_found += any(right(p.content, [fact], vectors, embedder.embed) for p in proposals)
+            facts_kept += any(right(content, [fact], vectors, embedder.embed) for content in grounded)
+        raw_right = 0
         for proposal in proposals:
             is_right = right(proposal.content, turn_facts, vectors, embedder.embed)
             proposed += 1
             proposed_right += is_right
-            if proposal.content in grounded:
-                kept += 1
-                kept_right += is_right
-                if not is_right:
-                    kept_wrong.append(f"{proposal.content!r} from {said!r}")
-            elif is_right:
-                right_dropped += 1
+            raw_right += is_right
+        kept_here = 0
+        for content in grounded:
+            is_right = right(content, turn_facts, vectors, embedder.embed)
+            kept += 1
+            kept_right += is_right
+            kept_here += is_right
+            if not is_right:
+                kept_wrong.append(f"{content!r} from {said!r}")
+        right_dropped += max(0, raw_right - kept_here)
     print(
         f"  (3) extraction with the bundled model on {len(TURNS)} labelled turns (JSON valid {parsed}/{len(TURNS)}): "
         f"raw precision {proposed_right / max(1, proposed):.2f} ({proposed_right}/{proposed}); after grounding "
-        f"{kept_right / max(1, kept):.2f} ({kept_right}/{kept}); right memories dropped by grounding: {right_dropped}"
+        f"{kept_right / max(1, kept):.2f} ({kept_right}/{kept}); right memories dropped by grounding: {right_dropped}; "
+        f"recall of the {len(facts)} labelled facts: raw {facts_found / len(facts):.2f}, "
+        f"after grounding {facts_kept / len(facts):.2f}"
     )
     for example in kept_wrong[:6]:
         print(f"      kept but judged wrong: {example}")

@@ -25,8 +25,10 @@ PASSWORD = "benchmark password 1"
 DEBUG = bool(__import__("os").environ.get("BENCH_DEBUG"))
 
 
-def reread_tokens() -> dict[str, tuple[int, int]]:
-    """Conversation -> (tokens to read at the reply, prompt tokens), turn 2 (short) and turn 30 (long)."""
+def reread_tokens() -> dict[str, tuple[int, ...]]:
+    """Conversation -> (tokens to read at the reply, prompt tokens), turn 2 (short) and turn 30 (long); and
+    under "<name> warm-up": what the warm-up after the turn before must read of its prompt, given what
+    that turn's reply read (its prompt), with the history messages each left out."""
     data_dir = Path(tempfile.mkdtemp(prefix="bostonia-bench-prompt-"))
     settings = load_settings(
         None,
@@ -41,7 +43,7 @@ def reread_tokens() -> dict[str, tuple[int, int]]:
     services = build_services(settings, make_plugin_manager([]))
     app = create_app(settings, services=services)
     rng = random.Random(11)
-    found: dict[str, tuple[int, int]] = {}
+    found: dict[str, tuple[int, ...]] = {}
     with TestClient(app) as client:
         account = client.post("/api/v1/auth/register", json={"email": "p@example.com", "password": PASSWORD}).json()
         headers = {"Authorization": f"Bearer {account['access_token']}"}
@@ -61,6 +63,9 @@ def reread_tokens() -> dict[str, tuple[int, int]]:
             user: Any = portal.call(services.auth.users.get, account["user"]["id"])
             model: Any = services.models.default
             for name, conversation in chats.items():
+                before = portal.call(
+                    services.replies.preview_prompt, user, conversation, "The forest road, tell me of it."
+                )
                 # The turn before: the user's message and a reply, stored as a reply would be.
                 path = portal.call(services.chat.conversations.path, conversation)
                 asked = portal.call(
@@ -82,6 +87,14 @@ def reread_tokens() -> dict[str, tuple[int, int]]:
                 warm_tokens = model.prompt_tokens(warm.messages)
                 turn_tokens = model.prompt_tokens(turn.messages)
                 found[name] = (len(turn_tokens) - common_prefix(warm_tokens, turn_tokens), len(turn_tokens))
+                # The turn before's prompt is in the cache then (plus its reply, which the warm-up's also ends with).
+                before_tokens = model.prompt_tokens(before.messages)
+                found[f"{name} warm-up"] = (
+                    len(warm_tokens) - common_prefix(before_tokens, warm_tokens),
+                    len(warm_tokens),
+                    before.dropped_messages,
+                    warm.dropped_messages,
+                )
                 if DEBUG:
                     print(name, warm.dropped_messages, turn.dropped_messages, warm.budget, warm.tokens, turn.tokens)
                     print([(x.name, x.tokens) for x in warm.sections][-8:])
@@ -96,6 +109,12 @@ def main() -> None:
         f"  (4) prompt tokens a reply reads after the warm-up (lore + memory): turn 30 {long[0]} of {long[1]}, "
         f"turn 2 {short[0]} of {short[1]} = {long[0] / max(1, short[0]):.2f}x"
     )
+    for name in ("turn 2", "turn 30"):
+        read, total, dropped_before, dropped_after = found[f"{name} warm-up"]
+        print(
+            f"      the warm-up before {name} reads {read} of its {total} prompt tokens (history messages left out: "
+            f"{dropped_before} in the turn before's prompt, {dropped_after} in the warm-up's)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from litestar.testing import TestClient
 from bostonia.app import Services, build_services, create_app
 from bostonia.config import Settings
 from bostonia.memory import summaries
-from bostonia.memory.extraction import ground, parse_proposals
+from bostonia.memory.extraction import Proposal, ground, parse_proposals, third_person
 from bostonia.memory.grounding import check
 from bostonia.memory.records import Turn
 from bostonia.plugins import make_plugin_manager
@@ -113,6 +113,50 @@ def test_grounded_memories_cite_the_message_that_says_it() -> None:
     kept = ground(proposals or [], turn, ("Ren", "Mira"))
     assert [(g.proposal.content, g.sources) for g in kept] == [("Ren adopted a beagle called Biscuit", ["p"])]
     assert 0 < kept[0].importance <= 1
+
+
+def turn_of(said: str, reply: str) -> Turn:
+    return Turn(reply_id="r", reply=reply, prompt_id="p", prompt=said, created_at="2026-01-01T00:00:00Z")
+
+
+def kept_of(content: str, said: str, reply: str) -> list[tuple[str, list[str]]]:
+    return [(g.proposal.content, g.sources) for g in ground([Proposal("fact", content)], turn_of(said, reply), NAMES)]
+
+
+NAMES = ("Ren", "Mira")
+
+
+def test_a_proposal_keeps_its_supported_sentences_up_to_the_first_invented_one() -> None:
+    said = "I'm scared of flying, I always take the train."
+    padded = "I'm scared of flying. I take the train. I'm a brave person. I'm a brave person."
+    assert kept_of(padded, said, "Trains are nice.") == [("Ren is scared of flying. Ren takes the train.", ["p"])]
+    # The first sentence invented: what leans on it goes too, even where its words are in the messages.
+    invented = "Ren's sister Anna moved to Montreal. She loves the city of Montreal."
+    assert kept_of(invented, "My sister Leah moved to Montreal.", "Montreal is lovely.") == []
+
+
+def test_a_first_person_memory_is_said_of_whoever_said_it() -> None:
+    assert third_person("I quit my job at the bank.", "Ren") == "Ren quit Ren's job at the bank."
+    assert third_person("I love hiking and I carry an EpiPen.", "Ren") == "Ren loves hiking and Ren carries an EpiPen."
+    assert (
+        third_person("I'm not a morning person, I have a cat.", "Ren") == "Ren is not a morning person, Ren has a cat."
+    )
+    assert kept_of("I have a grey cat called Pickle.", "I have a grey cat called Pickle.", "Pickle!") == [
+        ("Ren has a grey cat called Pickle.", ["p"])
+    ]
+    assert kept_of("I will catch the spiders for you.", "I hate spiders.", "I will catch the spiders for you.") == [
+        ("Mira will catch the spiders for you.", ["r"])
+    ]
+
+
+def test_the_user_s_fact_is_not_kept_as_the_character_s() -> None:
+    said = "My brother Theo runs a ramen shop in Toronto."
+    assert kept_of("Mira runs a ramen shop in Toronto.", said, "I want to go!") == []
+    assert kept_of("Ren's brother Theo runs a ramen shop in Toronto.", said, "I want to go!") == [
+        ("Ren's brother Theo runs a ramen shop in Toronto.", ["p"])
+    ]
+    # Unless the user's message is about the character.
+    assert kept_of("Mira loves ramen.", "Mira, you love ramen so much.", "I do!") != []
 
 
 # -- through the app ----------------------------------------------------------------------------------

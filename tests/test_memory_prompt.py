@@ -98,7 +98,7 @@ def test_the_block_stays_within_its_budget() -> None:
         )
         for _ in range(10)
     ]
-    text = render(items, ("Ren", "Mira"), budget_chars=900)
+    text = render(items, ("Ren", "Mira"), budget_chars=900, item_chars=300)
     assert len(text) <= 900
     assert text.count("\n- ") == 2 and "May 01, 2026: Ren: " in text  # two cut-down items fit
     assert render([], ("Ren", "Mira"), 900) == ""
@@ -124,6 +124,7 @@ def test_an_item_the_context_block_had_no_room_for_can_come_in_the_query_block()
     class Memory:
         store = SimpleNamespace(speaker_names=lambda _id: asyncio.sleep(0, ("Sam", "Mira")))
         summarizer = SimpleNamespace(current=lambda *_: asyncio.sleep(0, None))
+        vectors = SimpleNamespace(removals=lambda _id: 0)
 
         async def recall(self, _conversation: Any, text: str, _k: int, **_: Any) -> list[SearchItem]:
             return [*bulky, fact] if text != "Where do I work?" else [fact, *bulky]
@@ -137,3 +138,63 @@ def test_an_item_the_context_block_had_no_room_for_can_come_in_the_query_block()
     context, query = asyncio.run(injector.injections(None, SimpleNamespace(id="c"), None, history))
     assert fact.content not in context.content  # the bulky items filled the context block ...
     assert fact.content in query.content  # ... so the new message's own recall brings the fact
+
+
+def test_the_reply_reuses_the_context_block_the_warm_up_recalled() -> None:
+    """The warm-up's context block is the reply's (no second search while the user waits, and the same text
+    the model read, even if the new message was indexed meanwhile); a deletion since makes it search again."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from bostonia.config import LLMConfig, MemoryConfig
+    from bostonia.memory.injector import MemoryInjector
+
+    def item(text: str, source: str) -> SearchItem:
+        return SearchItem(
+            content=text, score=1.0, memory_type="message", source_message_ids=[source], created_at="", role="user"
+        )
+
+    searches: list[str] = []
+    removals = {"c": 0}
+    found = {"old": [item("I adopted a beagle called Biscuit.", "m3")]}
+
+    class Memory:
+        store = SimpleNamespace(speaker_names=lambda _id: asyncio.sleep(0, ("Sam", "Mira")))
+        summarizer = SimpleNamespace(current=lambda *_: asyncio.sleep(0, None))
+        vectors = SimpleNamespace(removals=lambda conversation_id: removals[conversation_id])
+
+        async def recall(self, _conversation: Any, text: str, _k: int, **_: Any) -> list[SearchItem]:
+            searches.append(text)
+            return list(found["old"])
+
+    history = [
+        SimpleNamespace(id=f"m{i}", role="user" if i % 2 else "assistant", content="x " * 200) for i in range(41)
+    ]  # ends with a reply: a warm-up
+    new_message = SimpleNamespace(id="m41", role="user", content="How is my dog?")
+    injector = MemoryInjector(Memory(), MemoryConfig(prompt_items=5, reply_items=1), LLMConfig(context_size=1024))  # type: ignore[arg-type]
+    conversation = SimpleNamespace(id="c")
+    warm_context, _ = asyncio.run(injector.injections(None, conversation, None, history))
+    assert searches == [history[-1].content]  # the warm-up recalls for the last exchange
+    found["old"] = [item("Something the new message brought in.", "m41")]  # what a search would find now
+    context, _ = asyncio.run(injector.injections(None, conversation, None, [*history, new_message]))
+    assert searches == [history[-1].content, "How is my dog?"]  # only the new message's own search
+    assert context.content == warm_context.content and "Biscuit" in context.content
+    removals["c"] += 1  # a memory was deleted, or a message edited: the block is searched again
+    context, _ = asyncio.run(injector.injections(None, conversation, None, [*history, new_message]))
+    assert searches[2] == history[-1].content and "Biscuit" not in context.content
+
+
+def test_a_long_item_is_cut_to_the_sentence_that_answers() -> None:
+    from bostonia.memory.injector import excerpt
+
+    turn = (
+        "We had a long day at the fair and the rides were fun. Anyway, my dog Biscuit finally learned to sit! "
+        "I am so proud of him and his tiny paws."
+    )
+    assert excerpt("Short enough.", 60, "dog") == "Short enough."
+    assert excerpt(turn, 90, "How is my dog doing?") == (
+        "Anyway, my dog Biscuit finally learned to sit! I am so proud of him and his tiny paws."
+    )
+    cut = excerpt(turn, 60, "How is my dog doing?")
+    assert cut.startswith("Anyway, my dog Biscuit") and cut.endswith("…") and len(cut) <= 60
+    assert excerpt(turn, 60, "the weather").startswith("We had a long day")  # nothing shared: the opening

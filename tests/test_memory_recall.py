@@ -263,6 +263,51 @@ def test_in_memory_vector_search_matches_sqlite_vec(
         assert value == pytest.approx(from_sqlite[key], abs=1e-4)
 
 
+def clustered_vectors(count: int, seed: int = 5) -> np.ndarray:
+    """Unit vectors sharing a common direction (as MiniLM's do), in loose topics."""
+    rng = np.random.default_rng(seed)
+    topics = rng.standard_normal((40, 384)).astype(np.float32)
+    vectors = 2.0 + topics[rng.integers(0, len(topics), count)] + 0.8 * rng.standard_normal((count, 384))
+    vectors = vectors.astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_a_long_conversation_is_prefiltered_by_bits_and_scored_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_module, "EXACT_UP_TO", 1000)
+    monkeypatch.setattr(vectors_module, "RERANK_MIN", 300)
+    vectors = clustered_vectors(6000)
+    ids = np.arange(100, 6100, dtype=np.int64)
+    matrix = vectors_module._Matrix.of(ids, vectors)
+    exact = vectors_module._Matrix(ids, vectors)  # no bits: the full scan
+    assert matrix.bits is not None and matrix.bits.shape == (6, 6000)
+    assert exact.bits is None
+    rng = np.random.default_rng(9)
+    overlaps = []
+    for row in rng.integers(0, 6000, 20):
+        probe = vectors[row] + 0.05 * rng.standard_normal(384).astype(np.float32)
+        probe /= np.linalg.norm(probe)
+        found, truth = matrix.top(probe, 10), exact.top(probe, 10)
+        assert int(ids[row]) in found  # the vector the probe was made from
+        for key, value in found.items():  # exact cosines, whatever picked them
+            assert value == pytest.approx(float(vectors[key - 100] @ probe), abs=1e-5)
+        overlaps.append(len(set(found) & set(truth)) / 10)
+    assert float(np.mean(overlaps)) >= 0.9
+
+
+def test_vectors_added_to_a_loaded_long_conversation_get_bits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_module, "EXACT_UP_TO", 1000)
+    monkeypatch.setattr(vectors_module, "RERANK_MIN", 100)
+    vectors = clustered_vectors(3001)
+    small = vectors_module._Matrix.of(np.arange(900, dtype=np.int64), vectors[:900])
+    assert small.bits is None  # exact scans only, so far
+    grown = small.extended(np.arange(900, 3000, dtype=np.int64), vectors[900:3000])
+    assert grown.bits is not None and grown.bits.shape == (6, 3000)
+    newest = grown.extended(np.asarray([3000], dtype=np.int64), vectors[3000:])
+    assert newest.bits is not None and newest.bits.shape == (6, 3001) and len(newest.ids) == 3001
+    assert len(small.ids) == 900  # a search reading the old matrix meanwhile saw it whole
+    assert next(iter(newest.top(vectors[3000], 1))) == 3000
+
+
 @pytest.mark.model
 def test_the_bundled_embedding_model_finds_paraphrases(tmp_path: Path) -> None:
     embedder = OnnxMiniLM(tmp_path)

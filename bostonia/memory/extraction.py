@@ -139,19 +139,108 @@ class Grounded:
     importance: float
 
 
+SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# First-person words of a speaker's own message, as a memory about them says them ("I" handled apart).
+FIRST_PERSON = {
+    "i'm": "{name} is",
+    "i've": "{name} has",
+    "i'd": "{name} would",
+    "i'll": "{name} will",
+    "my": "{name}'s",
+    "mine": "{name}'s",
+    "me": "{name}",
+    "myself": "{name}",
+}
+# After "I": words whose third-person form is not "+s" (modals, past tenses, adverbs: left as they are).
+KEEP_VERB = frozenset(
+    """can could will would shall should may might must am was were did had ran quit got went took bought grew met
+    saw came began left lost found told said felt kept thought wrote drove spoke ate drank made gave sold
+    never always often usually really just also still already recently finally sometimes""".split()
+)
+VERB_FORMS = {"am": "is", "have": "has", "do": "does", "go": "goes", "don't": "doesn't", "haven't": "hasn't"}
+
+
+def third_person(sentence: str, name: str) -> str:
+    """A memory in the first person (small models copy the speaker's own sentence: "I quit my job") said
+    of the speaker by name, as the instructions ask: "Sam quit Sam's job" reads oddly but is unambiguous
+    in a prompt where "I" would be the character."""
+    tokens = sentence.split(" ")
+    out: list[str] = []
+    for n, token in enumerate(tokens):
+        bare = token.rstrip(".,!?;:").lower()
+        tail = token[len(token.rstrip(".,!?;:")) :]
+        if bare in FIRST_PERSON:
+            out.append(FIRST_PERSON[bare].format(name=name) + tail)
+        elif bare == "i":
+            out.append(name + tail)
+            if n + 1 < len(tokens) and not tail:
+                verb = tokens[n + 1]
+                lowered = verb.lower()
+                if lowered in VERB_FORMS:
+                    tokens[n + 1] = VERB_FORMS[lowered]
+                elif verb.isalpha() and verb.islower() and lowered not in KEEP_VERB and not lowered.endswith("ed"):
+                    ends = ("s", "sh", "ch", "x", "z", "o")
+                    if verb.endswith("y") and verb[-2:-1] not in "aeiou":
+                        tokens[n + 1] = verb[:-1] + "ies"
+                    else:
+                        tokens[n + 1] = verb + ("es" if verb.endswith(ends) else "s")
+        else:
+            out.append(token)
+    text = " ".join(out)
+    return text[:1].upper() + text[1:]
+
+
+def _speaks_first_person(sentence: str) -> bool:
+    return any(w.lower() in ("i", *FIRST_PERSON) for w in re.findall(r"[A-Za-z']+", sentence))
+
+
 def ground(proposals: Sequence[Proposal], turn: Turn, names: tuple[str, str]) -> list[Grounded]:
-    """The proposals the turn's messages support, each citing the message(s) that support it."""
-    messages = [(turn.prompt_id, turn.prompt), (turn.reply_id, turn.reply)]
-    messages = [(i, text) for i, text in messages if i and text]
+    """The proposals the turn's messages support, each citing the message(s) that support it.
+
+    Each sentence of a proposal is checked on its own: a small model often follows a true sentence with
+    made-up ones ("Leah moved to Montreal. She loves the food and the people."), and repeats itself;
+    the supported sentences up to the first that is not are kept, once each. A memory in the first person
+    is put in the third, of whoever said it; one that names the character but rests on the user's message
+    alone (which does not name the character) is about someone else ("Mira runs a ramen shop" from "My
+    brother Theo runs a ramen shop") and is dropped.
+    """
+    messages = [(turn.prompt_id, turn.prompt, names[0]), (turn.reply_id, turn.reply, names[1])]
+    messages = [(i, text, who) for i, text, who in messages if i and text]
+    texts = [text for _, text, _ in messages]
     kept = []
     for proposal in proposals:
-        if not grounding.check(proposal.content, [text for _, text in messages], names=names).kept:
+        sentences: list[str] = []
+        sources: list[str] = []
+        for sentence in dict.fromkeys(s.strip() for s in SENTENCE.split(proposal.content) if s.strip()):
+            if not grounding.check(sentence, texts, names=names).kept:
+                break  # what follows an invented sentence leans on it ("She loves the food there")
+            alone = [(i, who, text) for i, text, who in messages if grounding.check(sentence, [text], names=names).kept]
+            if _speaks_first_person(sentence) and len(alone) == 1:
+                sentence = third_person(sentence, alone[0][1])
+            if _about_the_character_from_the_user(sentence, alone, names):
+                break
+            sentences.append(sentence)
+            sources += [str(i) for i, _, _ in alone] or [str(i) for i, _, _ in messages]
+        if not sentences:
             continue
-        alone = [i for i, text in messages if grounding.check(proposal.content, [text], names=names).kept]
-        sources = [str(i) for i in (alone or [i for i, _ in messages])]
+        content = " ".join(sentences)[:200]
         importance = 0.7 * (proposal.importance - 1) / 4 + 0.3 * KIND_PRIOR[proposal.kind]
-        kept.append(Grounded(proposal, sources, round(importance, 3)))
+        grounded = Proposal(proposal.kind, content, proposal.importance)
+        kept.append(Grounded(grounded, list(dict.fromkeys(sources)), round(importance, 3)))
     return kept
+
+
+def _about_the_character_from_the_user(
+    sentence: str, alone: Sequence[tuple[Any, str, str]], names: tuple[str, str]
+) -> bool:
+    user, char = names
+    named = {w.lower() for w in re.findall(r"[A-Za-z]+", sentence)}
+    char_words = {w.lower() for w in re.findall(r"[A-Za-z]+", char)}
+    user_words = {w.lower() for w in re.findall(r"[A-Za-z]+", user)}
+    if not char_words or not (char_words & named) or (user_words & named):
+        return False
+    only_user = len(alone) == 1 and alone[0][1] == user
+    return only_user and not (char_words & {w.lower() for w in re.findall(r"[A-Za-z]+", alone[0][2])})
 
 
 @dataclass

@@ -14,17 +14,23 @@ short chat). So:
   (measured by `python -m benchmarks memory`: prompt tokens a reply reads at turn 30 vs turn 2).
 
 Recent messages, which the prompt holds anyway, are left out (before ranking, so that a message added
-meanwhile cannot reorder the rest). Both blocks stay within `[memory] prompt_share` of the context and
-reserve their room, so the start of the kept history never moves with them.
+meanwhile cannot reorder the rest). The context block the warm-up recalled is remembered and the reply
+reuses it as long as nothing was deleted from the conversation's index since: the reply then neither
+pays for that search again while the user waits (two embeddings and a search) nor risks a block that
+differs from the one the model read (the user's new message, indexed meanwhile, is not in the warm-up's).
+Both blocks stay within `[memory] prompt_share` of the context and reserve their room, so the start of
+the kept history never moves with them.
 """
 
 from __future__ import annotations
 
+import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from bostonia.config import LLMConfig, MemoryConfig
-from bostonia.memory.retrieval import parse_stamp
+from bostonia.memory.retrieval import parse_stamp, terms_of
 from bostonia.memory.schemas import SearchItem
 from bostonia.memory.service import MemoryService
 from bostonia.memory.summaries import DEPTH as SUMMARY_DEPTH
@@ -33,11 +39,18 @@ from bostonia.prompt.builder import PromptInjection
 
 CONTEXT_DEPTH = 3  # before the last exchange and the new message (2 when warming: no new message yet)
 QUERY_DEPTH = 0  # after the new message
-QUERY_ITEM_CHARS = 160
+# Every token of the query block is read while the user waits (at turn 30 of a long chat, each costs more
+# than at turn 2: attention over the longer context), so its item is short: the part that answers.
+QUERY_ITEM_CHARS = 120
 CHARS_PER_TOKEN = 4
-ITEM_CHARS = 300  # one remembered turn at most this long in the prompt
+# One remembered turn at most this long in the context block (cut to the sentences the exchange is about).
+# Shorter items would make the warm-up's work smaller, but also the block's reserve, which moves where the
+# kept history starts in a long chat: 200 made the chat-engine benchmark's chat flip between 17 and 0
+# messages left out (lore, which reserves nothing, tipping it), each flip a full re-read.
+ITEM_CHARS = 300
 # Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
 HISTORY_SHARE = 0.6
+CONTEXT_MEMO = 256  # context blocks remembered (one per conversation is what the warm-up/reply pair needs)
 HEADER = "[Memories of earlier in this chat, for {{char}}'s reference:"
 QUERY_HEADER = "[{{char}} also remembers:"
 
@@ -56,6 +69,28 @@ def recent_ids(history: Sequence[Any], context_tokens: int) -> list[str]:
     return ids
 
 
+SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
+
+
+def excerpt(text: str, chars: int, about: str = "") -> str:
+    """`text` in at most `chars` characters: whole if it fits, else from the sentence sharing most words
+    with `about` (the query: a long turn's answer is not always its opening), cut at a word."""
+    text = " ".join(text.split())
+    if len(text) <= chars:
+        return text
+    if about:
+        wanted = set(terms_of(about))
+        sentences = SENTENCE_END.split(text)
+        scores = [len(wanted & set(terms_of(sentence))) for sentence in sentences]
+        best = max(range(len(sentences)), key=lambda n: (scores[n], -n))
+        if scores[best]:
+            text = " ".join(sentences[best:])
+            if len(text) <= chars:
+                return text
+    cut = text[: chars - 1]
+    return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(" ,;:") + "…"
+
+
 def fitting(
     items: Sequence[SearchItem],
     names: tuple[str, str],
@@ -63,14 +98,13 @@ def fitting(
     *,
     header: str = HEADER,
     item_chars: int = ITEM_CHARS,
+    about: str = "",
 ) -> list[tuple[SearchItem, str]]:
     """The items (best first) whose lines fit in `budget_chars`, each with its line."""
     lines: list[tuple[SearchItem, str]] = []
     used = len(header)
     for item in items:
-        text = " ".join(item.content.split())
-        if len(text) > item_chars:
-            text = text[: item_chars - 1].rstrip() + "…"
+        text = excerpt(item.content, item_chars, about)
         moment = parse_stamp(item.created_at)
         when = f"{moment:%b %d, %Y}: " if moment else ""
         who = ""
@@ -91,8 +125,9 @@ def render(
     *,
     header: str = HEADER,
     item_chars: int = ITEM_CHARS,
+    about: str = "",
 ) -> str:
-    return block(header, fitting(items, names, budget_chars, header=header, item_chars=item_chars))
+    return block(header, fitting(items, names, budget_chars, header=header, item_chars=item_chars, about=about))
 
 
 def block(header: str, lines: Sequence[tuple[SearchItem, str]]) -> str:
@@ -104,6 +139,7 @@ class MemoryInjector:
         self.memory = memory
         self.config = config
         self.llm = llm
+        self._context_memo: OrderedDict[tuple[Any, ...], list[SearchItem]] = OrderedDict()
 
     async def injections(
         self, user: Any, conversation: Any, character: Any, history: Sequence[Any]
@@ -121,10 +157,11 @@ class MemoryInjector:
         names = await self.memory.store.speaker_names(conversation.id) or ("User", "")
         exchange = before[-2:]
         anchor = parse_stamp(getattr(exchange[-1], "created_at", "") or "")
-        context_items = await self._recall(conversation, exchange, self.config.prompt_items, recent, on_path, anchor)
+        context_items = await self._context_items(conversation, exchange, recent, on_path, anchor)
         budget, query_budget = self.budget_tokens(), self.query_budget_tokens()
         depth = CONTEXT_DEPTH if turn else CONTEXT_DEPTH - 1
-        rendered = fitting(context_items, names, budget * CHARS_PER_TOKEN)
+        about = "\n".join(m.content for m in exchange)
+        rendered = fitting(context_items, names, budget * CHARS_PER_TOKEN, about=about)
         text = block(HEADER, rendered)
         injections.append(PromptInjection(name="memory", content=text, depth=depth, reserve=budget))
         # The query block's room is kept in the warm-up too (empty there): both prompts then keep the same
@@ -138,10 +175,37 @@ class MemoryInjector:
             found = await self._recall(conversation, history[-1:], wanted + len(shown), exclude, on_path, None)
             fresh = [item for item in found if item.content not in shown][:wanted]
             text = render(
-                fresh, names, query_budget * CHARS_PER_TOKEN, header=QUERY_HEADER, item_chars=QUERY_ITEM_CHARS
+                fresh,
+                names,
+                query_budget * CHARS_PER_TOKEN,
+                header=QUERY_HEADER,
+                item_chars=QUERY_ITEM_CHARS,
+                about=history[-1].content,
             )
         injections.append(PromptInjection(name="memory", content=text, depth=QUERY_DEPTH, reserve=query_budget))
         return injections
+
+    async def _context_items(
+        self, conversation: Any, exchange: Sequence[Any], recent: Sequence[str], on_path: set[str], anchor: Any
+    ) -> list[SearchItem]:
+        """What the exchange before the new message recalls: as the warm-up found it, if it ran."""
+        key = (
+            conversation.id,
+            self.memory.vectors.removals(conversation.id),
+            tuple((getattr(m, "id", None), m.content) for m in exchange),
+            tuple(recent),
+            self.config.prompt_items,
+        )
+        found = self._context_memo.get(key)
+        if found is None:
+            found = await self._recall(conversation, exchange, self.config.prompt_items, recent, on_path, anchor)
+            self._context_memo[key] = found
+            while len(self._context_memo) > CONTEXT_MEMO:
+                self._context_memo.popitem(last=False)
+        else:
+            self._context_memo.move_to_end(key)
+        # The path may have changed since (another swipe chosen): what it no longer holds is left out.
+        return [i for i in found if not i.source_message_ids or set(i.source_message_ids) <= on_path]
 
     def query_budget_tokens(self) -> int:
         items = self.config.reply_items
