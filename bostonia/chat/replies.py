@@ -240,22 +240,9 @@ class ReplyService(TurnTaking):
         speaker = speaker or await self.cast.likely_speaker(conversation, history)
         admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403): nothing stored
         self.analytics.record("feature_used", user_id=user.id, feature="regenerate")
-        async with self.turns.lock(conversation_id):
-            try:
-                self.chat.ensure_idle(conversation_id)
-            except BostoniaError:
-                await self.orchestrator.release(user, admitted)
-                raise
-            return await self._start(
-                user,
-                conversation,
-                route,
-                history,
-                mode="regenerate",
-                parent_id=history[-1].id,
-                admitted=admitted,
-                speaker=speaker,
-            )
+        return await self._start_when_idle(
+            user, conversation, route, history, admitted, mode="regenerate", parent_id=history[-1].id, speaker=speaker
+        )
 
     async def continue_reply(self, user: User, conversation_id: str, message_id: str) -> ReplyStream:
         """Make the last assistant message longer: the model picks up exactly where it stopped."""
@@ -271,9 +258,38 @@ class ReplyService(TurnTaking):
         speaker = await self.cast.speaker_of(conversation, target)
         admitted = await self.orchestrator.admit(user, route)  # may refuse (402, 403)
         self.analytics.record("feature_used", user_id=user.id, feature="continue")
-        async with self.turns.lock(conversation_id):
+        return await self._start_when_idle(
+            user,
+            conversation,
+            route,
+            path,
+            admitted,
+            mode="continue",
+            parent_id=target.parent_id,
+            message_id=target.id,
+            prefix=target.content,
+            speaker=speaker,
+        )
+
+    async def _start_when_idle(
+        self,
+        user: User,
+        conversation: Conversation,
+        route: list[ChatModel],
+        history: list[Message],
+        admitted: str,
+        *,
+        mode: ReplyMode,
+        parent_id: str | None,
+        speaker: Character | None,
+        message_id: str | None = None,
+        prefix: str = "",
+    ) -> ReplyStream:
+        """Start a reply that is not a turn (a new swipe, a continuation): only while nothing is generated
+        in the conversation (in a room too); the admission is freed when something is."""
+        async with self.turns.lock(conversation.id):
             try:
-                self.chat.ensure_idle(conversation_id)
+                self.chat.ensure_idle(conversation.id)
             except BostoniaError:
                 await self.orchestrator.release(user, admitted)
                 raise
@@ -281,11 +297,11 @@ class ReplyService(TurnTaking):
                 user,
                 conversation,
                 route,
-                path,
-                mode="continue",
-                parent_id=target.parent_id,
-                message_id=target.id,
-                prefix=target.content,
+                history,
+                mode=mode,
+                parent_id=parent_id,
+                message_id=message_id,
+                prefix=prefix,
                 admitted=admitted,
                 speaker=speaker,
             )
