@@ -255,6 +255,15 @@ class Services:
 
     async def start(self) -> None:
         self._lock_data_dir()
+        try:
+            await self._start()
+        except BaseException:  # a start that fails (a plugin's check, a migration) frees the data directory
+            if self._data_dir_lock is not None:
+                self._data_dir_lock.release()
+                self._data_dir_lock = None
+            raise
+
+    async def _start(self) -> None:
         applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})

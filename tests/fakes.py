@@ -61,8 +61,9 @@ class ScriptedModel:
             if isinstance(piece, BaseException):
                 raise piece
             yield piece
-            if index == 0 and self.gate is not None:
-                while not self.gate.wait(0.01):
+            gate = self.gate  # read once: a test may clear it meanwhile
+            if index == 0 and gate is not None:
+                while not gate.wait(0.01):
                     if should_stop():
                         return
             if self.delay:

@@ -62,7 +62,7 @@ def test_the_chat_speaks_a_reply_while_it_streams(scripted_server: str, browser:
     register_in_browser(page)
     start_chat(page)
     voice_ready(page)
-    read_aloud = page.get_by_role("button", name="🔊 Read aloud")
+    read_aloud = page.locator("#voice-autoplay")
     expect(read_aloud).to_have_attribute("aria-pressed", "false")
     read_aloud.click()
     wait_until(page, "window.bostoniaVoice.following !== null")
@@ -84,7 +84,7 @@ def test_the_chat_speaks_a_reply_while_it_streams(scripted_server: str, browser:
     # The choice is the user's preference: a new visit starts with it on.
     page.reload()
     voice_ready(page)
-    expect(page.get_by_role("button", name="🔊 Read aloud")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#voice-autoplay")).to_have_attribute("aria-pressed", "true")
 
     # The play button on a message reads that message.
     reply = page.locator("#messages .msg.assistant").last
@@ -133,7 +133,7 @@ def test_push_to_talk_and_a_call(scripted_server: str, microphone_browser: Any, 
     register_in_browser(page)
     start_chat(page)
     voice_ready(page)
-    talk = page.get_by_role("button", name="🎤 Talk")
+    talk = page.locator("#voice-talk")
     talk.click()
     expect(talk).to_have_attribute("aria-pressed", "true")
     page.wait_for_timeout(4500)  # the fake microphone plays the question
@@ -143,7 +143,7 @@ def test_push_to_talk_and_a_call(scripted_server: str, microphone_browser: Any, 
 
     # A call: talking sends the message, and the reply is spoken sentence by sentence.
     box.fill("")
-    page.get_by_role("button", name="📞 Call").click()
+    page.locator("#voice-call").click()
     wait_until(page, "window.bostoniaVoice.following !== null")
     model.enqueue(pieces("The castle is very old. Kings lived there."))
     talk.click()
