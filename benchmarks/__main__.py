@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 BENCHMARKS = [
@@ -28,4 +29,8 @@ def main(names: list[str]) -> None:
         importlib.import_module(f"benchmarks.{name}").main()
 
 
+# A benchmark stopped by `timeout` or Ctrl-C unwinds: the servers it started (in sessions of their own, so a
+# plain SIGTERM to this process would leave them running and loading the machine) are stopped by its
+# `finally` blocks.
+signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 main(sys.argv[1:])
