@@ -253,21 +253,25 @@ class Services:
     _data_dir_lock: DataDirLock | None = field(default=None, init=False, repr=False)
     _loading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
-    async def start(self) -> None:
-        self._lock_data_dir()
+    async def start(self, *, serving: bool = True) -> None:
+        """Open the instance. `serving`: as the server of its data directory (it takes the directory's lock
+        and turns a dead server's checkpoints into interrupted replies); an admin command opens it beside a
+        running server instead, touching neither."""
+        if serving:
+            self._lock_data_dir()
         try:
-            await self._start()
+            await self._start(serving)
         except BaseException:  # a start that fails (a plugin's check, a migration) frees the data directory
             if self._data_dir_lock is not None:
                 self._data_dir_lock.release()
                 self._data_dir_lock = None
             raise
 
-    async def _start(self) -> None:
+    async def _start(self, serving: bool) -> None:
         applied = await self.db.migrate()
         if applied:
             log.info("applied migrations", extra={"migrations": applied})
-        if interrupted := await self.replies.in_flight.recover_interrupted():  # a crash cut these short
+        if serving and (interrupted := await self.replies.in_flight.recover_interrupted()):  # a crash cut these
             log.warning("kept %d replies a crash interrupted", len(interrupted))
         await self.characters.seed_bundled()
         await self._apply_default_model()

@@ -176,3 +176,41 @@ def test_the_real_server_holds_its_data_directory(tmp_path: Path) -> None:
         assert second.returncode != 0 and "server.lock" in second.stdout + second.stderr
     restored = server.cli("db", "restore", str(backup))
     assert restored.returncode == 0, restored.stderr
+
+
+def test_admin_commands_run_beside_a_live_server_and_leave_its_replies_in_flight_alone(tmp_path: Path) -> None:
+    """A server in another process holds the data directory; `bostonia user ...` still works, and does not
+    take the server's checkpoints of replies in flight for a crash's leftovers."""
+    import subprocess
+    import sys
+
+    from bostonia.db.values import utcnow
+
+    assert run("db", "migrate").exit_code == 0
+    conn = sqlite3.connect(str(database_file(tmp_path)))  # what a live server's reply in flight has written
+    with conn:
+        conn.execute(
+            "insert into reply_checkpoints (message_id, conversation_id, parent_id, mode, prefix, content, started_at,"
+            " saved_at) values ('m-live', 'c-live', null, 'reply', '', 'half a reply', ?, ?)",
+            (utcnow(), utcnow()),
+        )
+    conn.close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl,sys,time; f=open(sys.argv[1],'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "print('held', flush=True); time.sleep(60)", str(tmp_path / "data" / "server.lock")],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        listed = runner.invoke(cli, ["user", "list"])
+        assert listed.exit_code == 0, listed.output
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    conn = sqlite3.connect(str(database_file(tmp_path)))
+    try:
+        assert conn.execute("select content from reply_checkpoints").fetchall() == [("half a reply",)]
+    finally:
+        conn.close()

@@ -53,7 +53,7 @@ def run_with_services(fn: Callable[[Services], Awaitable[T]], **overrides: Any) 
 
     async def main() -> T:
         services = build_services(settings(**overrides))
-        await services.start()
+        await services.start(serving=False)  # beside a running server, if there is one
         try:
             return await fn(services)
         finally:
