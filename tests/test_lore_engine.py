@@ -324,6 +324,19 @@ def test_a_books_own_budget() -> None:
     assert ids(result) == ["a"] and "its book's budget" in result.dropped["b"]
 
 
+def test_the_most_a_scan_could_admit() -> None:
+    """The room lore keeps in the prompt: all of it, unless the budget (or a book's own) is smaller."""
+    small = [entry("a", keys=["k"], content="a" * 40), entry("b", keys=["z"], content="b" * 40)]  # 11 tokens each
+    assert run(small, ["nothing fires"], S(), context_tokens=1000).room == 22
+    big = [*small, entry("c", keys=["k"], content="c" * 400)]
+    assert run(big, ["k"], S(budget_percent=10), context_tokens=1000).room == 100
+    assert run(compiled(big, token_budget=30), ["k"], S(), context_tokens=1000).room == 30
+    free = [*small, entry("d", keys=["k"], content="d" * 400, ignore_budget=True)]
+    assert run(free, ["k"], S(budget_percent=1), context_tokens=1000).room == 10 + 101
+    off = [*small, entry("e", keys=["k"], content="e" * 400, enabled=False)]
+    assert run(off, ["k"], S(), context_tokens=1000).room == 22
+
+
 # -- V3 decorators ---------------------------------------------------------------------------------------------------
 
 
@@ -404,3 +417,13 @@ def test_names_in_content_take_part_in_recursion() -> None:
     ]
     result = run(book, ["the tavern"])  # tests' character is Sage
     assert ids(result) == ["intro", "sage"] and result.activated[0][0].content == "Sage runs the tavern."
+
+
+def test_lore_keeps_its_room_in_the_prompt_when_nothing_fires() -> None:
+    from bostonia.lore.injector import place
+
+    book = [entry("a", keys=["k"], content="a" * 400)]
+    quiet, fired = (place(run(book, [text], S(), context_tokens=1000), S()) for text in ("nothing", "k"))
+    assert [(i.name, i.content) for i in quiet] == [("lore", "")]
+    assert quiet[0].reserve == fired[0].reserve >= 101  # the same room, whether the entry fired or not
+    assert [i.content for i in fired[1:]] == ["a" * 400]

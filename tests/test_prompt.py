@@ -133,6 +133,28 @@ def test_injections_sit_at_a_fixed_depth_from_the_end() -> None:
     assert [s.name for s in built.sections][-3] == "lore+memory"
 
 
+def test_an_injections_room_holds_whether_it_is_full_empty_or_split() -> None:
+    """Lore that fires a lot one turn and nothing the next keeps one room: where the history starts stays put."""
+    history = [ChatMessage("user" if i % 2 else "assistant", f"turn {i} " + "x " * 10) for i in range(100)]
+
+    def start(*injections: PromptInjection) -> int:
+        built = build_prompt(
+            character(), history, user_name="Sam", budget=1000, count_tokens=words, injections=injections
+        )
+        return built.dropped_messages
+
+    room = PromptInjection(name="lore", content="", depth=2, reserve=200)
+    empty = start(room)
+    assert empty > start()  # the room is kept even when nothing fired
+    one = PromptInjection(name="lore", content="w " * 80, depth=2)
+    two = PromptInjection(name="lore", content="w " * 80, depth=5)
+    assert start(room, one) == start(room, one, two) == empty  # within the room, however it is split
+    assert start(room, PromptInjection(name="lore", content="w " * 700, depth=2)) > empty  # more than the room
+    # Rooms are per name: memory's reserve does not make room for lore.
+    memory = PromptInjection(name="memory", content="", depth=3, reserve=500)
+    assert start(room, memory, one, two) > empty
+
+
 def test_persona_description_joins_the_system_message() -> None:
     text = card_system_text(character(), "Ren", Persona(name="Ren", description="A {{char}} fan from the docks."))
     assert "About Ren: A Mira fan from the docks." in text

@@ -56,6 +56,7 @@ class ScanResult:
     dropped: dict[str, str]  # entry id -> why it was left out after it matched
     timed: TimedEffects
     steps: int = 0
+    room: int = 0  # the most these books could put in the prompt (`Budget.most`), in estimated tokens
 
     def fired(self) -> list[FiredEntry]:
         return [
@@ -304,4 +305,4 @@ def scan(entries: Sequence[CompiledEntry], ctx: ScanContext) -> ScanResult:
         state = next_state
     chosen = list(activated.values())
     timed.finish(entry for entry, _ in chosen)
-    return ScanResult(activated=chosen, dropped=dropped, timed=timed, steps=steps)
+    return ScanResult(activated=chosen, dropped=dropped, timed=timed, steps=steps, room=budget.most(entries))

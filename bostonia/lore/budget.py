@@ -12,6 +12,8 @@ that would reach the budget stops admission (and recursion) for the rest of the 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from bostonia.lore.compiled import CompiledEntry
 
 
@@ -39,3 +41,22 @@ class Budget:
         self.used += entry.tokens
         self.per_book[entry.book_id] = self.per_book.get(entry.book_id, 0) + entry.tokens
         return None
+
+    def most(self, entries: Iterable[CompiledEntry]) -> int:
+        """The most tokens a scan could admit from `entries`: the budget, or less when all of them together
+        (each book within its own budget) take less; `ignore_budget` entries on top. The prompt keeps this
+        much room for lore, so how much fires from turn to turn never moves where the kept history starts."""
+        per_book: dict[str, int] = {}
+        book_limits: dict[str, int] = {}
+        unbounded = 0
+        for entry in entries:
+            if not entry.enabled or not entry.content:
+                continue
+            if entry.ignore_budget:
+                unbounded += entry.tokens
+                continue
+            per_book[entry.book_id] = per_book.get(entry.book_id, 0) + entry.tokens
+            if entry.book_budget is not None:
+                book_limits[entry.book_id] = entry.book_budget
+        bounded = sum(min(total, book_limits.get(book, total)) for book, total in per_book.items())
+        return min(self.limit, bounded) + unbounded

@@ -12,6 +12,11 @@ message the entries keep SillyTavern's order of positions — before the charact
 after the character, then the author's-note top and bottom (Bostonia has no author's note or separate
 example block to put them in) — and within a position, ascending `insertion_order`.
 
+Lore keeps the same room in every prompt of a chat, the most its books could put there
+(`PromptInjection.reserve`): what fires changes from turn to turn (a reply and the warm-up after it scan
+different messages), and a lore block that grew or shrank would move where the kept history of a long
+chat starts, which costs a full re-read of the KV cache.
+
 Timed effects and match memory are written only when a reply is stored (`reply_stored`): a preview of
 the prompt or a cache warm-up sees the same lore but starts no sticky or cooldown.
 """
@@ -40,6 +45,10 @@ STRATEGY_ORDER = {
 }
 PENDING_PER_PROCESS = 256
 DEFAULT_CONTEXT = 4096
+# Entries count their tokens as an estimate (4 characters a token); the prompt counts them with the model's
+# tokenizer and adds each message's overhead. The room lore keeps is its most, with this much to spare.
+ROOM_MARGIN = 1.25
+ROOM_OVERHEAD = 16
 
 
 class ChatPersona(Protocol):
@@ -169,7 +178,9 @@ def place(result: ScanResult, settings: LoreSettings) -> list[PromptInjection]:
         (entry for entry, _ in result.activated if entry.placement == "at_depth" and entry.content),
         key=lambda e: (-e.depth, e.role, e.order),
     )
-    out = [
+    room = int(result.room * ROOM_MARGIN) + ROOM_OVERHEAD if result.room else 0
+    out = [PromptInjection(name="lore", content="", depth=settings.depth, reserve=room)]
+    out += [
         PromptInjection(
             name="lore",
             content=entry.content,

@@ -61,9 +61,10 @@ class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
     depth: int = 4
     role: Role = "system"
     details: dict[str, Any] | None = None
-    # Tokens kept free for this injection whatever its size this turn: material that grows and shrinks
-    # from turn to turn (recalled memories) must not move where the kept history starts, or the whole
-    # KV cache is lost. 0: counted at its actual size.
+    # Tokens kept free for the injections of this name together (the sum of their reserves), whatever
+    # their size this turn: material that grows and shrinks from turn to turn (recalled memories, lore)
+    # must not move where the kept history starts, or the whole KV cache is lost. An empty injection
+    # holds its reserve too (nothing fired this turn: the room stays). 0: counted at its actual size.
     reserve: int = 0
 
 
@@ -176,10 +177,14 @@ def build_prompt(
         for i in injections
         if i.content.strip()
     ]
-    # Reserves hold even for an empty injection (nothing to recall this turn): the room stays the same.
-    reserved = sum(i.reserve for i in injections if not i.content.strip())
-    fixed = cost(system_text) + (cost(post) if post else 0) + reserved
-    fixed += sum(max(cost(i.content), i.reserve) for i in injected)
+    taken: dict[str, int] = {}
+    held: dict[str, int] = {}
+    for i in injected:
+        taken[i.name] = taken.get(i.name, 0) + cost(i.content)
+    for i in injections:
+        held[i.name] = held.get(i.name, 0) + i.reserve
+    fixed = cost(system_text) + (cost(post) if post else 0)
+    fixed += sum(max(taken.get(name, 0), held.get(name, 0)) for name in taken.keys() | held.keys())
 
     costs = [cost(message.content) for message in history]
     available = budget - fixed
