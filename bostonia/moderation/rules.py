@@ -102,6 +102,7 @@ class RuleSet:
         minors = config.get("minors", {})
         self.minors = words_regex(minors.get("terms", []), minors.get("patterns", []))
         self.rules: list[Rule] = []
+        self._last_context: tuple[str, bool] | None = None
         for entry in config.get("rule", []):
             category = entry["category"]
             if category not in CATEGORIES:
@@ -110,6 +111,16 @@ class RuleSet:
             regex = words_regex(entry.get("terms", []), entry.get("patterns", []), masked=weight >= STRONG)
             if regex is not None:
                 self.rules.append(Rule(category, weight, regex))
+
+    def _minors_in(self, context: str) -> bool:
+        # A streamed reply is checked word by word against the same context: normalize it once.
+        last = self._last_context
+        if last is not None and last[0] is context:
+            return last[1]
+        assert self.minors is not None
+        found = self.minors.search(normalize(context)) is not None
+        self._last_context = (context, found)
+        return found
 
     @classmethod
     def from_text(cls, text: str) -> RuleSet:
@@ -133,7 +144,7 @@ class RuleSet:
         if result.clinical:
             result.scores["sexual"] *= CLINICAL_FACTOR
         if self.minors is not None:
-            result.minors = bool(self.minors.search(plain) or (context and self.minors.search(normalize(context))))
+            result.minors = bool(self.minors.search(plain) or (context and self._minors_in(context)))
         if result.minors and result.scores["sexual"] >= 0.6:
             result.scores["sexual_minors"] = max(result.scores["sexual_minors"], 0.95)
             result.hits.append(("sexual_minors", 0.95, "sexual content with a minor"))
