@@ -87,7 +87,10 @@ def test_send_message_streams_server_sent_events(
     model.enqueue([" Once", " upon", " a", " time."])
     events = stream_events(client, alice, conversation["id"], "Tell me a story")
     names = [name for name, _ in events]
-    assert names == ["message:stream:start"] + ["message:stream:chunk"] * 4 + ["message:stream:complete"]
+    # Pieces that arrive together go out as one chunk (at most 20 hand-overs a second): at least one chunk.
+    chunk_count = names.count("message:stream:chunk")
+    assert chunk_count >= 1
+    assert names == ["message:stream:start"] + ["message:stream:chunk"] * chunk_count + ["message:stream:complete"]
     start, complete = events[0][1], events[-1][1]["message"]
     chunks = "".join(data["content"] for name, data in events if name == "message:stream:chunk")
     assert chunks == "Once upon a time."  # leading whitespace is not streamed

@@ -94,14 +94,26 @@ def test_an_explicit_phrase_stops_the_stream_at_the_piece_that_completes_it() ->
     async def run() -> None:
         moderation = RecordingModeration()
         watcher = watch(moderation)
-        assert watcher.feed("She smiles and ") is False
-        assert watcher.feed("strokes his hard ") is False
-        assert watcher.feed("cock") is True  # the word lists saw it: stop now, mid-sentence
+        assert watcher.feed("She smiles and ") is None
+        assert watcher.feed("strokes his hard ") is None
+        assert watcher.feed("cock") == 0  # the word lists saw it: stop now, mid-sentence, showing none of it
         verdict = await watcher.finish("She smiles and strokes his hard cock")
         assert verdict.blocked and verdict.replacement == REPLACEMENT and "sexual" in verdict.reason
         assert [d.outcome for d in moderation.decisions] == ["retracted"]
         assert "hard cock" in moderation.decisions[0].excerpt
         assert moderation.flags == []  # allowed at the adult tier: no admin needs to look
+
+    asyncio.run(run())
+
+
+def test_a_burst_that_goes_on_past_the_phrase_is_shown_only_up_to_the_word_before_it() -> None:
+    async def run() -> None:
+        watcher = watch(RecordingModeration())
+        assert watcher.feed("She smiles and strokes") is None
+        burst = " his hard cock. Then she"  # pieces that reached the event loop together
+        shown = watcher.feed(burst)
+        assert shown is not None and burst[:shown] == " his hard"
+        assert watcher.feed(" laughs") == 0  # blocked: nothing more is shown
 
     asyncio.run(run())
 

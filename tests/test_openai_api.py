@@ -175,7 +175,8 @@ def test_the_seed_generate_endpoints_and_moderation(live: httpx.Client, model: S
     model.enqueue(["Stream", "ed", "."])
     with live.stream("POST", "/api/v1/ai/generate", json={"prompt": "Go"}, headers=bearer(alice)) as response:
         events = list(parse_sse(response.iter_lines()))
-    assert [name for name, _ in events] == ["token", "token", "token", "done"]
+    names = [name for name, _ in events]
+    assert names[-1] == "done" and set(names[:-1]) == {"token"}  # pieces arriving together are one token event
     assert "".join(data["text"] for name, data in events if name == "token") == "Streamed."
     assert events[-1][1]["model"] == "scripted" and events[-1][1]["usage"]["total_tokens"] == 2  # words, for the fake
     bad = live.post("/api/v1/ai/generate/sync", json={"prompt": "x", "messages": []}, headers=bearer(alice))

@@ -69,18 +69,15 @@ def test_send_streams_the_seed_events(live: httpx.Client, alice_live: dict[str, 
         ws.send("message:send", {"conversation_id": cid, "content": "Hi!"})
         frames = ws.until("message:stream:complete")
     names = [f["event"] for f in frames]
-    assert names == [
-        "message:received",
-        "message:stream:start",
-        "message:stream:chunk",
-        "message:stream:chunk",
-        "message:stream:chunk",
-        "message:stream:complete",
+    chunks = names.count("message:stream:chunk")  # pieces arriving together are one chunk
+    assert chunks >= 1
+    assert names == ["message:received", "message:stream:start"] + ["message:stream:chunk"] * chunks + [
+        "message:stream:complete"
     ]
     received, start, complete = frames[0]["data"]["message"], frames[1]["data"], frames[-1]["data"]["message"]
     assert received["content"] == "Hi!" and received["role"] == "user"
     assert start["id"] == complete["id"] and start["parent_id"] == received["id"]
-    assert "".join(f["data"]["content"] for f in frames[2:5]) == complete["content"] == "Hello there!"
+    assert "".join(f["data"]["content"] for f in frames[2 : 2 + chunks]) == complete["content"] == "Hello there!"
     assert messages(live, alice_live, cid)[-1] == complete
 
 

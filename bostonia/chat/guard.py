@@ -22,8 +22,9 @@ class OutputVerdict(NamedTuple):
 class ReplyWatch(Protocol):
     """Follows one generation attempt of a reply."""
 
-    def feed(self, piece: str) -> bool:
-        """The next streamed piece. True once the reply is known to be blocked: stop generating."""
+    def feed(self, piece: str) -> int | None:
+        """The next streamed text (a burst of pieces). None while the reply may go on; once it is known to be
+        blocked, how many characters of `piece` came before what broke the rules: show those, stop generating."""
         ...
 
     async def finish(self, text: str) -> OutputVerdict:
@@ -44,8 +45,8 @@ class ContentGuard(Protocol):
 
 
 class _PassingWatch:
-    def feed(self, piece: str) -> bool:
-        return False
+    def feed(self, piece: str) -> int | None:
+        return None
 
     async def finish(self, text: str) -> OutputVerdict:
         return OutputVerdict(False)

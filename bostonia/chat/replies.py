@@ -549,10 +549,13 @@ class ReplyService(TurnTaking):
                         piece = piece.lstrip()
                         leading = not piece
                     if piece:
-                        reply.append(piece)
-                        if watch.feed(piece):  # already known to be blocked: stop generating it
+                        shown = watch.feed(piece)
+                        if shown is not None:  # known to be blocked: what broke the rules is not streamed
+                            if shown:
+                                reply.append(piece[:shown])
                             job.cancel()
                             break
+                        reply.append(piece)
                 content = reply.text.rstrip() if continuing else clean_reply(reply.text, character.name)
                 verdict = await watch.finish(content) if content else OutputVerdict(False)
                 if verdict.blocked:

@@ -324,6 +324,14 @@ class BatchEngine:
                 del slot.tokens[keep:]
                 slot.dirty = True
             pending = prompt[keep : len(prompt) - 1] if request.prefill_only else prompt[keep:]
+            log.debug(
+                "%s %s: %d prompt tokens, %d kept in slot %d",
+                "warm-up" if request.prefill_only else "reply",
+                request.session,
+                len(prompt),
+                keep,
+                slot.seq_id,
+            )
             sampler = None if request.prefill_only else backend.sampler(request, prompt)
         except Exception as exc:
             job._emit(exc)

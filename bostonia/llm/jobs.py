@@ -2,8 +2,10 @@
 
 A job is submitted on the event loop and generated on a model's own thread; its text pieces travel back
 through an asyncio queue. Pieces are handed over in bursts: the generating thread appends to a buffer and
-wakes the event loop once per burst, not once per token (with several sequences decoding, a wake-up per
-token would keep the loop - and the GIL - busy for nothing).
+wakes the event loop once per burst, at most every `DELIVERY_INTERVAL` (the first piece at once). Every
+hand-over costs the event loop the same whatever it carries (moderation, the stream's subscribers, an
+SSE event), and on a small machine that work runs on the cores the model decodes on: a wake-up per token
+cost a lone stream a tenth of its speed on two cores, while 20 updates a second read as smoothly.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Literal, Protocol
 from bostonia.llm.base import GenerationRequest
 
 DONE: Any = object()  # the end-of-job marker in a job's pieces
+DELIVERY_INTERVAL = 0.05  # seconds between two hand-overs of one job's pieces to the event loop
 FinishReason = Literal["stop", "length", "time", "cancelled", "error"]
 
 
@@ -37,6 +40,7 @@ class GenerationJob:
     finish_reason: FinishReason | None = None
     _outbox: list[Any] = field(default_factory=list)
     _outbox_lock: threading.Lock = field(default_factory=threading.Lock)
+    _delivered_at: float = 0.0  # perf_counter of the last hand-over
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -48,11 +52,16 @@ class GenerationJob:
             wake = not self._outbox
             self._outbox.append(item)
         if wake:
-            self.loop.call_soon_threadsafe(self._deliver)
+            wait = self._delivered_at + DELIVERY_INTERVAL - time.perf_counter()
+            if wait > 0:  # what arrives meanwhile goes with it
+                self.loop.call_soon_threadsafe(self.loop.call_later, wait, self._deliver)
+            else:
+                self.loop.call_soon_threadsafe(self._deliver)
 
     def _deliver(self) -> None:
         with self._outbox_lock:
             items, self._outbox = self._outbox, []
+            self._delivered_at = time.perf_counter()
         for item in items:
             self.pieces.put_nowait(item)
 
