@@ -10,13 +10,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from bostonia.llm.base import ChatMessage, GenerationRequest, SamplingParams
-from bostonia.llm.engine import BatchEngine
+from bostonia.llm.engine import BatchEngine, EngineStats
 from bostonia.llm.jobs import GenerationJob
 from bostonia.llm.kvcache import SessionCache, SessionState
 from bostonia.llm.scheduler import FairQueue, SlotTable
@@ -62,6 +63,10 @@ class FakeBackend:
     def prompt(self, request: GenerationRequest) -> list[int]:
         self.started.append(request.messages[-1].content)
         return [ord(ch) for ch in "|".join(m.content for m in request.messages)]
+
+    def shared_prefix(self, request: GenerationRequest, prompt: list[int]) -> int:
+        first = request.messages[0]
+        return len(first.content) if first.role == "system" and len(request.messages) > 1 else 0
 
     def sampler(self, request: GenerationRequest, prompt: list[int]) -> FakeSampler:
         return FakeSampler(self, self.replies.get(request.messages[-1].content, "ok"))
@@ -469,3 +474,58 @@ def test_slot_table_prefers_own_then_empty_then_least_recently_used() -> None:
     placement = table.place("new", background=False)
     assert placement is not None and placement.slot is b and placement.preempt
     assert table.place("x", background=False) is None  # its own reply runs there: wait for it
+
+
+def chat_with(system: str, text: str, session: str) -> GenerationRequest:
+    return GenerationRequest(messages=(ChatMessage("system", system), ChatMessage("user", text)), session=session)
+
+
+def test_a_new_chat_with_the_same_character_restores_its_system_prompt_instead_of_reading_it() -> None:
+    backend = FakeBackend(n_seq=2)
+    card = "You are Mira, a pilot. " * 20  # 460 tokens: every chat with this character begins with them
+
+    async def main(engine: BatchEngine) -> None:
+        assert await text_of(engine.submit("u1", chat_with(card, "hello", "a"))) == "ok"
+        assert engine.stats.shared_saves == 1
+        before = engine.stats.prefilled
+        assert await text_of(engine.submit("u2", chat_with(card, "hi there", "b"))) == "ok"  # the other slot
+        assert engine.stats.shared_restores == 1
+        assert engine.stats.prefilled - before == len("|hi there")  # only what follows the system prompt
+        assert backend.kv[1][: len(card)] == [ord(c) for c in card]
+        assert await text_of(engine.submit("u3", chat_with("Short card.", "hey", "c"))) == "ok"
+        assert engine.stats.shared_saves == 1  # a short system prompt is read, not kept
+
+    with engine_on(backend, prefill_chunk=64) as engine:
+        asyncio.run(main(engine))
+
+
+def test_a_shared_system_prompt_outlives_a_restart(tmp_path: Path) -> None:
+    card = "You keep the valley's stories. " * 10
+
+    def run(prompt: GenerationRequest) -> EngineStats:
+        backend = FakeBackend(n_seq=1)
+
+        async def reply(engine: BatchEngine) -> str:
+            return await text_of(engine.submit("u1", prompt))
+
+        with engine_on(backend, cache=SessionCache(1 << 30, tmp_path, 1 << 30)) as engine:
+            assert asyncio.run(reply(engine)) == "ok"
+            return engine.stats
+
+    assert run(chat_with(card, "hello", "a")).shared_saves == 1
+    assert list(tmp_path.glob("*.part")) == [] and len(list(tmp_path.glob("*.kv"))) == 1  # written whole
+    after = run(chat_with(card, "where were we?", "a"))  # a new process: its own state is gone, not the card's
+    assert after.shared_restores == 1 and after.prefilled == len("|where were we?")
+
+
+def test_a_torn_state_file_is_not_restored(tmp_path: Path) -> None:
+    cache = SessionCache(1 << 30, tmp_path, 1 << 30)
+    data = b"x" * 100
+    cache.put(
+        "k",
+        SessionState(tokens=np.arange(5, dtype=np.int32), data=ctypes.create_string_buffer(data), size=100),
+        durable=True,
+    )
+    (path,) = tmp_path.glob("*.kv")
+    path.write_bytes(path.read_bytes()[:-10])  # what a kill -9 mid-write would leave without the rename
+    assert SessionCache(1 << 30, tmp_path, 1 << 30).get("k") is None

@@ -124,6 +124,33 @@ def test_an_evicted_conversation_is_restored_and_continues_exactly_like_a_cold_o
         cold.close()
 
 
+def test_a_system_prompt_restored_for_a_new_chat_gives_the_text_reading_it_would() -> None:
+    path = bundled_model_path()
+    assert path is not None
+    card = ChatMessage("system", "You are Captain Mira Vance, who flies a cargo ship between the moons. " * 12)
+    first = (card, ChatMessage("user", "Where are we headed?"))
+    second = (card, ChatMessage("user", "Tell me about your ship."))
+
+    def reply(model: LlamaCppModel, messages: tuple[ChatMessage, ...], session: str) -> str:
+        request = GenerationRequest(messages=messages, params=greedy(24), session=session)
+        return "".join(model.stream(request, lambda: False))
+
+    shared = LlamaCppModel(path, context_size=2048, parallel=2, cache=SessionCache(max_bytes=256 * 1024 * 1024))
+    try:
+        reply(shared, first, "a")
+        assert shared.stats.shared_saves == 1
+        read_before = shared.stats.prefilled
+        restored = reply(shared, second, "b")  # another chat with the same character, in the other slot
+        assert shared.stats.shared_restores == 1 and shared.stats.prefilled - read_before < 40
+    finally:
+        shared.close()
+    cold = LlamaCppModel(path, context_size=2048, parallel=2)
+    try:
+        assert reply(cold, second, "b") == restored  # exact: the same text as reading the whole prompt
+    finally:
+        cold.close()
+
+
 class Character(msgspec.Struct, forbid_unknown_fields=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=24)]
     mood: Literal["calm", "angry", "cheerful"]

@@ -55,15 +55,21 @@ class SessionCache:
             self.disk_dir.mkdir(parents=True, exist_ok=True)
 
     @property
+    def keeps_anything(self) -> bool:
+        return self.max_bytes > 0 or self.disk_dir is not None
+
+    @property
     def ram_bytes(self) -> int:
         return sum(state.nbytes for state in self._ram.values())
 
     def __len__(self) -> int:
         return len(self._ram)
 
-    def put(self, key: str, state: SessionState) -> None:
-        if state.nbytes > self.max_bytes:
+    def put(self, key: str, state: SessionState, *, durable: bool = False) -> None:
+        """Keep `state`; `durable`: also on disk now (it outlives the process: a restart can restore it)."""
+        if durable or state.nbytes > self.max_bytes:
             self._spill(key, state)
+        if state.nbytes > self.max_bytes:
             return
         with self._lock:
             self._ram.pop(key, None)
@@ -89,6 +95,13 @@ class SessionCache:
         self.put(key, state)
         return state
 
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            if key in self._ram:
+                return True
+        path = self._path(key)
+        return path is not None and path.exists()
+
     def discard(self, key: str) -> None:
         with self._lock:
             self._ram.pop(key, None)
@@ -106,11 +119,14 @@ class SessionCache:
         path = self._path(key)
         if path is None:
             return
+        # Written beside and renamed into place: a process killed mid-write leaves no half state to restore.
+        partial = path.with_suffix(".part")
         try:
-            with path.open("wb") as handle:
+            with partial.open("wb") as handle:
                 handle.write(MAGIC + len(state.tokens).to_bytes(8, "little") + state.size.to_bytes(8, "little"))
                 handle.write(state.tokens.astype(np.int32).tobytes())
                 handle.write(memoryview(state.data)[: state.size])
+            partial.replace(path)
             self._trim_disk()
         except OSError as exc:
             log.warning("could not spill KV state to %s: %s", path, exc)
@@ -126,6 +142,8 @@ class SessionCache:
             n_tokens = int.from_bytes(raw[4:12], "little")
             size = int.from_bytes(raw[12:20], "little")
             start = 20 + 4 * n_tokens
+            if len(raw) != start + size:
+                return None  # not a whole state
             tokens = np.frombuffer(raw[20:start], dtype=np.int32).copy()
             data = ctypes.create_string_buffer(raw[start : start + size], size)
             path.touch()  # recently used: trimmed last

