@@ -385,6 +385,11 @@ def part_ab(model: LlamaCppModel) -> None:
         f"  (b) 4 users: {agg4:.0f} tok/s aggregate = {agg4 / bare[4]:.2f}x bare-4 {bare[4]:.0f}; "
         f"8 users: {agg8:.0f} tok/s = {agg8 / bare[8]:.2f}x bare-8 {bare[8]:.0f} (goal >= 0.85)"
     )
+    lengths = [r["tokens"] for round_ in ab["four"] + ab["eight"] for r in round_]
+    print(
+        f"      replies of {min(lengths)}-{max(lengths)} tokens (mean {statistics.mean(lengths):.0f}; the bare loop "
+        f"decodes {MAX_TOKENS} for every sequence: replies that end early leave the last with fewer beside them)"
+    )
     print(
         f"      from the first token to the last: 4 users {stream4:.0f} tok/s = "
         f"{stream4 / bare[4]:.2f}x, 8 users {stream8:.0f} tok/s = {stream8 / bare[8]:.2f}x"
