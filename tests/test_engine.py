@@ -315,6 +315,8 @@ def test_prompts_arriving_together_are_read_shortest_first() -> None:
     asyncio.run(main())
     assert firsts == ["s", "m", "l"]
     assert all(sum(step.values()) <= 16 + 3 for step in backend.steps)  # never more than a chunk per step
+    # One prompt per step: the short one's last tokens do not share a step with the next one's first.
+    assert all(sum(1 for count in step.values() if count > 1) <= 1 for step in backend.steps)
 
 
 def test_a_conversation_keeps_its_slot_and_only_new_tokens_are_read() -> None:
