@@ -163,7 +163,9 @@ def owned_everything(client: TestClient[Any], services: Services, account: dict[
         lambda conn: conn.execute("update characters set creator_name = 'Bob Realname' where id = ?", (public,))
     )
     conversation = new_conversation(client, account)
-    favorite = client.get("/api/v1/characters").json()["items"][0]["id"]
+    # Someone else's character (the catalogue's order can put Bob's own public one first).
+    listed = client.get("/api/v1/characters").json()["items"]
+    favorite = next(item["id"] for item in listed if item["id"] not in (public, private))
     client.post("/api/v1/users/me/favorites", json={"character_id": favorite}, headers=bearer(account))
     client.post("/api/v1/users/me/collections", json={"name": "c"}, headers=bearer(account))
     return {"public": public, "private": private, "conversation": conversation["id"], "favorite": favorite}
