@@ -322,12 +322,8 @@ class BatchEngine:
                 raise ValueError(f"prompt of {len(prompt)} tokens does not fit the {backend.seq_len}-token context")
             if slot.session != request.session or not slot.tokens:
                 self._restore(backend, slot, request.session, prompt)
-            shared = backend.shared_prefix(request, prompt)
-            if (
-                not self.cache.keeps_anything
-                or shared < MIN_RESTORE_GAIN
-                or common_prefix(slot.tokens, prompt) >= shared
-            ):
+            shared = backend.shared_prefix(request, prompt) if self.cache.keeps_anything else 0
+            if shared < MIN_RESTORE_GAIN or common_prefix(slot.tokens, prompt) >= shared:
                 shared = 0  # nothing worth sharing, or the slot has it already
             elif self._restore_shared(backend, slot, prompt[:shared]):
                 shared = 0

