@@ -2,7 +2,7 @@
 
 A job is submitted on the event loop and generated on a model's own thread; its text pieces travel back
 through an asyncio queue. Pieces are handed over in bursts: the generating thread appends to a buffer and
-wakes the event loop once per burst, at most every `DELIVERY_INTERVAL` (the first piece at once). Every
+wakes the event loop once per burst, at most every `DELIVERY_INTERVAL` (the first few at once). Every
 hand-over costs the event loop the same whatever it carries (moderation, the stream's subscribers, an
 SSE event), and on a small machine that work runs on the cores the model decodes on: a wake-up per token
 cost a lone stream a tenth of its speed on two cores, while 20 updates a second read as smoothly.
@@ -22,6 +22,7 @@ from bostonia.llm.base import GenerationRequest
 
 DONE: Any = object()  # the end-of-job marker in a job's pieces
 DELIVERY_INTERVAL = 0.05  # seconds between two hand-overs of one job's pieces to the event loop
+EAGER_HANDOVERS = 5  # ... after the first few, which go at once: a reply visibly starts word by word
 FinishReason = Literal["stop", "length", "time", "cancelled", "error"]
 
 
@@ -41,6 +42,7 @@ class GenerationJob:
     _outbox: list[Any] = field(default_factory=list)
     _outbox_lock: threading.Lock = field(default_factory=threading.Lock)
     _delivered_at: float = 0.0  # perf_counter of the last hand-over
+    _handovers: int = 0
 
     def cancel(self) -> None:
         self.cancelled.set()
@@ -53,7 +55,7 @@ class GenerationJob:
             self._outbox.append(item)
         if wake:
             wait = self._delivered_at + DELIVERY_INTERVAL - time.perf_counter()
-            if wait > 0:  # what arrives meanwhile goes with it
+            if wait > 0 and self._handovers >= EAGER_HANDOVERS:  # what arrives meanwhile goes with it
                 self.loop.call_soon_threadsafe(self.loop.call_later, wait, self._deliver)
             else:
                 self.loop.call_soon_threadsafe(self._deliver)
@@ -62,6 +64,7 @@ class GenerationJob:
         with self._outbox_lock:
             items, self._outbox = self._outbox, []
             self._delivered_at = time.perf_counter()
+            self._handovers += 1
         # A burst goes on as one piece: each costs the chat layer the same whatever its length.
         for item in _joined(items):
             self.pieces.put_nowait(item)
