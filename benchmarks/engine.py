@@ -61,13 +61,17 @@ class BareLoop:
         self.np, self.lib = np, native.api()
         self.native = model.load()
 
-    def run(self, prompts: list[list[int]], steps: int = MAX_TOKENS, *, unified: bool = True) -> float:
+    def run(
+        self, prompts: list[list[int]], steps: int = MAX_TOKENS, *, unified: bool = True, flash: bool = False
+    ) -> float:
         """Aggregate tokens/s. `unified`: one KV buffer for all sequences (the issue's loop) or a stream
-        each (as the engine has it; each token then attends over its own sequence only)."""
+        each (as the engine has it; each token then attends over its own sequence only). `flash`: llama.cpp's
+        default attention choice ("auto": flash attention on a CPU), else plain attention (the engine's)."""
         lib, np, count = self.lib, self.np, len(prompts)
         params = lib.llama_context_default_params()
         params.n_ctx, params.n_batch, params.n_ubatch = 4096 * count, 512, 512
         params.n_seq_max, params.kv_unified = count, unified
+        params.flash_attn_type = -1 if flash else 0
         params.n_threads = params.n_threads_batch = THREADS
         ctx = lib.llama_init_from_model(self.native.ptr, params)
         batch = lib.llama_batch_init(512, 0, 1)
@@ -355,18 +359,24 @@ def main() -> None:
 def part_ab(model: LlamaCppModel) -> None:
     ab = bostonia_parts_ab(model)
     bare_loop = BareLoop(model)
-    # The faster of the two KV layouts at each size is the baseline (they are the same at 1 sequence).
+    # The fastest of the KV layouts and attention kernels at each size is the baseline.
+    variants = [(unified, flash) for unified in (True, False) for flash in (True, False)]
     layouts = {
         n: {
-            unified: statistics.mean(bare_loop.run(ab["prompts"][:n], unified=unified) for _ in range(2))
-            for unified in (True, False)
+            (unified, flash): statistics.mean(
+                bare_loop.run(ab["prompts"][:n], unified=unified, flash=flash) for _ in range(2)
+            )
+            for unified, flash in variants
         }
         for n in (1, 4, 8)
     }
     bare = {n: max(speeds.values()) for n, speeds in layouts.items()}
     print(
-        "      bare loop, unified KV / a stream per sequence: "
-        + ", ".join(f"{n} seq {speeds[True]:.0f}/{speeds[False]:.0f} tok/s" for n, speeds in layouts.items()),
+        "      bare loop, unified KV / a stream per sequence, each with flash / plain attention: "
+        + ", ".join(
+            f"{n} seq " + "/".join(f"{speeds[variant]:.0f}" for variant in variants) + " tok/s"
+            for n, speeds in layouts.items()
+        ),
         flush=True,
     )
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 from litestar.testing import TestClient
 
 from bostonia.app import Services
-from bostonia.memory.injector import render
+from bostonia.memory.injector import CONTEXT_STEP, render
 from bostonia.memory.schemas import SearchItem
 from tests.helpers import bearer
 from tests.test_memory_recall import settle
@@ -49,10 +50,12 @@ def test_the_prompt_recalls_an_old_turn_at_the_fixed_depth(
     ).json()
     sections = view["sections"]
     memory = [i for i, s in enumerate(sections) if "memory" in s["name"]]
-    # The context block before the last exchange, the query block after the new message.
+    # The context block before the exchange it was recalled for, the query block after the new message.
     assert len(memory) == 2, [s["name"] for s in sections]
     context, query = (sections[i] for i in memory)
-    assert memory[0] == len(sections) - 5 and memory[1] == len(sections) - 1  # 3 history messages between
+    between = sections[memory[0] + 1 : -2]
+    assert 2 <= len([s for s in between if s["name"] == "history"]) <= CONTEXT_STEP + 1
+    assert memory[1] == len(sections) - 1
     assert sections[-2]["content"] == "Which instrument does Leah play in Montreal?"
     assert "Ren: " + FACT in query["content"]  # the new message recalls the old turn
     assert FACT not in context["content"]  # ... which the last exchange (small talk) did not
@@ -182,6 +185,63 @@ def test_the_reply_reuses_the_context_block_the_warm_up_recalled() -> None:
     removals["c"] += 1  # a memory was deleted, or a message edited: the block is searched again
     context, _ = asyncio.run(injector.injections(None, conversation, None, [*history, new_message]))
     assert searches[2] == history[-1].content and "Biscuit" not in context.content
+
+
+def test_the_context_block_stays_put_until_the_chat_has_moved_on() -> None:
+    """Turn after turn the context block keeps its text and its place (counted from the start of the chat),
+    in the warm-up and in the reply, so the model reads it once; once the chat has grown by `CONTEXT_STEP`
+    messages it moves to the exchange before the newest. One search per move."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from bostonia.config import LLMConfig, MemoryConfig
+    from bostonia.memory.injector import MemoryInjector
+
+    searches: list[str] = []
+
+    class Memory:
+        store = SimpleNamespace(speaker_names=lambda _id: asyncio.sleep(0, ("Sam", "Mira")))
+        summarizer = SimpleNamespace(usable=lambda *_: asyncio.sleep(0, []))
+        vectors = SimpleNamespace(removals=lambda _id: 0)
+
+        async def recall(self, _conversation: Any, text: str, _k: int, **_: Any) -> list[SearchItem]:
+            searches.append(text)
+            content = f"Once we spoke of {text.split()[0]}."  # a block that differs with its exchange
+            return [
+                SearchItem(
+                    content=content,
+                    score=1.0,
+                    memory_type="message",
+                    source_message_ids=["m0"],
+                    created_at="",
+                    role="user",
+                )
+            ]
+
+    chat = [
+        SimpleNamespace(id=f"m{i}", role="user" if i % 2 else "assistant", content=f"turn{i} " + "x " * 200)
+        for i in range(41 + 4 * CONTEXT_STEP)
+    ]
+    injector = MemoryInjector(Memory(), MemoryConfig(prompt_items=5, reply_items=0), LLMConfig(context_size=1024))  # type: ignore[arg-type]
+    conversation = SimpleNamespace(id="c")
+
+    def block(history: list[Any]) -> tuple[int, str]:
+        injections = asyncio.run(injector.injections(None, conversation, None, history))
+        context = next(i for i in injections if i.name == "memory")
+        return len(history) - context.depth, context.content  # its place from the start, its text
+
+    placed = []
+    for n in range(41, len(chat) - 1, 2):  # n messages, the last a reply: the warm-up, then the reply
+        warm = block(chat[:n])
+        assert block(chat[: n + 1]) == warm  # the reply has the block the warm-up read
+        placed.append(warm)
+    places = [place for place, _ in placed]
+    moves = [b - a for a, b in itertools.pairwise(places) if b != a]
+    assert moves and set(moves) == {CONTEXT_STEP}  # it moves, by CONTEXT_STEP messages at a time
+    assert len({text for _, text in placed}) == len(set(places))  # one text per place ...
+    assert len(searches) == len(set(places))  # ... searched for once
+    for place, text in placed:
+        assert text.startswith("[Memories") and f"turn{place + 1}" in text  # about the exchange after it
 
 
 def test_a_long_item_is_cut_to_the_sentence_that_answers() -> None:

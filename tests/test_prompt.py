@@ -155,6 +155,28 @@ def test_an_injections_room_holds_whether_it_is_full_empty_or_split() -> None:
     assert start(room, memory, one, two) > empty
 
 
+def test_a_summary_is_shown_only_for_messages_the_prompt_leaves_out() -> None:
+    """Of the summaries offered, the newest that covers only dropped messages; none while everything fits.
+    So the text above the history changes only when the kept history's start moves."""
+    history = [ChatMessage("user" if i % 2 else "assistant", f"turn {i} " + "x " * 10) for i in range(100)]
+    room = PromptInjection(name="summary", content="", depth=100_000, reserve=40)
+    old = PromptInjection(name="summary", content="[Old story]", depth=100_000, covers=20)
+    new = PromptInjection(name="summary", content="[New story]", depth=100_000, covers=80)
+
+    def build(budget: int, *injections: PromptInjection) -> Any:
+        return build_prompt(
+            character(), history, user_name="Sam", budget=budget, count_tokens=words, injections=injections
+        )
+
+    small = build(1000, room, old, new)
+    assert 20 <= small.dropped_messages < 80
+    assert small.dropped_messages == build(1000, room).dropped_messages  # whichever is shown, the same room
+    shown = [m.content for m in small.messages if "story]" in m.content]
+    assert shown == ["[Old story]"] and small.messages[1].content == "[Old story]"  # above the history
+    assert not [m for m in build(100_000, room, old, new).messages if "story]" in m.content]  # all fits
+    assert [m.content for m in build(300, room, old, new).messages if "story]" in m.content] == ["[New story]"]
+
+
 def test_persona_description_joins_the_system_message() -> None:
     text = card_system_text(character(), "Ren", Persona(name="Ren", description="A {{char}} fan from the docks."))
     assert "About Ren: A Mira fan from the docks." in text

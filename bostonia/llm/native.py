@@ -23,10 +23,11 @@ log = logging.getLogger(__name__)
 llama_log = logging.getLogger("llama.cpp")
 
 PENALTY_LAST_N = 64  # tokens the repeat penalty looks back over (llama-cpp-python's default too)
-# Rows per micro-batch (llama_decode splits a batch into these). Below ggml's flash-attention tile (64 query
-# rows) every row's attention is computed alone, in its own cells' order: a sequence's numbers - and its
-# greedy text - do not change with what else is in the batch. (The tiled kernel mixes rows; measured to
-# change greedy text after ~20 tokens.) For prompt reading on a CPU the smaller micro-batch costs ~nothing.
+# Rows per micro-batch (llama_decode splits a batch into these). Chosen when the context used ggml's flash
+# attention: below its tile (64 query rows) every row's attention is computed alone, in its own cells' order,
+# so a sequence's numbers - and its greedy text - do not change with what else is in the batch (the tiled
+# kernel mixes rows; measured to change greedy text after ~20 tokens). Kept with plain attention (see
+# NativeContext) as a margin: for prompt reading on a CPU the smaller micro-batch costs ~nothing.
 MICRO_BATCH = 48
 _WARN, _ERROR = 3, 4  # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation
 _init_lock = threading.Lock()
@@ -157,6 +158,11 @@ class NativeContext:
         # one stream 32 -> 49 tok/s, 8 at once 39 -> 73 tok/s aggregate. llama_decode still takes a step's
         # tokens of every sequence in one call (it splits them into per-stream micro-batches itself).
         params.kv_unified = False
+        # Plain attention, not ggml's CPU flash attention (which llama.cpp's "auto" picks): measured with the
+        # bundled model on 2 cores, reading a prompt at 3,000 tokens of context 18.4 -> 11.2 ms per token and
+        # decoding 32.9 -> 27.4 ms per token (at 300 tokens of context the two are level). Greedy text stays
+        # byte-identical alone and in a batch (tests/test_engine_model.py).
+        params.flash_attn_type = 0  # LLAMA_FLASH_ATTN_TYPE_DISABLED
         params.no_perf = True
         self.ptr = lib.llama_init_from_model(model.ptr, params)
         if not self.ptr:

@@ -5,10 +5,12 @@ Lore sits two messages from the end, so every reply re-reads the last exchange a
 a memory block there would be re-read too, every turn (hundreds of tokens: measured 5x the TTFT of a
 short chat). So:
 
-- the *context* block — memories of the exchange before the new message — goes three messages from the
-  end, before that exchange. It depends only on messages that exist before the user writes, so the
-  warm-up that runs after each reply (the history then ends with the reply) renders the very same block
-  at the very same place (two from its end) and the model has read it before the user sends anything;
+- the *context* block — memories of an exchange before the new message — goes before that exchange. It
+  depends only on messages that exist before the user writes, so the warm-up that runs after each reply
+  renders the very same block at the very same place and the model has read it before the user sends
+  anything. It is anchored there while the chat grows by `CONTEXT_STEP` messages, then moves to the
+  exchange before the newest one: a block that moved every turn made every warm-up re-read it and the last
+  exchange (hundreds of tokens, longer than a user takes to type at 3,000 tokens of context);
 - the *query* block — at most `[memory] reply_items` short items the new message itself recalls, not
   already in the context block — goes after the new message: the only memory the reply must read
   (measured by `python -m benchmarks memory`: prompt tokens a reply reads at turn 30 vs turn 2).
@@ -34,10 +36,15 @@ from bostonia.memory.retrieval import parse_stamp, terms_of
 from bostonia.memory.schemas import SearchItem
 from bostonia.memory.service import MemoryService
 from bostonia.memory.summaries import DEPTH as SUMMARY_DEPTH
-from bostonia.memory.summaries import SUMMARY_TOKENS
+from bostonia.memory.summaries import SUMMARY_FROM, SUMMARY_TOKENS
 from bostonia.prompt.builder import PromptInjection
 
-CONTEXT_DEPTH = 3  # before the last exchange and the new message (2 when warming: no new message yet)
+# The context block moves on once the chat has grown by this many messages since it was placed (before the
+# exchange it was recalled for): until then it stays where it is, unchanged, and the model does not re-read it
+# and everything after it every turn. Measured with `python -m benchmarks.chat_engine` ((b): a 57-message chat,
+# 3 s between turns): the warm-up after each reply re-read ~600 tokens at 2,900 tokens of context when the
+# block moved every turn; now that happens one turn in three, and the other two read only the reply.
+CONTEXT_STEP = 6
 QUERY_DEPTH = 0  # after the new message
 # Every token of the query block is read while the user waits (at turn 30 of a long chat, each costs more
 # than at turn 2: attention over the longer context), so its item is short: the part that answers.
@@ -67,6 +74,14 @@ def recent_ids(history: Sequence[Any], context_tokens: int) -> list[str]:
         if message_id := getattr(message, "id", None):
             ids.append(message_id)
     return ids
+
+
+def anchor_index(messages: int) -> int:
+    """Where the context block goes in a chat of `messages` messages before the new one (the index of the
+    first message after it): two from the end when it moves, and there until `CONTEXT_STEP` more came."""
+    if messages < 2:
+        return 0
+    return messages - 2 - (messages - 2) % CONTEXT_STEP
 
 
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+")
@@ -155,11 +170,16 @@ class MemoryInjector:
         if len(recent) >= len([m for m in before if getattr(m, "id", None)]):
             return injections  # the whole conversation is in the prompt: nothing to recall
         names = await self.memory.store.speaker_names(conversation.id) or ("User", "")
-        exchange = before[-2:]
-        anchor = parse_stamp(getattr(exchange[-1], "created_at", "") or "")
-        context_items = await self._context_items(conversation, exchange, recent, on_path, anchor)
+        at = anchor_index(len(before))
+        exchange = before[at : at + 2]
+        stamp = parse_stamp(getattr(exchange[-1], "created_at", "") or "")
+        # Recent as it was when the block was placed (so it stays the same block); the messages after its
+        # exchange are in the prompt anyway.
+        recent_then = recent_ids(before[: at + 2], self.llm.context_size)
+        later = self._ids(before[at + 2 :])
+        context_items = await self._context_items(conversation, exchange, recent_then, later, on_path, stamp)
         budget, query_budget = self.budget_tokens(), self.query_budget_tokens()
-        depth = CONTEXT_DEPTH if turn else CONTEXT_DEPTH - 1
+        depth = len(history) - at
         about = "\n".join(m.content for m in exchange)
         rendered = fitting(context_items, names, budget * CHARS_PER_TOKEN, about=about)
         text = block(HEADER, rendered)
@@ -186,9 +206,15 @@ class MemoryInjector:
         return injections
 
     async def _context_items(
-        self, conversation: Any, exchange: Sequence[Any], recent: Sequence[str], on_path: set[str], anchor: Any
+        self,
+        conversation: Any,
+        exchange: Sequence[Any],
+        recent: Sequence[str],
+        later: Sequence[str],
+        on_path: set[str],
+        anchor: Any,
     ) -> list[SearchItem]:
-        """What the exchange before the new message recalls: as the warm-up found it, if it ran."""
+        """What the block's exchange recalls: as first found (by the warm-up after it, usually)."""
         key = (
             conversation.id,
             self.memory.vectors.removals(conversation.id),
@@ -198,7 +224,8 @@ class MemoryInjector:
         )
         found = self._context_memo.get(key)
         if found is None:
-            found = await self._recall(conversation, exchange, self.config.prompt_items, recent, on_path, anchor)
+            exclude = [*recent, *later]
+            found = await self._recall(conversation, exchange, self.config.prompt_items, exclude, on_path, anchor)
             self._context_memo[key] = found
             while len(self._context_memo) > CONTEXT_MEMO:
                 self._context_memo.popitem(last=False)
@@ -244,9 +271,17 @@ class MemoryInjector:
         return max(0, min(share, items))
 
     async def _story_so_far(self, conversation: Any, history: Sequence[Any]) -> list[PromptInjection]:
+        """The summaries the prompt may show, each standing for the messages it covers: the builder uses the
+        newest of those covering only messages the prompt leaves out (`PromptInjection.covers`)."""
         path = [m for m in history if getattr(m, "id", None)]
-        summary = await self.memory.summarizer.current(conversation.id, path)
-        if summary is None:
+        if len(path) <= SUMMARY_FROM:
             return []
-        text = f"[The story so far: {summary.content}]"
-        return [PromptInjection(name="summary", content=text, depth=SUMMARY_DEPTH, reserve=SUMMARY_TOKENS + 40)]
+        # The room is kept from the moment a summary may be written, so the first one moves nothing.
+        out = [PromptInjection(name="summary", content="", depth=SUMMARY_DEPTH, reserve=SUMMARY_TOKENS + 40)]
+        index = {m.id: n for n, m in enumerate(history) if getattr(m, "id", None)}
+        for summary in await self.memory.summarizer.usable(conversation.id, path):
+            at = index.get(summary.covers_until_message_id)
+            if at is not None:
+                text = f"[The story so far: {summary.content}]"
+                out.append(PromptInjection(name="summary", content=text, depth=SUMMARY_DEPTH, covers=at + 1))
+        return out

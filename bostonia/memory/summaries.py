@@ -30,7 +30,8 @@ KEEP_RECENT = 20  # the newest messages are never summarised: the prompt has the
 REFRESH_EVERY = 30  # a summary is redone once this many messages have left the recent window since
 CHUNK_CHARS = 6000  # messages folded into one summary at a time (the model's context is small)
 SUMMARY_TOKENS = 220
-# Summaries sit before the history (depth larger than any history), where they change rarely.
+# Summaries sit before the history (depth larger than any history), where they change rarely: only when the
+# kept history's start moves (see `PromptInjection.covers`).
 DEPTH = 100_000
 INSTRUCTIONS = (
     "Summarise the story so far of a chat between {user} and {char} in at most 150 words: who they are, what "
@@ -81,6 +82,16 @@ class SummaryStore:
             (conversation_id,),
         )
         return msgspec.convert(row, StoredSummary) if row else None
+
+    async def newest(self, conversation_id: str, count: int) -> list[StoredSummary]:
+        """The conversation's `count` newest summaries, oldest first."""
+        rows = await self.db.fetchall(
+            "select id, conversation_id, content, covers_from_message_id, covers_until_message_id, covered_digest,"
+            " message_count, created_at from conversation_summaries where conversation_id = ?"
+            " order by created_at desc, rowid desc limit ?",
+            (conversation_id, count),
+        )
+        return [msgspec.convert(row, StoredSummary) for row in reversed(rows)]
 
     async def add(self, summary: StoredSummary, token_count: int) -> None:
         def insert(conn: sqlite3.Connection) -> None:
@@ -156,6 +167,14 @@ class Summarizer:
         await self.store.drop(conversation_id)
         self.messages_changed(conversation_id)
         return None
+
+    async def usable(self, conversation_id: str, path: Sequence[Any], count: int = 3) -> list[StoredSummary]:
+        """The newest summaries still valid for this path, oldest first (each folds the ones before it; the
+        prompt shows one of them, see `MemoryInjector`). A stale newest one is dropped and redone, as in
+        `current`."""
+        if await self.current(conversation_id, path) is None:
+            return []
+        return [s for s in await self.store.newest(conversation_id, count) if still_valid(s, path)]
 
     async def _run(self) -> None:
         assert self._queue is not None

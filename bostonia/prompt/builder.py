@@ -66,6 +66,12 @@ class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
     # must not move where the kept history starts, or the whole KV cache is lost. An empty injection
     # holds its reserve too (nothing fired this turn: the room stays). 0: counted at its actual size.
     reserve: int = 0
+    # > 0: this text stands for the first `covers` messages of the history (a summary of them) and is used
+    # only once the kept history starts after them; of several of one name, the one covering most. Text
+    # above the history that changed whenever a new summary was written would cost a full re-read of the KV
+    # cache each time; chosen this way it changes only when the kept history's start moves, which re-reads
+    # everything after the system message anyway. Its room is that of the largest candidate.
+    covers: int = 0
 
 
 class Persona(msgspec.Struct, frozen=True, kw_only=True):
@@ -180,7 +186,10 @@ def build_prompt(
     taken: dict[str, int] = {}
     held: dict[str, int] = {}
     for i in injected:
-        taken[i.name] = taken.get(i.name, 0) + cost(i.content)
+        if i.covers:
+            taken[i.name] = max(taken.get(i.name, 0), cost(i.content))  # one of them will be used
+        else:
+            taken[i.name] = taken.get(i.name, 0) + cost(i.content)
     for i in injections:
         held[i.name] = held.get(i.name, 0) + i.reserve
     fixed = cost(system_text) + (cost(post) if post else 0)
@@ -193,6 +202,11 @@ def build_prompt(
     # boundaries that moved with it would move the history's start, and with it the whole KV cache.
     start = history_start(costs, available, max(1, int(max(budget, 1) * DROP_CHUNK_FRACTION)))
     kept = list(history[start:])
+    standing: dict[str, PromptInjection] = {}
+    for i in injected:
+        if 0 < i.covers <= start and i.covers > getattr(standing.get(i.name), "covers", 0):
+            standing[i.name] = i
+    injected = [i for i in injected if not i.covers or standing.get(i.name) is i]
     kept_costs = costs[start:]
 
     messages = [ChatMessage("system", system_text)]
