@@ -74,15 +74,6 @@ class SummaryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def latest(self, conversation_id: str) -> StoredSummary | None:
-        row = await self.db.fetchone(
-            "select id, conversation_id, content, covers_from_message_id, covers_until_message_id, covered_digest,"
-            " message_count, created_at from conversation_summaries where conversation_id = ?"
-            " order by created_at desc, rowid desc limit 1",
-            (conversation_id,),
-        )
-        return msgspec.convert(row, StoredSummary) if row else None
-
     async def newest(self, conversation_id: str, count: int) -> list[StoredSummary]:
         """The conversation's `count` newest summaries, oldest first."""
         rows = await self.db.fetchall(
@@ -159,22 +150,21 @@ class Summarizer:
 
     async def current(self, conversation_id: str, path: Sequence[Any]) -> StoredSummary | None:
         """The summary to show for this path, if one is valid (a stale one is dropped and redone)."""
-        summary = await self.store.latest(conversation_id)
-        if summary is None:
-            return None
-        if still_valid(summary, path):
-            return summary
-        await self.store.drop(conversation_id)
-        self.messages_changed(conversation_id)
-        return None
+        summaries = await self.usable(conversation_id, path, count=1)
+        return summaries[-1] if summaries else None
 
     async def usable(self, conversation_id: str, path: Sequence[Any], count: int = 3) -> list[StoredSummary]:
         """The newest summaries still valid for this path, oldest first (each folds the ones before it; the
-        prompt shows one of them, see `MemoryInjector`). A stale newest one is dropped and redone, as in
-        `current`."""
-        if await self.current(conversation_id, path) is None:
+        prompt shows one of them, see `MemoryInjector`). A stale newest one is dropped, with the rest, and
+        written again in the background."""
+        summaries = await self.store.newest(conversation_id, count)
+        if not summaries:
             return []
-        return [s for s in await self.store.newest(conversation_id, count) if still_valid(s, path)]
+        if not still_valid(summaries[-1], path):
+            await self.store.drop(conversation_id)
+            self.messages_changed(conversation_id)
+            return []
+        return [*(s for s in summaries[:-1] if still_valid(s, path)), summaries[-1]]
 
     async def _run(self) -> None:
         assert self._queue is not None

@@ -202,12 +202,12 @@ def build_prompt(
     # boundaries that moved with it would move the history's start, and with it the whole KV cache.
     start = history_start(costs, available, max(1, int(max(budget, 1) * DROP_CHUNK_FRACTION)))
     kept = list(history[start:])
-    standing: dict[str, PromptInjection] = {}
+    kept_costs = costs[start:]
+    standing: dict[str, PromptInjection] = {}  # per name, the one covering most of what was left out
     for i in injected:
         if 0 < i.covers <= start and i.covers > getattr(standing.get(i.name), "covers", 0):
             standing[i.name] = i
     injected = [i for i in injected if not i.covers or standing.get(i.name) is i]
-    kept_costs = costs[start:]
 
     messages = [ChatMessage("system", system_text)]
     body: list[tuple[ChatMessage, PromptSection]] = [
