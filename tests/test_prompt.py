@@ -177,6 +177,29 @@ def test_a_summary_is_shown_only_for_messages_the_prompt_leaves_out() -> None:
     assert [m.content for m in build(300, room, old, new).messages if "story]" in m.content] == ["[New story]"]
 
 
+def test_a_summary_written_meanwhile_waits_until_the_kept_history_moves() -> None:
+    """While the history starts where the previous prompt had it, that prompt's choice stays (a summary that
+    appeared since would make the model re-read everything); once the start moves, the newest that fits."""
+    history = [ChatMessage("user" if i % 2 else "assistant", f"turn {i} " + "x " * 10) for i in range(100)]
+    room = PromptInjection(name="summary", content="", depth=100_000, reserve=40)
+    story = PromptInjection(name="summary", content="[Story]", depth=100_000, covers=20)
+
+    def build(*injections: PromptInjection, standing: Any = None) -> Any:
+        return build_prompt(
+            character(), history, user_name="Sam", budget=1000, count_tokens=words, injections=injections,
+            standing=standing,
+        )  # fmt: skip
+
+    before = build(room)  # no summary yet
+    assert before.standing == {"summary": 0}
+    waiting = build(room, story, standing=(before.dropped_messages, before.standing))
+    assert "[Story]" not in [m.content for m in waiting.messages] and waiting.standing == {"summary": 0}
+    moved = build(room, story, standing=(before.dropped_messages - 1, before.standing))
+    assert "[Story]" in [m.content for m in moved.messages] and moved.standing == {"summary": 20}
+    kept = build(room, story, standing=(moved.dropped_messages, moved.standing))
+    assert "[Story]" in [m.content for m in kept.messages]
+
+
 def test_persona_description_joins_the_system_message() -> None:
     text = card_system_text(character(), "Ren", Persona(name="Ren", description="A {{char}} fan from the docks."))
     assert "About Ren: A Mira fan from the docks." in text

@@ -48,6 +48,7 @@ from bostonia.prompt.builder import BuiltPrompt, PromptInjection, build_prompt
 log = logging.getLogger(__name__)
 # Room left in the context for the template's own tokens beyond our per-message estimate.
 CONTEXT_MARGIN = 32
+STANDING_KEPT = 4096  # conversations whose last prompt's summary choice is remembered
 # Tiny models occasionally end a reply before saying anything; ask again this many times.
 EMPTY_REPLY_RETRIES = 2
 # A reply the content guard withdrew is generated again this many times, then replaced.
@@ -172,6 +173,9 @@ class ReplyService(TurnTaking):
         cast.room_service.typing_listeners.append(self.turns.postpone)
         self._closing = False
         self._counters: dict[str, TokenCounter] = {}
+        # Per conversation, where its last prompt's history started and which summary it showed: kept while
+        # the start stays, so a summary written meanwhile does not make the model re-read the whole prompt.
+        self._standing: OrderedDict[str, tuple[int, dict[str, int]]] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
 
     # -- starting replies --------------------------------------------------------------------------
@@ -482,7 +486,12 @@ class ReplyService(TurnTaking):
             injections=injections,
             continuing=continuing,
             system_macros=stage.system_macros,
+            standing=self._standing.get(conversation.id),
         )
+        self._standing[conversation.id] = (prompt.dropped_messages, prompt.standing)
+        self._standing.move_to_end(conversation.id)
+        if len(self._standing) > STANDING_KEPT:
+            self._standing.popitem(last=False)
         return (prompt if continuing else stage.finish(prompt, self._counter(model))), params
 
     async def _reply_stored(

@@ -13,7 +13,7 @@ The order is chosen for llama.cpp's KV cache, which reuses the longest unchanged
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -67,10 +67,12 @@ class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
     # holds its reserve too (nothing fired this turn: the room stays). 0: counted at its actual size.
     reserve: int = 0
     # > 0: this text stands for the first `covers` messages of the history (a summary of them) and is used
-    # only once the kept history starts after them; of several of one name, the one covering most. Text
-    # above the history that changed whenever a new summary was written would cost a full re-read of the KV
-    # cache each time; chosen this way it changes only when the kept history's start moves, which re-reads
-    # everything after the system message anyway. Its room is that of the largest candidate.
+    # only once the kept history starts after them; of several of one name, the one covering most — and
+    # while the start stays where the conversation's previous prompt had it, the one that prompt used
+    # (`build_prompt(standing=...)`). Text above the history that changed whenever a new summary was written
+    # would cost a full re-read of the KV cache each time; chosen this way it changes only when the kept
+    # history's start moves, which re-reads everything after the system message anyway. Its room is that of
+    # the largest candidate.
     covers: int = 0
 
 
@@ -92,6 +94,9 @@ class BuiltPrompt(msgspec.Struct, kw_only=True):
     sections: list[PromptSection]
     dropped_messages: int
     budget: int
+    # Per injection name, the `covers` of the standing injection used (0: none): with `dropped_messages`,
+    # what the conversation's next prompt keeps while its history starts at the same message.
+    standing: dict[str, int] = msgspec.field(default_factory=dict)
     # The last message is the start of the reply, for the model to continue (a group chat starts each
     # reply with its speaker's name).
     ends_in_reply: bool = False
@@ -159,12 +164,15 @@ def build_prompt(
     injections: Sequence[PromptInjection] = (),
     continuing: bool = False,
     system_macros: MacroContext | None = None,
+    standing: tuple[int, Mapping[str, int]] | None = None,
 ) -> BuiltPrompt:
     """`history` is the conversation so far, oldest first (ending with the user's new message, if any).
 
     `continuing`: the model will extend the last (assistant) message, so nothing may follow it.
     `system_macros`: expand the system message with these instead (a group chat that merges every card
     keeps that message the same whoever speaks, so it names no speaker).
+    `standing`: the previous prompt's `dropped_messages` and `standing`, to keep its choices while the
+    history starts at the same message.
     """
     macros = macros or MacroContext(char=character.name, user=user_name)
 
@@ -203,11 +211,18 @@ def build_prompt(
     start = history_start(costs, available, max(1, int(max(budget, 1) * DROP_CHUNK_FRACTION)))
     kept = list(history[start:])
     kept_costs = costs[start:]
-    standing: dict[str, PromptInjection] = {}  # per name, the one covering most of what was left out
+    kept_choice = dict(standing[1]) if standing and standing[0] == start else {}
+    chosen: dict[str, PromptInjection] = {}  # per name, the one covering most of what was left out
     for i in injected:
-        if 0 < i.covers <= start and i.covers > getattr(standing.get(i.name), "covers", 0):
-            standing[i.name] = i
-    injected = [i for i in injected if not i.covers or standing.get(i.name) is i]
+        if not i.covers:
+            continue
+        if i.name in kept_choice:  # the start did not move: what the last prompt showed stays
+            if i.covers == kept_choice[i.name]:
+                chosen[i.name] = i
+        elif i.covers <= start and i.covers > getattr(chosen.get(i.name), "covers", 0):
+            chosen[i.name] = i
+    injected = [i for i in injected if not i.covers or chosen.get(i.name) is i]
+    choice = {i.name: 0 for i in injections} | {name: i.covers for name, i in chosen.items()}
 
     messages = [ChatMessage("system", system_text)]
     body: list[tuple[ChatMessage, PromptSection]] = [
@@ -239,4 +254,4 @@ def build_prompt(
         else:
             messages.append(ChatMessage("user", post))
         sections.append(PromptSection(name="post_history_instructions", role="user", content=post, tokens=cost(post)))
-    return BuiltPrompt(messages=messages, sections=sections, dropped_messages=start, budget=budget)
+    return BuiltPrompt(messages=messages, sections=sections, dropped_messages=start, budget=budget, standing=choice)
