@@ -322,3 +322,22 @@ def test_the_bundled_embedding_model_finds_paraphrases(tmp_path: Path) -> None:
     question = embedder.embed(["What kind of pet do I have?", "Is there a food I must avoid?"])
     assert int(np.argmax(vectors @ question[0])) == 0
     assert int(np.argmax(vectors @ question[1])) == 2
+
+
+def test_the_users_own_telling_outranks_the_characters_echo_of_it() -> None:
+    # "What is my dog called?": the user's "we named him Biscuit" (1) against the character's reply to it (2),
+    # which a small model words closer to the question ("the dog's name...") and which borrows the telling's
+    # score as its neighbour. The question is about the user: the telling is the evidence, the echo a guess.
+    query = read_query("What is my dog called?", now=NOW)
+    candidates = {
+        1: Candidate(id=1, kind="message", role="user", created_at="2026-08-01T00:00:00Z"),
+        2: Candidate(id=2, kind="message", role="assistant", created_at="2026-08-01T00:00:10Z"),
+        3: Candidate(id=3, kind="message", role="user", created_at="2026-08-01T00:01:00Z"),
+    }
+    vector = {1: 0.6, 2: 0.7, 3: 0.2}
+    lexical = {1: 2.0, 2: 2.2, 3: 0.5}
+    ranked = [i for i, _ in fuse(query, vector, lexical, candidates, {1: [2], 2: [1, 3], 3: [2]}, now=NOW)]
+    assert ranked[0] == 1
+    about_nobody = read_query("the dog's name", now=NOW)
+    ranked = [i for i, _ in fuse(about_nobody, vector, lexical, candidates, {1: [2], 2: [1, 3], 3: [2]}, now=NOW)]
+    assert ranked[0] == 2  # without "my", closeness decides

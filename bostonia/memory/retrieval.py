@@ -25,7 +25,11 @@ from datetime import UTC, datetime, timedelta
 
 VECTOR_WEIGHT = 0.7
 NEIGHBOUR_WEIGHT = 0.3
-SPEAKER_BONUS = 0.1
+# A question about someone ("my dog", "Mira's ship") is answered by what they said: the character's reply to a
+# user's "we named him Biscuit" is worded nearer the question and borrows the telling's score as its neighbour,
+# and at 0.1 it won (the reply block then showed a small model's guess, not the fact). 0.3 also measured best
+# on the benchmark set: recall@5 0.699 -> 0.712, @10 0.808 -> 0.821.
+SPEAKER_BONUS = 0.3
 TIME_BONUS = 0.2
 IMPORTANCE_BONUS = 0.1  # × (importance − 0.5), for extracted memories
 PINNED_BONUS = 0.15

