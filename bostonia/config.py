@@ -68,6 +68,10 @@ class LLMConfig(_Section):
     prefill_chunk: Annotated[int, msgspec.Meta(ge=8, le=8192)] = 32
     # A generation running longer than this is cut (a runaway reply never holds a slot forever).
     time_limit_seconds: Annotated[float, msgspec.Meta(gt=0)] = 300.0
+    # When a long chat's oldest messages leave the prompt, drop them from the KV cache and keep the rest
+    # (llama.cpp's context shift) instead of reading it all again. What follows was read while they were
+    # there: off gives the exact prompt every time, at seconds per move in a long chat on a CPU.
+    context_shift: bool = True
     max_tokens: Positive = 300
     temperature: Annotated[float, msgspec.Meta(ge=0, le=5)] = 0.8
     top_p: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.95

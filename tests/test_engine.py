@@ -51,6 +51,7 @@ class FakeBackend:
         self.kv: dict[int, list[int]] = {seq: [] for seq in range(n_seq)}
         self.replies: dict[str, str] = {}  # last message -> reply
         self.started: list[str] = []  # last message of each job, in the order jobs started
+        self.shifts: list[tuple[int, int, int]] = []
         self.steps: list[dict[int, int]] = []  # per decode: seq -> tokens in it
         self.logit_rows: set[int] = set()
         self.gate: threading.Event | None = None  # decode waits for it
@@ -105,6 +106,11 @@ class FakeBackend:
 
     def remove(self, seq: int, start: int = 0) -> bool:
         del self.kv[seq][start:]
+        return True
+
+    def shift(self, seq: int, start: int, end: int) -> bool:
+        self.shifts.append((seq, start, end))
+        del self.kv[seq][start:end]
         return True
 
     def save(self, seq: int) -> SessionState | None:
@@ -531,3 +537,59 @@ def test_a_torn_state_file_is_not_restored(tmp_path: Path) -> None:
     (path,) = tmp_path.glob("*.kv")
     path.write_bytes(path.read_bytes()[:-10])  # what a kill -9 mid-write would leave without the rename
     assert SessionCache(1 << 30, tmp_path, 1 << 30).get("k") is None
+
+
+def moved_chat(turns: range, session: str = "a") -> GenerationRequest:
+    """A chat of `turns` (a system message, then a user message each): a later start leaves old turns out."""
+    lines = [ChatMessage("system", "S" * 60)]
+    lines += [ChatMessage("user", f"turn {n}: " + "w" * 40) for n in turns]
+    return GenerationRequest(messages=tuple(lines), session=session)
+
+
+def test_a_later_history_start_drops_the_left_out_turns_and_reads_only_what_is_new() -> None:
+    backend = FakeBackend(n_seq=1)
+
+    async def main(engine: BatchEngine) -> None:
+        await text_of(engine.submit("u1", moved_chat(range(12))))
+        before = engine.stats.prefilled
+        await text_of(engine.submit("u1", moved_chat(range(4, 13))))  # turns 0-3 left out, turn 12 is new
+        assert engine.stats.shifts == 1 and engine.stats.shift_kept > 300
+        assert engine.stats.prefilled - before < 60  # turn 12 (and the last token again), not turns 4-11 too
+        prompt = backend.prompt(moved_chat(range(4, 13)))
+        assert backend.kv[0][: len(prompt)] == prompt  # the cache holds exactly the new prompt, positions and all
+
+    with engine_on(backend) as engine:
+        asyncio.run(main(engine))
+    (seq, start, end), *more = backend.shifts
+    assert not more and seq == 0 and start >= 61 and end - start == 4 * len("|turn 0: " + "w" * 40)
+
+
+def test_without_context_shift_a_moved_start_is_read_again() -> None:
+    backend = FakeBackend(n_seq=1)
+
+    async def main(engine: BatchEngine) -> None:
+        await text_of(engine.submit("u1", moved_chat(range(12))))
+        before = engine.stats.prefilled
+        await text_of(engine.submit("u1", moved_chat(range(4, 13))))
+        assert engine.stats.shifts == 0 and engine.stats.prefilled - before > 400
+
+    with engine_on(backend, context_shift=False) as engine:
+        asyncio.run(main(engine))
+    assert backend.shifts == []
+
+
+def test_a_saved_conversation_whose_start_moved_is_restored_and_shifted() -> None:
+    backend = FakeBackend(n_seq=1)
+    cache = SessionCache(1 << 30)
+
+    async def main(engine: BatchEngine) -> None:
+        await text_of(engine.submit("u1", moved_chat(range(12), session="a")))
+        await text_of(engine.submit("u2", moved_chat(range(12), session="b")))  # takes the slot: a is saved
+        before = engine.stats.prefilled
+        await text_of(engine.submit("u1", moved_chat(range(4, 13), session="a")))
+        # The slot held b's chat, which shares only the system message: a's saved state, shifted, keeps more.
+        assert engine.stats.restores == 1 and engine.stats.shifts == 1
+        assert engine.stats.prefilled - before < 60
+
+    with engine_on(backend, cache=cache) as engine:
+        asyncio.run(main(engine))

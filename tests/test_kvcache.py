@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bostonia.llm.kvcache import SessionCache, SessionState, common_prefix
+from bostonia.llm.kvcache import MIN_SHIFT_GAIN, SessionCache, SessionState, common_prefix, dropped_span, reusable
 
 
 def state(tokens: list[int], size: int = 1000, fill: bytes = b"x") -> SessionState:
@@ -55,3 +55,19 @@ def test_discard_forgets_a_conversation(tmp_path: Path) -> None:
     cache.discard("a")
     cache.discard("b")
     assert cache.get("a") is None and cache.get("b") is None
+
+
+def test_a_prompt_with_a_span_of_the_cache_taken_out_is_found() -> None:
+    system, dropped, kept = list(range(50)), list(range(100, 400)), list(range(1000, 1300))
+    tokens = system + dropped + kept
+    prompt = system + kept + [7, 7, 7]  # the history's start moved past `dropped`; a new turn follows
+    assert dropped_span(tokens, prompt) == (50, 350)
+    assert reusable(tokens, prompt, shift=True) == 350 and reusable(tokens, prompt, shift=False) == 50
+    # Nothing dropped (the prompt only grows), too little kept to be worth it, or no such span: no shift.
+    assert dropped_span(tokens, [*tokens, 7]) is None
+    short = system + dropped + kept[: MIN_SHIFT_GAIN - 1]
+    assert dropped_span(short, system + kept[: MIN_SHIFT_GAIN - 1]) is None
+    assert dropped_span(tokens, system + list(range(2000, 2400))) is None
+    # A kept part that stops matching early (a changed message in it) must still keep enough.
+    changed = system + kept[:20] + [9] * 300
+    assert dropped_span(tokens, changed) is None

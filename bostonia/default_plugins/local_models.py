@@ -32,6 +32,7 @@ def register_models(register: Callable[[ChatModel], None], settings: Settings) -
                 parallel=llm.parallel,
                 prefill_chunk=llm.prefill_chunk,
                 time_limit=llm.time_limit_seconds,
+                context_shift=llm.context_shift,
                 cache=make_session_cache(settings, path.stem),
             )
         )

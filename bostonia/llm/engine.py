@@ -26,7 +26,7 @@ import numpy as np
 
 from bostonia.llm.base import GenerationRequest
 from bostonia.llm.jobs import DONE, FinishReason, GenerationJob, QueueObserver
-from bostonia.llm.kvcache import SessionCache, SessionState, common_prefix
+from bostonia.llm.kvcache import SessionCache, SessionState, common_prefix, dropped_span, reusable
 from bostonia.llm.scheduler import FairQueue, Placement, Slot, SlotTable
 from bostonia.llm.textout import StopBuffer
 
@@ -63,6 +63,10 @@ class Backend(Protocol):
     def add(self, tokens: list[int], start: int, seq: int, *, logits_last: bool) -> int: ...
     def decode(self) -> None: ...
     def remove(self, seq: int, start: int = 0) -> bool: ...
+    def shift(self, seq: int, start: int, end: int) -> bool:
+        """Drop positions [start, end) of the sequence and move what follows back to `start`."""
+        ...
+
     def save(self, seq: int) -> SessionState | None: ...
     def restore(self, seq: int, state: SessionState) -> bool: ...
     def close(self) -> None: ...
@@ -94,6 +98,8 @@ class EngineStats:
     decode_seconds: float = 0.0
     shared_saves: int = 0  # shared prefixes (system prompts) saved
     shared_restores: int = 0  # ... and restored into a slot instead of read
+    shifts: int = 0  # context shifts: a dropped span taken out of a sequence, the rest kept
+    shift_kept: int = 0  # ... and the tokens they kept (not read again)
     batch_sizes: Counter[int] = field(default_factory=Counter)
 
 
@@ -109,12 +115,14 @@ class BatchEngine:
         observer: QueueObserver | None = None,
         prefill_chunk: int = 32,
         time_limit: float = 300.0,
+        context_shift: bool = True,
     ) -> None:
         self._open_backend = open_backend  # called on the scheduler thread: loading never blocks the caller
         self.cache = cache
         self.observer = observer or QueueObserver()
         self.prefill_chunk = prefill_chunk
         self.time_limit = time_limit
+        self.context_shift = context_shift
         self.stats = EngineStats()
         self._waiting: FairQueue[GenerationJob] = FairQueue()
         self._background: OrderedDict[str | None, GenerationJob] = OrderedDict()  # by session, newest wins
@@ -328,6 +336,8 @@ class BatchEngine:
             elif self._restore_shared(backend, slot, prompt[:shared]):
                 shared = 0
             slot.session = request.session
+            if self.context_shift:
+                self._shift(backend, slot, prompt)
             # At least the last prompt token is decoded anew: its logits are what the first token is sampled from.
             # A warm-up stops before it, leaving it for the reply.
             keep = min(common_prefix(slot.tokens, prompt), len(prompt) - 1)
@@ -361,8 +371,20 @@ class BatchEngine:
         if not pending and sampler is None:
             self._finish(sequence, "stop")
 
+    def _shift(self, backend: Backend, slot: Slot, prompt: list[int]) -> None:
+        span = dropped_span(slot.tokens, prompt)
+        if span is None or not backend.shift(slot.seq_id, *span):
+            return
+        start, end = span
+        del slot.tokens[start:end]
+        slot.dirty = slot.shift_pending = True
+        self.stats.shifts += 1
+        self.stats.shift_kept += common_prefix(slot.tokens[start:], prompt[start:])
+
     def _evict(self, backend: Backend, slot: Slot) -> None:
-        if slot.session is not None and slot.dirty and slot.tokens:
+        # A shift's positions are applied to the cache at the next decode; a state saved before it would
+        # restore unshifted keys, so such a slot is dropped instead (rare: a decode follows almost always).
+        if slot.session is not None and slot.dirty and slot.tokens and not slot.shift_pending:
             state = backend.save(slot.seq_id)
             if state is not None:
                 state.tokens = np.asarray(slot.tokens, dtype=np.int32)
@@ -373,7 +395,10 @@ class BatchEngine:
 
     def _restore(self, backend: Backend, slot: Slot, session: str | None, prompt: list[int]) -> None:
         state = self.cache.get(session) if session is not None else None
-        if state is None or common_prefix(state.tokens, prompt) < common_prefix(slot.tokens, prompt) + MIN_RESTORE_GAIN:
+        if state is None:
+            return
+        saved = reusable(state.tokens.tolist(), prompt, shift=self.context_shift)
+        if saved < reusable(slot.tokens, prompt, shift=self.context_shift) + MIN_RESTORE_GAIN:
             return
         if backend.restore(slot.seq_id, state):
             slot.tokens = [int(token) for token in state.tokens]
@@ -469,6 +494,8 @@ class BatchEngine:
                 backend.remove(sequence.slot.seq_id)
             raise
         self.stats.decode_seconds += time.perf_counter() - started
+        for slot in self._slots.slots:
+            slot.shift_pending = False  # a decode applies every pending shift to the cache
         for sequence in touched:
             if sequence.save_shared_at and sequence.save_shared_at == len(sequence.slot.tokens):
                 self._save_shared(backend, sequence)

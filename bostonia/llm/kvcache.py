@@ -43,6 +43,38 @@ def common_prefix(a: np.ndarray | list[int], b: list[int]) -> int:
     return int(mismatch[0]) if mismatch.size else n
 
 
+# Context shift (as llama.cpp's server and KoboldCpp do it): when a long chat's kept history starts later, the
+# prompt is what the KV cache holds with a span taken out - the messages left behind. Dropping that span and
+# moving what follows back by its length keeps the rest, instead of reading it all again. Only worth it when
+# it saves reading at least this many tokens: a small edit near the end (a lorebook entry gone) is read anew,
+# exactly, rather than kept approximately (what follows a dropped span was read while it was there).
+MIN_SHIFT_GAIN = 128
+SHIFT_PROBE = 16  # tokens of the prompt, after the common prefix, that must match where the kept part begins
+
+
+def dropped_span(tokens: list[int], prompt: list[int], least: int = MIN_SHIFT_GAIN) -> tuple[int, int] | None:
+    """`(start, end)` such that `prompt` begins with `tokens[:start] + tokens[end:]` for at least `least`
+    tokens past `start` (the first such span: the fewest dropped), or None."""
+    start = common_prefix(tokens, prompt)
+    probe = prompt[start : start + SHIFT_PROBE]
+    if len(probe) < SHIFT_PROBE or len(tokens) - start <= least:
+        return None
+    held = np.asarray(tokens, dtype=np.int64)
+    for end in (np.flatnonzero(held[start + 1 :] == probe[0]) + start + 1).tolist():
+        if len(tokens) - end < least:
+            break
+        if held[end : end + SHIFT_PROBE].tolist() == probe and common_prefix(tokens[end:], prompt[start:]) >= least:
+            return start, end
+    return None
+
+
+def reusable(tokens: list[int], prompt: list[int], *, shift: bool) -> int:
+    """How many tokens of `prompt` a sequence holding `tokens` has already read (with a shift if allowed)."""
+    start = common_prefix(tokens, prompt)
+    span = dropped_span(tokens, prompt) if shift else None
+    return start if span is None else start + common_prefix(tokens[span[1] :], prompt[start:])
+
+
 class SessionCache:
     def __init__(self, max_bytes: int, disk_dir: Path | None = None, max_disk_bytes: int = 0) -> None:
         self.max_bytes = max_bytes

@@ -90,6 +90,7 @@ class LlamaCppModel:
         parallel: int = 4,
         prefill_chunk: int = 32,
         time_limit: float = 300.0,
+        context_shift: bool = True,
         cache: SessionCache | None = None,
     ) -> None:
         self.path = path
@@ -100,6 +101,7 @@ class LlamaCppModel:
         self.parallel = parallel
         self.prefill_chunk = prefill_chunk
         self.time_limit = time_limit
+        self.context_shift = context_shift
         self.cache = cache if cache is not None else SessionCache(max_bytes=0)
         self._native: NativeModel | None = None
         self._engine: BatchEngine | None = None
@@ -171,6 +173,7 @@ class LlamaCppModel:
                     observer=observer,
                     prefill_chunk=self.prefill_chunk,
                     time_limit=self.time_limit,
+                    context_shift=self.context_shift,
                 )
             elif observer is not None:
                 self._engine.observer = observer
@@ -230,6 +233,7 @@ class LlamaBackend:
         self.add = self.context.add
         self.decode = self.context.decode
         self.remove = self.context.remove
+        self.shift = self.context.shift
         self.piece = self.native.piece
         self.is_eog = self.native.is_eog
         self._openings: OrderedDict[str, list[int]] = OrderedDict()  # system message -> its opening tokens

@@ -170,6 +170,7 @@ class NativeContext:
         self.model = model
         self.n_batch = n_batch
         self.memory = lib.llama_get_memory(self.ptr)
+        self.can_shift = bool(lib.llama_memory_can_shift(self.memory))
         self.batch = lib.llama_batch_init(n_batch, 0, 1)
         # numpy views straight onto the batch's arrays: filling a 512-token chunk costs microseconds
         self._token = np.ctypeslib.as_array(self.batch.token, shape=(n_batch,))
@@ -207,6 +208,15 @@ class NativeContext:
     def remove(self, seq: int, start: int = 0) -> bool:
         """Drop the sequence's tokens at positions >= `start` (all of them by default)."""
         return bool(api().llama_memory_seq_rm(self.memory, seq, start, -1))
+
+    def shift(self, seq: int, start: int, end: int) -> bool:
+        """Drop the sequence's positions [start, end) and move the later ones back by `end - start` (their
+        keys are re-rotated at the next decode); False, with nothing changed, where the cache cannot shift."""
+        lib = api()
+        if not self.can_shift or not lib.llama_memory_seq_rm(self.memory, seq, start, end):
+            return False
+        lib.llama_memory_seq_add(self.memory, seq, end, -1, start - end)
+        return True
 
     def save(self, seq: int) -> tuple[ctypes.Array[ctypes.c_char], int]:
         lib = api()

@@ -105,6 +105,7 @@ class Slot:
     busy: bool = False  # a sequence is running in it
     background: bool = False  # ... and it is a warm-up, which a reply may stop
     dirty: bool = False  # changed since it was last saved or restored
+    shift_pending: bool = False  # shifted (context shift) since the last decode
 
     def release(self, now: float) -> None:
         self.busy = self.background = False
