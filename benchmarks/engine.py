@@ -8,6 +8,8 @@
 (d) back to a 3,000-token conversation after others ran vs a full re-prefill (goal <= 0.02x);
     GET /api/v1/characters p99 while 4 replies stream (goal <= 15 ms)
 (e) server RSS with 1, 4 and 8 slots of 4,096 tokens (KV memory is parallel x context_size)
+(f) a long chat's kept history starts later (its oldest ~900 tokens leave the prompt): the next reply's TTFT
+    with context shift vs reading the rest again, in the engine itself
 
 The servers and the bare loop never run at the same time (2 cores). `python -m benchmarks engine`.
 """
@@ -27,7 +29,7 @@ import httpx
 from benchmarks.chat_engine import import_chat, long_chat
 from benchmarks.common import account, median, percentile, running_server, stream_reply
 from benchmarks.llama_server import running_llama_server
-from bostonia.llm.base import ChatMessage
+from bostonia.llm.base import ChatMessage, GenerationRequest, Role, SamplingParams
 from bostonia.llm.local import LlamaCppModel, bundled_model_path
 
 MAX_TOKENS = 96
@@ -324,6 +326,37 @@ def part_e() -> dict[int, float]:
     return rss
 
 
+def part_f(path: Any) -> dict[str, list[float]]:
+    """TTFT of the reply after a move of the history's start, with and without context shift."""
+    words = "river lantern road harbour ember meadow signal orchard tower bridge".split()
+    times: dict[str, list[float]] = {"shift": [], "exact": [], "tokens": [], "dropped": []}
+    for n in range(3):
+        rng = random.Random(n)
+        chat = [ChatMessage("system", "You are Captain Mira Vance, a cargo pilot. Stay in character.")]
+        for turn in range(56):
+            role: Role = "user" if turn % 2 == 0 else "assistant"
+            chat.append(ChatMessage(role, f"Turn {turn}: " + " ".join(rng.choice(words) for _ in range(40)) + "."))
+        first = [*chat, ChatMessage("user", "Go on.")]
+        moved = [chat[0], *chat[17:], ChatMessage("user", "Go on."), ChatMessage("assistant", "We fly.")]
+        moved.append(ChatMessage("user", "Where to now?"))
+        for mode, shift in (("shift", True), ("exact", False)):
+            model = LlamaCppModel(path, context_size=4096, parallel=1, threads=THREADS, context_shift=shift)
+            try:
+                if shift:
+                    size = len(model.prompt_tokens(first))
+                    times["tokens"].append(len(model.prompt_tokens(moved)))
+                    times["dropped"].append(size - len(model.prompt_tokens([chat[0], *chat[17:], first[-1]])))
+                params = SamplingParams(max_tokens=8, temperature=0.0)
+                "".join(model.stream(GenerationRequest(messages=tuple(first), params=params, session="f"), bool))
+                started = time.perf_counter()
+                request = GenerationRequest(messages=tuple(moved), params=params, session="f")
+                next(iter(model.stream(request, bool)))
+                times[mode].append(time.perf_counter() - started)
+            finally:
+                model.close()
+    return times
+
+
 def server_rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -333,8 +366,8 @@ def server_rss_mb(pid: int) -> float:
 
 
 def main() -> None:
-    """All parts; `ENGINE_BENCH_PARTS=ab` (any of a-e; a and b run together) runs some."""
-    parts = set(os.environ.get("ENGINE_BENCH_PARTS", "abcde"))
+    """All parts; `ENGINE_BENCH_PARTS=ab` (any of a-f; a and b run together) runs some."""
+    parts = set(os.environ.get("ENGINE_BENCH_PARTS", "abcdef"))
     load = os.getloadavg()[0]
     print(f"engine: bundled model, greedy, {MAX_TOKENS}-token replies, {THREADS} threads, load {load:.1f} (2 cores)")
     path = bundled_model_path()
@@ -352,6 +385,15 @@ def main() -> None:
         per_slot = (rss[8] - rss[1]) / 7
         print(
             f"  (e) server RSS after a reply, 4,096-token slots: {sizes}; {per_slot:.0f} MB per extra slot", flush=True
+        )
+    if "f" in parts:
+        f = part_f(path)
+        shift, exact = median(f["shift"]), median(f["exact"])
+        print(
+            f"  (f) after the history's start moved ({median(f['dropped']):.0f} old tokens out, a "
+            f"{median(f['tokens']):.0f}-token prompt): TTFT with context shift {shift:.2f}s vs reading it again "
+            f"{exact:.2f}s = {shift / exact:.3f}x (median of 3)",
+            flush=True,
         )
     print(f"  machine load at the end {os.getloadavg()[0]:.1f} (2 cores)")
 

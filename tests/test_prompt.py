@@ -9,7 +9,9 @@ from bostonia.characters.schemas import Character
 from bostonia.llm.base import ChatMessage
 from bostonia.prompt.builder import (
     DEFAULT_SYSTEM_PROMPT,
+    DROP_CHUNK_FRACTION,
     PER_MESSAGE_OVERHEAD,
+    STANDING_GAP_CHUNKS,
     Persona,
     PromptInjection,
     build_prompt,
@@ -198,6 +200,37 @@ def test_a_summary_written_meanwhile_waits_until_the_kept_history_moves() -> Non
     assert "[Story]" in [m.content for m in moved.messages] and moved.standing == {"summary": 20}
     kept = build(room, story, standing=(moved.dropped_messages, moved.standing))
     assert "[Story]" in [m.content for m in kept.messages]
+
+
+def test_after_a_move_the_shown_summary_stays_until_it_falls_two_chunks_behind() -> None:
+    """A move keeps the KV cache (a context shift) only if the text above the history is unchanged: the
+    summary the last prompt showed stays while the messages between it and the new start cost at most
+    `STANDING_GAP_CHUNKS` chunks; past that, the newest that fits."""
+    history = [ChatMessage("user" if i % 2 else "assistant", f"turn {i} " + "x " * 10) for i in range(100)]
+    room = PromptInjection(name="summary", content="", depth=100_000, reserve=40)
+
+    def story(covers: int) -> PromptInjection:
+        return PromptInjection(name="summary", content=f"[Story to {covers}]", depth=100_000, covers=covers)
+
+    def build(*injections: PromptInjection, standing: Any = None) -> Any:
+        return build_prompt(
+            character(), history, user_name="Sam", budget=1000, count_tokens=words, injections=injections,
+            standing=standing,
+        )  # fmt: skip
+
+    start = build(room).dropped_messages
+    chunk = int(1000 * DROP_CHUNK_FRACTION)
+    cost = words(history[0].content) + PER_MESSAGE_OVERHEAD
+    near = start - chunk // cost  # its gap to the start: one chunk
+    far = start - (STANDING_GAP_CHUNKS * chunk) // cost - 2  # just over the limit
+    newest = story(start - 2)
+    shown = build(room, story(near), newest, standing=(start - 5, {"summary": near}))
+    assert f"[Story to {near}]" in [m.content for m in shown.messages] and shown.standing == {"summary": near}
+    behind = build(room, story(far), newest, standing=(start - 5, {"summary": far}))
+    assert f"[Story to {start - 2}]" in [m.content for m in behind.messages]
+    # The one shown is no longer offered (rewritten after an edit): the newest that fits, not nothing.
+    gone = build(room, newest, standing=(start - 5, {"summary": near}))
+    assert gone.standing == {"summary": start - 2}
 
 
 def test_persona_description_joins_the_system_message() -> None:

@@ -30,6 +30,11 @@ DEFAULT_SYSTEM_PROMPT = (
 PER_MESSAGE_OVERHEAD = 8
 # How much history is dropped at once when the context is full, as a fraction of the history budget.
 DROP_CHUNK_FRACTION = 0.25
+# A summary shown above the history stays when the history's start moves on, until the messages between
+# what it covers and the new start cost more than this many chunks: the engine keeps the KV cache across a
+# move (context shift) only if the text above the history is unchanged, so a new summary costs a full
+# re-read (seconds per thousand tokens on a CPU). Memory recall covers the messages in between.
+STANDING_GAP_CHUNKS = 2
 
 
 class Card(Protocol):
@@ -67,12 +72,13 @@ class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
     # holds its reserve too (nothing fired this turn: the room stays). 0: counted at its actual size.
     reserve: int = 0
     # > 0: this text stands for the first `covers` messages of the history (a summary of them) and is used
-    # only once the kept history starts after them; of several of one name, the one covering most — and
-    # while the start stays where the conversation's previous prompt had it, the one that prompt used
+    # only once the kept history starts after them; of several of one name, the one covering most — but
+    # the one the conversation's previous prompt used while the start stays, and after it moves while
+    # that one still covers all but `STANDING_GAP_CHUNKS` chunks of what is left out
     # (`build_prompt(standing=...)`). Text above the history that changed whenever a new summary was written
-    # would cost a full re-read of the KV cache each time; chosen this way it changes only when the kept
-    # history's start moves, which re-reads everything after the system message anyway. Its room is that of
-    # the largest candidate.
+    # would cost a full re-read of the KV cache each time; chosen this way it changes once in a few moves
+    # of the kept history's start (the others are context shifts, which keep the cache). Its room is that
+    # of the largest candidate.
     covers: int = 0
 
 
@@ -172,7 +178,7 @@ def build_prompt(
     `system_macros`: expand the system message with these instead (a group chat that merges every card
     keeps that message the same whoever speaks, so it names no speaker).
     `standing`: the previous prompt's `dropped_messages` and `standing`, to keep its choices while the
-    history starts at the same message.
+    history starts at the same message, or not too far after it (`STANDING_GAP_CHUNKS`).
     """
     macros = macros or MacroContext(char=character.name, user=user_name)
 
@@ -208,19 +214,29 @@ def build_prompt(
     # Chunks are a share of the whole budget, not of what is left after the injections: what is left
     # changes from prompt to prompt (lore and memories come and go, a warm-up has no new message yet), and
     # boundaries that moved with it would move the history's start, and with it the whole KV cache.
-    start = history_start(costs, available, max(1, int(max(budget, 1) * DROP_CHUNK_FRACTION)))
+    chunk = max(1, int(max(budget, 1) * DROP_CHUNK_FRACTION))
+    start = history_start(costs, available, chunk)
     kept = list(history[start:])
     kept_costs = costs[start:]
-    kept_choice = dict(standing[1]) if standing and standing[0] == start else {}
+    kept_choice: dict[str, int] = {}
+    if standing and standing[0] <= start:
+        for name, covers in standing[1].items():
+            if standing[0] == start or sum(costs[covers:start]) <= STANDING_GAP_CHUNKS * chunk:
+                kept_choice[name] = covers
     chosen: dict[str, PromptInjection] = {}  # per name, the one covering most of what was left out
     for i in injected:
         if not i.covers:
             continue
-        if i.name in kept_choice:  # the start did not move: what the last prompt showed stays
+        if i.name in kept_choice:  # what the last prompt showed stays
             if i.covers == kept_choice[i.name]:
                 chosen[i.name] = i
         elif i.covers <= start and i.covers > getattr(chosen.get(i.name), "covers", 0):
             chosen[i.name] = i
+    for name, covers in kept_choice.items():
+        if covers and name not in chosen:  # no longer offered (rewritten, or too old): the newest that fits
+            offered = [i for i in injected if i.name == name and i.covers and i.covers <= start]
+            if offered:
+                chosen[name] = max(offered, key=lambda i: i.covers)
     injected = [i for i in injected if not i.covers or chosen.get(i.name) is i]
     choice = {i.name: 0 for i in injections} | {name: i.covers for name, i in chosen.items()}
 
