@@ -3,6 +3,7 @@ prompt view's reasons, timed effects across real turns, and refusals that change
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from litestar.testing import TestClient
@@ -240,6 +241,45 @@ def test_timed_effects_follow_real_turns(client: TestClient[Any], alice: dict[st
     # Sticky 3 covered lengths 2-4; at 5 it ends and its cooldown starts, so even the key does not bring it back.
     assert lore_of(prompt(client, alice, cid, "another storm")) == []
     assert state() == [("cooldown", 4, 6), ("sticky", 2, 5)]  # previews write nothing
+
+
+def test_a_scan_while_a_reply_generates_does_not_take_its_timed_effects(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
+    """A preview (or the warm-up after the last reply) scanning the chat while the next reply is generating
+    must not stand in for that reply's scan: when it is stored, its own timers begin."""
+    import threading
+
+    cid = chat(client, alice)
+    made = book(client, alice, entries=[{"keys": ["storm"], "content": "A storm rages.", "sticky": 3, "cooldown": 2}])
+    client.post(
+        f"{API}/{made['id']}/attachments", json={"scope": "conversation", "target_id": cid}, headers=bearer(alice)
+    )
+    gate = model.hold()
+    sent: list[int] = []
+    sending = threading.Thread(
+        target=lambda: sent.append(
+            client.post(
+                f"/api/v1/conversations/{cid}/messages", json={"content": "a storm comes"}, headers=bearer(alice)
+            ).status_code
+        )
+    )
+    sending.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not model.replies:
+            assert time.monotonic() < deadline, "the reply never started"
+            time.sleep(0.01)
+        prompt(client, alice, cid, "all quiet here")  # scans the same conversation meanwhile
+    finally:
+        gate.set()
+        sending.join(10)
+    assert sent == [201] or sent == [200], sent
+    injector = next(i for i in client.app.state.services.replies.injectors if isinstance(i, LoreInjector))
+    import asyncio
+
+    rows = asyncio.run(injector.lorebooks.entry_state(cid))
+    assert sorted((r.kind, r.start, r.end) for r in rows) == [("cooldown", 2, 4), ("sticky", 2, 5)]
 
 
 def test_an_imported_odd_key_does_not_block_other_edits(client: TestClient[Any], alice: dict[str, Any]) -> None:

@@ -75,8 +75,10 @@ class LoreInjector:
         self.greeting_index = greeting_index
         self.member_books = member_books  # conversation -> its characters' own books (a group: every member's)
         self.books = CompiledBooks()
-        # conversation id -> (the history the scan answered, its state changes), until the reply is stored.
-        self._pending: OrderedDict[str, tuple[tuple[Any, ...], dict[tuple[str, str], EntryState | None]]] = (
+        # (conversation id, the history the scan answered) -> its state changes, until the reply is stored.
+        # Keyed by the history too: the warm-up after a reply scans the same conversation, and may do so while
+        # the next reply is generating; it must not take the place of that reply's changes.
+        self._pending: OrderedDict[tuple[str, tuple[Any, ...]], dict[tuple[str, str], EntryState | None]] = (
             OrderedDict()
         )
         self.last: dict[str, ScanResult] = {}  # conversation id -> the latest scan (for tests and benchmarks)
@@ -152,20 +154,18 @@ class LoreInjector:
         self.last[conversation.id] = result
         if len(self.last) > PENDING_PER_PROCESS:
             self.last.pop(next(iter(self.last)))
-        self._pending[conversation.id] = (self.history_key(history), result.timed.changes)
-        self._pending.move_to_end(conversation.id)
+        key = (conversation.id, self.history_key(history))
+        self._pending[key] = result.timed.changes
+        self._pending.move_to_end(key)
         if len(self._pending) > PENDING_PER_PROCESS:
             self._pending.popitem(last=False)
         return place(result, settings)
 
     async def reply_stored(self, user: Any, conversation: Any, history: Sequence[Any], message: Any) -> None:
         """The reply to `history` was stored: the timed effects of the scan that built its prompt begin."""
-        pending = self._pending.get(conversation.id)
-        if pending is None or pending[0] != self.history_key(history):
-            return
-        del self._pending[conversation.id]
-        if pending[1]:
-            await self.lorebooks.apply_state(conversation.id, pending[1])
+        changes = self._pending.pop((conversation.id, self.history_key(history)), None)
+        if changes:
+            await self.lorebooks.apply_state(conversation.id, changes)
 
 
 def place(result: ScanResult, settings: LoreSettings) -> list[PromptInjection]:
