@@ -1,8 +1,8 @@
 """Issue 5: the prompt/KV-cache design, on the bundled model, through the HTTP API (SSE).
 
-(a) TTFT returning to a ~3,000-token conversation A after a reply in conversation B, with the KV-state
-    cache vs without it (same run; the cache turned off in a second server). Also with 5 s of "reading
-    time" before returning, which lets the idle model re-read A in the background.
+(a) TTFT returning to a ~3,000-token conversation A after a reply in conversation B took its slot (one
+    slot), with the KV-state cache vs without it (same run; the cache turned off in a second server). Also
+    with 5 s of "reading time" before returning, which lets the idle model re-read A in the background.
 (b) TTFT at turns 28-30 / turns 2-4 with lore and memory injection active: the character's real lorebook
     (an entry per word the chat uses, so lore changes every turn) and the real memory injector (recall
     over the conversation's indexed messages, MiniLM embeddings), once indexing has finished.
@@ -106,11 +106,12 @@ def wait_indexed(client: httpx.Client, headers: dict[str, str], conversation_id:
 
 
 @contextmanager
-def server(kv_cache: bool, max_tokens: int) -> Iterator[httpx.Client]:
+def server(kv_cache: bool, max_tokens: int, parallel: int | None = None) -> Iterator[httpx.Client]:
     overrides = {
         "llm": {
             "max_tokens": max_tokens,
             "temperature": 0.7,
+            **({"parallel": parallel} if parallel else {}),
             **({} if kv_cache else {"kv_cache_mb": 0, "kv_cache_disk_mb": 0}),
         }
     }
@@ -120,7 +121,8 @@ def server(kv_cache: bool, max_tokens: int) -> Iterator[httpx.Client]:
 
 def return_to_a(kv_cache: bool, think_time: float) -> tuple[float, float, int]:
     rng = random.Random(7)
-    with server(kv_cache, max_tokens=120) as client:
+    # One slot, so that B's reply takes A's: with more, A stays resident and the state cache is not used.
+    with server(kv_cache, max_tokens=120, parallel=1) as client:
         headers = account(client, "a@example.com")
         character = client.get("/api/v1/characters").json()["items"][0]
         a = import_chat(client, headers, character["id"], long_chat("alpha", character["name"], 64, rng))
