@@ -143,6 +143,26 @@ def test_an_item_the_context_block_had_no_room_for_can_come_in_the_query_block()
     assert fact.content in query.content  # ... so the new message's own recall brings the fact
 
 
+def test_a_message_with_nothing_to_recall_by_gets_no_query_block_but_keeps_its_room(
+    client: TestClient[Any], services: Services, alice: dict[str, Any]
+) -> None:
+    conversation = import_long_chat(client, alice)
+    settle(client, services)
+
+    def view(content: str) -> dict[str, Any]:
+        return dict(
+            client.get(
+                f"/api/v1/conversations/{conversation}/prompt", params={"content": content}, headers=bearer(alice)
+            ).json()
+        )
+
+    asked, nodded = view("Which instrument does Leah play in Montreal?"), view("*nods* Go on, please.")
+    assert sum("memory" in s["name"] for s in asked["sections"]) == 2
+    assert [s["name"] for s in nodded["sections"]].count("memory") == 1  # the context block only
+    assert nodded["sections"][-1]["content"] == "*nods* Go on, please."
+    assert nodded["dropped_messages"] == asked["dropped_messages"]  # the query block's room is kept
+
+
 def test_the_reply_reuses_the_context_block_the_warm_up_recalled() -> None:
     """The warm-up's context block is the reply's (no second search while the user waits, and the same text
     the model read, even if the new message was indexed meanwhile); a deletion since makes it search again."""

@@ -13,7 +13,8 @@ short chat). So:
   exchange (hundreds of tokens, longer than a user takes to type at 3,000 tokens of context);
 - the *query* block — at most `[memory] reply_items` short items the new message itself recalls, not
   already in the context block — goes after the new message: the only memory the reply must read
-  (measured by `python -m benchmarks memory`: prompt tokens a reply reads at turn 30 vs turn 2).
+  (measured by `python -m benchmarks memory`: prompt tokens a reply reads at turn 30 vs turn 2). A message
+  with nothing to recall by ("Go on.", `PHATIC`) gets none; its room stays.
 
 Recent messages, which the prompt holds anyway, are left out (before ranking, so that a message added
 meanwhile cannot reorder the rest). The context block the warm-up recalled is remembered and the reply
@@ -57,6 +58,14 @@ CHARS_PER_TOKEN = 4
 ITEM_CHARS = 300
 # Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
 HISTORY_SHARE = 0.6
+# A new message made only of these (and stop words) - "Go on.", "And then?", "*nods*", "Yes please" - has
+# nothing to recall by: any search returns whatever is nearest, which is noise, and its query block is read
+# while the user waits (~45 tokens: most of what a reply reads after its warm-up in a long chat).
+PHATIC = frozenset(
+    """go ok okay yes yeah yep yup no nope please continue lol haha hehe hmm hm mhm sure thanks thank nods nod
+    smiles smile grins grin laughs laugh chuckles sighs cool nice wow really right alright fine good great oh ah
+    uh um well""".split()
+)
 CONTEXT_MEMO = 256  # context blocks remembered (one per conversation is what the warm-up/reply pair needs)
 HEADER = "[Memories of earlier in this chat, for {{char}}'s reference:"
 QUERY_HEADER = "[{{char}} also remembers:"
@@ -187,7 +196,7 @@ class MemoryInjector:
         # The query block's room is kept in the warm-up too (empty there): both prompts then keep the same
         # history, which they must for the cache to hold.
         text = ""
-        if turn and self.config.reply_items:
+        if turn and self.config.reply_items and not set(terms_of(history[-1].content)) <= PHATIC:
             # What the context block holds: items its budget cut off may still come in here.
             shown = {item.content for item, _ in rendered}
             exclude = [*recent, *self._ids(history[-1:])]
