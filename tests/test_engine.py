@@ -8,7 +8,7 @@ import ctypes
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -107,6 +107,10 @@ class FakeBackend:
     def remove(self, seq: int, start: int = 0) -> bool:
         del self.kv[seq][start:]
         return True
+
+    def history_head(self, request: GenerationRequest) -> int:
+        first = next((n for n, m in enumerate(request.messages) if m.role != "system"), 0)
+        return len("|".join(m.content for m in request.messages[: first + 1]))
 
     def shift(self, seq: int, start: int, end: int) -> bool:
         self.shifts.append((seq, start, end))
@@ -539,7 +543,7 @@ def test_a_torn_state_file_is_not_restored(tmp_path: Path) -> None:
     assert SessionCache(1 << 30, tmp_path, 1 << 30).get("k") is None
 
 
-def moved_chat(turns: range, session: str = "a") -> GenerationRequest:
+def moved_chat(turns: Iterable[int], session: str = "a") -> GenerationRequest:
     """A chat of `turns` (a system message, then a user message each): a later start leaves old turns out."""
     lines = [ChatMessage("system", "S" * 60)]
     lines += [ChatMessage("user", f"turn {n}: " + "w" * 40) for n in turns]
@@ -593,3 +597,20 @@ def test_a_saved_conversation_whose_start_moved_is_restored_and_shifted() -> Non
 
     with engine_on(backend, cache=cache) as engine:
         asyncio.run(main(engine))
+
+
+def test_a_message_deleted_deeper_in_the_history_is_read_again_exactly() -> None:
+    """Only a change at the history's start is shifted; after a deletion further on, what follows was read
+    with the deleted message there, and the model must not go on half-remembering it."""
+    backend = FakeBackend(n_seq=1)
+
+    async def main(engine: BatchEngine) -> None:
+        await text_of(engine.submit("u1", moved_chat(range(12))))
+        before = engine.stats.prefilled
+        without_turn_3 = moved_chat([n for n in range(13) if n != 3])
+        await text_of(engine.submit("u1", without_turn_3))
+        assert engine.stats.shifts == 0 and engine.stats.prefilled - before > 300
+
+    with engine_on(backend) as engine:
+        asyncio.run(main(engine))
+    assert backend.shifts == []

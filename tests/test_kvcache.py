@@ -71,3 +71,10 @@ def test_a_prompt_with_a_span_of_the_cache_taken_out_is_found() -> None:
     # A kept part that stops matching early (a changed message in it) must still keep enough.
     changed = system + kept[:20] + [9] * 300
     assert dropped_span(tokens, changed) is None
+
+
+def test_a_span_is_only_taken_out_where_the_history_begins_when_asked() -> None:
+    system, dropped, kept = list(range(50)), list(range(100, 400)), list(range(1000, 1300))
+    prompt = system + kept
+    assert dropped_span(system + dropped + kept, prompt, within=60) == (50, 350)
+    assert dropped_span(system + dropped + kept, prompt, within=40) is None  # the change is deeper than that

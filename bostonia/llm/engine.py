@@ -67,6 +67,12 @@ class Backend(Protocol):
         """Drop positions [start, end) of the sequence and move what follows back to `start`."""
         ...
 
+    def history_head(self, request: GenerationRequest) -> int:
+        """How many leading tokens of the request's prompt end with its first message after the system
+        messages (and a summary): a context shift may begin there - a long chat's start moving - and no
+        deeper, where a change is an edit or a deletion the model must not go on half-remembering."""
+        ...
+
     def save(self, seq: int) -> SessionState | None: ...
     def restore(self, seq: int, state: SessionState) -> bool: ...
     def close(self) -> None: ...
@@ -329,7 +335,7 @@ class BatchEngine:
             if len(prompt) >= backend.seq_len:
                 raise ValueError(f"prompt of {len(prompt)} tokens does not fit the {backend.seq_len}-token context")
             if slot.session != request.session or not slot.tokens:
-                self._restore(backend, slot, request.session, prompt)
+                self._restore(backend, slot, request, prompt)
             shared = backend.shared_prefix(request, prompt) if self.cache.keeps_anything else 0
             if shared < MIN_RESTORE_GAIN or common_prefix(slot.tokens, prompt) >= shared:
                 shared = 0  # nothing worth sharing, or the slot has it already
@@ -337,7 +343,7 @@ class BatchEngine:
                 shared = 0
             slot.session = request.session
             if self.context_shift:
-                self._shift(backend, slot, prompt)
+                self._shift(backend, slot, request, prompt)
             # At least the last prompt token is decoded anew: its logits are what the first token is sampled from.
             # A warm-up stops before it, leaving it for the reply.
             keep = min(common_prefix(slot.tokens, prompt), len(prompt) - 1)
@@ -371,9 +377,9 @@ class BatchEngine:
         if not pending and sampler is None:
             self._finish(sequence, "stop")
 
-    def _shift(self, backend: Backend, slot: Slot, prompt: list[int]) -> None:
+    def _shift(self, backend: Backend, slot: Slot, request: GenerationRequest, prompt: list[int]) -> None:
         span = dropped_span(slot.tokens, prompt)
-        if span is None or not backend.shift(slot.seq_id, *span):
+        if span is None or span[0] > backend.history_head(request) or not backend.shift(slot.seq_id, *span):
             return
         start, end = span
         del slot.tokens[start:end]
@@ -393,12 +399,14 @@ class BatchEngine:
         backend.remove(slot.seq_id)
         slot.session, slot.tokens, slot.dirty = None, [], False
 
-    def _restore(self, backend: Backend, slot: Slot, session: str | None, prompt: list[int]) -> None:
+    def _restore(self, backend: Backend, slot: Slot, request: GenerationRequest, prompt: list[int]) -> None:
+        session = request.session
         state = self.cache.get(session) if session is not None else None
         if state is None:
             return
-        saved = reusable(state.tokens.tolist(), prompt, shift=self.context_shift)
-        if saved < reusable(slot.tokens, prompt, shift=self.context_shift) + MIN_RESTORE_GAIN:
+        head = backend.history_head(request) if self.context_shift else None
+        saved = reusable(state.tokens.tolist(), prompt, shift=self.context_shift, within=head)
+        if saved < reusable(slot.tokens, prompt, shift=self.context_shift, within=head) + MIN_RESTORE_GAIN:
             return
         if backend.restore(slot.seq_id, state):
             slot.tokens = [int(token) for token in state.tokens]

@@ -52,12 +52,15 @@ MIN_SHIFT_GAIN = 128
 SHIFT_PROBE = 16  # tokens of the prompt, after the common prefix, that must match where the kept part begins
 
 
-def dropped_span(tokens: list[int], prompt: list[int], least: int = MIN_SHIFT_GAIN) -> tuple[int, int] | None:
+def dropped_span(
+    tokens: list[int], prompt: list[int], *, within: int | None = None, least: int = MIN_SHIFT_GAIN
+) -> tuple[int, int] | None:
     """`(start, end)` such that `prompt` begins with `tokens[:start] + tokens[end:]` for at least `least`
-    tokens past `start` (the first such span: the fewest dropped), or None."""
+    tokens past `start` (the first such span: the fewest dropped), or None. `within`: the span must begin
+    there or before (where the history begins: a deeper change is an edit, read exactly)."""
     start = common_prefix(tokens, prompt)
     probe = prompt[start : start + SHIFT_PROBE]
-    if len(probe) < SHIFT_PROBE or len(tokens) - start <= least:
+    if len(probe) < SHIFT_PROBE or len(tokens) - start <= least or (within is not None and start > within):
         return None
     held = np.asarray(tokens, dtype=np.int64)
     for end in (np.flatnonzero(held[start + 1 :] == probe[0]) + start + 1).tolist():
@@ -68,10 +71,10 @@ def dropped_span(tokens: list[int], prompt: list[int], least: int = MIN_SHIFT_GA
     return None
 
 
-def reusable(tokens: list[int], prompt: list[int], *, shift: bool) -> int:
+def reusable(tokens: list[int], prompt: list[int], *, shift: bool, within: int | None = None) -> int:
     """How many tokens of `prompt` a sequence holding `tokens` has already read (with a shift if allowed)."""
     start = common_prefix(tokens, prompt)
-    span = dropped_span(tokens, prompt) if shift else None
+    span = dropped_span(tokens, prompt, within=within) if shift else None
     return start if span is None else start + common_prefix(tokens[span[1] :], prompt[start:])
 
 

@@ -258,6 +258,13 @@ class LlamaBackend:
             self._openings.move_to_end(first.content)
         return common_prefix(opening, prompt)
 
+    def history_head(self, request: GenerationRequest) -> int:
+        messages = request.messages
+        first = next((n for n, message in enumerate(messages) if message.role != "system"), None)
+        if first is None:
+            return 0
+        return len(self.model.prompt_tokens(messages[: first + 1], continue_last=True))
+
     def sampler(self, request: GenerationRequest, prompt: list[int]) -> NativeSampler:
         return NativeSampler(self.context, request.params, grammar_for(request), prompt)
 
