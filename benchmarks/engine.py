@@ -22,6 +22,7 @@ import random
 import statistics
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -326,7 +327,11 @@ def part_e() -> dict[int, float]:
     return rss
 
 
-def part_f(path: Any) -> dict[str, list[float]]:
+def never() -> bool:
+    return False
+
+
+def part_f(path: Path) -> dict[str, list[float]]:
     """TTFT of the reply after a move of the history's start, with and without context shift."""
     words = "river lantern road harbour ember meadow signal orchard tower bridge".split()
     times: dict[str, list[float]] = {"shift": [], "exact": [], "tokens": [], "dropped": []}
@@ -347,10 +352,10 @@ def part_f(path: Any) -> dict[str, list[float]]:
                     times["tokens"].append(len(model.prompt_tokens(moved)))
                     times["dropped"].append(size - len(model.prompt_tokens([chat[0], *chat[17:], first[-1]])))
                 params = SamplingParams(max_tokens=8, temperature=0.0)
-                "".join(model.stream(GenerationRequest(messages=tuple(first), params=params, session="f"), bool))
+                "".join(model.stream(GenerationRequest(messages=tuple(first), params=params, session="f"), never))
                 started = time.perf_counter()
                 request = GenerationRequest(messages=tuple(moved), params=params, session="f")
-                next(iter(model.stream(request, bool)))
+                next(iter(model.stream(request, never)))
                 times[mode].append(time.perf_counter() - started)
             finally:
                 model.close()

@@ -225,18 +225,14 @@ def build_prompt(
                 kept_choice[name] = covers
     chosen: dict[str, PromptInjection] = {}  # per name, the one covering most of what was left out
     for i in injected:
-        if not i.covers:
-            continue
-        if i.name in kept_choice:  # what the last prompt showed stays
-            if i.covers == kept_choice[i.name]:
-                chosen[i.name] = i
-        elif i.covers <= start and i.covers > getattr(chosen.get(i.name), "covers", 0):
+        if i.covers and i.covers <= start and i.covers > getattr(chosen.get(i.name), "covers", 0):
             chosen[i.name] = i
-    for name, covers in kept_choice.items():
-        if covers and name not in chosen:  # no longer offered (rewritten, or too old): the newest that fits
-            offered = [i for i in injected if i.name == name and i.covers and i.covers <= start]
-            if offered:
-                chosen[name] = max(offered, key=lambda i: i.covers)
+    for name, covers in kept_choice.items():  # what the last prompt showed stays, while it is offered
+        shown = next((i for i in injected if i.name == name and i.covers == covers), None) if covers else None
+        if shown is not None:
+            chosen[name] = shown
+        elif not covers:
+            chosen.pop(name, None)  # it showed none: none still
     injected = [i for i in injected if not i.covers or chosen.get(i.name) is i]
     choice = {i.name: 0 for i in injections} | {name: i.covers for name, i in chosen.items()}
 
