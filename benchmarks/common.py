@@ -21,6 +21,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "benchmark password 1"
+# The servers benchmarks start log warnings only, unless BOSTONIA_LOGGING_LEVEL asks for more (DEBUG: the
+# engine's "N prompt tokens, K kept" per reply, for diagnosis).
+LOG_LEVEL = os.environ.get("BOSTONIA_LOGGING_LEVEL", "WARNING")
 
 
 def free_port() -> int:
@@ -49,7 +52,7 @@ def running_server(env: dict[str, str] | None = None) -> Iterator[httpx.Client]:
             str(data_dir),
         ],
         cwd=ROOT,
-        env={**os.environ, "BOSTONIA_LOGGING_LEVEL": "WARNING", **(env or {})},
+        env={**os.environ, "BOSTONIA_LOGGING_LEVEL": LOG_LEVEL, **(env or {})},
         stdout=log,
         stderr=log,
         start_new_session=True,

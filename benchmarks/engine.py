@@ -149,6 +149,7 @@ class Chats:
         self.sent.append((n, messages))
         result = stream_reply(self.client, self.users[n], self.conversations[n], content)
         result["tokens"] = result["message"].get("tokens_used") or len(result["stamps"])
+        result["messages"] = messages
         return result
 
     def together(self, indexes: list[int], turn: int) -> list[dict[str, Any]]:
@@ -203,10 +204,6 @@ def bostonia_parts_ab(model: LlamaCppModel) -> dict[str, Any]:
         for n in range(8):  # every conversation read once (model load, card prompt in its slot)
             chats.send(n, "Hello there!")
         settle()
-        prompts = [
-            model.prompt_tokens(prompt_messages(client, chats.users[n], chats.conversations[n], QUESTIONS[n]))
-            for n in range(8)
-        ]
         lone = []
         for turn in range(3):
             lone.append(chats.send(0, QUESTIONS[(turn + 1) % len(QUESTIONS)]))
@@ -218,7 +215,9 @@ def bostonia_parts_ab(model: LlamaCppModel) -> dict[str, Any]:
         for turn in range(2):
             eight.append(chats.together(list(range(8)), turn + 4))
             settle()
-    return {"lone": lone, "four": four, "eight": eight, "prompts": prompts}
+    for result in [*lone, *(r for round_ in four + eight for r in round_)]:
+        result["prompt"] = model.prompt_tokens(result["messages"])
+    return {"lone": lone, "four": four, "eight": eight}
 
 
 def bostonia_part_c() -> tuple[list[list[dict[str, Any]]], list[tuple[int, list[ChatMessage]]]]:
@@ -406,20 +405,26 @@ def main() -> None:
 def part_ab(model: LlamaCppModel) -> None:
     ab = bostonia_parts_ab(model)
     bare_loop = BareLoop(model)
+    # The baseline decodes the prompts each measurement sent, in the same groups: a chat grows with every
+    # turn, and decoding slows with the context (4 sequences of 700 tokens 154 tok/s, of 970 tokens 94).
     # The fastest of the KV layouts and attention kernels at each size is the baseline.
+    groups = {1: [[r] for r in ab["lone"]], 4: ab["four"], 8: ab["eight"]}
     variants = [(unified, flash) for unified in (True, False) for flash in (True, False)]
     layouts = {
         n: {
             (unified, flash): statistics.mean(
-                bare_loop.run(ab["prompts"][:n], unified=unified, flash=flash) for _ in range(2)
+                bare_loop.run([r["prompt"] for r in group], unified=unified, flash=flash) for group in groups[n]
             )
             for unified, flash in variants
         }
-        for n in (1, 4, 8)
+        for n in groups
     }
     bare = {n: max(speeds.values()) for n, speeds in layouts.items()}
+    prompt_sizes = {n: [len(r["prompt"]) for group in groups[n] for r in group] for n in groups}
     print(
-        "      bare loop, unified KV / a stream per sequence, each with flash / plain attention: "
+        "      bare loop on the same prompts ("
+        + ", ".join(f"{n} seq {min(ls)}-{max(ls)} tokens" for n, ls in prompt_sizes.items())
+        + "), unified KV / a stream per sequence, each with flash / plain attention: "
         + ", ".join(
             f"{n} seq " + "/".join(f"{speeds[variant]:.0f}" for variant in variants) + " tok/s"
             for n, speeds in layouts.items()
