@@ -406,7 +406,8 @@ def part_ab(model: LlamaCppModel) -> None:
     ab = bostonia_parts_ab(model)
     bare_loop = BareLoop(model)
     # The baseline decodes the prompts each measurement sent, in the same groups: a chat grows with every
-    # turn, and decoding slows with the context (4 sequences of 700 tokens 154 tok/s, of 970 tokens 94).
+    # turn, and decoding slows with the context (in two runs here: 4 sequences at ~700 tokens of context
+    # 154 tok/s, at ~970 tokens 94).
     # The fastest of the KV layouts and attention kernels at each size is the baseline.
     groups = {1: [[r] for r in ab["lone"]], 4: ab["four"], 8: ab["eight"]}
     variants = [(unified, flash) for unified in (True, False) for flash in (True, False)]
