@@ -19,6 +19,23 @@ from tests.e2e.test_chat_ui import say, start_chat
 pytestmark = [pytest.mark.browser, pytest.mark.model]
 
 
+# In the page: when the streaming reply first shows a word, and when it stops streaming (wall-clock
+# milliseconds, so the two browser contexts' times compare).
+RECORD_STREAMING = """() => {
+  window.streamed = {seen: false, first: null, end: null};
+  const note = () => {
+    const streaming = document.querySelector("#messages .msg.streaming .content");
+    if (streaming) window.streamed.seen = true;
+    if (streaming && window.streamed.first === null && /\\w/.test(streaming.textContent)) {
+      window.streamed.first = Date.now();
+    }
+    if (!streaming && window.streamed.seen && window.streamed.end === null) window.streamed.end = Date.now();
+  };
+  new MutationObserver(note).observe(document.getElementById("messages"),
+                                     {subtree: true, childList: true, characterData: true});
+}"""
+
+
 @pytest.fixture
 def two_slot_server() -> Iterator[str]:
     # Replies long enough (seconds, even on an idle machine) to overlap.
@@ -55,20 +72,3 @@ def test_two_users_replies_stream_at_the_same_time(two_slot_server: str, browser
     # other (which of the two shows text first is up to the scheduler and the machine, so neither is required).
     assert robin_streamed["first"] < sam_streamed["end"], (robin_streamed, sam_streamed)
     assert sam_streamed["first"] < robin_streamed["end"], (robin_streamed, sam_streamed)
-
-
-# In the page: when the streaming reply first shows a word, and when it stops streaming (wall-clock
-# milliseconds, so the two browser contexts' times compare).
-RECORD_STREAMING = """() => {
-  window.streamed = {seen: false, first: null, end: null};
-  const note = () => {
-    const streaming = document.querySelector("#messages .msg.streaming .content");
-    if (streaming) window.streamed.seen = true;
-    if (streaming && window.streamed.first === null && /\\w/.test(streaming.textContent)) {
-      window.streamed.first = Date.now();
-    }
-    if (!streaming && window.streamed.seen && window.streamed.end === null) window.streamed.end = Date.now();
-  };
-  new MutationObserver(note).observe(document.getElementById("messages"),
-                                     {subtree: true, childList: true, characterData: true});
-}"""
