@@ -27,4 +27,6 @@ def test_thirty_clients_for_ten_seconds_lose_nothing_and_a_burst_is_refused_at_o
         refused = burst(server, requests=150)
     assert refused.ok <= 100 and refused.limited >= 50, refused
     assert refused.retry_after
-    assert refused.p99_limited_ms < 2000, refused  # answered at once, not held until the minute is over
+    # Answered at once, not held until the minute is over: a limiter that queued the excess would take up to 60 s.
+    # The bound is loose because 150 connections open at once on two cores that CI shares with compilers (3.2 s seen).
+    assert refused.p99_limited_ms < 15_000, refused
