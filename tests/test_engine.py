@@ -407,6 +407,32 @@ def test_warm_ups_wait_while_replies_queue() -> None:
     assert backend.started == ["r1", "r2", "w"]
 
 
+def test_background_work_waits_while_a_reply_is_in_the_engine_and_then_goes_on() -> None:
+    backend = FakeBackend(n_seq=3, step_seconds=0.001)
+    summary_text = "the story so far " * 12
+    backend.replies = {"summarise": summary_text, "hi": "hello there"}
+
+    async def main(engine: BatchEngine) -> tuple[str, str, GenerationJob]:
+        summary = engine.submit("u1", request("summarise", session="s"), background=True)
+        warm = engine.submit("u2", msgspec_replace(request("w" * 400, session="w"), prefill_only=True), background=True)
+        await until(lambda: summary.piece_count > 3 and engine.stats.prefilled > 100)  # both under way
+        reply = engine.submit("u3", request("hi", session="r"))
+        said, summarised = await text_of(reply), await text_of(summary)
+        await text_of(warm)
+        return said, summarised, warm
+
+    with engine_on(backend, prefill_chunk=32) as engine:
+        said, summarised, warm = asyncio.run(main(engine))
+        seqs = {backend.kv[seq][0]: seq for seq in backend.kv}  # each sequence's first token: its prompt's
+        summary_seq, warm_seq, reply_seq = seqs[ord("s")], seqs[ord("w")], seqs[ord("h")]
+        assert said == "hello there" and summarised == summary_text  # nothing lost, nothing cut
+        assert warm.finish_reason == "stop" and len(backend.kv[warm_seq]) == 399  # read all but the last token
+        with_reply = [n for n, step in enumerate(backend.steps) if reply_seq in step]
+        assert with_reply and all(set(backend.steps[n]) == {reply_seq} for n in with_reply)
+        after = backend.steps[with_reply[-1] + 1 :]
+        assert any(summary_seq in step for step in after) and engine.stats.held_steps == len(with_reply)
+
+
 def test_a_failed_decode_fails_its_sequences_and_the_engine_keeps_serving() -> None:
     backend = FakeBackend(n_seq=2)
 

@@ -6,6 +6,9 @@ from typing import Any
 
 from litestar.testing import TestClient
 
+from bostonia.llm.base import ChatMessage
+from bostonia.lore.injector import lore_depth
+from bostonia.lore.schemas import LoreSettings
 from tests.fakes import ScriptedModel
 from tests.helpers import bearer
 from tests.lore_support import entry, ids, import_card, run
@@ -46,3 +49,31 @@ def test_card_lore_reaches_the_prompt_at_its_depth(
         f"/api/v1/conversations/{cid}/prompt", params={"content": "What of the river bridge?"}, headers=bearer(alice)
     ).json()
     assert any(s["name"] == "lore" and "river bridge fell" in s["content"] for s in view["sections"])
+
+
+def test_the_warm_up_puts_the_lore_where_the_next_reply_will_have_it(
+    client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
+) -> None:
+    """The prompt read while the user types (it ends with the character's reply) and the reply's prompt share
+    everything before the lore message, and the lore sits before the character's last message in both: the
+    model has read all of it when the user sends, and the reply re-reads from the lore on, not the exchange."""
+    character = import_card(client, alice)
+    cid = client.post("/api/v1/conversations", json={"character_id": character}, headers=bearer(alice)).json()["id"]
+    for text in ("Tell me about the tower and the dragon.", "And the tower at night?"):
+        client.post(f"/api/v1/conversations/{cid}/messages", json={"content": text}, headers=bearer(alice))
+    url = f"/api/v1/conversations/{cid}/prompt"
+    warm = client.get(url, headers=bearer(alice)).json()["sections"]
+    reply = client.get(url, params={"content": "What of the tower?"}, headers=bearer(alice)).json()["sections"]
+    shown = [s for s in warm if s["name"] != "post_history_instructions"]
+    at = next(i for i, s in enumerate(shown) if s["name"] == "lore" and s["content"])
+    assert shown[at + 1]["role"] == "assistant" and at + 2 == len(shown)  # before the character's last message
+    assert [(s["name"], s["content"]) for s in warm[:at]] == [(s["name"], s["content"]) for s in reply[:at]]
+    assert reply[at]["name"] == "lore" and reply[at + 1]["content"] == shown[at + 1]["content"]
+    assert reply[at + 2]["content"] == "What of the tower?"
+
+
+def test_the_lore_depth_counts_from_the_message_being_answered() -> None:
+    asked, answered = [ChatMessage("assistant", "Hi."), ChatMessage("user", "Well?")], [ChatMessage("assistant", "Hi.")]
+    assert [lore_depth(LoreSettings(depth=d), asked) for d in (0, 2, 5)] == [0, 2, 5]
+    assert [lore_depth(LoreSettings(depth=d), answered) for d in (0, 2, 5)] == [0, 1, 4]  # 0: after it either way
+    assert lore_depth(LoreSettings(depth=2), []) == 2

@@ -107,6 +107,7 @@ class EngineStats:
     shifts: int = 0  # context shifts: a dropped span taken out of a sequence, the rest kept
     shift_kept: int = 0  # ... and the tokens they kept (not read again)
     batch_sizes: Counter[int] = field(default_factory=Counter)
+    held_steps: int = 0  # steps in which background work waited for replies
 
 
 class BatchEngine:
@@ -447,11 +448,20 @@ class BatchEngine:
             self.stats.shared_saves += 1
 
     def _decode_step(self, backend: Backend) -> None:
+        began = time.perf_counter()
         backend.clear_batch()
         sampling: list[Sequence] = []  # sequences whose next token is sampled after this decode
         warmed: list[Sequence] = []  # warm-ups that read their last token in this decode
         touched: list[Sequence] = []  # everything with tokens in this batch
+        # Background work (warm-ups, summaries, memory extraction) waits while any reply is in the engine:
+        # on a CPU every row of a step costs the replies' streams time, and a warm-up's 32-row chunk beside
+        # four replies' one row each made their step several times longer. It keeps its slot and what it
+        # has read, and goes on in the first step without replies.
+        replying = any(not s.job.background for s in self._active)
+        held = [s for s in self._active if s.job.background] if replying else []
         for sequence in self._active:
+            if replying and sequence.job.background:
+                continue
             if sequence.next_token is not None:
                 slot = sequence.slot
                 index = backend.add([sequence.next_token], len(slot.tokens), slot.seq_id, logits_last=True)
@@ -464,11 +474,11 @@ class BatchEngine:
         # compute-bound on a CPU (the same time per token from 8 to 128 rows), so small chunks cost nothing,
         # and prompts arriving together are read one after another, shortest first - the lowest mean time to
         # first token. (Filling a step's room with the next prompt too delays the first one by those rows
-        # and brings the next one's first token no sooner than a step of its own would.) Replies before
-        # warm-ups.
+        # and brings the next one's first token no sooner than a step of its own would.)
         budget = min(self.prefill_chunk, backend.n_batch - len(sampling))
         reading = sorted(
-            (s for s in self._active if s.pending), key=lambda s: (s.job.background, len(s.pending), s.job.started_at)
+            (s for s in self._active if s.pending and not (replying and s.job.background)),
+            key=lambda s: (len(s.pending), s.job.started_at),
         )
         for sequence in reading[:1]:
             if budget <= 0:
@@ -502,6 +512,9 @@ class BatchEngine:
                 backend.remove(sequence.slot.seq_id)
             raise
         self.stats.decode_seconds += time.perf_counter() - started
+        for sequence in held:  # time spent waiting for replies does not count against a job's time limit
+            sequence.deadline += time.perf_counter() - began
+        self.stats.held_steps += bool(held)
         for slot in self._slots.slots:
             slot.shift_pending = False  # a decode applies every pending shift to the cache
         for sequence in touched:

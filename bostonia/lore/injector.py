@@ -7,7 +7,8 @@ brings their persona, not their own World Info.
 
 Placement, chosen for the KV cache: activated entries never go into the system prompt (identical every
 turn, so llama.cpp reuses it); an `@depth` entry goes at its depth with its role, and every other
-position goes in one system message at the user's lore depth (2: before the last two messages). In that
+position goes in one system message at the user's lore depth (2: before the last two messages; counted from
+the message being answered, see `lore_depth`). In that
 message the entries keep SillyTavern's order of positions — before the character, the example positions,
 after the character, then the author's-note top and bottom (Bostonia has no author's note or separate
 example block to put them in) — and within a position, ascending `insertion_order`.
@@ -159,7 +160,7 @@ class LoreInjector:
         self._pending.move_to_end(key)
         if len(self._pending) > PENDING_PER_PROCESS:
             self._pending.popitem(last=False)
-        return place(result, settings)
+        return place(result, settings, lore_depth(settings, history))
 
     async def reply_stored(self, user: Any, conversation: Any, history: Sequence[Any], message: Any) -> None:
         """The reply to `history` was stored: the timed effects of the scan that built its prompt begin."""
@@ -168,7 +169,22 @@ class LoreInjector:
             await self.lorebooks.apply_state(conversation.id, changes)
 
 
-def place(result: ScanResult, settings: LoreSettings) -> list[PromptInjection]:
+def lore_depth(settings: LoreSettings, history: Sequence[Any]) -> int:
+    """Where the lore message goes: the user's lore depth counts back from the message being answered. A prompt
+    that ends with the character's message answers nothing new yet — the warm-up read after each reply, before
+    the user writes; a continuation; a group's next speaker — so there the lore goes one message nearer the
+    end, where the next reply's prompt will have it once the user's message follows. The warm-up then reads
+    the lore at its place in the next prompt, and the reply re-reads only from there (when what fires is the
+    same, only the new message): at depth 2, putting it before the last two messages of the warm-up's prompt
+    made every reply re-read the whole last exchange (~280 tokens at turn 30 of a 3,000-token chat, most of
+    its time to the first token)."""
+    if settings.depth > 0 and history and history[-1].role == "assistant":
+        return settings.depth - 1
+    return settings.depth
+
+
+def place(result: ScanResult, settings: LoreSettings, depth: int | None = None) -> list[PromptInjection]:
+    depth = settings.depth if depth is None else depth
     fired = {item.entry_id: item for item in result.fired()}
     block = sorted(
         (entry for entry, _ in result.activated if entry.placement != "at_depth" and entry.content),
@@ -179,12 +195,12 @@ def place(result: ScanResult, settings: LoreSettings) -> list[PromptInjection]:
         key=lambda e: (-e.depth, e.role, e.order),
     )
     room = int(result.room * ROOM_MARGIN) + ROOM_OVERHEAD if result.room else 0
-    out = [PromptInjection(name="lore", content="", depth=settings.depth, reserve=room)]
+    out = [PromptInjection(name="lore", content="", depth=depth, reserve=room)]
     out += [
         PromptInjection(
             name="lore",
             content=entry.content,
-            depth=settings.depth,
+            depth=depth,
             role="system",
             details=msgspec.to_builtins(fired[entry.id]),
         )
