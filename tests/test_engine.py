@@ -430,7 +430,28 @@ def test_background_work_waits_while_a_reply_is_in_the_engine_and_then_goes_on()
         with_reply = [n for n, step in enumerate(backend.steps) if reply_seq in step]
         assert with_reply and all(set(backend.steps[n]) == {reply_seq} for n in with_reply)
         after = backend.steps[with_reply[-1] + 1 :]
-        assert any(summary_seq in step for step in after) and engine.stats.held_steps == len(with_reply)
+        assert any(summary_seq in step for step in after) and engine.stats.held_steps >= len(with_reply)
+
+
+def test_background_generation_waits_for_a_warm_up_to_finish_reading() -> None:
+    backend = FakeBackend(n_seq=2, step_seconds=0.001)
+    backend.replies = {"summarise": "the story so far " * 6}
+
+    async def main(engine: BatchEngine) -> None:
+        summary = engine.submit("u1", request("summarise", session="s"), background=True)
+        await until(lambda: summary.piece_count > 3)
+        warm = engine.submit("u2", msgspec_replace(request("w" * 400, session="w"), prefill_only=True), background=True)
+        await text_of(warm)
+        assert warm.finish_reason == "stop" and await text_of(summary) == "the story so far " * 6
+
+    with engine_on(backend, prefill_chunk=32) as engine:
+        asyncio.run(main(engine))
+    seqs = {backend.kv[seq][0]: seq for seq in backend.kv}
+    summary_seq, warm_seq = seqs[ord("s")], seqs[ord("w")]
+    reading = [n for n, step in enumerate(backend.steps) if warm_seq in step]
+    assert len(reading) == 13 and all(set(backend.steps[n]) == {warm_seq} for n in reading)  # 399 tokens, 32 a step
+    assert any(summary_seq in step for step in backend.steps[: reading[0]])  # it was under way before
+    assert any(summary_seq in step for step in backend.steps[reading[-1] + 1 :])  # ... and went on after
 
 
 def test_a_failed_decode_fails_its_sequences_and_the_engine_keeps_serving() -> None:

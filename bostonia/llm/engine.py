@@ -453,14 +453,16 @@ class BatchEngine:
         sampling: list[Sequence] = []  # sequences whose next token is sampled after this decode
         warmed: list[Sequence] = []  # warm-ups that read their last token in this decode
         touched: list[Sequence] = []  # everything with tokens in this batch
-        # Background work (warm-ups, summaries, memory extraction) waits while any reply is in the engine:
-        # on a CPU every row of a step costs the replies' streams time, and a warm-up's 32-row chunk beside
-        # four replies' one row each made their step several times longer. It keeps its slot and what it
-        # has read, and goes on in the first step without replies.
+        # Background work waits while any reply is in the engine: on a CPU every row of a step costs the
+        # replies' streams time, and a warm-up's 32-row chunk beside four replies' one row each made their
+        # step several times longer. Background generation (summaries, memory extraction) also waits for
+        # warm-ups, the head start of a reply someone is typing. What waits keeps its slot and what it has
+        # read, and goes on in the first step it is not held.
         replying = any(not s.job.background for s in self._active)
-        held = [s for s in self._active if s.job.background] if replying else []
+        warming = any(s.sampler is None and s.pending for s in self._active)
+        held = [s for s in self._active if s.job.background and (replying or (warming and s.sampler is not None))]
         for sequence in self._active:
-            if replying and sequence.job.background:
+            if sequence in held:
                 continue
             if sequence.next_token is not None:
                 slot = sequence.slot
@@ -477,7 +479,7 @@ class BatchEngine:
         # and brings the next one's first token no sooner than a step of its own would.)
         budget = min(self.prefill_chunk, backend.n_batch - len(sampling))
         reading = sorted(
-            (s for s in self._active if s.pending and not (replying and s.job.background)),
+            (s for s in self._active if s.pending and s not in held),
             key=lambda s: (len(s.pending), s.job.started_at),
         )
         for sequence in reading[:1]:
