@@ -1,7 +1,8 @@
 """Memories in the prompt: a `PromptInjector` that recalls what earlier turns said, in two blocks shaped
 for llama.cpp's KV cache.
 
-Lore sits two messages from the end, so every reply re-reads the last exchange and whatever follows it;
+Lore sits before the character's last message (two from the end of a reply's prompt; the warm-up puts it
+there too, see `bostonia.lore.injector.lore_depth`), so a reply whose lore changed re-reads from there on;
 a memory block there would be re-read too, every turn (hundreds of tokens: measured 5x the TTFT of a
 short chat). So:
 
