@@ -409,11 +409,11 @@ def test_warm_ups_wait_while_replies_queue() -> None:
 
 def test_background_work_waits_while_a_reply_is_in_the_engine_and_then_goes_on() -> None:
     backend = FakeBackend(n_seq=3, step_seconds=0.001)
-    summary_text = "the story so far " * 12
+    summary_text = "the story so far " * 60  # ~1,000 steps: still under way when the reply comes, however slow the loop
     backend.replies = {"summarise": summary_text, "hi": "hello there"}
 
     async def main(engine: BatchEngine) -> tuple[str, str, GenerationJob]:
-        summary = engine.submit("u1", request("summarise", session="s"), background=True)
+        summary = engine.submit("u1", request("summarise", session="s", max_tokens=2000), background=True)
         warm = engine.submit("u2", msgspec_replace(request("w" * 400, session="w"), prefill_only=True), background=True)
         await until(lambda: summary.piece_count > 3 and engine.stats.prefilled > 100)  # both under way
         reply = engine.submit("u3", request("hi", session="r"))
@@ -435,14 +435,15 @@ def test_background_work_waits_while_a_reply_is_in_the_engine_and_then_goes_on()
 
 def test_background_generation_waits_for_a_warm_up_to_finish_reading() -> None:
     backend = FakeBackend(n_seq=2, step_seconds=0.001)
-    backend.replies = {"summarise": "the story so far " * 6}
+    summary_text = "the story so far " * 60  # still under way when the warm-up comes, however slow the loop
+    backend.replies = {"summarise": summary_text}
 
     async def main(engine: BatchEngine) -> None:
-        summary = engine.submit("u1", request("summarise", session="s"), background=True)
+        summary = engine.submit("u1", request("summarise", session="s", max_tokens=2000), background=True)
         await until(lambda: summary.piece_count > 3)
         warm = engine.submit("u2", msgspec_replace(request("w" * 400, session="w"), prefill_only=True), background=True)
         await text_of(warm)
-        assert warm.finish_reason == "stop" and await text_of(summary) == "the story so far " * 6
+        assert warm.finish_reason == "stop" and await text_of(summary) == summary_text
 
     with engine_on(backend, prefill_chunk=32) as engine:
         asyncio.run(main(engine))
