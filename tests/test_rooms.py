@@ -27,13 +27,11 @@ class WhoAsks:
     (background warm-ups re-read a finished reply for whoever got it, so they may come in between)."""
 
     def __init__(self) -> None:
-        self.users: list[str] = []
-        self.answering: list[tuple[str, str]] = []
+        self.answering: list[tuple[str, str]] = []  # (user id, the content of the message answered)
 
     async def injections(
         self, user: User, conversation: Conversation, character: Any, history: Sequence[Any]
     ) -> list[PromptInjection]:
-        self.users.append(user.id)
         self.answering.append((user.id, history[-1].content))
         return []
 
@@ -142,7 +140,8 @@ def test_members_take_part_the_owner_manages(
     services.replies.injectors.append(asks)
     mine = live.post(f"{API}/{cid}/messages", json={"content": "Juniper, hi!"}, headers=bearer(guest)).json()
     assert mine["user_message"]["user_id"] == guest["user"]["id"] and mine["user_message"]["speaker_name"] == "Gus"
-    assert set(asks.users) == {guest["user"]["id"]}  # the sender's generation: their rate limits and credits
+    # The sender's generation: their rate limits and credits.
+    assert {who for who, _ in asks.answering} == {guest["user"]["id"]}
     theirs = live.post(f"{API}/{cid}/messages", json={"content": "Alder?"}, headers=bearer(owner)).json()
     reply = theirs["assistant_message"]
     before = len(asks.answering)

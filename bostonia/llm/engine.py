@@ -513,9 +513,10 @@ class BatchEngine:
                 sequence.slot.session = None
                 backend.remove(sequence.slot.seq_id)
             raise
-        self.stats.decode_seconds += time.perf_counter() - started
+        finished = time.perf_counter()
+        self.stats.decode_seconds += finished - started
         for sequence in held:  # time spent waiting for replies does not count against a job's time limit
-            sequence.deadline += time.perf_counter() - began
+            sequence.deadline += finished - began
         self.stats.held_steps += bool(held)
         for slot in self._slots.slots:
             slot.shift_pending = False  # a decode applies every pending shift to the cache
