@@ -44,7 +44,9 @@ def test_card_lore_reaches_the_prompt_at_its_depth(
     assert injected and "The valley has two moons." in injected[0] and "friendly owl" in injected[0]
     assert "Disabled lore." not in "".join(prompt)
     assert "river bridge" not in "".join(prompt)  # the selective entry needs both its keys
-    assert prompt[-2] == "Dragons sleep under the hill." and model.prompts[-1][-2].role == "assistant"  # depth 1
+    # The @depth 1 entry and the lore block (at the default depth, 1) both sit before the message being answered.
+    assert prompt[-1] == "Tell me about the tower and the dragon." and injected[0] == prompt[-2]
+    assert prompt[-3] == "Dragons sleep under the hill." and model.prompts[-1][-3].role == "assistant"
     view = client.get(
         f"/api/v1/conversations/{cid}/prompt", params={"content": "What of the river bridge?"}, headers=bearer(alice)
     ).json()
@@ -55,7 +57,7 @@ def test_the_warm_up_puts_the_lore_where_the_next_reply_will_have_it(
     client: TestClient[Any], alice: dict[str, Any], model: ScriptedModel
 ) -> None:
     """The prompt read while the user types (it ends with the character's reply) and the reply's prompt share
-    everything before the lore message, and the lore sits before the character's last message in both: the
+    everything before the lore message, and the lore sits after the character's last message in both: the
     model has read all of it when the user sends, and the reply re-reads from the lore on, not the exchange."""
     character = import_card(client, alice)
     cid = client.post("/api/v1/conversations", json={"character_id": character}, headers=bearer(alice)).json()["id"]
@@ -66,10 +68,9 @@ def test_the_warm_up_puts_the_lore_where_the_next_reply_will_have_it(
     reply = client.get(url, params={"content": "What of the tower?"}, headers=bearer(alice)).json()["sections"]
     shown = [s for s in warm if s["name"] != "post_history_instructions"]
     at = next(i for i, s in enumerate(shown) if s["name"] == "lore" and s["content"])
-    assert shown[at + 1]["role"] == "assistant" and at + 2 == len(shown)  # before the character's last message
+    assert shown[at - 1]["role"] == "assistant" and at + 1 == len(shown)  # after the character's last message
     assert [(s["name"], s["content"]) for s in warm[:at]] == [(s["name"], s["content"]) for s in reply[:at]]
-    assert reply[at]["name"] == "lore" and reply[at + 1]["content"] == shown[at + 1]["content"]
-    assert reply[at + 2]["content"] == "What of the tower?"
+    assert reply[at]["name"] == "lore" and reply[at + 1]["content"] == "What of the tower?"
 
 
 def test_the_lore_depth_counts_from_the_message_being_answered() -> None:

@@ -175,9 +175,9 @@ def lore_depth(settings: LoreSettings, history: Sequence[Any]) -> int:
     the user writes; a continuation; a group's next speaker — so there the lore goes one message nearer the
     end, where the next reply's prompt will have it once the user's message follows. The warm-up then reads
     the lore at its place in the next prompt, and the reply re-reads only from there (when what fires is the
-    same, only the new message): at depth 2, putting it before the last two messages of the warm-up's prompt
-    made every reply re-read the whole last exchange (~280 tokens at turn 30 of a 3,000-token chat, most of
-    its time to the first token)."""
+    same, only the new message): putting it at the reply's depth in the warm-up's prompt too made every reply
+    re-read the whole last exchange (~280 tokens at turn 30 of a 3,000-token chat at depth 2, most of its time to
+    the first token)."""
     if settings.depth > 0 and history and history[-1].role == "assistant":
         return settings.depth - 1
     return settings.depth

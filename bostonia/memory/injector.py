@@ -1,10 +1,9 @@
 """Memories in the prompt: a `PromptInjector` that recalls what earlier turns said, in two blocks shaped
 for llama.cpp's KV cache.
 
-Lore sits before the character's last message (two from the end of a reply's prompt; the warm-up puts it
-there too, see `bostonia.lore.injector.lore_depth`), so a reply whose lore changed re-reads from there on;
-a memory block there would be re-read too, every turn (hundreds of tokens: measured 5x the TTFT of a
-short chat). So:
+Lore sits just before the message being answered (by default; the warm-up puts it there too, see
+`bostonia.lore.injector.lore_depth`), so a reply whose lore changed re-reads from there on; a memory block
+there would be re-read too, every turn (hundreds of tokens: measured 5x the TTFT of a short chat). So:
 
 - the *context* block — memories of an exchange before the new message — goes before that exchange. It
   depends only on messages that exist before the user writes, so the warm-up that runs after each reply
