@@ -273,7 +273,7 @@ class MemoryConfig(_Section):
     # (read by the idle model before the user sends) ...
     prompt_items: Annotated[int, msgspec.Meta(ge=0, le=50)] = 5
     # ... and what the new message itself recalls, read while the user waits for the reply: each item
-    # costs ~45 tokens of prefill on every reply of a long chat (1 keeps turn 30 within 1.5x of turn 2).
+    # costs ~45 tokens of prefill on every reply of a long chat, each ~2x dearer at turn 30 than at turn 2.
     reply_items: Annotated[int, msgspec.Meta(ge=0, le=10)] = 1
     # After each reply, the chat model extracts facts from the turn (in the background, preempted by replies).
     extraction: bool = True

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import pytest
 
@@ -645,6 +646,58 @@ def test_a_saved_conversation_whose_start_moved_is_restored_and_shifted() -> Non
 
     with engine_on(backend, cache=cache) as engine:
         asyncio.run(main(engine))
+
+
+def chat_with_memories(turns: int, at: int, memory: str, *, droppable: bool = True) -> GenerationRequest:
+    """A chat of `turns` user messages with a recalled-memory block (a system message) before turn `at`."""
+    lines = [ChatMessage("system", "S" * 60)]
+    lines += [ChatMessage("user", f"turn {n}: " + "w" * 40) for n in range(turns)]
+    block = f"[Memories: {memory}]"
+    lines.insert(1 + at, ChatMessage("system", block))
+    return GenerationRequest(messages=tuple(lines), session="a", droppable=(block,) if droppable else ())
+
+
+def test_a_memory_block_that_moves_on_is_dropped_and_what_followed_it_kept() -> None:
+    """The memory block moved from before turn 4 to before turn 10: the old one is taken out of the cache, the
+    turns after it are kept (not read again), and only the new block and what follows it are read."""
+    backend = FakeBackend(n_seq=1)
+
+    async def main(engine: BatchEngine) -> None:
+        await text_of(engine.submit("u1", chat_with_memories(11, 4, "the owl is named Pim")))
+        before = engine.stats.prefilled
+        moved = chat_with_memories(12, 10, "the river froze in May")
+        await text_of(engine.submit("u1", moved))
+        assert engine.stats.shifts == 1
+        assert engine.stats.prefilled - before < 150  # the new block and turns 10-11, not turns 4-9 too
+        prompt = backend.prompt(moved)
+        assert backend.kv[0][: len(prompt)] == prompt
+
+    with engine_on(backend) as engine:
+        asyncio.run(main(engine))
+    ((_, start, end),) = backend.shifts
+    held = "".join(map(chr, backend.prompt(chat_with_memories(11, 4, "the owl is named Pim"))))  # tokens: characters
+    block = "[Memories: the owl is named Pim]"
+    assert block in held[start:end] and end - start <= len(block) + 1  # the block and its separator, nothing else
+
+
+@pytest.mark.parametrize("droppable", [False, True])
+def test_what_is_not_a_droppable_injection_is_read_again_after_it(droppable: bool) -> None:
+    """A system message the prompt did not mark droppable, or a user message gone with a droppable block, is not
+    shifted out: what follows was read with it there."""
+    backend = FakeBackend(n_seq=1)
+    first = chat_with_memories(11, 4, "the owl is named Pim", droppable=droppable)
+    without = [m for n, m in enumerate(first.messages) if n != (6 if droppable else 5)]  # turn 4, or the block
+    later = msgspec.structs.replace(first, messages=(*without, ChatMessage("user", "turn 11: " + "w" * 40)))
+
+    async def main(engine: BatchEngine) -> None:
+        await text_of(engine.submit("u1", first))
+        before = engine.stats.prefilled
+        await text_of(engine.submit("u1", later))
+        assert engine.stats.shifts == 0 and engine.stats.prefilled - before > 250
+
+    with engine_on(backend) as engine:
+        asyncio.run(main(engine))
+    assert backend.shifts == []
 
 
 def test_a_message_deleted_deeper_in_the_history_is_read_again_exactly() -> None:

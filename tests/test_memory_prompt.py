@@ -11,6 +11,7 @@ from litestar.testing import TestClient
 from bostonia.app import Services
 from bostonia.memory.injector import CONTEXT_STEP, render
 from bostonia.memory.schemas import SearchItem
+from tests.fakes import ScriptedModel
 from tests.helpers import bearer
 from tests.test_memory_recall import settle
 
@@ -278,3 +279,23 @@ def test_a_long_item_is_cut_to_the_sentence_that_answers() -> None:
     cut = excerpt(turn, 60, "How is my dog doing?")
     assert cut.startswith("Anyway, my dog Biscuit") and cut.endswith("…") and len(cut) <= 60
     assert excerpt(turn, 60, "the weather").startswith("We had a long day")  # nothing shared: the opening
+
+
+def test_the_reply_lets_the_engine_drop_the_context_block_not_the_query_block(
+    client: TestClient[Any], services: Services, alice: dict[str, Any], model: ScriptedModel
+) -> None:
+    """The context block moves on every few turns: the request marks it droppable, so the local engine takes the
+    old one out of its cache and keeps the turns after it. The query block is read at the end, never kept."""
+    conversation = import_long_chat(client, alice)
+    settle(client, services)
+    client.post(
+        f"/api/v1/conversations/{conversation}/messages",
+        json={"content": "Which instrument does Leah play in Montreal?"},
+        headers=bearer(alice),
+    )
+    request = model.replies[-1]
+    system = [m.content for m in request.messages[1:] if m.role == "system"]
+    context = [text for text in system if text.startswith("[Memories of earlier in this chat")]
+    query = [text for text in system if "also remembers" in text]
+    assert len(context) == 1 and FACT in query[0]
+    assert request.droppable == (context[0],)

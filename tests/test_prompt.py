@@ -135,6 +135,25 @@ def test_injections_sit_at_a_fixed_depth_from_the_end() -> None:
     assert [s.name for s in built.sections][-3] == "lore+memory"
 
 
+def test_only_a_message_of_droppable_injections_alone_is_marked_droppable() -> None:
+    history = [ChatMessage("user" if i % 2 else "assistant", f"m{i}") for i in range(8)]
+    built = build_prompt(
+        character(),
+        history,
+        user_name="Sam",
+        budget=10_000,
+        count_tokens=words,
+        injections=[
+            PromptInjection(name="memory", content="Sam likes tea.", depth=4, droppable=True),
+            PromptInjection(name="memory", content="Sam asked of the owl.", depth=0),
+            PromptInjection(name="lore", content="The tower is haunted.", depth=2),
+            PromptInjection(name="memory", content="Sam fears bats.", depth=2, droppable=True),
+        ],
+    )
+    assert built.droppable == ("Sam likes tea.",)  # the depth-2 message holds lore too: it is not
+    assert "Sam likes tea." in [m.content for m in built.messages]
+
+
 def test_an_injections_room_holds_whether_it_is_full_empty_or_split() -> None:
     """Lore that fires a lot one turn and nothing the next keeps one room: where the history starts stays put."""
     history = [ChatMessage("user" if i % 2 else "assistant", f"turn {i} " + "x " * 10) for i in range(100)]

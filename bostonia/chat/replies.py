@@ -439,6 +439,7 @@ class ReplyService(TurnTaking):
             session=session_for(conversation, speaker.id),
             prefill_only=True,
             continue_last=prompt.ends_in_reply,
+            droppable=prompt.droppable,
         )
         self.queues.get(model).submit(user.id, request, background=True)
 
@@ -534,6 +535,7 @@ class ReplyService(TurnTaking):
                     params=params,
                     session=session_for(conversation, character.id),
                     continue_last=continuing or prompt.ends_in_reply,
+                    droppable=prompt.droppable,
                 )
                 watch = self.guard.watch_reply(user, conversation, character, reply.message_id, attempt)
                 if job is not None:

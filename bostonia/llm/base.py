@@ -101,6 +101,11 @@ class GenerationRequest(msgspec.Struct, kw_only=True, frozen=True):
     time_limit: float | None = None
     # Where a provider that knows the exact token counts reports them (see `UsageReport`).
     usage: UsageReport | None = None
+    # Texts of injected system messages (recalled memories) that the session's next prompt may leave out while
+    # keeping everything after them: an engine with a KV cache may then take them out of what it holds (the
+    # later messages were read while they were there, which is harmless for remembered facts) instead of
+    # reading the rest again.
+    droppable: tuple[str, ...] = ()
 
 
 @runtime_checkable

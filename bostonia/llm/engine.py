@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -33,6 +34,24 @@ from bostonia.llm.textout import StopBuffer
 log = logging.getLogger(__name__)
 # Restoring a saved state costs about as much as reading a few dozen tokens: below that gain, read them.
 MIN_RESTORE_GAIN = 64
+
+# What a dropped injected message may bring along besides its text: its role's name (control tokens render as
+# nothing); any other word would be a message of the chat, which is read again exactly if it changed.
+WRAPPER_WORDS = frozenset({"system"})
+WORD = re.compile(r"\w+")
+
+
+def left_out_injection(backend: Backend, slot: Slot, span: tuple[int, int]) -> bool:
+    """Whether the span of `slot` a new prompt leaves out is one of the injected messages its last prompt marked
+    droppable (`GenerationRequest.droppable`), with nothing of the chat itself."""
+    if not slot.droppable:
+        return False
+    text = b"".join(backend.piece(token) for token in slot.tokens[span[0] : span[1]]).decode("utf-8", "replace")
+    for injected in slot.droppable:
+        at = text.find(injected) if injected else -1
+        if at >= 0 and set(WORD.findall(text[:at] + text[at + len(injected) :])) <= WRAPPER_WORDS:
+            return True
+    return False
 
 
 class TokenSampler(Protocol):
@@ -345,6 +364,7 @@ class BatchEngine:
             slot.session = request.session
             if self.context_shift:
                 self._shift(backend, slot, request, prompt)
+            slot.droppable = request.droppable
             # At least the last prompt token is decoded anew: its logits are what the first token is sampled from.
             # A warm-up stops before it, leaving it for the reply.
             keep = min(common_prefix(slot.tokens, prompt), len(prompt) - 1)
@@ -380,7 +400,10 @@ class BatchEngine:
 
     def _shift(self, backend: Backend, slot: Slot, request: GenerationRequest, prompt: list[int]) -> None:
         span = dropped_span(slot.tokens, prompt)
-        if span is None or span[0] > backend.history_head(request) or not backend.shift(slot.seq_id, *span):
+        if span is None:
+            return
+        deeper = span[0] > backend.history_head(request)
+        if (deeper and not left_out_injection(backend, slot, span)) or not backend.shift(slot.seq_id, *span):
             return
         start, end = span
         del slot.tokens[start:end]
@@ -398,7 +421,7 @@ class BatchEngine:
                 self.cache.put(slot.session, state)
                 self.stats.saves += 1
         backend.remove(slot.seq_id)
-        slot.session, slot.tokens, slot.dirty = None, [], False
+        slot.session, slot.tokens, slot.dirty, slot.droppable = None, [], False, ()
 
     def _restore(self, backend: Backend, slot: Slot, request: GenerationRequest, prompt: list[int]) -> None:
         session = request.session
@@ -411,7 +434,7 @@ class BatchEngine:
             return
         if backend.restore(slot.seq_id, state):
             slot.tokens = [int(token) for token in state.tokens]
-            slot.dirty = False
+            slot.dirty, slot.droppable = False, ()
             self.stats.restores += 1
         else:
             log.warning("could not restore a saved KV state; reading the prompt instead")
@@ -431,7 +454,7 @@ class BatchEngine:
         state = self.cache.get(self._shared_key(tokens))
         if state is None or not np.array_equal(state.tokens, tokens) or not backend.restore(slot.seq_id, state):
             return False
-        slot.tokens = list(tokens)
+        slot.tokens, slot.droppable = list(tokens), ()
         slot.dirty = True  # what follows it is this conversation's
         self.stats.shared_restores += 1
         return True

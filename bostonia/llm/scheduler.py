@@ -106,6 +106,7 @@ class Slot:
     background: bool = False  # ... and it is a warm-up, which a reply may stop
     dirty: bool = False  # changed since it was last saved or restored
     shift_pending: bool = False  # shifted (context shift) since the last decode
+    droppable: tuple[str, ...] = ()  # `GenerationRequest.droppable` of the prompt the tokens were read for
 
     def release(self, now: float) -> None:
         self.busy = self.background = False

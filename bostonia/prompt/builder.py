@@ -80,6 +80,10 @@ class PromptInjection(msgspec.Struct, frozen=True, kw_only=True):
     # of the kept history's start (the others are context shifts, which keep the cache). Its room is that
     # of the largest candidate.
     covers: int = 0
+    # The next prompt may leave this text out while keeping everything after it (a block of recalled memories
+    # that moves on): the model's cache may then drop it and keep what it read after it (`GenerationRequest.
+    # droppable`). Only a message made of droppable injections alone is.
+    droppable: bool = False
 
 
 class Persona(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,6 +110,7 @@ class BuiltPrompt(msgspec.Struct, kw_only=True):
     # The last message is the start of the reply, for the model to continue (a group chat starts each
     # reply with its speaker's name).
     ends_in_reply: bool = False
+    droppable: tuple[str, ...] = ()  # texts of the messages made of droppable injections (see PromptInjection)
 
     @property
     def tokens(self) -> int:
@@ -244,6 +249,7 @@ def build_prompt(
     # One message per depth and role, deepest first; at one depth, in the order the injections came (the
     # later slot is inserted first, so the earlier one lands before it).
     slots = list(dict.fromkeys((i.depth, i.role) for i in injected))
+    droppable: list[str] = []
     for _, (depth, role) in sorted(enumerate(slots), key=lambda item: (-item[1][0], -item[0])):
         group = [i for i in injected if (i.depth, i.role) == (depth, role)]
         text = "\n\n".join(i.content for i in group)
@@ -256,6 +262,8 @@ def build_prompt(
             details=[i.details for i in group if i.details],
         )
         body.insert(position, (ChatMessage(role, text), section))
+        if text and all(i.droppable for i in group):
+            droppable.append(text)
     messages += [message for message, _ in body]
     sections += [section for _, section in body]
     if post:
@@ -266,4 +274,11 @@ def build_prompt(
         else:
             messages.append(ChatMessage("user", post))
         sections.append(PromptSection(name="post_history_instructions", role="user", content=post, tokens=cost(post)))
-    return BuiltPrompt(messages=messages, sections=sections, dropped_messages=start, budget=budget, standing=choice)
+    return BuiltPrompt(
+        messages=messages,
+        sections=sections,
+        dropped_messages=start,
+        budget=budget,
+        standing=choice,
+        droppable=tuple(droppable),
+    )
