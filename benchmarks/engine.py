@@ -144,9 +144,11 @@ class Chats:
         ]
         self.sent: list[tuple[int, list[ChatMessage]]] = []  # every prompt sent, for the llama-server replay
 
-    def send(self, n: int, content: str) -> dict[str, Any]:
+    def send(self, n: int, content: str, start: threading.Barrier | None = None) -> dict[str, Any]:
         messages = prompt_messages(self.client, self.users[n], self.conversations[n], content)
         self.sent.append((n, messages))
+        if start is not None:
+            start.wait()  # the baseline's prompt views all taken before any measured request is sent
         result = stream_reply(self.client, self.users[n], self.conversations[n], content)
         result["tokens"] = result["message"].get("tokens_used") or len(result["stamps"])
         result["messages"] = messages
@@ -154,9 +156,10 @@ class Chats:
 
     def together(self, indexes: list[int], turn: int) -> list[dict[str, Any]]:
         results: dict[int, dict[str, Any]] = {}
+        start = threading.Barrier(len(indexes))
 
         def one(n: int) -> None:
-            results[n] = self.send(n, QUESTIONS[(n + turn) % len(QUESTIONS)])
+            results[n] = self.send(n, QUESTIONS[(n + turn) % len(QUESTIONS)], start)
 
         threads = [threading.Thread(target=one, args=(n,)) for n in indexes]
         for thread in threads:
