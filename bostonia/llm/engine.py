@@ -47,8 +47,8 @@ def left_out_injection(backend: Backend, slot: Slot, span: tuple[int, int]) -> b
     if not slot.droppable:
         return False
     text = b"".join(backend.piece(token) for token in slot.tokens[span[0] : span[1]]).decode("utf-8", "replace")
-    for injected in slot.droppable:
-        at = text.find(injected) if injected else -1
+    for injected in filter(None, slot.droppable):
+        at = text.find(injected)
         if at >= 0 and set(WORD.findall(text[:at] + text[at + len(injected) :])) <= WRAPPER_WORDS:
             return True
     return False

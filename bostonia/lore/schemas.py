@@ -223,8 +223,9 @@ class LoreSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     # Where entries without an @depth position go, in messages from the end of a reply's prompt (see
     # activation.py). 1: just before the message being answered, after the character's last message, so when the
     # new message fires other entries the reply re-reads the lore and that message, not the character's last
-    # reply as well (at 2 it did: ~60 more tokens read while the user waits; TTFT at turn 30 of a long chat
-    # 1.19-1.72 s -> 0.77-0.93 s, at turn 2 0.53-0.83 -> 0.35-0.55 s, benchmarks.chat_engine (b), 3 s between turns).
+    # reply as well (at 2 it did: ~60 more tokens read while the user waits). benchmarks.chat_engine (b), 3 s
+    # between turns, three runs against two: TTFT at turns 28 and 30 of a long chat 1.12-2.24 s -> 0.77-1.20 s,
+    # at turns 3-4 0.53-0.78 s -> 0.35-0.53 s.
     depth: Annotated[int, msgspec.Meta(ge=0, le=100)] = 1
     vector_enabled: bool = False
     vector_all_entries: bool = False  # False: only entries marked `vectorized`
