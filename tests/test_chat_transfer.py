@@ -180,6 +180,12 @@ def test_text_export(client: TestClient[Any], alice: dict[str, Any]) -> None:
         (b'{"user_name": "x"}\n{not json}\n', "line 2"),
         (b'{"user_name": "x"}\n{"mes": 5, "is_user": true}\n', "`mes` must be a string"),
         (b"[1, 2, 3]\n", "not a JSON object"),
+        (b'{"user_name": "x", "character_name": "y"}\n', "no messages"),  # a header alone
+        (b'{\n  "user_name": "x"\n}\n', "no messages"),  # ... pretty-printed
+        (b'{"history": [["hi", "hello"]], "settings": {}}', "not a chat Bostonia reads"),  # some other program's
+        (b'{"internal": [], "visible": []}', "not a chat Bostonia reads"),
+        (b'{"name": "x", "messages": [{"text": "hi"}]}', "`msg` must be a string"),
+        (b'{"name": "x", "messages": []}', "no messages"),
         (
             b'{"format": "bostonia.conversation", "conversation": {}, "messages": [{"id": "a", "parent_id": "zzz", '
             b'"role": "user", "content": "x", "created_at": "2025-01-01T00:00:00Z"}]}',
@@ -200,6 +206,63 @@ def test_bad_chat_files_are_rejected_and_store_nothing(
     assert response.status_code == 422, response.text
     assert fragment in error_of(response)["message"]
     assert client.get(API, headers=bearer(alice)).json()["items"] == []
+
+
+WEBUI_CHAT = {
+    "internal": [
+        ["<|BEGIN-VISIBLE-CHAT|>", "Well, look what the storm dragged in!"],
+        ["Any rooms left?", "One, above the kitchen."],
+        ["I'll take it & the <b>stew</b>.", "Coming right up."],
+    ],
+    "visible": [
+        ["", "Well, look what the storm dragged in!"],
+        ["Any rooms left?", "One, above the kitchen."],
+        ["I&#x27;ll take it &amp; the &lt;b&gt;stew&lt;/b&gt;.", "Coming right up."],
+    ],
+    "metadata": {
+        "assistant_0": {"timestamp": "Apr 01, 2025 21:05"},
+        "user_1": {"timestamp": "Apr 01, 2025 21:06"},
+        "assistant_1": {"timestamp": "Apr 01, 2025 21:06"},
+        "user_2": {"timestamp": "Apr 01, 2025 21:09"},
+    },
+}
+
+
+def test_a_text_generation_webui_history_imports_as_one_path(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    """Its raw `internal` text (not the HTML of `visible`), the greeting without its marker, each message's
+    own time or the one before it; pretty-printed, as the program writes it."""
+    juniper = first_character(client, "Juniper Ashdown")
+    response = upload(client, alice, juniper["id"], json.dumps(WEBUI_CHAT, indent=4).encode(), "chat.json")
+    assert response.status_code == 201, response.text
+    path = messages(client, alice, response.json()["id"])
+    assert [(m["role"], m["content"]) for m in path] == [
+        ("assistant", "Well, look what the storm dragged in!"),
+        ("user", "Any rooms left?"),
+        ("assistant", "One, above the kitchen."),
+        ("user", "I'll take it & the <b>stew</b>."),
+        ("assistant", "Coming right up."),
+    ]
+    minutes = [m["created_at"][:16] for m in path]
+    assert minutes == ["2025-04-01T21:05", *["2025-04-01T21:06"] * 2, *["2025-04-01T21:09"] * 2]
+    assert response.json()["title"] == "Any rooms left?"
+
+
+def test_an_agnai_chat_imports_with_who_said_what(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    juniper = first_character(client, "Juniper Ashdown")
+    chat = {
+        "name": "Storm night",
+        "messages": [
+            {"msg": "Well, look what the storm dragged in!", "characterId": "c1", "createdAt": "2025-04-01T21:05:00Z"},
+            {"msg": "Any rooms left?", "userId": "u1", "createdAt": "2025-04-01T21:06:00Z"},
+            {"msg": "One, above the kitchen.", "characterId": "c1", "createdAt": "2025-04-01T21:06:30Z"},
+        ],
+    }
+    response = upload(client, alice, juniper["id"], json.dumps(chat).encode(), "chat.json")
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "Storm night"
+    path = messages(client, alice, response.json()["id"])
+    assert [m["role"] for m in path] == ["assistant", "user", "assistant"]
+    assert path[2]["content"] == "One, above the kitchen." and path[2]["created_at"].startswith("2025-04-01T21:06:30")
 
 
 def test_import_needs_a_visible_character_and_a_file(client: TestClient[Any], alice: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
 """Conversation files: SillyTavern chat JSONL, plain text, and Bostonia JSON (the whole tree).
 
 Export writes the active path (SillyTavern keeps one line per turn, alternatives as `swipes`); the
-Bostonia format keeps every branch. Import reads both into a new conversation. In a group chat (or a
+Bostonia format keeps every branch. Import reads both into a new conversation, and the chat histories of
+text-generation-webui and Agnai too (one path, no swipes). In a group chat (or a
 shared room) each line's `name` is its speaker's, and importing a group chat gives each reply to the
 member of that name. Whatever a SillyTavern line carries that Bostonia does not model is kept in the
 message's metadata and written back on export, so a round trip loses nothing.
@@ -9,6 +10,7 @@ message's metadata and written back on export, so a round trip loses nothing.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,14 +31,23 @@ MAX_MESSAGE_METADATA_BYTES = 64 * 1024
 MAX_CHAT_METADATA_BYTES = 256 * 1024
 # Keys of a SillyTavern message line that Bostonia models itself; the rest go to metadata["sillytavern"].
 ST_MODELLED = {"name", "is_user", "is_system", "send_date", "mes", "swipes", "swipe_id", "swipe_info"}
-ST_DATE_FORMATS = (
+# SillyTavern's over its versions, then text-generation-webui's ("Dec 03, 2026 13:45").
+DATE_FORMATS = (
     "%B %d, %Y %I:%M%p",
     "%B %d, %Y %I:%M %p",
     "%Y-%m-%d@%Hh%Mm%Ss%fms",
     "%Y-%m-%d@%Hh%Mm%Ss",
     "%Y-%m-%d %H:%M:%S",
     "%Y-%m-%dT%H:%M:%S",
+    "%b %d, %Y %H:%M",
 )
+# A SillyTavern chat's first line (its metadata) has some of these; a JSON object with none of them and no
+# `mes` is some other program's file, refused rather than read as an empty chat.
+ST_HEADER_KEYS = {"user_name", "character_name", "create_date", "chat_metadata"}
+# text-generation-webui's history: {"internal": [[user, reply], ...], "visible": (the same as HTML),
+# "metadata": {"user_N" | "assistant_N": {"timestamp"}}} ("data" in older versions); the greeting's pair has
+# this in place of the user's message.
+WEBUI_GREETING = "<|BEGIN-VISIBLE-CHAT|>"
 
 
 def _iso(moment: datetime) -> str:
@@ -63,7 +74,7 @@ def parse_date(value: Any) -> str | None:
     except ValueError:
         pass
     compact = text.replace(" am", "am").replace(" pm", "pm").replace(" AM", "AM").replace(" PM", "PM")
-    for pattern in ST_DATE_FORMATS:
+    for pattern in DATE_FORMATS:
         try:
             return _iso(datetime.strptime(compact, pattern))
         except ValueError:
@@ -204,7 +215,8 @@ class ParsedChat:
 
 
 def parse_chat_file(data: bytes) -> ParsedChat:
-    """Read an uploaded conversation (SillyTavern JSONL or Bostonia JSON); InvalidInput names the problem."""
+    """Read an uploaded conversation (SillyTavern JSONL, Bostonia JSON, text-generation-webui or Agnai JSON);
+    InvalidInput names the problem."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -221,14 +233,91 @@ def parse_chat_file(data: bytes) -> ParsedChat:
 
 
 def _parse_text(stripped: str) -> ParsedChat:
-    if stripped.startswith("{") and "\n" not in stripped.split("}", 1)[0]:
-        try:
+    whole: Any = None
+    if stripped.startswith("{"):
+        # JSON lines (SillyTavern) fail here, at the end of the first line, and are read line by line below.
+        with contextlib.suppress(msgspec.DecodeError):
             whole = msgspec.json.decode(stripped)
-        except msgspec.DecodeError:
-            whole = None
-        if isinstance(whole, dict) and whole.get("format") == BOSTONIA_FORMAT:
+    if isinstance(whole, dict):
+        if whole.get("format") == BOSTONIA_FORMAT:
             return _parse_bostonia(whole)
+        if (pairs := webui_pairs(whole)) is not None:
+            return _parse_webui(pairs, whole)
+        if isinstance(whole.get("messages"), list) and "conversation" not in whole:
+            return _parse_agnai(whole)
+        if "mes" not in whole:
+            if ST_HEADER_KEYS & whole.keys():
+                raise InvalidInput("the file holds no messages", code="invalid_chat_file")
+            raise InvalidInput(
+                "this JSON is not a chat Bostonia reads: a SillyTavern chat (.jsonl), a Bostonia export, or a "
+                "text-generation-webui or Agnai chat history",
+                code="invalid_chat_file",
+            )
+        return _parse_sillytavern([msgspec.json.encode(whole).decode()])  # one message, maybe pretty-printed
     return _parse_sillytavern(stripped.splitlines())
+
+
+def webui_pairs(whole: dict[str, Any]) -> list[list[str]] | None:
+    pairs = whole.get("internal", whole.get("data"))
+    if not isinstance(pairs, list) or not pairs:
+        return None
+    if not all(isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in pairs):
+        return None
+    return pairs
+
+
+def _parse_webui(pairs: list[list[str]], whole: dict[str, Any]) -> ParsedChat:
+    raw = whole.get("metadata")
+    stamps: dict[str, Any] = raw if isinstance(raw, dict) else {}
+
+    def when(key: str) -> str | None:
+        entry = stamps.get(key)
+        return parse_date(entry.get("timestamp")) if isinstance(entry, dict) else None
+
+    turns: list[tuple[str, str, str | None]] = []
+    for index, (said, answered) in enumerate(pairs):
+        if said and said != WEBUI_GREETING:
+            turns.append(("user", said, when(f"user_{index}")))
+        if answered:
+            turns.append(("assistant", answered, when(f"assistant_{index}")))
+    return _one_path(turns, "text-generation-webui")
+
+
+def _parse_agnai(whole: dict[str, Any]) -> ParsedChat:
+    """Agnai's chat export: {"name", "messages": [{"msg", "characterId" | "userId", "createdAt"}]}."""
+    turns: list[tuple[str, str, str | None]] = []
+    for index, item in enumerate(whole["messages"]):
+        if not isinstance(item, dict) or not isinstance(item.get("msg"), str):
+            raise InvalidInput(f"message {index}: `msg` must be a string", code="invalid_chat_file")
+        role = "assistant" if item.get("characterId") else "user"
+        turns.append((role, item["msg"], parse_date(item.get("createdAt"))))
+    name = whole.get("name")
+    return _one_path(turns, "agnai", title=name if isinstance(name, str) and name.strip() else None)
+
+
+def _one_path(turns: Sequence[tuple[str, str, str | None]], source: str, *, title: str | None = None) -> ParsedChat:
+    """A chat of one path (role, text, when) from another program's file."""
+    if len(turns) > MAX_IMPORT_MESSAGES:
+        raise InvalidInput(f"more than {MAX_IMPORT_MESSAGES} messages", code="chat_too_large")
+    if not turns:
+        raise InvalidInput("the file holds no messages", code="invalid_chat_file")
+    # A message without a time of its own has the one before it (the first ones the first known): in order.
+    known = [at for _, _, at in turns if at]
+    last = known[0] if known else _iso(datetime.now(UTC))
+    messages = []
+    for n, (role, text, at) in enumerate(turns):
+        last = at or last
+        messages.append(
+            ImportedMessage(key=str(n), parent_key=str(n - 1) if n else None, role=role, content=text, created_at=last)
+        )
+    first_user = next((text for role, text, _ in turns if role == "user"), "")
+    return ParsedChat(
+        title=(title or title_from(first_user) or "Imported chat")[:200],
+        messages=messages,
+        leaf_key=messages[-1].key,
+        created_at=messages[0].created_at if known else None,
+        metadata={"imported_from": source},
+    )
 
 
 def _parse_sillytavern(lines: list[str]) -> ParsedChat:
@@ -296,6 +385,8 @@ def _parse_sillytavern(lines: list[str]) -> ParsedChat:
             if index == chosen:
                 chosen_key = key
         parent = chosen_key
+    if not messages:
+        raise InvalidInput("the file holds no messages", code="invalid_chat_file")
     first_user = next((m.content for m in messages if m.role == "user"), "")
     metadata = header.get("chat_metadata") if isinstance(header.get("chat_metadata"), dict) else {}
     st_header = {k: v for k, v in header.items() if k not in ("chat_metadata",)}
