@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bostonia.llm.base import ChatMessage, GenerationRequest, SamplingParams
-from bostonia.llm.engine import BatchEngine, EngineStats
+from bostonia.llm.engine import WARM_UP_ROWS, BatchEngine, EngineStats
 from bostonia.llm.jobs import GenerationJob
 from bostonia.llm.kvcache import SessionCache, SessionState
 from bostonia.llm.scheduler import FairQueue, SlotTable
@@ -408,16 +408,21 @@ def test_warm_ups_wait_while_replies_queue() -> None:
     assert backend.started == ["r1", "r2", "w"]
 
 
-def test_background_work_waits_while_a_reply_is_in_the_engine_and_then_goes_on() -> None:
+def test_background_work_yields_to_a_reply_and_then_goes_on() -> None:
+    """While a reply reads its prompt nothing else is in its steps; while it streams, a warm-up reads a few rows
+    a step beside it (a chat someone left is read ahead for their return) and a summary waits; afterwards both
+    go on, nothing lost."""
     backend = FakeBackend(n_seq=3, step_seconds=0.001)
     summary_text = "the story so far " * 60  # ~1,000 steps: still under way when the reply comes, however slow the loop
-    backend.replies = {"summarise": summary_text, "hi": "hello there"}
+    backend.replies = {"summarise": summary_text, "q" * 200: "hello there, " * 5}
 
     async def main(engine: BatchEngine) -> tuple[str, str, GenerationJob]:
         summary = engine.submit("u1", request("summarise", session="s", max_tokens=2000), background=True)
-        warm = engine.submit("u2", msgspec_replace(request("w" * 400, session="w"), prefill_only=True), background=True)
-        await until(lambda: summary.piece_count > 3 and engine.stats.prefilled > 100)  # both under way
-        reply = engine.submit("u3", request("hi", session="r"))
+        await until(lambda: summary.piece_count > 3)
+        before = engine.stats.prefilled
+        warm = engine.submit("u2", msgspec_replace(request("w" * 3000, session="w"), prefill_only=True), background=True)
+        await until(lambda: engine.stats.prefilled > before + 100)  # both under way (the summary waiting)
+        reply = engine.submit("u3", request("q" * 200, session="r"))
         said, summarised = await text_of(reply), await text_of(summary)
         await text_of(warm)
         return said, summarised, warm
@@ -425,13 +430,17 @@ def test_background_work_waits_while_a_reply_is_in_the_engine_and_then_goes_on()
     with engine_on(backend, prefill_chunk=32) as engine:
         said, summarised, warm = asyncio.run(main(engine))
         seqs = {backend.kv[seq][0]: seq for seq in backend.kv}  # each sequence's first token: its prompt's
-        summary_seq, warm_seq, reply_seq = seqs[ord("s")], seqs[ord("w")], seqs[ord("h")]
-        assert said == "hello there" and summarised == summary_text  # nothing lost, nothing cut
-        assert warm.finish_reason == "stop" and len(backend.kv[warm_seq]) == 399  # read all but the last token
-        with_reply = [n for n, step in enumerate(backend.steps) if reply_seq in step]
-        assert with_reply and all(set(backend.steps[n]) == {reply_seq} for n in with_reply)
-        after = backend.steps[with_reply[-1] + 1 :]
-        assert any(summary_seq in step for step in after) and engine.stats.held_steps >= len(with_reply)
+        summary_seq, warm_seq, reply_seq = seqs[ord("s")], seqs[ord("w")], seqs[ord("q")]
+        assert said == "hello there, " * 5 and summarised == summary_text  # nothing lost, nothing cut
+        assert warm.finish_reason == "stop" and len(backend.kv[warm_seq]) == 2999  # read all but the last token
+        reading = [step for step in backend.steps if step.get(reply_seq, 0) > 1]
+        streaming = [step for step in backend.steps if step.get(reply_seq) == 1]
+        assert len(reading) == 7 and all(set(step) == {reply_seq} for step in reading)  # 201 tokens, 32 a step
+        assert streaming and all(summary_seq not in step for step in streaming)
+        assert all(step.get(warm_seq, 0) <= WARM_UP_ROWS for step in streaming)
+        assert sum(warm_seq in step for step in streaming) > len(streaming) // 2  # ... but it does read
+        last = max(n for n, step in enumerate(backend.steps) if reply_seq in step)
+        assert any(summary_seq in step for step in backend.steps[last + 1 :]) and engine.stats.held_steps >= len(reading)
 
 
 def test_background_generation_waits_for_a_warm_up_to_finish_reading() -> None:

@@ -34,6 +34,8 @@ from bostonia.llm.textout import StopBuffer
 log = logging.getLogger(__name__)
 # Restoring a saved state costs about as much as reading a few dozen tokens: below that gain, read them.
 MIN_RESTORE_GAIN = 64
+# Rows of a step a warm-up reads beside replies that stream (see `_decode_step`).
+WARM_UP_ROWS = 8
 
 # What a dropped injected message may bring along besides its text: its role's name (control tokens render as
 # nothing); any other word would be a message of the chat, which is read again exactly if it changed.
@@ -476,14 +478,23 @@ class BatchEngine:
         sampling: list[Sequence] = []  # sequences whose next token is sampled after this decode
         warmed: list[Sequence] = []  # warm-ups that read their last token in this decode
         touched: list[Sequence] = []  # everything with tokens in this batch
-        # Background work waits while any reply is in the engine: on a CPU every row of a step costs the
-        # replies' streams time, and a warm-up's 32-row chunk beside four replies' one row each made their
-        # step several times longer. Background generation (summaries, memory extraction) also waits for
-        # warm-ups, the head start of a reply someone is typing. What waits keeps its slot and what it has
-        # read, and goes on in the first step it is not held.
+        # Background generation (summaries, memory extraction) waits while any reply is in the engine: on a
+        # CPU every row of a step costs the replies' streams time. It also waits for warm-ups, the head start
+        # of a reply someone is typing. A warm-up waits while a reply reads its prompt (reading is compute-
+        # bound: its rows would come out of that reply's time to first token), and beside replies that stream
+        # it reads `WARM_UP_ROWS` a step, not a whole chunk (a 32-row chunk beside four replies' one row each
+        # made their steps several times longer). Holding it entirely made a return to a chat whose prompt had
+        # moved on (its memory block) read all of that while the user waited: 0.03x -> 0.5x the first visit's
+        # time to first token, A -> B -> A at once. What waits keeps its slot and what it has read, and goes on
+        # in the first step it is not held.
         replying = any(not s.job.background for s in self._active)
+        reply_reading = any(not s.job.background and s.pending for s in self._active)
         warming = any(s.sampler is None and s.pending for s in self._active)
-        held = [s for s in self._active if s.job.background and (replying or (warming and s.sampler is not None))]
+        held = [
+            s
+            for s in self._active
+            if s.job.background and ((replying or warming) if s.sampler is not None else reply_reading)
+        ]
         for sequence in self._active:
             if sequence in held:
                 continue
@@ -509,6 +520,8 @@ class BatchEngine:
             if budget <= 0:
                 break
             slot, take = sequence.slot, budget
+            if replying and sequence.job.background:  # a warm-up beside streaming replies
+                take = min(take, WARM_UP_ROWS)
             if sequence.save_shared_at > len(slot.tokens):  # stop where the shared prefix ends, to save it
                 take = min(take, sequence.save_shared_at - len(slot.tokens))
             chunk = sequence.pending[:take]
