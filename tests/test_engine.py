@@ -420,7 +420,8 @@ def test_background_work_yields_to_a_reply_and_then_goes_on() -> None:
         summary = engine.submit("u1", request("summarise", session="s", max_tokens=2000), background=True)
         await until(lambda: summary.piece_count > 3)
         before = engine.stats.prefilled
-        warm = engine.submit("u2", msgspec_replace(request("w" * 3000, session="w"), prefill_only=True), background=True)
+        warm_up = msgspec_replace(request("w" * 3000, session="w"), prefill_only=True)
+        warm = engine.submit("u2", warm_up, background=True)
         await until(lambda: engine.stats.prefilled > before + 100)  # both under way (the summary waiting)
         reply = engine.submit("u3", request("q" * 200, session="r"))
         said, summarised = await text_of(reply), await text_of(summary)
@@ -440,7 +441,8 @@ def test_background_work_yields_to_a_reply_and_then_goes_on() -> None:
         assert all(step.get(warm_seq, 0) <= WARM_UP_ROWS for step in streaming)
         assert sum(warm_seq in step for step in streaming) > len(streaming) // 2  # ... but it does read
         last = max(n for n, step in enumerate(backend.steps) if reply_seq in step)
-        assert any(summary_seq in step for step in backend.steps[last + 1 :]) and engine.stats.held_steps >= len(reading)
+        assert any(summary_seq in step for step in backend.steps[last + 1 :])  # the summary went on after
+        assert engine.stats.held_steps >= len(reading)
 
 
 def test_background_generation_waits_for_a_warm_up_to_finish_reading() -> None:
