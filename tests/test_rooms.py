@@ -140,8 +140,9 @@ def test_members_take_part_the_owner_manages(
     services.replies.injectors.append(asks)
     mine = live.post(f"{API}/{cid}/messages", json={"content": "Juniper, hi!"}, headers=bearer(guest)).json()
     assert mine["user_message"]["user_id"] == guest["user"]["id"] and mine["user_message"]["speaker_name"] == "Gus"
-    # The sender's generation: their rate limits and credits.
-    assert {who for who, _ in asks.answering} == {guest["user"]["id"]}
+    # The sender's generation: their rate limits and credits. (A warm-up of the room, built for the owner, may
+    # land here too: it answers the greeting, not this message.)
+    assert {who for who, what in asks.answering if what == "Juniper, hi!"} == {guest["user"]["id"]}
     theirs = live.post(f"{API}/{cid}/messages", json={"content": "Alder?"}, headers=bearer(owner)).json()
     reply = theirs["assistant_message"]
     before = len(asks.answering)
