@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 from bostonia.lore import convert
@@ -166,6 +167,93 @@ def test_import_list_get_and_export_a_world_info_book(
     assert client.delete(f"/api/v1/lorebooks/{book_id}", headers=bearer(bob)).status_code == 404
     assert client.delete(f"/api/v1/lorebooks/{book_id}", headers=bearer(alice)).status_code == 204
     assert client.get(f"/api/v1/lorebooks/{book_id}", headers=bearer(alice)).status_code == 404
+
+
+FOREIGN_BOOKS = {
+    "novelai": {
+        "lorebookVersion": 5,
+        "entries": [
+            {
+                "text": "The tower is haunted.",
+                "keys": ["tower", "spire"],
+                "displayName": "Tower",
+                "enabled": True,
+                "contextConfig": {"budgetPriority": 400},
+                "searchRange": 1000,
+            },
+            {"text": "An old tale.", "keys": ["tale"], "displayName": "", "enabled": False},
+        ],
+        "settings": {"orderByKeyLocations": False},
+        "categories": [],
+    },
+    "agnai": {
+        "kind": "memory",
+        "name": "Valley lore",
+        "description": "Notes.",
+        "entries": [
+            {
+                "name": "Tower",
+                "entry": "The tower is haunted.",
+                "keywords": ["tower", "spire"],
+                "priority": 1,
+                "weight": 400,
+                "enabled": True,
+            },
+            {"name": "", "entry": "An old tale.", "keywords": ["tale"], "priority": 0, "weight": 0, "enabled": False},
+        ],
+    },
+    "risu": {
+        "type": "risu",
+        "ver": 1,
+        "data": [
+            {
+                "key": "tower, spire",
+                "secondkey": "",
+                "content": "The tower is haunted.",
+                "comment": "Tower",
+                "insertorder": 400,
+                "alwaysActive": False,
+                "selective": False,
+                "mode": "normal",
+            },
+            {
+                "key": "tale",
+                "secondkey": "night",
+                "content": "An old tale.",
+                "comment": "",
+                "insertorder": 0,
+                "alwaysActive": True,
+                "selective": True,
+                "mode": "normal",
+            },
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("fmt", list(FOREIGN_BOOKS))
+def test_novelai_agnai_and_risu_books_import_as_sillytavern_reads_them(
+    client: TestClient[Any], alice: dict[str, Any], fmt: str
+) -> None:
+    response = upload(client, [("book.json", json.dumps(FOREIGN_BOOKS[fmt]).encode())], bearer(alice))
+    assert response.status_code == 201, response.text
+    (imported,) = response.json()["lorebooks"]
+    assert imported["entry_count"] == 2
+    book = client.get(f"/api/v1/lorebooks/{imported['id']}", headers=bearer(alice)).json()
+    tower, tale = book["entries"]
+    assert (tower["keys"], tower["content"], tower["comment"], tower["enabled"]) == (
+        ["tower", "spire"],
+        "The tower is haunted.",
+        "Tower",
+        True,
+    )
+    assert tower["insertion_order"] == 400 and tale["content"] == "An old tale."
+    if fmt == "risu":  # always active, and its second key
+        assert tale["constant"] is True and tale["secondary_keys"] == ["night"] and tale["enabled"] is True
+    else:
+        assert tale["enabled"] is False
+    if fmt == "agnai":
+        assert book["name"] == "Valley lore"
 
 
 def test_lorebook_v3_import_round_trips(client: TestClient[Any], alice: dict[str, Any]) -> None:

@@ -17,7 +17,8 @@ from bostonia.cards.png import SIGNATURE as PNG_SIGNATURE
 from bostonia.cards.png import card_text_from_png
 from bostonia.errors import InvalidInput, PayloadTooLarge
 
-LorebookFormat = Literal["world_info", "lorebook_v3", "character_book"]
+# The last three are the other programs' books SillyTavern reads too (converted by bostonia.lore.convert).
+LorebookFormat = Literal["world_info", "lorebook_v3", "character_book", "novelai", "agnai", "risu"]
 IMAGE_MAGIC = {
     b"\xff\xd8\xff": "JPEG image",
     b"GIF87a": "GIF image",
@@ -75,9 +76,16 @@ def decode_json(text: str | bytes, *, what: str, max_bytes: int) -> Any:
 
 
 def lorebook_format(obj: dict[str, Any]) -> LorebookFormat | None:
-    """World Info (`{"entries": {uid: ...}}`), `lorebook_v3`, or a bare card book; None for a card."""
+    """World Info (`{"entries": {uid: ...}}`), `lorebook_v3`, a bare card book, or a NovelAI (`lorebookVersion`),
+    Agnai (`"kind": "memory"`) or RisuAI (`"type": "risu"`) book; None for a card."""
     if obj.get("spec") == "lorebook_v3":
         return "lorebook_v3"
+    if "lorebookVersion" in obj and isinstance(obj.get("entries"), list):
+        return "novelai"
+    if obj.get("kind") == "memory" and isinstance(obj.get("entries"), list):
+        return "agnai"
+    if obj.get("type") == "risu" and isinstance(obj.get("data"), list):
+        return "risu"
     if "spec" in obj or "data" in obj or "first_mes" in obj:
         return None
     entries = obj.get("entries")

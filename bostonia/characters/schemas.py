@@ -236,7 +236,7 @@ class ImportedFile(msgspec.Struct, kw_only=True):
     file: str
     kind: Literal["character", "lorebook", "duplicate", "error"]  # duplicate: `id` is the character already there
     id: str | None = None
-    format: str | None = None  # png, json, charx, world_info, lorebook_v3, character_book
+    format: str | None = None  # png, json, charx, world_info, lorebook_v3, character_book, novelai, agnai, risu
     error: str | None = None
 
 

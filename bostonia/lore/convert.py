@@ -370,10 +370,64 @@ def book_to_world_info(book: Lorebook) -> dict[str, Any]:
     return out
 
 
+def foreign_entries(obj: dict[str, Any], fmt: str) -> dict[str, Any]:
+    """A NovelAI, Agnai or RisuAI book's entries as World Info entries, mapped as SillyTavern imports them."""
+    raw = obj["data"] if fmt == "risu" else obj["entries"]
+    entries: dict[str, Any] = {}
+    for index, item in enumerate(raw):
+        where = f"entries[{index}]"
+        if not isinstance(item, dict):
+            raise invalid(f"{where} must be an object", where)
+        if fmt == "novelai":
+            raw_context = item.get("contextConfig")
+            context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
+            entry = {
+                "key": item.get("keys") or [],
+                "content": item.get("text") or "",
+                "comment": item.get("displayName") or "",
+                "order": context.get("budgetPriority") or 0,
+                "disable": item.get("enabled") is False,
+                "constant": item.get("forceActivation") is True,
+            }
+        elif fmt == "agnai":
+            entry = {
+                "key": item.get("keywords") or [],
+                "content": item.get("entry") or "",
+                "comment": item.get("name") or "",
+                "order": item.get("weight") or 0,
+                "disable": item.get("enabled") is False,
+            }
+        else:  # risu: keys are one comma-separated string
+            entry = {
+                "key": split_keys(item.get("key")),
+                "keysecondary": split_keys(item.get("secondkey")),
+                "content": item.get("content") or "",
+                "comment": item.get("comment") or "",
+                "order": item.get("insertorder") or 100,
+                "constant": item.get("alwaysActive") is True,
+                "selective": item.get("selective") is True,
+            }
+        entries[str(index)] = {"uid": index, "selective": False, **entry}
+    return entries
+
+
+def split_keys(value: Any) -> list[str]:
+    return [key.strip() for key in value.split(",") if key.strip()] if isinstance(value, str) else []
+
+
 def book_from_file(obj: dict[str, Any], fmt: str, name: str) -> Lorebook:
     """A standalone lorebook file, as detected by `bostonia.cards.reader.lorebook_format`."""
     if fmt == "world_info":
         return book_from_world_info(obj, name)
+    if fmt in ("novelai", "agnai", "risu"):
+        title = obj.get("name")
+        book = book_from_world_info(
+            {"entries": foreign_entries(obj, fmt)}, title if isinstance(title, str) and title else name
+        )
+        description = obj.get("description")
+        book.description = description if isinstance(description, str) else ""
+        book.extra = {"imported_from": fmt}
+        return book
     book = book_from_card(obj.get("data"), "data") if fmt == "lorebook_v3" else book_from_card(obj, "lorebook")
     book.name = book.name or name
     return book
