@@ -12,6 +12,7 @@ from bostonia.prompt.builder import (
     DROP_CHUNK_FRACTION,
     PER_MESSAGE_OVERHEAD,
     STANDING_GAP_CHUNKS,
+    BuiltPrompt,
     Persona,
     PromptInjection,
     build_prompt,
@@ -116,18 +117,17 @@ def test_history_start_moves_in_chunks_not_every_turn() -> None:
         assert (length - start) * 10 <= 400  # and always within the budget
 
 
-def test_injections_sit_at_a_fixed_depth_from_the_end() -> None:
+def eight_messages_with(*injections: PromptInjection) -> BuiltPrompt:
     history = [ChatMessage("user" if i % 2 else "assistant", f"m{i}") for i in range(8)]
-    built = build_prompt(
-        character(),
-        history,
-        user_name="Sam",
-        budget=10_000,
-        count_tokens=words,
-        injections=[
-            PromptInjection(name="lore", content="The tower is haunted.", depth=2),
-            PromptInjection(name="memory", content="Sam likes tea.", depth=2),
-        ],
+    return build_prompt(
+        character(), history, user_name="Sam", budget=10_000, count_tokens=words, injections=list(injections)
+    )
+
+
+def test_injections_sit_at_a_fixed_depth_from_the_end() -> None:
+    built = eight_messages_with(
+        PromptInjection(name="lore", content="The tower is haunted.", depth=2),
+        PromptInjection(name="memory", content="Sam likes tea.", depth=2),
     )
     contents = [m.content for m in built.messages]
     assert contents[-3] == "The tower is haunted.\n\nSam likes tea." and contents[-2:] == ["m6", "m7"]
@@ -136,19 +136,11 @@ def test_injections_sit_at_a_fixed_depth_from_the_end() -> None:
 
 
 def test_only_a_message_of_droppable_injections_alone_is_marked_droppable() -> None:
-    history = [ChatMessage("user" if i % 2 else "assistant", f"m{i}") for i in range(8)]
-    built = build_prompt(
-        character(),
-        history,
-        user_name="Sam",
-        budget=10_000,
-        count_tokens=words,
-        injections=[
-            PromptInjection(name="memory", content="Sam likes tea.", depth=4, droppable=True),
-            PromptInjection(name="memory", content="Sam asked of the owl.", depth=0),
-            PromptInjection(name="lore", content="The tower is haunted.", depth=2),
-            PromptInjection(name="memory", content="Sam fears bats.", depth=2, droppable=True),
-        ],
+    built = eight_messages_with(
+        PromptInjection(name="memory", content="Sam likes tea.", depth=4, droppable=True),
+        PromptInjection(name="memory", content="Sam asked of the owl.", depth=0),
+        PromptInjection(name="lore", content="The tower is haunted.", depth=2),
+        PromptInjection(name="memory", content="Sam fears bats.", depth=2, droppable=True),
     )
     assert built.droppable == ("Sam likes tea.",)  # the depth-2 message holds lore too: it is not
     assert "Sam likes tea." in [m.content for m in built.messages]

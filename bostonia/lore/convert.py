@@ -370,6 +370,15 @@ def book_to_world_info(book: Lorebook) -> dict[str, Any]:
     return out
 
 
+# Per dialect, the fields of an entry that hold its keys, content, title and order, as SillyTavern maps them
+# (None: read below, in that dialect's own way).
+FOREIGN_FIELDS: dict[str, dict[str, str | None]] = {
+    "novelai": {"key": "keys", "content": "text", "comment": "displayName", "order": None},
+    "agnai": {"key": "keywords", "content": "entry", "comment": "name", "order": "weight"},
+    "risu": {"key": None, "content": "content", "comment": "comment", "order": None},
+}
+
+
 def foreign_entries(obj: dict[str, Any], fmt: str) -> dict[str, Any]:
     """A NovelAI, Agnai or RisuAI book's entries as World Info entries, mapped as SillyTavern imports them."""
     raw = obj["data"] if fmt == "risu" else obj["entries"]
@@ -378,36 +387,26 @@ def foreign_entries(obj: dict[str, Any], fmt: str) -> dict[str, Any]:
         where = f"entries[{index}]"
         if not isinstance(item, dict):
             raise invalid(f"{where} must be an object", where)
+        fields = FOREIGN_FIELDS[fmt]
+        entry: dict[str, Any] = {
+            "uid": index,
+            "selective": False,
+            "key": (item.get(fields["key"]) if fields["key"] else None) or [],
+            "content": item.get(fields["content"]) or "",
+            "comment": item.get(fields["comment"]) or "",
+            "order": (item.get(fields["order"]) if fields["order"] else None) or 0,
+            "disable": item.get("enabled") is False,
+        }
         if fmt == "novelai":
-            raw_context = item.get("contextConfig")
-            context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
-            entry = {
-                "key": item.get("keys") or [],
-                "content": item.get("text") or "",
-                "comment": item.get("displayName") or "",
-                "order": context.get("budgetPriority") or 0,
-                "disable": item.get("enabled") is False,
-                "constant": item.get("forceActivation") is True,
-            }
-        elif fmt == "agnai":
-            entry = {
-                "key": item.get("keywords") or [],
-                "content": item.get("entry") or "",
-                "comment": item.get("name") or "",
-                "order": item.get("weight") or 0,
-                "disable": item.get("enabled") is False,
-            }
-        else:  # risu: keys are one comma-separated string
-            entry = {
-                "key": split_keys(item.get("key")),
-                "keysecondary": split_keys(item.get("secondkey")),
-                "content": item.get("content") or "",
-                "comment": item.get("comment") or "",
-                "order": item.get("insertorder") or 100,
-                "constant": item.get("alwaysActive") is True,
-                "selective": item.get("selective") is True,
-            }
-        entries[str(index)] = {"uid": index, "selective": False, **entry}
+            context = item.get("contextConfig")
+            entry["order"] = (context.get("budgetPriority") if isinstance(context, dict) else None) or 0
+            entry["constant"] = item.get("forceActivation") is True
+        elif fmt == "risu":  # keys are one comma-separated string
+            entry["key"], entry["keysecondary"] = split_keys(item.get("key")), split_keys(item.get("secondkey"))
+            entry["order"] = item.get("insertorder") or 100
+            entry["constant"] = item.get("alwaysActive") is True
+            entry["selective"] = item.get("selective") is True
+        entries[str(index)] = entry
     return entries
 
 
