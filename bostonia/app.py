@@ -512,7 +512,7 @@ def build_services(
         # first: when a warm-up puts both at the same depth, the memory text leads the merged message, as
         # it leads in the reply's prompt (where it sits one message earlier): the cache keeps it.
         injectors=[
-            MemoryInjector(memory, settings.memory, settings.llm),
+            MemoryInjector(memory, settings.memory, context_tokens=lambda: _context_size(models)),
             LoreInjector(
                 lorebooks,
                 personas=personas,
@@ -606,7 +606,8 @@ def build_services(
 
 
 def _context_size(models: ModelRegistry) -> int:
-    """The default model's context, for World Info's budget (a share of it); 4096 without a model."""
+    """The default model's context, for the memory blocks' and World Info's budgets (shares of it); 4096
+    without a model."""
     try:
         return models.default.context_size
     except Unavailable:

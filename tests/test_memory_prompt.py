@@ -114,7 +114,7 @@ def test_an_item_the_context_block_had_no_room_for_can_come_in_the_query_block()
     import asyncio
     from types import SimpleNamespace
 
-    from bostonia.config import LLMConfig, MemoryConfig
+    from bostonia.config import MemoryConfig
     from bostonia.memory.injector import MemoryInjector
 
     def item(text: str) -> SearchItem:
@@ -138,10 +138,50 @@ def test_an_item_the_context_block_had_no_room_for_can_come_in_the_query_block()
     ]
     history.append(SimpleNamespace(id=None, role="user", content="Where do I work?"))
     config = MemoryConfig(prompt_items=5, reply_items=1)
-    injector = MemoryInjector(Memory(), config, LLMConfig(context_size=1024))  # type: ignore[arg-type]
+    injector = MemoryInjector(Memory(), config, context_tokens=lambda: 1024)  # type: ignore[arg-type]
     context, query = asyncio.run(injector.injections(None, SimpleNamespace(id="c"), None, history))
     assert fact.content not in context.content  # the bulky items filled the context block ...
     assert fact.content in query.content  # ... so the new message's own recall brings the fact
+
+
+def test_recall_leaves_out_just_what_the_last_prompt_kept() -> None:
+    """What the conversation's last prompt kept is left out of recall, and nothing before it: an estimate of
+    that line that ran past it hid the messages just dropped from both the prompt and the memories."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from bostonia.config import MemoryConfig
+    from bostonia.memory.injector import MemoryInjector, recent_ids
+
+    left_out: list[set[str]] = []
+
+    class Memory:
+        store = SimpleNamespace(speaker_names=lambda _id: asyncio.sleep(0, ("Sam", "Mira")))
+        summarizer = SimpleNamespace(usable=lambda *_: asyncio.sleep(0, []))
+        vectors = SimpleNamespace(removals=lambda _id: 0)
+
+        async def recall(self, _conversation: Any, _text: str, _k: int, **options: Any) -> list[SearchItem]:
+            left_out.append(set(options["exclude_messages"]) - {None})
+            return []
+
+    history = [
+        SimpleNamespace(id=f"m{i}", role="user" if i % 2 else "assistant", content="x " * 200) for i in range(40)
+    ]
+    turn = [*history, SimpleNamespace(id=None, role="user", content="Where do I work?")]
+    guessed = set(recent_ids(history, 1024))
+    assert {"m35", "m36"} <= guessed  # what the estimate takes to be in the prompt
+
+    def query_exclusions(conversation: str) -> set[str]:
+        left_out.clear()
+        asyncio.run(injector.injections(None, SimpleNamespace(id=conversation), None, turn))
+        return left_out[-1]  # the query block's search (the context block's came first)
+
+    injector = MemoryInjector(Memory(), MemoryConfig(prompt_items=5, reply_items=1), context_tokens=lambda: 1024)  # type: ignore[arg-type]
+    injector.prompt_built(SimpleNamespace(id="c"), history[37:])
+    assert query_exclusions("c") == {"m37", "m38", "m39"}  # m35 and m36 left the prompt: they may be recalled
+    assert query_exclusions("other") == guessed  # no prompt built for it yet: the estimate
+    injector.prompt_built(SimpleNamespace(id="d"), [SimpleNamespace(id="elsewhere", content="")])
+    assert query_exclusions("d") == guessed  # a start on another branch: the estimate too
 
 
 def test_a_message_with_nothing_to_recall_by_gets_no_query_block_but_keeps_its_room(
@@ -170,7 +210,7 @@ def test_the_reply_reuses_the_context_block_the_warm_up_recalled() -> None:
     import asyncio
     from types import SimpleNamespace
 
-    from bostonia.config import LLMConfig, MemoryConfig
+    from bostonia.config import MemoryConfig
     from bostonia.memory.injector import MemoryInjector
 
     def item(text: str, source: str) -> SearchItem:
@@ -195,7 +235,7 @@ def test_the_reply_reuses_the_context_block_the_warm_up_recalled() -> None:
         SimpleNamespace(id=f"m{i}", role="user" if i % 2 else "assistant", content="x " * 200) for i in range(41)
     ]  # ends with a reply: a warm-up
     new_message = SimpleNamespace(id="m41", role="user", content="How is my dog?")
-    injector = MemoryInjector(Memory(), MemoryConfig(prompt_items=5, reply_items=1), LLMConfig(context_size=1024))  # type: ignore[arg-type]
+    injector = MemoryInjector(Memory(), MemoryConfig(prompt_items=5, reply_items=1), context_tokens=lambda: 1024)  # type: ignore[arg-type]
     conversation = SimpleNamespace(id="c")
     warm_context, _ = asyncio.run(injector.injections(None, conversation, None, history))
     assert searches == [history[-1].content]  # the warm-up recalls for the last exchange
@@ -215,7 +255,7 @@ def test_the_context_block_stays_put_until_the_chat_has_moved_on() -> None:
     import asyncio
     from types import SimpleNamespace
 
-    from bostonia.config import LLMConfig, MemoryConfig
+    from bostonia.config import MemoryConfig
     from bostonia.memory.injector import MemoryInjector
 
     searches: list[str] = []
@@ -243,7 +283,7 @@ def test_the_context_block_stays_put_until_the_chat_has_moved_on() -> None:
         SimpleNamespace(id=f"m{i}", role="user" if i % 2 else "assistant", content=f"turn{i} " + "x " * 200)
         for i in range(41 + 4 * CONTEXT_STEP)
     ]
-    injector = MemoryInjector(Memory(), MemoryConfig(prompt_items=5, reply_items=0), LLMConfig(context_size=1024))  # type: ignore[arg-type]
+    injector = MemoryInjector(Memory(), MemoryConfig(prompt_items=5, reply_items=0), context_tokens=lambda: 1024)  # type: ignore[arg-type]
     conversation = SimpleNamespace(id="c")
 
     def block(history: list[Any]) -> tuple[int, str]:

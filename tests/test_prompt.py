@@ -298,6 +298,26 @@ def test_the_newest_message_is_kept_even_when_nothing_fits() -> None:
     assert built.messages[-1].content == "hello there"
 
 
+def test_injections_give_way_biggest_first_when_the_card_and_newest_message_leave_no_room() -> None:
+    """A small context: the prompt stays within its budget by leaving injections out, not by overflowing."""
+    history = [ChatMessage("user", "old " * 30), ChatMessage("user", "hello there")]
+    small, big = "Sam likes tea.", "The tower is haunted. " * 4
+    injections = [PromptInjection(name="memory", content=small, depth=0), PromptInjection(name="lore", content=big)]
+
+    def build(budget: int) -> Any:
+        return build_prompt(
+            character(), history, user_name="Sam", budget=budget, count_tokens=words, injections=injections
+        )
+
+    roomy = build(1000)
+    assert small in [m.content for m in roomy.messages] and big in [m.content for m in roomy.messages]
+    card_and_newest = words(roomy.messages[0].content) + 8 + 2 + 8  # the system message and "hello there"
+    tight = build(card_and_newest + words(small) + 8)
+    assert [m.content for m in tight.messages][1:] == ["hello there", small]  # the lore gave way, not the memory
+    assert tight.tokens <= card_and_newest + words(small) + 8
+    assert [m.content for m in build(card_and_newest).messages][1:] == ["hello there"]
+
+
 def test_post_history_instructions_follow_the_last_user_message() -> None:
     built = build_prompt(
         character(post_history_instructions="Reply as {{char}} in one line."),

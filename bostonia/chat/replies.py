@@ -77,6 +77,16 @@ class ReplyObserver(Protocol):
         ...
 
 
+@runtime_checkable
+class PromptObserver(Protocol):
+    """An injector that leaves out of its material what the prompt holds anyway (recalled memories): it is
+    told which messages each prompt built with its material kept, and judges the next prompt by that."""
+
+    def prompt_built(self, conversation: Conversation, kept: Sequence[Message | ChatMessage]) -> None:
+        """A prompt for `conversation` kept `kept` of its history (the newest messages, oldest first)."""
+        ...
+
+
 class TokenCounter:
     """Memoized token counts per model: history messages are counted again on every turn."""
 
@@ -490,6 +500,9 @@ class ReplyService(TurnTaking):
             standing=self._standing.get(conversation.id),
         )
         self._standing[conversation.id] = (prompt.dropped_messages, prompt.standing)
+        for injector in self.injectors:
+            if isinstance(injector, PromptObserver):
+                injector.prompt_built(conversation, scanned[prompt.dropped_messages :])
         self._standing.move_to_end(conversation.id)
         if len(self._standing) > STANDING_KEPT:
             self._standing.popitem(last=False)

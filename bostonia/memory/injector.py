@@ -19,9 +19,12 @@ there would be re-read too, every turn (hundreds of tokens: measured 5x the TTFT
   (measured by `python -m benchmarks memory`: prompt tokens a reply reads at turn 30 vs turn 2). A message
   with nothing to recall by ("Go on.", `PHATIC`) gets none; its room stays.
 
-Recent messages, which the prompt holds anyway, are left out (before ranking, so that a message added
-meanwhile cannot reorder the rest). The context block the warm-up recalled is remembered and the reply
-reuses it as long as nothing was deleted from the conversation's index since: the reply then neither
+Messages the prompt holds anyway are left out (before ranking, so that a message added meanwhile cannot
+reorder the rest): those from the first one the conversation's last prompt kept on (`prompt_built`, which
+the chat service calls after each build; an estimate before the first). A guess of that line that ran past
+it hid the messages just before it from both the prompt and the recall (at 1,024 tokens of context and a
+530-token card, facts told ten turns back). The context block the warm-up recalled is remembered and the
+reply reuses it as long as nothing was deleted from the conversation's index since: the reply then neither
 pays for that search again while the user waits (two embeddings and a search) nor risks a block that
 differs from the one the model read (the user's new message, indexed meanwhile, is not in the warm-up's).
 Both blocks stay within `[memory] prompt_share` of the context and reserve their room, so the start of
@@ -32,10 +35,10 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from bostonia.config import LLMConfig, MemoryConfig
+from bostonia.config import MemoryConfig
 from bostonia.memory.retrieval import parse_stamp, terms_of
 from bostonia.memory.schemas import SearchItem
 from bostonia.memory.service import MemoryService
@@ -59,8 +62,10 @@ CHARS_PER_TOKEN = 4
 # kept history starts in a long chat: 200 made the chat-engine benchmark's chat flip between 17 and 0
 # messages left out (lore, which reserves nothing, tipping it), each flip a full re-read.
 ITEM_CHARS = 300
-# Share of the context the recent history is assumed to fill: messages that recent are in the prompt already.
+# Share of the context the recent history is assumed to fill, until a prompt of the conversation was built
+# (after a restart): messages that recent are taken to be in the prompt already.
 HISTORY_SHARE = 0.6
+KEPT_REMEMBERED = 4096  # conversations whose last prompt's first kept message is remembered
 # A new message made only of these (and stop words) - "Go on.", "And then?", "*nods*", "Yes please" - has
 # nothing to recall by: any search returns whatever is nearest, which is noise, and its query block is read
 # while the user waits (~45 tokens: most of what a reply reads after its warm-up in a long chat).
@@ -162,11 +167,31 @@ def block(header: str, lines: Sequence[tuple[SearchItem, str]]) -> str:
 
 
 class MemoryInjector:
-    def __init__(self, memory: MemoryService, config: MemoryConfig, llm: LLMConfig) -> None:
+    def __init__(self, memory: MemoryService, config: MemoryConfig, context_tokens: Callable[[], int]) -> None:
         self.memory = memory
         self.config = config
-        self.llm = llm
+        self.context_tokens = context_tokens  # the default model's context: the blocks are a share of it
         self._context_memo: OrderedDict[tuple[Any, ...], list[SearchItem]] = OrderedDict()
+        # Per conversation, the id of the first message its last prompt kept ("": none of the stored ones).
+        self._kept_from: OrderedDict[str, str] = OrderedDict()
+
+    def prompt_built(self, conversation: Any, kept: Sequence[Any]) -> None:
+        self._kept_from[conversation.id] = next((m.id for m in kept if getattr(m, "id", None)), "")
+        self._kept_from.move_to_end(conversation.id)
+        if len(self._kept_from) > KEPT_REMEMBERED:
+            self._kept_from.popitem(last=False)
+
+    def _in_prompt(self, conversation: Any, before: Sequence[Any]) -> list[str]:
+        """Ids of the messages of `before` the prompt holds: from where the conversation's last prompt started
+        (the warm-up's, for a reply: a new message that pushes the start on by a chunk hides that chunk for
+        one turn, the oldest messages of the prompt), or as far as `recent_ids` estimates before any."""
+        ids = self._ids(before)
+        first = self._kept_from.get(conversation.id)
+        if first == "":
+            return []
+        if first is not None and first in ids:
+            return ids[ids.index(first) :]
+        return recent_ids(before, self.context_tokens())
 
     async def injections(
         self, user: Any, conversation: Any, character: Any, history: Sequence[Any]
@@ -177,19 +202,16 @@ class MemoryInjector:
         turn = history[-1].role == "user"  # else a warm-up (or a continue): no new message yet
         before = history[:-1] if turn else history  # what existed before the user wrote
         on_path = {m.id for m in history if getattr(m, "id", None)}
-        # Recent messages, as the warm-up saw them (the new message and what it pushes out do not count).
-        recent = recent_ids(before, self.llm.context_size)
-        if len(recent) >= len([m for m in before if getattr(m, "id", None)]):
+        # What the prompt holds, as the warm-up saw it (the new message and what it pushes out do not count).
+        recent = self._in_prompt(conversation, before)
+        if len(recent) >= len(self._ids(before)):
             return injections  # the whole conversation is in the prompt: nothing to recall
         names = await self.memory.store.speaker_names(conversation.id) or ("User", "")
         at = anchor_index(len(before))
         exchange = before[at : at + 2]
         stamp = parse_stamp(getattr(exchange[-1], "created_at", "") or "")
-        # Recent as it was when the block was placed (so it stays the same block); the messages after its
-        # exchange are in the prompt anyway.
-        recent_then = recent_ids(before[: at + 2], self.llm.context_size)
-        later = self._ids(before[at + 2 :])
-        context_items = await self._context_items(conversation, exchange, recent_then, later, on_path, stamp)
+        later = self._ids(before[at + 2 :])  # in the prompt anyway
+        context_items = await self._context_items(conversation, exchange, recent, later, on_path, stamp)
         budget, query_budget = self.budget_tokens(), self.query_budget_tokens()
         depth = len(history) - at
         about = "\n".join(m.content for m in exchange)
@@ -226,12 +248,13 @@ class MemoryInjector:
         on_path: set[str],
         anchor: Any,
     ) -> list[SearchItem]:
-        """What the block's exchange recalls: as first found (by the warm-up after it, usually)."""
+        """What the block's exchange recalls: as first found (by the warm-up after it, usually), leaving out
+        what the prompt held then; it stays the same block while the prompt's start moves on (the query block
+        may recall what that start leaves behind)."""
         key = (
             conversation.id,
             self.memory.vectors.removals(conversation.id),
             tuple((getattr(m, "id", None), m.content) for m in exchange),
-            tuple(recent),
             self.config.prompt_items,
         )
         found = self._context_memo.get(key)
@@ -278,7 +301,7 @@ class MemoryInjector:
         """The context block's size limit, kept free in every prompt of a long chat (see
         `PromptInjection.reserve`): what `prompt_items` full items take, within `prompt_share` of the context
         together with the query block."""
-        share = int(self.llm.context_size * self.config.prompt_share) - self.query_budget_tokens()
+        share = int(self.context_tokens() * self.config.prompt_share) - self.query_budget_tokens()
         items = self.config.prompt_items * (ITEM_CHARS // CHARS_PER_TOKEN + 12) + len(HEADER) // CHARS_PER_TOKEN
         return max(0, min(share, items))
 

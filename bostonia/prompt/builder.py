@@ -239,6 +239,11 @@ def build_prompt(
         elif not covers:
             chosen.pop(name, None)  # it showed none: none still
     injected = [i for i in injected if not i.covers or chosen.get(i.name) is i]
+    # A context too small for the card, the newest message and the injections together (the history is down to
+    # that message): the injections give way, the biggest first, rather than overflow the model's context.
+    used = cost(system_text) + (cost(post) if post else 0) + sum(kept_costs)
+    while injected and used + sum(cost(i.content) for i in injected) > budget:
+        injected.remove(max(injected, key=lambda i: cost(i.content)))
     choice = {i.name: 0 for i in injections} | {name: i.covers for name, i in chosen.items()}
 
     messages = [ChatMessage("system", system_text)]
