@@ -32,6 +32,37 @@ def test_v2_real_card_keeps_top_level_sillytavern_fields() -> None:
     assert {k: again["data"][k] for k in raw["data"]} == raw["data"]
 
 
+def test_a_pygmalion_character_reads_as_its_card_fields() -> None:
+    card = parse_card(
+        {
+            "char_name": "Aria",
+            "char_persona": "A charming rogue with a silver tongue.",
+            "world_scenario": "A tavern at the edge of the map.",
+            "char_greeting": "*raises her glass* Well, well.",
+            "example_dialogue": "<START>\nYou: Hi\nAria: Hello, darling.",
+            "metadata": {"version": 1, "created": 1680000000000, "source": None},
+        }
+    )
+    assert card.spec == "chara_card_v1" and card.name == "Aria"
+    assert card.description.startswith("A charming rogue") and card.scenario.startswith("A tavern")
+    assert card.first_mes == "*raises her glass* Well, well." and card.mes_example.startswith("<START>")
+    assert card.extra == {"metadata": {"version": 1, "created": 1680000000000, "source": None}}
+
+
+def test_a_v2_field_written_only_at_the_top_level_is_read_there() -> None:
+    card = parse_card(
+        {
+            "spec": "chara_card_v2",
+            "name": "Aria",
+            "first_mes": "Hello.",
+            "data": {"description": "A rogue.", "first_mes": "Hi from data."},
+        }
+    )
+    assert card.name == "Aria" and card.description == "A rogue."
+    assert card.first_mes == "Hi from data."  # data wins where both have it ...
+    assert card.top_level == {"first_mes": "Hello."}  # ... and the differing top-level copy is kept
+
+
 def test_v3_card_fields_and_extras() -> None:
     raw = card_in_png(card_bytes("v3_aria.png"), "ccv3")
     card = parse_card(raw)

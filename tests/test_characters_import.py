@@ -201,6 +201,27 @@ def test_png_export_carries_v2_and_v3_with_the_avatar(client: TestClient[Any], a
         assert image.size == avatar.size
 
 
+def test_a_pygmalion_json_character_imports_and_exports_as_a_card(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    pygmalion = {
+        "char_name": "Aria",
+        "char_persona": "A charming rogue.",
+        "world_scenario": "A tavern.",
+        "char_greeting": "Well, well.",
+        "example_dialogue": "<START>\nAria: Hello, darling.",
+    }
+    character = import_one(client, alice, "Aria.json", json.dumps(pygmalion).encode())
+    assert (character["name"], character["description"], character["greeting"]) == (
+        "Aria",
+        "A charming rogue.",
+        "Well, well.",
+    )
+    card = export(client, alice, character["id"], "json", spec="v2").json()["data"]
+    assert card["scenario"] == "A tavern." and card["mes_example"] == "<START>\nAria: Hello, darling."
+    assert not any(key.startswith("char_") for key in card)  # stored as card fields, not carried as extras
+
+
 def test_json_export_v2(client: TestClient[Any], alice: dict[str, Any]) -> None:
     character = import_one(client, alice, "aria.png", card_bytes("v3_aria.png"))
     card = export(client, alice, character["id"], "json", spec="v2").json()

@@ -31,6 +31,15 @@ V1_FIELDS = ("name", "description", "personality", "scenario", "first_mes", "mes
 # Fields the normalized card models itself; anything else in `data` is kept in `extra`.
 MODELLED = {*TEXT_FIELDS, "alternate_greetings", "tags", "extensions", "character_book"}
 V2, V3 = "chara_card_v2", "chara_card_v3"
+# Pygmalion's JSON characters (its notepad and character creator; text-generation-webui read them too), which
+# SillyTavern imports as these card fields.
+PYGMALION_FIELDS = {
+    "char_name": "name",
+    "char_persona": "description",
+    "world_scenario": "scenario",
+    "char_greeting": "first_mes",
+    "example_dialogue": "mes_example",
+}
 Spec = Literal["v2", "v3"]
 
 
@@ -135,6 +144,8 @@ def parse_card(obj: Any) -> CharacterCard:
         if not isinstance(data, dict):
             raise invalid(f"{spec} card has no `data` object", "data")
         spec = spec or V2
+        # A field the writer put only at the top level (old exporters) is read there, as SillyTavern does.
+        data = {**{key: obj[key] for key in V1_FIELDS if key in obj and key not in data}, **data}
         raw_version = obj.get("spec_version", "3.0" if spec == V3 else "2.0")
         spec_version = str(raw_version) if isinstance(raw_version, str | int | float) else "2.0"
         top_level = {
@@ -146,6 +157,8 @@ def parse_card(obj: Any) -> CharacterCard:
         raise invalid(f"unsupported card spec {str(spec)[:40]!r} (expected chara_card_v2 or chara_card_v3)", "spec")
     else:
         data = obj  # V1: the fields sit at the top level
+        if "char_name" in obj and "name" not in obj:
+            data = {PYGMALION_FIELDS.get(key, key): value for key, value in obj.items()}
         spec = "chara_card_v1"
     name = _text(data, "name").strip()
     if not name:
