@@ -265,6 +265,49 @@ def test_an_agnai_chat_imports_with_who_said_what(client: TestClient[Any], alice
     assert path[2]["content"] == "One, above the kitchen." and path[2]["created_at"].startswith("2025-04-01T21:06:30")
 
 
+def test_sillytavern_hidden_lines_stay_out_of_the_prompt_and_its_narrator_in(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    """`is_system` is what SillyTavern keeps from the model (a message the user hid keeps its speaker); its
+    narrator's lines (`extra.type`) are read by it. Both come back out as they went in."""
+    juniper = first_character(client, "Juniper Ashdown")
+    lines = [
+        {"user_name": "Ren", "character_name": "Juniper Ashdown", "create_date": "2025-04-01@21h05m00s"},
+        {"name": "Juniper Ashdown", "is_user": False, "is_system": False, "mes": "Welcome in."},
+        {"name": "Ren", "is_user": True, "is_system": True, "mes": "A line Ren hid."},
+        {"name": "Juniper Ashdown", "is_user": False, "is_system": True, "mes": "A reply Ren hid."},
+        {
+            "name": "System",
+            "is_user": False,
+            "is_system": False,
+            "mes": "Thunder rolls.",
+            "extra": {"type": "narrator"},
+        },
+        {"name": "Ren", "is_user": True, "is_system": False, "mes": "Any rooms left?"},
+    ]
+    content = "\n".join(json.dumps(line) for line in lines).encode()
+    conversation = upload(client, alice, juniper["id"], content).json()["id"]
+    path = messages(client, alice, conversation)
+    assert [(m["role"], m["ooc"]) for m in path] == [
+        ("assistant", False),
+        ("user", True),
+        ("assistant", True),
+        ("system", False),
+        ("user", False),
+    ]
+    view = client.get(f"{API}/{conversation}/prompt", headers=bearer(alice)).json()
+    prompt = "\n".join(section["content"] for section in view["sections"])
+    assert "Thunder rolls." in prompt and "Any rooms left?" in prompt
+    assert "hid." not in prompt
+    exported = client.get(f"{API}/{conversation}/export?format=jsonl", headers=bearer(alice)).text.splitlines()
+    back = [json.loads(line) for line in exported[1:]]
+    assert [(b["is_user"], b["is_system"]) for b in back] == [
+        (line["is_user"], line["is_system"]) for line in lines[1:]
+    ]
+    assert [b["name"] for b in back if not b["is_user"]] == ["Juniper Ashdown", "Juniper Ashdown", "System"]
+    assert back[3]["extra"]["type"] == "narrator"
+
+
 def test_import_needs_a_visible_character_and_a_file(client: TestClient[Any], alice: dict[str, Any]) -> None:
     missing = upload(client, alice, "no-such-character", ST_CHAT.encode())
     assert missing.status_code == 404
@@ -284,6 +327,7 @@ def test_export_format_is_checked(client: TestClient[Any], alice: dict[str, Any]
     [
         ("April 1, 2025 9:05pm", "2025-04-01T21:05:00.000Z"),
         ("2025-04-01@21h05m09s", "2025-04-01T21:05:09.000Z"),
+        ("2023-5-12 @17h 49m 12s 123ms", "2023-05-12T17:49:12.123Z"),  # older versions' create_date
         ("2025-04-01T21:05:09.123Z", "2025-04-01T21:05:09.123Z"),
         (1743541509000, "2025-04-01T21:05:09.000Z"),
         ("yesterday-ish", None),

@@ -41,6 +41,8 @@ DATE_FORMATS = (
     "%Y-%m-%dT%H:%M:%S",
     "%b %d, %Y %H:%M",
 )
+# Who SillyTavern's narrator, notes and own messages are (its defaults; a line's `extra.type` also says so).
+ST_SYSTEM_NAMES = {"System", "SillyTavern System", "Note"}
 # A SillyTavern chat's first line (its metadata) has some of these; a JSON object with none of them and no
 # `mes` is some other program's file, refused rather than read as an empty chat.
 ST_HEADER_KEYS = {"user_name", "character_name", "create_date", "chat_metadata"}
@@ -74,6 +76,8 @@ def parse_date(value: Any) -> str | None:
     except ValueError:
         pass
     compact = text.replace(" am", "am").replace(" pm", "pm").replace(" AM", "AM").replace(" PM", "PM")
+    if "@" in compact:  # older SillyTavern spaced its own style out: "2023-5-12 @17h 49m 12s 123ms"
+        compact = compact.replace(" ", "")
     for pattern in DATE_FORMATS:
         try:
             return _iso(datetime.strptime(compact, pattern))
@@ -105,6 +109,14 @@ def sillytavern_jsonl(
             "chat_metadata": chat_metadata,
         }
     ]
+
+    def speaker(message: Message) -> str:
+        if message.role == "system":
+            return message.speaker_name or "System"
+        if name_of:
+            return name_of(message)
+        return user_name if message.role == "user" else character_name
+
     for message in path:
         alternatives = swipes.get(message.id, [message])
         extra_keys: dict[str, Any] = dict(message.metadata.get("sillytavern", {}))
@@ -113,10 +125,12 @@ def sillytavern_jsonl(
             extra.setdefault("model", message.model_used)
         if message.tokens_used is not None:
             extra["token_count"] = message.tokens_used
+        if message.role == "system" and not message.ooc:
+            extra.setdefault("type", "narrator")  # a note the model reads ("Juniper joined the chat."), as ST's
         line: dict[str, Any] = {
-            "name": name_of(message) if name_of else user_name if message.role == "user" else character_name,
+            "name": speaker(message),
             "is_user": message.role == "user",
-            "is_system": message.role == "system",
+            "is_system": message.ooc,  # what SillyTavern keeps from the model
             "send_date": message.created_at,
             "mes": message.content,
             **extra_keys,
@@ -139,7 +153,8 @@ def plain_text(
     def name(m: Message) -> str:
         return name_of(m) if name_of else user_name if m.role == "user" else character_name
 
-    blocks = [f"{name(m)}: {m.content}" for m in path if m.role != "system"]
+    # Like SillyTavern's, without the lines kept from the model (hidden, out of character) and the notes.
+    blocks = [f"{name(m)}: {m.content}" for m in path if m.role != "system" and not m.ooc]
     return "\n\n".join(blocks) + "\n"
 
 
@@ -283,6 +298,12 @@ def _parse_webui(pairs: list[list[str]], whole: dict[str, Any]) -> ParsedChat:
     return _one_path(turns, "text-generation-webui")
 
 
+def _st_system_line(record: dict[str, Any]) -> bool:
+    """A SillyTavern line that no character says: the narrator's, a note, the program's own messages."""
+    extra = record.get("extra")
+    return (isinstance(extra, dict) and isinstance(extra.get("type"), str)) or record.get("name") in ST_SYSTEM_NAMES
+
+
 def _parse_agnai(whole: dict[str, Any]) -> ParsedChat:
     """Agnai's chat export: {"name", "messages": [{"msg", "characterId" | "userId", "createdAt"}]}."""
     turns: list[tuple[str, str, str | None]] = []
@@ -346,7 +367,10 @@ def _parse_sillytavern(lines: list[str]) -> ParsedChat:
         mes = record.get("mes")
         if not isinstance(mes, str):
             raise InvalidInput(f"line {number}: `mes` must be a string", code="invalid_chat_file")
-        role = "system" if record.get("is_system") is True else "user" if record.get("is_user") is True else "assistant"
+        # SillyTavern never sends an `is_system` line to the model: a message the user hid (its speaker's
+        # own line still) or one of its notes. Those stay out of the prompt here too (out of character).
+        hidden = record.get("is_system") is True
+        role = "user" if record.get("is_user") is True else "system" if _st_system_line(record) else "assistant"
         created = parse_date(record.get("send_date")) or fallback
         raw_swipes = record.get("swipes")
         swipes: list[str] = [mes]
@@ -380,6 +404,7 @@ def _parse_sillytavern(lines: list[str]) -> ParsedChat:
                     is_regeneration=index > 0,
                     metadata={"sillytavern": kept} if index == chosen and kept else {},
                     speaker_name=record["name"] if isinstance(record.get("name"), str) else None,
+                    ooc=hidden,
                 )
             )
             if index == chosen:
