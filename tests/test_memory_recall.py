@@ -322,6 +322,18 @@ def test_the_bundled_embedding_model_finds_paraphrases(tmp_path: Path) -> None:
     question = embedder.embed(["What kind of pet do I have?", "Is there a food I must avoid?"])
     assert int(np.argmax(vectors @ question[0])) == 0
     assert int(np.argmax(vectors @ question[1])) == 2
+    # Batched by length (each batch padded to its own longest, see BATCH_SIZE), in the callers' order: a
+    # text's vector is the one it has alone, next to long texts or short.
+    mixed = [
+        texts[0],
+        "A long reply about the weather and the road. " * 30,
+        *texts[1:],
+        *(f"Line {n}." for n in range(12)),
+    ]
+    together = embedder.embed(mixed)
+    alone = np.concatenate([embedder.embed([text]) for text in mixed])
+    assert np.allclose(together, alone, atol=1e-5)
+    assert np.allclose(together[[0, 2, 3]], vectors, atol=1e-5)
 
 
 def test_the_users_own_telling_outranks_the_characters_echo_of_it() -> None:
