@@ -2,7 +2,8 @@
 
 (1) Recall@5/@10 of the search (`MemoryService.recall`, what `GET /api/v1/memory/{id}/search` runs) on the
     long multi-session chat of `benchmarks/memory_set.py`, with the bundled MiniLM, against plain
-    per-message vector top-k and BM25 alone over the same index, in the same run.
+    per-message vector top-k and BM25 alone over the same index, in the same run; then on the same chat
+    with long turns (roleplay narration around each, `with_narration`).
 (2) Search latency, p50/p99, over 100,000 indexed messages in one conversation and spread over 200
     conversations (random unit vectors: brute-force cost does not depend on what they mean; texts drawn
     from the chat set so BM25 sees real word statistics). The query is embedded by the real model.
@@ -12,6 +13,7 @@
     python -m benchmarks memory
     BENCH_MEMORY_MESSAGES=20000 python -m benchmarks memory     # a smaller latency run
     BENCH_MEMORY_EXTRACTION=0 python -m benchmarks memory       # without the (slow) model extraction run
+    BENCH_MEMORY_LONG_TURNS=0 python -m benchmarks memory       # without (1) on the set's long-turn variants
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 
 from benchmarks import extraction_set
 from benchmarks.common import median, percentile
-from benchmarks.memory_set import CHARACTER, USER, Chat, build, summary
+from benchmarks.memory_set import CHARACTER, USER, Chat, build, summary, with_narration
 from bostonia.app import Services, build_services
 from bostonia.chat.schemas import Conversation
 from bostonia.chat.store import ImportedMessage
@@ -193,6 +195,10 @@ async def run() -> None:
     try:
         print("memory: bundled MiniLM embeddings, the service layer on a real database")
         await recall_run(services, chat)
+        if os.environ.get("BENCH_MEMORY_LONG_TURNS", "1") != "0":
+            for after in (False, True):
+                print(f"  long turns: ~1,000 characters of narration {'after' if after else 'before'} each turn")
+                await recall_run(services, with_narration(chat, after=after))
         await latency_run(services, chat)
         if os.environ.get("BENCH_MEMORY_EXTRACTION", "1") != "0":
             await extraction_set.run(services)

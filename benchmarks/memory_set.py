@@ -492,3 +492,35 @@ def summary(chat: Chat) -> str:
         kinds[question.kind] = kinds.get(question.kind, 0) + 1
     spread = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
     return f"{len(chat.turns)} turns in {chat.sessions} sessions, {len(chat.questions)} questions ({spread})"
+
+
+# Narration that says nothing a question asks about, for `with_narration`.
+NARRATION = [
+    "The kettle ticks as it cools on the stove, and the afternoon light slides slowly across the floorboards.",
+    "Outside, a bus sighs at the corner and pulls away, its windows fogged from the inside.",
+    "A fly circles the lamp twice before settling on the curtain rail, unbothered by anyone.",
+    "The radio in the other room murmurs about traffic on the ring road and a delay on the northern line.",
+    "Somewhere upstairs a door closes softly, then the pipes knock as someone runs a bath.",
+    "The clock above the fridge runs a few minutes fast, as it has for years, and nobody fixes it.",
+    "A draught finds its way under the window and lifts the corner of a paper napkin.",
+    "The streetlights flicker on one by one along the avenue, orange against the grey.",
+    "There is a faint smell of toast and something sweet, cinnamon perhaps, drifting from the kitchen.",
+    "The sofa creaks as weight shifts on it, a familiar complaint from the old springs.",
+    "Rain begins, first a few heavy drops on the glass, then a steady patter that fills the silence.",
+    "A neighbour's television laughs at a joke through the wall, muffled and far away.",
+    "The houseplant by the window leans toward the light, its leaves dusty and patient.",
+    "Cars hiss past on the wet road below, headlights sweeping across the ceiling now and then.",
+]
+
+
+def with_narration(chat: Chat, *, after: bool, seed: int = 5) -> Chat:
+    """The same chat with ~1,000 characters of roleplay narration around every turn: before what it says
+    (past what the embedding model reads of a message: 256 word pieces) or `after` it."""
+    rng = random.Random(seed)
+
+    def padded(text: str) -> str:
+        narration = " ".join(rng.sample(NARRATION, 10))
+        return f"{text} {narration}" if after else f"{narration} {text}"
+
+    turns = [Turn(turn.role, padded(turn.content), turn.at) for turn in chat.turns]
+    return Chat(turns=turns, questions=chat.questions, sessions=chat.sessions)

@@ -15,6 +15,7 @@ from litestar.testing import TestClient
 from bostonia.app import Services
 from bostonia.embeddings import HashingEmbedder, OnnxMiniLM
 from bostonia.memory import vectors as vectors_module
+from bostonia.memory.indexer import PASSAGE_CHARS, embed_messages, passages
 from bostonia.memory.retrieval import Candidate, fuse, parse_time, read_query, terms_of
 from tests.fakes import ScriptedModel
 from tests.helpers import bearer, error_of
@@ -334,6 +335,17 @@ def test_the_bundled_embedding_model_finds_paraphrases(tmp_path: Path) -> None:
     alone = np.concatenate([embedder.embed([text]) for text in mixed])
     assert np.allclose(together, alone, atol=1e-5)
     assert np.allclose(together[[0, 2, 3]], vectors, atol=1e-5)
+    # A long message is read in passages: what it says after the model's 256 word pieces still counts.
+    narration = " ".join(
+        f"The rain keeps falling on the harbour roofs, hour {n} of the long grey evening." for n in range(16)
+    )
+    long_reply = f"{narration} Oh, and I'm allergic to peanuts, I carry an EpiPen."
+    assert len(passages(long_reply)) > 1 and all(len(p) <= PASSAGE_CHARS for p in passages(long_reply))
+    assert passages(texts[0]) == [texts[0]]
+    read = embed_messages(embedder, [long_reply, texts[0]])
+    assert np.allclose(np.linalg.norm(read, axis=1), 1.0, atol=1e-4) and np.allclose(read[1], vectors[0], atol=1e-5)
+    truncated = embedder.embed([long_reply])[0]
+    assert float(read[0] @ question[1]) > float(truncated @ question[1]) + 0.05
 
 
 def test_the_users_own_telling_outranks_the_characters_echo_of_it() -> None:
