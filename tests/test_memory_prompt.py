@@ -177,10 +177,12 @@ def test_recall_leaves_out_just_what_the_last_prompt_kept() -> None:
         return left_out[-1]  # the query block's search (the context block's came first)
 
     injector = MemoryInjector(Memory(), MemoryConfig(prompt_items=5, reply_items=1), context_tokens=lambda: 1024)  # type: ignore[arg-type]
-    injector.prompt_built(SimpleNamespace(id="c"), history[37:])
+    injector.prompt_built(SimpleNamespace(id="c"), history, 37)
     assert query_exclusions("c") == {"m37", "m38", "m39"}  # m35 and m36 left the prompt: they may be recalled
+    injector.prompt_built(SimpleNamespace(id="c"), history[:-3], 30)  # a build from fewer messages, done late
+    assert query_exclusions("c") == {"m37", "m38", "m39"}  # does not hide m30-m36 again
     assert query_exclusions("other") == guessed  # no prompt built for it yet: the estimate
-    injector.prompt_built(SimpleNamespace(id="d"), [SimpleNamespace(id="elsewhere", content="")])
+    injector.prompt_built(SimpleNamespace(id="d"), [SimpleNamespace(id="elsewhere", content="")], 0)
     assert query_exclusions("d") == guessed  # a start on another branch: the estimate too
 
 

@@ -82,8 +82,10 @@ class PromptObserver(Protocol):
     """An injector that leaves out of its material what the prompt holds anyway (recalled memories): it is
     told which messages each prompt built with its material kept, and judges the next prompt by that."""
 
-    def prompt_built(self, conversation: Conversation, kept: Sequence[Message | ChatMessage]) -> None:
-        """A prompt for `conversation` kept `kept` of its history (the newest messages, oldest first)."""
+    def prompt_built(
+        self, conversation: Conversation, history: Sequence[Message | ChatMessage], kept_from: int
+    ) -> None:
+        """A prompt for `conversation` built from `history` kept its messages from `history[kept_from]` on."""
         ...
 
 
@@ -502,7 +504,7 @@ class ReplyService(TurnTaking):
         self._standing[conversation.id] = (prompt.dropped_messages, prompt.standing)
         for injector in self.injectors:
             if isinstance(injector, PromptObserver):
-                injector.prompt_built(conversation, scanned[prompt.dropped_messages :])
+                injector.prompt_built(conversation, scanned, prompt.dropped_messages)
         self._standing.move_to_end(conversation.id)
         if len(self._standing) > STANDING_KEPT:
             self._standing.popitem(last=False)

@@ -172,11 +172,21 @@ class MemoryInjector:
         self.config = config
         self.context_tokens = context_tokens  # the default model's context: the blocks are a share of it
         self._context_memo: OrderedDict[tuple[Any, ...], list[SearchItem]] = OrderedDict()
-        # Per conversation, the id of the first message its last prompt kept ("": none of the stored ones).
-        self._kept_from: OrderedDict[str, str] = OrderedDict()
+        # Per conversation, the id of the first message its latest prompt kept ("": none of the stored ones),
+        # with the number of stored messages that prompt was built from.
+        self._kept_from: OrderedDict[str, tuple[str, int]] = OrderedDict()
 
-    def prompt_built(self, conversation: Any, kept: Sequence[Any]) -> None:
-        self._kept_from[conversation.id] = next((m.id for m in kept if getattr(m, "id", None)), "")
+    def prompt_built(self, conversation: Any, history: Sequence[Any], kept_from: int) -> None:
+        stored = len(self._ids(history))
+        known = self._kept_from.get(conversation.id)
+        # Builds finish out of order (a warm-up that read the chat before the last message, done after the
+        # reply's build): one from fewer messages, whose start is earlier, would hide what the newer prompt
+        # dropped. A start too late only lets recall repeat a message the prompt holds; after a deletion or
+        # on a shorter branch the kept one is that, until the chat grows past it.
+        if known is not None and stored < known[1]:
+            return
+        first = next((m.id for m in history[kept_from:] if getattr(m, "id", None)), "")
+        self._kept_from[conversation.id] = (first, stored)
         self._kept_from.move_to_end(conversation.id)
         if len(self._kept_from) > KEPT_REMEMBERED:
             self._kept_from.popitem(last=False)
@@ -186,7 +196,7 @@ class MemoryInjector:
         (the warm-up's, for a reply: a new message that pushes the start on by a chunk hides that chunk for
         one turn, the oldest messages of the prompt), or as far as `recent_ids` estimates before any."""
         ids = self._ids(before)
-        first = self._kept_from.get(conversation.id)
+        first = self._kept_from.get(conversation.id, (None, 0))[0]
         if first == "":
             return []
         if first is not None and first in ids:
