@@ -256,6 +256,24 @@ def test_novelai_agnai_and_risu_books_import_as_sillytavern_reads_them(
         assert book["name"] == "Valley lore"
 
 
+def test_world_info_entries_written_as_a_list_import_as_world_info(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    book = {
+        "name": "Listed",
+        "entries": [
+            {"uid": 0, "key": ["tower", "spire"], "keysecondary": [], "content": "The tower is haunted.", "order": 400},
+            {"uid": 1, "key": "tale, night", "content": "An old tale.", "disable": True},
+        ],
+    }
+    response = upload(client, [("listed.json", json.dumps(book).encode())], bearer(alice))
+    assert response.status_code == 201, response.text
+    (imported,) = response.json()["lorebooks"]
+    tower, tale = client.get(f"/api/v1/lorebooks/{imported['id']}", headers=bearer(alice)).json()["entries"]
+    assert (tower["keys"], tower["insertion_order"], tower["enabled"]) == (["tower", "spire"], 400, True)
+    assert (tale["keys"], tale["enabled"]) == (["tale", "night"], False)
+
+
 def test_lorebook_v3_import_round_trips(client: TestClient[Any], alice: dict[str, Any]) -> None:
     response = upload(client, [("sky.json", (LOREBOOKS / "skyreach_v3.json").read_bytes())], bearer(alice))
     book_id = response.json()["lorebooks"][0]["id"]

@@ -92,6 +92,10 @@ def lorebook_format(obj: dict[str, Any]) -> LorebookFormat | None:
     if isinstance(entries, dict):
         return "world_info"
     if isinstance(entries, list):
+        # World Info entries (`key`, `keysecondary`) in a list, as some converters write them, are World Info.
+        shaped = [e for e in entries if isinstance(e, dict)]
+        if shaped and all("key" in e and "keys" not in e for e in shaped):
+            return "world_info"
         return "character_book"
     return None
 

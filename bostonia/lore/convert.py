@@ -309,6 +309,8 @@ def entry_from_world_info(obj: Any, where: str) -> LoreEntry:
 
 
 def book_from_world_info(obj: Any, name: str) -> Lorebook:
+    if isinstance(obj, dict) and isinstance(obj.get("entries"), list):  # the entries as a list (converters)
+        obj = {**obj, "entries": {str(index): entry for index, entry in enumerate(obj["entries"])}}
     if not isinstance(obj, dict) or not isinstance(obj.get("entries"), dict):
         raise invalid("a World Info file must have an `entries` object", "entries")
     entries = [entry_from_world_info(entry, f"entries[{key!r}]") for key, entry in obj["entries"].items()]
