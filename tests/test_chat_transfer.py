@@ -265,6 +265,125 @@ def test_an_agnai_chat_imports_with_who_said_what(client: TestClient[Any], alice
     assert path[2]["content"] == "One, above the kitchen." and path[2]["created_at"].startswith("2025-04-01T21:06:30")
 
 
+def test_a_kobold_lite_story_imports_turn_by_turn(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    """Its texts run together; a turn begins at a placeholder, and a "continue" text goes on with the turn."""
+    juniper = first_character(client, "Juniper Ashdown")
+    save = {
+        "gamestarted": True,
+        "prompt": "{{[OUTPUT]}}Well, look what the storm dragged in!",
+        "memory": "",
+        "actions": ["\n{{[INPUT]}}\nAny rooms left?\n{{[OUTPUT]}}\nOne, above", " the kitchen.", "{{[INPUT]}}Thanks."],
+        "savedsettings": {"chatname": "Ren", "chatopponent": "Juniper||$||Cook"},
+    }
+    response = upload(client, alice, juniper["id"], json.dumps(save).encode(), "story.json")
+    assert response.status_code == 201, response.text
+    path = messages(client, alice, response.json()["id"])
+    assert [(m["role"], m["content"]) for m in path] == [
+        ("assistant", "Well, look what the storm dragged in!"),
+        ("user", "Any rooms left?"),
+        ("assistant", "One, above the kitchen."),
+        ("user", "Thanks."),
+    ]
+
+
+def test_an_older_kobold_lite_chat_is_read_by_its_speakers_names(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    juniper = first_character(client, "Juniper Ashdown")
+    save = {
+        "prompt": "",
+        "actions": ["\nJuniper: Well, look what the storm dragged in!", "\nRen: Any rooms left?\nJuniper: One."],
+        "savedsettings": {"chatname": "Ren", "chatopponent": "Juniper"},
+    }
+    path = messages(client, alice, upload(client, alice, juniper["id"], json.dumps(save).encode()).json()["id"])
+    assert [(m["role"], m["content"]) for m in path] == [
+        ("assistant", "Well, look what the storm dragged in!"),
+        ("user", "Any rooms left?"),
+        ("assistant", "One."),
+    ]
+
+
+def test_a_risu_chat_imports_with_its_times(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    juniper = first_character(client, "Juniper Ashdown")
+    chat = {
+        "type": "risuChat",
+        "ver": 1,
+        "data": {
+            "name": "Storm night",
+            "message": [
+                {"role": "char", "data": "Well, look what the storm dragged in!", "time": 1743541500000},
+                {"role": "user", "data": "Any rooms left?", "time": 1743541560000, "chatId": "x1"},
+            ],
+        },
+    }
+    response = upload(client, alice, juniper["id"], json.dumps(chat).encode(), "chat.json")
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == "Storm night"
+    path = messages(client, alice, response.json()["id"])
+    assert [(m["role"], m["content"]) for m in path] == [
+        ("assistant", "Well, look what the storm dragged in!"),
+        ("user", "Any rooms left?"),
+    ]
+    assert path[1]["created_at"].startswith("2025-04-01T21:06")
+
+
+def test_cai_tools_histories_are_branches_from_the_shared_greeting(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    """Character.AI's chats with one character (CAI Tools' export) become one conversation: the longest on
+    the active path, each other one a swipe away where it differs."""
+    juniper = first_character(client, "Juniper Ashdown")
+    greeting = {"src": {"is_human": False, "name": "Juniper"}, "text": "Well, look what the storm dragged in!"}
+
+    def said(text: str, human: bool) -> dict[str, Any]:
+        return {"src": {"is_human": human, "name": "Ren" if human else "Juniper"}, "text": text}
+
+    export = {
+        "character": {"name": "Juniper"},
+        "histories": {
+            "histories": [
+                {"msgs": [greeting, said("Hi!", True)]},
+                {"msgs": [greeting, said("Any rooms left?", True), said("One, above the kitchen.", False)]},
+            ]
+        },
+    }
+    response = upload(client, alice, juniper["id"], json.dumps(export).encode(), "cai.json")
+    assert response.status_code == 201, response.text
+    conversation = response.json()["id"]
+    path = messages(client, alice, conversation)
+    assert [m["content"] for m in path] == [
+        "Well, look what the storm dragged in!",
+        "Any rooms left?",
+        "One, above the kitchen.",
+    ]
+    assert [m["role"] for m in path] == ["assistant", "user", "assistant"]
+    assert path[0]["sibling_count"] == 1 and path[1]["sibling_count"] == 2
+    siblings = client.get(f"{API}/{conversation}/messages/{path[1]['id']}/siblings", headers=bearer(alice))
+    assert sorted(s["content"] for s in siblings.json()["items"]) == ["Any rooms left?", "Hi!"]
+
+
+def test_a_chub_chat_imports_its_message_objects(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    """Chub writes SillyTavern's lines with each text and swipe an object holding `message`."""
+    juniper = first_character(client, "Juniper Ashdown")
+    lines = [
+        {"user_name": "Ren", "character_name": "Juniper"},
+        {"name": "Juniper", "is_user": False, "mes": {"message": "Well, look what the storm dragged in!"}},
+        {"name": "Ren", "is_user": True, "mes": {"message": "Any rooms left?", "id": 7}},
+        {
+            "name": "Juniper",
+            "is_user": False,
+            "mes": {"message": "One."},
+            "swipes": [{"message": "None."}, {"message": "One."}],
+            "swipe_id": 1,
+        },
+    ]
+    response = upload(client, alice, juniper["id"], "\n".join(json.dumps(x) for x in lines).encode())
+    assert response.status_code == 201, response.text
+    path = messages(client, alice, response.json()["id"])
+    assert [m["content"] for m in path] == ["Well, look what the storm dragged in!", "Any rooms left?", "One."]
+    assert (path[2]["sibling_count"], path[2]["sibling_index"]) == (2, 1)
+
+
 def test_sillytavern_hidden_lines_stay_out_of_the_prompt_and_its_narrator_in(
     client: TestClient[Any], alice: dict[str, Any]
 ) -> None:

@@ -39,20 +39,22 @@ PATH_CTE = """
         where m.parent_id is not null
     )
 """
+# Siblings (swipes, greetings, imported branches) are in creation order; ties of the same millisecond (an
+# imported chat's swipes without times of their own) in the order they were stored (rowid, not the random id).
 MESSAGE_COLUMNS = """
     m.*,
     (select count(*) from messages s
       where s.conversation_id = m.conversation_id and s.parent_id is m.parent_id) as sibling_count,
     (select count(*) from messages s
       where s.conversation_id = m.conversation_id and s.parent_id is m.parent_id
-        and (s.created_at, s.id) < (m.created_at, m.id)) as sibling_index
+        and (s.created_at, s.rowid) < (m.created_at, m.rowid)) as sibling_index
 """
 # The newest descendant line under a message: where its branch of the tree currently ends.
 NEWEST_LEAF = """
     with recursive down(id, depth) as (
         select :message_id, 0
         union all
-        select (select c.id from messages c where c.parent_id = down.id order by c.created_at desc, c.id desc limit 1),
+        select (select c.id from messages c where c.parent_id = down.id order by c.created_at desc, c.rowid desc limit 1),
                down.depth + 1
         from down where exists (select 1 from messages c where c.parent_id = down.id)
     )
@@ -348,7 +350,7 @@ class ConversationStore:
     async def siblings(self, message: Message) -> list[Message]:
         rows = await self.db.fetchall(
             f"select {MESSAGE_COLUMNS} from messages m where m.conversation_id = ? and m.parent_id is ?"
-            " order by m.created_at, m.id",
+            " order by m.created_at, m.rowid",
             (message.conversation_id, message.parent_id),
         )
         return [message_from_row(row) for row in rows]
@@ -463,7 +465,7 @@ class ConversationStore:
             leaf: str | None = None
             sibling = conn.execute(
                 "select id from messages where conversation_id = ? and parent_id is ? and id != ?"
-                " order by created_at desc, id desc limit 1",
+                " order by created_at desc, rowid desc limit 1",
                 (message.conversation_id, message.parent_id, message.id),
             ).fetchone()
             conn.execute("delete from messages where id = ?", (message.id,))  # children cascade

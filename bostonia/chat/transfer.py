@@ -1,8 +1,10 @@
 """Conversation files: SillyTavern chat JSONL, plain text, and Bostonia JSON (the whole tree).
 
 Export writes the active path (SillyTavern keeps one line per turn, alternatives as `swipes`); the
-Bostonia format keeps every branch. Import reads both into a new conversation, and the chat histories of
-text-generation-webui and Agnai too (one path, no swipes). In a group chat (or a
+Bostonia format keeps every branch. Import reads both into a new conversation, and the chat files of the
+other programs SillyTavern imports from too: text-generation-webui, Agnai, KoboldAI Lite, RisuAI, CAI Tools
+(Character.AI's histories: each one a branch from the start) and Chub (SillyTavern lines whose texts are
+objects). In a group chat (or a
 shared room) each line's `name` is its speaker's, and importing a group chat gives each reply to the
 member of that name. Whatever a SillyTavern line carries that Bostonia does not model is kept in the
 message's metadata and written back on export, so a round trip loses nothing.
@@ -11,6 +13,7 @@ message's metadata and written back on export, so a round trip loses nothing.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,6 +53,12 @@ ST_HEADER_KEYS = {"user_name", "character_name", "create_date", "chat_metadata"}
 # "metadata": {"user_N" | "assistant_N": {"timestamp"}}} ("data" in older versions); the greeting's pair has
 # this in place of the user's message.
 WEBUI_GREETING = "<|BEGIN-VISIBLE-CHAT|>"
+# KoboldAI Lite's saved story: {"savedsettings": {"chatname", "chatopponent"}, "prompt", "actions": [text]};
+# in its chat and instruct modes these stand where the user's and the model's turns begin.
+KOBOLD_TURN = re.compile(r"(\{\{\[INPUT\]\}\}|\{\{\[OUTPUT\]\}\})")
+KOBOLD_INPUT = "{{[INPUT]}}"
+# One path of someone else's chat: (role, text, when) per message.
+Turns = Sequence[tuple[str, str, str | None]]
 
 
 def _iso(moment: datetime) -> str:
@@ -256,16 +265,22 @@ def _parse_text(stripped: str) -> ParsedChat:
     if isinstance(whole, dict):
         if whole.get("format") == BOSTONIA_FORMAT:
             return _parse_bostonia(whole)
+        if isinstance(whole.get("savedsettings"), dict) and isinstance(whole.get("actions"), list):
+            return _parse_kobold_lite(whole)
+        if isinstance(whole.get("histories"), dict):
+            return _parse_cai_tools(whole["histories"])
         if (pairs := webui_pairs(whole)) is not None:
             return _parse_webui(pairs, whole)
         if isinstance(whole.get("messages"), list) and "conversation" not in whole:
             return _parse_agnai(whole)
+        if whole.get("type") == "risuChat" and isinstance(whole.get("data"), dict):
+            return _parse_risu(whole["data"])
         if "mes" not in whole:
             if ST_HEADER_KEYS & whole.keys():
                 raise InvalidInput("the file holds no messages", code="invalid_chat_file")
             raise InvalidInput(
-                "this JSON is not a chat Bostonia reads: a SillyTavern chat (.jsonl), a Bostonia export, or a "
-                "text-generation-webui or Agnai chat history",
+                "this JSON is not a chat Bostonia reads: a SillyTavern or Chub chat (.jsonl), a Bostonia export, or "
+                "a text-generation-webui, Agnai, KoboldAI Lite, RisuAI or CAI Tools chat",
                 code="invalid_chat_file",
             )
         return _parse_sillytavern([msgspec.json.encode(whole).decode()])  # one message, maybe pretty-printed
@@ -316,27 +331,126 @@ def _parse_agnai(whole: dict[str, Any]) -> ParsedChat:
     return _one_path(turns, "agnai", title=name if isinstance(name, str) and name.strip() else None)
 
 
-def _one_path(turns: Sequence[tuple[str, str, str | None]], source: str, *, title: str | None = None) -> ParsedChat:
+def _parse_kobold_lite(whole: dict[str, Any]) -> ParsedChat:
+    """KoboldAI Lite's story is its texts run together: a turn begins at its mode's placeholder (the same turn
+    may go on in the next text, as "continue" writes it), or, in older chat saves, at a line "Name: ".
+    A story with neither is the model's, one message per text (as SillyTavern reads it)."""
+    settings = whole["savedsettings"]
+    texts = [t for t in [whole.get("prompt"), *whole["actions"]] if isinstance(t, str) and t.strip()]
+    story = "".join(texts)
+    user = str(settings.get("chatname") or "").strip()
+    others = [n.strip() for n in str(settings.get("chatopponent") or "").split("||$||") if n.strip()]
+    turns: list[tuple[str, str, str | None]] = []
+    if KOBOLD_TURN.search(story):
+        role = "assistant"  # the opening prompt, before any turn, is the story's start
+        for piece in KOBOLD_TURN.split(story):
+            if piece in (KOBOLD_INPUT, "{{[OUTPUT]}}"):
+                role = "user" if piece == KOBOLD_INPUT else "assistant"
+            elif piece.strip():
+                turns.append((role, piece.strip(), None))
+    elif user and others and (speakers := _name_lines(story, [user, *others])):
+        turns = [("user" if name == user else "assistant", text, None) for name, text in speakers]
+    else:
+        turns = [("assistant", text.strip(), None) for text in texts]
+    return _one_path(turns, "koboldai-lite")
+
+
+def _name_lines(story: str, names: Sequence[str]) -> list[tuple[str, str]]:
+    """The turns of a script whose lines begin "Name: " (text before the first such line is dropped)."""
+    speaker = re.compile(r"^(" + "|".join(re.escape(n) for n in names) + r"):[ \t]*", re.MULTILINE)
+    marks = list(speaker.finditer(story))
+    out = []
+    for mark, after in zip(marks, [*marks[1:], None], strict=True):
+        text = story[mark.end() : after.start() if after else len(story)].strip()
+        if text:
+            out.append((mark.group(1), text))
+    return out
+
+
+def _parse_cai_tools(histories: dict[str, Any]) -> ParsedChat:
+    """CAI Tools' Character.AI export: {"histories": {"histories": [{"msgs": [{"src": {"is_human"}, "text"}]}]}}.
+    Each history (a chat of its own there) is a branch from the start here: one conversation, the longest
+    active, the others a swipe of the first message away."""
+    paths: list[Turns] = []
+    for index, history in enumerate(histories.get("histories") or []):
+        msgs = history.get("msgs") if isinstance(history, dict) else None
+        if not isinstance(msgs, list):
+            raise InvalidInput(f"history {index}: `msgs` must be a list", code="invalid_chat_file")
+        turns = []
+        for number, msg in enumerate(msgs):
+            if not isinstance(msg, dict) or not isinstance(msg.get("text"), str):
+                raise InvalidInput(
+                    f"history {index}, message {number}: `text` must be a string", code="invalid_chat_file"
+                )
+            source = msg.get("src")
+            human = isinstance(source, dict) and source.get("is_human") is True
+            turns.append(("user" if human else "assistant", msg["text"], None))
+        if turns:
+            paths.append(turns)
+    return _branches(paths, "cai-tools")
+
+
+def _parse_risu(data: dict[str, Any]) -> ParsedChat:
+    """RisuAI's chat export: {"type": "risuChat", "data": {"name", "message": [{"role": "user" | "char",
+    "data", "time" (ms)}]}}."""
+    raw = data.get("message")
+    if not isinstance(raw, list):
+        raise InvalidInput("`data.message` must be a list", code="invalid_chat_file")
+    turns: list[tuple[str, str, str | None]] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("data", ""), str):
+            raise InvalidInput(f"message {index}: `data` must be a string", code="invalid_chat_file")
+        turns.append(
+            ("user" if item.get("role") == "user" else "assistant", item.get("data", ""), parse_date(item.get("time")))
+        )
+    name = data.get("name")
+    return _one_path(turns, "risuai", title=name if isinstance(name, str) and name.strip() else None)
+
+
+def _one_path(turns: Turns, source: str, *, title: str | None = None) -> ParsedChat:
     """A chat of one path (role, text, when) from another program's file."""
-    if len(turns) > MAX_IMPORT_MESSAGES:
+    return _branches([turns] if turns else [], source, title=title)
+
+
+def _branches(paths: Sequence[Turns], source: str, *, title: str | None = None) -> ParsedChat:
+    """A chat of one or more paths, each (role, text, when) per message, as one tree: paths that begin with
+    the same messages (the character's greeting, say) share them and branch where they first differ. The
+    longest path (the first of those) is the active one."""
+    if sum(len(turns) for turns in paths) > MAX_IMPORT_MESSAGES:
         raise InvalidInput(f"more than {MAX_IMPORT_MESSAGES} messages", code="chat_too_large")
-    if not turns:
+    if not paths:
         raise InvalidInput("the file holds no messages", code="invalid_chat_file")
     # A message without a time of its own has the one before it (the first ones the first known): in order.
-    known = [at for _, _, at in turns if at]
-    last = known[0] if known else _iso(datetime.now(UTC))
-    messages = []
-    for n, (role, text, at) in enumerate(turns):
-        last = at or last
-        messages.append(
-            ImportedMessage(key=str(n), parent_key=str(n - 1) if n else None, role=role, content=text, created_at=last)
-        )
-    first_user = next((text for role, text, _ in turns if role == "user"), "")
+    known = [at for turns in paths for _, _, at in turns if at]
+    messages: list[ImportedMessage] = []
+    children: dict[tuple[str | None, str, str], str] = {}  # (parent key, role, text) -> key
+    parents: set[str | None] = set()
+    leaves = []
+    for turns in paths:
+        last = known[0] if known else _iso(datetime.now(UTC))
+        parent: str | None = None
+        for role, text, at in turns:
+            last = at or last
+            key = children.get((parent, role, text))
+            if key is None:
+                key = str(len(messages))
+                is_sibling = parent in parents
+                parents.add(parent)
+                children[(parent, role, text)] = key
+                messages.append(
+                    ImportedMessage(
+                        key=key, parent_key=parent, role=role, content=text, created_at=last, is_regeneration=is_sibling
+                    )
+                )
+            parent = key
+        leaves.append(parent)
+    active = max(range(len(paths)), key=lambda b: (len(paths[b]), -b))
+    first_user = next((text for role, text, _ in paths[active] if role == "user"), "")
     return ParsedChat(
         title=(title or title_from(first_user) or "Imported chat")[:200],
         messages=messages,
-        leaf_key=messages[-1].key,
-        created_at=messages[0].created_at if known else None,
+        leaf_key=leaves[active],
+        created_at=min(known) if known else None,
         metadata={"imported_from": source},
     )
 
@@ -364,7 +478,7 @@ def _parse_sillytavern(lines: list[str]) -> ParsedChat:
     messages: list[ImportedMessage] = []
     parent: str | None = None
     for number, record in records:
-        mes = record.get("mes")
+        mes = _chub_text(record.get("mes"))
         if not isinstance(mes, str):
             raise InvalidInput(f"line {number}: `mes` must be a string", code="invalid_chat_file")
         # SillyTavern never sends an `is_system` line to the model: a message the user hid (its speaker's
@@ -373,6 +487,8 @@ def _parse_sillytavern(lines: list[str]) -> ParsedChat:
         role = "user" if record.get("is_user") is True else "system" if _st_system_line(record) else "assistant"
         created = parse_date(record.get("send_date")) or fallback
         raw_swipes = record.get("swipes")
+        if isinstance(raw_swipes, list):
+            raw_swipes = [_chub_text(swipe) for swipe in raw_swipes]
         swipes: list[str] = [mes]
         if isinstance(raw_swipes, list) and raw_swipes and all(isinstance(s, str) for s in raw_swipes):
             swipes = list(raw_swipes)
@@ -422,6 +538,13 @@ def _parse_sillytavern(lines: list[str]) -> ParsedChat:
         created_at=parse_date(header.get("create_date")),
         metadata={"sillytavern": {"chat_metadata": metadata, "header": st_header}},
     )
+
+
+def _chub_text(value: Any) -> Any:
+    """Chub's chats are SillyTavern's lines with each text (and swipe) an object {"message": text, ...}."""
+    if isinstance(value, dict) and isinstance(value.get("message"), str):
+        return value["message"]
+    return value
 
 
 def _parse_bostonia(whole: dict[str, Any]) -> ParsedChat:
