@@ -222,6 +222,26 @@ def test_a_pygmalion_json_character_imports_and_exports_as_a_card(
     assert not any(key.startswith("char_") for key in card)  # stored as card fields, not carried as extras
 
 
+def test_a_text_generation_webui_yaml_character_imports_as_a_card(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    """Its `context` is the description and `greeting` the first message (as SillyTavern reads them); a date
+    the YAML parser reads as one is kept as text."""
+    yaml_character = (
+        "name: Aria\n"
+        "greeting: |-\n  *looks up from her drink* Well, well.\n\n  Who are you?\n"
+        'context: "Aria is a charming rogue.\\n\\n{{user}}: Hi\\n{{char}}: Hello, darling."\n'
+        "created: 2023-05-12\n"
+    )
+    character = import_one(client, alice, "Aria.yaml", yaml_character.encode())
+    assert character["name"] == "Aria"
+    assert character["greeting"] == "*looks up from her drink* Well, well.\n\nWho are you?"
+    assert character["description"].startswith("Aria is a charming rogue.\n\n{{user}}: Hi")
+    card = export(client, alice, character["id"], "json", spec="v2").json()["data"]
+    assert card["first_mes"].endswith("Who are you?") and card["created"] == "2023-05-12"
+    assert "context" not in card and "greeting" not in card
+
+
 def test_json_export_v2(client: TestClient[Any], alice: dict[str, Any]) -> None:
     character = import_one(client, alice, "aria.png", card_bytes("v3_aria.png"))
     card = export(client, alice, character["id"], "json", spec="v2").json()
@@ -410,6 +430,12 @@ HOSTILE = [
     ("nocard.charx", _zip({"x.json": GOOD_CARD}, prefix=b"MZ junk"), 422, "invalid_charx"),
     ("garbage.charx", b"PK\x03\x04garbage", 422, "invalid_charx"),
     ("empty.json", b"", 422, "empty_file"),
+    ("laughs.yaml", b"name: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", 422, "invalid_card"),
+    ("deep.yaml", b"name: " + b"[" * 200 + b"]" * 200, 422, "invalid_card"),
+    ("noname.yaml", b"greeting: hi\ncontext: someone\n", 422, "unsupported_file_type"),
+    ("number.yaml", b"name: 7\n", 422, "invalid_card"),
+    ("date.yaml", b"name: x\ncreated: 2023-13-45\n", 422, "invalid_card"),
+    ("tag.yaml", b"name: !!python/object:os.system x\n", 422, "invalid_card"),
 ]
 
 

@@ -40,6 +40,8 @@ PYGMALION_FIELDS = {
     "char_greeting": "first_mes",
     "example_dialogue": "mes_example",
 }
+# text-generation-webui's characters (YAML, or JSON of the same keys) call the description and the greeting so.
+WEBUI_FIELDS = {"context": "description", "greeting": "first_mes"}
 Spec = Literal["v2", "v3"]
 
 
@@ -159,6 +161,9 @@ def parse_card(obj: Any) -> CharacterCard:
         data = obj  # V1: the fields sit at the top level
         if "char_name" in obj and "name" not in obj:
             data = {PYGMALION_FIELDS.get(key, key): value for key, value in obj.items()}
+        renamed = {key: field for key, field in WEBUI_FIELDS.items() if key in data and field not in data}
+        if renamed:
+            data = {renamed.get(key, key): value for key, value in data.items()}
         spec = "chara_card_v1"
     name = _text(data, "name").strip()
     if not name:

@@ -1,15 +1,17 @@
 """Read any uploaded card file: the type is decided by the content (magic bytes), never by the name.
 
-PNG (`chara`/`ccv3` chunks), JSON (V1/V2/V3 cards, SillyTavern World Info, `lorebook_v3`) and CharX
-(zip, possibly behind leading bytes). Every failure is a domain error with a message naming the problem;
-nothing here touches storage.
+PNG (`chara`/`ccv3` chunks), JSON (V1/V2/V3 cards, SillyTavern World Info, `lorebook_v3`), CharX (zip,
+possibly behind leading bytes) and text-generation-webui's YAML characters. Every failure is a domain
+error with a message naming the problem; nothing here touches storage.
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Any, Literal, NamedTuple
 
 import msgspec
+import yaml
 
 from bostonia.cards.charx import LOCAL_HEADER, CharxLimits, asset_path, read_charx
 from bostonia.cards.model import CharacterCard, parse_card
@@ -48,7 +50,7 @@ class CardLimits(NamedTuple):
 
 class CardFile(msgspec.Struct, kw_only=True):
     card: CharacterCard
-    format: Literal["png", "json", "charx"]
+    format: Literal["png", "json", "charx", "yaml"]
     image: bytes | None = None  # the picture to become the avatar (still to be validated and re-encoded)
     assets: dict[str, bytes] = msgspec.field(default_factory=dict)
 
@@ -121,6 +123,48 @@ def _from_json_object(obj: Any, filename: str) -> CardFile | LorebookFile:
     return CardFile(card=parse_card(obj), format="json")
 
 
+# A YAML character nests a level or two; aliases are refused outright (a few lines of them expand to
+# gigabytes: the "billion laughs").
+MAX_YAML_DEPTH = 32
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+CHARACTER_KEYS = {"name", "char_name"}  # text that merely parses as YAML ("Note: ...") is no character
+
+
+def decode_yaml(data: bytes) -> Any:
+    """The YAML text as JSON's values (dates as ISO text), or None when it is not YAML text at all."""
+    try:
+        text = data.decode("utf-8-sig")
+        depth = 0
+        for event in yaml.parse(text, Loader=YAML_LOADER):
+            if isinstance(event, yaml.AliasEvent):
+                raise InvalidInput("the YAML file uses aliases (`*name`), which are not read", code="invalid_card")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise InvalidInput("the YAML file is nested too deeply", code="invalid_card")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except (UnicodeDecodeError, yaml.YAMLError):
+        return None
+    try:
+        return _json_value(yaml.load(text, Loader=YAML_LOADER))  # the safe loader: plain values only
+    except (yaml.YAMLError, ValueError) as exc:  # a tag it does not know, a date like 2023-13-45
+        reason = " ".join(str(exc).split())[:200]
+        raise InvalidInput(f"the YAML file holds a value that cannot be read: {reason}", code="invalid_card") from None
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_json_value(item) for item in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
 def sniff(data: bytes) -> str:
     """A short human name for what the bytes look like, for error messages."""
     head = data[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
@@ -162,7 +206,9 @@ def read_card_file(filename: str, data: bytes, limits: CardLimits) -> CardFile |
             raise InvalidInput("card.json must hold a JSON object", code="invalid_card")
         card = parse_card(obj)
         return CardFile(card=card, format="charx", image=main_icon(card, contents.assets), assets=contents.assets)
+    if b"\0" not in data[:512] and isinstance(obj := decode_yaml(data), dict) and CHARACTER_KEYS & obj.keys():
+        return CardFile(card=parse_card(obj), format="yaml")
     raise InvalidInput(
-        f"unsupported file: this is {sniff(data)}, not a PNG card, JSON card, CharX or lorebook",
+        f"unsupported file: this is {sniff(data)}, not a PNG card, JSON card, CharX, YAML character or lorebook",
         code="unsupported_file_type",
     )

@@ -239,7 +239,7 @@ class ParsedChat:
 
 
 def parse_chat_file(data: bytes) -> ParsedChat:
-    """Read an uploaded conversation (SillyTavern JSONL, Bostonia JSON, text-generation-webui or Agnai JSON);
+    """Read an uploaded conversation (any of the formats above);
     InvalidInput names the problem."""
     try:
         text = data.decode("utf-8-sig")
