@@ -108,6 +108,7 @@ def test_bad_books_name_the_field() -> None:
         ({"entries": [{"keys": [1]}]}, "character_book.entries[0].keys"),
         ({"entries": [{"insertion_order": "first"}]}, "character_book.entries[0].insertion_order"),
         ({"entries": [{"enabled": "yes"}]}, "character_book.entries[0].enabled"),
+        ({"entries": [{"insertion_order": "1e999"}]}, "character_book.entries[0].insertion_order"),
         ({"entries": [{"id": [1]}]}, "character_book.entries[0]"),
         ({"entries": [], "scan_depth": 2.5}, "character_book.scan_depth"),
     ]:
@@ -132,6 +133,47 @@ def test_books_in_the_shapes_found_inside_real_cards() -> None:
     assert (tower.uid, tower.keys, tower.content, tower.enabled) == (3, ["tower"], "A tall tower.", True)
     assert (moat.keys, moat.position, moat.extensions) == (["moat"], "after_char", {"position": 1, "depth": 2})
     assert convert.book_from_card(convert.book_to_card(book)).entries == book.entries
+
+
+def test_numbers_and_flags_written_as_text_read_as_sillytavern_reads_them() -> None:
+    """Hand-edited and converted files write "100" and "true"; SillyTavern's JavaScript reads them as the
+    number and the flag, and so does the import, down to what activation uses. Text that is no number
+    is still an error naming the field."""
+    from bostonia.errors import InvalidInput
+    from tests.lore_support import compiled
+
+    world = {
+        "entries": {
+            "0": {
+                "uid": 0,
+                "key": ["tower"],
+                "content": "A tall tower.",
+                "order": "250",
+                "position": "4",
+                "depth": "2",
+                "probability": "40",
+                "useProbability": "true",
+                "sticky": "3",
+                "scanDepth": " 5 ",
+                "disable": "false",
+            },
+            "1": {"uid": 1, "key": ["moat"], "content": "A moat.", "position": "after_char"},
+            "2": {"uid": 2, "key": ["gate"], "content": "A gate.", "position": "before_char"},
+            "3": {"uid": 3, "key": ["wall"], "content": "A wall.", "position": "0"},
+        }
+    }
+    book = convert.book_from_world_info(world, "Towers")
+    tower = book.entries[0]
+    assert (tower.insertion_order, tower.depth, tower.probability, tower.enabled) == (250, 2, 40, True)
+    assert [e.placement for e in book.entries] == ["at_depth", "after_char", "before_char", "before_char"]
+    (ready,) = compiled([tower])
+    assert (ready.sticky, ready.scan_depth, ready.use_probability) == (3, 5, True)
+    card = convert.book_from_card({"entries": [{"keys": ["a"], "insertion_order": "5", "enabled": "false"}]})
+    assert (card.entries[0].insertion_order, card.entries[0].enabled) == (5, False)
+    for entry, field in [({"order": "first"}, "order"), ({"position": "top"}, "position"), ({"order": "nan"}, "order")]:
+        with pytest.raises(InvalidInput) as info:
+            convert.book_from_world_info({"entries": {"0": {"uid": 0, **entry}}}, "x")
+        assert info.value.details == {"field": f"entries['0'].{field}"}
 
 
 def test_placement_defaults() -> None:

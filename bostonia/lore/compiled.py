@@ -15,7 +15,15 @@ from typing import Any
 
 from bostonia.lore import decorators as deco
 from bostonia.lore.matching import Key, prepare_keys
-from bostonia.lore.schemas import LOGIC_NAMES, ROLES, Lorebook, LoreEntry, LoreSettings
+from bostonia.lore.schemas import (
+    LOGIC_NAMES,
+    ROLES,
+    Lorebook,
+    LoreEntry,
+    LoreSettings,
+    extension_flag,
+    extension_number,
+)
 
 CHARS_PER_TOKEN = 4  # the injector has no tokenizer; the prompt builder counts exactly afterwards
 DEFAULT_AT_DEPTH = 4  # SillyTavern's DEFAULT_DEPTH for an @depth entry without one
@@ -29,15 +37,11 @@ def estimate_tokens(text: str) -> int:
 
 
 def _number(ext: dict[str, Any], key: str) -> int | None:
-    value = ext.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return int(value)
+    return extension_number(ext.get(key))
 
 
 def _flag(ext: dict[str, Any], key: str) -> bool | None:
-    value = ext.get(key)
-    return value if isinstance(value, bool) else None
+    return extension_flag(ext.get(key))
 
 
 @dataclass(slots=True, eq=False)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from bostonia.errors import InvalidInput
-from bostonia.lore.schemas import ROLES, Lorebook, LoreEntry
+from bostonia.lore.schemas import ROLES, Lorebook, LoreEntry, extension_flag, extension_number
 
 # World Info field -> its name inside a card entry's `extensions` (SillyTavern's mapping).
 WI_TO_EXTENSION = {
@@ -48,6 +48,7 @@ WI_TO_EXTENSION = {
     "triggers": "triggers",
     "ignoreBudget": "ignore_budget",
 }
+CARD_POSITIONS = {"before_char": 0, "after_char": 1}  # a card entry's position names, as World Info numbers
 EXTENSION_TO_WI = {snake: camel for camel, snake in WI_TO_EXTENSION.items()}
 CARD_ENTRY_FIELDS = {
     "keys",
@@ -107,6 +108,8 @@ def _bool(obj: dict[str, Any], key: str, where: str, default: bool) -> bool:
         return value
     if isinstance(value, int) and value in (0, 1):  # some writers use 0/1
         return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):  # hand-edited and converted files
+        return value.strip().lower() == "true"
     raise invalid(f"{where}.{key} must be true or false", f"{where}.{key}")
 
 
@@ -114,6 +117,11 @@ def _int(obj: dict[str, Any], key: str, where: str, default: int | None) -> int 
     value = obj.get(key, default)
     if value is None:
         return default
+    if isinstance(value, str):  # "100" from hand-edited and converted files, as JavaScript's Number() reads it
+        if not value.strip():
+            return default
+        number = extension_number(value)
+        value = value if number is None else number
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**53:
@@ -154,10 +162,7 @@ def with_derived_columns(entry: LoreEntry) -> LoreEntry:
     ext = entry.extensions
 
     def number(key: str) -> int | None:
-        value = ext.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return None
-        return int(value)
+        return extension_number(ext.get(key))
 
     logic = number("selectiveLogic")
     entry.selective_logic = logic if logic is not None and 0 <= logic <= 3 else 0
@@ -170,8 +175,7 @@ def with_derived_columns(entry: LoreEntry) -> LoreEntry:
         entry.role = ROLES[role]
     else:
         entry.role = role if role in ROLES else None
-    whole = ext.get("match_whole_words")
-    entry.match_whole_words = whole if isinstance(whole, bool) else None
+    entry.match_whole_words = extension_flag(ext.get("match_whole_words"))
     return entry
 
 
@@ -285,6 +289,9 @@ def entry_from_world_info(obj: Any, where: str) -> LoreEntry:
         if camel in obj:
             extensions[snake] = obj[camel]
     position = obj.get("position")
+    if isinstance(position, str):  # "1", or a card's position name as some converters write it
+        number = CARD_POSITIONS.get(position, extension_number(position))
+        position = extensions["position"] = position if number is None else number
     if position is not None and (isinstance(position, bool) or not isinstance(position, int)):
         raise invalid(f"{where}.position must be a number (0-6)", f"{where}.position")
     case = obj.get("caseSensitive")

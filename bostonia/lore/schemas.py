@@ -8,6 +8,7 @@ those extensions when the entry is written, so lore activation can query them wi
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -18,6 +19,26 @@ ROLES = ("system", "user", "assistant")  # World Info `role` 0, 1, 2
 # 5/6 top/bottom of the example messages.
 PLACEMENTS = ("before_char", "after_char", "an_top", "an_bottom", "at_depth", "em_top", "em_bottom")
 ExportFormat = Literal["world_info", "lorebook_v3"]
+
+
+def extension_number(value: Any) -> int | None:
+    """An extension's number as SillyTavern's JavaScript reads it: 4, 4.0 or "4" (hand-edited and converted
+    files write numbers as text); None for anything else."""
+    if isinstance(value, str):
+        try:
+            value = float(value) if value.strip() else None
+        except ValueError:
+            return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return int(value)
+
+
+def extension_flag(value: Any) -> bool | None:
+    """An extension's true/false (or "true"/"false"); None for anything else."""
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return value if isinstance(value, bool) else None
 
 
 class LoreEntry(msgspec.Struct, kw_only=True):
