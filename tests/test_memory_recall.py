@@ -150,6 +150,39 @@ def test_an_imported_chat_is_indexed_in_the_background(
     assert items[0]["role"] == "assistant"  # message 137 was Mira's
 
 
+def test_recall_reads_what_a_message_says_not_its_markup_or_reasoning(
+    client: TestClient[Any], services: Services, alice: dict[str, Any]
+) -> None:
+    """A reasoning model's `<think>` block is not what the character said, and a styled reply's HTML is
+    not what it says: neither is searched or recalled; the words between the tags are."""
+    character = client.get("/api/v1/characters", headers=bearer(alice)).json()["items"][0]["id"]
+    lines = [
+        {"user_name": "Ren", "character_name": "Mira"},
+        {"name": "Ren", "is_user": True, "mes": "Do you have pets?"},
+        {
+            "name": "Mira",
+            "is_user": False,
+            "mes": "<think>Ren asks about pets; maybe mention the xylophone lessons too.</think>\n\n"
+            '<div class="status"><span style="color:tomato">Mood: cheerful</span></div>'
+            "I keep a ginger cat named <b>Miso</b>. ![Miso asleep](https://example.com/miso.png)",
+        },
+    ]
+    imported = client.post(
+        "/api/v1/conversations/import",
+        data={"character_id": character},
+        files={"file": ("chat.jsonl", "\n".join(json.dumps(x) for x in lines).encode(), "application/jsonl")},
+        headers=bearer(alice),
+    )
+    conversation = imported.json()["id"]
+    settle(client, services)
+    found = search(client, alice, conversation, "ginger cat Miso").json()["items"]
+    assert found[0]["content"] == "Mood: cheerful\nI keep a ginger cat named Miso. Miso asleep"
+    for query in ("xylophone lessons", "tomato status span"):
+        hits = search(client, alice, conversation, query).json()["items"]
+        assert all("xylophone" not in i["content"] and "tomato" not in i["content"] for i in hits)
+        assert all(i["memory_type"] != "message" or i["score"] < found[0]["score"] for i in hits)
+
+
 def test_indexing_resumes_from_the_database_after_a_restart(services: Services) -> None:
     """Messages stored while nothing listened (a crash, an older version) are found at start-up."""
 

@@ -33,8 +33,33 @@ WHOLE_UP_TO_CHARS = 700
 PASSAGE_CHARS = 700
 
 
+# What a message says, for recall, without what only dresses it up: real chats carry a reasoning model's
+# `<think>` blocks (its scratchpad, not what the character said), HTML status panels and markup from
+# cards that style their replies, and markdown images. They would crowd the 256 word pieces MiniLM reads
+# and the BM25 terms.
+HIDDEN_BLOCKS = re.compile(
+    r"<(think|thinking|reasoning|style|script)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
+)
+LINE_TAGS = re.compile(r"<(br|/p|/div|/li|/h[1-6]|/tr|hr)\b[^>]*>", re.IGNORECASE)
+TAGS = re.compile(r"</?[a-zA-Z][\w:-]*(\s[^<>]*)?/?>")
+IMAGES = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+BLANK_RUNS = re.compile(r"[ \t]+|\n\s*\n\s*")
+
+
+def recall_text(content: str) -> str:
+    """`content` as recall reads it (see `HIDDEN_BLOCKS`); the content itself if that leaves nothing."""
+    if "<" not in content and "![" not in content:
+        return content
+    text = HIDDEN_BLOCKS.sub(" ", content)
+    text = TAGS.sub("", LINE_TAGS.sub("\n", text))
+    text = IMAGES.sub(r"\1", text)
+    text = BLANK_RUNS.sub(lambda m: " " if "\n" not in m.group() else "\n\n", text).strip()
+    return text or content
+
+
 def embedding_text(message: UnindexedMessage, speaker: str) -> str:
-    return f"{speaker}: {message.content}" if speaker else message.content
+    content = recall_text(message.content)
+    return f"{speaker}: {content}" if speaker else content
 
 
 SENTENCE_END = re.compile(r"(?<=[.!?…*\"”])\s+")
@@ -72,7 +97,7 @@ def embed_messages(embedder: Embedder, texts: Sequence[str]) -> Vectors:
 
 
 def context_keys(message: UnindexedMessage, speaker: str) -> str:
-    previous = (message.parent_content or "")[:CONTEXT_CHARS]
+    previous = recall_text(message.parent_content or "")[:CONTEXT_CHARS]
     return f"{speaker}\n{previous}".strip()
 
 
@@ -166,7 +191,7 @@ class MemoryIndexer:
                     message_id=m.id,
                     role=m.role,
                     parent_message_id=m.parent_id,
-                    content=m.content,
+                    content=recall_text(m.content),
                     context=context_keys(m, s),
                     created_at=m.created_at,
                 )
