@@ -427,6 +427,29 @@ def test_sillytavern_hidden_lines_stay_out_of_the_prompt_and_its_narrator_in(
     assert back[3]["extra"]["type"] == "narrator"
 
 
+def test_a_reasoning_models_thinking_stays_in_the_message_and_out_of_the_prompt(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    """A reply that kept its `<think>` block inline shows it (the message is unchanged), but the model reads
+    only what the character said; a user's message is read as written."""
+    juniper = first_character(client, "Juniper Ashdown")
+    lines = [
+        {"user_name": "Ren", "character_name": "Juniper Ashdown"},
+        {"name": "Ren", "is_user": True, "mes": "Any rooms left? <think>as a joke</think>"},
+        {
+            "name": "Juniper Ashdown",
+            "is_user": False,
+            "mes": "<think>\nRen looks tired. Offer the room above the kitchen.\n</think>\n\nOne, above the kitchen.",
+        },
+        {"name": "Ren", "is_user": True, "mes": "I'll take it."},
+    ]
+    conversation = upload(client, alice, juniper["id"], "\n".join(json.dumps(x) for x in lines).encode()).json()["id"]
+    assert messages(client, alice, conversation)[1]["content"].startswith("<think>")
+    view = client.get(f"{API}/{conversation}/prompt", headers=bearer(alice)).json()
+    history = [s["content"] for s in view["sections"] if s["name"] == "history"]
+    assert history == ["Any rooms left? <think>as a joke</think>", "One, above the kitchen.", "I'll take it."]
+
+
 def test_import_needs_a_visible_character_and_a_file(client: TestClient[Any], alice: dict[str, Any]) -> None:
     missing = upload(client, alice, "no-such-character", ST_CHAT.encode())
     assert missing.status_code == 404

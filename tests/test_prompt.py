@@ -4,6 +4,7 @@ import itertools
 from typing import Any
 
 import msgspec
+import pytest
 
 from bostonia.characters.schemas import Character
 from bostonia.llm.base import ChatMessage
@@ -20,6 +21,7 @@ from bostonia.prompt.builder import (
     system_parts,
 )
 from bostonia.prompt.macros import MacroContext, expand, expand_with
+from bostonia.prompt.reasoning import without_reasoning
 
 
 def character(**fields: Any) -> Character:
@@ -328,3 +330,17 @@ def test_post_history_instructions_follow_the_last_user_message() -> None:
     )
     assert built.messages[-1] == ChatMessage("user", "Hi\n\nReply as Mira in one line.")
     assert built.sections[-1].name == "post_history_instructions"
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("<think>Plan the reply.</think>\n\nHello.", "Hello."),
+        ("<Thinking type='x'>a</Thinking> Hi <reasoning>b</reasoning>there.", "Hi there."),
+        ("<think>Still thinking, no close yet", "<think>Still thinking, no close yet"),  # being written: kept
+        ("<think>Only thoughts.</think>", "<think>Only thoughts.</think>"),  # nothing else: the text stands
+        ("I <3 thinking < about it", "I <3 thinking < about it"),
+    ],
+)
+def test_a_replys_thinking_is_not_read_back(text: str, read: str) -> None:
+    assert without_reasoning(text) == read

@@ -19,6 +19,7 @@ from bostonia.llm.base import ChatMessage
 from bostonia.prompt.builder import BuiltPrompt, Card, Persona, PromptSection
 from bostonia.prompt.group import joined_card, names_list, swap_card
 from bostonia.prompt.macros import MacroContext
+from bostonia.prompt.reasoning import without_reasoning
 
 
 @dataclass(frozen=True)
@@ -50,8 +51,13 @@ class Stage:
         return bool(self.prefill)
 
     def history(self, messages: Sequence[Message]) -> list[ChatMessage]:
-        """The chat as the model reads it: out-of-character messages left out, names on every line."""
-        return [self.line(m.role, m.content, self.speaker_of(m)) for m in messages if not m.ooc]
+        """The chat as the model reads it: out-of-character messages and replies' thinking left out, names on
+        every line."""
+        return [
+            self.line(m.role, without_reasoning(m.content) if m.role == "assistant" else m.content, self.speaker_of(m))
+            for m in messages
+            if not m.ooc
+        ]
 
     def line(self, role: str, content: str, name: str | None = None) -> ChatMessage:
         if not self.named or role == "system" or not name:

@@ -54,7 +54,8 @@ NEWEST_LEAF = """
     with recursive down(id, depth) as (
         select :message_id, 0
         union all
-        select (select c.id from messages c where c.parent_id = down.id order by c.created_at desc, c.rowid desc limit 1),
+        select (select c.id from messages c where c.parent_id = down.id
+                order by c.created_at desc, c.rowid desc limit 1),
                down.depth + 1
         from down where exists (select 1 from messages c where c.parent_id = down.id)
     )

@@ -19,6 +19,7 @@ import numpy as np
 from bostonia.embeddings import Embedder, Vectors
 from bostonia.memory.store import NewDocument, RecallStore, UnindexedMessage
 from bostonia.memory.vectors import VectorSearch
+from bostonia.prompt.reasoning import without_reasoning
 
 log = logging.getLogger(__name__)
 BATCH = 64
@@ -34,12 +35,9 @@ PASSAGE_CHARS = 700
 
 
 # What a message says, for recall, without what only dresses it up: real chats carry a reasoning model's
-# `<think>` blocks (its scratchpad, not what the character said), HTML status panels and markup from
-# cards that style their replies, and markdown images. They would crowd the 256 word pieces MiniLM reads
-# and the BM25 terms.
-HIDDEN_BLOCKS = re.compile(
-    r"<(think|thinking|reasoning|style|script)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL
-)
+# thinking (`without_reasoning`), HTML status panels and markup from cards that style their replies, and
+# markdown images. They would crowd the 256 word pieces MiniLM reads and the BM25 terms.
+HIDDEN_BLOCKS = re.compile(r"<(style|script)\b[^>]*>.*?</\1\s*>|<!--.*?-->", re.IGNORECASE | re.DOTALL)
 LINE_TAGS = re.compile(r"<(br|/p|/div|/li|/h[1-6]|/tr|hr)\b[^>]*>", re.IGNORECASE)
 TAGS = re.compile(r"</?[a-zA-Z][\w:-]*(\s[^<>]*)?/?>")
 IMAGES = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
@@ -50,7 +48,7 @@ def recall_text(content: str) -> str:
     """`content` as recall reads it (see `HIDDEN_BLOCKS`); the content itself if that leaves nothing."""
     if "<" not in content and "![" not in content:
         return content
-    text = HIDDEN_BLOCKS.sub(" ", content)
+    text = HIDDEN_BLOCKS.sub(" ", without_reasoning(content))
     text = TAGS.sub("", LINE_TAGS.sub("\n", text))
     text = IMAGES.sub(r"\1", text)
     text = BLANK_RUNS.sub(lambda m: " " if "\n" not in m.group() else "\n\n", text).strip()
