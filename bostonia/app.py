@@ -486,7 +486,7 @@ def build_services(
     characters.check_avatars_with(moderation)
     recall = RecallStore(db)
     vectors = VectorSearch(recall, cache_bytes=settings.memory.vector_cache_mb * 1024 * 1024)
-    indexer = MemoryIndexer(recall, embedder, vectors)
+    indexer = MemoryIndexer(recall, embedder, vectors, spread=lambda: not models.busy())
     records = MemoryRecords(db)
     generate = queue_generator(models, queues)  # background priority: a reply preempts it
     extractor = Extractor(

@@ -726,3 +726,36 @@ def test_a_message_deleted_deeper_in_the_history_is_read_again_exactly() -> None
     with engine_on(backend) as engine:
         asyncio.run(main(engine))
     assert backend.shifts == []
+
+
+def test_the_engine_says_whether_it_is_busy() -> None:
+    """Bulk indexing spreads over both cores only while no local model works (`ModelRegistry.busy`)."""
+    backend = FakeBackend(n_seq=2)
+    backend.replies = {"a": "alpha beta gamma"}
+
+    async def main() -> list[bool]:
+        with engine_on(backend) as engine:
+            seen = [engine.busy]
+            backend.gate = threading.Event()
+            job = engine.submit("alice", request("a"))
+            seen.append(engine.busy)
+            backend.gate.set()
+            await text_of(job)
+            await until(lambda: not engine.busy)
+            return [*seen, engine.busy]
+
+    assert asyncio.run(main()) == [False, True, False]
+
+
+def test_the_registry_is_busy_while_any_local_model_is() -> None:
+    from types import SimpleNamespace
+
+    from bostonia.llm.registry import ModelRegistry
+
+    registry = ModelRegistry("local")
+    local = SimpleNamespace(model_id="local", busy=False)
+    registry.register(local)  # type: ignore[arg-type]
+    registry.register(SimpleNamespace(model_id="cloud"))  # type: ignore[arg-type]  # remote: never busy here
+    assert not registry.busy()
+    local.busy = True
+    assert registry.busy()

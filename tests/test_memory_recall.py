@@ -398,3 +398,26 @@ def test_the_users_own_telling_outranks_the_characters_echo_of_it() -> None:
     about_nobody = read_query("the dog's name", now=NOW)
     ranked = [i for i, _ in fuse(about_nobody, vector, lexical, candidates, {1: [2], 2: [1, 3], 3: [2]}, now=NOW)]
     assert ranked[0] == 2  # without "my", closeness decides
+
+
+def test_a_large_batch_embedded_on_two_threads_keeps_every_vector_in_its_place() -> None:
+    """While the cores are free the indexer embeds big batches in two halves of equal work at once (a chat's
+    short lines and long replies alternate: every other message would give one thread all of it)."""
+    from bostonia.memory.indexer import MemoryIndexer, balanced_halves
+
+    texts = [("Ren: hi " * (1 + i % 3)) if i % 2 == 0 else "Mira: " + "a long reply. " * (20 + i) for i in range(40)]
+    embedder = HashingEmbedder()
+    asked: list[bool] = []
+
+    def spread() -> bool:
+        asked.append(True)
+        return True
+
+    indexer = MemoryIndexer(None, embedder, None, spread=spread)  # type: ignore[arg-type]  # only _embed is used
+    together = asyncio.run(indexer._embed(texts))
+    assert np.allclose(together, embed_messages(embedder, texts), atol=1e-6)  # the same rows, in their places
+    assert len(asked) == 3  # asked again for every piece of 16 messages
+    light, heavy = balanced_halves([len(t) for t in texts[:16]])
+    sizes = [sum(len(texts[i]) for i in half) for half in (light, heavy)]
+    assert sorted(light + heavy) == list(range(16)) and abs(sizes[0] - sizes[1]) <= max(len(t) for t in texts[:16])
+    assert not any(i % 2 for i in light) or not all(i % 2 for i in heavy)  # not simply every other message

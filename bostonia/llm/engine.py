@@ -200,6 +200,12 @@ class BatchEngine:
         with self._condition:
             return len(self._waiting)
 
+    @property
+    def busy(self) -> bool:
+        """Whether any work holds or waits for a slot: replies, warm-ups, background jobs."""
+        with self._condition:
+            return bool(self._running or len(self._waiting) or self._background)
+
     def ahead_of(self, job: GenerationJob) -> int:
         with self._condition:
             if job in self._running or job.started_at is not None:

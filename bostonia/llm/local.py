@@ -196,6 +196,12 @@ class LlamaCppModel:
     def stats(self) -> EngineStats:
         return self.job_queue().stats
 
+    @property
+    def busy(self) -> bool:
+        """Whether the model is working on this machine's CPU now (see `ModelRegistry.busy`)."""
+        engine = self._engine
+        return engine is not None and engine.alive and engine.busy
+
     def close(self) -> None:
         with self._lock:
             engine, self._engine = self._engine, None

@@ -50,6 +50,11 @@ class ModelRegistry:
             if isinstance(model, SessionModel):
                 model.forget(session)
 
+    def busy(self) -> bool:
+        """Whether a model runs on this machine's CPU now (a local model with work in its engine; a remote one
+        never is): background work that could use every core (bulk indexing) takes one while it does."""
+        return any(getattr(model, "busy", False) for model in self._models.values())
+
     def __iter__(self) -> Iterator[ChatModel]:
         return iter(self._models.values())
 
