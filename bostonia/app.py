@@ -492,7 +492,9 @@ def build_services(
     extractor = Extractor(
         records, recall, embedder, vectors, generate, quiet_seconds=settings.memory.extraction_quiet_seconds
     )
-    summarizer = Summarizer(SummaryStore(db), generate, conversations.path, recall.speaker_names, records.owner)
+    summarizer = Summarizer(
+        SummaryStore(db), generate, conversations.path, recall.speaker_names, records.owner, indexed=indexer.idle
+    )
     # Every stored, edited or deleted message reaches the recall index, extraction and the summaries.
     chat.listeners.append(indexer)
     chat.listeners += [extractor] if settings.memory.extraction else []

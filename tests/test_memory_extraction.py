@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -316,6 +318,27 @@ def test_a_long_chat_gets_a_summary_that_an_edit_takes_back(
         )
     )
     assert redone["content"] == "A new summary after the edit."
+
+
+def test_summaries_wait_for_the_recall_index_to_catch_up(
+    client: TestClient[Any], services: Services, alice: dict[str, Any], model: ScriptedModel
+) -> None:
+    """An imported long chat is made searchable first: its summaries' generation would take the cores."""
+    services.chat.listeners.remove(services.memory.extractor)
+    indexed = threading.Event()
+
+    async def index_caught_up() -> None:
+        while not indexed.is_set():
+            await asyncio.sleep(0.02)
+
+    services.memory.summarizer.indexed = index_caught_up
+    model.enqueue(["The story so far."])
+    conversation = import_long_chat(client, alice, messages=80)
+    time.sleep(0.5)
+    assert model.requests == []  # no summary while the index is behind
+    indexed.set()
+    summary = until(lambda: client.get(f"{MEMORY}/{conversation}/summary", headers=bearer(alice)).json()["summary"])
+    assert summary["content"] == "The story so far."
 
 
 def test_extraction_waits_for_a_quiet_conversation(
