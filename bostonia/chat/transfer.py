@@ -3,7 +3,7 @@
 Export writes the active path (SillyTavern keeps one line per turn, alternatives as `swipes`); the
 Bostonia format keeps every branch. Import reads both into a new conversation, and the chat files of the
 other programs SillyTavern imports from too: text-generation-webui, Agnai, KoboldAI Lite, RisuAI, CAI Tools
-(Character.AI's histories: each one a branch from the start) and Chub (SillyTavern lines whose texts are
+(Character.AI's histories: each one a branch) and Chub (SillyTavern lines whose texts are
 objects). In a group chat (or a
 shared room) each line's `name` is its speaker's, and importing a group chat gives each reply to the
 member of that name. Whatever a SillyTavern line carries that Bostonia does not model is kept in the
@@ -369,8 +369,8 @@ def _name_lines(story: str, names: Sequence[str]) -> list[tuple[str, str]]:
 
 def _parse_cai_tools(histories: dict[str, Any]) -> ParsedChat:
     """CAI Tools' Character.AI export: {"histories": {"histories": [{"msgs": [{"src": {"is_human"}, "text"}]}]}}.
-    Each history (a chat of its own there) is a branch from the start here: one conversation, the longest
-    active, the others a swipe of the first message away."""
+    Each history (a chat of its own there) is a branch here: one conversation, the longest active, each
+    other one a swipe away where it first differs (they usually share the character's greeting)."""
     paths: list[Turns] = []
     for index, history in enumerate(histories.get("histories") or []):
         msgs = history.get("msgs") if isinstance(history, dict) else None
