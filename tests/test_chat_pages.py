@@ -105,3 +105,15 @@ def test_page_actions_answer_204_and_check_input(live: httpx.Client, model: Scri
     assert "Edited" in search.text
     listing = live.get("/chats")
     assert listing.text.count('data-conversation-id="') == 2
+
+
+def test_a_replys_thinking_is_folded_away_above_what_it_says() -> None:
+    """A reasoning model's closed `<think>` block shows as a collapsed "Thoughts", escaped like the rest; an
+    unclosed one (still being written) and a user's own angle brackets stay plain text."""
+    from bostonia.ui.markdown import render_markdown
+
+    html = str(render_markdown("<think>\nGreet them *warmly*. <script>x</script>\n</think>\n\nHello! *smiles*"))
+    assert html.startswith('<details class="thinking"><summary>Thoughts</summary><p>Greet them <em class="action">')
+    assert "&lt;script&gt;" in html and "<script>" not in html
+    assert html.endswith('</details><p>Hello! <em class="action">smiles</em></p>')
+    assert str(render_markdown("<think>still thinking")) == "<p>&lt;think&gt;still thinking</p>"

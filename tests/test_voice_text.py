@@ -75,6 +75,35 @@ def test_any_stream_is_cut_like_the_whole_text(text: str, seed: int) -> None:
     assert streamed(text, seed=seed, quick_start=True) == quick.feed(text) + quick.finish()
 
 
+THINKING_REPLY = (
+    "<think>\nThey asked about the sea. Answer briefly!\n```\nnot code\n```\n</think>\n\n"
+    "The sea is wide. <3 Boats sail on it. <Thinking>More. Thoughts.</THINKING> Gulls cry."
+)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_reasoning_models_thinking_is_never_spoken(seed: int) -> None:
+    """Its tags may arrive cut anywhere across pieces; what follows is spoken as usual."""
+    expected = ["The sea is wide.", "<3 Boats sail on it.", "Gulls cry."]
+    assert split_sentences(THINKING_REPLY) == expected
+    assert streamed(THINKING_REPLY, seed=seed) == expected
+    assert split_sentences("Hi. <think>left open, never closed. Still thinking") == ["Hi."]
+    assert split_sentences("<thinker> nods. <b>Yes</b>.") == ["<thinker> nods.", "<b>Yes</b>."]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["<think>", "</think>", "<thi", "nk>", "</", "a", "b.", " ", "\n", "<", ">", "!"]), max_size=30
+    ),
+    st.integers(0, 10**6),
+)
+def test_any_stream_with_thinking_is_cut_like_the_whole_text(parts: list[str], seed: int) -> None:
+    text = "".join(parts)
+    assert streamed(text, seed=seed) == split_sentences(text)
+    assert not any("<think>" in sentence for sentence in split_sentences(text))
+
+
 def test_a_quick_start_cuts_the_first_sentence_at_a_comma() -> None:
     """While a reply streams, the first sentence is spoken from its first comma on: less to synthesise
     before the first audio. Later sentences stay whole."""

@@ -20,3 +20,15 @@ def without_reasoning(text: str) -> str:
         return text
     left = THINKING.sub("", text).strip()
     return left if left and left != text.strip() else text
+
+
+def split_reasoning(text: str) -> tuple[list[str], str]:
+    """The closed thinking blocks' texts, and what is left (as `without_reasoning`)."""
+    if "<" not in text:
+        return [], text
+    thoughts = [match.group(0) for match in THINKING.finditer(text)]
+    said = without_reasoning(text)
+    if said == text:
+        return [], text
+    inner = [re.sub(r"^<[^>]*>|</[^>]*>\s*$", "", thought.strip()).strip() for thought in thoughts]
+    return [thought for thought in inner if thought], said

@@ -20,7 +20,10 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from bostonia.prompt.reasoning import split_reasoning
+
 LEFT_OUT = ["heading", "lheading", "image", "html_block", "html_inline"]
+THOUGHT_LABEL = "Thoughts"
 
 
 def _link_open(renderer: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
@@ -43,5 +46,11 @@ def _parser() -> MarkdownIt:
 
 
 def render_markdown(text: str) -> Markup:
-    """A message's text as sanitised HTML (escaped text inside a few safe elements)."""
-    return Markup(_parser().render(text).strip())
+    """A message's text as sanitised HTML (escaped text inside a few safe elements); a reasoning model's
+    thinking folded away above what the character says, as SillyTavern shows it."""
+    thoughts, said = split_reasoning(text)
+    folded = "".join(
+        f'<details class="thinking"><summary>{THOUGHT_LABEL}</summary>{_parser().render(thought).strip()}</details>'
+        for thought in thoughts
+    )
+    return Markup(folded + _parser().render(said).strip())

@@ -3,8 +3,9 @@
 piper phonemizes all the text it is given before it speaks a word, so the stream is cut here, piece by
 piece: a sentence ends at `.`, `!`, `?` or `…` (after any closing quotes) followed by white space — the
 next piece has to show that space, which is why "Dr." or "3." at the end of a piece waits for more — or
-at a line break. Code blocks are never spoken; with `skip_actions` neither are roleplay *actions*
-(single asterisks); a sentence longer than `max_chars` is cut at a comma or a space.
+at a line break. Code blocks and a reasoning model's `<think>` blocks are never spoken; with
+`skip_actions` neither are roleplay *actions* (single asterisks); a sentence longer than `max_chars` is
+cut at a comma or a space.
 
 The cutter re-reads the text after the last cut on every piece (it is short: one sentence), which keeps
 every decision — is this `*` an action or bold, is this `.` an abbreviation — a look at whole text.
@@ -12,7 +13,8 @@ every decision — is this `*` an action or bold, is this `.` an abbreviation �
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 
 TERMINATORS = ".!?…"
 CLOSERS = "\"'”’»)]"
@@ -25,10 +27,27 @@ SOFT_BREAKS = (", ", "; ", ": ", " — ", " – ", " - ")
 QUICK_START_CHARS = 20
 
 
+# A reasoning model's thinking (`bostonia.prompt.reasoning`) is never spoken; its tags may arrive split.
+THOUGHT_OPEN = re.compile(r"<(think|thinking|reasoning)\b[^>]*>", re.IGNORECASE)
+THOUGHT_CLOSE = re.compile(r"</(think|thinking|reasoning)\s*>", re.IGNORECASE)
+THOUGHT_TAGS = ("think", "thinking", "reasoning")
+MAX_TAG_CHARS = 64
+LONGEST_CLOSE = len("</reasoning >")
+
+
+def _may_open_thought(rest: str) -> bool:
+    """Whether `rest` (from a "<" to the end of the text so far) could still become a thought's opening tag."""
+    if ">" in rest or len(rest) > MAX_TAG_CHARS:
+        return False
+    word = rest[1:].lower()
+    return any(tag.startswith(word) or word.startswith(tag) for tag in THOUGHT_TAGS)
+
+
 @dataclass
 class _State:
     in_fence: bool = False
     in_action: bool = False
+    in_thought: bool = False
 
 
 class SentenceCutter:
@@ -59,11 +78,11 @@ class SentenceCutter:
 
     def _scan(self, *, final: bool) -> list[str]:
         text = self._pending
-        state = _State(self._state.in_fence, self._state.in_action)
+        state = replace(self._state)
         segments: list[str] = []
         current: list[str] = []  # the speakable characters of the sentence being read
         positions: list[int] = []  # the index in `text` of each of them
-        cut_at, cut_state = 0, _State(state.in_fence, state.in_action)
+        cut_at, cut_state = 0, replace(state)
 
         def cut(end: int, upto: int | None = None) -> None:
             """End a sentence: the first `upto` characters of `current` (all by default); resume at `end`."""
@@ -74,7 +93,7 @@ class SentenceCutter:
                 segments.append(sentence)
             current, positions = current[count:], positions[count:]
             cut_at = positions[0] if positions else end
-            cut_state = _State(state.in_fence, state.in_action)
+            cut_state = replace(state)
 
         i = 0
         while i < len(text):
@@ -93,7 +112,29 @@ class SentenceCutter:
             if state.in_fence:
                 i += 1
                 continue
+            if state.in_thought:
+                closing = THOUGHT_CLOSE.search(text, i)
+                if closing is not None:
+                    state.in_thought = False
+                    i = closing.end()
+                elif final:
+                    i = len(text)  # a thought never closed is not spoken either
+                else:
+                    i = max(i, len(text) - LONGEST_CLOSE)  # the closing tag may be cut across pieces
+                    cut(i)
+                    break
+                cut(i)
+                continue
             ch = text[i]
+            if ch == "<" and not state.in_action:
+                if opening := THOUGHT_OPEN.match(text, i):
+                    cut(i)
+                    state.in_thought = True
+                    i = opening.end()
+                    cut(i)
+                    continue
+                if not final and _may_open_thought(text[i:]):
+                    break  # "<thi" may yet become a thought
             if ch == "*" and self.skip_actions:
                 run = len(text) - i - len(text[i:].lstrip("*"))
                 if i + run == len(text) and not final:
