@@ -113,3 +113,21 @@ def test_sampler_panel_and_prompt_view(scripted_server: str, browser: Any, model
     page.locator(".prompt-view tr.section-system").wait_for()
     expect(page.locator(".prompt-view tr.section-card")).to_have_count(1)
     assert "Juniper" in page.locator(".prompt-view").inner_text()
+
+
+def test_a_replys_thinking_is_folded_away(scripted_server: str, browser: Any, model: ScriptedModel) -> None:
+    """A reasoning model's `<think>` block streams in as text, then folds into a closed "Thoughts" above
+    the reply; opening it shows the thinking."""
+    page = open_page(browser, scripted_server)
+    register_in_browser(page)
+    start_chat(page)
+    model.enqueue(["<think>Plan: greet", " them warmly.</think>", "\n\nWelcome *smiles*!"])
+    say(page, "Hello there")
+    reply = page.locator("#messages .msg.assistant:not(.streaming)").last
+    thoughts = reply.locator("details.thinking")
+    thoughts.wait_for()
+    expect(reply.locator(".content > p").last).to_have_text("Welcome smiles!")
+    expect(thoughts.locator("p")).not_to_be_visible()  # closed
+    thoughts.locator("summary", has_text="Thoughts").click()
+    expect(thoughts.locator("p")).to_have_text("Plan: greet them warmly.")
+    expect(thoughts.locator("p")).to_be_visible()
