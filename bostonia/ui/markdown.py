@@ -18,12 +18,11 @@ from functools import cache
 from typing import Any
 
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from bostonia.prompt.reasoning import split_reasoning
 
 LEFT_OUT = ["heading", "lheading", "image", "html_block", "html_inline"]
-THOUGHT_LABEL = "Thoughts"
 
 
 def _link_open(renderer: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any) -> str:
@@ -45,12 +44,14 @@ def _parser() -> MarkdownIt:
     return parser
 
 
-def render_markdown(text: str) -> Markup:
+def render_markdown(text: str, thoughts_label: str = "Thoughts") -> Markup:
     """A message's text as sanitised HTML (escaped text inside a few safe elements); a reasoning model's
-    thinking folded away above what the character says, as SillyTavern shows it."""
+    thinking folded away above what the character says, as SillyTavern shows it (`thoughts_label`: its
+    summary, translated by the template)."""
     thoughts, said = split_reasoning(text)
+    label = escape(thoughts_label)
     folded = "".join(
-        f'<details class="thinking"><summary>{THOUGHT_LABEL}</summary>{_parser().render(thought).strip()}</details>'
+        f'<details class="thinking"><summary>{label}</summary>{_parser().render(thought).strip()}</details>'
         for thought in thoughts
     )
     return Markup(folded + _parser().render(said).strip())
