@@ -14,6 +14,7 @@ from bostonia.commands.common import run_with_services, settings, state
 from bostonia.commands.credits import credits_app
 from bostonia.commands.db import db_app
 from bostonia.commands.memory import memory_app
+from bostonia.commands.migrate import migrate_app
 from bostonia.commands.models import models_app
 from bostonia.commands.users import user_app
 from bostonia.config import render_default_toml
@@ -27,6 +28,7 @@ app.add_typer(character_app, name="character")
 app.add_typer(models_app, name="models")
 app.add_typer(memory_app, name="memory")
 app.add_typer(credits_app, name="credits")
+app.add_typer(migrate_app, name="migrate")
 
 
 @app.callback()

@@ -61,7 +61,7 @@ def import_cards(
         limit = services.settings.uploads.max_card_bytes
         with typer.progressbar(length=len(files), label="Importing", show_pos=True) as bar:
             for start in range(0, len(files), CHUNK):
-                batch = [(str(p), _read_capped(p, limit)) for p in files[start : start + CHUNK]]
+                batch = [(str(p), read_capped(p, limit)) for p in files[start : start + CHUNK]]
                 outcome = await services.transfer.import_files(
                     user, batch, visibility=visibility, content_tier=content_tier, progress=bar.update
                 )
@@ -83,7 +83,7 @@ def import_cards(
         raise typer.Exit(1)
 
 
-def _read_capped(path: Path, limit: int) -> bytes:
+def read_capped(path: Path, limit: int) -> bytes:
     """The file, or its first `limit + 1` bytes: enough for the importer to refuse it as too large."""
     with path.open("rb") as handle:
         return handle.read(limit + 1)
