@@ -96,9 +96,12 @@ def test_a_sillytavern_library_comes_over_whole(tmp_path: Path) -> None:
     }
     assert [b["name"] for b in books] == ["Eldoria"]
 
-    # Again: the cards are recognised (not imported twice) and the personas kept; chats come again.
-    again = runner.invoke(app, ["migrate", "sillytavern", str(install / "data" / "default-user"), "--owner", OWNER])
-    assert "imported 0 characters, 2 chats, 1 group chats" in again.stdout and "0 personas" in again.stdout
+    # Again, with a chat added meanwhile: only that one comes over; cards are recognised, personas kept.
+    user = install / "data" / "default-user"
+    (user / "chats" / "Mira" / "Mira - 2.jsonl").write_text(chat_lines("Mira Quill", "Back again?"))
+    again = runner.invoke(app, ["migrate", "sillytavern", str(user), "--owner", OWNER])
+    assert "imported 0 characters, 1 chats, 0 group chats, 0 lorebooks and 0 personas" in again.stdout
+    assert "4 chats and lorebooks were brought over before" in again.stdout
 
 
 def test_a_folder_that_is_not_sillytavern_is_a_clear_error(tmp_path: Path) -> None:

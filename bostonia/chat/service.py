@@ -7,6 +7,7 @@ tabs and sockets follow.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, Protocol
@@ -364,12 +365,17 @@ class ChatService:
             messages=parsed.messages,
             leaf_key=parsed.leaf_key,
             created_at=parsed.created_at,
-            metadata=parsed.metadata,
+            metadata={**parsed.metadata, "imported_file": file_digest(data)},
             cast=ids if len(ids) > 1 else (),
             group=GroupSettings() if len(ids) > 1 else None,
         )
         self.messages_changed(conversation.id)
         return conversation
+
+    async def imported_before(self, user: User, data: bytes) -> str | None:
+        """The id of the user's conversation imported from this very file, if there is one (a migration run
+        again leaves what it brought over the first time)."""
+        return await self.conversations.imported_from(user.id, file_digest(data))
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -393,6 +399,10 @@ class ChatService:
         change = PathChange(conversation_id=conversation_id, leaf_id=leaf)
         self.hub.publish(conversation_id, events.path_changed(conversation_id, leaf))
         return change
+
+
+def file_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _speaker_names(conversation: Conversation, persona_name: str) -> Callable[[Message], str] | None:

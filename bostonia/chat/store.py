@@ -572,6 +572,13 @@ class ConversationStore:
             await self.db.fetchval("select metadata from conversations where id = ?", (conversation_id,)), {}
         )
 
+    async def imported_from(self, user_id: str, file_digest: str) -> str | None:
+        """The id of a conversation of the user's imported from a file with this digest, if any."""
+        return await self.db.fetchval(
+            "select id from conversations where user_id = ? and json_extract(metadata, '$.imported_file') = ? limit 1",
+            (user_id, file_digest),
+        )
+
     async def active_leaf(self, conversation_id: str) -> str | None:
         return await self.db.fetchval("select active_leaf_id from conversations where id = ?", (conversation_id,))
 

@@ -5,7 +5,9 @@ SillyTavern keeps a user's data in folders (`data/<user>/` since 1.12, `public/`
 `group chats/`, and `settings.json` (personas). Everything comes over as the account's own: characters
 and lorebooks through the card importer (a card imported before is recognised and reused), each chat as
 a conversation with its character, each group chat with its members, each persona with its description.
-Every file stands alone; the command lists what it refused and exits 1 if anything was.
+Run again, it brings over only what is new (a chat file imported before, by its content; a world of a
+name the account has a book of). Every file stands alone; the command lists what it refused and exits 1
+if anything was.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Migrated:
     chats: int = 0
     group_chats: int = 0
     personas: int = 0
+    already: int = 0  # chats and lorebooks an earlier run brought over
     refused: list[tuple[str, str]] = field(default_factory=list)  # (file, why)
 
 
@@ -82,6 +85,7 @@ def migrate_sillytavern(
     typer.echo(
         f"imported {done.characters} characters, {done.chats} chats, {done.group_chats} group chats, "
         f"{done.lorebooks} lorebooks and {done.personas} personas; {len(done.refused)} files refused"
+        + (f"; {done.already} chats and lorebooks were brought over before" if done.already else "")
     )
     for name, why in done.refused[:SHOWN_ERRORS]:
         typer.echo(f"  {name}: {why}", err=True)
@@ -108,8 +112,14 @@ async def _characters(services: Services, user: User, folder: Path, done: Migrat
 
 
 async def _lorebooks(services: Services, user: User, folder: Path, done: Migrated) -> None:
+    """World Info files; one whose name (SillyTavern names a world by its file) the account has a book of
+    already is left as it is."""
     limit = services.settings.uploads.max_card_bytes
+    have = {b.name for b in await services.lore.list(user) if b.character_id is None}
     for book in _files(folder / "worlds", {".json"}):
+        if book.stem in have:
+            done.already += 1
+            continue
         outcome = await services.transfer.import_files(user, [(book.name, read_capped(book, limit))])
         done.lorebooks += len(outcome.lorebooks)
         done.refused += [(f"worlds/{name}", error.message) for name, error in outcome.failures]
@@ -153,8 +163,13 @@ async def _group_chats(services: Services, user: User, folder: Path, stems: dict
 async def _import_chat(
     services: Services, user: User, characters: list[str], chat: Path, name: str, done: Migrated
 ) -> bool:
+    """Import one chat file (False: refused, or brought over by an earlier run and left as it is)."""
+    data = chat.read_bytes()
+    if await services.chat.imported_before(user, data):
+        done.already += 1
+        return False
     try:
-        await services.chat.import_chat(user, characters if len(characters) > 1 else characters[0], chat.read_bytes())
+        await services.chat.import_chat(user, characters if len(characters) > 1 else characters[0], data)
     except BostoniaError as exc:
         done.refused.append((name, exc.message))
         return False
