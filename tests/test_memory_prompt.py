@@ -184,6 +184,12 @@ def test_recall_leaves_out_just_what_the_last_prompt_kept() -> None:
     assert query_exclusions("other") == guessed  # no prompt built for it yet: the estimate
     injector.prompt_built(SimpleNamespace(id="d"), [SimpleNamespace(id="elsewhere", content="")], 0)
     assert query_exclusions("d") == guessed  # a start on another branch: the estimate too
+    # The new message pushes the start on (to m39): the memories it was built with hid m37 and m38, which the
+    # prompt no longer holds; the observer asks for a second build, whose recall may bring them.
+    assert query_exclusions("c") == {"m37", "m38", "m39"}
+    assert injector.prompt_built(SimpleNamespace(id="c"), turn, 39) is True
+    assert query_exclusions("c") == {"m39"}
+    assert injector.prompt_built(SimpleNamespace(id="c"), turn, 39) is False  # no hole: once is enough
 
 
 def test_a_message_with_nothing_to_recall_by_gets_no_query_block_but_keeps_its_room(
@@ -341,3 +347,38 @@ def test_the_reply_lets_the_engine_drop_the_context_block_not_the_query_block(
     query = [text for text in system if "also remembers" in text]
     assert len(context) == 1 and FACT in query[0]
     assert request.droppable == (context[0],)
+
+
+def test_a_prompt_is_built_again_when_an_observer_finds_its_material_left_messages_out(
+    client: TestClient[Any], services: Services, alice: dict[str, Any]
+) -> None:
+    """A `PromptObserver` that answers True (its recall left out messages the prompt turned out not to hold)
+    gets asked for its material once more, and the prompt is built with the new material."""
+    from bostonia.prompt.builder import PromptInjection
+
+    class Twice:
+        """Asks for a second build of the first prompt answering "hi" (warm-ups may come in between)."""
+
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+            self.told: list[str] = []
+
+        async def injections(self, _user: Any, _conversation: Any, _character: Any, history: Any) -> list[Any]:
+            self.asked.append(history[-1].content)
+            passes = self.asked.count("hi")
+            return [PromptInjection(name="probe", content=f"[probe pass {passes}]", depth=1, reserve=20)]
+
+        def prompt_built(self, _conversation: Any, history: Any, _kept_from: int) -> bool:
+            self.told.append(history[-1].content)
+            return self.told.count("hi") == 1
+
+    probe = Twice()
+    services.replies.injectors.append(probe)
+    character = client.get("/api/v1/characters", headers=bearer(alice)).json()["items"][0]["id"]
+    conversation = client.post("/api/v1/conversations", json={"character_id": character}, headers=bearer(alice))
+    view = client.get(
+        f"/api/v1/conversations/{conversation.json()['id']}/prompt", params={"content": "hi"}, headers=bearer(alice)
+    ).json()
+    shown = "\n".join(s["content"] for s in view["sections"])
+    assert "[probe pass 2]" in shown and "[probe pass 1]" not in shown
+    assert probe.asked.count("hi") == 2 and probe.told.count("hi") == 2

@@ -84,8 +84,10 @@ class PromptObserver(Protocol):
 
     def prompt_built(
         self, conversation: Conversation, history: Sequence[Message | ChatMessage], kept_from: int
-    ) -> None:
-        """A prompt for `conversation` built from `history` kept its messages from `history[kept_from]` on."""
+    ) -> bool:
+        """A prompt for `conversation` built from `history` kept its messages from `history[kept_from]` on.
+        True: the material it gave this prompt left out messages the prompt does not hold (the new message
+        pushed the history's start on); the prompt is then built once more, with material asked for again."""
         ...
 
 
@@ -480,31 +482,39 @@ class ReplyService(TurnTaking):
         stage = await self.cast.stage(user, conversation, character, history)  # cards, names, stop strings
         params = merged_settings(self.config, character, conversation)
         params = msgspec.structs.replace(params, stop=(*stage.stop, *params.stop))
-        injections: list[PromptInjection] = []
         history = [m for m in history if not m.ooc]  # out-of-character lines never reach the model
         scanned: Sequence[Message | ChatMessage] = [*history, extra] if extra else history
-        for injector in self.injectors:
-            injections += await injector.injections(user, conversation, character, scanned)
         chat = stage.history(history) + ([stage.line("user", extra.content, stage.default_person)] if extra else [])
         budget = model.context_size - params.max_tokens - CONTEXT_MARGIN
-        prompt = await asyncio.to_thread(
-            build_prompt,
-            stage.card,
-            chat,
-            user_name=stage.macros.user,
-            budget=budget,
-            count_tokens=self._counter(model),
-            persona=stage.persona,
-            macros=stage.macros,
-            injections=injections,
-            continuing=continuing,
-            system_macros=stage.system_macros,
-            standing=self._standing.get(conversation.id),
-        )
+
+        async def build() -> tuple[BuiltPrompt, bool]:
+            injections: list[PromptInjection] = []
+            for injector in self.injectors:
+                injections += await injector.injections(user, conversation, character, scanned)
+            built = await asyncio.to_thread(
+                build_prompt,
+                stage.card,
+                chat,
+                user_name=stage.macros.user,
+                budget=budget,
+                count_tokens=self._counter(model),
+                persona=stage.persona,
+                macros=stage.macros,
+                injections=injections,
+                continuing=continuing,
+                system_macros=stage.system_macros,
+                standing=self._standing.get(conversation.id),
+            )
+            again = False
+            for injector in self.injectors:
+                if isinstance(injector, PromptObserver):
+                    again |= bool(injector.prompt_built(conversation, scanned, built.dropped_messages))
+            return built, again
+
+        prompt, again = await build()
+        if again:  # the injections are a reserved size: the second build keeps the same history
+            prompt, _ = await build()
         self._standing[conversation.id] = (prompt.dropped_messages, prompt.standing)
-        for injector in self.injectors:
-            if isinstance(injector, PromptObserver):
-                injector.prompt_built(conversation, scanned, prompt.dropped_messages)
         self._standing.move_to_end(conversation.id)
         if len(self._standing) > STANDING_KEPT:
             self._standing.popitem(last=False)

@@ -175,21 +175,30 @@ class MemoryInjector:
         # Per conversation, the id of the first message its latest prompt kept ("": none of the stored ones),
         # with the number of stored messages that prompt was built from.
         self._kept_from: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        # Per conversation, the first message the latest `injections` took to be in the prompt (and left out).
+        self._left_out_from: OrderedDict[str, str] = OrderedDict()
 
-    def prompt_built(self, conversation: Any, history: Sequence[Any], kept_from: int) -> None:
+    def prompt_built(self, conversation: Any, history: Sequence[Any], kept_from: int) -> bool:
+        """Remember where the prompt's history starts; True when the memories it was built with left out
+        messages before that start (the new message pushed the start on by a chunk since the last prompt):
+        those are in neither, and the prompt should be built again with memories that include them."""
         stored = len(self._ids(history))
         known = self._kept_from.get(conversation.id)
+        first = next((m.id for m in history[kept_from:] if getattr(m, "id", None)), "")
+        ids = self._ids(history)
+        assumed = self._left_out_from.pop(conversation.id, "")
+        hidden = bool(first and assumed in ids and first in ids and ids.index(assumed) < ids.index(first))
         # Builds finish out of order (a warm-up that read the chat before the last message, done after the
         # reply's build): one from fewer messages, whose start is earlier, would hide what the newer prompt
         # dropped. A start too late only lets recall repeat a message the prompt holds; after a deletion or
         # on a shorter branch the kept one is that, until the chat grows past it.
-        if known is not None and stored < known[1]:
-            return
-        first = next((m.id for m in history[kept_from:] if getattr(m, "id", None)), "")
+        if known is not None and stored < known[1] and not hidden:
+            return False
         self._kept_from[conversation.id] = (first, stored)
         self._kept_from.move_to_end(conversation.id)
         if len(self._kept_from) > KEPT_REMEMBERED:
             self._kept_from.popitem(last=False)
+        return hidden
 
     def _in_prompt(self, conversation: Any, before: Sequence[Any]) -> list[str]:
         """Ids of the messages of `before` the prompt holds: from where the conversation's last prompt started
@@ -214,6 +223,10 @@ class MemoryInjector:
         on_path = {m.id for m in history if getattr(m, "id", None)}
         # What the prompt holds, as the warm-up saw it (the new message and what it pushes out do not count).
         recent = self._in_prompt(conversation, before)
+        self._left_out_from[conversation.id] = recent[0] if recent else ""
+        self._left_out_from.move_to_end(conversation.id)
+        if len(self._left_out_from) > KEPT_REMEMBERED:
+            self._left_out_from.popitem(last=False)
         if len(recent) >= len(self._ids(before)):
             return injections  # the whole conversation is in the prompt: nothing to recall
         names = await self.memory.store.speaker_names(conversation.id) or ("User", "")
