@@ -21,7 +21,9 @@ there would be re-read too, every turn (hundreds of tokens: measured 5x the TTFT
 
 Messages the prompt holds anyway are left out (before ranking, so that a message added meanwhile cannot
 reorder the rest): those from the first one the conversation's last prompt kept on (`prompt_built`, which
-the chat service calls after each build; an estimate before the first). A guess of that line that ran past
+the chat service calls after each build; an estimate before the first). When the new prompt starts later
+than that (its new message pushed the start on), `prompt_built` asks for the prompt to be built again:
+the messages just dropped would otherwise be in neither the prompt nor the memories for that turn. A guess of that line that ran past
 it hid the messages just before it from both the prompt and the recall (at 1,024 tokens of context and a
 530-token card, facts told ten turns back). The context block the warm-up recalled is remembered and the
 reply reuses it as long as nothing was deleted from the conversation's index since: the reply then neither
@@ -202,8 +204,9 @@ class MemoryInjector:
 
     def _in_prompt(self, conversation: Any, before: Sequence[Any]) -> list[str]:
         """Ids of the messages of `before` the prompt holds: from where the conversation's last prompt started
-        (the warm-up's, for a reply: a new message that pushes the start on by a chunk hides that chunk for
-        one turn, the oldest messages of the prompt), or as far as `recent_ids` estimates before any."""
+        (the warm-up's, for a reply; when the new message pushes the start on by a chunk, `prompt_built`
+        says so and the prompt is built again from the new start), or as far as `recent_ids` estimates
+        before any."""
         ids = self._ids(before)
         first = self._kept_from.get(conversation.id, (None, 0))[0]
         if first == "":
