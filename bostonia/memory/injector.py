@@ -22,16 +22,15 @@ there would be re-read too, every turn (hundreds of tokens: measured 5x the TTFT
 Messages the prompt holds anyway are left out (before ranking, so that a message added meanwhile cannot
 reorder the rest): those from the first one the conversation's last prompt kept on (`prompt_built`, which
 the chat service calls after each build; an estimate before the first). When the new prompt starts later
-than that (its new message pushed the start on), `prompt_built` asks for the prompt to be built again:
-the messages just dropped would otherwise be in neither the prompt nor the memories for that turn. A guess
-of that line that ran past it hid the messages just before it from both the prompt and the recall (at
-1,024 tokens of context and a 530-token card, facts told ten turns back). The context block the warm-up recalled is remembered and the
-reply reuses it as long as nothing was deleted from the conversation's index since: the reply then neither
-pays for that search again while the user waits (two embeddings and a search) nor risks a block that
-differs from the one the model read (the user's new message, indexed meanwhile, is not in the warm-up's).
-Both blocks stay within `[memory] prompt_share` of the context and reserve their room, so the start of
-the kept history never moves with them.
-"""
+than that (its new message pushed the start on), `prompt_built` asks for the prompt to be built again: the
+messages just dropped would otherwise be in neither the prompt nor the memories for that turn. A guess of
+that line that ran past it hid the messages just before it from both the prompt and the recall (at 1,024
+tokens of context and a 530-token card, facts told ten turns back). The context block the warm-up recalled
+is remembered and the reply reuses it as long as nothing was deleted from the conversation's index since:
+the reply then neither pays for that search again while the user waits (two embeddings and a search) nor
+risks a block that differs from the one the model read (the user's new message, indexed meanwhile, is not in
+the warm-up's). Both blocks stay within `[memory] prompt_share` of the context and reserve their room, so
+the start of the kept history never moves with them. """
 
 from __future__ import annotations
 
