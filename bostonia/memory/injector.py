@@ -30,7 +30,8 @@ is remembered and the reply reuses it as long as nothing was deleted from the co
 the reply then neither pays for that search again while the user waits (two embeddings and a search) nor
 risks a block that differs from the one the model read (the user's new message, indexed meanwhile, is not in
 the warm-up's). Both blocks stay within `[memory] prompt_share` of the context and reserve their room, so
-the start of the kept history never moves with them. """
+the start of the kept history never moves with them.
+"""
 
 from __future__ import annotations
 
