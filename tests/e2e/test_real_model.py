@@ -35,4 +35,5 @@ def test_a_real_reply_streams_and_is_persisted(real_client: httpx.Client) -> Non
     assert [m["role"] for m in stored["items"]] == ["assistant", "user", "assistant"]
     assert stored["items"][-1] == reply
     metrics = real_client.get("/metrics").text
-    assert "bostonia_time_to_first_token_seconds_count 1.0" in metrics
+    ttft = [line for line in metrics.splitlines() if line.startswith("bostonia_time_to_first_token_seconds_count")]
+    assert ttft == ["bostonia_time_to_first_token_seconds_count 1.0"], ttft
