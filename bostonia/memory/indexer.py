@@ -56,8 +56,8 @@ def recall_text(content: str) -> str:
     return text or content
 
 
-def embedding_text(message: UnindexedMessage, speaker: str) -> str:
-    content = recall_text(message.content)
+def embedding_text(content: str, speaker: str) -> str:
+    """What is embedded for a message: its recall text (`recall_text`), said by its speaker."""
     return f"{speaker}: {content}" if speaker else content
 
 
@@ -203,8 +203,8 @@ class MemoryIndexer:
         done = 0
         while batch := await self.store.unindexed(conversation_id, BATCH):
             speakers = [names[0] if m.role == "user" else names[1] for m in batch]
-            texts = [embedding_text(m, s) for m, s in zip(batch, speakers, strict=True)]
-            vectors = await self._embed(texts)
+            contents = [recall_text(m.content) for m in batch]
+            vectors = await self._embed([embedding_text(c, s) for c, s in zip(contents, speakers, strict=True)])
             documents = [
                 NewDocument(
                     conversation_id=conversation_id,
@@ -212,11 +212,11 @@ class MemoryIndexer:
                     message_id=m.id,
                     role=m.role,
                     parent_message_id=m.parent_id,
-                    content=recall_text(m.content),
+                    content=content,
                     context=context_keys(m, s),
                     created_at=m.created_at,
                 )
-                for m, s in zip(batch, speakers, strict=True)
+                for m, s, content in zip(batch, speakers, contents, strict=True)
             ]
             stored = await self.store.add(documents, vectors)
             if not stored:  # the whole batch vanished meanwhile (deleted): nothing left to do now

@@ -95,6 +95,14 @@ def recent_ids(history: Sequence[Any], context_tokens: int) -> list[str]:
     return ids
 
 
+def remember(memo: OrderedDict[str, Any], conversation_id: str, value: Any) -> None:
+    """Per-conversation state, the `KEPT_REMEMBERED` most recently used conversations' only."""
+    memo[conversation_id] = value
+    memo.move_to_end(conversation_id)
+    if len(memo) > KEPT_REMEMBERED:
+        memo.popitem(last=False)
+
+
 def anchor_index(messages: int) -> int:
     """Where the context block goes in a chat of `messages` messages before the new one (the index of the
     first message after it): two from the end when it moves, and there until `CONTEXT_STEP` more came."""
@@ -184,10 +192,10 @@ class MemoryInjector:
         """Remember where the prompt's history starts; True when the memories it was built with left out
         messages before that start (the new message pushed the start on by a chunk since the last prompt):
         those are in neither, and the prompt should be built again with memories that include them."""
-        stored = len(self._ids(history))
+        ids = self._ids(history)
+        stored = len(ids)
         known = self._kept_from.get(conversation.id)
         first = next((m.id for m in history[kept_from:] if getattr(m, "id", None)), "")
-        ids = self._ids(history)
         assumed = self._left_out_from.pop(conversation.id, "")
         hidden = bool(first and assumed in ids and first in ids and ids.index(assumed) < ids.index(first))
         # Builds finish out of order (a warm-up that read the chat before the last message, done after the
@@ -196,10 +204,7 @@ class MemoryInjector:
         # on a shorter branch the kept one is that, until the chat grows past it.
         if known is not None and stored < known[1] and not hidden:
             return False
-        self._kept_from[conversation.id] = (first, stored)
-        self._kept_from.move_to_end(conversation.id)
-        if len(self._kept_from) > KEPT_REMEMBERED:
-            self._kept_from.popitem(last=False)
+        remember(self._kept_from, conversation.id, (first, stored))
         return hidden
 
     def _in_prompt(self, conversation: Any, before: Sequence[Any]) -> list[str]:
@@ -226,10 +231,7 @@ class MemoryInjector:
         on_path = {m.id for m in history if getattr(m, "id", None)}
         # What the prompt holds, as the warm-up saw it (the new message and what it pushes out do not count).
         recent = self._in_prompt(conversation, before)
-        self._left_out_from[conversation.id] = recent[0] if recent else ""
-        self._left_out_from.move_to_end(conversation.id)
-        if len(self._left_out_from) > KEPT_REMEMBERED:
-            self._left_out_from.popitem(last=False)
+        remember(self._left_out_from, conversation.id, recent[0] if recent else "")
         if len(recent) >= len(self._ids(before)):
             return injections  # the whole conversation is in the prompt: nothing to recall
         names = await self.memory.store.speaker_names(conversation.id) or ("User", "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-THINKING = re.compile(r"<(think|thinking|reasoning)\b[^>]*>.*?</\1\s*>\s*", re.IGNORECASE | re.DOTALL)
+THINKING = re.compile(r"<(think|thinking|reasoning)\b[^>]*>(.*?)</\1\s*>\s*", re.IGNORECASE | re.DOTALL)
 
 
 def without_reasoning(text: str) -> str:
@@ -24,11 +24,7 @@ def without_reasoning(text: str) -> str:
 
 def split_reasoning(text: str) -> tuple[list[str], str]:
     """The closed thinking blocks' texts, and what is left (as `without_reasoning`)."""
-    if "<" not in text:
-        return [], text
-    thoughts = [match.group(0) for match in THINKING.finditer(text)]
     said = without_reasoning(text)
     if said == text:
         return [], text
-    inner = [re.sub(r"^<[^>]*>|</[^>]*>\s*$", "", thought.strip()).strip() for thought in thoughts]
-    return [thought for thought in inner if thought], said
+    return [thought for match in THINKING.finditer(text) if (thought := match.group(2).strip())], said
