@@ -92,6 +92,18 @@ def upload(
     )
 
 
+# The opening the other programs' chats below share (role, text).
+STORM = [
+    ("assistant", "Well, look what the storm dragged in!"),
+    ("user", "Any rooms left?"),
+    ("assistant", "One, above the kitchen."),
+]
+
+
+def said(path: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(m["role"], m["content"]) for m in path]
+
+
 def test_sillytavern_chat_imports_with_order_swipes_and_dates(client: TestClient[Any], alice: dict[str, Any]) -> None:
     juniper = first_character(client, "Juniper Ashdown")
     response = upload(client, alice, juniper["id"], ST_CHAT.encode())
@@ -235,13 +247,7 @@ def test_a_text_generation_webui_history_imports_as_one_path(client: TestClient[
     response = upload(client, alice, juniper["id"], json.dumps(WEBUI_CHAT, indent=4).encode(), "chat.json")
     assert response.status_code == 201, response.text
     path = messages(client, alice, response.json()["id"])
-    assert [(m["role"], m["content"]) for m in path] == [
-        ("assistant", "Well, look what the storm dragged in!"),
-        ("user", "Any rooms left?"),
-        ("assistant", "One, above the kitchen."),
-        ("user", "I'll take it & the <b>stew</b>."),
-        ("assistant", "Coming right up."),
-    ]
+    assert said(path) == [*STORM, ("user", "I'll take it & the <b>stew</b>."), ("assistant", "Coming right up.")]
     minutes = [m["created_at"][:16] for m in path]
     assert minutes == ["2025-04-01T21:05", *["2025-04-01T21:06"] * 2, *["2025-04-01T21:09"] * 2]
     assert response.json()["title"] == "Any rooms left?"
@@ -278,12 +284,7 @@ def test_a_kobold_lite_story_imports_turn_by_turn(client: TestClient[Any], alice
     response = upload(client, alice, juniper["id"], json.dumps(save).encode(), "story.json")
     assert response.status_code == 201, response.text
     path = messages(client, alice, response.json()["id"])
-    assert [(m["role"], m["content"]) for m in path] == [
-        ("assistant", "Well, look what the storm dragged in!"),
-        ("user", "Any rooms left?"),
-        ("assistant", "One, above the kitchen."),
-        ("user", "Thanks."),
-    ]
+    assert said(path) == [*STORM, ("user", "Thanks.")]
 
 
 def test_an_older_kobold_lite_chat_is_read_by_its_speakers_names(
@@ -296,11 +297,7 @@ def test_an_older_kobold_lite_chat_is_read_by_its_speakers_names(
         "savedsettings": {"chatname": "Ren", "chatopponent": "Juniper"},
     }
     path = messages(client, alice, upload(client, alice, juniper["id"], json.dumps(save).encode()).json()["id"])
-    assert [(m["role"], m["content"]) for m in path] == [
-        ("assistant", "Well, look what the storm dragged in!"),
-        ("user", "Any rooms left?"),
-        ("assistant", "One."),
-    ]
+    assert said(path) == [*STORM[:2], ("assistant", "One.")]
 
 
 def test_a_risu_chat_imports_with_its_times(client: TestClient[Any], alice: dict[str, Any]) -> None:
@@ -320,10 +317,7 @@ def test_a_risu_chat_imports_with_its_times(client: TestClient[Any], alice: dict
     assert response.status_code == 201, response.text
     assert response.json()["title"] == "Storm night"
     path = messages(client, alice, response.json()["id"])
-    assert [(m["role"], m["content"]) for m in path] == [
-        ("assistant", "Well, look what the storm dragged in!"),
-        ("user", "Any rooms left?"),
-    ]
+    assert said(path) == STORM[:2]
     assert path[1]["created_at"].startswith("2025-04-01T21:06")
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
-from bostonia.commands.common import OPERATOR, fail, run_with_services
+from bostonia.commands.common import OPERATOR, fail, read_capped, report_refused, run_with_services
 
 if TYPE_CHECKING:
     from bostonia.app import Services
@@ -21,7 +21,6 @@ character_app = typer.Typer(help="Import and export character cards.", no_args_i
 CARD_SUFFIXES = {".png", ".json", ".charx", ".yaml", ".yml"}
 # Files read and imported per round: bounds memory for folders of thousands of cards.
 CHUNK = 200
-SHOWN_ERRORS = 20
 
 
 def card_files(paths: list[Path]) -> list[Path]:
@@ -75,18 +74,7 @@ def import_cards(
         f"imported {len(outcome.characters)} characters and {len(outcome.lorebooks)} lorebooks;"
         f" {len(outcome.failures)} files refused"
     )
-    for name, error in outcome.failures[:SHOWN_ERRORS]:
-        typer.echo(f"  {name}: {error.message}", err=True)
-    if len(outcome.failures) > SHOWN_ERRORS:
-        typer.echo(f"  ... and {len(outcome.failures) - SHOWN_ERRORS} more", err=True)
-    if outcome.failures:
-        raise typer.Exit(1)
-
-
-def read_capped(path: Path, limit: int) -> bytes:
-    """The file, or its first `limit + 1` bytes: enough for the importer to refuse it as too large."""
-    with path.open("rb") as handle:
-        return handle.read(limit + 1)
+    report_refused([(name, error.message) for name, error in outcome.failures])
 
 
 @character_app.command("export")

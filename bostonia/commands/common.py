@@ -63,3 +63,22 @@ def run_with_services(fn: Callable[[Services], Awaitable[T]], **overrides: Any) 
         return asyncio.run(main())
     except BostoniaError as exc:
         raise fail(exc.message) from None
+
+
+SHOWN_REFUSALS = 20
+
+
+def report_refused(refused: list[tuple[str, str]]) -> None:
+    """List the files a command refused (file, why) on stderr, the first `SHOWN_REFUSALS`; exit 1 if any."""
+    for name, why in refused[:SHOWN_REFUSALS]:
+        typer.echo(f"  {name}: {why}", err=True)
+    if len(refused) > SHOWN_REFUSALS:
+        typer.echo(f"  ... and {len(refused) - SHOWN_REFUSALS} more", err=True)
+    if refused:
+        raise typer.Exit(1)
+
+
+def read_capped(path: Path, limit: int) -> bytes:
+    """The file, or its first `limit + 1` bytes: enough for an importer to refuse it as too large."""
+    with path.open("rb") as handle:
+        return handle.read(limit + 1)

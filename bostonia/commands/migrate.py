@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import msgspec
 import typer
 
-from bostonia.commands.characters import CARD_SUFFIXES, SHOWN_ERRORS, read_capped
-from bostonia.commands.common import OPERATOR, fail, run_with_services
+from bostonia.commands.characters import CARD_SUFFIXES
+from bostonia.commands.common import OPERATOR, fail, read_capped, report_refused, run_with_services
 from bostonia.errors import BostoniaError
 from bostonia.personas.schemas import CreatePersona
 
@@ -87,12 +87,7 @@ def migrate_sillytavern(
         f"{done.lorebooks} lorebooks and {done.personas} personas; {len(done.refused)} files refused"
         + (f"; {done.already} chats and lorebooks were brought over before" if done.already else "")
     )
-    for name, why in done.refused[:SHOWN_ERRORS]:
-        typer.echo(f"  {name}: {why}", err=True)
-    if len(done.refused) > SHOWN_ERRORS:
-        typer.echo(f"  ... and {len(done.refused) - SHOWN_ERRORS} more", err=True)
-    if done.refused:
-        raise typer.Exit(1)
+    report_refused(done.refused)
 
 
 async def _characters(services: Services, user: User, folder: Path, done: Migrated) -> dict[str, str]:
