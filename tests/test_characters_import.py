@@ -242,6 +242,122 @@ def test_a_text_generation_webui_yaml_character_imports_as_a_card(
     assert "context" not in card and "greeting" not in card
 
 
+def byaf(
+    character: dict[str, Any], scenarios: list[dict[str, Any]], files: dict[str, bytes] | None = None, **manifest: Any
+) -> bytes:
+    """A Backyard AI archive laid out as the BYAF v1 spec says: manifest, one character folder, scenarios."""
+    folder = f"characters/{character.get('id', 'c1')}"
+    members = {
+        "manifest.json": json.dumps(
+            {
+                "schemaVersion": 1,
+                "createdAt": "2025-06-06T12:00:00Z",
+                "characters": [f"{folder}/character.json"],
+                "scenarios": [f"scenarios/s{n}.json" for n in range(len(scenarios))],
+                **manifest,
+            }
+        ).encode(),
+        f"{folder}/character.json": json.dumps(character).encode(),
+        **{f"scenarios/s{n}.json": json.dumps(scenario).encode() for n, scenario in enumerate(scenarios)},
+        **(files or {}),
+    }
+    return _zip(members)
+
+
+def scenario(**fields: Any) -> dict[str, Any]:
+    return {
+        "schemaVersion": 1,
+        "formattingInstructions": "",
+        "minP": 0.1,
+        "minPEnabled": True,
+        "temperature": 0.8,
+        "repeatPenalty": 1.05,
+        "repeatLastN": 256,
+        "topK": 30,
+        "topP": 0.9,
+        "exampleMessages": [],
+        "canDeleteExampleMessages": True,
+        "firstMessages": [],
+        "narrative": "",
+        "promptTemplate": None,
+        "grammar": None,
+        "messages": [],
+        **fields,
+    }
+
+
+BYAF_CHARACTER = {
+    "schemaVersion": 1,
+    "id": "c1",
+    "name": "mira",
+    "displayName": "Mira Vale",
+    "isNSFW": True,
+    "persona": "{character} is a lighthouse keeper who distrusts {user} at first.",
+    "createdAt": "2025-01-02T03:04:05Z",
+    "updatedAt": "2025-01-02T03:04:05Z",
+    "loreItems": [
+        {"key": "lighthouse, lamp", "value": "The lamp has not gone out in forty years."},
+        {"key": "storm", "value": "{character} fears the winter storms."},
+    ],
+    "images": [{"path": "images/mira.png", "label": "Portrait"}],
+}
+
+
+def test_a_backyard_ai_byaf_imports_as_the_card_sillytavern_makes_of_it(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    """Persona -> description, the first scenario's narrative, greeting, example dialogue and formatting
+    instructions -> scenario, first message, examples, system prompt; the other scenarios' greetings ->
+    alternate greetings; lore items -> a character book; the listed image -> the avatar; Backyard's
+    `{character}`/`{user}` -> `{{char}}`/`{{user}}`; `isNSFW` -> the adult tier."""
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 80), (200, 40, 40)).save(picture, "PNG")
+    first = scenario(
+        narrative="A storm traps {user} at {character}'s lighthouse.",
+        formattingInstructions="Write {character}'s actions in asterisks.",
+        firstMessages=[{"characterID": "c1", "text": "*{character} bars the door.* Who sent you?"}],
+        exampleMessages=[
+            {"characterID": "c1", "text": "#{user}: Hello?\n#{character}: Go away."},
+            {"characterID": "c1", "text": "#{character}: The lamp needs oil."},
+        ],
+        messages=[{"type": "human", "createdAt": "x", "updatedAt": "x", "text": "Hi"}],
+    )
+    second = scenario(firstMessages=[{"characterID": "c1", "text": "*{character} waves from the rocks.*"}])
+    archive = byaf(
+        BYAF_CHARACTER,
+        [first, second],
+        {"characters/c1/images/mira.png": picture.getvalue()},
+        author={"name": "Backyard Author", "backyardURL": "https://backyard.ai/hub/user/x"},
+    )
+    character = import_one(client, alice, "Mira.byaf", archive)
+    assert character["name"] == "Mira Vale"
+    assert character["description"] == "{{char}} is a lighthouse keeper who distrusts {{user}} at first."
+    assert character["greeting"] == "*{{char}} bars the door.* Who sent you?"
+    assert character["alternate_greetings"] == ["*{{char}} waves from the rocks.*"]
+    assert character["content_tier"] == "adult"
+    assert Image.open(io.BytesIO(client.get(character["avatar_url"]).content)).size == (64, 80)
+    card = export(client, alice, character["id"], "json", spec="v2").json()["data"]
+    assert card["scenario"] == "A storm traps {{user}} at {{char}}'s lighthouse."
+    assert card["system_prompt"] == "Write {{char}}'s actions in asterisks."
+    assert (
+        card["mes_example"] == "<START>\n{{user}}: Hello?\n{{char}}: Go away.\n<START>\n{{char}}: The lamp needs oil.\n"
+    )
+    assert card["creator"] == "Backyard Author"
+    entries = lorebook_of(client, alice, character)
+    assert sorted((tuple(e["keys"]), e["content"]) for e in entries) == [
+        (("lighthouse", "lamp"), "The lamp has not gone out in forty years."),
+        (("storm",), "{{char}} fears the winter storms."),
+    ]
+
+
+def test_a_byaf_whose_image_is_missing_imports_without_a_picture(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    character = import_one(client, alice, "m.byaf", byaf({**BYAF_CHARACTER, "isNSFW": False}, [scenario()]))
+    assert character["name"] == "Mira Vale" and character["avatar_url"] is None
+    assert character["greeting"] == "" and character["content_tier"] == "sfw"
+
+
 def test_json_export_v2(client: TestClient[Any], alice: dict[str, Any]) -> None:
     character = import_one(client, alice, "aria.png", card_bytes("v3_aria.png"))
     card = export(client, alice, character["id"], "json", spec="v2").json()
@@ -430,6 +546,28 @@ HOSTILE = [
     ("nocard.charx", _zip({"x.json": GOOD_CARD}, prefix=b"MZ junk"), 422, "invalid_charx"),
     ("garbage.charx", b"PK\x03\x04garbage", 422, "invalid_charx"),
     ("empty.json", b"", 422, "empty_file"),
+    (
+        "nochar.byaf",
+        _zip({"manifest.json": b'{"schemaVersion": 1, "characters": [], "scenarios": []}'}),
+        422,
+        "invalid_byaf",
+    ),
+    ("gone.byaf", _zip({"manifest.json": b'{"characters": ["characters/x/character.json"]}'}), 422, "invalid_byaf"),
+    ("list.byaf", _zip({"manifest.json": b"[1, 2]"}), 422, "invalid_byaf"),
+    ("badjson.byaf", _zip({"manifest.json": b"{nope"}), 422, "invalid_json"),
+    (
+        "noname.byaf",
+        _zip({"manifest.json": b'{"characters": ["c.json"]}', "c.json": b'{"name": "", "displayName": " "}'}),
+        422,
+        "invalid_byaf",
+    ),
+    (
+        "lore.byaf",
+        _zip({"manifest.json": b'{"characters": ["c.json"]}', "c.json": b'{"name": "x", "loreItems": [{"key": 1}]}'}),
+        422,
+        "invalid_byaf",
+    ),
+    ("escape.byaf", _zip({"manifest.json": b"{}", "../evil": b"x"}), 422, "invalid_charx"),
     ("laughs.yaml", b"name: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", 422, "invalid_card"),
     ("deep.yaml", b"name: " + b"[" * 200 + b"]" * 200, 422, "invalid_card"),
     ("noname.yaml", b"greeting: hi\ncontext: someone\n", 422, "unsupported_file_type"),

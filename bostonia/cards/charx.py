@@ -41,7 +41,7 @@ def bad_charx(message: str) -> InvalidInput:
     return InvalidInput(message, code="invalid_charx")
 
 
-def safe_name(name: str) -> str:
+def safe_name(name: str, what: str = "CharX") -> str:
     """The entry's path if it is a plain relative path; anything that could escape a folder is refused."""
     parts = name.split("/")
     if (
@@ -52,7 +52,7 @@ def safe_name(name: str) -> str:
         or _DRIVE.match(name)
         or any(part in ("..", ".") for part in parts)
     ):
-        raise bad_charx(f"CharX entry {name[:120]!r} is not a safe relative path")
+        raise bad_charx(f"{what} entry {name[:120]!r} is not a safe relative path")
     return name
 
 
@@ -65,59 +65,70 @@ def _read_entry(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) ->
             out += chunk
             if len(out) > cap:
                 raise PayloadTooLarge(
-                    f"CharX entry {info.filename!r} inflates beyond its declared size or the size limit",
+                    f"zip entry {info.filename!r} inflates beyond its declared size or the size limit",
                     code="charx_too_large",
                 )
     return bytes(out)
 
 
-def read_charx(data: bytes, limits: CharxLimits) -> CharxContents:
+def unpack_zip(data: bytes, limits: CharxLimits, *, what: str = "CharX") -> dict[str, bytes]:
+    """Every file of a card archive (CharX, Backyard AI's `.byaf`), by its path, within `limits`. JSON files are
+    held to the card JSON limit."""
     if LOCAL_HEADER not in data:
-        raise bad_charx("not a CharX file (no zip data)")
+        raise bad_charx(f"not a {what} file (no zip data)")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))  # zipfile finds the archive after any leading bytes
         infos = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise bad_charx(f"corrupt CharX zip: {exc}") from None
+        raise bad_charx(f"corrupt {what} zip: {exc}") from None
     with archive:
         if len(infos) > limits.max_entries:
             raise PayloadTooLarge(
-                f"CharX has {len(infos):,} entries; the limit is {limits.max_entries:,}", code="charx_too_large"
+                f"{what} has {len(infos):,} entries; the limit is {limits.max_entries:,}", code="charx_too_large"
             )
         files = [info for info in infos if not info.is_dir()]
         declared = 0
         for info in infos:
-            safe_name(info.filename)
+            safe_name(info.filename, what)
             if info.flag_bits & 0x1:
-                raise bad_charx(f"CharX entry {info.filename!r} is encrypted")
+                raise bad_charx(f"{what} entry {info.filename!r} is encrypted")
             declared += info.file_size
             if info.file_size > RATIO_FLOOR_BYTES and info.file_size > limits.max_ratio * max(info.compress_size, 1):
                 raise PayloadTooLarge(
-                    f"CharX entry {info.filename!r} has a compression ratio above {limits.max_ratio} (zip bomb?)",
+                    f"{what} entry {info.filename!r} has a compression ratio above {limits.max_ratio} (zip bomb?)",
                     code="charx_too_large",
                 )
         if declared > limits.max_uncompressed_bytes:
             raise PayloadTooLarge(
-                f"CharX unpacks to {declared:,} bytes; the limit is {limits.max_uncompressed_bytes:,}",
+                f"{what} unpacks to {declared:,} bytes; the limit is {limits.max_uncompressed_bytes:,}",
                 code="charx_too_large",
             )
-        if not any(info.filename == CARD_FILE for info in files):
-            raise bad_charx("CharX has no card.json at its root")
         budget = limits.max_uncompressed_bytes
         contents: dict[str, bytes] = {}
         try:
             for info in files:
                 if info.filename in contents:
-                    raise bad_charx(f"CharX entry {info.filename!r} appears twice")
-                if info.filename == CARD_FILE and info.file_size > limits.max_card_json_bytes:
+                    raise bad_charx(f"{what} entry {info.filename!r} appears twice")
+                if info.filename.endswith(".json") and info.file_size > limits.max_card_json_bytes:
                     raise PayloadTooLarge(
-                        f"card.json is larger than the limit of {limits.max_card_json_bytes:,} bytes",
+                        f"{info.filename} is larger than the limit of {limits.max_card_json_bytes:,} bytes",
                         code="card_too_large",
                     )
                 contents[info.filename] = _read_entry(archive, info, budget)
                 budget -= len(contents[info.filename])
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError) as exc:
-            raise bad_charx(f"corrupt CharX zip: {exc}") from None
+            raise bad_charx(f"corrupt {what} zip: {exc}") from None
+    return contents
+
+
+def read_charx(data: bytes, limits: CharxLimits) -> CharxContents:
+    return charx_contents(unpack_zip(data, limits))
+
+
+def charx_contents(contents: dict[str, bytes]) -> CharxContents:
+    """An unpacked CharX: its card.json text and its assets."""
+    if CARD_FILE not in contents:
+        raise bad_charx("CharX has no card.json at its root")
     try:
         card_text = contents.pop(CARD_FILE).decode("utf-8-sig")
     except UnicodeDecodeError:

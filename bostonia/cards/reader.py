@@ -1,8 +1,8 @@
 """Read any uploaded card file: the type is decided by the content (magic bytes), never by the name.
 
 PNG (`chara`/`ccv3` chunks), JSON (V1/V2/V3 cards, SillyTavern World Info, `lorebook_v3`), CharX (zip,
-possibly behind leading bytes) and text-generation-webui's YAML characters. Every failure is a domain
-error with a message naming the problem; nothing here touches storage.
+possibly behind leading bytes), Backyard AI's `.byaf` archives and text-generation-webui's YAML characters.
+Every failure is a domain error with a message naming the problem; nothing here touches storage.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 import yaml
 
-from bostonia.cards.charx import LOCAL_HEADER, CharxLimits, asset_path, read_charx
+from bostonia.cards.byaf import is_byaf, read_byaf
+from bostonia.cards.charx import LOCAL_HEADER, CharxLimits, asset_path, charx_contents, unpack_zip
 from bostonia.cards.model import CharacterCard, parse_card
 from bostonia.cards.png import SIGNATURE as PNG_SIGNATURE
 from bostonia.cards.png import card_text_from_png
@@ -50,7 +51,7 @@ class CardLimits(NamedTuple):
 
 class CardFile(msgspec.Struct, kw_only=True):
     card: CharacterCard
-    format: Literal["png", "json", "charx", "yaml"]
+    format: Literal["png", "json", "charx", "byaf", "yaml"]
     image: bytes | None = None  # the picture to become the avatar (still to be validated and re-encoded)
     assets: dict[str, bytes] = msgspec.field(default_factory=dict)
 
@@ -199,8 +200,18 @@ def read_card_file(filename: str, data: bytes, limits: CardLimits) -> CardFile |
         return _from_json_object(
             decode_json(stripped, what="JSON file", max_bytes=limits.max_card_json_bytes), filename
         )
-    if LOCAL_HEADER in data:  # CharX, possibly behind leading bytes (self-extracting, JPEG+ZIP)
-        contents = read_charx(data, limits.charx)
+    if LOCAL_HEADER in data:  # CharX or BYAF, possibly behind leading bytes (self-extracting, JPEG+ZIP)
+        files = unpack_zip(data, limits.charx, what="card archive")
+        if is_byaf(files):
+            obj, picture = read_byaf(
+                files, lambda text, what: decode_json(text, what=f"BYAF {what}", max_bytes=limits.max_card_json_bytes)
+            )
+            return CardFile(card=parse_card(obj), format="byaf", image=picture)
+        if "card.json" not in files:
+            raise InvalidInput(
+                "the zip holds neither card.json (a CharX) nor manifest.json (a Backyard AI BYAF)", code="invalid_charx"
+            )
+        contents = charx_contents(files)
         obj = decode_json(contents.card_text, what="CharX card.json", max_bytes=limits.max_card_json_bytes)
         if not isinstance(obj, dict):
             raise InvalidInput("card.json must hold a JSON object", code="invalid_card")
@@ -209,6 +220,6 @@ def read_card_file(filename: str, data: bytes, limits: CardLimits) -> CardFile |
     if b"\0" not in data[:512] and isinstance(obj := decode_yaml(data), dict) and CHARACTER_KEYS & obj.keys():
         return CardFile(card=parse_card(obj), format="yaml")
     raise InvalidInput(
-        f"unsupported file: this is {sniff(data)}, not a PNG card, JSON card, CharX, YAML character or lorebook",
+        f"unsupported file: this is {sniff(data)}, not a PNG card, JSON card, CharX, BYAF, YAML character or lorebook",
         code="unsupported_file_type",
     )

@@ -174,7 +174,7 @@ class CardTransfer:
             except BostoniaError:
                 if parsed.format == "png":
                     raise  # the picture is the file: a broken one is a broken card
-                log.info("CharX %s: icon is not a usable image; imported without a picture", filename)
+                log.info("%s %s: its picture is not a usable image; imported without one", parsed.format, filename)
         record = CharacterRecord(
             id=new_id(),
             card=card,

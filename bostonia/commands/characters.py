@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from bostonia.characters.transfer import ImportOutcome
 
 character_app = typer.Typer(help="Import and export character cards.", no_args_is_help=True)
-CARD_SUFFIXES = {".png", ".json", ".charx", ".yaml", ".yml"}
+CARD_SUFFIXES = {".png", ".json", ".charx", ".byaf", ".yaml", ".yml"}
 # Files read and imported per round: bounds memory for folders of thousands of cards.
 CHUNK = 200
 
