@@ -292,7 +292,7 @@ BYAF_CHARACTER = {
     "name": "mira",
     "displayName": "Mira Vale",
     "isNSFW": True,
-    "persona": "{character} is a lighthouse keeper who distrusts {user} at first.",
+    "persona": "{character} is a lighthouse keeper who distrusts {user} at first.\n#{user}: Hello?\n#{character}: No.",
     "createdAt": "2025-01-02T03:04:05Z",
     "updatedAt": "2025-01-02T03:04:05Z",
     "loreItems": [
@@ -331,7 +331,9 @@ def test_a_backyard_ai_byaf_imports_as_the_card_sillytavern_makes_of_it(
     )
     character = import_one(client, alice, "Mira.byaf", archive)
     assert character["name"] == "Mira Vale"
-    assert character["description"] == "{{char}} is a lighthouse keeper who distrusts {{user}} at first."
+    assert character["description"] == (
+        "{{char}} is a lighthouse keeper who distrusts {{user}} at first.\n{{user}}: Hello?\n{{char}}: No."
+    )
     assert character["greeting"] == "*{{char}} bars the door.* Who sent you?"
     assert character["alternate_greetings"] == ["*{{char}} waves from the rocks.*"]
     assert character["content_tier"] == "adult"

@@ -6,7 +6,7 @@ dialogue, formatting instructions, sampler values and the chat itself). The card
 first scenario; the other scenarios' greetings become alternate greetings, the lore items a character book
 (each key a comma-separated list of trigger words, as Backyard's lorebook has them) and the first listed
 image the picture. Backyard writes `{character}` and `{user}` where cards write `{{char}}` and `{{user}}`,
-and marks example dialogue lines with `#{character}:` and `#{user}:`. The scenarios' chats are not
+and marks a speaker's lines with `#{character}:` and `#{user}:`. The scenarios' chats are not
 imported (a card import makes a character, not conversations).
 
 Errors name the file and the field; nothing here touches storage.
@@ -23,9 +23,9 @@ from bostonia.errors import InvalidInput
 
 MANIFEST = "manifest.json"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
-# A single-braced Backyard macro (not part of a card's own `{{user}}`).
-MACRO = re.compile(r"(?<!\{)\{(character|user)\}(?!\})", re.IGNORECASE)
-EXAMPLE_SPEAKER = re.compile(r"^#(\{\{char\}\}|\{\{user\}\}):", re.MULTILINE)
+# A single-braced Backyard macro (not part of a card's own `{{user}}`), with the `#` that marks a speaker's line
+# in its example dialogue (`#{user}: Hi`), which its writers use in other fields too.
+MACRO = re.compile(r"(#?)(?<!\{)\{(character|user)\}(?!\})(:?)", re.IGNORECASE)
 
 JsonReader = Callable[[bytes, str], Any]  # (file bytes, what) -> the decoded JSON value
 
@@ -39,8 +39,14 @@ def is_byaf(contents: dict[str, bytes]) -> bool:
 
 
 def card_macros(text: str) -> str:
-    """Backyard's `{character}`/`{user}` as the card macros `{{char}}`/`{{user}}`."""
-    return MACRO.sub(lambda m: "{{char}}" if m.group(1).lower() == "character" else "{{user}}", text)
+    """Backyard's `{character}`/`{user}` as the card macros `{{char}}`/`{{user}}`; `#{user}:` as `{{user}}:`."""
+
+    def card_macro(match: re.Match[str]) -> str:
+        marked, name, colon = match.groups()
+        macro = "{{char}}" if name.lower() == "character" else "{{user}}"
+        return macro + colon if colon or not marked else marked + macro
+
+    return MACRO.sub(card_macro, text)
 
 
 def read_byaf(contents: dict[str, bytes], read_json: JsonReader) -> tuple[dict[str, Any], bytes | None]:
@@ -124,7 +130,7 @@ def _examples(scenario: dict[str, Any]) -> str:
     if not isinstance(examples, list):
         return ""
     blocks = [
-        EXAMPLE_SPEAKER.sub(r"\1:", card_macros(example["text"]).strip())
+        card_macros(example["text"]).strip()
         for example in examples
         if isinstance(example, dict) and isinstance(example.get("text"), str) and example["text"].strip()
     ]
