@@ -51,45 +51,39 @@ def card_macros(text: str) -> str:
 
 def read_byaf(contents: dict[str, bytes], read_json: JsonReader) -> tuple[dict[str, Any], bytes | None]:
     """The V2 card object of an unpacked BYAF, and the bytes of its picture (None without one)."""
-    manifest = _object(read_json(contents[MANIFEST], MANIFEST), MANIFEST)
+
+    def read(path: str) -> dict[str, Any]:
+        value = read_json(_file(contents, path), path)
+        if not isinstance(value, dict):
+            raise bad_byaf(f"{path} in the BYAF must hold a JSON object")
+        return value
+
+    manifest = read(MANIFEST)
     characters = manifest.get("characters")
     if not isinstance(characters, list) or not characters or not isinstance(characters[0], str):
         raise bad_byaf("manifest.json lists no character (`characters` must name characters/<id>/character.json)")
     character_path = characters[0]
-    character = _object(read_json(_file(contents, character_path), character_path), character_path)
-    scenarios = [
-        _object(read_json(_file(contents, path), path), path) for path in _paths(manifest.get("scenarios"), "scenarios")
-    ]
+    character = read(character_path)
+    scenarios = [read(path) for path in _paths(manifest.get("scenarios"), "scenarios")]
     name = _text(character, "displayName", character_path).strip() or _text(character, "name", character_path).strip()
     if not name:
         raise bad_byaf(f"{character_path} has no name (`displayName` or `name`)")
     first = scenarios[0] if scenarios else {}
-    greetings = [greeting for scenario in scenarios if (greeting := _greeting(scenario))]
-    data: dict[str, Any] = {
+    greetings = list(dict.fromkeys(greeting for scenario in scenarios if (greeting := _greeting(scenario))))
+    data: dict[str, Any] = {  # the fields a BYAF has; parse_card gives the others their defaults
         "name": name,
         "description": card_macros(_text(character, "persona", character_path)),
-        "personality": "",
         "scenario": card_macros(_text(first, "narrative", "the first scenario")),
         "first_mes": greetings[0] if greetings else "",
-        "alternate_greetings": list(dict.fromkeys(greetings[1:])),
+        "alternate_greetings": greetings[1:],
         "mes_example": _examples(first),
         "system_prompt": card_macros(_text(first, "formattingInstructions", "the first scenario")),
-        "creator_notes": "",
-        "post_history_instructions": "",
         "creator": _author(manifest),
-        "character_version": "",
         "tags": ["NSFW"] if character.get("isNSFW") is True else [],
-        "extensions": {},
     }
     if book := _book(character.get("loreItems"), name, character_path):
         data["character_book"] = book
     return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}, _picture(contents, character, character_path)
-
-
-def _object(value: Any, path: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise bad_byaf(f"{path} in the BYAF must hold a JSON object")
-    return value
 
 
 def _file(contents: dict[str, bytes], path: str) -> bytes:

@@ -128,7 +128,7 @@ def read_charx(data: bytes, limits: CharxLimits) -> CharxContents:
 def charx_contents(contents: dict[str, bytes]) -> CharxContents:
     """An unpacked CharX: its card.json text and its assets."""
     if CARD_FILE not in contents:
-        raise bad_charx("CharX has no card.json at its root")
+        raise bad_charx("the archive has no card.json at its root (a CharX) nor a manifest.json (a Backyard AI BYAF)")
     try:
         card_text = contents.pop(CARD_FILE).decode("utf-8-sig")
     except UnicodeDecodeError:

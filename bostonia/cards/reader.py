@@ -207,10 +207,6 @@ def read_card_file(filename: str, data: bytes, limits: CardLimits) -> CardFile |
                 files, lambda text, what: decode_json(text, what=f"BYAF {what}", max_bytes=limits.max_card_json_bytes)
             )
             return CardFile(card=parse_card(obj), format="byaf", image=picture)
-        if "card.json" not in files:
-            raise InvalidInput(
-                "the zip holds neither card.json (a CharX) nor manifest.json (a Backyard AI BYAF)", code="invalid_charx"
-            )
         contents = charx_contents(files)
         obj = decode_json(contents.card_text, what="CharX card.json", max_bytes=limits.max_card_json_bytes)
         if not isinstance(obj, dict):
