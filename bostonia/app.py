@@ -11,6 +11,7 @@ import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,7 @@ from bostonia.dashboard.service import AdminDashboard
 from bostonia.db import Database
 from bostonia.db.lock import DataDirLock, LockHeld
 from bostonia.db.migrations import migrations as seed_migrations
+from bostonia.db.values import utc_in
 from bostonia.embeddings import Embedder, HashingEmbedder, OnnxMiniLM, PlainVectors, make_embedder, shared_cache_dir
 from bostonia.errors import Unavailable
 from bostonia.http.auth import provide_optional_user, provide_user
@@ -199,6 +201,9 @@ MIGRATIONS: tuple[Migrations, ...] = (
     orchestration_migrations,
 )
 HOUSEKEEPING_SECONDS = 3600
+# At start-up, the chats with a message this recent are read again before their people send (see
+# `Services._reread_recent_chats`).
+RECENT_CHATS = timedelta(minutes=30)
 
 
 @dataclass
@@ -252,6 +257,7 @@ class Services:
     _housekeeping: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _data_dir_lock: DataDirLock | None = field(default=None, init=False, repr=False)
     _loading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _rereading: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     async def start(self, *, serving: bool = True) -> None:
         """Open the instance. `serving`: as the server of its data directory (it takes the directory's lock
@@ -330,10 +336,28 @@ class Services:
         if isinstance(model, LoadableModel):
             self._loading = asyncio.create_task(self._load(model))  # within the memory budget, off the loop
             self.warming.track("chat model", self._loading)
+        self._rereading = asyncio.create_task(self._reread_recent_chats())  # not awaited by /ready
+
+    async def _reread_recent_chats(self) -> None:
+        """After a restart (an upgrade, a crash), read the chats people were just in again, the latest first,
+        while the model is idle. What the model had read of a conversation was in this process's memory: the
+        next reply would read its whole prompt while its user waits (seconds on a CPU), and after a crash
+        mid-reply the retried reply could be cut again before its first token."""
+        if self._loading is not None:
+            await asyncio.gather(self._loading, return_exceptions=True)
+        try:
+            recent = await self.chat.recently_active(utc_in(-RECENT_CHATS), limit=self.settings.llm.parallel)
+            for conversation_id, user_id in recent:
+                if (user := await self.users.active_account(user_id)) is not None:
+                    await self.replies.warm(user, conversation_id)
+        except Exception:  # a head start, not a duty: the replies read what they need anyway
+            log.exception("could not re-read the recent chats")
 
     async def stop(self) -> None:
         if self._housekeeping is not None:
             self._housekeeping.cancel()
+        if self._rereading is not None:
+            self._rereading.cancel()
         for impl in self.plugins.hook.shutdown.get_hookimpls():
             try:
                 await call_all([impl.function(**({"services": self} if "services" in impl.argnames else {}))])

@@ -220,6 +220,39 @@ def test_a_checkpoint_left_by_a_dead_process_becomes_an_interrupted_reply_that_c
         assert final["status"] == "complete"
 
 
+def test_a_restart_reads_the_chats_people_were_just_in_again_before_they_send() -> None:
+    model = ScriptedModel()
+    app, services = fresh(model)
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=30) as client:
+        alice, bob = register(client, "alice@example.com"), register(client, "bob@example.com")
+        chats = {name: new_conversation(client, account)["id"] for name, account in [("alice", alice), ("bob", bob)]}
+        chats["alice, last week"] = new_conversation(client, alice)["id"]
+        chats["bob, archived"] = new_conversation(client, bob)["id"]
+        for name, cid in chats.items():
+            account = alice if name.startswith("alice") else bob
+            sent = client.post(f"{API}/{cid}/messages", json={"content": f"hi from {name}"}, headers=bearer(account))
+            assert sent.status_code == 201, sent.text
+        archived = client.patch(f"{API}/{chats['bob, archived']}", json={"is_archived": True}, headers=bearer(bob))
+        assert archived.status_code == 200, archived.text
+        services.db.write_sync(
+            lambda conn: conn.execute(
+                "update conversations set last_message_at = '2026-01-01T00:00:00.000Z' where id = ?",
+                (chats["alice, last week"],),
+            )
+        )
+
+    restarted = ScriptedModel()
+    app, services = fresh(restarted)
+    with serve_in_thread(app):
+        deadline = time.monotonic() + 10
+        while len([r for r in restarted.requests if r.prefill_only]) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.2)  # nothing else comes
+    warmed = {r.session: r.messages[-2].content for r in restarted.requests if r.prefill_only}
+    assert warmed == {chats["alice"]: "hi from alice", chats["bob"]: "hi from bob"}  # each chat as it was left
+    assert restarted.replies == []  # read, nothing generated
+
+
 def test_an_interrupted_continuation_keeps_the_text_before_it_and_stale_or_empty_checkpoints_are_dropped() -> None:
     model = ScriptedModel()
     app, services = fresh(model)

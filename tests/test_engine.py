@@ -590,6 +590,36 @@ def test_a_shared_system_prompt_outlives_a_restart(tmp_path: Path) -> None:
     assert after.shared_restores == 1 and after.prefilled == len("|where were we?")
 
 
+def test_a_system_prompt_cut_off_while_read_is_kept_in_parts_for_the_next_start(tmp_path: Path) -> None:
+    card = "You keep the valley's stories. " * 16  # 496 tokens
+    backend = FakeBackend(n_seq=1)
+    backend.gate, backend.hold_after = threading.Event(), 300
+
+    async def cut_off(engine: BatchEngine) -> None:
+        job = engine.submit("u1", chat_with(card, "hello", "a"))
+        await until(lambda: sum(map(len, backend.kv.values())) >= 300)
+        job.cancel()  # as good as killed: the whole prompt is never read
+        assert backend.gate is not None
+        backend.gate.set()
+        assert await text_of(job) == ""
+
+    with engine_on(backend, prefill_chunk=64, cache=SessionCache(1 << 30, tmp_path, 1 << 30)) as engine:
+        asyncio.run(cut_off(engine))
+        assert engine.stats.shared_parts == 3 and engine.stats.shared_saves == 0  # 128, 256 and 384 tokens read
+
+    again = FakeBackend(n_seq=1)  # a new process: only the disk is left
+    with engine_on(again, prefill_chunk=64, cache=SessionCache(1 << 30, tmp_path, 1 << 30)) as engine:
+
+        async def reply() -> str:
+            return await text_of(engine.submit("u1", chat_with(card, "hello", "a")))
+
+        assert asyncio.run(reply()) == "ok"
+        assert engine.stats.shared_restores == 1
+        assert engine.stats.prefilled == len(card) - 384 + len("|hello")  # the rest of the card, then the message
+        assert engine.stats.shared_saves == 1 and again.kv[0][: len(card)] == [ord(c) for c in card]
+    assert len(list(tmp_path.glob("*.kv"))) == 1  # whole now: its parts are gone
+
+
 def test_a_torn_state_file_is_not_restored(tmp_path: Path) -> None:
     cache = SessionCache(1 << 30, tmp_path, 1 << 30)
     data = b"x" * 100

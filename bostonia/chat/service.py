@@ -155,6 +155,11 @@ class ChatService:
     ) -> list[Conversation]:
         return await self.conversations.list_for_user(user.id, character_id=character_id, archived=archived)
 
+    async def recently_active(self, since: str, *, limit: int) -> list[tuple[str, str]]:
+        """For the server's own work: `(conversation id, owner id)` of the conversations with a message since
+        `since`, the latest first."""
+        return await self.conversations.recently_active(since, limit=limit)
+
     async def get_conversation(self, user: User, conversation_id: str, *, access: Access = "write") -> Conversation:
         """The user's own conversation (`write`: managing it is the owner's alone). People invited into a
         shared room may `read` it and take part (`member`: send, regenerate, swipe...). Anyone else is told

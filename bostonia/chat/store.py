@@ -249,6 +249,16 @@ class ConversationStore:
         rows = await self.db.fetchall(sql + " order by v.updated_at desc", params)
         return [conversation_from_row(row) for row in rows]
 
+    async def recently_active(self, since: str, *, limit: int) -> list[tuple[str, str]]:
+        """`(conversation id, owner id)` of the unarchived conversations with a message since `since`, the
+        latest first."""
+        rows = await self.db.fetchall(
+            "select id, user_id from conversations where last_message_at >= ? and not is_archived"
+            " order by last_message_at desc limit ?",
+            (since, limit),
+        )
+        return [(row["id"], row["user_id"]) for row in rows]
+
     async def update(self, conversation_id: str, fields: dict[str, Any]) -> None:
         if not fields:
             return

@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 MIN_RESTORE_GAIN = 64
 # Rows of a step a warm-up reads beside replies that stream (see `_decode_step`).
 WARM_UP_ROWS = 8
+# A shared prefix (a character's system prompt) being read is also kept in parts of this many tokens, on disk
+# too, until it is whole: a process killed, or a reply cancelled, while reading it leaves what was read for
+# the next start to restore. On a 2 GHz 2-core CPU a 500-token card takes ~4 s to read, so a crash in the
+# first reply to a character otherwise starts that read over every time (the hardening check's kill -9 at
+# 2.5 s never saw a first token). A part costs a ~3 MB state write per ~1 s of reading; once whole, the parts go.
+SHARED_PART = 128
 
 # What a dropped injected message may bring along besides its text: its role's name (control tokens render as
 # nothing); any other word would be a message of the chat, which is read again exactly if it changed.
@@ -112,7 +118,14 @@ class Sequence:
     next_token: int | None = None  # sampled, to be decoded next step
     generated: int = 0
     logits_index: int = -1
-    save_shared_at: int = 0  # once this many tokens are read, save them as a shared prefix (0: no)
+    shared_end: int = 0  # the length of the shared prefix this sequence reads and saves (0: none)
+
+    def next_shared_save(self) -> int:
+        """Where the next part of the shared prefix is saved (0: nothing more to save)."""
+        read = len(self.slot.tokens)
+        if read >= self.shared_end:
+            return 0
+        return min((read // SHARED_PART + 1) * SHARED_PART, self.shared_end)
 
 
 @dataclass
@@ -124,7 +137,8 @@ class EngineStats:
     generated: int = 0
     decode_seconds: float = 0.0
     shared_saves: int = 0  # shared prefixes (system prompts) saved
-    shared_restores: int = 0  # ... and restored into a slot instead of read
+    shared_restores: int = 0  # ... and restored into a slot instead of read (whole or a part)
+    shared_parts: int = 0  # parts of a shared prefix saved while it was read
     shifts: int = 0  # context shifts: a dropped span taken out of a sequence, the rest kept
     shift_kept: int = 0  # ... and the tokens they kept (not read again)
     batch_sizes: Counter[int] = field(default_factory=Counter)
@@ -367,7 +381,7 @@ class BatchEngine:
             shared = backend.shared_prefix(request, prompt) if self.cache.keeps_anything else 0
             if shared < MIN_RESTORE_GAIN or common_prefix(slot.tokens, prompt) >= shared:
                 shared = 0  # nothing worth sharing, or the slot has it already
-            elif self._restore_shared(backend, slot, prompt[:shared]):
+            elif self._restore_shared(backend, slot, prompt, shared) == shared:
                 shared = 0
             slot.session = request.session
             if self.context_shift:
@@ -401,7 +415,7 @@ class BatchEngine:
         limit = request.time_limit if request.time_limit is not None else self.time_limit
         sequence = Sequence(job, slot, pending, sampler, StopBuffer(request.params.stop), job.started_at + limit)
         if shared and len(slot.tokens) < shared <= len(slot.tokens) + len(pending):
-            sequence.save_shared_at = shared
+            sequence.shared_end = shared
         self._active.append(sequence)
         if not pending and sampler is None:
             self._finish(sequence, "stop")
@@ -458,25 +472,44 @@ class BatchEngine:
     def _shared_key(tokens: list[int]) -> str:
         return "shared:" + hashlib.sha256(np.asarray(tokens, dtype=np.int32).tobytes()).hexdigest()
 
-    def _restore_shared(self, backend: Backend, slot: Slot, tokens: list[int]) -> bool:
-        state = self.cache.get(self._shared_key(tokens))
-        if state is None or not np.array_equal(state.tokens, tokens) or not backend.restore(slot.seq_id, state):
-            return False
-        slot.tokens, slot.droppable = list(tokens), ()
-        slot.dirty = True  # what follows it is this conversation's
-        self.stats.shared_restores += 1
-        return True
+    def _restore_shared(self, backend: Backend, slot: Slot, prompt: list[int], shared: int) -> int:
+        """Restore the longest kept part of `prompt[:shared]` (the whole, else a part a read left) worth it;
+        returns its length (0: none)."""
+        least = common_prefix(slot.tokens, prompt) + MIN_RESTORE_GAIN
+        for length in (shared, *range((shared - 1) // SHARED_PART * SHARED_PART, 0, -SHARED_PART)):
+            if length < least:
+                break
+            tokens = prompt[:length]
+            key = self._shared_key(tokens)
+            if key not in self.cache:
+                continue
+            state = self.cache.get(key)
+            if state is None or not np.array_equal(state.tokens, tokens) or not backend.restore(slot.seq_id, state):
+                continue
+            slot.tokens, slot.droppable = list(tokens), ()
+            slot.dirty = True  # what follows it is this conversation's
+            self.stats.shared_restores += 1
+            return length
+        return 0
 
     def _save_shared(self, backend: Backend, sequence: Sequence) -> None:
-        sequence.save_shared_at = 0
-        key = self._shared_key(sequence.slot.tokens)
+        tokens = sequence.slot.tokens
+        key = self._shared_key(tokens)
+        whole = len(tokens) == sequence.shared_end
+        if whole:
+            sequence.shared_end = 0
+            for part in range(SHARED_PART, len(tokens), SHARED_PART):  # the parts a read left are not needed now
+                self.cache.discard(self._shared_key(tokens[:part]))
         if key in self.cache:
             return
         state = backend.save(sequence.slot.seq_id)
         if state is not None:
-            state.tokens = np.asarray(sequence.slot.tokens, dtype=np.int32)
+            state.tokens = np.asarray(tokens, dtype=np.int32)
             self.cache.put(key, state, durable=True)
-            self.stats.shared_saves += 1
+            if whole:
+                self.stats.shared_saves += 1
+            else:
+                self.stats.shared_parts += 1
 
     def _decode_step(self, backend: Backend) -> None:
         began = time.perf_counter()
@@ -528,8 +561,8 @@ class BatchEngine:
             slot, take = sequence.slot, budget
             if replying and sequence.job.background:  # a warm-up beside streaming replies
                 take = min(take, WARM_UP_ROWS)
-            if sequence.save_shared_at > len(slot.tokens):  # stop where the shared prefix ends, to save it
-                take = min(take, sequence.save_shared_at - len(slot.tokens))
+            if save_at := sequence.next_shared_save():  # stop where the shared prefix (or a part) ends, to save it
+                take = min(take, save_at - len(slot.tokens))
             chunk = sequence.pending[:take]
             done = len(chunk) == len(sequence.pending)
             wants_logits = done and sequence.sampler is not None
@@ -563,7 +596,8 @@ class BatchEngine:
         for slot in self._slots.slots:
             slot.shift_pending = False  # a decode applies every pending shift to the cache
         for sequence in touched:
-            if sequence.save_shared_at and sequence.save_shared_at == len(sequence.slot.tokens):
+            read = len(sequence.slot.tokens)
+            if sequence.shared_end and (read == sequence.shared_end or read % SHARED_PART == 0):
                 self._save_shared(backend, sequence)
         self.stats.steps += 1
         self.stats.batch_sizes[len(sampling)] += 1

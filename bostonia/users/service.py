@@ -41,6 +41,11 @@ class UserService:
         self.auth_config = auth_config or AuthConfig()
         self.analytics = analytics or DiscardingSink()
 
+    async def active_account(self, user_id: str) -> User | None:
+        """For the server's own work on a user's behalf: the account, if it may still sign in."""
+        user = await self.users.get(user_id)
+        return user if user is not None and user.is_active else None
+
     # -- the signed-in user's own account ---------------------------------------------------------
 
     async def profile(self, user: User) -> Profile:
