@@ -222,6 +222,105 @@ def test_a_pygmalion_json_character_imports_and_exports_as_a_card(
     assert not any(key.startswith("char_") for key in card)  # stored as card fields, not carried as extras
 
 
+def test_an_agnai_character_imports_as_the_card_agnai_exports_of_it(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    """Its W++ persona rendered into the description as Agnai writes it, `description` as the creator's note,
+    its memory book as the character book."""
+    agnai = {
+        "kind": "character",
+        "name": "Robot",
+        "description": "A friendly robot for testing.",
+        "persona": {"kind": "wpp", "attributes": {"species": ["robot"], "mind": ["kind", "curious"]}},
+        "greeting": "*Beep!* Hello, {{user}}!",
+        "scenario": "{{char}} sits in a busy cafe.",
+        "sampleChat": "{{user}}: News!\n{{char}}: *whirrs* Tell me!",
+        "alternateGreetings": ["*Boop.* You again?"],
+        "systemPrompt": "Stay in character.",
+        "tags": ["robot", "sfw"],
+        "characterBook": {
+            "kind": "memory",
+            "name": "Cafe",
+            "entries": [
+                {
+                    "name": "Menu",
+                    "entry": "The cafe sells oil lattes.",
+                    "keywords": ["menu", "coffee"],
+                    "priority": 5,
+                    "weight": 10,
+                    "enabled": True,
+                }
+            ],
+        },
+        "avatar": "/assets/robot.png",
+    }
+    character = import_one(client, alice, "Robot.json", json.dumps(agnai).encode())
+    assert character["description"] == '[character("Robot") {\nspecies("robot")\nmind("kind" + "curious")\n}]'
+    assert character["greeting"] == "*Beep!* Hello, {{user}}!"
+    card = export(client, alice, character["id"], "json", spec="v2").json()["data"]
+    assert card["creator_notes"] == "A friendly robot for testing."
+    assert card["mes_example"] == "{{user}}: News!\n{{char}}: *whirrs* Tell me!"
+    assert card["alternate_greetings"] == ["*Boop.* You again?"] and card["system_prompt"] == "Stay in character."
+    assert card["tags"] == ["robot", "sfw"]
+    [entry] = card["character_book"]["entries"]
+    assert (entry["keys"], entry["content"], entry["insertion_order"]) == (
+        ["menu", "coffee"],
+        "The cafe sells oil lattes.",
+        10,
+    )
+    assert card["extensions"]["agnai"]["persona"]["kind"] == "wpp"  # Agnai reads its own persona back
+
+
+@pytest.mark.parametrize(
+    ("kind", "description"),
+    [
+        ("sbf", '[ character: "Ivy"; mind: "calm", "sly"; looks: "green" ]'),
+        ("boostyle", "Ivy + calm + sly + green"),
+        ("text", "Ivy is calm."),
+    ],
+)
+def test_agnai_persona_notations(client: TestClient[Any], alice: dict[str, Any], kind: str, description: str) -> None:
+    attributes = {"text": ["Ivy is calm."]} if kind == "text" else {"mind": ["calm", "sly"], "looks": ["green"]}
+    ivy = {
+        "name": "Ivy",
+        "persona": {"kind": kind, "attributes": attributes},
+        "greeting": "Hi.",
+        "scenario": "",
+        "sampleChat": "",
+    }  # no `kind`: Agnai's older exports are known by their fields
+    assert import_one(client, alice, "Ivy.json", json.dumps(ivy).encode())["description"] == description
+
+
+def test_a_backyard_legacy_json_character_imports_as_a_card(client: TestClient[Any], alice: dict[str, Any]) -> None:
+    """Backyard's (Faraday's) older export: `{character}`/`{user}` read as card macros, its lore items a book."""
+    faraday = {
+        "character": {
+            "aiDisplayName": "Captain Reyes",
+            "aiName": "Reyes",
+            "aiPersona": "{character} commands the airship Gale. {character} distrusts {user}.",
+            "basePrompt": "Text transcript of a never-ending conversation between {user} and {character}.",
+            "customDialogue": "{user}: Who are you?\n{character}: The captain. Mind the ropes.",
+            "firstMessage": "*The deck lurches.* Hold on, {user}!",
+            "scenario": "A storm over the sea.",
+            "loreItems": [{"key": "Gale, airship", "value": "The Gale is {character}'s airship."}],
+            "isNSFW": False,
+        },
+        "version": 1,
+    }
+    character = import_one(client, alice, "reyes.json", json.dumps(faraday).encode())
+    assert character["name"] == "Captain Reyes"
+    assert character["description"] == "{{char}} commands the airship Gale. {{char}} distrusts {{user}}."
+    assert character["greeting"] == "*The deck lurches.* Hold on, {{user}}!"
+    card = export(client, alice, character["id"], "json", spec="v2").json()["data"]
+    assert card["mes_example"] == "<START>\n{{user}}: Who are you?\n{{char}}: The captain. Mind the ropes.\n"
+    assert card["system_prompt"].startswith("Text transcript of a never-ending conversation between {{user}}")
+    assert card["scenario"] == "A storm over the sea."
+    [entry] = card["character_book"]["entries"]
+    assert entry["keys"] == ["Gale", "airship"] and entry["content"] == "The Gale is {{char}}'s airship."
+    flat = {"aiName": "Reyes", "aiPersona": "A captain.", "firstMessage": "Ahoy."}  # not wrapped: read the same
+    assert import_one(client, alice, "flat.json", json.dumps(flat).encode())["name"] == "Reyes"
+
+
 def test_a_text_generation_webui_yaml_character_imports_as_a_card(
     client: TestClient[Any], alice: dict[str, Any]
 ) -> None:
@@ -570,6 +669,11 @@ HOSTILE = [
         "invalid_byaf",
     ),
     ("escape.byaf", _zip({"manifest.json": b"{}", "../evil": b"x"}), 422, "invalid_charx"),
+    ("agnai-persona.json", b'{"kind": "character", "name": "x", "persona": "words"}', 422, "invalid_card"),
+    ("agnai-noname.json", b'{"kind": "character", "name": " ", "persona": {"kind": "text"}}', 422, "invalid_card"),
+    ("agnai-book.json", b'{"kind": "character", "name": "x", "characterBook": {"entries": [7]}}', 422, "invalid_card"),
+    ("backyard-noname.json", b'{"character": {"aiName": "", "aiPersona": "x"}}', 422, "invalid_byaf"),
+    ("backyard-lore.json", b'{"aiName": "x", "loreItems": [{"key": ["k"], "value": "v"}]}', 422, "invalid_byaf"),
     ("laughs.yaml", b"name: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", 422, "invalid_card"),
     ("deep.yaml", b"name: " + b"[" * 200 + b"]" * 200, 422, "invalid_card"),
     ("noname.yaml", b"greeting: hi\ncontext: someone\n", 422, "unsupported_file_type"),

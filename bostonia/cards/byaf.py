@@ -9,6 +9,10 @@ image the picture. Backyard writes `{character}` and `{user}` where cards write 
 and marks a speaker's lines with `#{character}:` and `#{user}:`. The scenarios' chats are not
 imported (a card import makes a character, not conversations).
 
+Backyard's older character export (and Faraday's, as it was called before) is one JSON object, flat or under
+`character`: `aiDisplayName`/`aiName`, `aiPersona`, `basePrompt`, `customDialogue`, `firstMessage`, `scenario`
+and `loreItems` (`legacy_card`).
+
 Errors name the file and the field; nothing here touches storage.
 """
 
@@ -28,6 +32,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 MACRO = re.compile(r"(#?)(?<!\{)\{(character|user)\}(?!\})(:?)", re.IGNORECASE)
 
 JsonReader = Callable[[bytes, str], Any]  # (file bytes, what) -> the decoded JSON value
+# The fields only Backyard's (and Faraday's) older character JSON has.
+LEGACY_FIELDS = ("aiName", "aiDisplayName", "aiPersona", "customDialogue", "basePrompt")
 
 
 def bad_byaf(message: str) -> InvalidInput:
@@ -84,6 +90,38 @@ def read_byaf(contents: dict[str, bytes], read_json: JsonReader) -> tuple[dict[s
     if book := _book(character.get("loreItems"), name, character_path):
         data["character_book"] = book
     return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}, _picture(contents, character, character_path)
+
+
+def legacy_character(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The character of Backyard's older JSON export (flat, or under `character`), or None if `obj` is none."""
+    inner = obj.get("character")
+    character = inner if isinstance(inner, dict) else obj
+    return character if any(field in character for field in LEGACY_FIELDS) else None
+
+
+def legacy_card(character: dict[str, Any]) -> dict[str, Any]:
+    """The V2 card object of a character from Backyard's older JSON export."""
+    where = "the Backyard character"
+
+    def first_of(*keys: str) -> str:
+        return next((text for key in keys if (text := _text(character, key, where)).strip()), "")
+
+    name = first_of("aiDisplayName", "aiName", "displayName", "name").strip()
+    if not name:
+        raise bad_byaf(f"{where} has no name (`aiDisplayName` or `aiName`)")
+    examples = card_macros(first_of("customDialogue", "mes_example")).strip()
+    data: dict[str, Any] = {
+        "name": name,
+        "description": card_macros(first_of("aiPersona", "description", "persona")),
+        "scenario": card_macros(first_of("scenario")),
+        "first_mes": card_macros(first_of("firstMessage", "greeting", "first_mes")),
+        "mes_example": examples if not examples or examples.startswith("<START>") else f"<START>\n{examples}\n",
+        "system_prompt": card_macros(first_of("basePrompt", "systemPrompt", "system_prompt")),
+        "tags": ["NSFW"] if character.get("isNSFW") is True else [],
+    }
+    if book := _book(character.get("loreItems"), name, where):
+        data["character_book"] = book
+    return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
 
 
 def _file(contents: dict[str, bytes], path: str) -> bytes:

@@ -13,7 +13,8 @@ from typing import Any, Literal, NamedTuple
 import msgspec
 import yaml
 
-from bostonia.cards.byaf import is_byaf, read_byaf
+from bostonia.cards.agnai import agnai_card, is_agnai_character
+from bostonia.cards.byaf import is_byaf, legacy_card, legacy_character, read_byaf
 from bostonia.cards.charx import LOCAL_HEADER, CharxLimits, asset_path, charx_contents, unpack_zip
 from bostonia.cards.model import CharacterCard, parse_card
 from bostonia.cards.png import SIGNATURE as PNG_SIGNATURE
@@ -121,6 +122,10 @@ def _from_json_object(obj: Any, filename: str) -> CardFile | LorebookFile:
     fmt = lorebook_format(obj)
     if fmt is not None:
         return LorebookFile(book=obj, format=fmt, name=filename.rsplit("/", 1)[-1].rsplit(".", 1)[0])
+    if is_agnai_character(obj):
+        return CardFile(card=parse_card(agnai_card(obj)), format="json")
+    if (backyard := legacy_character(obj)) is not None:
+        return CardFile(card=parse_card(legacy_card(backyard)), format="json")
     return CardFile(card=parse_card(obj), format="json")
 
 
