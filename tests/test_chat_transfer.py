@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from typing import Any
 
 import pytest
@@ -198,6 +200,10 @@ def test_text_export(client: TestClient[Any], alice: dict[str, Any]) -> None:
         (b'{"internal": [], "visible": []}', "not a chat Bostonia reads"),
         (b'{"name": "x", "messages": [{"text": "hi"}]}', "`msg` must be a string"),
         (b'{"name": "x", "messages": []}', "no messages"),
+        (b'{"firstMessages": [], "messages": [{"type": "ai", "outputs": "hi"}]}', "an `ai` one `outputs`"),
+        (b'{"firstMessages": [], "messages": [{"type": "human"}]}', "a `human` message needs a `text`"),
+        (b'{"firstMessages": [], "messages": []}', "no messages"),
+        (b"PK\x03\x04 not a zip at all", "corrupt Backyard AI archive"),
         (
             b'{"format": "bostonia.conversation", "conversation": {}, "messages": [{"id": "a", "parent_id": "zzz", '
             b'"role": "user", "content": "x", "created_at": "2025-01-01T00:00:00Z"}]}',
@@ -354,6 +360,87 @@ def test_cai_tools_histories_are_branches_from_the_shared_greeting(
     assert path[0]["sibling_count"] == 1 and path[1]["sibling_count"] == 2
     siblings = client.get(f"{API}/{conversation}/messages/{path[1]['id']}/siblings", headers=bearer(alice))
     assert sorted(s["content"] for s in siblings.json()["items"]) == ["Any rooms left?", "Hi!"]
+
+
+def backyard_archive(scenarios: list[Any]) -> bytes:
+    """A Backyard AI archive (BYAF v1): its manifest, a character, the scenarios."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        names = [f"scenarios/s{n}.json" for n in range(len(scenarios))]
+        manifest = {"schemaVersion": 1, "characters": ["characters/c1/character.json"], "scenarios": names}
+        archive.writestr("manifest.json", json.dumps(manifest))
+        archive.writestr("characters/c1/character.json", json.dumps({"id": "c1", "name": "Juniper", "persona": ""}))
+        for name, scenario in zip(names, scenarios, strict=True):
+            archive.writestr(name, scenario if isinstance(scenario, bytes) else json.dumps(scenario))
+    return buffer.getvalue()
+
+
+def test_a_backyard_archive_imports_its_scenarios_chats_with_every_output_a_swipe(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    """The archive a character came in holds its chats too: each scenario a branch from its greeting (with
+    the conversation's names for Backyard's `{user}`), the output last shown on the path, the others swipes."""
+    juniper = first_character(client, "Juniper Ashdown")
+    inn = {
+        "schemaVersion": 1,
+        "title": "Storm at the inn",
+        "narrative": "A storm.",
+        "firstMessages": [{"characterID": "c1", "text": "Well, look what the storm dragged in, {user}!"}],
+        "messages": [
+            {"type": "human", "text": "Any rooms left?", "createdAt": "2025-04-01T21:06:00Z"},
+            {
+                "type": "ai",
+                "outputs": [
+                    {
+                        "text": "One, above the kitchen.",
+                        "createdAt": "2025-04-01T21:06:20Z",
+                        "activeTimestamp": "2025-04-01T21:06:40Z",
+                    },
+                    {
+                        "text": "All full, sorry.",
+                        "createdAt": "2025-04-01T21:06:10Z",
+                        "activeTimestamp": "2025-04-01T21:06:12Z",
+                    },
+                ],
+            },
+        ],
+    }
+    quiet = {"schemaVersion": 1, "firstMessages": [{"characterID": "c1", "text": "The inn is quiet."}], "messages": []}
+    response = upload(client, alice, juniper["id"], backyard_archive([inn, quiet]), "juniper.byaf")
+    assert response.status_code == 201, response.text
+    conversation = response.json()
+    assert conversation["title"] == "Storm at the inn"
+    path = messages(client, alice, conversation["id"])
+    assert said(path) == [
+        ("assistant", "Well, look what the storm dragged in, Alice!"),
+        ("user", "Any rooms left?"),
+        ("assistant", "One, above the kitchen."),
+    ]
+    assert path[1]["created_at"].startswith("2025-04-01T21:06:00")
+    assert [m["sibling_count"] for m in path] == [2, 1, 2]
+    for message, other in [(path[0], "The inn is quiet."), (path[2], "All full, sorry.")]:
+        siblings = client.get(f"{API}/{conversation['id']}/messages/{message['id']}/siblings", headers=bearer(alice))
+        assert other in [s["content"] for s in siblings.json()["items"]]
+    bare = upload(client, alice, juniper["id"], json.dumps(inn).encode(), "scenario.json")  # one scenario's file
+    assert bare.status_code == 201, bare.text
+    assert said(messages(client, alice, bare.json()["id"])) == said(path)
+
+
+@pytest.mark.parametrize(
+    ("archive", "fragment"),
+    [
+        (backyard_archive([b"{nope"]), "not valid JSON"),
+        (backyard_archive([{"messages": [{"type": "ai", "outputs": [{"text": 3}]}]}]), "`outputs` with texts"),
+        (backyard_archive([]), "no messages"),
+    ],
+)
+def test_a_bad_backyard_archive_is_refused_and_stores_nothing(
+    client: TestClient[Any], alice: dict[str, Any], archive: bytes, fragment: str
+) -> None:
+    response = upload(client, alice, first_character(client)["id"], archive, "bad.byaf")
+    assert response.status_code == 422, response.text
+    assert fragment in error_of(response)["message"]
+    assert client.get(API, headers=bearer(alice)).json()["items"] == []
 
 
 def test_a_chub_chat_imports_its_message_objects(client: TestClient[Any], alice: dict[str, Any]) -> None:

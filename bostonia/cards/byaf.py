@@ -6,8 +6,8 @@ dialogue, formatting instructions, sampler values and the chat itself). The card
 first scenario; the other scenarios' greetings become alternate greetings, the lore items a character book
 (each key a comma-separated list of trigger words, as Backyard's lorebook has them) and the first listed
 image the picture. Backyard writes `{character}` and `{user}` where cards write `{{char}}` and `{{user}}`,
-and marks a speaker's lines with `#{character}:` and `#{user}:`. The scenarios' chats are not
-imported (a card import makes a character, not conversations).
+and marks a speaker's lines with `#{character}:` and `#{user}:`. The scenarios' chats are not part of
+the card (a card import makes a character): the chat import reads them (`bostonia/chat/transfer.py`).
 
 Backyard's older character export (and Faraday's, as it was called before) is one JSON object, flat or under
 `character`: `aiDisplayName`/`aiName`, `aiPersona`, `basePrompt`, `customDialogue`, `firstMessage`, `scenario`
@@ -57,25 +57,18 @@ def card_macros(text: str) -> str:
 
 def read_byaf(contents: dict[str, bytes], read_json: JsonReader) -> tuple[dict[str, Any], bytes | None]:
     """The V2 card object of an unpacked BYAF, and the bytes of its picture (None without one)."""
-
-    def read(path: str) -> dict[str, Any]:
-        value = read_json(_file(contents, path), path)
-        if not isinstance(value, dict):
-            raise bad_byaf(f"{path} in the BYAF must hold a JSON object")
-        return value
-
-    manifest = read(MANIFEST)
+    manifest = _object(contents, MANIFEST, read_json)
     characters = manifest.get("characters")
     if not isinstance(characters, list) or not characters or not isinstance(characters[0], str):
         raise bad_byaf("manifest.json lists no character (`characters` must name characters/<id>/character.json)")
     character_path = characters[0]
-    character = read(character_path)
-    scenarios = [read(path) for path in _paths(manifest.get("scenarios"), "scenarios")]
+    character = _object(contents, character_path, read_json)
+    scenarios = byaf_scenarios(contents, read_json, manifest)
     name = _text(character, "displayName", character_path).strip() or _text(character, "name", character_path).strip()
     if not name:
         raise bad_byaf(f"{character_path} has no name (`displayName` or `name`)")
     first = scenarios[0] if scenarios else {}
-    greetings = list(dict.fromkeys(greeting for scenario in scenarios if (greeting := _greeting(scenario))))
+    greetings = list(dict.fromkeys(greeting for scenario in scenarios if (greeting := scenario_greeting(scenario))))
     data: dict[str, Any] = {  # the fields a BYAF has; parse_card gives the others their defaults
         "name": name,
         "description": card_macros(_text(character, "persona", character_path)),
@@ -90,6 +83,14 @@ def read_byaf(contents: dict[str, bytes], read_json: JsonReader) -> tuple[dict[s
     if book := _book(character.get("loreItems"), name, character_path):
         data["character_book"] = book
     return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}, _picture(contents, character, character_path)
+
+
+def byaf_scenarios(
+    contents: dict[str, bytes], read_json: JsonReader, manifest: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The scenarios of an unpacked BYAF, in the manifest's order."""
+    manifest = manifest if manifest is not None else _object(contents, MANIFEST, read_json)
+    return [_object(contents, path, read_json) for path in _paths(manifest.get("scenarios"), "scenarios")]
 
 
 def legacy_character(obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -124,6 +125,13 @@ def legacy_card(character: dict[str, Any]) -> dict[str, Any]:
     return {"spec": "chara_card_v2", "spec_version": "2.0", "data": data}
 
 
+def _object(contents: dict[str, bytes], path: str, read_json: JsonReader) -> dict[str, Any]:
+    value = read_json(_file(contents, path), path)
+    if not isinstance(value, dict):
+        raise bad_byaf(f"{path} in the BYAF must hold a JSON object")
+    return value
+
+
 def _file(contents: dict[str, bytes], path: str) -> bytes:
     data = contents.get(path.lstrip("/"))
     if data is None:
@@ -148,7 +156,8 @@ def _text(obj: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _greeting(scenario: dict[str, Any]) -> str:
+def scenario_greeting(scenario: dict[str, Any]) -> str:
+    """A scenario's first message, with card macros ("" without one)."""
     messages = scenario.get("firstMessages")
     if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
         return ""

@@ -361,6 +361,11 @@ class ChatService:
         for message in parsed.messages:
             if len(message.content) > 10 * self.config.max_message_chars:
                 raise InvalidInput("a message in the file is too long", code="message_too_long")
+        if parsed.has_macros:
+            persona = await self.personas.for_chat(user, None)
+            names = MacroContext(char=characters[0].nickname or characters[0].name, user=persona.name)
+            for message in parsed.messages:
+                message.content = expand_with(message.content, names)
         members = [Member(character_id=c.id, name=c.name) for c in characters]
         transfer.assign_speakers(parsed.messages, members, user.id)
         conversation = await self.conversations.import_tree(

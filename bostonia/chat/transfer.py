@@ -3,8 +3,9 @@
 Export writes the active path (SillyTavern keeps one line per turn, alternatives as `swipes`); the
 Bostonia format keeps every branch. Import reads both into a new conversation, and the chat files of the
 other programs SillyTavern imports from too: text-generation-webui, Agnai, KoboldAI Lite, RisuAI, CAI Tools
-(Character.AI's histories: each one a branch) and Chub (SillyTavern lines whose texts are
-objects). In a group chat (or a
+(Character.AI's histories: each one a branch), Chub (SillyTavern lines whose texts are objects) and Backyard
+AI (a `.byaf` archive's scenarios, or one scenario's JSON: each scenario a branch from its greeting, every
+output of a reply a swipe). In a group chat (or a
 shared room) each line's `name` is its speaker's, and importing a group chat gives each reply to the
 member of that name. Whatever a SillyTavern line carries that Bostonia does not model is kept in the
 message's metadata and written back on export, so a round trip loses nothing.
@@ -21,6 +22,8 @@ from typing import Any
 
 import msgspec
 
+from bostonia.cards.byaf import byaf_scenarios, is_byaf, scenario_greeting
+from bostonia.cards.charx import CharxLimits, unpack_zip
 from bostonia.chat.schemas import Conversation, Member, Message
 from bostonia.chat.store import ImportedMessage, title_from
 from bostonia.errors import InvalidInput
@@ -59,6 +62,12 @@ KOBOLD_TURN = re.compile(r"(\{\{\[INPUT\]\}\}|\{\{\[OUTPUT\]\}\})")
 KOBOLD_INPUT = "{{[INPUT]}}"
 # One path of someone else's chat: (role, text, when) per message.
 Turns = Sequence[tuple[str, str, str | None]]
+ZIP_MAGIC = b"PK\x03\x04"
+# A Backyard AI archive sent to the chat import: held to the card archives' limits, its JSON files to the size a
+# chat file may have.
+BYAF_CHAT_LIMITS = CharxLimits(
+    max_uncompressed_bytes=100 * 1024 * 1024, max_ratio=100, max_entries=1000, max_card_json_bytes=32 * 1024 * 1024
+)
 
 
 def _iso(moment: datetime) -> str:
@@ -236,24 +245,31 @@ class ParsedChat:
     leaf_key: str | None
     created_at: str | None
     metadata: dict[str, Any]
+    # The texts hold the card macros `{{char}}`/`{{user}}` (a greeting from a character file), to be given the
+    # conversation's names when it is imported.
+    has_macros: bool = False
 
 
 def parse_chat_file(data: bytes) -> ParsedChat:
     """Read an uploaded conversation (any of the formats above);
     InvalidInput names the problem."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("the file is not UTF-8 text", code="invalid_chat_file") from None
-    stripped = text.strip()
-    if not stripped:
-        raise InvalidInput("the file is empty", code="invalid_chat_file")
-    check_json_depth(stripped)  # before any line is decoded
-    parsed = _parse_text(stripped)
+    parsed = _parse_byaf(data) if data.startswith(ZIP_MAGIC) else _parse_text(_decoded(data, "the file"))
     check_json_size("metadata", parsed.metadata, MAX_CHAT_METADATA_BYTES)
     for index, message in enumerate(parsed.messages):
         check_json_size(f"messages[{index}].metadata", message.metadata, MAX_MESSAGE_METADATA_BYTES)
     return parsed
+
+
+def _decoded(data: bytes, what: str) -> str:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidInput(f"{what} is not UTF-8 text", code="invalid_chat_file") from None
+    stripped = text.strip()
+    if not stripped:
+        raise InvalidInput(f"{what} is empty", code="invalid_chat_file")
+    check_json_depth(stripped)  # before any line is decoded
+    return stripped
 
 
 def _parse_text(stripped: str) -> ParsedChat:
@@ -271,6 +287,8 @@ def _parse_text(stripped: str) -> ParsedChat:
             return _parse_cai_tools(whole["histories"])
         if (pairs := webui_pairs(whole)) is not None:
             return _parse_webui(pairs, whole)
+        if isinstance(whole.get("messages"), list) and "firstMessages" in whole:
+            return _parse_byaf_scenarios([whole])
         if isinstance(whole.get("messages"), list) and "conversation" not in whole:
             return _parse_agnai(whole)
         if whole.get("type") == "risuChat" and isinstance(whole.get("data"), dict):
@@ -405,6 +423,62 @@ def _parse_risu(data: dict[str, Any]) -> ParsedChat:
         )
     name = data.get("name")
     return _one_path(turns, "risuai", title=name if isinstance(name, str) and name.strip() else None)
+
+
+def _parse_byaf(data: bytes) -> ParsedChat:
+    """A Backyard AI archive (`.byaf`): the chats of its scenarios."""
+    files = unpack_zip(data, BYAF_CHAT_LIMITS, what="Backyard AI archive")
+    if not is_byaf(files):
+        raise InvalidInput("this zip is not a Backyard AI archive (it has no manifest.json)", code="invalid_chat_file")
+
+    def read_json(raw: bytes, what: str) -> Any:
+        try:
+            return msgspec.json.decode(_decoded(raw, what))
+        except msgspec.DecodeError:
+            raise InvalidInput(f"{what} in the archive is not valid JSON", code="invalid_chat_file") from None
+
+    return _parse_byaf_scenarios(byaf_scenarios(files, read_json))
+
+
+def _parse_byaf_scenarios(scenarios: Sequence[dict[str, Any]]) -> ParsedChat:
+    """Backyard AI scenarios (BYAF v1): each its greeting (`firstMessages`) and its `messages` - `human` ones with
+    a `text`, `ai` ones with `outputs`, the one most recently shown (`activeTimestamp`) on the path, the others
+    its swipes. Each scenario is a branch from its greeting (they are the character's alternate greetings)."""
+    chats: list[Turns] = []
+    swipes: list[Turns] = []  # paths that end in a reply's output not shown
+    for number, scenario in enumerate(scenarios):
+        where = f"scenario {number + 1}"
+        messages = scenario.get("messages", [])
+        if not isinstance(messages, list):
+            raise InvalidInput(f"{where}: `messages` must be a list", code="invalid_chat_file")
+        greeting = scenario_greeting(scenario)
+        path: list[tuple[str, str, str | None]] = [("assistant", greeting, None)] if greeting.strip() else []
+        for index, message in enumerate(messages):
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "human" and isinstance(message.get("text"), str):
+                path.append(("user", message["text"], parse_date(message.get("createdAt"))))
+                continue
+            outputs = message.get("outputs") if kind == "ai" else None
+            if not isinstance(outputs, list) or not all(
+                isinstance(output, dict) and isinstance(output.get("text"), str) for output in outputs
+            ):
+                raise InvalidInput(
+                    f"{where}, message {index}: a `human` message needs a `text`, an `ai` one `outputs` with texts",
+                    code="invalid_chat_file",
+                )
+            if not outputs:
+                continue
+            replies = [("assistant", output["text"], parse_date(output.get("createdAt"))) for output in outputs]
+            shown = max(range(len(outputs)), key=lambda n: (str(outputs[n].get("activeTimestamp") or ""), n))
+            swipes += [[*path, reply] for n, reply in enumerate(replies) if n != shown]
+            path.append(replies[shown])
+        if path:
+            chats.append(path)
+    titles = [title for scenario in scenarios if isinstance(title := scenario.get("title"), str) and title.strip()]
+    # The chats first: the longest is the one shown, and a swipe as long as its chat is not.
+    parsed = _branches([*chats, *swipes], "backyard-ai", title=titles[0] if titles else None)
+    parsed.has_macros = True
+    return parsed
 
 
 def _one_path(turns: Turns, source: str, *, title: str | None = None) -> ParsedChat:
