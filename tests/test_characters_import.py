@@ -17,6 +17,7 @@ from litestar.testing import TestClient
 from PIL import Image
 
 from bostonia.app import Services
+from bostonia.cards.charx import asset_path
 from tests.characters_support import (
     ALL_CARDS,
     CARD_ENTRY_DEFAULTS,
@@ -135,6 +136,38 @@ def test_charx_fixture_keeps_assets_and_takes_the_main_icon(
     for name in original.namelist():
         if name != "card.json":
             assert exported.read(name) == original.read(name), name
+
+
+def test_a_risuai_png_keeps_the_assets_it_carries_in_its_own_chunks(
+    client: TestClient[Any], alice: dict[str, Any]
+) -> None:
+    """RisuAI writes a V3 card's assets into the PNG as `chara-ext-asset_:<path>` chunks (`__asset:<path>`
+    URIs): they are kept, and travel in a CharX export beside the picture as the main icon."""
+    happy = _png_with(size=(3, 3))
+    card = {
+        "spec": "chara_card_v3",
+        "spec_version": "3.0",
+        "data": {
+            "name": "Risa",
+            "first_mes": "Hi!",
+            "group_only_greetings": [],
+            "assets": [
+                {"type": "icon", "uri": "ccdefault:", "name": "main", "ext": "png"},
+                {"type": "emotion", "uri": "__asset:0", "name": "happy", "ext": "png"},
+            ],
+        },
+    }
+    png = _png_with(
+        _chunk(b"tEXt", b"ccv3\0" + base64.b64encode(json.dumps(card).encode())),
+        _chunk(b"tEXt", b"chara-ext-asset_:0\0" + base64.b64encode(happy)),
+    )
+    character = import_one(client, alice, "risa.png", png)
+    exported = zipfile.ZipFile(io.BytesIO(export(client, alice, character["id"], "charx").content))
+    assert exported.read("0") == happy
+    assets = json.loads(exported.read("card.json"))["data"]["assets"]
+    assert assets[1]["uri"] == "__asset:0"
+    icon = asset_path(assets[0]["uri"])
+    assert icon is not None and Image.open(io.BytesIO(exported.read(icon))).size == (2, 2)  # the card's picture
 
 
 # -- round trips ----------------------------------------------------------------------------------------------
@@ -631,6 +664,12 @@ HOSTILE = [
         ),
         422,
         "invalid_lorebook",
+    ),
+    (
+        "asset.png",
+        _png_with(_card_chunk({"name": "x"}), _chunk(b"tEXt", b"chara-ext-asset_:0\0{not}")),
+        422,
+        "invalid_card",
     ),
     ("pixels.png", _png_with(_card_chunk({"name": "x"}), idat=b"not zlib at all"), 422, "invalid_image"),
     ("html.png", b"<!DOCTYPE html><html><script>alert(1)</script></html>", 422, "unsupported_file_type"),

@@ -1,5 +1,6 @@
 """Cards inside PNG files: `tEXt` chunks `chara` (V2) and `ccv3` (V3), base64 of the UTF-8 card JSON
-(read from `zTXt`/`iTXt` chunks as well).
+(read from `zTXt`/`iTXt` chunks as well). RisuAI also embeds a V3 card's assets, each in a text chunk
+`chara-ext-asset_:<path>` (base64) that the card's `__asset:<path>` URIs name.
 
 Reading walks the chunk list with every check a hostile file needs (signature, lengths, CRCs, a cap on
 text chunks, a final IEND) before anything is decoded. Writing replaces existing card chunks and puts
@@ -20,6 +21,7 @@ from bostonia.errors import InvalidInput, PayloadTooLarge
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CARD_KEYWORDS = ("ccv3", "chara")  # readers prefer ccv3
+ASSET_KEYWORD = "chara-ext-asset_:"
 TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 CHUNK_TYPE = re.compile(rb"[A-Za-z]{4}")
 # Real files have a few dozen chunks (encoders split IDAT into 8-64 KB pieces); millions of empty chunks would
@@ -118,6 +120,25 @@ def card_texts(png: bytes, *, max_text_chunk_bytes: int) -> dict[str, bytes]:
         if name in CARD_KEYWORDS and name not in found:
             found[name] = text_of(chunk, max_text_chunk_bytes)
     return found
+
+
+def embedded_assets(png: bytes, *, max_text_chunk_bytes: int) -> dict[str, bytes]:
+    """The assets a PNG card carries in `chara-ext-asset_:<path>` chunks: path -> bytes (the first of each)."""
+    assets: dict[str, bytes] = {}
+    for chunk in iter_chunks(png, max_text_chunk_bytes=max_text_chunk_bytes):
+        name = text_keyword(chunk)
+        if name is None or not name.startswith(ASSET_KEYWORD):
+            continue
+        path = bytes(chunk.data).partition(b"\0")[0].decode("latin-1")[len(ASSET_KEYWORD) :]
+        if path and path not in assets:
+            compact = _WHITESPACE.sub(b"", text_of(chunk, max_text_chunk_bytes))
+            try:
+                assets[path] = base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)
+            except (binascii.Error, ValueError):
+                raise InvalidInput(
+                    f"the PNG asset chunk {path[:60]!r} is not valid base64", code="invalid_card"
+                ) from None
+    return assets
 
 
 def decode_payload(keyword: str, text: bytes, *, max_json_bytes: int) -> str:

@@ -18,7 +18,7 @@ from bostonia.cards.byaf import is_byaf, legacy_card, legacy_character, read_bya
 from bostonia.cards.charx import LOCAL_HEADER, CharxLimits, asset_path, charx_contents, unpack_zip
 from bostonia.cards.model import CharacterCard, parse_card
 from bostonia.cards.png import SIGNATURE as PNG_SIGNATURE
-from bostonia.cards.png import card_text_from_png
+from bostonia.cards.png import card_text_from_png, embedded_assets
 from bostonia.errors import InvalidInput, PayloadTooLarge
 
 # The last three are the other programs' books SillyTavern reads too (converted by bostonia.lore.convert).
@@ -199,7 +199,8 @@ def read_card_file(filename: str, data: bytes, limits: CardLimits) -> CardFile |
         obj = decode_json(text, what=f"{keyword} card", max_bytes=limits.max_card_json_bytes)
         if not isinstance(obj, dict):
             raise InvalidInput(f"the {keyword} card must be a JSON object", code="invalid_card")
-        return CardFile(card=parse_card(obj), format="png", image=data)
+        assets = embedded_assets(data, max_text_chunk_bytes=limits.max_card_bytes)
+        return CardFile(card=parse_card(obj), format="png", image=data, assets=assets)
     stripped = data.lstrip(b"\xef\xbb\xbf \t\r\n")
     if stripped.startswith((b"{", b"[")):
         return _from_json_object(

@@ -374,7 +374,7 @@ class CardTransfer:
                 content = await asyncio.to_thread(self.media.read_asset, digest)
                 if content is not None:
                     assets[path] = content
-            if not assets and character.avatar_url:
+            if character.avatar_url and ICON_PATH not in assets:  # a `ccdefault:` icon: the picture goes in
                 icons = with_picture_icon(card.extra.get("assets"))
                 if icons is not None:
                     assets[ICON_PATH] = await asyncio.to_thread(self._picture, character)
