@@ -17,7 +17,7 @@ import msgspec
 import numpy as np
 import pytest
 
-from bostonia.llm.base import ChatMessage, GenerationRequest, SamplingParams
+from bostonia.llm.base import ChatMessage, GenerationRequest, PromptTooLong, SamplingParams
 from bostonia.llm.engine import WARM_UP_ROWS, BatchEngine, EngineStats
 from bostonia.llm.jobs import GenerationJob
 from bostonia.llm.kvcache import SessionCache, SessionState
@@ -487,8 +487,9 @@ def test_a_prompt_longer_than_the_context_is_an_error_for_that_job_only() -> Non
         with engine_on(backend) as engine:
             too_long = engine.submit("u1", request("z" * 100))
             fine = engine.submit("u2", request("q"))
-            with pytest.raises(ValueError, match="does not fit"):
+            with pytest.raises(PromptTooLong, match="more than the model's 64-token context") as refused:
                 await text_of(too_long)
+            assert refused.value.code == "context_length_exceeded"  # the caller's error (a 4xx), not the model's
             assert await text_of(fine) == "ok"
 
     asyncio.run(main())

@@ -13,6 +13,7 @@ import pytest
 from litestar.testing import TestClient
 
 from bostonia.app import Services, build_services, create_app
+from bostonia.llm.base import PromptTooLong
 from bostonia.plugins import make_plugin_manager
 from tests.fakes import ModelPlugin, ScriptedModel
 from tests.helpers import (
@@ -97,6 +98,21 @@ def test_json_schema_output_reaches_the_model_and_bad_requests_are_openai_errors
     first, second = (item.embedding for item in embedded.data)
     assert len(first) == 384 and abs(sum(x * x for x in first) - 1) < 1e-3  # unit length: a dot is a cosine
     assert first != second
+
+
+def test_messages_the_model_finds_too_long_are_the_callers_error_and_the_model_is_not_held_to_have_failed(
+    live: httpx.Client, model: ScriptedModel, services: Services
+) -> None:
+    """The exact count comes from the model's own template (900 empty messages are few tokens of text and
+    thousands of the template's): a 400, no fallback, and the model keeps its place for the next request."""
+    client = client_for(live, register(live, "alice@example.com")["access_token"])
+    model.enqueue(PromptTooLong("the messages are 5020 tokens, more than the model's 4096-token context"))
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client.chat.completions.create(model="scripted", messages=USER)
+    assert too_long.value.code == "context_length_exceeded" and "5020 tokens" in str(too_long.value)
+    assert not services.orchestrator.cooling("scripted")
+    model.enqueue(["Fine."])
+    assert client.chat.completions.create(model="scripted", messages=USER).choices[0].message.content == "Fine."
 
 
 def test_api_keys_are_shown_once_stored_hashed_and_revocable(

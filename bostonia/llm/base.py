@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol, runtime_che
 
 import msgspec
 
+from bostonia.errors import InvalidInput
+
 if TYPE_CHECKING:
     from bostonia.llm.jobs import JobQueue, QueueObserver
 
@@ -69,6 +71,13 @@ class ProviderError(Exception):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after  # seconds before this model is worth trying again, if known
+
+
+class PromptTooLong(InvalidInput):
+    """The messages are longer than the model's context. The request's own fault, not the model's: the caller
+    is told (a 4xx), no other model is tried and this one is not held to have failed."""
+
+    code = "context_length_exceeded"
 
 
 class ProviderRateLimited(ProviderError):

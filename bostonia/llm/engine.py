@@ -25,7 +25,7 @@ from typing import Protocol
 
 import numpy as np
 
-from bostonia.llm.base import GenerationRequest
+from bostonia.llm.base import GenerationRequest, PromptTooLong
 from bostonia.llm.jobs import DONE, FinishReason, GenerationJob, QueueObserver
 from bostonia.llm.kvcache import SessionCache, SessionState, common_prefix, dropped_span, reusable
 from bostonia.llm.scheduler import FairQueue, Placement, Slot, SlotTable
@@ -38,9 +38,9 @@ MIN_RESTORE_GAIN = 64
 WARM_UP_ROWS = 8
 # A shared prefix (a character's system prompt) being read is also kept in parts of this many tokens, on disk
 # too, until it is whole: a process killed, or a reply cancelled, while reading it leaves what was read for
-# the next start to restore. On a 2 GHz 2-core CPU a 500-token card takes ~4 s to read, so a crash in the
-# first reply to a character otherwise starts that read over every time (the hardening check's kill -9 at
-# 2.5 s never saw a first token). A part costs a ~3 MB state write per ~1 s of reading; once whole, the parts go.
+# the next start to restore. On a 2 GHz 2-core CPU a 500-token card takes ~4 s to read: without parts, a
+# server that crashes (or is killed) sooner than that after each start reads it from the beginning every time
+# and its first reply never comes. A part costs a ~3 MB state write per ~1 s of reading; once whole, they go.
 SHARED_PART = 128
 
 # What a dropped injected message may bring along besides its text: its role's name (control tokens render as
@@ -375,7 +375,10 @@ class BatchEngine:
                 self._evict(backend, slot)
             prompt = backend.prompt(request)
             if len(prompt) >= backend.seq_len:
-                raise ValueError(f"prompt of {len(prompt)} tokens does not fit the {backend.seq_len}-token context")
+                raise PromptTooLong(
+                    f"the messages are {len(prompt)} tokens, more than the model's {backend.seq_len}-token context",
+                    details={"prompt_tokens": len(prompt), "context_tokens": backend.seq_len},
+                )
             if slot.session != request.session or not slot.tokens:
                 self._restore(backend, slot, request, prompt)
             shared = backend.shared_prefix(request, prompt) if self.cache.keeps_anything else 0
