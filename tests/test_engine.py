@@ -586,9 +586,9 @@ def test_a_shared_system_prompt_outlives_a_restart(tmp_path: Path) -> None:
             return engine.stats
 
     assert run(chat_with(card, "hello", "a")).shared_saves == 1
-    assert list(tmp_path.glob("*.part")) == [] and len(list(tmp_path.glob("*.kv"))) == 1  # written whole
-    after = run(chat_with(card, "where were we?", "a"))  # a new process: its own state is gone, not the card's
-    assert after.shared_restores == 1 and after.prefilled == len("|where were we?")
+    assert list(tmp_path.glob("*.part")) == [] and len(list(tmp_path.glob("*.kv"))) == 2  # the card's, the chat's
+    after = run(chat_with(card, "good morning", "b"))  # a new process, a new chat with the character
+    assert after.shared_restores == 1 and after.prefilled == len("|good morning")
 
 
 def test_a_system_prompt_cut_off_while_read_is_kept_in_parts_for_the_next_start(tmp_path: Path) -> None:
@@ -612,13 +612,32 @@ def test_a_system_prompt_cut_off_while_read_is_kept_in_parts_for_the_next_start(
     with engine_on(again, prefill_chunk=64, cache=SessionCache(1 << 30, tmp_path, 1 << 30)) as engine:
 
         async def reply() -> str:
-            return await text_of(engine.submit("u1", chat_with(card, "hello", "a")))
+            return await text_of(engine.submit("u1", chat_with(card, "hello", "b")))  # another chat with the card
 
         assert asyncio.run(reply()) == "ok"
         assert engine.stats.shared_restores == 1
         assert engine.stats.prefilled == len(card) - 384 + len("|hello")  # the rest of the card, then the message
         assert engine.stats.shared_saves == 1 and again.kv[0][: len(card)] == [ord(c) for c in card]
-    assert len(list(tmp_path.glob("*.kv"))) == 1  # whole now: its parts are gone
+    assert len(list(tmp_path.glob("*.kv"))) == 3  # the card whole (its parts gone), the two chats
+
+
+def test_a_stopped_engine_leaves_its_conversations_on_disk_for_the_next_start(tmp_path: Path) -> None:
+    chat = "Tell me about the lighthouse keeper and the storm. " * 4
+
+    def run(prompt: str) -> EngineStats:
+        backend = FakeBackend(n_seq=2)
+        with engine_on(backend, cache=SessionCache(1 << 30, tmp_path, 1 << 30)) as engine:
+
+            async def reply() -> str:
+                return await text_of(engine.submit("u1", request(prompt, session="lighthouse")))
+
+            assert asyncio.run(reply()) == "ok"
+            return engine.stats
+
+    run(chat)
+    assert len(list(tmp_path.glob("*.kv"))) == 1  # the conversation, saved on the way out
+    after = run(chat + "ok|And then?")  # a new process: the conversation is restored, not read again
+    assert after.restores == 1 and after.prefilled == len("|And then?")
 
 
 def test_a_torn_state_file_is_not_restored(tmp_path: Path) -> None:

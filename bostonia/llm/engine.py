@@ -276,6 +276,7 @@ class BatchEngine:
             for sequence in list(self._active):
                 self._finish(sequence, "cancelled")
             self._fail_everything(None)
+            self._keep_for_the_next_start(backend)
             backend.close()
 
     def _wait_for_work(self) -> bool:
@@ -447,6 +448,28 @@ class BatchEngine:
                 self.stats.saves += 1
         backend.remove(slot.seq_id)
         slot.session, slot.tokens, slot.dirty, slot.droppable = None, [], False, ()
+
+    def _keep_for_the_next_start(self, backend: Backend) -> None:
+        """On the way out: what every slot holds, saved on disk under its conversation. The next start re-reads
+        the chats people were just in (`Services._reread_recent_chats`); with these it restores them instead
+        (a 2,000-token chat: ~25 s of reading on a 2-core CPU, against a ~50 MB write here)."""
+        if self.cache.disk_dir is None:
+            return
+        began, kept = time.perf_counter(), 0
+        for slot in self._slots.slots:
+            if slot.session is None or not slot.tokens or slot.shift_pending:
+                continue
+            try:
+                state = backend.save(slot.seq_id)
+            except Exception:  # keeping is a kindness: a failure must not stop the shutdown
+                log.exception("could not save the KV state of slot %d", slot.seq_id)
+                continue
+            if state is not None:
+                state.tokens = np.asarray(slot.tokens, dtype=np.int32)
+                self.cache.put(slot.session, state, durable=True)
+                kept += 1
+        if kept:
+            log.info("kept the KV state of %d conversations on disk in %.2f s", kept, time.perf_counter() - began)
 
     def _restore(self, backend: Backend, slot: Slot, request: GenerationRequest, prompt: list[int]) -> None:
         session = request.session
