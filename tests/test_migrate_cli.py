@@ -16,8 +16,9 @@ runner = CliRunner()
 OWNER = "tavern@example.com"
 
 
-def chat_lines(character: str, *texts: str) -> str:
-    lines = [{"user_name": "Ren", "character_name": character, "create_date": "2025-04-01@21h05m09s"}]
+def chat_lines(character: str, *texts: str, world: str | None = None) -> str:
+    header = {"user_name": "Ren", "character_name": character, "create_date": "2025-04-01@21h05m09s"}
+    lines: list[dict[str, object]] = [{**header, "chat_metadata": {"world_info": world}} if world else header]
     for n, text in enumerate(texts):
         speaker = "Ren" if n % 2 else character
         lines.append({"name": speaker, "is_user": bool(n % 2), "send_date": "2025-04-01T21:06:00Z", "mes": text})
@@ -33,7 +34,7 @@ def sillytavern_folder(root: Path) -> Path:
     shutil.copy(CARDS / "v3_aria.png", user / "characters" / "Aria.png")
     (user / "characters" / "broken.png").write_bytes(b"not a card")
     (user / "chats" / "Mira" / "Mira - 2025-04-01@21h05m09s.jsonl").write_text(
-        chat_lines("Mira", "Welcome back.", "Hi Mira, my cat is called Miso.", "What a lovely name.")
+        chat_lines("Mira", "Welcome back.", "Hi Mira, my cat is called Miso.", "What a lovely name.", world="Eldoria")
     )
     (user / "chats" / "Aria" / "Aria - 1.jsonl").write_text(chat_lines("Aria", "Hello, traveller.", "Hi!"))
     (user / "chats" / "Nobody" / "Nobody - 1.jsonl").write_text(chat_lines("Nobody", "Hm."))
@@ -55,9 +56,12 @@ def sillytavern_folder(root: Path) -> Path:
     settings = {
         "power_user": {
             "personas": {"user-default.png": "Ren", "knight.png": "Sir Ren"},
-            "persona_descriptions": {"knight.png": {"description": "A knight of the realm.", "position": 0}},
+            "persona_descriptions": {
+                "knight.png": {"description": "A knight of the realm.", "position": 0, "lorebook": "Eldoria"}
+            },
             "default_persona": "knight.png",
-        }
+        },
+        "world_info_settings": {"world_info": {"globalSelect": ["Eldoria", "Lost"]}},  # "Lost": no such file
     }
     (user / "settings.json").write_text(json.dumps(settings))
     return root
@@ -68,9 +72,13 @@ def test_a_sillytavern_library_comes_over_whole(tmp_path: Path) -> None:
     assert runner.invoke(app, ["user", "create", OWNER, "--password", "correct horse battery"]).exit_code == 0
 
     result = runner.invoke(app, ["migrate", "sillytavern", str(install), "--owner", OWNER])
-    assert result.exit_code == 1, result.output  # the broken card and the chat of a card that is not there
-    assert "imported 2 characters, 2 chats, 1 group chats, 1 lorebooks and 2 personas; 2 files refused" in result.stdout
+    assert result.exit_code == 1, result.output  # the broken card, the chat of a card that is not there, "Lost"
+    assert (
+        "imported 2 characters, 2 chats, 1 group chats, 1 lorebooks and 2 personas (3 lorebooks switched on); "
+        "3 files refused" in result.stdout
+    )
     assert "characters/broken.png" in result.output and "no character card named 'Nobody'" in result.output
+    assert "worlds/Lost.json" in result.output
 
     from bostonia.config import load_settings
     from bostonia.db import connect
@@ -84,7 +92,17 @@ def test_a_sillytavern_library_comes_over_whole(tmp_path: Path) -> None:
     ).fetchall()
     personas = conn.execute("select name, description, is_default from personas where user_id = ?", (owner,)).fetchall()
     books = conn.execute("select name from lorebooks where owner_id = ? and character_id is null", (owner,)).fetchall()
+    links = conn.execute(
+        "select l.user_id is not null as everywhere, p.name as persona, c.title as chat from lorebook_links l"
+        " join lorebooks b on b.id = l.lorebook_id left join personas p on p.id = l.persona_id"
+        " left join conversations c on c.id = l.conversation_id where b.name = 'Eldoria'"
+    ).fetchall()
     conn.close()
+    assert sorted((bool(r["everywhere"]), r["persona"] or "", r["chat"] or "") for r in links) == [
+        (False, "", "Hi Mira, my cat is called Miso."),  # the chat that had switched it on for itself
+        (False, "Sir Ren", ""),
+        (True, "", ""),  # SillyTavern's global selection
+    ]
     assert sorted((r["name"], r["message_count"]) for r in chats) == [
         ("Aria Windsong", 2),
         ("Mira Quill", 3),
