@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -318,6 +319,35 @@ def test_a_long_chat_gets_a_summary_that_an_edit_takes_back(
         )
     )
     assert redone["content"] == "A new summary after the edit."
+
+
+def test_a_reader_that_finds_a_stale_summary_keeps_the_one_written_meanwhile(
+    client: TestClient[Any], services: Services, alice: dict[str, Any], model: ScriptedModel
+) -> None:
+    """A prompt build read the stale summary, the worker wrote the new one, then the build dropped the stale
+    one: only that one goes (dropping the conversation's all lost the new summary and generated it again)."""
+    services.chat.listeners.remove(services.memory.extractor)
+    model.enqueue(["The first summary."])
+    conversation = import_long_chat(client, alice, messages=80)
+    first = until(lambda: client.get(f"{MEMORY}/{conversation}/summary", headers=bearer(alice)).json()["summary"])
+    store, summarizer = services.memory.summarizer.store, services.memory.summarizer
+    with client.portal() as portal:
+        path = portal.call(services.chat.conversations.path, conversation)
+        stale = portal.call(store.newest, conversation, 3)
+        fresh = summaries.StoredSummary(**{**msgspec.structs.asdict(stale[0]), "id": "fresh", "content": "Fresh."})
+        portal.call(lambda: store.add(fresh, token_count=2))
+        original = store.newest
+
+        async def read_before_the_worker_wrote(conversation_id: str, count: int) -> list[summaries.StoredSummary]:
+            return [s for s in await original(conversation_id, count) if s.id != "fresh"]
+
+        stale_path = [*path[:5], msgspec.structs.replace(path[5], content="Changed."), *path[6:]]
+        store.newest = read_before_the_worker_wrote  # type: ignore[method-assign]
+        assert portal.call(summarizer.usable, conversation, stale_path) == []
+        store.newest = original  # type: ignore[method-assign]
+        assert [s.id for s in portal.call(store.newest, conversation, 3)] == ["fresh"]
+        assert portal.call(summarizer.current, conversation, path) == fresh
+    assert first["id"] != "fresh"
 
 
 def test_summaries_wait_for_the_recall_index_to_catch_up(

@@ -107,8 +107,11 @@ class SummaryStore:
 
         await self.db.write(insert)
 
-    async def drop(self, conversation_id: str) -> None:
-        await self.db.execute_write("delete from conversation_summaries where conversation_id = ?", (conversation_id,))
+    async def drop(self, summary_ids: Sequence[str]) -> None:
+        """Delete these summaries (by id: a summary written meanwhile by the worker stays)."""
+        if summary_ids:
+            marks = ", ".join("?" * len(summary_ids))
+            await self.db.execute_write(f"delete from conversation_summaries where id in ({marks})", tuple(summary_ids))
 
 
 def still_valid(summary: StoredSummary, path: Sequence[Any]) -> bool:
@@ -168,16 +171,16 @@ class Summarizer:
 
     async def usable(self, conversation_id: str, path: Sequence[Any], count: int = 3) -> list[StoredSummary]:
         """The newest summaries still valid for this path, oldest first (each folds the ones before it; the
-        prompt shows one of them, see `MemoryInjector`). A stale newest one is dropped, with the rest, and
-        written again in the background."""
+        prompt shows one of them, see `MemoryInjector`). Stale ones are dropped and written again in the
+        background, from the newest one still valid."""
         summaries = await self.store.newest(conversation_id, count)
-        if not summaries:
-            return []
-        if not still_valid(summaries[-1], path):
-            await self.store.drop(conversation_id)
+        valid = [s for s in summaries if still_valid(s, path)]
+        if len(valid) < len(summaries):
+            # Only the ones read here: deleting the conversation's all would race the worker, whose fresh
+            # summary (written between this read and the delete) was lost and generated again.
+            await self.store.drop([s.id for s in summaries if s not in valid])
             self.messages_changed(conversation_id)
-            return []
-        return [*(s for s in summaries[:-1] if still_valid(s, path)), summaries[-1]]
+        return valid
 
     async def _run(self) -> None:
         assert self._queue is not None
