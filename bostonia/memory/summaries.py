@@ -110,8 +110,10 @@ class SummaryStore:
     async def drop(self, summary_ids: Sequence[str]) -> None:
         """Delete these summaries (by id: a summary written meanwhile by the worker stays)."""
         if summary_ids:
-            marks = ", ".join("?" * len(summary_ids))
-            await self.db.execute_write(f"delete from conversation_summaries where id in ({marks})", tuple(summary_ids))
+            await self.db.execute_write(
+                f"delete from conversation_summaries where id in ({', '.join('?' * len(summary_ids))})",
+                tuple(summary_ids),
+            )
 
 
 def still_valid(summary: StoredSummary, path: Sequence[Any]) -> bool:
