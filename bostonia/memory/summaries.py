@@ -176,11 +176,17 @@ class Summarizer:
         prompt shows one of them, see `MemoryInjector`). Stale ones are dropped and written again in the
         background, from the newest one still valid."""
         summaries = await self.store.newest(conversation_id, count)
-        valid = [s for s in summaries if still_valid(s, path)]
-        if len(valid) < len(summaries):
+        valid: list[StoredSummary] = []
+        stale: list[str] = []
+        for summary in summaries:  # one digest each: a path's digest hashes every message it covers
+            if still_valid(summary, path):
+                valid.append(summary)
+            else:
+                stale.append(summary.id)
+        if stale:
             # Only the ones read here: deleting the conversation's all would race the worker, whose fresh
             # summary (written between this read and the delete) was lost and generated again.
-            await self.store.drop([s.id for s in summaries if s not in valid])
+            await self.store.drop(stale)
             self.messages_changed(conversation_id)
         return valid
 
